@@ -1,0 +1,22 @@
+// The use cases REST and GraphQL share, built once per app over its database client.
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import { createProjectService } from '../services/projects.js'
+import { createTaskService } from '../services/tasks.js'
+
+function createServices (app: FastifyInstance) {
+  return {
+    projects: createProjectService(app.db),
+    tasks: createTaskService(app.db),
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance { services: ReturnType<typeof createServices> }
+}
+
+async function services (app: FastifyInstance): Promise<void> {
+  app.decorate('services', createServices(app))
+}
+
+export default fp(services, { name: 'services', fastify: '5.x', dependencies: ['database'] })

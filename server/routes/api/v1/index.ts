@@ -1,0 +1,21 @@
+// /api/v1: every route here needs a verified identity and runs in that identity's tenant.
+import type { FastifyInstance } from 'fastify'
+import projectRoutes from './projects.js'
+import taskRoutes from './tasks.js'
+
+export interface ApiV1Options { cacheSMaxAgeSeconds: number }
+
+export default async function apiV1 (app: FastifyInstance, options: ApiV1Options): Promise<void> {
+  app.addHook('onRequest', app.authenticate)
+
+  // Reads may be kept briefly by a shared cache (the edge proxy keys them by tenant); writes and errors never.
+  const readCacheControl = `max-age=0, s-maxage=${options.cacheSMaxAgeSeconds}, stale-if-error=60`
+  app.addHook('onSend', async (request, reply) => {
+    const cacheableRead = (request.method === 'GET' || request.method === 'HEAD') && reply.statusCode === 200
+    reply.header('cache-control', cacheableRead ? readCacheControl : 'no-store')
+    if (cacheableRead) reply.header('vary', 'x-gatehouse-tenant')
+  })
+
+  await app.register(projectRoutes, { prefix: '/projects' })
+  await app.register(taskRoutes, { prefix: '/tasks' })
+}

@@ -1,0 +1,147 @@
+// Task use cases, shared by REST and GraphQL, each one tenant-scoped transaction.
+import { Prisma, type Task } from '../db/generated/client.js'
+import { Errors } from '../errors.js'
+import type { AppDatabaseClient } from '../plugins/database.js'
+import type { CreateTaskInput, ListTasksInput, TaskDto, UpdateTaskInput } from '../schemas/task.js'
+import { afterCursor, orderBy, parseSort, toPage } from './keyset-page.js'
+
+const SORTABLE = {
+  createdAt: { nullable: false, kind: 'date' },
+  updatedAt: { nullable: false, kind: 'date' },
+  priority: { nullable: false, kind: 'number' },
+  dueDate: { nullable: true, kind: 'date' },
+  title: { nullable: false, kind: 'string' },
+} as const
+
+/** Due dates are calendar days: stored as DATE, exchanged as YYYY-MM-DD. */
+const toDay = (date: Date): string => date.toISOString().slice(0, 10)
+const fromDay = (day: string): Date => new Date(`${day}T00:00:00.000Z`)
+
+export function toTaskDto (task: Task): TaskDto {
+  return {
+    id: task.id,
+    projectId: task.projectId,
+    title: task.title,
+    description: task.description,
+    status: task.status,
+    priority: task.priority,
+    dueDate: task.dueDate === null ? null : toDay(task.dueDate),
+    createdAt: task.createdAt.toISOString(),
+    updatedAt: task.updatedAt.toISOString(),
+  }
+}
+
+export type TaskFilter = Omit<ListTasksInput, 'limit' | 'cursor' | 'sort'>
+
+function filterWhere (filter: TaskFilter): Prisma.TaskWhereInput {
+  const due: Prisma.DateTimeNullableFilter = {}
+  if (filter.dueBefore !== undefined) due.lte = fromDay(filter.dueBefore)
+  if (filter.dueAfter !== undefined) due.gte = fromDay(filter.dueAfter)
+  return {
+    ...(filter.projectId !== undefined ? { projectId: filter.projectId } : {}),
+    ...(filter.status !== undefined ? { status: filter.status } : {}),
+    ...(filter.priorityAtLeast !== undefined ? { priority: { gte: filter.priorityAtLeast } } : {}),
+    ...(Object.keys(due).length > 0 ? { dueDate: due } : {}),
+    ...(filter.q !== undefined ? { title: { contains: filter.q, mode: 'insensitive' as const } } : {}),
+  }
+}
+
+export function createTaskService (db: AppDatabaseClient) {
+  return {
+    /** Tasks of the tenant, optionally of one project: a project id that is not the tenant's is a 404. */
+    async list (tenantId: string, input: ListTasksInput, { requireProject = false } = {}) {
+      const limit = input.limit ?? 20
+      const sort = parseSort(input.sort ?? 'createdAt', SORTABLE)
+      const rows = await db.$withTenant(tenantId, async (tx) => {
+        if (requireProject && input.projectId !== undefined) {
+          const project = await tx.project.findUnique({ where: { id: input.projectId }, select: { id: true } })
+          if (project === null) throw new Errors.NotFound('Project')
+        }
+        return tx.task.findMany({
+          where: { AND: [filterWhere(input), afterCursor(input.cursor, sort)] },
+          orderBy: orderBy(sort),
+          take: limit + 1,
+        })
+      })
+      return toPage(rows, limit, sort, toTaskDto)
+    },
+
+    async get (tenantId: string, id: string): Promise<TaskDto> {
+      const task = await db.$withTenant(tenantId, (tx) => tx.task.findUnique({ where: { id } }))
+      if (task === null) throw new Errors.NotFound('Task')
+      return toTaskDto(task)
+    },
+
+    /**
+     * The first `perProject` tasks of each project, for GraphQL's Project.tasks loader: one query for any
+     * number of projects (a window function ranks tasks within each project).
+     */
+    async firstOfProjects (tenantId: string, projectIds: readonly string[], filter: Pick<TaskFilter, 'status'>, perProject: number): Promise<Map<string, TaskDto[]>> {
+      const ids = [...new Set(projectIds)]
+      const rows = await db.$withTenant(tenantId, (tx) => tx.$queryRaw<Array<{ id: string }>>`
+        SELECT id FROM (
+          SELECT id, row_number() OVER (PARTITION BY project_id ORDER BY created_at, id) AS rank
+          FROM tasks
+          WHERE project_id = ANY(${ids}::uuid[])
+            AND (${filter.status ?? null}::task_status IS NULL OR status = ${filter.status ?? null}::task_status)
+        ) ranked
+        WHERE rank <= ${perProject}`
+        .then((ranked) => tx.task.findMany({
+          where: { id: { in: ranked.map((row) => row.id) } },
+          orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
+        })))
+      const byProject = new Map<string, TaskDto[]>(ids.map((id) => [id, []]))
+      for (const row of rows) byProject.get(row.projectId)?.push(toTaskDto(row))
+      return byProject
+    },
+
+    async create (tenantId: string, projectId: string, input: CreateTaskInput): Promise<TaskDto> {
+      const task = await db.$withTenant(tenantId, async (tx) => {
+        const project = await tx.project.findUnique({ where: { id: projectId }, select: { id: true } })
+        if (project === null) throw new Errors.NotFound('Project')
+        return tx.task.create({
+          data: {
+            tenantId,
+            projectId,
+            title: input.title.trim(),
+            description: input.description ?? null,
+            status: input.status ?? 'todo',
+            priority: input.priority ?? 0,
+            dueDate: input.dueDate == null ? null : fromDay(input.dueDate),
+          },
+        })
+      })
+      return toTaskDto(task)
+    },
+
+    async update (tenantId: string, id: string, input: UpdateTaskInput): Promise<TaskDto> {
+      const task = await db.$withTenant(tenantId, async (tx) => {
+        if (input.projectId !== undefined) {
+          const target = await tx.project.findUnique({ where: { id: input.projectId }, select: { id: true } })
+          if (target === null) throw new Errors.NotFound('Project')
+        }
+        const { count } = await tx.task.updateMany({
+          where: { id },
+          data: {
+            ...(input.title !== undefined ? { title: input.title.trim() } : {}),
+            ...(input.description !== undefined ? { description: input.description } : {}),
+            ...(input.status !== undefined ? { status: input.status } : {}),
+            ...(input.priority !== undefined ? { priority: input.priority } : {}),
+            ...(input.dueDate !== undefined ? { dueDate: input.dueDate === null ? null : fromDay(input.dueDate) } : {}),
+            ...(input.projectId !== undefined ? { projectId: input.projectId } : {}),
+          },
+        })
+        return count === 0 ? null : tx.task.findUnique({ where: { id } })
+      })
+      if (task === null) throw new Errors.NotFound('Task')
+      return toTaskDto(task)
+    },
+
+    async remove (tenantId: string, id: string): Promise<void> {
+      const { count } = await db.$withTenant(tenantId, (tx) => tx.task.deleteMany({ where: { id } }))
+      if (count === 0) throw new Errors.NotFound('Task')
+    },
+  }
+}
+
+export type TaskService = ReturnType<typeof createTaskService>
