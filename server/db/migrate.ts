@@ -2,12 +2,16 @@
 // its schema engine here. Same bookkeeping table, checksums and advisory lock as Prisma, so the CLI's
 // `migrate status` and `migrate deploy` agree with what this wrote wherever the CLI does work.
 import { createHash, randomUUID } from 'node:crypto'
+import { existsSync } from 'node:fs'
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { SqlSession } from './sql-session.js'
 
-export const MIGRATIONS_DIR = fileURLToPath(new URL('../../prisma/migrations', import.meta.url))
+// prisma/migrations at the project root, whether this runs from server/db (tsx) or dist/server/db (built).
+export const MIGRATIONS_DIR = [new URL('../../prisma/migrations', import.meta.url), new URL('../../../prisma/migrations', import.meta.url)]
+  .map((url) => fileURLToPath(url))
+  .find((dir) => existsSync(dir)) ?? fileURLToPath(new URL('../../prisma/migrations', import.meta.url))
 const PRISMA_ADVISORY_LOCK_KEY = 72707369
 
 export interface Migration { name: string, sql: string, checksum: string }
