@@ -1,0 +1,96 @@
+// The edge proxy as one Fastify app: HTTPS with HTTP/2 (and HTTP/1.1 by ALPN), built from its config and
+// TLS material. It never listens: proxy/main.ts adds the listeners (HTTPS, the HTTP redirect, metrics).
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import Fastify from 'fastify'
+import type { FastifyHttp2SecureOptions, FastifyServerOptions } from 'fastify'
+import type { Http2SecureServer } from 'node:http2'
+import type { SecureContextOptions } from 'node:tls'
+import type { ProxyConfig } from './config.js'
+import type { TlsMaterial } from './tls/local-ca.js'
+import edgeAuth from './plugins/edge-auth.js'
+import edgeMetrics from './plugins/edge-metrics.js'
+import edgeRateLimit from './plugins/edge-rate-limit.js'
+import forward from './plugins/forward.js'
+import problemDetails from './plugins/problem-details.js'
+import redis from './plugins/redis.js'
+import requestContext, { requestIdFrom } from './plugins/request-context.js'
+import responseCache from './plugins/response-cache.js'
+import securityHeaders from './plugins/security-headers.js'
+import healthRoutes from './routes/health.js'
+import { sendProblem } from '../common/problem.js'
+
+// Modern TLS only: 1.2 and 1.3, forward-secret AEAD suites (Mozilla "intermediate").
+export const TLS_OPTIONS: SecureContextOptions = {
+  minVersion: 'TLSv1.2',
+  ciphers: [
+    'TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256',
+    'ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-AES256-GCM-SHA384',
+    'ECDHE-RSA-AES256-GCM-SHA384', 'ECDHE-ECDSA-CHACHA20-POLY1305', 'ECDHE-RSA-CHACHA20-POLY1305',
+  ].join(':'),
+  honorCipherOrder: true,
+}
+
+/** What the edge forwards: the API's public surface, nothing else (not its /metrics, not /ready). */
+export const FORWARDED_PATHS = /^\/(api\/v1(\/|\?|$)|graphql(\?|$)|graphiql(\/|\?|$)|docs(\/|\?|$))/
+
+/** Paths that could mean something else upstream than they do here: refused, not normalised. */
+const SUSPICIOUS_PATH = /(^|\/)\.{1,2}(\/|$)|%2e|%2f|%5c|\\/i
+
+export interface BuildProxyOptions {
+  tls: TlsMaterial
+  logger?: FastifyServerOptions['logger']
+}
+
+export async function buildProxyApp (config: ProxyConfig, options: BuildProxyOptions): Promise<FastifyInstance> {
+  const serverOptions: FastifyHttp2SecureOptions<Http2SecureServer> = {
+    http2: true,
+    https: { allowHTTP1: true, ...TLS_OPTIONS, key: options.tls.key, cert: options.tls.cert },
+    logger: (options.logger ?? false) as FastifyHttp2SecureOptions<Http2SecureServer>['logger'],
+    bodyLimit: config.bodyLimitBytes,
+    requestIdHeader: false,
+    genReqId: (request) => requestIdFrom(request.headers as Record<string, string | undefined>),
+    // Slow clients may not hold sockets open: header and whole-request deadlines.
+    connectionTimeout: 60_000,
+    http2SessionTimeout: 72_000,
+    frameworkErrors: (error, request, reply) => {
+      sendProblem(request as unknown as FastifyRequest, reply as unknown as FastifyReply,
+        { status: error.statusCode ?? 400, code: error.code ?? 'FST_ERR_BAD_URL', slug: 'bad-request', title: 'Bad request', detail: error.message })
+    },
+  }
+  // Typed as a plain FastifyInstance: plugins shared with HTTP/1 code need not know it is HTTP/2.
+  const app = Fastify(serverOptions) as unknown as FastifyInstance
+
+  await app.register(problemDetails)
+  await app.register(edgeMetrics)
+  await app.register(redis, { url: config.redisUrl })
+  await app.register(requestContext)
+  await app.register(securityHeaders)
+  await app.register(healthRoutes, { upstream: config.upstreams[0]!, timeoutMs: Math.min(config.upstream.timeoutMs, 2000) })
+
+  // Everything else needs a login, counts against a budget, may come from the cache, and goes upstream.
+  await app.register(async function edge (edgeApp) {
+    await edgeApp.register(edgeAuth, config.auth)
+    edgeApp.addHook('onRequest', edgeApp.edgeAuthenticate)
+    // Only the API's public surface goes through; its /metrics and anything else stay internal.
+    edgeApp.addHook('onRequest', async (request, reply) => {
+      const path = request.url.split('?')[0]!
+      if (SUSPICIOUS_PATH.test(path)) {
+        return sendProblem(request, reply, { status: 400, code: 'GH_BAD_PATH', slug: 'bad-path', title: 'Bad request', detail: 'Dot segments, encoded slashes and backslashes are not accepted in paths' })
+      }
+      if (!FORWARDED_PATHS.test(request.url)) {
+        return sendProblem(request, reply, { status: 404, code: 'GH_ROUTE_NOT_FOUND', slug: 'route-not-found', title: 'No such route', detail: `No route for ${request.method} ${request.url.split('?')[0]}` })
+      }
+    })
+    await edgeApp.register(edgeRateLimit, config.rateLimit)
+    await edgeApp.register(responseCache, config.cache)
+    await edgeApp.register(forward, {
+      upstream: config.upstreams[0]!,
+      timeouts: config.upstream,
+      identitySecret: config.identitySecret,
+      bodyLimitBytes: config.bodyLimitBytes,
+      onUpstreamResponse: edgeApp.responseCache.onUpstreamResponse,
+      onUpstreamError: edgeApp.responseCache.onUpstreamError,
+    })
+  })
+  return app
+}

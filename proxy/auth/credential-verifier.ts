@@ -1,0 +1,38 @@
+// bcrypt is deliberately slow (~50 ms at cost 10): verifying it on every request would cap the proxy at a
+// few dozen requests per second per core. Successful verifications are remembered briefly, keyed by a
+// salted hash of the credentials (the plain password is never kept), and only while the user's hash in
+// the file is the one that verified — so a changed password or a removed user stops working as soon
+// as the file is re-read, and at the latest when the entry expires.
+import { createHash, randomBytes } from 'node:crypto'
+import { verify } from '@node-rs/bcrypt'
+import { LRUCache } from 'lru-cache'
+import type { HtpasswdEntry, HtpasswdStore } from './htpasswd.js'
+
+// A valid hash of a random password: checking unknown users against it costs the same as a real check,
+// so response time does not reveal which logins exist.
+const DECOY_HASH = '$2b$10$CwTycUXWue0Thq9StjUM0uJ8.DhV8qH7jmX9c6Zb/5sN1q0P7Gk1W'
+
+export interface VerifierOptions { cacheTtlMs: number, maxCachedLogins?: number }
+
+export function createCredentialVerifier (store: HtpasswdStore, options: VerifierOptions) {
+  const salt = randomBytes(32)
+  const verified = new LRUCache<string, string>({ max: options.maxCachedLogins ?? 10_000, ttl: Math.max(options.cacheTtlMs, 1) })
+  const keyOf = (login: string, password: string): string =>
+    createHash('sha256').update(salt).update(login).update('\0').update(password).digest('base64url')
+
+  return {
+    /** The user's entry when the password is right, otherwise undefined. */
+    async verify (login: string, password: string): Promise<HtpasswdEntry | undefined> {
+      const entry = store.get(login)
+      const key = keyOf(login, password)
+      if (entry !== undefined && options.cacheTtlMs > 0 && verified.get(key) === entry.hash) return entry
+      const ok = await verify(password, entry?.hash ?? DECOY_HASH).catch(() => false)
+      if (entry === undefined || !ok) return undefined
+      if (options.cacheTtlMs > 0) verified.set(key, entry.hash)
+      return entry
+    },
+    get cachedLogins (): number { return verified.size },
+  }
+}
+
+export type CredentialVerifier = ReturnType<typeof createCredentialVerifier>

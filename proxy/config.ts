@@ -1,0 +1,142 @@
+// Every setting of the edge proxy: environment variables, optionally on top of a JSON config file
+// (PROXY_CONFIG_FILE, same keys; the environment wins). Nothing else in proxy/ reads process.env.
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { Type, type Static } from 'typebox'
+import { ConfigError, loadEnvConfig } from '../common/env-config.js'
+import { readOrCreateSecret } from '../common/secret-file.js'
+
+const Plan = Type.Enum(['free', 'pro', 'enterprise'])
+
+export const ProxyEnvSchema = Type.Object({
+  PROXY_HOST: Type.String({ default: '127.0.0.1', description: 'Address the public ports listen on' }),
+  PROXY_HTTPS_PORT: Type.Integer({ default: 8443, minimum: 0, maximum: 65535 }),
+  PROXY_HTTP_PORT: Type.Integer({ default: 8080, minimum: 0, maximum: 65535, description: 'Plain HTTP: redirects to HTTPS' }),
+  PROXY_PUBLIC_HTTPS_PORT: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'HTTPS port clients see, for redirects (behind port mapping)' })),
+  PROXY_METRICS_HOST: Type.String({ default: '127.0.0.1', description: 'Internal metrics port: never the public one' }),
+  PROXY_METRICS_PORT: Type.Integer({ default: 9464, minimum: 0, maximum: 65535 }),
+  PROXY_HOSTNAMES: Type.String({ default: 'localhost,127.0.0.1,::1', description: 'Names the generated certificate covers' }),
+  TLS_CERT_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  TLS_KEY_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  DATA_DIR: Type.String({ default: '.data' }),
+  LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
+  UPSTREAM_URLS: Type.String({ default: 'http://127.0.0.1:3000', pattern: '^https?://', description: 'API base URLs, comma-separated' }),
+  UPSTREAM_CONNECT_TIMEOUT_MS: Type.Integer({ default: 2000, minimum: 50 }),
+  UPSTREAM_TIMEOUT_MS: Type.Integer({ default: 30000, minimum: 100, description: 'No response headers by then: 504' }),
+  UPSTREAM_CONNECTIONS: Type.Integer({ default: 128, minimum: 1, description: 'Keep-alive pool size per upstream' }),
+  IDENTITY_SECRET: Type.Optional(Type.String({ minLength: 32 })),
+  HTPASSWD_FILE: Type.Optional(Type.String({ minLength: 1, description: 'Default DATA_DIR/htpasswd' })),
+  AUTH_CACHE_TTL_SECONDS: Type.Integer({ default: 30, minimum: 0, maximum: 3600 }),
+  AUTH_FAILURE_LIMIT: Type.Integer({ default: 10, minimum: 1, description: 'Failed logins per address per window' }),
+  AUTH_FAILURE_WINDOW_SECONDS: Type.Integer({ default: 60, minimum: 1 }),
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  RATE_LIMIT_WINDOW_SECONDS: Type.Integer({ default: 60, minimum: 1 }),
+  RATE_LIMIT_ANONYMOUS: Type.Integer({ default: 60, minimum: 1, description: 'Requests per window per address before authentication' }),
+  RATE_LIMIT_FREE: Type.Integer({ default: 300, minimum: 1 }),
+  RATE_LIMIT_PRO: Type.Integer({ default: 1200, minimum: 1 }),
+  RATE_LIMIT_ENTERPRISE: Type.Integer({ default: 6000, minimum: 1 }),
+  RATE_LIMIT_FAIL_OPEN: Type.Boolean({ default: true, description: 'Serve when the rate-limit store is unreachable' }),
+  TENANT_PLANS: Type.String({ default: '', pattern: '^([a-z0-9-]+=(free|pro|enterprise))?(,[a-z0-9-]+=(free|pro|enterprise))*$', description: 'slug=plan,… (others are free)' }),
+  CACHE_MAX_ENTRIES: Type.Integer({ default: 10_000, minimum: 1 }),
+  CACHE_MAX_BYTES: Type.Integer({ default: 64 * 1024 * 1024, minimum: 1024 }),
+  CACHE_MAX_ENTRY_BYTES: Type.Integer({ default: 1024 * 1024, minimum: 1 }),
+  CACHE_MAX_STALE_IF_ERROR_SECONDS: Type.Integer({ default: 300, minimum: 0 }),
+  BODY_LIMIT_BYTES: Type.Integer({ default: 1_048_576, minimum: 1024 }),
+  SHUTDOWN_GRACE_MS: Type.Integer({ default: 10000, minimum: 0 }),
+})
+
+export type ProxyEnv = Static<typeof ProxyEnvSchema>
+export type TenantPlan = Static<typeof Plan>
+
+export interface ProxyConfig {
+  host: string
+  httpsPort: number
+  httpPort: number
+  publicHttpsPort: number | undefined
+  metrics: { host: string, port: number }
+  logLevel: string
+  tls: { kind: 'files', certFile: string, keyFile: string } | { kind: 'local-ca', dir: string, hostnames: string[] }
+  upstreams: URL[]
+  upstream: { connectTimeoutMs: number, timeoutMs: number, connections: number }
+  identitySecret: string
+  auth: { htpasswdFile: string, cacheTtlMs: number, failureLimit: number, failureWindowMs: number }
+  redisUrl: string | undefined
+  rateLimit: {
+    windowMs: number
+    anonymous: number
+    perPlan: Record<TenantPlan, number>
+    tenantPlans: Map<string, TenantPlan>
+    failOpen: boolean
+  }
+  cache: { maxEntries: number, maxBytes: number, maxEntryBytes: number, maxStaleIfErrorSeconds: number }
+  bodyLimitBytes: number
+  shutdownGraceMs: number
+}
+
+function readConfigFile (path: string): Record<string, string> {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'))
+  } catch (error) {
+    throw new ConfigError([`PROXY_CONFIG_FILE: cannot read ${path}: ${(error as Error).message}`])
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ConfigError([`PROXY_CONFIG_FILE: ${path} must hold a JSON object of settings`])
+  }
+  const unknown = Object.keys(parsed).filter((key) => !(key in ProxyEnvSchema.properties))
+  if (unknown.length > 0) throw new ConfigError(unknown.map((key) => `${key} (in ${path}): not a proxy setting`))
+  return Object.fromEntries(Object.entries(parsed).map(([key, value]) => [key, String(value)]))
+}
+
+export function loadProxyConfig (env: Record<string, string | undefined> = process.env): ProxyConfig {
+  const fromFile = env.PROXY_CONFIG_FILE !== undefined && env.PROXY_CONFIG_FILE !== '' ? readConfigFile(env.PROXY_CONFIG_FILE) : {}
+  const settings = loadEnvConfig(ProxyEnvSchema, { ...fromFile, ...env })
+
+  if ((settings.TLS_CERT_FILE === undefined) !== (settings.TLS_KEY_FILE === undefined)) {
+    throw new ConfigError(['TLS_CERT_FILE and TLS_KEY_FILE: set both to use your own certificate, or neither for a local CA'])
+  }
+  const upstreams = settings.UPSTREAM_URLS.split(',').map((entry) => entry.trim()).filter(Boolean)
+  const badUpstream = upstreams.find((entry) => !URL.canParse(entry) || !/^https?:$/.test(new URL(entry).protocol))
+  if (badUpstream !== undefined) throw new ConfigError([`UPSTREAM_URLS: "${badUpstream}" is not an http(s) URL`])
+
+  return {
+    host: settings.PROXY_HOST,
+    httpsPort: settings.PROXY_HTTPS_PORT,
+    httpPort: settings.PROXY_HTTP_PORT,
+    publicHttpsPort: settings.PROXY_PUBLIC_HTTPS_PORT,
+    metrics: { host: settings.PROXY_METRICS_HOST, port: settings.PROXY_METRICS_PORT },
+    logLevel: settings.LOG_LEVEL,
+    tls: settings.TLS_CERT_FILE !== undefined && settings.TLS_KEY_FILE !== undefined
+      ? { kind: 'files', certFile: settings.TLS_CERT_FILE, keyFile: settings.TLS_KEY_FILE }
+      : { kind: 'local-ca', dir: join(settings.DATA_DIR, 'tls'), hostnames: settings.PROXY_HOSTNAMES.split(',').map((name) => name.trim()).filter(Boolean) },
+    upstreams: upstreams.map((entry) => new URL(entry)),
+    upstream: {
+      connectTimeoutMs: settings.UPSTREAM_CONNECT_TIMEOUT_MS,
+      timeoutMs: settings.UPSTREAM_TIMEOUT_MS,
+      connections: settings.UPSTREAM_CONNECTIONS,
+    },
+    identitySecret: settings.IDENTITY_SECRET ?? readOrCreateSecret(join(settings.DATA_DIR, 'identity-secret')),
+    auth: {
+      htpasswdFile: settings.HTPASSWD_FILE ?? join(settings.DATA_DIR, 'htpasswd'),
+      cacheTtlMs: settings.AUTH_CACHE_TTL_SECONDS * 1000,
+      failureLimit: settings.AUTH_FAILURE_LIMIT,
+      failureWindowMs: settings.AUTH_FAILURE_WINDOW_SECONDS * 1000,
+    },
+    redisUrl: settings.REDIS_URL,
+    rateLimit: {
+      windowMs: settings.RATE_LIMIT_WINDOW_SECONDS * 1000,
+      anonymous: settings.RATE_LIMIT_ANONYMOUS,
+      perPlan: { free: settings.RATE_LIMIT_FREE, pro: settings.RATE_LIMIT_PRO, enterprise: settings.RATE_LIMIT_ENTERPRISE },
+      tenantPlans: new Map(settings.TENANT_PLANS.split(',').filter(Boolean).map((pair) => pair.split('=') as [string, TenantPlan])),
+      failOpen: settings.RATE_LIMIT_FAIL_OPEN,
+    },
+    cache: {
+      maxEntries: settings.CACHE_MAX_ENTRIES,
+      maxBytes: settings.CACHE_MAX_BYTES,
+      maxEntryBytes: settings.CACHE_MAX_ENTRY_BYTES,
+      maxStaleIfErrorSeconds: settings.CACHE_MAX_STALE_IF_ERROR_SECONDS,
+    },
+    bodyLimitBytes: settings.BODY_LIMIT_BYTES,
+    shutdownGraceMs: settings.SHUTDOWN_GRACE_MS,
+  }
+}

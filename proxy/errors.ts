@@ -1,0 +1,26 @@
+// The proxy's own errors. Everything the API answers passes through untouched; these are what the edge
+// itself refuses, each with a stable problem type.
+import createError from '@fastify/error'
+
+export const EdgeErrors = {
+  Unauthorized: createError<[string]>('GH_EDGE_UNAUTHORIZED', '%s', 401),
+  TooManyLoginFailures: createError('GH_EDGE_LOGIN_THROTTLED', 'Too many failed logins from this address; wait and try again', 429),
+  RateLimited: createError<[string]>('GH_RATE_LIMITED', '%s', 429),
+  UpstreamUnavailable: createError('GH_UPSTREAM_UNAVAILABLE', 'The API is unavailable; retry shortly', 502),
+  UpstreamTimeout: createError('GH_UPSTREAM_TIMEOUT', 'The API did not answer in time', 504),
+  RateLimitStoreDown: createError('GH_RATE_LIMIT_UNAVAILABLE', 'Rate limiting is unavailable; retry shortly', 503),
+} as const
+
+export const EDGE_PROBLEMS: Record<string, { slug: string, title: string }> = {
+  GH_EDGE_UNAUTHORIZED: { slug: 'unauthenticated', title: 'Authentication required' },
+  FST_BASIC_AUTH_MISSING_OR_BAD_AUTHORIZATION_HEADER: { slug: 'unauthenticated', title: 'Authentication required' },
+  GH_EDGE_LOGIN_THROTTLED: { slug: 'login-throttled', title: 'Too many failed logins' },
+  GH_RATE_LIMITED: { slug: 'rate-limited', title: 'Too many requests' },
+  GH_UPSTREAM_UNAVAILABLE: { slug: 'upstream-unavailable', title: 'Bad gateway' },
+  GH_UPSTREAM_TIMEOUT: { slug: 'upstream-timeout', title: 'Gateway timeout' },
+  GH_RATE_LIMIT_UNAVAILABLE: { slug: 'rate-limit-unavailable', title: 'Service unavailable' },
+  GH_ROUTE_NOT_FOUND: { slug: 'route-not-found', title: 'No such route' },
+  FST_ERR_CTP_BODY_TOO_LARGE: { slug: 'payload-too-large', title: 'Payload too large' },
+  FST_ERR_BAD_URL: { slug: 'bad-url', title: 'Malformed URL' },
+  GH_INTERNAL: { slug: 'internal', title: 'Internal server error' },
+}

@@ -1,0 +1,55 @@
+// Request budgets (@fastify/rate-limit): per tenant user once authenticated, per client address before;
+// limits by the tenant's plan; IETF RateLimit-* headers, Retry-After and a problem+json 429.
+// Shared through Redis when configured, with local counting while Redis is away (or 503, fail-closed).
+// Registered inside the authenticated context, after edge-auth, so the key is known.
+// @see https://github.com/fastify/fastify-rate-limit
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import rateLimit from '@fastify/rate-limit'
+import type { ProxyConfig } from '../config.js'
+import { EdgeErrors } from '../errors.js'
+import { redisStoreWithFallback } from '../stores/rate-limit-store.js'
+
+export type RateLimitOptions = ProxyConfig['rateLimit']
+
+export function rateLimitKey (request: FastifyRequest): string {
+  return request.principal !== null ? `user:${request.principal.tenant}:${request.principal.user}` : `addr:${request.ip}`
+}
+
+async function edgeRateLimit (app: FastifyInstance, options: RateLimitOptions): Promise<void> {
+  const limitFor = (request: FastifyRequest): number => request.principal === null
+    ? options.anonymous
+    : options.perPlan[options.tenantPlans.get(request.principal.tenant) ?? 'free']
+
+  let redisOutageLogged = false
+  await app.register(rateLimit, {
+    global: true,
+    hook: 'preHandler',
+    timeWindow: options.windowMs,
+    max: (request) => limitFor(request),
+    keyGenerator: rateLimitKey,
+    enableDraftSpec: true,
+    skipOnError: false,
+    ...(app.redis !== null
+      ? {
+          store: redisStoreWithFallback({
+            redis: app.redis,
+            failOpen: options.failOpen,
+            nameSpace: 'gatehouse:rate-limit:',
+            onRedisError: (error) => {
+              app.edgeMetrics.redisErrors.inc()
+              if (!redisOutageLogged) app.log.warn({ error: error.message, failOpen: options.failOpen }, 'rate limit store unreachable')
+              redisOutageLogged = true
+              app.redis?.once('ready', () => { redisOutageLogged = false })
+            },
+          }) as never,
+        }
+      : {}),
+    onExceeded: (request) => {
+      app.edgeMetrics.rateLimited.inc({ tenant: request.principal?.tenant ?? 'anonymous' })
+    },
+    errorResponseBuilder: (_request, context) => new EdgeErrors.RateLimited(`Rate limit of ${context.max} requests exceeded; retry in ${context.after}`),
+  })
+}
+
+export default fp(edgeRateLimit, { name: 'edge-rate-limit', fastify: '5.x', dependencies: ['edge-auth', 'redis', 'edge-metrics'] })

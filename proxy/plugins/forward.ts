@@ -1,0 +1,96 @@
+// Forwarding to the API (@fastify/http-proxy over undici's keep-alive pool). The edge decides who the
+// caller is; the API learns it only from the signed identity added here — whatever identity or
+// forwarding headers the client sent are dropped first. A dead or slow API becomes 502/504 problem+json.
+// @see https://github.com/fastify/fastify-http-proxy
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import httpProxy from '@fastify/http-proxy'
+import type { IncomingHttpHeaders } from 'node:http'
+import { signIdentity } from '../../common/identity-signature.js'
+import type { ProxyConfig } from '../config.js'
+import { EdgeErrors } from '../errors.js'
+
+export interface ForwardOptions {
+  upstream: URL
+  timeouts: ProxyConfig['upstream']
+  identitySecret: string
+  bodyLimitBytes: number
+  /** Runs when the upstream's response headers arrive; may replace how the body is sent (the cache does). */
+  onUpstreamResponse?: (request: FastifyRequest, reply: FastifyReply, response: { statusCode: number, stream: NodeJS.ReadableStream }) => void
+  /** Runs when forwarding failed, before the 502/504 is sent; returning true means it answered instead. */
+  onUpstreamError?: (request: FastifyRequest, reply: FastifyReply, status: 502 | 504) => boolean
+}
+
+// Never forwarded: credentials the edge consumed, identity only the edge may assert, and forwarding
+// headers a client could forge (the edge sets its own).
+const STRIPPED = /^(authorization|proxy-authorization|x-gatehouse-.*|x-forwarded-.*|forwarded|x-real-ip|x-request-id|traceparent|tracestate)$/i
+
+export function upstreamHeaders (request: FastifyRequest, headers: IncomingHttpHeaders, secret: string): IncomingHttpHeaders {
+  const kept: IncomingHttpHeaders = {}
+  for (const [name, value] of Object.entries(headers)) if (!STRIPPED.test(name)) kept[name] = value
+  const principal = request.principal
+  if (principal === null) throw new Error('forwarding a request that did not pass edge authentication')
+  return {
+    ...kept,
+    'x-forwarded-for': request.ip,
+    'x-forwarded-proto': 'https',
+    'x-forwarded-host': request.host,
+    traceparent: request.traceparent,
+    ...(typeof request.headers.tracestate === 'string' ? { tracestate: request.headers.tracestate } : {}),
+    ...signIdentity(secret, { tenant: principal.tenant, user: principal.user, requestId: request.id, method: request.method, url: request.url }),
+  }
+}
+
+function failureKind (error: unknown): { status: 502 | 504, kind: string } {
+  const code = (error as { code?: string }).code ?? ''
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'FST_REPLY_FROM_GATEWAY_TIMEOUT' || code === 'ETIMEDOUT') {
+    return { status: 504, kind: 'timeout' }
+  }
+  return { status: 502, kind: code === 'ECONNREFUSED' || code === 'UND_ERR_CONNECT_TIMEOUT' ? 'connect' : 'other' }
+}
+
+export default async function forward (app: FastifyInstance, options: ForwardOptions): Promise<void> {
+  const { upstreamDuration, upstreamErrors } = app.edgeMetrics
+  const started = new WeakMap<FastifyRequest, bigint>()
+  const seconds = (request: FastifyRequest): number => Number(process.hrtime.bigint() - (started.get(request) ?? process.hrtime.bigint())) / 1e9
+
+  // Bodies are streamed to the API, so Fastify's own body limit never sees them: enforce it here,
+  // by the declared length up front and by counting for chunked uploads.
+  app.addHook('onRequest', async (request) => {
+    const declared = Number(request.headers['content-length'] ?? 0)
+    if (declared > options.bodyLimitBytes) {
+      throw Object.assign(new Error(`Request body is larger than ${options.bodyLimitBytes} bytes`), { statusCode: 413, code: 'FST_ERR_CTP_BODY_TOO_LARGE' })
+    }
+  })
+
+  await app.register(httpProxy, {
+    upstream: options.upstream.origin,
+    prefix: '/',
+    http2: false,
+    undici: {
+      connections: options.timeouts.connections,
+      pipelining: 1,
+      keepAliveTimeout: 60_000,
+      headersTimeout: options.timeouts.timeoutMs,
+      bodyTimeout: options.timeouts.timeoutMs,
+      connect: { timeout: options.timeouts.connectTimeoutMs },
+    },
+    preHandler: async (request) => { started.set(request, process.hrtime.bigint()) },
+    replyOptions: {
+      // The proxy app is HTTP/2 with HTTP/1.1 fallback; reply-from types requests as either, ours as one.
+      rewriteRequestHeaders: (request, headers) => upstreamHeaders(request as FastifyRequest, headers, options.identitySecret),
+      onResponse: (rawRequest, reply, response) => {
+        const request = rawRequest as FastifyRequest
+        upstreamDuration.observe({ status_class: `${Math.floor(response.statusCode / 100)}xx` }, seconds(request))
+        if (options.onUpstreamResponse !== undefined) options.onUpstreamResponse(request, reply as FastifyReply, response)
+        else reply.send(response.stream)
+      },
+      onError: (reply, { error }) => {
+        const { status, kind } = failureKind(error)
+        upstreamErrors.inc({ kind })
+        reply.request.log.warn({ err: error, kind }, 'forwarding to the API failed')
+        if (options.onUpstreamError?.(reply.request as FastifyRequest, reply as FastifyReply, status) === true) return
+        reply.send(status === 504 ? new EdgeErrors.UpstreamTimeout() : new EdgeErrors.UpstreamUnavailable())
+      },
+    },
+  })
+}

@@ -1,0 +1,30 @@
+// The edge's error policy: what the proxy itself refuses leaves as RFC 9457 problem+json; 5xx details are
+// masked and logged with the request id.
+import type { FastifyError, FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import { sendProblem } from '../../common/problem.js'
+import { EDGE_PROBLEMS } from '../errors.js'
+
+async function problemDetails (app: FastifyInstance): Promise<void> {
+  app.setErrorHandler(function renderEdgeProblem (error: FastifyError, request, reply) {
+    const status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500
+    const known = error.code !== undefined ? EDGE_PROBLEMS[error.code] : undefined
+    if (status >= 500 && known === undefined) {
+      request.log.error({ err: error }, 'edge request failed')
+      return sendProblem(request, reply, { status, code: 'GH_INTERNAL', ...EDGE_PROBLEMS.GH_INTERNAL!, detail: 'An internal error occurred; it has been logged with this request id' })
+    }
+    if (status >= 500) request.log.warn({ code: error.code }, error.message)
+    return sendProblem(request, reply, {
+      status,
+      code: error.code ?? 'GH_BAD_REQUEST',
+      ...(known ?? { slug: status === 401 ? 'unauthenticated' : 'bad-request', title: status === 401 ? 'Authentication required' : 'Bad request' }),
+      detail: error.message,
+    })
+  })
+
+  app.setNotFoundHandler(function edgeRouteNotFound (request, reply) {
+    return sendProblem(request, reply, { status: 404, code: 'GH_ROUTE_NOT_FOUND', ...EDGE_PROBLEMS.GH_ROUTE_NOT_FOUND!, detail: `No route for ${request.method} ${request.url.split('?')[0]}` })
+  })
+}
+
+export default fp(problemDetails, { name: 'edge-problem-details', fastify: '5.x' })

@@ -1,0 +1,22 @@
+// The shared store, when REDIS_URL is set: one connection for rate limits, login failures and the cache.
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import type { Redis } from 'ioredis'
+import { connectRedis } from '../stores/redis-connection.js'
+
+declare module 'fastify' {
+  interface FastifyInstance { redis: Redis | null }
+}
+
+async function redis (app: FastifyInstance, options: { url: string | undefined }): Promise<void> {
+  if (options.url === undefined) {
+    app.decorate('redis', null)
+    return
+  }
+  const { redisUp, redisErrors } = app.edgeMetrics
+  const client = connectRedis(options.url, app.log, { up: (isUp) => redisUp.set(isUp ? 1 : 0), error: () => redisErrors.inc() })
+  app.decorate('redis', client)
+  app.addHook('onClose', async () => { client.disconnect() })
+}
+
+export default fp(redis, { name: 'redis', fastify: '5.x', dependencies: ['edge-metrics'] })
