@@ -1,10 +1,10 @@
-// bcrypt is deliberately slow (~50 ms at cost 10): verifying it on every request would cap the proxy at a
+// bcrypt is deliberately slow (~50 ms at cost 10; bcryptjs yields to the event loop between rounds): verifying it on every request would cap the proxy at a
 // few dozen requests per second per core. Successful verifications are remembered briefly, keyed by a
 // salted hash of the credentials (the plain password is never kept), and only while the user's hash in
 // the file is the one that verified — so a changed password or a removed user stops working as soon
 // as the file is re-read, and at the latest when the entry expires.
 import { createHash, randomBytes } from 'node:crypto'
-import { verify } from '@node-rs/bcrypt'
+import { compare } from 'bcryptjs'
 import { LRUCache } from 'lru-cache'
 import type { HtpasswdEntry, HtpasswdStore } from './htpasswd.js'
 
@@ -26,7 +26,7 @@ export function createCredentialVerifier (store: HtpasswdStore, options: Verifie
       const entry = store.get(login)
       const key = keyOf(login, password)
       if (entry !== undefined && options.cacheTtlMs > 0 && verified.get(key) === entry.hash) return entry
-      const ok = await verify(password, entry?.hash ?? DECOY_HASH).catch(() => false)
+      const ok = await compare(password, entry?.hash ?? DECOY_HASH).catch(() => false)
       if (entry === undefined || !ok) return undefined
       if (options.cacheTtlMs > 0) verified.set(key, entry.hash)
       return entry

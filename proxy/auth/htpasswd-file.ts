@@ -1,6 +1,6 @@
 // Writing the credentials file: add or replace one login, keeping every other line as it was, and
 // replacing the file atomically (write a temporary file, rename it over) so the proxy never reads half.
-import { hash } from '@node-rs/bcrypt'
+import { hash } from 'bcryptjs'
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 
@@ -8,7 +8,7 @@ export const BCRYPT_COST = 10
 
 /** `$2y$` is the prefix Apache's own tools write; bcrypt's algorithm is the same as `$2b$`. */
 export async function hashPassword (password: string, cost = BCRYPT_COST): Promise<string> {
-  return (await hash(password, { cost })).replace(/^\$2b\$/, '$2y$')
+  return (await hash(password, cost)).replace(/^\$2b\$/, '$2y$')
 }
 
 export async function upsertLogin (path: string, login: string, password: string, cost = BCRYPT_COST): Promise<'added' | 'updated'> {
