@@ -9,13 +9,16 @@ import { signIdentity } from '../../common/identity-signature.js'
 import type { ProxyConfig } from '../config.js'
 import { EdgeErrors } from '../errors.js'
 
+/** What @fastify/reply-from hands over when the API's response headers arrive. */
+export interface UpstreamResponse { statusCode: number, headers: IncomingHttpHeaders, stream: NodeJS.ReadableStream }
+
 export interface ForwardOptions {
   upstream: URL
   timeouts: ProxyConfig['upstream']
   identitySecret: string
   bodyLimitBytes: number
   /** Runs when the upstream's response headers arrive; may replace how the body is sent (the cache does). */
-  onUpstreamResponse?: (request: FastifyRequest, reply: FastifyReply, response: { statusCode: number, stream: NodeJS.ReadableStream }) => void
+  onUpstreamResponse?: (request: FastifyRequest, reply: FastifyReply, response: UpstreamResponse) => void
   /** Runs when forwarding failed, before the 502/504 is sent; returning true means it answered instead. */
   onUpstreamError?: (request: FastifyRequest, reply: FastifyReply, status: 502 | 504) => boolean
 }
@@ -74,14 +77,17 @@ export default async function forward (app: FastifyInstance, options: ForwardOpt
       bodyTimeout: options.timeouts.timeoutMs,
       connect: { timeout: options.timeouts.connectTimeoutMs },
     },
-    preHandler: async (request) => { started.set(request, process.hrtime.bigint()) },
     replyOptions: {
       // The proxy app is HTTP/2 with HTTP/1.1 fallback; reply-from types requests as either, ours as one.
-      rewriteRequestHeaders: (request, headers) => upstreamHeaders(request as FastifyRequest, headers, options.identitySecret),
+      // Called just before the request leaves, after every edge check: where upstream time starts.
+      rewriteRequestHeaders: (request, headers) => {
+        started.set(request as FastifyRequest, process.hrtime.bigint())
+        return upstreamHeaders(request as FastifyRequest, headers, options.identitySecret)
+      },
       onResponse: (rawRequest, reply, response) => {
         const request = rawRequest as FastifyRequest
         upstreamDuration.observe({ status_class: `${Math.floor(response.statusCode / 100)}xx` }, seconds(request))
-        if (options.onUpstreamResponse !== undefined) options.onUpstreamResponse(request, reply as FastifyReply, response)
+        if (options.onUpstreamResponse !== undefined) options.onUpstreamResponse(request, reply as FastifyReply, response as unknown as UpstreamResponse)
         else reply.send(response.stream)
       },
       onError: (reply, { error }) => {

@@ -1,0 +1,123 @@
+// Where cached responses live: an abstract-cache compliant client (the protocol @fastify/caching takes
+// as its `cache`), in memory by default — bounded in entries and bytes — or in Redis, so several
+// proxies share one cache. It also keeps each tenant's cache generation: a write bumps it, which makes
+// every entry stored under the old one unreachable at once (no scan, no race with in-flight stores).
+// Store failures never fail a request: they are reported and read as a miss.
+// @see https://github.com/jsumners/abstract-cache#protocol
+import { createHash } from 'node:crypto'
+import type { Redis } from 'ioredis'
+import { LRUCache } from 'lru-cache'
+
+export interface CachedResponse {
+  status: number
+  headers: Record<string, string | string[]>
+  body: Buffer
+  storedAt: number
+  freshUntil: number
+  /** Until when it may stand in for a failing upstream (stale-if-error); ≥ freshUntil. */
+  staleUntil: number
+  /** The request's values of the headers the response varies on. */
+  vary: Record<string, string>
+}
+
+export interface CacheKey { id: string, segment: string }
+type Result = { item: CachedResponse, stored: number, ttl: number } | null
+type Callback<T> = (error: unknown, result: T) => void
+
+export interface ResponseStore {
+  /** abstract-cache: this client is promise-based (callbacks are honoured too, as @fastify/caching uses them). */
+  readonly await: true
+  readonly kind: 'memory' | 'redis'
+  get(key: CacheKey | string, callback?: Callback<Result>): Promise<Result>
+  set(key: CacheKey | string, value: CachedResponse, ttlMs: number, callback?: Callback<void>): Promise<void>
+  has(key: CacheKey | string, callback?: Callback<boolean>): Promise<boolean>
+  delete(key: CacheKey | string, callback?: Callback<void>): Promise<void>
+  /** The tenant's current generation; undefined when the store cannot say (then nothing may be reused). */
+  generation(tenant: string): Promise<string | undefined>
+  /** Makes everything cached for the tenant unreachable. */
+  invalidate(tenant: string): Promise<void>
+  /** Entries held in this process (0 for Redis: its size is Redis's to report). */
+  readonly size: number
+}
+
+export interface StoreOptions { maxEntries: number, maxBytes: number, onError(error: Error): void }
+
+/** Keys are hashed: URLs can be long and hold anything, store keys should not. */
+const flatKey = (key: CacheKey | string): string => typeof key === 'string'
+  ? key
+  : `${key.segment}:${createHash('sha256').update(key.id).digest('base64url')}`
+
+const HEADER_OVERHEAD_BYTES = 512
+
+/** Wraps promise methods so that an abstract-cache callback, when given, receives the outcome too. */
+function withCallbacks<T extends object> (methods: T): T {
+  const wrapped: Record<string, unknown> = {}
+  for (const [name, method] of Object.entries(methods)) {
+    if (typeof method !== 'function') continue
+    wrapped[name] = (...args: unknown[]) => {
+      const last = args.at(-1)
+      if (typeof last !== 'function') return method(...args)
+      const promise = method(...args.slice(0, -1)) as Promise<unknown>
+      promise.then((result) => (last as Callback<unknown>)(null, result), (error) => (last as Callback<unknown>)(error, undefined))
+      return promise
+    }
+  }
+  return wrapped as T
+}
+
+export function memoryResponseStore (options: StoreOptions): ResponseStore {
+  const entries = new LRUCache<string, CachedResponse>({
+    max: options.maxEntries,
+    maxSize: options.maxBytes,
+    sizeCalculation: (entry) => entry.body.length + HEADER_OVERHEAD_BYTES,
+  })
+  // Not in the LRU: an evicted generation would bring back entries stored before the last write.
+  const generations = new Map<string, number>()
+  const methods = withCallbacks({
+    async get (key: CacheKey | string): Promise<Result> {
+      const item = entries.get(flatKey(key))
+      return item === undefined ? null : { item, stored: item.storedAt, ttl: Math.max(0, item.staleUntil - Date.now()) }
+    },
+    async set (key: CacheKey | string, value: CachedResponse, ttlMs: number): Promise<void> {
+      entries.set(flatKey(key), value, { ttl: Math.max(1, ttlMs) })
+    },
+    async has (key: CacheKey | string): Promise<boolean> { return entries.has(flatKey(key)) },
+    async delete (key: CacheKey | string): Promise<void> { entries.delete(flatKey(key)) },
+    async generation (tenant: string): Promise<string | undefined> { return String(generations.get(tenant) ?? 0) },
+    async invalidate (tenant: string): Promise<void> { generations.set(tenant, (generations.get(tenant) ?? 0) + 1) },
+  })
+  return Object.assign(methods, { await: true as const, kind: 'memory' as const, get size () { return entries.size } })
+}
+
+interface StoredJson extends Omit<CachedResponse, 'body'> { body: string }
+
+export function redisResponseStore (redis: Redis, options: Pick<StoreOptions, 'onError'> & { prefix: string }): ResponseStore {
+  const key = (name: CacheKey | string): string => options.prefix + flatKey(name)
+  const generationKey = (tenant: string): string => `${options.prefix}generation:${tenant}`
+  const failSoft = async <T>(work: () => Promise<T>, fallback: T): Promise<T> => {
+    try {
+      return await work()
+    } catch (error) {
+      options.onError(error as Error)
+      return fallback
+    }
+  }
+  const methods = withCallbacks({
+    get: (name: CacheKey | string): Promise<Result> => failSoft(async () => {
+      const text = await redis.get(key(name))
+      if (text === null) return null
+      const parsed = JSON.parse(text) as StoredJson
+      const item: CachedResponse = { ...parsed, body: Buffer.from(parsed.body, 'base64') }
+      return { item, stored: item.storedAt, ttl: Math.max(0, item.staleUntil - Date.now()) }
+    }, null),
+    set: (name: CacheKey | string, value: CachedResponse, ttlMs: number): Promise<void> => failSoft(async () => {
+      const stored: StoredJson = { ...value, body: value.body.toString('base64') }
+      await redis.set(key(name), JSON.stringify(stored), 'PX', Math.max(1, Math.ceil(ttlMs)))
+    }, undefined),
+    has: (name: CacheKey | string): Promise<boolean> => failSoft(async () => (await redis.exists(key(name))) === 1, false),
+    delete: (name: CacheKey | string): Promise<void> => failSoft(async () => { await redis.del(key(name)) }, undefined),
+    generation: (tenant: string): Promise<string | undefined> => failSoft(async () => (await redis.get(generationKey(tenant))) ?? '0', undefined),
+    invalidate: (tenant: string): Promise<void> => failSoft(async () => { await redis.incr(generationKey(tenant)) }, undefined),
+  })
+  return Object.assign(methods, { await: true as const, kind: 'redis' as const, size: 0 })
+}

@@ -1,0 +1,250 @@
+// The edge's shared response cache. GET/HEAD responses the API marks shareable (s-maxage) are kept per
+// tenant — the tenant is part of every key, so one tenant is never served another's entry — in the
+// store @fastify/caching holds (memory, bounded; Redis with REDIS_URL). Conditional requests are
+// answered here; concurrent misses for one key wait for a single upstream request; a failing upstream is
+// covered by a stale entry within its stale-if-error window; a successful write makes the tenant's
+// entries unreachable. Every response says what happened in Cache-Status (RFC 9211).
+//
+// @fastify/caching's own reply.etag() registry is not used: it is global, not per tenant, so it could
+// answer one tenant's If-None-Match with another tenant's validator.
+// @see https://github.com/fastify/fastify-caching
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
+import fp from 'fastify-plugin'
+import caching from '@fastify/caching'
+import type { IncomingHttpHeaders } from 'node:http'
+import type { ProxyConfig } from '../config.js'
+import {
+  cacheStatus, etagMatches, requestDirectives, responseDecision, varyNames, type CacheStatus,
+} from '../cache/http-cache-policy.js'
+import { memoryResponseStore, redisResponseStore, type CacheKey, type CachedResponse, type ResponseStore } from '../cache/response-store.js'
+import type { UpstreamResponse } from './forward.js'
+
+type Miss = 'uri-miss' | 'vary-miss' | 'stale' | 'request'
+
+interface CacheState {
+  mode: 'write' | 'bypass' | 'lookup'
+  tenant: string
+  key?: CacheKey
+  fwd?: Miss
+  ifNoneMatch?: string
+  /** An entry past freshness that may still cover an upstream failure. */
+  stale?: CachedResponse
+  /** Set for the one request that fetches a key while others wait for it. */
+  settle?: (entry: CachedResponse | undefined) => void
+  detail?: string
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    responseCache: {
+      store: ResponseStore
+      onUpstreamResponse(request: FastifyRequest, reply: FastifyReply, response: UpstreamResponse): void
+      onUpstreamError(request: FastifyRequest, reply: FastifyReply, status: 502 | 504): boolean
+    }
+  }
+  interface FastifyRequest { cacheState: CacheState | null }
+}
+
+const RESPONSES = 'gatehouse-responses'
+
+// Never stored with an entry: per-connection and per-request headers, and what the edge adds itself.
+const UNSTORED = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'content-length',
+  'set-cookie', 'x-request-id', 'age', 'cache-status',
+])
+
+// Identity the edge itself sends upstream: a response varying on it varies on who the caller is.
+const PRINCIPAL_HEADERS = new Set(['x-gatehouse-tenant', 'x-gatehouse-user', 'authorization'])
+
+function varyValues (request: FastifyRequest, names: string[]): Record<string, string> | undefined {
+  const values: Record<string, string> = {}
+  for (const name of names) {
+    if (PRINCIPAL_HEADERS.has(name)) values[name] = `${request.principal?.tenant}/${request.principal?.user}`
+    else if (name.startsWith('x-gatehouse-')) return undefined // signed per request: nothing to share
+    else {
+      const value = request.headers[name]
+      values[name] = Array.isArray(value) ? value.join(', ') : value ?? ''
+    }
+  }
+  return values
+}
+
+const varyMatches = (entry: CachedResponse, request: FastifyRequest): boolean => {
+  const now = varyValues(request, Object.keys(entry.vary))
+  return now !== undefined && Object.entries(entry.vary).every(([name, value]) => now[name] === value)
+}
+
+const headerText = (value: unknown): string | undefined => Array.isArray(value) ? value.join(', ') : typeof value === 'string' ? value : undefined
+
+async function responseCache (app: FastifyInstance, options: ProxyConfig['cache']): Promise<void> {
+  const { cacheLookups, cacheEntries, redisErrors } = app.edgeMetrics
+  const store = app.redis !== null
+    ? redisResponseStore(app.redis, { prefix: 'gatehouse:cache:', onError: () => redisErrors.inc() })
+    : memoryResponseStore({ maxEntries: options.maxEntries, maxBytes: options.maxBytes, onError: () => {} })
+  await app.register(caching, { cache: store as never, cacheSegment: 'gatehouse-etags' })
+
+  const inflight = new Map<string, Promise<CachedResponse | undefined>>()
+  app.decorateRequest('cacheState', null)
+
+  function serve (request: FastifyRequest, reply: FastifyReply, entry: CachedResponse, status: CacheStatus, ifNoneMatch: string | undefined): FastifyReply {
+    for (const [name, value] of Object.entries(entry.headers)) reply.header(name, value)
+    reply.header('age', String(Math.max(0, Math.floor((Date.now() - entry.storedAt) / 1000))))
+    reply.header('cache-status', cacheStatus(status))
+    if (etagMatches(ifNoneMatch, entry.headers.etag)) {
+      reply.removeHeader('content-type')
+      return reply.code(304).send()
+    }
+    return reply.code(entry.status).send(entry.body)
+  }
+
+  async function lookup (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
+    const tenant = request.principal?.tenant
+    if (tenant === undefined) return
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      request.cacheState = { mode: 'write', tenant }
+      return
+    }
+    const asked = requestDirectives(request.headers['cache-control'])
+    const generation = asked.noStore ? undefined : await store.generation(tenant)
+    if (generation === undefined) {
+      request.cacheState = { mode: 'bypass', tenant, detail: asked.noStore ? 'request-no-store' : 'store-unavailable' }
+      cacheLookups.inc({ outcome: 'bypass' })
+      return
+    }
+    const key: CacheKey = { segment: RESPONSES, id: `${tenant}\n${generation}\n${request.url}` }
+    // Conditionals are answered here; upstream is asked for the full response so that it can be stored.
+    const ifNoneMatch = headerText(request.headers['if-none-match'])
+    delete request.headers['if-none-match']
+    delete request.headers['if-modified-since']
+
+    const found = (await store.get(key))?.item
+    const variantFits = found !== undefined && varyMatches(found, request)
+    const now = Date.now()
+    if (found !== undefined && variantFits && now < found.freshUntil && !asked.mustRevalidate) {
+      cacheLookups.inc({ outcome: 'hit' })
+      return serve(request, reply, found, { hit: true, ttlSeconds: Math.floor((found.freshUntil - now) / 1000) }, ifNoneMatch)
+    }
+    const fwd: Miss = found === undefined ? 'uri-miss' : !variantFits ? 'vary-miss' : asked.mustRevalidate && now < found.freshUntil ? 'request' : 'stale'
+    const stale = variantFits && found !== undefined && now < found.staleUntil ? found : undefined
+    request.cacheState = { mode: 'lookup', tenant, key, fwd, ...(ifNoneMatch !== undefined ? { ifNoneMatch } : {}), ...(stale !== undefined ? { stale } : {}) }
+
+    if (request.method !== 'GET') return
+    const flight = `${key.segment}\n${key.id}`
+    const pending = inflight.get(flight)
+    if (pending !== undefined) {
+      const shared = await pending
+      if (shared !== undefined && varyMatches(shared, request)) {
+        cacheLookups.inc({ outcome: 'collapsed' })
+        request.cacheState = null
+        return serve(request, reply, shared, { fwd, collapsed: true, fwdStatus: shared.status }, ifNoneMatch)
+      }
+      return // the shared fetch gave nothing reusable: fetch on our own
+    }
+    let settle!: (entry: CachedResponse | undefined) => void
+    inflight.set(flight, new Promise((resolve) => { settle = resolve }))
+    request.cacheState.settle = (entry) => {
+      inflight.delete(flight)
+      settle(entry)
+    }
+    cacheLookups.inc({ outcome: 'miss' })
+  }
+
+  const release = async (request: FastifyRequest): Promise<void> => { request.cacheState?.settle?.(undefined) }
+  app.addHook('onResponse', release)
+  app.addHook('onRequestAbort', release)
+
+  // Route-level, and added after @fastify/rate-limit's own: a cache hit still spends the caller's budget.
+  app.addHook('onRoute', (route: RouteOptions) => {
+    const existing = route.preHandler === undefined ? [] : Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler]
+    route.preHandler = [...existing, lookup] as RouteOptions['preHandler']
+  })
+
+  function storeResponse (request: FastifyRequest, state: CacheState, status: number, headers: IncomingHttpHeaders, body: Buffer): boolean {
+    const decision = responseDecision(status, headers, options.maxStaleIfErrorSeconds)
+    if (!decision.storable) {
+      state.detail = decision.reason
+      return false
+    }
+    const names = varyNames(headers.vary) as string[]
+    const vary = varyValues(request, names)
+    if (vary === undefined) { state.detail = 'vary-per-request'; return false }
+    if (body.length > options.maxEntryBytes) { state.detail = 'too-large'; return false }
+    const kept: CachedResponse['headers'] = {}
+    for (const [name, value] of Object.entries(headers)) if (value !== undefined && !UNSTORED.has(name)) kept[name] = value
+    const now = Date.now()
+    const entry: CachedResponse = {
+      status, headers: kept, body, vary, storedAt: now, freshUntil: now + decision.freshMs, staleUntil: now + decision.freshMs + decision.staleIfErrorMs,
+    }
+    state.settle?.(entry)
+    void store.set(state.key!, entry, entry.staleUntil - now).then(() => cacheEntries.set(store.size))
+    return true
+  }
+
+  function onUpstreamResponse (request: FastifyRequest, reply: FastifyReply, response: UpstreamResponse): void {
+    const state = request.cacheState
+    const fwdStatus = response.statusCode
+    if (state === null) {
+      reply.send(response.stream)
+      return
+    }
+    if (state.mode === 'write') {
+      reply.header('cache-status', cacheStatus({ fwd: 'method', fwdStatus }))
+      // The write's answer waits for the invalidation: a read right after it must not see the old data.
+      if (fwdStatus >= 200 && fwdStatus < 300) void store.invalidate(state.tenant).then(() => reply.send(response.stream))
+      else reply.send(response.stream)
+      return
+    }
+    if (state.mode === 'bypass') {
+      reply.header('cache-status', cacheStatus({ fwd: 'bypass', fwdStatus, ...(state.detail !== undefined ? { detail: state.detail } : {}) }))
+      reply.send(response.stream)
+      return
+    }
+    if (fwdStatus >= 500 && state.stale !== undefined && Date.now() < state.stale.staleUntil) {
+      response.stream.resume()
+      serveStale(request, reply, state, fwdStatus)
+      return
+    }
+    const chunks: Buffer[] = []
+    response.stream.on('data', (chunk: Buffer) => chunks.push(chunk))
+    response.stream.on('error', (error) => {
+      state.settle?.(undefined)
+      reply.send(error)
+    })
+    response.stream.on('end', () => {
+      const body = Buffer.concat(chunks)
+      const stored = request.method === 'GET' && storeResponse(request, state, fwdStatus, response.headers, body)
+      if (!stored) state.settle?.(undefined)
+      reply.header('cache-status', cacheStatus({ fwd: state.fwd!, fwdStatus, stored, ...(state.detail !== undefined ? { detail: state.detail } : {}) }))
+      if (fwdStatus === 200 && etagMatches(state.ifNoneMatch, response.headers.etag)) {
+        reply.removeHeader('content-length')
+        reply.removeHeader('content-type')
+        reply.code(304).send()
+        return
+      }
+      reply.send(body)
+    })
+  }
+
+  function serveStale (request: FastifyRequest, reply: FastifyReply, state: CacheState, fwdStatus: number): void {
+    cacheLookups.inc({ outcome: 'stale' })
+    state.settle?.(undefined)
+    const stale = state.stale!
+    for (const name of Object.keys(reply.getHeaders())) if (name !== 'x-request-id' && !name.startsWith('ratelimit')) reply.removeHeader(name)
+    serve(request, reply, stale, { fwd: 'stale', fwdStatus, ttlSeconds: Math.floor((stale.freshUntil - Date.now()) / 1000), detail: 'stale-if-error' }, state.ifNoneMatch)
+  }
+
+  function onUpstreamError (request: FastifyRequest, reply: FastifyReply, status: 502 | 504): boolean {
+    const state = request.cacheState
+    if (state?.mode === 'lookup' && state.stale !== undefined && Date.now() < state.stale.staleUntil) {
+      serveStale(request, reply, state, status)
+      return true
+    }
+    state?.settle?.(undefined)
+    if (state !== null) reply.header('cache-status', cacheStatus({ fwd: state.mode === 'write' ? 'method' : state.mode === 'bypass' ? 'bypass' : state.fwd!, fwdStatus: status }))
+    return false
+  }
+
+  app.decorate('responseCache', { store, onUpstreamResponse, onUpstreamError })
+}
+
+export default fp(responseCache, { name: 'response-cache', fastify: '5.x', dependencies: ['edge-metrics', 'redis', 'edge-auth'] })
