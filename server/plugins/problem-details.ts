@@ -9,15 +9,54 @@ import type { Problem } from '../schemas/problem.js'
 
 const RETRY_AFTER_SECONDS = '5'
 
-interface ValidationIssue { instancePath?: string, message?: string, params?: Record<string, unknown> }
+interface ValidationIssue { keyword?: string, instancePath?: string, schemaPath?: string, message?: string, params?: Record<string, unknown> }
+type IssueList = NonNullable<Problem['errors']>
 
-function validationErrors (error: FastifyError): Problem['errors'] {
+// A body of a megabyte could hold thousands of problems; the first ones are enough to fix a request.
+const MAX_REPORTED_ISSUES = 20
+
+// TypeBox names the union (`#/properties/x`), Ajv the keyword (`#/properties/x/anyOf`); branches follow with `/anyOf/<n>`.
+const branchPrefix = (issue: ValidationIssue): string => {
+  const path = issue.schemaPath ?? ''
+  return path.endsWith('/anyOf') ? `${path}/` : `${path}/anyOf/`
+}
+
+const escapePointer = (name: string): string => name.replaceAll('~', '~0').replaceAll('/', '~1')
+
+/**
+ * One entry per problem, each with a JSON pointer to the offending value. TypeBox (the /api/v1 validator)
+ * and Ajv (Fastify's default) both emit Ajv-shaped issues; an unknown property is reported as the property
+ * itself, and a union's branch failures are folded into one "must … or …" entry.
+ */
+function validationErrors (error: FastifyError): IssueList {
   const where = (error as { validationContext?: string }).validationContext ?? 'body'
-  return (error.validation as ValidationIssue[] | undefined)?.map((issue) => {
-    const extra = issue.params?.additionalProperty
-    const pointer = (issue.instancePath ?? '') + (typeof extra === 'string' ? `/${extra}` : '')
-    return { in: where, pointer: pointer || '/', detail: issue.message ?? 'is invalid' }
-  })
+  const issues = (error.validation as ValidationIssue[] | undefined) ?? []
+  const unions = issues.filter((issue) => issue.keyword === 'anyOf').map(branchPrefix)
+  const inUnion = (issue: ValidationIssue): boolean => unions.some((prefix) => issue.schemaPath?.startsWith(prefix) === true)
+  const entries: IssueList = []
+  for (const issue of issues) {
+    const path = issue.instancePath ?? ''
+    const params = issue.params ?? {}
+    if (issue.keyword === 'additionalProperties') {
+      const names = Array.isArray(params.additionalProperties) ? params.additionalProperties : [params.additionalProperty]
+      for (const name of names) if (typeof name === 'string') entries.push({ in: where, pointer: `${path}/${escapePointer(name)}`, detail: 'is not a known field' })
+    } else if (issue.keyword === 'boolean' && issue.schemaPath?.endsWith('/additionalProperties') === true) {
+      continue // TypeBox's per-property echo of the additionalProperties issue above
+    } else if (issue.keyword === 'anyOf') {
+      const prefix = branchPrefix(issue)
+      const branches = issues.filter((other) => other.instancePath === path && other.schemaPath?.startsWith(prefix) === true && other.message !== undefined)
+      const detail = branches.length > 0 ? [...new Set(branches.map((branch) => branch.message))].join(', or ') : issue.message
+      entries.push({ in: where, pointer: path || '/', detail: detail ?? 'is invalid' })
+    } else if (!inUnion(issue)) {
+      entries.push({ in: where, pointer: path || '/', detail: issue.message ?? 'is invalid' })
+    }
+  }
+  return entries.slice(0, MAX_REPORTED_ISSUES)
+}
+
+function validationDetail (errors: IssueList): string {
+  const shown = errors.slice(0, 3).map((issue) => `${issue.in}${issue.pointer === '/' ? '' : issue.pointer} ${issue.detail}`)
+  return `Invalid request: ${shown.join('; ')}${errors.length > shown.length ? `; and ${errors.length - shown.length} more` : ''}`
 }
 
 /** Turns anything thrown into the error the client should see. */
@@ -59,7 +98,8 @@ async function problemDetails (app: FastifyInstance): Promise<void> {
     }
     request.log.info({ code: error.code, status }, error.message)
     if (error.validation !== undefined) {
-      return sendProblem(request, reply, 400, 'FST_ERR_VALIDATION', error.message, validationErrors(error))
+      const errors = validationErrors(error)
+      return sendProblem(request, reply, 400, 'FST_ERR_VALIDATION', validationDetail(errors), errors)
     }
     if (status === 429 && reply.getHeader('retry-after') === undefined) reply.header('retry-after', '1')
     return sendProblem(request, reply, status, error.code ?? (status === 429 ? 'GH_RATE_LIMITED' : 'GH_BAD_REQUEST'), error.message)

@@ -1,5 +1,11 @@
 import { Type } from 'typebox'
 
+// Postgres text cannot hold a NUL character: refused here, with a pointer, rather than failing in the database.
+// Both patterns are anchored and linear, so even a megabyte of input costs one pass.
+export const NO_NUL = '^[^\\u0000]*$'
+/** No NUL, and at least one character that is not white space. */
+export const NOT_BLANK = '^(?=[^\\u0000]*$)\\s*\\S'
+
 export const Uuid = Type.String({ format: 'uuid', description: 'UUID' })
 export const IdParams = Type.Object({ id: Uuid }, { additionalProperties: false })
 

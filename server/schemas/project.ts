@@ -1,8 +1,8 @@
 import { Type, type Static } from 'typebox'
-import { Page, PageQuery, Uuid } from './common.js'
+import { NO_NUL, NOT_BLANK, Page, PageQuery, Uuid } from './common.js'
 
-const Name = Type.String({ minLength: 1, maxLength: 200, pattern: '\\S' })
-const Description = Type.Union([Type.String({ maxLength: 10_000 }), Type.Null()])
+const Name = Type.String({ minLength: 1, maxLength: 200, pattern: NOT_BLANK })
+const Description = Type.Union([Type.String({ maxLength: 10_000, pattern: NO_NUL }), Type.Null()])
 
 export const ProjectSchema = Type.Object({
   id: Uuid,
@@ -31,7 +31,7 @@ export const ProjectSort = Type.Enum(
 export const ListProjectsQuery = Type.Object({
   ...PageQuery,
   sort: Type.Optional(ProjectSort),
-  q: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'Case-insensitive substring of the name' })),
+  q: Type.Optional(Type.String({ minLength: 1, maxLength: 200, pattern: NO_NUL, description: 'Case-insensitive substring of the name' })),
 }, { additionalProperties: false })
 
 export type ProjectDto = Static<typeof ProjectSchema>

@@ -1,10 +1,10 @@
 import { Type, type Static } from 'typebox'
-import { Page, PageQuery, Uuid } from './common.js'
+import { NO_NUL, NOT_BLANK, Page, PageQuery, Uuid } from './common.js'
 
 export const TASK_STATUSES = ['todo', 'in_progress', 'done'] as const
 export const TaskStatus = Type.Enum(TASK_STATUSES, { title: 'TaskStatus' })
-const Title = Type.String({ minLength: 1, maxLength: 500, pattern: '\\S' })
-const Description = Type.Union([Type.String({ maxLength: 10_000 }), Type.Null()])
+const Title = Type.String({ minLength: 1, maxLength: 500, pattern: NOT_BLANK })
+const Description = Type.Union([Type.String({ maxLength: 10_000, pattern: NO_NUL }), Type.Null()])
 const Priority = Type.Integer({ minimum: 0, maximum: 4, description: '0 none … 4 urgent' })
 const DueDate = Type.Union([Type.String({ format: 'date', description: 'YYYY-MM-DD' }), Type.Null()])
 
@@ -48,7 +48,7 @@ export const TaskFilters = {
   priorityAtLeast: Type.Optional(Priority),
   dueBefore: Type.Optional(Type.String({ format: 'date', description: 'Due on or before this day' })),
   dueAfter: Type.Optional(Type.String({ format: 'date', description: 'Due on or after this day' })),
-  q: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'Case-insensitive substring of the title' })),
+  q: Type.Optional(Type.String({ minLength: 1, maxLength: 200, pattern: NO_NUL, description: 'Case-insensitive substring of the title' })),
 }
 
 export const ListProjectTasksQuery = Type.Object({ ...PageQuery, ...TaskFilters, sort: Type.Optional(TaskSort) }, { additionalProperties: false })

@@ -29,6 +29,9 @@ export function encodeCursor (sort: SortSpec, row: Record<string, unknown> & { i
   return Buffer.from(JSON.stringify(payload)).toString('base64url')
 }
 
+// The integer sort columns are SMALLINT; timestamps are written by Date#toISOString (years 0000-9999).
+const MAX_SMALL_INT = 32_767
+const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 function decodeCursor (cursor: string, sort: SortSpec): { value: SortValue, id: string } {
@@ -47,11 +50,13 @@ function decodeCursor (cursor: string, sort: SortSpec): { value: SortValue, id: 
     if (!sort.nullable) throw new Errors.InvalidCursor()
     return { value: null, id: payload.id }
   }
-  if (sort.kind === 'number' && typeof v === 'number' && Number.isFinite(v)) return { value: v, id: payload.id }
-  if (sort.kind === 'string' && typeof v === 'string') return { value: v, id: payload.id }
-  if (sort.kind === 'date' && typeof v === 'string') {
+  // Only values encodeCursor could have written get through: anything else (a fraction for an integer
+  // column, a year Postgres cannot store, a NUL byte) would fail in the database as a 500 instead.
+  if (sort.kind === 'number' && Number.isInteger(v) && Math.abs(v as number) <= MAX_SMALL_INT) return { value: v, id: payload.id }
+  if (sort.kind === 'string' && typeof v === 'string' && !v.includes('\u0000')) return { value: v, id: payload.id }
+  if (sort.kind === 'date' && typeof v === 'string' && ISO_INSTANT.test(v)) {
     const date = new Date(v)
-    if (!Number.isNaN(date.getTime())) return { value: date, id: payload.id }
+    if (!Number.isNaN(date.getTime()) && date.toISOString() === v) return { value: date, id: payload.id }
   }
   throw new Errors.InvalidCursor()
 }
