@@ -56,9 +56,13 @@ CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
 // Statements Postgres refuses inside a transaction block; such a migration runs without one, as Prisma's does.
 const NEEDS_AUTOCOMMIT = /\b(CREATE|DROP|REINDEX)\s+(UNIQUE\s+)?INDEX\s+CONCURRENTLY\b|\bALTER\s+TYPE\b[^;]*\bADD\s+VALUE\b|\bVACUUM\b/i
 
-/** Applies every pending migration, in name order, each in its own transaction, under Prisma's advisory lock. */
-export async function migrate (session: SqlSession, migrations?: Migration[]): Promise<MigrateResult> {
-  const local = migrations ?? await readMigrations()
+/**
+ * Applies every pending migration, in name order, each in its own transaction, under Prisma's advisory lock.
+ * `source` is a migrations folder in Prisma's layout (default: this project's) or the migrations themselves.
+ */
+export async function migrate (session: SqlSession, source: string | Migration[] = MIGRATIONS_DIR): Promise<MigrateResult> {
+  const local = typeof source === 'string' ? await readMigrations(source) : source
+  const origin = typeof source === 'string' ? source : 'the migrations given'
   const result: MigrateResult = { applied: [], alreadyApplied: [], warnings: [] }
   await session.query(`SELECT pg_advisory_lock(${PRISMA_ADVISORY_LOCK_KEY})`)
   try {
@@ -76,7 +80,7 @@ export async function migrate (session: SqlSession, migrations?: Migration[]): P
     const done = new Map(rows.filter((row) => row.finished_at !== null).map((row) => [row.migration_name, row]))
     const localNames = new Set(local.map((migration) => migration.name))
     for (const name of done.keys()) {
-      if (!localNames.has(name)) result.warnings.push(`${name} is applied in the database but missing from ${MIGRATIONS_DIR}`)
+      if (!localNames.has(name)) result.warnings.push(`${name} is applied in the database but missing from ${origin}`)
     }
 
     for (const migration of local) {
