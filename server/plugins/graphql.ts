@@ -3,8 +3,9 @@
 // @see https://mercurius.dev
 import type { FastifyInstance } from 'fastify'
 import mercurius from 'mercurius'
-import type { GraphQLError } from 'graphql'
+import { GraphQLError } from 'graphql'
 import { classifyDatabaseError } from '../db/database-errors.js'
+import { Errors } from '../errors.js'
 import { loaders } from '../graphql/loaders.js'
 import { assertQueryCost } from '../graphql/query-cost.js'
 import { resolvers } from '../graphql/resolvers.js'
@@ -14,11 +15,16 @@ import graphiql from './graphiql.js'
 export interface GraphqlOptions { maxDepth: number, maxCost: number, graphiql: boolean }
 
 interface ErrorWithStatus { statusCode?: number, code?: string }
+type Log = FastifyInstance['log']
 
-/** Client mistakes keep their message and gain a code; server faults are masked (and logged). */
-function publicError (error: GraphQLError, log: FastifyInstance['log']): Record<string, unknown> {
+/**
+ * Client mistakes keep their message and gain a code; server faults are masked (and logged).
+ * `status` is the status of the error that carried this one (mercurius wraps GraphQL validation errors,
+ * whose own originalError may be another GraphQLError without a status, e.g. a bad variable value).
+ */
+function publicError (error: GraphQLError, log: Log, status?: number): Record<string, unknown> {
   const original = error.originalError as (Error & ErrorWithStatus) | undefined
-  let status = original?.statusCode ?? (original === undefined ? 400 : 500)
+  status = original?.statusCode ?? status ?? (original === undefined ? 400 : 500)
   let code = original?.code ?? (error.extensions?.code as string | undefined) ?? 'GRAPHQL_VALIDATION_FAILED'
   let message = error.message
   if (status >= 500 && original !== undefined) {
@@ -36,6 +42,21 @@ function publicError (error: GraphQLError, log: FastifyInstance['log']): Record<
   return { message, locations: error.locations, path: error.path, extensions: { code, status } }
 }
 
+function formatExecution (execution: { data?: unknown, errors: readonly GraphQLError[], statusCode?: number }, log: Log) {
+  const errors = execution.errors.flatMap((error) => {
+    const wrapper = error.originalError as (Error & ErrorWithStatus & { errors?: GraphQLError[] }) | undefined
+    return Array.isArray(wrapper?.errors)
+      ? wrapper.errors.map((nested) => publicError(nested, log, wrapper.statusCode))
+      : [publicError(error, log)]
+  })
+  // GraphQL over HTTP: 200 whenever there is data; otherwise the status of a sole client error.
+  const onlyStatus = errors.length === 1 ? (errors[0]?.extensions as { status: number }).status : 400
+  const statusCode = execution.data != null ? 200 : (execution.statusCode ?? onlyStatus)
+  return { statusCode, response: { data: execution.data ?? null, errors } as never }
+}
+
+const toGraphqlError = (error: Error): GraphQLError => error instanceof GraphQLError ? error : new GraphQLError(error.message, { originalError: error })
+
 export default async function graphqlPlugin (app: FastifyInstance, options: GraphqlOptions): Promise<void> {
   if (options.graphiql) await app.register(graphiql)
 
@@ -49,17 +70,19 @@ export default async function graphqlPlugin (app: FastifyInstance, options: Grap
       path: '/graphql',
       queryDepth: options.maxDepth,
       allowBatchedQueries: false,
-      context: (request) => ({ identity: scoped.identityOf(request) }),
-      errorFormatter: (execution, context) => {
-        const log = context.reply?.log ?? app.log
-        const errors = execution.errors.flatMap((error) => {
-          const nested = (error.originalError as { errors?: GraphQLError[] } | undefined)?.errors
-          return Array.isArray(nested) ? nested : [error]
-        }).map((error) => publicError(error, log))
-        // GraphQL over HTTP: 200 whenever there is data; otherwise the status of a sole client error.
-        const onlyStatus = errors.length === 1 ? (errors[0]?.extensions as { status: number }).status : 400
-        const statusCode = execution.data != null ? 200 : ((execution as { statusCode?: number }).statusCode ?? onlyStatus)
-        return { statusCode, response: { data: execution.data ?? null, errors } as never }
+      // Read lazily: mercurius also builds a context to format the error of a request refused before
+      // it had an identity, and that must stay a 401, not become a 500 here.
+      context: (request) => ({ get identity () { return scoped.identityOf(request) } }),
+      errorFormatter: (execution, context) => formatExecution(execution, context.reply?.log ?? app.log),
+      // Errors raised outside GraphQL execution (hooks, body parsing and validation).
+      errorHandler: async (error, request, reply) => {
+        // No identity: the API's one error policy (a problem+json 401/403, as over REST) in the parent handler.
+        if (request.identity === null) throw error
+        const refused = Array.isArray(request.body)
+          ? new Errors.InvalidInput('Batched queries are not supported; send one operation per request')
+          : error
+        const { statusCode, response } = formatExecution({ errors: [toGraphqlError(refused)] }, request.log)
+        return reply.code(statusCode).send(response)
       },
     })
     scoped.graphql.addHook('preExecution', async (schema, document, context, variables) => {
