@@ -1,0 +1,93 @@
+// Relations are batched: the SQL a query costs depends on its shape, not on how many rows it returns.
+// Counted with Prisma's query events, so every statement on the wire counts (set_config and COMMIT too).
+import t from 'tap'
+import { forEachBackend } from '../../helpers/backends.js'
+import { buildTestApp, callerFor } from '../../helpers/build-app.js'
+import { gql, seed, sqlCounter } from './fixtures.js'
+
+interface TaskNode { id: string, title: string, project: { id: string, name: string } }
+interface ProjectNode { id: string, name: string, tasks: TaskNode[] }
+
+// Each unit of work (one service call) is one transaction: set_config, a query or two, COMMIT.
+const PER_UNIT = 4
+
+forEachBackend(t, async (t, backend) => {
+  const app = await buildTestApp(t, backend)
+  const counter = sqlCounter(backend)
+
+  t.test('projects { tasks { project } } costs the same few statements for 2 or 20 projects', async (t) => {
+    const tenant = await backend.createTenant()
+    const { projects, tasks } = await seed(backend, tenant, 20, 5)
+    const caller = callerFor(app, tenant)
+    // The identity's tenant lookup is cached; make it so before counting, to count only the query's own work.
+    await gql(caller, '{ viewer { user } }')
+
+    const counts: number[] = []
+    for (const first of [2, 20]) {
+      counter.reset()
+      const result = await gql<{ projects: { nodes: ProjectNode[] } }>(caller, `query ($first: Int!) {
+        projects(first: $first) { nodes { id name tasks(first: 3) { id title project { id name } } } }
+      }`, { first })
+      counts.push(counter.statements.length)
+      t.equal(result.errors, undefined)
+      const nodes = result.data!.projects.nodes
+      t.same(nodes.map((node) => node.id), projects.slice(0, first).map((project) => project.id), `${first} projects`)
+      for (const node of nodes) {
+        t.same(node.tasks.map((task) => task.id), tasks.filter((task) => task.projectId === node.id).slice(0, 3).map((task) => task.id))
+        t.ok(node.tasks.every((task) => task.project.id === node.id && task.project.name === node.name))
+      }
+    }
+    t.comment(`statements for 2 and 20 projects: ${counts.join(', ')}`)
+    t.equal(counts[0], counts[1], 'the statement count does not grow with the number of projects')
+    t.ok(counts[0]! > 0, 'the counter sees the statements')
+    // Three units: the page of projects, one batch of tasks, one batch of those tasks' projects.
+    t.ok(counts[0]! <= 3 * PER_UNIT, `at most three units of work (saw ${counts[0]} statements)`)
+  })
+
+  t.test('aliased task lists with different arguments batch per argument set', async (t) => {
+    const tenant = await backend.createTenant()
+    const { tasks } = await seed(backend, tenant, 20, 6)
+    const caller = callerFor(app, tenant)
+    await gql(caller, '{ viewer { user } }')
+
+    const counts: number[] = []
+    for (const first of [2, 20]) {
+      counter.reset()
+      const result = await gql<{ projects: { nodes: Array<{ id: string, oldest: Array<{ id: string }>, done: Array<{ id: string }> }> } }>(caller, `query ($first: Int!) {
+        projects(first: $first) { nodes { id oldest: tasks(first: 1) { id } done: tasks(status: done) { id } } }
+      }`, { first })
+      counts.push(counter.statements.length)
+      t.equal(result.errors, undefined)
+      for (const node of result.data!.projects.nodes) {
+        const own = tasks.filter((task) => task.projectId === node.id)
+        t.same(node.oldest.map((task) => task.id), [own[0]!.id])
+        t.same(node.done.map((task) => task.id), own.filter((task) => task.status === 'done').map((task) => task.id))
+      }
+    }
+    t.equal(counts[0], counts[1], 'the statement count does not grow with the number of projects')
+    // The page of projects, then one batch per distinct argument set (two here).
+    t.ok(counts[0]! <= 3 * PER_UNIT, `at most three units of work (saw ${counts[0]} statements)`)
+  })
+
+  t.test('tasks { project } across projects costs the same for 2 or 40 tasks', async (t) => {
+    const tenant = await backend.createTenant()
+    const { projects, tasks } = await seed(backend, tenant, 8, 5)
+    const caller = callerFor(app, tenant)
+    await gql(caller, '{ viewer { user } }')
+
+    const counts: number[] = []
+    for (const first of [2, 40]) {
+      counter.reset()
+      const result = await gql<{ tasks: { nodes: TaskNode[] } }>(caller,
+        'query ($first: Int!) { tasks(first: $first) { nodes { id title project { id name } } } }', { first })
+      counts.push(counter.statements.length)
+      t.equal(result.errors, undefined)
+      const names = new Map(projects.map((project) => [project.id, project.name]))
+      t.same(result.data!.tasks.nodes.map((task) => [task.id, task.project.name]),
+        tasks.slice(0, first).map((task) => [task.id, names.get(task.projectId)]))
+    }
+    t.equal(counts[0], counts[1], 'the statement count does not grow with the number of tasks')
+    // The page of tasks, then one batch of their projects.
+    t.ok(counts[0]! <= 2 * PER_UNIT, `at most two units of work (saw ${counts[0]} statements)`)
+  })
+}, { emitQueryEvents: true })
