@@ -5,6 +5,7 @@ import { Errors } from '../errors.js'
 import type { AppDatabaseClient } from '../plugins/database.js'
 import type { CreateProjectInput, ListProjectsInput, ProjectDto, UpdateProjectInput } from '../schemas/project.js'
 import { afterCursor, orderBy, parseSort, toPage } from './keyset-page.js'
+import { substring } from './text-search.js'
 
 const SORTABLE = {
   createdAt: { nullable: false, kind: 'date' },
@@ -29,7 +30,7 @@ export function createProjectService (db: AppDatabaseClient) {
       const sort = parseSort(input.sort ?? 'createdAt', SORTABLE)
       const rows = await db.$withTenant(tenantId, (tx) => tx.project.findMany({
         where: {
-          ...(input.q !== undefined ? { name: { contains: input.q, mode: 'insensitive' as const } } : {}),
+          ...(input.q !== undefined ? { name: substring(input.q) } : {}),
           ...afterCursor(input.cursor, sort),
         },
         orderBy: orderBy(sort),

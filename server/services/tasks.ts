@@ -4,6 +4,7 @@ import { Errors } from '../errors.js'
 import type { AppDatabaseClient } from '../plugins/database.js'
 import type { CreateTaskInput, ListTasksInput, TaskDto, UpdateTaskInput } from '../schemas/task.js'
 import { afterCursor, orderBy, parseSort, toPage } from './keyset-page.js'
+import { substring } from './text-search.js'
 
 const SORTABLE = {
   createdAt: { nullable: false, kind: 'date' },
@@ -42,7 +43,7 @@ function filterWhere (filter: TaskFilter): Prisma.TaskWhereInput {
     ...(filter.status !== undefined ? { status: filter.status } : {}),
     ...(filter.priorityAtLeast !== undefined ? { priority: { gte: filter.priorityAtLeast } } : {}),
     ...(Object.keys(due).length > 0 ? { dueDate: due } : {}),
-    ...(filter.q !== undefined ? { title: { contains: filter.q, mode: 'insensitive' as const } } : {}),
+    ...(filter.q !== undefined ? { title: substring(filter.q) } : {}),
   }
 }
 

@@ -15,8 +15,10 @@ export default async function apiV1 (app: FastifyInstance, options: ApiV1Options
 
   // Reads may be kept briefly by a shared cache (the edge proxy keys them by tenant); writes and errors never.
   const readCacheControl = `max-age=0, s-maxage=${options.cacheSMaxAgeSeconds}, stale-if-error=60`
+  // A 304 (set by @fastify/etag, whose hook runs first) must repeat the 200's Cache-Control and Vary: a cache
+  // applies them to the entry it revalidated (RFC 9111 §4.3.4), so no-store there would evict a good entry.
   app.addHook('onSend', async (request, reply) => {
-    const cacheableRead = (request.method === 'GET' || request.method === 'HEAD') && reply.statusCode === 200
+    const cacheableRead = (request.method === 'GET' || request.method === 'HEAD') && (reply.statusCode === 200 || reply.statusCode === 304)
     reply.header('cache-control', cacheableRead ? readCacheControl : 'no-store')
     if (cacheableRead) reply.header('vary', 'x-gatehouse-tenant')
   })
