@@ -86,7 +86,12 @@ export function memoryResponseStore (options: StoreOptions): ResponseStore {
     async generation (tenant: string): Promise<string | undefined> { return String(generations.get(tenant) ?? 0) },
     async invalidate (tenant: string): Promise<void> { generations.set(tenant, (generations.get(tenant) ?? 0) + 1) },
   })
-  return Object.assign(methods, { await: true as const, kind: 'memory' as const, get size () { return entries.size } })
+  // defineProperty, not Object.assign: assign would copy the getter's value once instead of the getter.
+  return Object.defineProperties(methods, {
+    await: { value: true },
+    kind: { value: 'memory' },
+    size: { get: () => entries.size },
+  }) as ResponseStore
 }
 
 interface StoredJson extends Omit<CachedResponse, 'body'> { body: string }

@@ -159,16 +159,16 @@ async function responseCache (app: FastifyInstance, options: ProxyConfig['cache'
     route.preHandler = [...existing, lookup] as RouteOptions['preHandler']
   })
 
-  function storeResponse (request: FastifyRequest, state: CacheState, status: number, headers: IncomingHttpHeaders, body: Buffer): boolean {
+  function storableEntry (request: FastifyRequest, state: CacheState, status: number, headers: IncomingHttpHeaders, body: Buffer): CachedResponse | undefined {
     const decision = responseDecision(status, headers, options.maxStaleIfErrorSeconds)
     if (!decision.storable) {
       state.detail = decision.reason
-      return false
+      return undefined
     }
     const names = varyNames(headers.vary) as string[]
     const vary = varyValues(request, names)
-    if (vary === undefined) { state.detail = 'vary-per-request'; return false }
-    if (body.length > options.maxEntryBytes) { state.detail = 'too-large'; return false }
+    if (vary === undefined) { state.detail = 'vary-per-request'; return undefined }
+    if (body.length > options.maxEntryBytes) { state.detail = 'too-large'; return undefined }
     const kept: CachedResponse['headers'] = {}
     for (const [name, value] of Object.entries(headers)) if (value !== undefined && !UNSTORED.has(name)) kept[name] = value
     const now = Date.now()
@@ -176,8 +176,7 @@ async function responseCache (app: FastifyInstance, options: ProxyConfig['cache'
       status, headers: kept, body, vary, storedAt: now, freshUntil: now + decision.freshMs, staleUntil: now + decision.freshMs + decision.staleIfErrorMs,
     }
     state.settle?.(entry)
-    void store.set(state.key!, entry, entry.staleUntil - now).then(() => cacheEntries.set(store.size))
-    return true
+    return entry
   }
 
   function onUpstreamResponse (request: FastifyRequest, reply: FastifyReply, response: UpstreamResponse): void {
@@ -210,10 +209,17 @@ async function responseCache (app: FastifyInstance, options: ProxyConfig['cache'
       state.settle?.(undefined)
       reply.send(error)
     })
-    response.stream.on('end', () => {
+    response.stream.on('end', async () => {
       const body = Buffer.concat(chunks)
-      const stored = request.method === 'GET' && storeResponse(request, state, fwdStatus, response.headers, body)
-      if (!stored) state.settle?.(undefined)
+      const entry = request.method === 'GET' ? storableEntry(request, state, fwdStatus, response.headers, body) : undefined
+      const stored = entry !== undefined
+      if (stored) {
+        // Stored before it is answered: whoever asks next, here or at another proxy, finds it.
+        await store.set(state.key!, entry, entry.staleUntil - entry.storedAt)
+        cacheEntries.set(store.size)
+      } else {
+        state.settle?.(undefined)
+      }
       reply.header('cache-status', cacheStatus({ fwd: state.fwd!, fwdStatus, stored, ...(state.detail !== undefined ? { detail: state.detail } : {}) }))
       if (fwdStatus === 200 && etagMatches(state.ifNoneMatch, response.headers.etag)) {
         reply.removeHeader('content-length')
