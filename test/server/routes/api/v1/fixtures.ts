@@ -71,3 +71,11 @@ export function assertProblem (t: Test, response: LightMyRequestResponse, status
   t.equal(problem.requestId, response.headers['x-request-id'], 'same request id as the header')
   return problem
 }
+
+/**
+ * Rows in the API's default order, (createdAt, id): two rows created in the same millisecond are ordered
+ * by id, so expectations are computed from what the API returned rather than from the order of calls.
+ */
+export function creationOrder<T extends { createdAt: string, id: string }> (rows: readonly T[]): T[] {
+  return [...rows].sort((a, b) => a.createdAt.localeCompare(b.createdAt) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+}

@@ -2,7 +2,7 @@
 import t from 'tap'
 import { forEachBackend } from '../../../../helpers/backends.js'
 import { buildTestApp, callerFor } from '../../../../helpers/build-app.js'
-import { assertProblem, body, createProject, createTask, walkPages, type PageBody, type ProjectBody } from './fixtures.js'
+import { assertProblem, body, createProject, createTask, creationOrder, walkPages, type PageBody, type ProjectBody } from './fixtures.js'
 
 const READ_CACHE_CONTROL = 'max-age=0, s-maxage=5, stale-if-error=60'
 
@@ -78,7 +78,7 @@ forEachBackend(t, async (t, backend) => {
     for (let i = 0; i < 7; i++) created.push(await createProject(t, caller, { name: `P${i}` }))
     const pages = await walkPages<ProjectBody>(t, caller, '/api/v1/projects?limit=3')
     t.same(pages.map((page) => page.length), [3, 3, 1])
-    t.same(pages.flat().map((p) => p.id), created.map((p) => p.id), 'oldest first by default, no gaps, no repeats')
+    t.same(pages.flat().map((p) => p.id), creationOrder(created).map((p) => p.id), 'oldest first by default, no gaps, no repeats')
 
     const exact = await walkPages<ProjectBody>(t, caller, '/api/v1/projects?limit=7')
     t.same(exact.map((page) => page.length), [7], 'a full last page has no next')
@@ -107,20 +107,26 @@ forEachBackend(t, async (t, backend) => {
       if (page === 1) await createProject(t, caller, { name: 'late' })
     })
     const names = newestFirst.flat().map((p) => p.name)
-    t.same(names, ['e', 'a', 'l', 'j', 'h', 'f', 'b'], 'newest first; a row created after the first page is ahead of the cursor and not pulled in')
+    const present = creationOrder([...original.filter((p) => p.name !== 'd'), ...inserted]).reverse().map((p) => p.name)
+    t.same(names, present, 'newest first; a row created after the first page is ahead of the cursor and not pulled in')
+    t.same(present.slice(0, 2).sort(), ['a', 'e'], 'the rows inserted during the first walk are the newest')
   })
 
   t.test('sort by createdAt, updatedAt and name, either way', async (t) => {
     const caller = callerFor(app, await backend.createTenant())
     const [c, a, b] = [await createProject(t, caller, { name: 'Charlie' }), await createProject(t, caller, { name: 'alpha' }), await createProject(t, caller, { name: 'Bravo' })]
-    // touch the oldest so updatedAt order differs from createdAt order
-    t.equal((await caller.patch(`/api/v1/projects/${c!.id}`, { description: 'touched' })).statusCode, 200)
+    // touch the oldest, a little later, so updatedAt order differs from createdAt order
+    await new Promise((resolve) => setTimeout(resolve, 5))
+    const touched = await caller.patch(`/api/v1/projects/${c!.id}`, { description: 'touched' })
+    t.ok(body<ProjectBody>(touched).updatedAt > b!.updatedAt, 'the touched project is now the most recently updated')
     const order = async (sort: string): Promise<string[]> =>
       (await walkPages<ProjectBody>(t, caller, `/api/v1/projects?limit=2&sort=${encodeURIComponent(sort)}`)).flat().map((p) => p.id)
-    t.same(await order('createdAt'), [c!.id, a!.id, b!.id])
-    t.same(await order('-createdAt'), [b!.id, a!.id, c!.id])
-    t.same(await order('updatedAt'), [a!.id, b!.id, c!.id])
-    t.same(await order('-updatedAt'), [c!.id, b!.id, a!.id])
+    const created = creationOrder([c!, a!, b!]).map((p) => p.id)
+    t.same(await order('createdAt'), created)
+    t.same(await order('-createdAt'), [...created].reverse())
+    const updated = [...creationOrder([a!, b!].map((p) => ({ ...p, createdAt: p.updatedAt }))).map((p) => p.id), c!.id]
+    t.same(await order('updatedAt'), updated)
+    t.same(await order('-updatedAt'), [...updated].reverse())
     const byName = await order('name')
     t.same(await order('-name'), [...byName].reverse(), 'descending is the exact reverse')
     // Name order is the database's collation (C on PGlite, often en_US on a server), so compare with it.
