@@ -86,8 +86,11 @@ export default async function graphqlPlugin (app: FastifyInstance, options: Grap
       },
     })
     scoped.graphql.addHook('preExecution', async (schema, document, context, variables) => {
-      const operationName = (context.reply.request.body as { operationName?: string } | undefined)?.operationName
-      assertQueryCost(schema, document, variables, operationName ?? undefined, options.maxCost)
+      // GET carries the operation name in the query string, POST in the body.
+      const { request } = context.reply
+      const params = (request.method === 'GET' ? request.query : request.body) as { operationName?: unknown } | undefined
+      const operationName = typeof params?.operationName === 'string' && params.operationName !== '' ? params.operationName : undefined
+      assertQueryCost(schema, document, variables, operationName, options.maxCost)
     })
   })
 }
