@@ -1,6 +1,6 @@
 // The GraphiQL playground at /graphiql, served entirely from this app (mercurius' own page loads React
-// and GraphiQL from a CDN, which an offline machine or a strict CSP refuses). No inline script, so a
-// `script-src 'self'` policy holds. Not wrapped in fastify-plugin: its routes are its own.
+// and GraphiQL from a CDN, which an offline machine or a strict CSP refuses). No inline script or style,
+// so a `default-src 'self'` policy holds. Not wrapped in fastify-plugin: its routes are its own.
 import { readFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
@@ -16,15 +16,19 @@ const ASSETS: Record<string, { path: () => string, type: string }> = {
   'graphiql.css': { path: () => join(packageDir('graphiql'), 'graphiql.min.css'), type: 'text/css; charset=utf-8' },
 }
 
+// The endpoint is resolved against the page's own URL, so a proxy serving the API under a prefix
+// (/prefix/graphiql) gets /prefix/graphql.
 const START_SCRIPT = `
 const root = ReactDOM.createRoot(document.getElementById('graphiql'))
-const fetcher = GraphiQL.createFetcher({ url: new URL('../graphql', window.location.href).pathname })
+const fetcher = GraphiQL.createFetcher({ url: new URL('graphql', window.location.href).pathname })
 root.render(React.createElement(GraphiQL, {
   fetcher,
   defaultEditorToolsVisibility: true,
   defaultQuery: '# Projects of your tenant, with their first tasks\\nquery {\\n  viewer { user tenant { slug name plan } }\\n  projects(first: 10) {\\n    nodes { id name tasks(first: 5) { title status priority dueDate } }\\n    next\\n  }\\n}\\n',
 }))
 `
+
+const PAGE_STYLE = 'body { margin: 0; height: 100vh; } #graphiql { height: 100vh; }\n'
 
 const PAGE = `<!doctype html>
 <html lang="en">
@@ -33,7 +37,7 @@ const PAGE = `<!doctype html>
   <meta name="viewport" content="width=device-width, initial-scale=1">
   <title>Gatehouse GraphiQL</title>
   <link rel="stylesheet" href="graphiql/assets/graphiql.css">
-  <style>body { margin: 0; height: 100vh; } #graphiql { height: 100vh; }</style>
+  <link rel="stylesheet" href="graphiql/assets/page.css">
 </head>
 <body>
   <div id="graphiql">Loading GraphiQL…</div>
@@ -54,7 +58,9 @@ export default async function graphiql (app: FastifyInstance): Promise<void> {
   app.get<{ Params: { file: string } }>('/graphiql/assets/:file', { schema: { hide: true } }, async (request, reply) => {
     const { file } = request.params
     if (file === 'start.js') return reply.type('text/javascript; charset=utf-8').header('cache-control', 'no-cache').send(START_SCRIPT)
-    const asset = ASSETS[file]
+    if (file === 'page.css') return reply.type('text/css; charset=utf-8').header('cache-control', 'no-cache').send(PAGE_STYLE)
+    // Own keys only: `constructor` or `__proto__` must be a 404, not an inherited property.
+    const asset = Object.hasOwn(ASSETS, file) ? ASSETS[file] : undefined
     if (asset === undefined) return reply.callNotFound()
     let body = loaded.get(file)
     if (body === undefined) {
