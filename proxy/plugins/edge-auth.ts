@@ -15,8 +15,14 @@ export interface Principal { tenant: string, user: string }
 
 declare module 'fastify' {
   interface FastifyRequest { principal: Principal | null }
-  interface FastifyInstance { edgeAuthenticate(request: FastifyRequest, reply: FastifyReply): Promise<void> }
+  interface FastifyInstance {
+    edgeAuthenticate(request: FastifyRequest, reply: FastifyReply): Promise<void>
+    /** Adds a check every request without valid credentials passes before its 401 (it may answer instead). */
+    edgeOnUnauthenticated(check: UnauthenticatedCheck): void
+  }
 }
+
+export type UnauthenticatedCheck = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
 
 async function edgeAuth (app: FastifyInstance, options: ProxyConfig['auth']): Promise<void> {
   const store = watchHtpasswd(options.htpasswdFile, ({ users, problems, error }) => {
@@ -46,6 +52,11 @@ async function edgeAuth (app: FastifyInstance, options: ProxyConfig['auth']): Pr
     },
   })
 
+  // Requests without valid credentials never reach the route's own hooks (the 401 comes first), so
+  // whatever must also apply to them — the per-address anonymous budget — is called from here.
+  const unauthenticatedChecks: UnauthenticatedCheck[] = []
+  app.decorate('edgeOnUnauthenticated', (check: UnauthenticatedCheck) => { unauthenticatedChecks.push(check) })
+
   app.decorate('edgeAuthenticate', async function edgeAuthenticate (request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const state = await failures.check(request.ip)
     if (state.blocked) {
@@ -53,9 +64,14 @@ async function edgeAuth (app: FastifyInstance, options: ProxyConfig['auth']): Pr
       app.edgeMetrics.authThrottled.inc()
       throw new EdgeErrors.TooManyLoginFailures()
     }
-    await new Promise<void>((resolve, reject) => {
-      app.basicAuth(request, reply, (error?: Error) => { if (error !== undefined) reject(error); else resolve() })
-    })
+    try {
+      await new Promise<void>((resolve, reject) => {
+        app.basicAuth(request, reply, (error?: Error) => { if (error !== undefined) reject(error); else resolve() })
+      })
+    } catch (error) {
+      for (const check of unauthenticatedChecks) await check(request, reply)
+      throw error
+    }
   })
 }
 

@@ -50,6 +50,10 @@ async function edgeRateLimit (app: FastifyInstance, options: RateLimitOptions): 
     },
     errorResponseBuilder: (_request, context) => new EdgeErrors.RateLimited(`Rate limit of ${context.max} requests exceeded; retry in ${context.after}`),
   })
+  // A request without valid credentials is answered 401 by edge-auth before any route hook runs: the
+  // anonymous budget (per address) is applied there, so unauthenticated floods get 429 too.
+  const anonymousBudget = app.rateLimit({ max: options.anonymous })
+  app.edgeOnUnauthenticated(async (request, reply) => { await anonymousBudget.call(app, request, reply) })
 }
 
 export default fp(edgeRateLimit, { name: 'edge-rate-limit', fastify: '5.x', dependencies: ['edge-auth', 'redis', 'edge-metrics'] })

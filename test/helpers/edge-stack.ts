@@ -1,7 +1,10 @@
 // The whole stack on loopback for edge tests: the real API (on a PGlite or Postgres backend) listening
 // on a port, and the real proxy in front of it over real TLS (a local CA made for the test), with
 // logins in an htpasswd file. Requests go through undici over HTTP/2 or HTTP/1.1, trusting that CA.
+import { randomInt } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { createServer as createNetServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
@@ -27,6 +30,8 @@ export interface EdgeRequestOptions {
   body?: string | Buffer
   /** true (default) negotiates HTTP/2 by ALPN; false forces HTTP/1.1. */
   http2?: boolean
+  /** Connect from this loopback address (e.g. 127.0.0.2): a different client address for per-address limits. */
+  localAddress?: string
 }
 
 export interface EdgeStack {
@@ -40,12 +45,19 @@ export interface EdgeStack {
   htpasswdFile: string
   /** Adds a login for a fresh tenant (bcrypt cost 4 keeps tests fast). */
   addLogin(user?: string, plan?: 'free' | 'pro' | 'enterprise'): Promise<Login>
+  /** The proxy's log lines, parsed, when started with `{ captureLogs: true }`. */
+  logs: Array<Record<string, unknown>>
   request(path: string, options?: EdgeRequestOptions): Promise<EdgeResponse>
 }
 
 export const basic = (login: Login): string => `Basic ${Buffer.from(`${login.login}:${login.password}`).toString('base64')}`
 
-export async function startEdgeStack (t: Test, backend: Backend, proxyEnv: Record<string, string> = {}): Promise<EdgeStack> {
+export interface EdgeStackOptions {
+  /** Collect the proxy's JSON log lines (level info and up) in `stack.logs`. */
+  captureLogs?: boolean
+}
+
+export async function startEdgeStack (t: Test, backend: Backend, proxyEnv: Record<string, string> = {}, options: EdgeStackOptions = {}): Promise<EdgeStack> {
   const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-edge-'))
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
 
@@ -69,9 +81,14 @@ export async function startEdgeStack (t: Test, backend: Backend, proxyEnv: Recor
     LOG_LEVEL: 'silent',
     // addLogin polls until the proxy has re-read the file; those 401s must not lock the test out.
     AUTH_FAILURE_LIMIT: '1000',
+    RATE_LIMIT_ANONYMOUS: '1000',
     ...proxyEnv,
   })
-  const proxy = await buildProxyApp(proxyConfig, { tls })
+  const logs: Array<Record<string, unknown>> = []
+  const logger = options.captureLogs === true
+    ? { level: 'info', stream: { write: (line: string) => { logs.push(JSON.parse(line) as Record<string, unknown>) } } }
+    : undefined
+  const proxy = await buildProxyApp(proxyConfig, { tls, ...(logger !== undefined ? { logger } : {}) })
   await proxy.listen({ host: '127.0.0.1', port: 0 })
   t.teardown(() => proxy.close())
   const proxyUrl = `https://127.0.0.1:${(proxy.server.address() as { port: number }).port}`
@@ -80,7 +97,18 @@ export async function startEdgeStack (t: Test, backend: Backend, proxyEnv: Recor
     h2: new Agent({ connect: { ca: tls.cert, servername: 'localhost' }, allowH2: true }),
     h1: new Agent({ connect: { ca: tls.cert, servername: 'localhost' }, allowH2: false }),
   }
-  t.teardown(async () => { await Promise.all([agents.h2.close(), agents.h1.close()]) })
+  const fromAddress = new Map<string, Agent>()
+  const agentFor = (options: EdgeRequestOptions): Agent => {
+    if (options.localAddress === undefined) return options.http2 === false ? agents.h1 : agents.h2
+    const key = `${options.localAddress}/${options.http2 !== false}`
+    let agent = fromAddress.get(key)
+    if (agent === undefined) {
+      agent = new Agent({ connect: { ca: tls.cert, servername: 'localhost' }, localAddress: options.localAddress, allowH2: options.http2 !== false })
+      fromAddress.set(key, agent)
+    }
+    return agent
+  }
+  t.teardown(async () => { await Promise.all([agents.h2.close(), agents.h1.close(), ...[...fromAddress.values()].map((agent) => agent.close())]) })
 
   return {
     api,
@@ -91,6 +119,7 @@ export async function startEdgeStack (t: Test, backend: Backend, proxyEnv: Recor
     caCert: tls.cert,
     dataDir,
     htpasswdFile,
+    logs,
     async addLogin (user = 'alice', plan = 'free') {
       const tenant = await backend.createTenant(plan)
       const password = `pw-${Math.random().toString(36).slice(2)}`
@@ -98,14 +127,22 @@ export async function startEdgeStack (t: Test, backend: Backend, proxyEnv: Recor
       plans.push(`${tenant.slug}=${plan}`)
       proxyConfig.rateLimit.tenantPlans.set(tenant.slug, plan)
       writeFileSync(htpasswdFile, lines.join('\n') + '\n')
-      // The proxy polls the file (1 s): wait until it authenticates this login.
+      // The proxy polls the file (1 s): wait until it authenticates this login. Each probe comes from a
+      // fresh loopback address, so its 401s never count against the addresses tests throttle; the
+      // successful probe does spend one request of this user's budget.
       const login = { tenant, login: `${user}@${tenant.slug}`, password }
       for (let attempt = 0; attempt < 50; attempt++) {
-        const response = await undiciRequest(`${proxyUrl}/api/v1/projects?limit=1`, {
-          dispatcher: agents.h1, headers: { authorization: basic(login) },
-        })
-        await response.body.dump()
-        if (response.statusCode !== 401) return login
+        const localAddress = `127.${1 + randomInt(250)}.${randomInt(256)}.${1 + randomInt(250)}`
+        const probe = new Agent({ connect: { ca: tls.cert, servername: 'localhost' }, localAddress })
+        try {
+          const response = await undiciRequest(`${proxyUrl}/api/v1/projects?limit=1`, {
+            dispatcher: probe, headers: { authorization: basic(login) },
+          })
+          await response.body.dump()
+          if (response.statusCode !== 401) return login
+        } finally {
+          await probe.close()
+        }
         await new Promise((resolve) => setTimeout(resolve, 100))
       }
       throw new Error(`the proxy never accepted ${login.login}`)
@@ -113,7 +150,7 @@ export async function startEdgeStack (t: Test, backend: Backend, proxyEnv: Recor
     async request (path, options = {}) {
       const response = await undiciRequest(`${proxyUrl}${path}`, {
         method: (options.method ?? 'GET') as 'GET',
-        dispatcher: options.http2 === false ? agents.h1 : agents.h2,
+        dispatcher: agentFor(options),
         headers: {
           ...(options.as !== undefined ? { authorization: basic(options.as) } : {}),
           ...(options.body !== undefined ? { 'content-type': 'application/json' } : {}),
@@ -125,4 +162,34 @@ export async function startEdgeStack (t: Test, backend: Backend, proxyEnv: Recor
       return { status: response.statusCode, headers: response.headers, body, json: () => JSON.parse(body) }
     },
   }
+}
+
+/** A port that was free a moment ago, for servers a test starts outside this process. */
+export async function freePort (host = '127.0.0.1'): Promise<number> {
+  const server = createNetServer()
+  await new Promise<void>((resolve) => server.listen(0, host, resolve))
+  const { port } = server.address() as AddressInfo
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+/** A plain HTTP server on loopback standing in for the API (to see what reaches it, or to never answer). */
+export async function startHttpStub (t: Test, handler: (request: IncomingMessage, response: ServerResponse) => void): Promise<string> {
+  const server = createServer(handler)
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(async () => {
+    server.closeAllConnections()
+    await new Promise((resolve) => server.close(resolve))
+  })
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+}
+
+/** Polls `probe` every 50 ms until it returns true, failing after `timeoutMs`. */
+export async function eventually (probe: () => Promise<boolean>, timeoutMs = 5000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (await probe()) return
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  throw new Error(`${what} did not hold within ${timeoutMs} ms`)
 }
