@@ -23,6 +23,12 @@ async function openapi (app: FastifyInstance): Promise<void> {
         { name: 'operations', description: 'Health and readiness' },
       ],
     },
+    // Collection routes are registered as '/' under their prefix; the documented URL has no trailing slash.
+    transform: ({ schema, url }) => ({ schema, url: url.length > 1 ? url.replace(/\/$/, '') : url }),
+    // Shared schemas keep their $id as the component name (Problem, Project, Task) instead of def-0, def-1, …
+    refResolver: {
+      buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`),
+    },
   })
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true })
 }

@@ -18,7 +18,16 @@ export const ProblemSchema = Type.Object({
 
 export type Problem = Static<typeof ProblemSchema>
 
-/** Response entries for the error statuses a route can produce. */
-export function problemResponses (...statuses: number[]): Record<number, typeof ProblemSchema> {
-  return Object.fromEntries(statuses.map((status) => [status, ProblemSchema]))
+/**
+ * Response entries for the error statuses a route can produce, declared with the media type they are sent
+ * with, so OpenAPI says application/problem+json and Fastify serializes them through the Problem schema.
+ */
+export function problemResponses (...statuses: number[]): Record<number, ProblemResponse> {
+  return Object.fromEntries(statuses.map((status) => [status, PROBLEM_RESPONSE]))
 }
+
+const PROBLEM_RESPONSE = {
+  description: 'Problem details (RFC 9457)',
+  content: { 'application/problem+json': { schema: ProblemSchema } },
+}
+type ProblemResponse = typeof PROBLEM_RESPONSE
