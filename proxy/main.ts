@@ -6,7 +6,7 @@ import { loggerOptions } from '../common/logger.js'
 import { buildProxyApp, TLS_OPTIONS } from './app.js'
 import { loadProxyConfig, type ProxyConfig } from './config.js'
 import { buildMetricsServer, buildRedirectServer } from './servers.js'
-import { openCertificateSource } from './tls/certificate-source.js'
+import { keepCertificateCurrent, openCertificateSource } from './tls/certificate-source.js'
 import { trustInstructions } from './tls/local-ca.js'
 import type { Http2SecureServer } from 'node:http2'
 
@@ -25,10 +25,7 @@ const app = await buildProxyApp(config, { tls: certificates.initial, logger })
 const redirect = buildRedirectServer(config.publicHttpsPort ?? config.httpsPort, logger)
 const metrics = buildMetricsServer(app.edgeMetrics.registry, logger)
 
-certificates.watch((material) => {
-  (app.server as unknown as Http2SecureServer).setSecureContext({ ...TLS_OPTIONS, key: material.key, cert: material.cert })
-  app.log.info('TLS certificate reloaded')
-}, (error) => app.log.error({ err: error }, 'new TLS certificate rejected; still serving the previous one'))
+keepCertificateCurrent(certificates, app.server as unknown as Http2SecureServer, TLS_OPTIONS, app.log)
 
 closeWithGrace({ delay: config.shutdownGraceMs }, async ({ signal, err }) => {
   if (err !== undefined) app.log.error({ err }, 'shutting down after an unexpected error')

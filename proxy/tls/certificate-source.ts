@@ -3,6 +3,8 @@
 // is picked up within seconds); the local CA's leaf is reissued before it expires.
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto'
 import { readFileSync, unwatchFile, watchFile } from 'node:fs'
+import type { SecureContextOptions } from 'node:tls'
+import type { FastifyBaseLogger } from 'fastify'
 import type { ProxyConfig } from '../config.js'
 import { ensureLocalCertificate, type TlsMaterial } from './local-ca.js'
 
@@ -71,4 +73,20 @@ export async function openCertificateSource (tls: ProxyConfig['tls'], { pollMs =
     },
     close () { clearInterval(timer) },
   }
+}
+
+/**
+ * Starts `source`'s watch and swaps each new pair into the running server (new handshakes use it,
+ * open connections keep theirs); a rejected pair is logged and the previous one stays in use.
+ */
+export function keepCertificateCurrent (
+  source: CertificateSource,
+  server: { setSecureContext(options: SecureContextOptions): void },
+  tlsOptions: SecureContextOptions,
+  log: FastifyBaseLogger,
+): void {
+  source.watch((material) => {
+    server.setSecureContext({ ...tlsOptions, key: material.key, cert: material.cert })
+    log.info('TLS certificate reloaded')
+  }, (error) => log.error({ err: error }, 'new TLS certificate rejected; still serving the previous one'))
 }

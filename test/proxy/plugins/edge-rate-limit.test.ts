@@ -1,11 +1,11 @@
 // Request budgets at the edge, through real TLS against the real API: per login once authenticated,
 // sized by the tenant's plan, per address before authentication; a refused request is a 429
 // problem+json with the IETF RateLimit-* headers and Retry-After. (Redis-backed budgets: the -redis file.)
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { forEachBackend } from '../../helpers/backends.js'
 import { startEdgeStack, type EdgeResponse } from '../../helpers/edge-stack.js'
 
-function assertLimited (t: Tap.Test, response: EdgeResponse, limit: number): void {
+function assertLimited (t: Test, response: EdgeResponse, limit: number): void {
   t.equal(response.status, 429)
   t.match(response.headers['content-type'], /^application\/problem\+json/)
   t.equal(response.json().type, 'urn:gatehouse:problem:rate-limited')
@@ -65,5 +65,3 @@ forEachBackend(t, async (t, backend) => {
     for (let i = 0; i < 5; i++) t.equal((await stack.request('/health', { localAddress: '127.0.0.6' })).status, 200)
   })
 })
-
-declare global { namespace Tap { type Test = import('tap').Test } }
