@@ -5,7 +5,7 @@ import type { Backend } from '../../helpers/backends.js'
 import { forEachBackend } from '../../helpers/backends.js'
 import { buildTestApp, callerFor } from '../../helpers/build-app.js'
 import type { FastifyInstance } from 'fastify'
-import { gql, seed, snapshot } from './fixtures.js'
+import { gql, seed, snapshot } from './fixtures/graphql.js'
 
 async function twoTenants (backend: Backend, app: FastifyInstance) {
   const [a, b] = [await backend.createTenant(), await backend.createTenant()]

@@ -3,7 +3,7 @@
 import t, { type Test } from 'tap'
 import { forEachBackend } from '../../helpers/backends.js'
 import { buildTestApp, callerFor } from '../../helpers/build-app.js'
-import { gql, seed, sqlCounter } from './fixtures.js'
+import { gql, seed, sqlCounter } from './fixtures/graphql.js'
 
 forEachBackend(t, async (t, backend) => {
   // The defaults (depth 7, cost 5000) and a tighter configuration, to see the settings are the ones applied.

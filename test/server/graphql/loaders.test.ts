@@ -3,7 +3,7 @@
 import t from 'tap'
 import { forEachBackend } from '../../helpers/backends.js'
 import { buildTestApp, callerFor } from '../../helpers/build-app.js'
-import { gql, seed, sqlCounter } from './fixtures.js'
+import { gql, seed, sqlCounter } from './fixtures/graphql.js'
 
 interface TaskNode { id: string, title: string, project: { id: string, name: string } }
 interface ProjectNode { id: string, name: string, tasks: TaskNode[] }

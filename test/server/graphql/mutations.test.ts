@@ -3,7 +3,7 @@
 import t from 'tap'
 import { forEachBackend } from '../../helpers/backends.js'
 import { buildTestApp, callerFor } from '../../helpers/build-app.js'
-import { gql, seed, snapshot } from './fixtures.js'
+import { gql, seed, snapshot } from './fixtures/graphql.js'
 
 const TASK_FIELDS = 'id title description status priority dueDate createdAt updatedAt project { id }'
 

@@ -2,7 +2,7 @@
 import t from 'tap'
 import { forEachBackend } from '../../helpers/backends.js'
 import { buildTestApp, callerFor } from '../../helpers/build-app.js'
-import { gql, seed, type GraphqlResult } from './fixtures.js'
+import { gql, seed, type GraphqlResult } from './fixtures/graphql.js'
 
 interface Node { id: string, name: string }
 interface Connection<T> { nodes: T[], next: string | null }
