@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import etag from '@fastify/etag'
 import type { ServerConfig } from './config.js'
-import databasePlugin, { type Database } from './plugins/database.js'
+import databasePlugin, { openDatabase, type Database } from './plugins/database.js'
 import graphqlPlugin from './plugins/graphql.js'
 import identityPlugin from './plugins/identity.js'
 import metricsPlugin from './plugins/metrics.js'
@@ -25,6 +25,18 @@ export interface BuildAppOptions {
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
 export async function buildApp (config: ServerConfig, options: BuildAppOptions = {}): Promise<FastifyInstance> {
+  // Opening the embedded database (create, migrate, maybe seed) can take longer than Fastify's 10 s plugin
+  // timeout on a busy machine, so it happens here, before the plugins load, rather than inside one.
+  const database = options.database ?? await openDatabase(config.database)
+  try {
+    return await assemble(config, options, database, options.database === undefined)
+  } catch (error) {
+    if (options.database === undefined) await database.close()
+    throw error
+  }
+}
+
+async function assemble (config: ServerConfig, options: BuildAppOptions, database: Database, ownsDatabase: boolean): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? false,
     bodyLimit: config.bodyLimitBytes,
@@ -45,9 +57,18 @@ export async function buildApp (config: ServerConfig, options: BuildAppOptions =
   app.removeContentTypeParser('text/plain')
   app.addHook('onRequest', async (request, reply) => { reply.header('x-request-id', request.id) })
 
+  // On close Fastify answers new requests with 503 and drops idle sockets, but the keep-alive connection of
+  // a request still in flight would stay open after its response and hold shutdown until the grace period
+  // killed the process (with the database not closed). So responses sent while closing close their connection.
+  let closing = false
+  app.addHook('preClose', async () => { closing = true })
+  app.addHook('onSend', async (request, reply) => {
+    if (closing && request.raw.httpVersionMajor === 1) reply.header('connection', 'close')
+  })
+
   await app.register(problemDetailsPlugin)
   await app.register(metricsPlugin)
-  await app.register(databasePlugin, { config: config.database, ...(options.database !== undefined ? { database: options.database } : {}) })
+  await app.register(databasePlugin, { database, closeWithApp: ownsDatabase })
   await app.register(servicesPlugin)
   await app.register(identityPlugin, config.identity)
   await app.register(etag)

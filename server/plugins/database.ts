@@ -1,6 +1,6 @@
 // The database for this app: Prisma on PGlite or Postgres, extended with query metrics and tenant scoping.
-// The app opens (and then closes) its own database unless one is handed in, as tests do to share
-// one embedded database between many app instances.
+// buildApp opens the database (outside any plugin: the embedded one may take longer to open than a plugin
+// may take to load) and hands it in; tests hand in one shared between many app instances.
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { DatabaseConfig } from '../config.js'
@@ -49,14 +49,14 @@ declare module 'fastify' {
 }
 
 export interface DatabasePluginOptions {
-  config: DatabaseConfig
-  /** An already open database; the app then leaves closing it to whoever opened it. */
-  database?: Database
+  /** The open database (buildApp opens it, or tests hand in a shared one). */
+  database: Database
+  /** Close it when the app closes; false when whoever opened it closes it (tests share one). */
+  closeWithApp: boolean
 }
 
 async function database (app: FastifyInstance, options: DatabasePluginOptions): Promise<void> {
-  const owned = options.database === undefined
-  const opened = options.database ?? await openDatabase(options.config)
+  const opened = options.database
   app.decorate('db', extendClient(opened.prisma, app))
   app.decorate('database', {
     kind: opened.kind,
@@ -64,7 +64,7 @@ async function database (app: FastifyInstance, options: DatabasePluginOptions): 
       await opened.prisma.$queryRaw`SELECT 1`
     },
   })
-  if (owned) app.addHook('onClose', async () => { await opened.close() })
+  if (options.closeWithApp) app.addHook('onClose', async () => { await opened.close() })
 }
 
 export default fp(database, { name: 'database', fastify: '5.x', dependencies: ['metrics'] })

@@ -1,0 +1,168 @@
+// The plain server as an operator runs it: a real process on a real socket, on the embedded database.
+// It serves signed requests, finishes a request that is in flight when SIGTERM arrives, then exits 0;
+// a bad setting stops it with exit 78 and a message naming the setting.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { connect, type Socket } from 'node:net'
+import { join } from 'node:path'
+import t, { type Test } from 'tap'
+import { signIdentity } from '../../common/identity-signature.js'
+import { openEmbedded } from '../../server/db/embedded.js'
+import { TEST_IDENTITY_SECRET } from '../helpers/build-app.js'
+
+const ROOT = join(import.meta.dirname, '..', '..')
+
+interface Server {
+  child: ChildProcess
+  lines: Array<Record<string, unknown>>
+  stderr: () => string
+  exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
+  waitForLog(match: (line: Record<string, unknown>) => boolean, what: string): Promise<Record<string, unknown>>
+}
+
+function start (t: Test, env: Record<string, string>): Server {
+  const inherited = { ...process.env }
+  // The suite may run with Postgres settings; this server runs on the embedded database unless told otherwise.
+  delete inherited.DATABASE_URL
+  delete inherited.DATABASE_OWNER_URL
+  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+    cwd: ROOT,
+    env: { ...inherited, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', IDENTITY_SECRET: TEST_IDENTITY_SECRET, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const lines: Array<Record<string, unknown>> = []
+  const waiters: Array<() => void> = []
+  let stderr = ''
+  let partial = ''
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    const parts = (partial + chunk).split('\n')
+    partial = parts.pop()!
+    for (const part of parts) {
+      if (part.trim() === '') continue
+      try { lines.push(JSON.parse(part) as Record<string, unknown>) } catch { lines.push({ msg: part, unparsed: true }) }
+    }
+    for (const wake of waiters.splice(0)) wake()
+  })
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
+  const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => {
+    // 'close', not 'exit': by then everything the process wrote has been read.
+    child.on('close', (code, signal) => {
+      for (const wake of waiters.splice(0)) wake()
+      resolve({ code, signal })
+    })
+  })
+  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
+
+  const waitForLog: Server['waitForLog'] = async (match, what) => {
+    for (;;) {
+      const found = lines.find(match)
+      if (found !== undefined) return found
+      if (child.exitCode !== null || child.signalCode !== null) {
+        throw new Error(`server exited (${child.exitCode ?? child.signalCode}) before logging ${what}:\n${stderr}`)
+      }
+      await new Promise<void>((resolve) => waiters.push(resolve))
+    }
+  }
+  return { child, lines, stderr: () => stderr, exited, waitForLog }
+}
+
+async function listeningPort (server: Server): Promise<number> {
+  const line = await server.waitForLog((l) => typeof l.msg === 'string' && l.msg.startsWith('Server listening at http://127.0.0.1:'), 'listening')
+  return Number(/:(\d+)$/.exec(line.msg as string)![1])
+}
+
+/** Reads one HTTP/1.1 response (with Content-Length) from a raw socket. */
+function readResponse (socket: Socket): Promise<{ status: number, headers: Record<string, string>, body: string }> {
+  return new Promise((resolve, reject) => {
+    let buffer = ''
+    const onData = (chunk: Buffer) => {
+      buffer += chunk.toString('utf8')
+      const end = buffer.indexOf('\r\n\r\n')
+      if (end === -1) return
+      const [statusLine, ...headerLines] = buffer.slice(0, end).split('\r\n')
+      const headers = Object.fromEntries(headerLines.map((h) => [h.slice(0, h.indexOf(':')).toLowerCase(), h.slice(h.indexOf(':') + 1).trim()]))
+      const body = buffer.slice(end + 4)
+      if (Buffer.byteLength(body) < Number(headers['content-length'] ?? 0)) return
+      socket.off('data', onData)
+      resolve({ status: Number(statusLine!.split(' ')[1]), headers, body })
+    }
+    socket.on('data', onData)
+    socket.once('error', reject)
+    socket.once('close', () => reject(new Error(`socket closed before a full response: ${JSON.stringify(buffer)}`)))
+  })
+}
+
+t.test('serves signed requests, and on SIGTERM finishes the one in flight, then exits 0', async (t) => {
+  const dataDir = t.testdir()
+  const server = start(t, { DATA_DIR: dataDir, SEED_DEMO_DATA: 'true' })
+  const port = await listeningPort(server)
+  const base = `http://127.0.0.1:${port}`
+
+  const url = '/api/v1/projects?limit=50'
+  const listed = await fetch(base + url, { headers: signIdentity(TEST_IDENTITY_SECRET, { tenant: 'acme', user: 'alice', requestId: 'main-list-1', method: 'GET', url }) })
+  t.equal(listed.status, 200)
+  t.equal(listed.headers.get('x-request-id'), 'main-list-1')
+  const page = await listed.json() as { data: Array<{ name: string }> }
+  t.ok(page.data.length > 0, 'the demo tenant was seeded')
+  t.equal((await fetch(`${base}/api/v1/projects`)).status, 401, 'and an unsigned request over the network is refused')
+
+  // Operator mistakes while it runs: a second server on the same embedded database, or on the same port.
+  const twin = start(t, { DATA_DIR: dataDir })
+  t.equal((await twin.exited).code, 1)
+  t.match(twin.stderr(), new RegExp(`open in process ${server.child.pid}`), 'names the process that holds the database')
+  t.ok(existsSync(join(dataDir, 'pglite.pid')), 'and leaves that process its lock')
+  const otherDir = join(dataDir, 'other')
+  const clash = start(t, { DATA_DIR: otherDir, PORT: String(port) })
+  t.equal((await clash.exited).code, 1, clash.stderr())
+  t.ok(clash.lines.some((l) => l.level === 'fatal' && l.msg === `cannot listen on 127.0.0.1:${port}`), 'says where it could not listen')
+  t.notOk(existsSync(join(otherDir, 'pglite.pid')), 'and closed the database it had opened')
+
+  // A create whose body arrives in two parts, so it is still in flight when the signal comes.
+  const body = JSON.stringify({ name: 'Finished during shutdown' })
+  const half = Math.floor(body.length / 2)
+  const socket = connect(port, '127.0.0.1')
+  t.teardown(() => socket.destroy())
+  await new Promise<void>((resolve) => socket.once('connect', resolve))
+  const signed = signIdentity(TEST_IDENTITY_SECRET, { tenant: 'acme', user: 'alice', requestId: 'main-inflight-1', method: 'POST', url: '/api/v1/projects' })
+  const head = [
+    'POST /api/v1/projects HTTP/1.1',
+    `Host: 127.0.0.1:${port}`,
+    'Content-Type: application/json',
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    ...Object.entries(signed).map(([name, value]) => `${name}: ${value}`),
+  ].join('\r\n')
+  const response = readResponse(socket)
+  socket.write(`${head}\r\n\r\n${body.slice(0, half)}`)
+  await server.waitForLog((l) => l.reqId === 'main-inflight-1' && l.msg === 'incoming request', 'the in-flight request')
+
+  server.child.kill('SIGTERM')
+  await server.waitForLog((l) => l.msg === 'shutting down: finishing in-flight requests', 'the shutdown')
+  socket.write(body.slice(half))
+
+  const answer = await response
+  t.equal(answer.status, 201, answer.body)
+  t.equal(answer.headers['x-request-id'], 'main-inflight-1')
+  t.match(JSON.parse(answer.body), { name: 'Finished during shutdown' })
+
+  const exit = await server.exited
+  t.strictSame(exit, { code: 0, signal: null }, server.stderr())
+  t.notOk(existsSync(join(dataDir, 'pglite.pid')), 'the embedded database was closed and its lock released')
+
+  // The write was committed before the database closed.
+  const embedded = await openEmbedded(join(dataDir, 'pglite'), { asAppRole: false })
+  t.teardown(() => embedded.close())
+  const rows = await embedded.db.query<{ name: string }>('SELECT name FROM projects WHERE name = $1', ['Finished during shutdown'])
+  t.equal(rows.rows.length, 1)
+})
+
+t.test('a bad setting exits 78 with a message naming it, before opening anything', async (t) => {
+  const dataDir = t.testdir()
+  for (const [name, value] of [['PORT', 'abc'], ['LOG_LEVEL', 'loud'], ['IDENTITY_SECRET', 'short']] as const) {
+    const server = start(t, { DATA_DIR: dataDir, [name]: value })
+    const exit = await server.exited
+    t.equal(exit.code, 78, `${name}=${value}`)
+    t.match(server.stderr(), new RegExp(`\\b${name}\\b`), `the message names ${name}`)
+    t.notMatch(server.stderr(), /\n\s+at /, 'no stack trace for an operator mistake')
+  }
+  t.notOk(existsSync(join(dataDir, 'pglite')), 'no database was created')
+})
