@@ -10,6 +10,7 @@ import { loaders } from '../graphql/loaders.js'
 import { assertQueryCost } from '../graphql/query-cost.js'
 import { resolvers } from '../graphql/resolvers.js'
 import { schema } from '../graphql/schema.js'
+import { assertSingleMutation } from '../graphql/single-mutation.js'
 import graphiql from './graphiql.js'
 
 export interface GraphqlOptions { maxDepth: number, maxCost: number, graphiql: boolean }
@@ -90,6 +91,7 @@ export default async function graphqlPlugin (app: FastifyInstance, options: Grap
       const { request } = context.reply
       const params = (request.method === 'GET' ? request.query : request.body) as { operationName?: unknown } | undefined
       const operationName = typeof params?.operationName === 'string' && params.operationName !== '' ? params.operationName : undefined
+      assertSingleMutation(document, operationName)
       assertQueryCost(schema, document, variables, operationName, options.maxCost)
     })
   })

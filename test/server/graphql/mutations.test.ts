@@ -125,6 +125,29 @@ forEachBackend(t, async (t, backend) => {
     t.same(await snapshot(backend, tenant), before, 'no row was written')
   })
 
+  t.test('a request changes one thing: several mutation fields are refused before any runs', async (t) => {
+    const tenant = await backend.createTenant()
+    const { projects: [project] } = await seed(backend, tenant, 1, 0)
+    const caller = callerFor(app, tenant)
+    const before = await snapshot(backend, tenant)
+    const documents = [
+      // The first is valid, the second not: run one by one, the first would commit and the answer still say 400.
+      'mutation { a: createProject(input: { name: "kept?" }) { id } b: createProject(input: { name: " " }) { id } }',
+      'mutation ($id: ID!) { updateProject(id: $id, input: { name: "x" }) { id } deleteProject(id: $id) }',
+      'mutation { ...Two } fragment Two on Mutation { a: createProject(input: { name: "a" }) { id } ... on Mutation { b: createProject(input: { name: "b" }) { id } } }',
+    ]
+    for (const query of documents) {
+      const result = await gql(caller, query, query.includes('$id') ? { id: project!.id } : undefined)
+      t.equal(result.status, 400, query)
+      t.match(result.errors, [{ message: /^Send one mutation field per request \(this one has 2: /, extensions: { code: 'GH_INVALID_INPUT' } }], query)
+    }
+    t.same(await snapshot(backend, tenant), before, 'nothing was written')
+
+    const one = await gql(caller, 'mutation { __typename created: createProject(input: { name: "one" }) { id name } }')
+    t.equal(one.status, 200, 'one field (beside __typename) is fine')
+    t.match(one.data, { __typename: 'Mutation', created: { name: 'one' } })
+  })
+
   t.test('mutations on ids that do not exist are 404s', async (t) => {
     const caller = callerFor(app, await backend.createTenant())
     const ghost = '00000000-0000-4000-8000-000000000000'
