@@ -8,7 +8,7 @@ import { loadProxyConfig, type ProxyConfig } from './config.js'
 import { buildMetricsServer, buildRedirectServer } from './servers.js'
 import { keepCertificateCurrent, openCertificateSource } from './tls/certificate-source.js'
 import { trustInstructions } from './tls/local-ca.js'
-import type { Http2SecureServer } from 'node:http2'
+import type { Http2SecureServer, ServerHttp2Session } from 'node:http2'
 
 let config: ProxyConfig
 try {
@@ -27,12 +27,23 @@ const metrics = buildMetricsServer(app.edgeMetrics.registry, logger)
 
 keepCertificateCurrent(certificates, app.server as unknown as Http2SecureServer, TLS_OPTIONS, app.log)
 
+// On Node 20 an HTTP/2 server only stops once every client session has ended, and Fastify closes them
+// only with forceCloseConnections: an idle browser or keep-alive client would hold the shutdown until the
+// grace period ran out. Sessions are told to finish (GOAWAY: in-flight streams complete, no new ones).
+const sessions = new Set<ServerHttp2Session>()
+app.server.on('session', (session: ServerHttp2Session) => {
+  sessions.add(session)
+  session.once('close', () => sessions.delete(session))
+})
+
 closeWithGrace({ delay: config.shutdownGraceMs }, async ({ signal, err }) => {
   if (err !== undefined) app.log.error({ err }, 'shutting down after an unexpected error')
   else app.log.info({ signal }, 'shutting down: finishing in-flight requests')
   certificates.close()
   await Promise.all([redirect.close(), metrics.close()])
-  await app.close()
+  const closing = app.close()
+  for (const session of sessions) session.close()
+  await closing
 })
 
 await app.listen({ host: config.host, port: config.httpsPort })

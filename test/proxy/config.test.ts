@@ -1,0 +1,92 @@
+// The proxy's settings: validated at start with errors naming the bad setting, an optional JSON file
+// under the environment, unknown keys in that file refused, and values turned into the config the app uses.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { ConfigError } from '../../common/env-config.js'
+import { loadProxyConfig } from '../../proxy/config.js'
+
+const SECRET = 'a-secret-of-at-least-thirty-two-characters'
+
+function tempDir (t: import('tap').Test): string {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-config-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+const problemsOf = (env: Record<string, string>): string[] => {
+  try {
+    loadProxyConfig({ IDENTITY_SECRET: SECRET, ...env })
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems
+    throw error
+  }
+  return []
+}
+
+t.test('each bad setting is refused with its name', async (t) => {
+  const cases: Array<[Record<string, string>, RegExp]> = [
+    [{ PROXY_HTTPS_PORT: '70000' }, /^PROXY_HTTPS_PORT: /],
+    [{ PROXY_HTTPS_PORT: '8443.5' }, /^PROXY_HTTPS_PORT: /],
+    [{ UPSTREAM_URLS: 'ftp://api' }, /^UPSTREAM_URLS: /],
+    [{ UPSTREAM_URLS: 'http://ok:3000,https://' }, /^UPSTREAM_URLS: /],
+    [{ UPSTREAM_TIMEOUT_MS: '10' }, /^UPSTREAM_TIMEOUT_MS: /],
+    [{ REDIS_URL: 'localhost:6379' }, /^REDIS_URL: /],
+    [{ RATE_LIMIT_FREE: '0' }, /^RATE_LIMIT_FREE: /],
+    [{ RATE_LIMIT_FAIL_OPEN: 'maybe' }, /^RATE_LIMIT_FAIL_OPEN: /],
+    [{ TENANT_PLANS: 'acme=platinum' }, /^TENANT_PLANS: /],
+    [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL: must be one of fatal, error/],
+    [{ IDENTITY_SECRET: 'short' }, /^IDENTITY_SECRET: .*not shown/],
+    [{ TLS_CERT_FILE: '/etc/cert.pem' }, /^TLS_CERT_FILE and TLS_KEY_FILE: set both/],
+  ]
+  for (const [env, expected] of cases) {
+    const problems = problemsOf(env)
+    t.equal(problems.length, 1, JSON.stringify(env))
+    t.match(problems[0], expected, JSON.stringify(env))
+  }
+  t.notMatch(problemsOf({ IDENTITY_SECRET: 'short' })[0], /short/, 'a secret is never echoed')
+  t.notMatch(problemsOf({ REDIS_URL: 'redis:/user:hunter2@x' })[0], /hunter2/, 'a URL (with its password) is never echoed')
+})
+
+t.test('values become the config the app uses', async (t) => {
+  const dir = tempDir(t)
+  const config = loadProxyConfig({
+    DATA_DIR: dir, IDENTITY_SECRET: SECRET, UPSTREAM_URLS: 'http://a:3000, http://b:3000', TENANT_PLANS: 'acme=pro,globex=enterprise',
+    RATE_LIMIT_WINDOW_SECONDS: '30', AUTH_CACHE_TTL_SECONDS: '5', RATE_LIMIT_FAIL_OPEN: 'false',
+  })
+  t.same(config.upstreams.map((url) => url.origin), ['http://a:3000', 'http://b:3000'])
+  t.same([...config.rateLimit.tenantPlans], [['acme', 'pro'], ['globex', 'enterprise']])
+  t.equal(config.rateLimit.windowMs, 30_000)
+  t.equal(config.rateLimit.failOpen, false)
+  t.equal(config.auth.cacheTtlMs, 5000)
+  t.same(config.tls, { kind: 'local-ca', dir: join(dir, 'tls'), hostnames: ['localhost', '127.0.0.1', '::1'] })
+  t.equal(config.auth.htpasswdFile, join(dir, 'htpasswd'))
+
+  const generated = loadProxyConfig({ DATA_DIR: dir })
+  t.ok(generated.identitySecret.length >= 32, 'without IDENTITY_SECRET a development secret is made in DATA_DIR')
+  t.equal(loadProxyConfig({ DATA_DIR: dir }).identitySecret, generated.identitySecret, 'and kept')
+})
+
+t.test('PROXY_CONFIG_FILE: settings from JSON, the environment wins, unknown keys refused', async (t) => {
+  const dir = tempDir(t)
+  const file = join(dir, 'proxy.json')
+  writeFileSync(file, JSON.stringify({ RATE_LIMIT_FREE: 42, UPSTREAM_TIMEOUT_MS: 1500, REDIS_URL: 'redis://cache:6379', RATE_LIMIT_FAIL_OPEN: false }))
+  const config = loadProxyConfig({ PROXY_CONFIG_FILE: file, IDENTITY_SECRET: SECRET, DATA_DIR: dir, UPSTREAM_TIMEOUT_MS: '2500' })
+  t.equal(config.rateLimit.perPlan.free, 42, 'from the file')
+  t.equal(config.redisUrl, 'redis://cache:6379')
+  t.equal(config.rateLimit.failOpen, false, 'JSON booleans work')
+  t.equal(config.upstream.timeoutMs, 2500, 'the environment overrides the file')
+
+  writeFileSync(file, JSON.stringify({ RATE_LIMIT_FREE: 1, RATE_LIMT_PRO: 5 }))
+  t.throws(() => loadProxyConfig({ PROXY_CONFIG_FILE: file, IDENTITY_SECRET: SECRET }), { problems: [`RATE_LIMT_PRO (in ${file}): not a proxy setting`] })
+
+  writeFileSync(file, JSON.stringify({ RATE_LIMIT_FREE: 'lots' }))
+  t.throws(() => loadProxyConfig({ PROXY_CONFIG_FILE: file, IDENTITY_SECRET: SECRET }), { problems: [/^RATE_LIMIT_FREE: /] }, 'a bad value in the file names the setting')
+
+  writeFileSync(file, '[1, 2]')
+  t.throws(() => loadProxyConfig({ PROXY_CONFIG_FILE: file, IDENTITY_SECRET: SECRET }), { problems: [/PROXY_CONFIG_FILE: .* must hold a JSON object/] })
+  writeFileSync(file, '{ not json')
+  t.throws(() => loadProxyConfig({ PROXY_CONFIG_FILE: file, IDENTITY_SECRET: SECRET }), { problems: [/^PROXY_CONFIG_FILE: cannot read /] })
+  t.throws(() => loadProxyConfig({ PROXY_CONFIG_FILE: join(dir, 'missing.json'), IDENTITY_SECRET: SECRET }), ConfigError)
+})
