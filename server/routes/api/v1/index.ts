@@ -1,6 +1,6 @@
 // /api/v1: every route here needs a verified identity and runs in that identity's tenant.
 import type { FastifyInstance } from 'fastify'
-import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox'
+import { requestValidatorCompiler } from '../../../schemas/validate.js'
 import projectRoutes from './projects.js'
 import taskRoutes from './tasks.js'
 
@@ -9,9 +9,9 @@ export interface ApiV1Options { cacheSMaxAgeSeconds: number }
 export default async function apiV1 (app: FastifyInstance, options: ApiV1Options): Promise<void> {
   app.addHook('onRequest', app.authenticate)
   // TypeBox, not Fastify's Ajv, validates requests here: Ajv's coerceTypes would turn {"name": true} into "true"
-  // and ["a"] into "a" in bodies. TypeBox converts only query strings and params (which are text by nature), and
-  // reports every problem, as GraphQL does with the same schemas (server/schemas/validate.ts).
-  app.setValidatorCompiler(TypeBoxValidatorCompiler)
+  // and ["a"] into "a" in bodies. This one converts only numbers written in query strings and params, and
+  // reports every problem, as GraphQL does with the same schemas.
+  app.setValidatorCompiler(requestValidatorCompiler)
 
   // Reads may be kept briefly by a shared cache (the edge proxy keys them by tenant); writes and errors never.
   const readCacheControl = `max-age=0, s-maxage=${options.cacheSMaxAgeSeconds}, stale-if-error=60`

@@ -47,6 +47,21 @@ forEachBackend(t, async (t, backend) => {
     t.equal(rows[0]?.n, 0, 'no task was written by a refused request')
   })
 
+  t.test('a JSON body that is not an object is a validation problem at the root', async (t) => {
+    const caller = callerFor(app, await backend.createTenant())
+    for (const payload of ['[]', '"Launch"', 'null', '42']) {
+      const response = await caller.request({ method: 'POST', url: '/api/v1/projects', headers: { 'content-type': 'application/json' }, payload })
+      t.same(assertProblem(t, response, 400, 'validation').errors?.map((issue) => issue.pointer), ['/'], payload)
+    }
+  })
+
+  t.test('a value that may be null says so', async (t) => {
+    const caller = callerFor(app, await backend.createTenant())
+    const problem = assertProblem(t, await caller.post('/api/v1/projects', { name: 'ok', description: 5 }), 400, 'validation')
+    t.equal(problem.errors?.length, 1, 'one problem for the one bad value, not one per union branch')
+    t.match(problem.errors?.[0], { in: 'body', pointer: '/description', detail: /string.*or.*null/ })
+  })
+
   t.test('several problems in one body each get a pointer', async (t) => {
     const caller = callerFor(app, await backend.createTenant())
     const project = await createProject(t, caller)
@@ -75,7 +90,8 @@ forEachBackend(t, async (t, backend) => {
 
   t.test('query parameters are checked', async (t) => {
     const caller = callerFor(app, await backend.createTenant())
-    for (const query of ['limit=0', 'limit=101', 'limit=abc', 'sort=owner', 'sort=--name', 'q=', 'dueBefore=tomorrow', 'priorityAtLeast=5', 'status=open', 'projectId=nope']) {
+    for (const query of ['limit=0', 'limit=101', 'limit=abc', 'limit=1.5', 'limit=0x10', 'limit=', 'limit=1e1', 'sort=owner', 'sort=--name', 'q=', 'dueBefore=tomorrow', 'dueAfter=2026-13-01',
+      'priorityAtLeast=5', 'status=open', 'status=todo&status=done', 'cursor=a&cursor=b', 'projectId=nope']) {
       const response = await caller.get(`/api/v1/tasks?${query}`)
       const problem = assertProblem(t, response, 400, 'validation')
       t.equal(problem.errors?.[0]?.in, 'querystring', query)
