@@ -79,14 +79,14 @@ t.test('PROXY_CONFIG_FILE: settings from JSON, the environment wins, unknown key
   t.equal(config.upstream.timeoutMs, 2500, 'the environment overrides the file')
 
   writeFileSync(file, JSON.stringify({ RATE_LIMIT_FREE: 1, RATE_LIMT_PRO: 5 }))
-  t.throws(() => loadProxyConfig({ PROXY_CONFIG_FILE: file, IDENTITY_SECRET: SECRET }), { problems: [`RATE_LIMT_PRO (in ${file}): not a proxy setting`] })
+  t.same(problemsOf({ PROXY_CONFIG_FILE: file }), [`RATE_LIMT_PRO (in ${file}): not a proxy setting`])
 
   writeFileSync(file, JSON.stringify({ RATE_LIMIT_FREE: 'lots' }))
-  t.throws(() => loadProxyConfig({ PROXY_CONFIG_FILE: file, IDENTITY_SECRET: SECRET }), { problems: [/^RATE_LIMIT_FREE: /] }, 'a bad value in the file names the setting')
+  t.match(problemsOf({ PROXY_CONFIG_FILE: file }), [/^RATE_LIMIT_FREE: /], 'a bad value in the file names the setting')
 
   writeFileSync(file, '[1, 2]')
-  t.throws(() => loadProxyConfig({ PROXY_CONFIG_FILE: file, IDENTITY_SECRET: SECRET }), { problems: [/PROXY_CONFIG_FILE: .* must hold a JSON object/] })
+  t.match(problemsOf({ PROXY_CONFIG_FILE: file }), [/PROXY_CONFIG_FILE: .* must hold a JSON object/])
   writeFileSync(file, '{ not json')
-  t.throws(() => loadProxyConfig({ PROXY_CONFIG_FILE: file, IDENTITY_SECRET: SECRET }), { problems: [/^PROXY_CONFIG_FILE: cannot read /] })
+  t.match(problemsOf({ PROXY_CONFIG_FILE: file }), [/^PROXY_CONFIG_FILE: cannot read /])
   t.throws(() => loadProxyConfig({ PROXY_CONFIG_FILE: join(dir, 'missing.json'), IDENTITY_SECRET: SECRET }), ConfigError)
 })
