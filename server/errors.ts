@@ -13,6 +13,7 @@ export const Errors = {
   Conflict: createError<[string]>('GH_CONFLICT', '%s', 409),
   DatabaseUnavailable: createError('GH_DATABASE_UNAVAILABLE', 'The database is unavailable; retry shortly', 503),
   QueryTooComplex: createError<[string]>('GH_QUERY_TOO_COMPLEX', '%s', 400),
+  QueryTooDeep: createError<[string]>('GH_QUERY_TOO_DEEP', '%s', 400),
 } as const
 
 /** Problem `type` slug and `title` for every code the API may answer with, including Fastify's own. */
@@ -25,6 +26,7 @@ export const PROBLEM_TYPES: Record<string, { slug: string, title: string }> = {
   GH_CONFLICT: { slug: 'conflict', title: 'Conflict' },
   GH_DATABASE_UNAVAILABLE: { slug: 'database-unavailable', title: 'Database unavailable' },
   GH_QUERY_TOO_COMPLEX: { slug: 'query-too-complex', title: 'Query too complex' },
+  GH_QUERY_TOO_DEEP: { slug: 'query-too-deep', title: 'Query too deep' },
   GH_ROUTE_NOT_FOUND: { slug: 'route-not-found', title: 'No such route' },
   FST_ERR_VALIDATION: { slug: 'validation', title: 'Request validation failed' },
   FST_ERR_CTP_INVALID_MEDIA_TYPE: { slug: 'unsupported-media-type', title: 'Unsupported media type' },

@@ -7,7 +7,7 @@ import { GraphQLError } from 'graphql'
 import { classifyDatabaseError } from '../db/database-errors.js'
 import { Errors } from '../errors.js'
 import { loaders } from '../graphql/loaders.js'
-import { assertQueryCost } from '../graphql/query-cost.js'
+import { assertQueryCost, assertQueryDepth } from '../graphql/query-cost.js'
 import { resolvers } from '../graphql/resolvers.js'
 import { schema } from '../graphql/schema.js'
 import { assertSingleMutation } from '../graphql/single-mutation.js'
@@ -69,7 +69,6 @@ export default async function graphqlPlugin (app: FastifyInstance, options: Grap
       loaders,
       graphiql: false,
       path: '/graphql',
-      queryDepth: options.maxDepth,
       allowBatchedQueries: false,
       // Read lazily: mercurius also builds a context to format the error of a request refused before
       // it had an identity, and that must stay a 401, not become a 500 here.
@@ -92,6 +91,7 @@ export default async function graphqlPlugin (app: FastifyInstance, options: Grap
       const params = (request.method === 'GET' ? request.query : request.body) as { operationName?: unknown } | undefined
       const operationName = typeof params?.operationName === 'string' && params.operationName !== '' ? params.operationName : undefined
       assertSingleMutation(document, operationName)
+      assertQueryDepth(document, operationName, options.maxDepth)
       assertQueryCost(schema, document, variables, operationName, options.maxCost)
     })
   })

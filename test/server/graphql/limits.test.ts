@@ -1,6 +1,7 @@
 // Expensive or unauthenticated GraphQL requests are refused before any SQL runs: too deep, too costly
 // (wide `first`, alias fans), batched, or without a signed identity.
 import t, { type Test } from 'tap'
+import { getIntrospectionQuery } from 'graphql'
 import { forEachBackend } from '../../helpers/backends.js'
 import { buildTestApp, callerFor } from '../../helpers/build-app.js'
 import { gql, seed, sqlCounter } from './fixtures/graphql.js'
@@ -36,15 +37,23 @@ forEachBackend(t, async (t, backend) => {
     t.equal(atLimit.errors, undefined)
 
     await assertRefusedWithoutSql(t, () => gql(tightCaller, '{ projects(first: 2) { nodes { tasks(first: 2) { project { tasks(first: 2) { id } } } } } }'),
-      'GRAPHQL_VALIDATION_FAILED', /depth \(6\) exceeds the query depth limit of 5/)
+      'GH_QUERY_TOO_DEEP', /depth 6 exceeds the limit of 5/)
     await assertRefusedWithoutSql(t, () => gql(tightCaller, `
       query Deep { projects(first: 2) { ...P } }
       fragment P on ProjectConnection { nodes { tasks(first: 2) { ...T } } }
       fragment T on Task { project { tasks(first: 2) { id } } }`),
-    'GRAPHQL_VALIDATION_FAILED', /Deep query depth \(6\) exceeds the query depth limit of 5/)
+    'GH_QUERY_TOO_DEEP', /depth 6 exceeds the limit of 5/)
     // Default limit: 7.
     await assertRefusedWithoutSql(t, () => gql(caller, '{ projects { nodes { tasks { project { tasks { project { tasks { id } } } } } } } }'),
-      'GRAPHQL_VALIDATION_FAILED', /depth \(8\) exceeds the query depth limit of 7/)
+      'GH_QUERY_TOO_DEEP', /depth 8 exceeds the limit of 7/)
+    // Introspection reads the schema, not the database: GraphiQL's 15-level query must pass the data limit.
+    const introspection = await gql(tightCaller, getIntrospectionQuery({ inputValueDeprecation: true, schemaDescription: true }))
+    t.equal(introspection.status, 200)
+    t.equal(introspection.errors, undefined)
+    t.ok((introspection.data as { __schema: { types: unknown[] } }).__schema.types.length > 10)
+    // …but introspection cannot carry a deep data query past it.
+    await assertRefusedWithoutSql(t, () => gql(tightCaller, '{ __typename projects(first: 2) { nodes { tasks(first: 2) { project { tasks(first: 2) { id } } } } } }'),
+      'GH_QUERY_TOO_DEEP', /depth 6 exceeds the limit of 5/)
   })
 
   t.test('costlier than GRAPHQL_MAX_COST is refused: lists multiply by first', async (t) => {
