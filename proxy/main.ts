@@ -52,7 +52,7 @@ await metrics.listen({ host: config.metrics.host, port: config.metrics.port })
 
 if (config.tls.kind === 'local-ca') {
   app.log.info({ created: certificates.notice === 'created' }, 'local certificate authority in use')
-  if (certificates.notice === 'created') process.stderr.write(`\n${trustInstructions(`${config.tls.dir}/ca.crt`)}\n\n`)
+  if (certificates.notice === 'created') process.stderr.write(`\n${trustInstructions(`${config.tls.dir}/ca.crt`, config.publicHttpsPort ?? config.httpsPort)}\n\n`)
 }
 app.log.info({
   https: `https://localhost:${config.httpsPort}`,

@@ -122,11 +122,11 @@ export async function ensureLocalCertificate (dir: string, hostnames: string[], 
 }
 
 /** How to make this machine's tools trust the local CA. */
-export function trustInstructions (caCertPath: string): string {
+export function trustInstructions (caCertPath: string, httpsPort = 8443): string {
   return [
     `Local HTTPS certificates are signed by the Gatehouse development CA at ${caCertPath}.`,
     'Trust it once:',
-    `  curl:              curl --cacert ${caCertPath} https://localhost:8443/health`,
+    `  curl:              curl --cacert ${caCertPath} https://localhost:${httpsPort}/health`,
     `  Node.js:           NODE_EXTRA_CA_CERTS=${caCertPath}`,
     `  Debian/Ubuntu:     sudo cp ${caCertPath} /usr/local/share/ca-certificates/gatehouse-dev.crt && sudo update-ca-certificates`,
     `  macOS:             sudo security add-trusted-cert -d -r trustRoot -k /Library/Keychains/System.keychain ${caCertPath}`,

@@ -68,8 +68,8 @@ t.test('a new host name gets a new leaf that covers it', async (t) => {
   t.equal(leafOf(widened.cert).checkIP('::1'), '::1')
 })
 
-t.test('the trust instructions name the CA file', async (t) => {
-  const text = trustInstructions('/data/tls/ca.crt')
-  t.match(text, /curl --cacert \/data\/tls\/ca\.crt/)
+t.test('the trust instructions name the CA file and the port actually served', async (t) => {
+  const text = trustInstructions('/data/tls/ca.crt', 9443)
+  t.match(text, /curl --cacert \/data\/tls\/ca\.crt https:\/\/localhost:9443\/health/)
   t.match(text, /NODE_EXTRA_CA_CERTS=\/data\/tls\/ca\.crt/)
 })
