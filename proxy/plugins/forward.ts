@@ -8,6 +8,7 @@ import type { IncomingHttpHeaders } from 'node:http'
 import { signIdentity } from '../../common/identity-signature.js'
 import type { ProxyConfig } from '../config.js'
 import { EdgeErrors } from '../errors.js'
+import { EDGE_SECURITY_HEADERS } from './security-headers.js'
 
 /** What @fastify/reply-from hands over when the API's response headers arrive. */
 export interface UpstreamResponse { statusCode: number, headers: IncomingHttpHeaders, stream: NodeJS.ReadableStream }
@@ -25,6 +26,16 @@ export interface ForwardOptions {
 
 // Never forwarded: credentials the edge consumed, identity only the edge may assert, and forwarding
 // headers a client could forge (the edge sets its own).
+// Hop-by-hop headers of the API's connection, never passed on to the client (RFC 9110 §7.6.1).
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade'])
+
+/** The API's response headers as the client gets them: the edge's own security policy stays in force. */
+export function downstreamHeaders (headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  const kept: IncomingHttpHeaders = {}
+  for (const [name, value] of Object.entries(headers)) if (!HOP_BY_HOP.has(name) && !EDGE_SECURITY_HEADERS.has(name)) kept[name] = value
+  return kept
+}
+
 const STRIPPED = /^(authorization|proxy-authorization|x-gatehouse-.*|x-forwarded-.*|forwarded|x-real-ip|x-request-id|traceparent|tracestate)$/i
 
 export function upstreamHeaders (request: FastifyRequest, headers: IncomingHttpHeaders, secret: string): IncomingHttpHeaders {
@@ -80,6 +91,7 @@ export default async function forward (app: FastifyInstance, options: ForwardOpt
     replyOptions: {
       // The proxy app is HTTP/2 with HTTP/1.1 fallback; reply-from types requests as either, ours as one.
       // Called just before the request leaves, after every edge check: where upstream time starts.
+      rewriteHeaders: (headers) => downstreamHeaders(headers),
       rewriteRequestHeaders: (request, headers) => {
         started.set(request as FastifyRequest, process.hrtime.bigint())
         return upstreamHeaders(request as FastifyRequest, headers, options.identitySecret)

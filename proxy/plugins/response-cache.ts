@@ -17,7 +17,7 @@ import {
   cacheStatus, etagMatches, requestDirectives, responseDecision, varyNames, type CacheStatus,
 } from '../cache/http-cache-policy.js'
 import { memoryResponseStore, redisResponseStore, type CacheKey, type CachedResponse, type ResponseStore } from '../cache/response-store.js'
-import type { UpstreamResponse } from './forward.js'
+import { downstreamHeaders, type UpstreamResponse } from './forward.js'
 
 type Miss = 'uri-miss' | 'vary-miss' | 'stale' | 'request'
 
@@ -47,11 +47,8 @@ declare module 'fastify' {
 
 const RESPONSES = 'gatehouse-responses'
 
-// Never stored with an entry: per-connection and per-request headers, and what the edge adds itself.
-const UNSTORED = new Set([
-  'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'content-length',
-  'set-cookie', 'x-request-id', 'age', 'cache-status',
-])
+// Never stored with an entry (besides what downstreamHeaders drops): per-request headers and the edge's own.
+const UNSTORED = new Set(['content-length', 'set-cookie', 'x-request-id', 'age', 'cache-status'])
 
 // Identity the edge itself sends upstream: a response varying on it varies on who the caller is.
 const PRINCIPAL_HEADERS = new Set(['x-gatehouse-tenant', 'x-gatehouse-user', 'authorization'])
@@ -170,7 +167,7 @@ async function responseCache (app: FastifyInstance, options: ProxyConfig['cache'
     if (vary === undefined) { state.detail = 'vary-per-request'; return undefined }
     if (body.length > options.maxEntryBytes) { state.detail = 'too-large'; return undefined }
     const kept: CachedResponse['headers'] = {}
-    for (const [name, value] of Object.entries(headers)) if (value !== undefined && !UNSTORED.has(name)) kept[name] = value
+    for (const [name, value] of Object.entries(downstreamHeaders(headers))) if (value !== undefined && !UNSTORED.has(name)) kept[name] = value
     const now = Date.now()
     const entry: CachedResponse = {
       status, headers: kept, body, vary, storedAt: now, freshUntil: now + decision.freshMs, staleUntil: now + decision.freshMs + decision.staleIfErrorMs,

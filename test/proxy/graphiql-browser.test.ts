@@ -1,4 +1,4 @@
-// GraphiQL through the edge, in a real headless Chromium (Debian's, driven by playwright-core): the
+// GraphiQL (and Swagger UI) through the edge, in a real headless Chromium (Debian's, driven by playwright-core): the
 // browser logs in with basic auth over HTTP/2 + TLS, the page's scripts load under the edge's CSP, a
 // query runs and shows the tenant's own data.
 import { createHash, X509Certificate } from 'node:crypto'
@@ -55,5 +55,12 @@ t.test('GraphiQL through the proxy in headless Chromium', { timeout: 120_000 }, 
     t.match(text, alice.tenant.slug, 'the viewer is the logged-in tenant')
     t.notMatch(text, 'Bob private project', 'another tenant\'s data is not there')
     t.same(problems, [], 'no script, CSP or network errors on the page')
+
+    // Swagger UI runs under the same policy.
+    const docs = await page.goto(`${stack.proxyUrl}/docs`)
+    t.equal(docs?.status(), 200)
+    await page.locator('.opblock-summary-path').first().waitFor({ timeout: 30_000 })
+    t.ok(await page.getByText('/api/v1/projects/{id}/tasks').first().isVisible(), 'the operations are listed')
+    t.same(problems, [], 'no script, CSP or network errors on the docs page')
   })
 })
