@@ -2,7 +2,7 @@
 // Migrations run as the session's superuser (the owner); the app then switches to the non-owner role,
 // so row-level security applies exactly as on a Postgres server.
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { dirname } from 'node:path'
+import { dirname, resolve } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import { migrate } from './migrate.js'
 import { seedDemoData } from './seed.js'
@@ -12,8 +12,10 @@ export const APP_ROLE = 'gatehouse_app'
 
 export class EmbeddedDatabaseBusyError extends Error {
   constructor (dataDir: string, pid: number) {
-    super(`The embedded database in ${dataDir} is open in process ${pid}. PGlite allows one process at a time: ` +
-      'stop that process first (or point DATABASE_URL at a Postgres server).')
+    super(pid === process.pid
+      ? `The embedded database in ${dataDir} is already open in this process (${pid}): share that one instead of opening it again.`
+      : `The embedded database in ${dataDir} is open in process ${pid}. PGlite allows one process at a time: ` +
+        'stop that process first (or point DATABASE_URL at a Postgres server).')
     this.name = 'EmbeddedDatabaseBusyError'
   }
 }
@@ -27,20 +29,38 @@ function processIsAlive (pid: number): boolean {
   }
 }
 
-/** A pid file beside the data folder: two processes writing one PGlite folder would corrupt it. */
+// Folders this process has open: the pid file cannot tell this process's second opener from its first.
+const openInThisProcess = new Set<string>()
+
+/**
+ * A pid file beside the data folder: two processes writing one PGlite folder would corrupt it.
+ * Created exclusively ('wx'), so two processes starting at once cannot both believe they won.
+ */
 function claimDataDir (dataDir: string): () => void {
+  const key = resolve(dataDir)
+  if (openInThisProcess.has(key)) throw new EmbeddedDatabaseBusyError(dataDir, process.pid)
   const lockPath = `${dataDir}.pid`
   mkdirSync(dirname(lockPath), { recursive: true })
-  try {
-    const holder = Number(readFileSync(lockPath, 'utf8'))
-    if (Number.isInteger(holder) && holder !== process.pid && processIsAlive(holder)) {
-      throw new EmbeddedDatabaseBusyError(dataDir, holder)
+  for (let attempt = 1; ; attempt++) {
+    try {
+      writeFileSync(lockPath, String(process.pid), { flag: 'wx' })
+      break
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
     }
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+    // Someone wrote it: a live holder keeps the folder; anything else (a dead process, an empty or garbled
+    // file left by a crash) is stale. Without the `> 0` check, pid 0 would mean "my process group": always alive.
+    const holder = Number(readFileSync(lockPath, 'utf8').trim())
+    const live = Number.isInteger(holder) && holder > 0 && holder !== process.pid && processIsAlive(holder)
+    // A second EEXIST means another process took the folder between our removal and our write.
+    if (live || attempt === 3) throw new EmbeddedDatabaseBusyError(dataDir, live ? holder : Number.NaN)
+    rmSync(lockPath, { force: true })
   }
-  writeFileSync(lockPath, String(process.pid))
-  return () => rmSync(lockPath, { force: true })
+  openInThisProcess.add(key)
+  return () => {
+    openInThisProcess.delete(key)
+    rmSync(lockPath, { force: true })
+  }
 }
 
 export interface EmbeddedDatabase {

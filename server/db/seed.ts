@@ -48,15 +48,11 @@ const DEMO: Array<TenantInput & { projects: Array<{ name: string, description: s
 export async function seedDemoData (session: SqlSession): Promise<string[]> {
   const created: string[] = []
   for (const tenant of DEMO) {
-    let tenantId: string
-    try {
-      tenantId = await createTenant(session, tenant)
-    } catch (error) {
-      if (error instanceof TenantExistsError) continue
-      throw error
-    }
+    // The tenant and its data in one transaction: an interrupted seed must not leave a demo tenant
+    // without its projects, which the next (idempotent) run would then skip for good.
     await session.exec('BEGIN')
     try {
+      const tenantId = await createTenant(session, tenant)
       // FORCE ROW LEVEL SECURITY holds for the owner too: write as this tenant.
       await session.query("SELECT set_config('app.tenant_id', $1, TRUE)", [tenantId])
       for (const project of tenant.projects) {
@@ -73,6 +69,7 @@ export async function seedDemoData (session: SqlSession): Promise<string[]> {
       await session.exec('COMMIT')
     } catch (error) {
       await session.exec('ROLLBACK')
+      if (error instanceof TenantExistsError) continue
       throw error
     }
     created.push(tenant.slug)
