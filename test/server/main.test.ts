@@ -1,4 +1,5 @@
-// The plain server as an operator runs it: a real process on a real socket, on the embedded database.
+// The plain server as an operator runs it: a real process on a real socket, on the embedded database
+// (and on Postgres when the suite has it).
 // It serves signed requests, finishes a request that is in flight when SIGTERM arrives, then exits 0;
 // a bad setting stops it with exit 78 and a message naming the setting.
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -7,7 +8,11 @@ import { connect, type Socket } from 'node:net'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { signIdentity } from '../../common/identity-signature.js'
+import pg from 'pg'
 import { openEmbedded } from '../../server/db/embedded.js'
+import { createTenant } from '../../server/db/seed.js'
+import { pgSession } from '../../server/db/sql-session.js'
+import { postgresUrls, uniqueSlug } from '../helpers/backends.js'
 import { TEST_IDENTITY_SECRET } from '../helpers/build-app.js'
 
 const ROOT = join(import.meta.dirname, '..', '..')
@@ -92,6 +97,39 @@ function readResponse (socket: Socket): Promise<{ status: number, headers: Recor
   })
 }
 
+/**
+ * Sends a create whose body arrives in two parts, SIGTERMs the server between them, and expects the create
+ * to be answered and the process to exit 0.
+ */
+async function createDuringShutdown (t: Test, server: Server, port: number, tenant: string): Promise<void> {
+  const body = JSON.stringify({ name: 'Finished during shutdown' })
+  const half = Math.floor(body.length / 2)
+  const socket = connect(port, '127.0.0.1')
+  t.teardown(() => socket.destroy())
+  await new Promise<void>((resolve) => socket.once('connect', resolve))
+  const signed = signIdentity(TEST_IDENTITY_SECRET, { tenant, user: 'alice', requestId: 'main-inflight-1', method: 'POST', url: '/api/v1/projects' })
+  const head = [
+    'POST /api/v1/projects HTTP/1.1',
+    `Host: 127.0.0.1:${port}`,
+    'Content-Type: application/json',
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    ...Object.entries(signed).map(([name, value]) => `${name}: ${value}`),
+  ].join('\r\n')
+  const response = readResponse(socket)
+  socket.write(`${head}\r\n\r\n${body.slice(0, half)}`)
+  await server.waitForLog((l) => l.reqId === 'main-inflight-1' && l.msg === 'incoming request', 'the in-flight request')
+
+  server.child.kill('SIGTERM')
+  await server.waitForLog((l) => l.msg === 'shutting down: finishing in-flight requests', 'the shutdown')
+  socket.write(body.slice(half))
+
+  const answer = await response
+  t.equal(answer.status, 201, answer.body)
+  t.equal(answer.headers['x-request-id'], 'main-inflight-1')
+  t.match(JSON.parse(answer.body), { name: 'Finished during shutdown' })
+  t.strictSame(await server.exited, { code: 0, signal: null }, server.stderr())
+}
+
 t.test('serves signed requests, and on SIGTERM finishes the one in flight, then exits 0', async (t) => {
   const dataDir = t.testdir()
   const server = start(t, { DATA_DIR: dataDir, SEED_DEMO_DATA: 'true' })
@@ -117,35 +155,7 @@ t.test('serves signed requests, and on SIGTERM finishes the one in flight, then 
   t.ok(clash.lines.some((l) => l.level === 'fatal' && l.msg === `cannot listen on 127.0.0.1:${port}`), 'says where it could not listen')
   t.notOk(existsSync(join(otherDir, 'pglite.pid')), 'and closed the database it had opened')
 
-  // A create whose body arrives in two parts, so it is still in flight when the signal comes.
-  const body = JSON.stringify({ name: 'Finished during shutdown' })
-  const half = Math.floor(body.length / 2)
-  const socket = connect(port, '127.0.0.1')
-  t.teardown(() => socket.destroy())
-  await new Promise<void>((resolve) => socket.once('connect', resolve))
-  const signed = signIdentity(TEST_IDENTITY_SECRET, { tenant: 'acme', user: 'alice', requestId: 'main-inflight-1', method: 'POST', url: '/api/v1/projects' })
-  const head = [
-    'POST /api/v1/projects HTTP/1.1',
-    `Host: 127.0.0.1:${port}`,
-    'Content-Type: application/json',
-    `Content-Length: ${Buffer.byteLength(body)}`,
-    ...Object.entries(signed).map(([name, value]) => `${name}: ${value}`),
-  ].join('\r\n')
-  const response = readResponse(socket)
-  socket.write(`${head}\r\n\r\n${body.slice(0, half)}`)
-  await server.waitForLog((l) => l.reqId === 'main-inflight-1' && l.msg === 'incoming request', 'the in-flight request')
-
-  server.child.kill('SIGTERM')
-  await server.waitForLog((l) => l.msg === 'shutting down: finishing in-flight requests', 'the shutdown')
-  socket.write(body.slice(half))
-
-  const answer = await response
-  t.equal(answer.status, 201, answer.body)
-  t.equal(answer.headers['x-request-id'], 'main-inflight-1')
-  t.match(JSON.parse(answer.body), { name: 'Finished during shutdown' })
-
-  const exit = await server.exited
-  t.strictSame(exit, { code: 0, signal: null }, server.stderr())
+  await createDuringShutdown(t, server, port, 'acme')
   t.notOk(existsSync(join(dataDir, 'pglite.pid')), 'the embedded database was closed and its lock released')
 
   // The write was committed before the database closed.
@@ -154,6 +164,22 @@ t.test('serves signed requests, and on SIGTERM finishes the one in flight, then 
   const rows = await embedded.db.query<{ name: string }>('SELECT name FROM projects WHERE name = $1', ['Finished during shutdown'])
   t.equal(rows.rows.length, 1)
 })
+
+const postgres = postgresUrls()
+if (postgres !== undefined) {
+  t.test('on Postgres too, SIGTERM finishes the request in flight and exits 0', async (t) => {
+    const owner = new pg.Pool({ connectionString: postgres.owner, max: 1 })
+    t.teardown(() => owner.end())
+    const slug = uniqueSlug('main')
+    const client = await owner.connect()
+    const tenantId = await createTenant(pgSession(client), { slug, name: 'Main test', plan: 'free' }).finally(() => client.release())
+    const server = start(t, { DATA_DIR: t.testdir(), DATABASE_URL: postgres.app })
+    const port = await listeningPort(server)
+    await createDuringShutdown(t, server, port, slug)
+    const rows = await owner.query('SELECT name FROM projects WHERE tenant_id = $1', [tenantId])
+    t.strictSame(rows.rows, [{ name: 'Finished during shutdown' }])
+  })
+}
 
 t.test('a bad setting exits 78 with a message naming it, before opening anything', async (t) => {
   const dataDir = t.testdir()
