@@ -65,7 +65,7 @@ export async function buildProxyApp (config: ProxyConfig, options: BuildProxyOpt
   await app.register(redis, { url: config.redisUrl })
   await app.register(requestContext)
   await app.register(securityHeaders)
-  await app.register(healthRoutes, { upstream: config.upstreams[0]!, timeoutMs: Math.min(config.upstream.timeoutMs, 2000) })
+  await app.register(healthRoutes, { upstreams: config.upstreams, timeoutMs: Math.min(config.upstream.timeoutMs, 2000) })
 
   // Everything else needs a login, counts against a budget, may come from the cache, and goes upstream.
   await app.register(async function edge (edgeApp) {
@@ -84,7 +84,7 @@ export async function buildProxyApp (config: ProxyConfig, options: BuildProxyOpt
     await edgeApp.register(edgeRateLimit, config.rateLimit)
     await edgeApp.register(responseCache, config.cache)
     await edgeApp.register(forward, {
-      upstream: config.upstreams[0]!,
+      upstreams: config.upstreams,
       timeouts: config.upstream,
       identitySecret: config.identitySecret,
       bodyLimitBytes: config.bodyLimitBytes,

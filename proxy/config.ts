@@ -24,6 +24,7 @@ export const ProxyEnvSchema = Type.Object({
   UPSTREAM_CONNECT_TIMEOUT_MS: Type.Integer({ default: 2000, minimum: 50 }),
   UPSTREAM_TIMEOUT_MS: Type.Integer({ default: 30000, minimum: 100, description: 'No response headers by then: 504' }),
   UPSTREAM_CONNECTIONS: Type.Integer({ default: 128, minimum: 1, description: 'Keep-alive pool size per upstream' }),
+  UPSTREAM_HEALTH_INTERVAL_MS: Type.Integer({ default: 2000, minimum: 100, description: 'How often each of several upstreams is checked at /ready' }),
   IDENTITY_SECRET: Type.Optional(Type.String({ minLength: 32 })),
   HTPASSWD_FILE: Type.Optional(Type.String({ minLength: 1, description: 'Default DATA_DIR/htpasswd' })),
   AUTH_CACHE_TTL_SECONDS: Type.Integer({ default: 30, minimum: 0, maximum: 3600 }),
@@ -57,7 +58,7 @@ export interface ProxyConfig {
   logLevel: string
   tls: { kind: 'files', certFile: string, keyFile: string } | { kind: 'local-ca', dir: string, hostnames: string[] }
   upstreams: URL[]
-  upstream: { connectTimeoutMs: number, timeoutMs: number, connections: number }
+  upstream: { connectTimeoutMs: number, timeoutMs: number, connections: number, healthIntervalMs: number }
   identitySecret: string
   auth: { htpasswdFile: string, cacheTtlMs: number, failureLimit: number, failureWindowMs: number }
   redisUrl: string | undefined
@@ -114,6 +115,7 @@ export function loadProxyConfig (env: Record<string, string | undefined> = proce
       connectTimeoutMs: settings.UPSTREAM_CONNECT_TIMEOUT_MS,
       timeoutMs: settings.UPSTREAM_TIMEOUT_MS,
       connections: settings.UPSTREAM_CONNECTIONS,
+      healthIntervalMs: settings.UPSTREAM_HEALTH_INTERVAL_MS,
     },
     identitySecret: settings.IDENTITY_SECRET ?? readOrCreateSecret(join(settings.DATA_DIR, 'identity-secret')),
     auth: {

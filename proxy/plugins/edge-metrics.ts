@@ -23,6 +23,7 @@ export function createEdgeMetrics (registry = new promClient.Registry()) {
       registers,
     }),
     upstreamErrors: new promClient.Counter({ name: 'gatehouse_proxy_upstream_errors_total', help: 'Forwarding failures by kind', labelNames: ['kind'] as const, registers }),
+    upstreamUp: new promClient.Gauge({ name: 'gatehouse_proxy_upstream_up', help: '1 while an API instance is in rotation (its /ready answers)', labelNames: ['upstream'] as const, registers }),
     redisUp: new promClient.Gauge({ name: 'gatehouse_proxy_redis_up', help: '1 while the shared store (Redis) is reachable', registers }),
     redisErrors: new promClient.Counter({ name: 'gatehouse_proxy_redis_errors_total', help: 'Redis connection and command errors', registers }),
     requestsByProtocol: new promClient.Counter({ name: 'gatehouse_proxy_requests_total', help: 'Requests by HTTP and TLS version', labelNames: ['http_version', 'tls_version'] as const, registers }),

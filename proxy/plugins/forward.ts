@@ -8,13 +8,15 @@ import type { IncomingHttpHeaders } from 'node:http'
 import { signIdentity } from '../../common/identity-signature.js'
 import type { ProxyConfig } from '../config.js'
 import { EdgeErrors } from '../errors.js'
+import { createUpstreamPool } from '../upstream/upstream-pool.js'
 import { EDGE_SECURITY_HEADERS } from './security-headers.js'
 
 /** What @fastify/reply-from hands over when the API's response headers arrive. */
 export interface UpstreamResponse { statusCode: number, headers: IncomingHttpHeaders, stream: NodeJS.ReadableStream }
 
 export interface ForwardOptions {
-  upstream: URL
+  /** One API instance, or several to balance over (each checked at /ready, see upstream-pool.ts). */
+  upstreams: URL[]
   timeouts: ProxyConfig['upstream']
   identitySecret: string
   bodyLimitBytes: number
@@ -76,11 +78,23 @@ export default async function forward (app: FastifyInstance, options: ForwardOpt
     }
   })
 
+  const balanced = options.upstreams.length > 1
+    ? createUpstreamPool(options.upstreams, {
+        ...options.timeouts,
+        onState: (origin, inRotation) => {
+          app.edgeMetrics.upstreamUp.set({ upstream: origin }, inRotation ? 1 : 0)
+          if (!inRotation) app.log.warn({ upstream: origin }, 'API instance out of rotation: its /ready fails')
+          else app.log.info({ upstream: origin }, 'API instance in rotation')
+        },
+      })
+    : undefined
+  if (balanced !== undefined) app.addHook('onClose', async () => balanced.close())
+
   await app.register(httpProxy, {
-    upstream: options.upstream.origin,
+    upstream: options.upstreams[0]!.origin,
     prefix: '/',
     http2: false,
-    undici: {
+    undici: balanced?.dispatcher ?? {
       connections: options.timeouts.connections,
       pipelining: 1,
       keepAliveTimeout: 60_000,
@@ -89,6 +103,14 @@ export default async function forward (app: FastifyInstance, options: ForwardOpt
       connect: { timeout: options.timeouts.connectTimeoutMs },
     },
     replyOptions: {
+      // A request that never reached an instance (refused or unanswered connect) is safe to send to another
+      // one if it has no body; nothing else is retried — in particular not a 503 from a struggling API
+      // (reply-from's default would resend it up to ten times).
+      retryDelay: ({ err, req, attempt }) =>
+        balanced !== undefined && attempt < options.upstreams.length - 1 && ['GET', 'HEAD'].includes(req.method) &&
+          ['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT'].includes((err as { code?: string } | null)?.code ?? '')
+          ? 1
+          : null,
       // The proxy app is HTTP/2 with HTTP/1.1 fallback; reply-from types requests as either, ours as one.
       // Called just before the request leaves, after every edge check: where upstream time starts.
       rewriteHeaders: (headers) => downstreamHeaders(headers),

@@ -3,23 +3,32 @@ import type { FastifyInstance } from 'fastify'
 import { request as undiciRequest } from 'undici'
 import { sendProblem } from '../../common/problem.js'
 
-export interface HealthOptions { upstream: URL, timeoutMs: number }
+export interface HealthOptions { upstreams: URL[], timeoutMs: number }
+
+/** 'ready', or why not: the status it answered, or that it could not be reached. */
+async function readiness (upstream: URL, timeoutMs: number): Promise<'ready' | string> {
+  try {
+    const response = await undiciRequest(new URL('/ready', upstream), { headersTimeout: timeoutMs, bodyTimeout: timeoutMs })
+    await response.body.dump()
+    return response.statusCode === 200 ? 'ready' : `answered ${response.statusCode}`
+  } catch (error) {
+    return `unreachable (${(error as Error).message})`
+  }
+}
 
 export default async function healthRoutes (app: FastifyInstance, options: HealthOptions): Promise<void> {
   app.get('/health', { config: { rateLimit: false } }, async () => ({ status: 'ok' }))
 
-  // Ready when the API it forwards to is ready: a proxy in front of nothing should leave the load balancer.
+  // Ready when an API instance it forwards to is ready: a proxy in front of nothing should leave the load balancer.
   app.get('/ready', { config: { rateLimit: false } }, async (request, reply) => {
-    try {
-      const response = await undiciRequest(new URL('/ready', options.upstream), { headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs })
-      await response.body.dump()
-      if (response.statusCode === 200) return { status: 'ok', upstream: 'ready' }
-      reply.header('retry-after', '5')
-      return sendProblem(request, reply, { status: 503, code: 'GH_UPSTREAM_NOT_READY', slug: 'upstream-not-ready', title: 'Not ready', detail: `The API answered ${response.statusCode} to its readiness check` })
-    } catch (error) {
-      request.log.warn({ err: error }, 'readiness: API unreachable')
-      reply.header('retry-after', '5')
-      return sendProblem(request, reply, { status: 503, code: 'GH_UPSTREAM_NOT_READY', slug: 'upstream-not-ready', title: 'Not ready', detail: 'The API is unreachable' })
-    }
+    const states = await Promise.all(options.upstreams.map((upstream) => readiness(upstream, options.timeoutMs)))
+    const ready = states.filter((state) => state === 'ready').length
+    if (ready > 0) return { status: 'ok', upstream: 'ready', upstreamsReady: ready, upstreams: states.length }
+    request.log.warn({ upstreams: options.upstreams.map((upstream, index) => ({ upstream: upstream.origin, state: states[index] })) }, 'readiness: no API instance ready')
+    reply.header('retry-after', '5')
+    const detail = states.every((state) => state.startsWith('unreachable'))
+      ? 'The API is unreachable'
+      : `The API ${states.find((state) => !state.startsWith('unreachable'))} to its readiness check`
+    return sendProblem(request, reply, { status: 503, code: 'GH_UPSTREAM_NOT_READY', slug: 'upstream-not-ready', title: 'Not ready', detail })
   })
 }

@@ -78,7 +78,7 @@ forEachBackend(t, async (t, backend) => {
     // /ready at the edge is the proxy's own check (is the API ready?), not the API's endpoint passed through.
     const ready = await stack.request('/ready', { as: alice })
     t.equal(ready.status, 200)
-    t.same(ready.json(), { status: 'ok', upstream: 'ready' })
+    t.same(ready.json(), { status: 'ok', upstream: 'ready', upstreamsReady: 1, upstreams: 1 })
   })
 })
 
