@@ -70,18 +70,19 @@ export interface EmbeddedDatabase {
 
 /**
  * Opens (creating if needed) and migrates the embedded database. `dataDir` undefined keeps it in memory.
- * `asAppRole: false` leaves the session as the owner, for operator scripts.
+ * `asAppRole: false` leaves the session as the owner, and `migrate: false` leaves migrating to the
+ * caller, for operator scripts (db:migrate reports what it applied).
  */
 export async function openEmbedded (
   dataDir: string | undefined,
-  { seed = false, asAppRole = true }: { seed?: boolean, asAppRole?: boolean } = {},
+  { seed = false, asAppRole = true, migrate: migrateOnOpen = true }: { seed?: boolean, asAppRole?: boolean, migrate?: boolean } = {},
 ): Promise<EmbeddedDatabase> {
   const release = dataDir === undefined ? () => {} : claimDataDir(dataDir)
   try {
     if (dataDir !== undefined) mkdirSync(dataDir, { recursive: true })
     const db = await PGlite.create(dataDir === undefined ? {} : { dataDir })
     const session = pgliteSession(db)
-    await migrate(session)
+    if (migrateOnOpen || seed) await migrate(session)
     if (seed) await seedDemoData(session)
     if (asAppRole) await db.exec(`SET ROLE ${APP_ROLE}`)
     return {

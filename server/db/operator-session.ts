@@ -39,7 +39,8 @@ export async function openOperatorSession (env: OperatorEnv): Promise<OperatorSe
     return { session: pgSession(client), target: describe(url), close: () => client.end() }
   }
   const dataDir = join(env.DATA_DIR, 'pglite')
-  const embedded = await openEmbedded(dataDir, { asAppRole: false })
+  // Every operator command migrates itself first; db:migrate then reports what it applied.
+  const embedded = await openEmbedded(dataDir, { asAppRole: false, migrate: false })
   return { session: pgliteSession(embedded.db), target: `embedded database in ${dataDir}`, close: () => embedded.close() }
 }
 
