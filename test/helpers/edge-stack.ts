@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
-import { Agent, request as undiciRequest } from 'undici'
+import { Agent, request as undiciRequest, type Dispatcher } from 'undici'
 import { buildApp } from '../../server/app.js'
 import { buildProxyApp } from '../../proxy/app.js'
 import { loadProxyConfig, type ProxyConfig } from '../../proxy/config.js'
@@ -147,21 +147,24 @@ export async function startEdgeStack (t: Test, backend: Backend, proxyEnv: Recor
       }
       throw new Error(`the proxy never accepted ${login.login}`)
     },
-    async request (path, options = {}) {
-      const response = await undiciRequest(`${proxyUrl}${path}`, {
-        method: (options.method ?? 'GET') as 'GET',
-        dispatcher: agentFor(options),
-        headers: {
-          ...(options.as !== undefined ? { authorization: basic(options.as) } : {}),
-          ...(options.body !== undefined ? { 'content-type': 'application/json' } : {}),
-          ...options.headers,
-        },
-        ...(options.body !== undefined ? { body: options.body } : {}),
-      })
-      const body = await response.body.text()
-      return { status: response.statusCode, headers: response.headers, body, json: () => JSON.parse(body) }
-    },
+    request: (path, options = {}) => requestEdge(`${proxyUrl}${path}`, agentFor(options), options),
   }
+}
+
+/** One request to the edge as a client makes it: basic credentials, a JSON body, the whole answer read. */
+export async function requestEdge (url: string, dispatcher: Dispatcher, options: EdgeRequestOptions = {}): Promise<EdgeResponse> {
+  const response = await undiciRequest(url, {
+    method: (options.method ?? 'GET') as 'GET',
+    dispatcher,
+    headers: {
+      ...(options.as !== undefined ? { authorization: basic(options.as) } : {}),
+      ...(options.body !== undefined ? { 'content-type': 'application/json' } : {}),
+      ...options.headers,
+    },
+    ...(options.body !== undefined ? { body: options.body } : {}),
+  })
+  const body = await response.body.text()
+  return { status: response.statusCode, headers: response.headers, body, json: () => JSON.parse(body) }
 }
 
 /** A port that was free a moment ago, for servers a test starts outside this process. */

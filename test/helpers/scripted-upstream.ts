@@ -7,15 +7,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
-import { Agent, request as undiciRequest } from 'undici'
+import { Agent } from 'undici'
 import { buildProxyApp } from '../../proxy/app.js'
 import { hashPassword } from '../../proxy/auth/htpasswd-file.js'
 import { loadProxyConfig } from '../../proxy/config.js'
 import { ensureLocalCertificate } from '../../proxy/tls/local-ca.js'
 import { TEST_IDENTITY_SECRET } from './build-app.js'
 import { uniqueSlug } from './backends.js'
-import type { EdgeResponse, Login } from './edge-stack.js'
-import { basic } from './edge-stack.js'
+import { requestEdge, type EdgeRequestOptions, type EdgeResponse, type Login } from './edge-stack.js'
 
 export type Responder = (request: IncomingMessage, response: ServerResponse, body: string) => void | Promise<void>
 
@@ -30,7 +29,7 @@ export interface ScriptedStack {
   /** Stop the upstream listening (connections then fail: 502). */
   stopUpstream(): Promise<void>
   logins: Login[]
-  request(path: string, options?: { method?: string, as?: Login, headers?: Record<string, string>, body?: string, http2?: boolean }): Promise<EdgeResponse>
+  request(path: string, options?: EdgeRequestOptions): Promise<EdgeResponse>
   metric(name: string, labels?: Record<string, string>): Promise<number>
 }
 
@@ -102,20 +101,7 @@ export async function startScriptedStack (t: Test, proxyEnv: Record<string, stri
     logins,
     respond: (next) => { responder = next },
     stopUpstream,
-    async request (path, options = {}) {
-      const response = await undiciRequest(`${proxyUrl}${path}`, {
-        method: (options.method ?? 'GET') as 'GET',
-        dispatcher: options.http2 === false ? agents.h1 : agents.h2,
-        headers: {
-          ...(options.as !== undefined ? { authorization: basic(options.as) } : {}),
-          ...(options.body !== undefined ? { 'content-type': 'application/json' } : {}),
-          ...options.headers,
-        },
-        ...(options.body !== undefined ? { body: options.body } : {}),
-      })
-      const body = await response.body.text()
-      return { status: response.statusCode, headers: response.headers, body, json: () => JSON.parse(body) }
-    },
+    request: (path, options = {}) => requestEdge(`${proxyUrl}${path}`, options.http2 === false ? agents.h1 : agents.h2, options),
     async metric (name, labels = {}) {
       const metric = proxy.edgeMetrics.registry.getSingleMetric(name)
       if (metric === undefined) return 0
