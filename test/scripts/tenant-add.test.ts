@@ -44,11 +44,12 @@ t.test('bad arguments are refused with exit 64 and a message saying what is wron
     [[], /^tenant:add: usage: npm run tenant:add -- <slug>/],
     [['one', 'two'], /^tenant:add: usage: /],
   ]
-  for (const [args, message] of cases) {
-    const result = await runScript('tenant-add', args, { DATA_DIR: dataDir })
-    t.equal(result.code, 64, `exit 64 for ${JSON.stringify(args)}`)
-    t.match(result.stderr, message)
-  }
+  // None of them opens the database, so they may run side by side.
+  const results = await Promise.all(cases.map(([args]) => runScript('tenant-add', args, { DATA_DIR: dataDir })))
+  cases.forEach(([args, message], index) => {
+    t.equal(results[index]!.code, 64, `exit 64 for ${JSON.stringify(args)}`)
+    t.match(results[index]!.stderr, message)
+  })
   t.notOk(existsSync(join(dataDir, 'pglite')), 'no database was created')
 })
 
