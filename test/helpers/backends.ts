@@ -44,14 +44,14 @@ async function pglite (options: { emitQueryEvents?: boolean }): Promise<Backend>
   const asOwner = async <T>(work: (session: SqlSession) => Promise<T>): Promise<T> => {
     return embedded.db.transaction(async (tx) => {
       await tx.exec('RESET ROLE')
-      try {
-        return await work({
-          query: async <Row>(sql: string, params: unknown[] = []) => (await tx.query<Row>(sql, params)).rows,
-          exec: async (sql: string) => { await tx.exec(sql) },
-        })
-      } finally {
-        await tx.exec(`SET ROLE ${APP_ROLE}`)
-      }
+      // No finally: if the work fails, the rollback undoes RESET ROLE too, and a SET ROLE on the aborted
+      // transaction would only hide the real error behind 25P02.
+      const result = await work({
+        query: async <Row>(sql: string, params: unknown[] = []) => (await tx.query<Row>(sql, params)).rows,
+        exec: async (sql: string) => { await tx.exec(sql) },
+      })
+      await tx.exec(`SET ROLE ${APP_ROLE}`)
+      return result
     })
   }
   const asApp = async <T>(work: (session: SqlSession) => Promise<T>): Promise<T> => embedded.db.transaction(async (tx) => work({
