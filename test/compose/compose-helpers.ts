@@ -1,5 +1,5 @@
 // compose.yaml as Docker Compose sees it: YAML with merge keys, then ${…} interpolated from the .env that
-// ops/generate-env.sh writes (run here into a temporary project folder).
+// scripts/generate-env.sh writes (run here into a temporary project folder).
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -24,11 +24,11 @@ export interface Compose { services: Record<string, Service>, networks: Record<s
 
 export const rawCompose = (): Compose => readYaml<Compose>('compose.yaml')
 
-/** Runs ops/generate-env.sh into a fresh folder; returns the folder and its .env as a map. */
+/** Runs scripts/generate-env.sh into a fresh folder; returns the folder and its .env as a map. */
 export function generatedProject (t: Test): { dir: string, env: Record<string, string>, output: string } {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-compose-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const result = spawnSync('bash', [repoPath('ops/generate-env.sh'), dir], { encoding: 'utf8' })
+  const result = spawnSync('bash', [repoPath('scripts/generate-env.sh'), dir], { encoding: 'utf8' })
   if (result.status !== 0) throw new Error(`generate-env.sh failed: ${result.stderr}`)
   const env: Record<string, string> = {}
   for (const line of readFileSync(join(dir, '.env'), 'utf8').split('\n')) {

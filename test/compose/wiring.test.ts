@@ -1,5 +1,5 @@
 // compose.yaml's wiring, checked the way the processes will read it: the file interpolated with the .env
-// ops/generate-env.sh writes, each app container's environment loaded by the real config loaders, and
+// scripts/generate-env.sh writes, each app container's environment loaded by the real config loaders, and
 // every name and port that one service uses to reach another resolved against the other's definition.
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
@@ -47,7 +47,7 @@ function reaches (t: Test, from: string, hostPort: string): void {
 t.test('generate-env.sh writes every variable compose.yaml requires, and interpolation succeeds', async (t) => {
   const text = readText('compose.yaml')
   for (const [, name] of text.matchAll(/\$\{([A-Z_][A-Z0-9_]*):\?/g)) t.ok(name! in project.env, `${name} is generated`)
-  t.throws(() => interpolated({}), /is required: run ops\/generate-env\.sh/, 'without it, compose refuses to start (as ${VAR:?} makes it)')
+  t.throws(() => interpolated({}), /is required: run scripts\/generate-env\.sh/, 'without it, compose refuses to start (as ${VAR:?} makes it)')
   t.equal(interpolate('a$${B}c', {}), 'a${B}c')
   for (const value of Object.values(project.env)) t.notMatch(value, /[\s'"$@:/]/, 'values need no quoting in URLs or YAML')
 })
