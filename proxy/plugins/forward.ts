@@ -31,10 +31,15 @@ export interface ForwardOptions {
 // Hop-by-hop headers of the API's connection, never passed on to the client (RFC 9110 §7.6.1).
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade'])
 
-/** The API's response headers as the client gets them: the edge's own security policy stays in force. */
+/**
+ * The API's response headers as the client gets them: the edge's own security policy stays in force,
+ * and what the API tells the edge alone (x-gatehouse-*) stays at the edge.
+ */
 export function downstreamHeaders (headers: IncomingHttpHeaders): IncomingHttpHeaders {
   const kept: IncomingHttpHeaders = {}
-  for (const [name, value] of Object.entries(headers)) if (!HOP_BY_HOP.has(name) && !EDGE_SECURITY_HEADERS.has(name)) kept[name] = value
+  for (const [name, value] of Object.entries(headers)) {
+    if (!HOP_BY_HOP.has(name) && !EDGE_SECURITY_HEADERS.has(name) && !name.startsWith('x-gatehouse-')) kept[name] = value
+  }
   return kept
 }
 

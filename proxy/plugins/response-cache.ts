@@ -18,6 +18,7 @@ import {
 } from '../cache/http-cache-policy.js'
 import { memoryResponseStore, redisResponseStore, type CacheKey, type CachedResponse, type ResponseStore } from '../cache/response-store.js'
 import { downstreamHeaders, type UpstreamResponse } from './forward.js'
+import { READ_ONLY_RESPONSE_HEADER } from '../../common/edge-protocol.js'
 
 type Miss = 'uri-miss' | 'vary-miss' | 'stale' | 'request'
 
@@ -186,7 +187,9 @@ async function responseCache (app: FastifyInstance, options: ProxyConfig['cache'
     if (state.mode === 'write') {
       reply.header('cache-status', cacheStatus({ fwd: 'method', fwdStatus }))
       // The write's answer waits for the invalidation: a read right after it must not see the old data.
-      if (fwdStatus >= 200 && fwdStatus < 300) void store.invalidate(state.tenant).then(() => reply.send(response.stream))
+      // A GraphQL query sent by POST changed nothing, and the API says so.
+      const changed = fwdStatus >= 200 && fwdStatus < 300 && response.headers[READ_ONLY_RESPONSE_HEADER] === undefined
+      if (changed) void store.invalidate(state.tenant).then(() => reply.send(response.stream))
       else reply.send(response.stream)
       return
     }

@@ -4,10 +4,15 @@
 import { Kind, type DocumentNode, type OperationDefinitionNode, type SelectionSetNode } from 'graphql'
 import { Errors } from '../errors.js'
 
-export function assertSingleMutation (document: DocumentNode, operationName: string | undefined): void {
+/** The operation a request runs: the one named, or the only one. */
+export function selectedOperation (document: DocumentNode, operationName: string | undefined): OperationDefinitionNode | undefined {
   const operations = document.definitions.filter((definition): definition is OperationDefinitionNode => definition.kind === Kind.OPERATION_DEFINITION)
-  const operation = operationName === undefined ? (operations.length === 1 ? operations[0] : undefined)
+  return operationName === undefined ? (operations.length === 1 ? operations[0] : undefined)
     : operations.find((candidate) => candidate.name?.value === operationName)
+}
+
+export function assertSingleMutation (document: DocumentNode, operationName: string | undefined): void {
+  const operation = selectedOperation(document, operationName)
   if (operation?.operation !== 'mutation') return
 
   const fragments = new Map(document.definitions.flatMap((definition) =>

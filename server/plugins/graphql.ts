@@ -8,9 +8,10 @@ import { classifyDatabaseError } from '../db/database-errors.js'
 import { Errors } from '../errors.js'
 import { loaders } from '../graphql/loaders.js'
 import { assertQueryCost, assertQueryDepth } from '../graphql/query-cost.js'
+import { READ_ONLY_RESPONSE_HEADER } from '../../common/edge-protocol.js'
 import { resolvers } from '../graphql/resolvers.js'
 import { schema } from '../graphql/schema.js'
-import { assertSingleMutation } from '../graphql/single-mutation.js'
+import { assertSingleMutation, selectedOperation } from '../graphql/single-mutation.js'
 import graphiql from './graphiql.js'
 
 export interface GraphqlOptions { maxDepth: number, maxCost: number, graphiql: boolean }
@@ -93,6 +94,7 @@ export default async function graphqlPlugin (app: FastifyInstance, options: Grap
       assertSingleMutation(document, operationName)
       assertQueryDepth(document, operationName, options.maxDepth)
       assertQueryCost(schema, document, variables, operationName, options.maxCost)
+      if (selectedOperation(document, operationName)?.operation === 'query') context.reply.header(READ_ONLY_RESPONSE_HEADER, '1')
     })
   })
 }

@@ -35,6 +35,17 @@ t.test('the response cache in front of the real API', async (t) => {
     t.match(afterWrite.headers['cache-status'], /fwd=uri-miss/)
     t.same(afterWrite.json().data.map((project: { name: string }) => project.name), ['Renamed'], 'the next read sees the write')
 
+    // GraphQL over POST: a query leaves the cache alone, a mutation invalidates like any write.
+    const graphqlQuery = await stack.request('/graphql', { as: alice, method: 'POST', body: JSON.stringify({ query: '{ viewer { user } }' }) })
+    t.equal(graphqlQuery.status, 200)
+    t.equal(graphqlQuery.headers['x-gatehouse-read-only'], undefined, 'the API\'s note to the edge stays at the edge')
+    t.match((await stack.request('/api/v1/projects', { as: alice })).headers['cache-status'], /hit/, 'a GraphQL query invalidates nothing')
+    const graphqlMutation = await stack.request('/graphql', { as: alice, method: 'POST', body: JSON.stringify({ query: 'mutation { createProject(input: { name: "Second" }) { id } }' }) })
+    t.equal(graphqlMutation.status, 200)
+    const afterMutation = await stack.request('/api/v1/projects', { as: alice })
+    t.match(afterMutation.headers['cache-status'], /fwd=uri-miss/, 'a GraphQL mutation invalidates')
+    t.equal(afterMutation.json().data.length, 2)
+
     const bobCannotWrite = await stack.request(`/api/v1/projects/${created.json().id}`, { as: bob, method: 'DELETE' })
     t.equal(bobCannotWrite.status, 404)
     t.match((await stack.request('/api/v1/projects', { as: alice })).headers['cache-status'], /hit/, 'a refused write by another tenant invalidates nothing')
