@@ -17,7 +17,7 @@ forEachBackend(t, async (t, backend) => {
       const started = Date.now()
       const response = await stack.request('/api/v1/projects', { as: alice, http2 })
       t.equal(response.status, 502)
-      t.ok(Date.now() - started < 2000, 'no waiting on a dead API')
+      t.ok(Date.now() - started < 5000, 'no waiting on a dead API (the upstream timeout is 30 s)')
       t.match(response.headers['content-type'], /^application\/problem\+json/)
       t.match(response.json(), { type: 'urn:gatehouse:problem:upstream-unavailable', status: 502 })
       t.notMatch(response.body, /ECONNREFUSED|127\.0\.0\.1/, 'no internal detail leaks')
@@ -37,7 +37,7 @@ forEachBackend(t, async (t, backend) => {
     const response = await stack.request('/api/v1/projects', { as: alice })
     const elapsed = Date.now() - started
     t.equal(response.status, 504)
-    t.ok(elapsed >= 250 && elapsed < 3000, `gave up after ${elapsed} ms`)
+    t.ok(elapsed >= 250 && elapsed < 10_000, `gave up after ${elapsed} ms`)
     t.match(response.json(), { type: 'urn:gatehouse:problem:upstream-timeout', status: 504 })
   })
 
