@@ -36,7 +36,8 @@ export const postgresUrls = (): { app: string, owner: string } | undefined => {
 
 export const uniqueSlug = (prefix = 't'): string => `${prefix}-${randomBytes(6).toString('hex')}`
 
-async function pglite (options: { emitQueryEvents?: boolean }): Promise<Backend> {
+/** An in-memory PGlite backend on its own (forEachBackend uses it; so do tests that must stay off the shared Postgres). */
+export async function pgliteBackend (options: { emitQueryEvents?: boolean } = {}): Promise<Backend> {
   const embedded = await openEmbedded(undefined)
   const prisma = createPgliteClient(embedded.db, options)
   // PGlite is one connection: switching role must not interleave with the app's queries, and a single
@@ -118,7 +119,7 @@ export function forEachBackend (
   options: { emitQueryEvents?: boolean } = {},
 ): void {
   const urls = postgresUrls()
-  const makers: Array<[string, () => Promise<Backend>]> = [['pglite', () => pglite(options)]]
+  const makers: Array<[string, () => Promise<Backend>]> = [['pglite', () => pgliteBackend(options)]]
   if (urls !== undefined) makers.push(['postgres', () => postgres(urls, options)])
   for (const [name, make] of makers) {
     t.test(name, async (t) => {

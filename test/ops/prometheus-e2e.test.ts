@@ -7,10 +7,9 @@ import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../../server/app.js'
 import { buildMetricsServer } from '../../proxy/servers.js'
-import type { Backend } from '../helpers/backends.js'
+import { pgliteBackend, type Backend } from '../helpers/backends.js'
 import { testConfig } from '../helpers/build-app.js'
 import { eventually, freePort, startEdgeStack, type EdgeStack, type Login } from '../helpers/edge-stack.js'
-import { embeddedBackend } from './fixtures/embedded-backend.js'
 import { startPrometheus, type PrometheusServer, type QueryResult } from './fixtures/prometheus-server.js'
 import { DASHBOARDS, EXTERNAL_METRICS, metricNames, panelExpressions, readDashboard, ruleGroups } from './ops-helpers.js'
 
@@ -90,7 +89,7 @@ async function driveTraffic (t: Test, { stack, alice, bob, round }: Traffic): Pr
 }
 
 t.test('Prometheus with the project config sees data for every rule, alert and panel', async (t) => {
-  const backend = await embeddedBackend()
+  const backend = await pgliteBackend()
   t.teardown(() => backend.close())
   await backend.asOwner((session) => session.exec(`
     CREATE FUNCTION e2e_refuse_row() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'injected fault'; END $$;
