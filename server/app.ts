@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import etag from '@fastify/etag'
 import type { ServerConfig } from './config.js'
+import { Errors } from './errors.js'
 import databasePlugin, { openDatabase, type Database } from './plugins/database.js'
 import graphqlPlugin from './plugins/graphql.js'
 import identityPlugin from './plugins/identity.js'
@@ -49,12 +50,29 @@ async function assemble (config: ServerConfig, options: BuildAppOptions, databas
     // Reject unknown fields instead of silently dropping them: a typo should be an error, not a no-op.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
     frameworkErrors: (error, request, reply) => {
+      // Refused before the onRequest hooks, which would have set it: the client still gets the id to quote.
+      reply.header('x-request-id', request.id)
       sendProblem(request, reply, error.statusCode ?? 400, error.code ?? 'FST_ERR_BAD_URL', error.message)
     },
   })
 
   // Only JSON bodies are understood; anything else is a 415, not a validation error.
   app.removeContentTypeParser('text/plain')
+  // JSON is UTF-8 (RFC 8259 §8.1), and Fastify decodes leniently: bytes that are not UTF-8 would be stored as
+  // U+FFFD, which is not what the client sent. They are a malformed body instead.
+  const parseJson = app.getDefaultJsonParser('error', 'error')
+  const strictUtf8 = new TextDecoder('utf-8', { fatal: true })
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    let text: string
+    try {
+      text = strictUtf8.decode(body as Buffer)
+    } catch {
+      done(new Errors.MalformedBody('The body is not valid UTF-8'), undefined)
+      return
+    }
+    parseJson(request, text, done)
+  })
   app.addHook('onRequest', async (request, reply) => { reply.header('x-request-id', request.id) })
 
   // On close Fastify answers new requests with 503 and drops idle sockets, but the keep-alive connection of
