@@ -16,6 +16,7 @@ import redis from './plugins/redis.js'
 import requestContext, { requestIdFrom } from './plugins/request-context.js'
 import responseCache from './plugins/response-cache.js'
 import securityHeaders from './plugins/security-headers.js'
+import edgeTracing from './plugins/tracing.js'
 import healthRoutes from './routes/health.js'
 import { sendProblem } from '../common/problem.js'
 
@@ -64,6 +65,10 @@ export async function buildProxyApp (config: ProxyConfig, options: BuildProxyOpt
   await app.register(edgeMetrics)
   await app.register(redis, { url: config.redisUrl })
   await app.register(requestContext)
+  // Tracing only when an OTLP endpoint is configured: otherwise no hook is added and the OpenTelemetry SDK
+  // is never imported (startTracing imports it); request-context still forwards a traceparent as before.
+  const { otlpEndpoint, serviceName } = config.tracing
+  if (otlpEndpoint !== undefined) await app.register(edgeTracing, { otlpEndpoint, serviceName })
   await app.register(securityHeaders)
   await app.register(healthRoutes, { upstreams: config.upstreams, timeoutMs: Math.min(config.upstream.timeoutMs, 2000) })
 
@@ -90,6 +95,7 @@ export async function buildProxyApp (config: ProxyConfig, options: BuildProxyOpt
       bodyLimitBytes: config.bodyLimitBytes,
       onUpstreamResponse: edgeApp.responseCache.onUpstreamResponse,
       onUpstreamError: edgeApp.responseCache.onUpstreamError,
+      ...(otlpEndpoint !== undefined ? { tracing: edgeApp.edgeTracing } : {}),
     })
   })
   return app

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { Type, type Static } from 'typebox'
 import { ConfigError, loadEnvConfig } from '../common/env-config.js'
 import { readOrCreateSecret } from '../common/secret-file.js'
+import { tracingConfig, type TracingConfig } from '../common/tracing.js'
 
 const Plan = Type.Enum(['free', 'pro', 'enterprise'])
 
@@ -44,6 +45,8 @@ export const ProxyEnvSchema = Type.Object({
   CACHE_MAX_STALE_IF_ERROR_SECONDS: Type.Integer({ default: 300, minimum: 0 }),
   BODY_LIMIT_BYTES: Type.Integer({ default: 1_048_576, minimum: 1024 }),
   SHUTDOWN_GRACE_MS: Type.Integer({ default: 10000, minimum: 0 }),
+  OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://', description: 'OTLP/HTTP collector; spans go to <url>/v1/traces. Unset: no tracing' })),
+  OTEL_SERVICE_NAME: Type.String({ default: 'gatehouse-proxy', minLength: 1 }),
 })
 
 export type ProxyEnv = Static<typeof ProxyEnvSchema>
@@ -72,6 +75,7 @@ export interface ProxyConfig {
   cache: { maxEntries: number, maxBytes: number, maxEntryBytes: number, maxStaleIfErrorSeconds: number }
   bodyLimitBytes: number
   shutdownGraceMs: number
+  tracing: TracingConfig
 }
 
 function readConfigFile (path: string): Record<string, string> {
@@ -140,5 +144,6 @@ export function loadProxyConfig (env: Record<string, string | undefined> = proce
     },
     bodyLimitBytes: settings.BODY_LIMIT_BYTES,
     shutdownGraceMs: settings.SHUTDOWN_GRACE_MS,
+    tracing: tracingConfig(settings.OTEL_EXPORTER_OTLP_ENDPOINT, settings.OTEL_SERVICE_NAME),
   }
 }

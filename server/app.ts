@@ -12,6 +12,7 @@ import metricsPlugin from './plugins/metrics.js'
 import openapiPlugin from './plugins/openapi.js'
 import problemDetailsPlugin, { sendProblem } from './plugins/problem-details.js'
 import servicesPlugin from './plugins/services.js'
+import tracingPlugin from './plugins/tracing.js'
 import apiV1 from './routes/api/v1/index.js'
 import healthRoutes from './routes/health.js'
 
@@ -83,6 +84,11 @@ async function assemble (config: ServerConfig, options: BuildAppOptions, databas
   app.addHook('onSend', async (request, reply) => {
     if (closing && request.raw.httpVersionMajor === 1) reply.header('connection', 'close')
   })
+
+  // Tracing only when an OTLP endpoint is configured: otherwise no hook is added and the OpenTelemetry SDK
+  // is never imported (startTracing imports it). Before the plugins and routes, so they run in its context.
+  const { otlpEndpoint, serviceName } = config.tracing
+  if (otlpEndpoint !== undefined) await app.register(tracingPlugin, { otlpEndpoint, serviceName })
 
   await app.register(problemDetailsPlugin)
   await app.register(metricsPlugin)

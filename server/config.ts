@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import { Type, type Static } from 'typebox'
 import { loadEnvConfig } from '../common/env-config.js'
 import { readOrCreateSecret } from '../common/secret-file.js'
+import { tracingConfig, type TracingConfig } from '../common/tracing.js'
 
 
 export const ServerEnvSchema = Type.Object({
@@ -24,6 +25,8 @@ export const ServerEnvSchema = Type.Object({
   GRAPHIQL: Type.Boolean({ default: true }),
   SEED_DEMO_DATA: Type.Boolean({ default: false, description: 'Create the acme and globex demo tenants on the embedded database if absent' }),
   SHUTDOWN_GRACE_MS: Type.Integer({ default: 10000, minimum: 0 }),
+  OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://', description: 'OTLP/HTTP collector; spans go to <url>/v1/traces. Unset: no tracing' })),
+  OTEL_SERVICE_NAME: Type.String({ default: 'gatehouse-api', minLength: 1 }),
 })
 
 export type ServerEnv = Static<typeof ServerEnvSchema>
@@ -43,6 +46,7 @@ export interface ServerConfig {
   cacheSMaxAgeSeconds: number
   graphql: { maxDepth: number, maxCost: number, graphiql: boolean }
   shutdownGraceMs: number
+  tracing: TracingConfig
 }
 
 export function loadServerConfig (env: Record<string, string | undefined> = process.env): ServerConfig {
@@ -69,5 +73,6 @@ export function loadServerConfig (env: Record<string, string | undefined> = proc
     cacheSMaxAgeSeconds: settings.CACHE_S_MAXAGE_SECONDS,
     graphql: { maxDepth: settings.GRAPHQL_MAX_DEPTH, maxCost: settings.GRAPHQL_MAX_COST, graphiql: settings.GRAPHIQL },
     shutdownGraceMs: settings.SHUTDOWN_GRACE_MS,
+    tracing: tracingConfig(settings.OTEL_EXPORTER_OTLP_ENDPOINT, settings.OTEL_SERVICE_NAME),
   }
 }

@@ -10,6 +10,7 @@ import type { ProxyConfig } from '../config.js'
 import { EdgeErrors } from '../errors.js'
 import { createUpstreamPool } from '../upstream/upstream-pool.js'
 import { EDGE_SECURITY_HEADERS } from './security-headers.js'
+import type { UpstreamTracing } from './tracing.js'
 
 /** What @fastify/reply-from hands over when the API's response headers arrive. */
 export interface UpstreamResponse { statusCode: number, headers: IncomingHttpHeaders, stream: NodeJS.ReadableStream }
@@ -24,6 +25,8 @@ export interface ForwardOptions {
   onUpstreamResponse?: (request: FastifyRequest, reply: FastifyReply, response: UpstreamResponse) => void
   /** Runs when forwarding failed, before the 502/504 is sent; returning true means it answered instead. */
   onUpstreamError?: (request: FastifyRequest, reply: FastifyReply, status: 502 | 504) => boolean
+  /** Set only when tracing is configured: a client span around each call to the API. */
+  tracing?: UpstreamTracing
 }
 
 // Never forwarded: credentials the edge consumed, identity only the edge may assert, and forwarding
@@ -121,17 +124,20 @@ export default async function forward (app: FastifyInstance, options: ForwardOpt
       rewriteHeaders: (headers) => downstreamHeaders(headers),
       rewriteRequestHeaders: (request, headers) => {
         started.set(request as FastifyRequest, process.hrtime.bigint())
+        if (options.tracing !== undefined) (request as FastifyRequest).traceparent = options.tracing.started(request as FastifyRequest)
         return upstreamHeaders(request as FastifyRequest, headers, options.identitySecret)
       },
       onResponse: (rawRequest, reply, response) => {
         const request = rawRequest as FastifyRequest
         upstreamDuration.observe({ status_class: `${Math.floor(response.statusCode / 100)}xx` }, seconds(request))
+        options.tracing?.ended(request, response.statusCode)
         if (options.onUpstreamResponse !== undefined) options.onUpstreamResponse(request, reply as FastifyReply, response as unknown as UpstreamResponse)
         else reply.send(response.stream)
       },
       onError: (reply, { error }) => {
         const { status, kind } = failureKind(error)
         upstreamErrors.inc({ kind })
+        options.tracing?.ended(reply.request as FastifyRequest, error)
         reply.request.log.warn({ err: error, kind }, 'forwarding to the API failed')
         if (options.onUpstreamError?.(reply.request as FastifyRequest, reply as FastifyReply, status) === true) return
         reply.send(status === 504 ? new EdgeErrors.UpstreamTimeout() : new EdgeErrors.UpstreamUnavailable())

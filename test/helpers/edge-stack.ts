@@ -55,13 +55,15 @@ export const basic = (login: Login): string => `Basic ${Buffer.from(`${login.log
 export interface EdgeStackOptions {
   /** Collect the proxy's JSON log lines (level info and up) in `stack.logs`. */
   captureLogs?: boolean
+  /** API settings on top of the test defaults (e.g. OTEL_EXPORTER_OTLP_ENDPOINT). */
+  apiEnv?: Record<string, string>
 }
 
 export async function startEdgeStack (t: Test, backend: Backend, proxyEnv: Record<string, string> = {}, options: EdgeStackOptions = {}): Promise<EdgeStack> {
   const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-edge-'))
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
 
-  const api = await buildApp(testConfig(backend), { database: backend.database })
+  const api = await buildApp(testConfig(backend, options.apiEnv), { database: backend.database })
   await api.listen({ host: '127.0.0.1', port: 0 })
   t.teardown(() => api.close())
   const apiUrl = `http://127.0.0.1:${(api.server.address() as { port: number }).port}`

@@ -22,6 +22,7 @@ t.test('defaults: embedded database in DATA_DIR, loopback on 3000, the documente
     cacheSMaxAgeSeconds: 5,
     graphql: { maxDepth: 7, maxCost: 5000, graphiql: true },
     shutdownGraceMs: 10_000,
+    tracing: { otlpEndpoint: undefined, serviceName: 'gatehouse-api' },
   })
 })
 
