@@ -140,7 +140,10 @@ async function responseCache (app: FastifyInstance, options: ProxyConfig['cache'
     }
     let settle!: (entry: CachedResponse | undefined) => void
     inflight.set(flight, new Promise((resolve) => { settle = resolve }))
-    request.cacheState.settle = (entry) => {
+    const state = request.cacheState
+    // Once only: a later call (onResponse after the entry was shared) must not remove the next fetch's flight.
+    state.settle = (entry) => {
+      state.settle = undefined
       inflight.delete(flight)
       settle(entry)
     }
