@@ -18,20 +18,24 @@ export function assertSingleMutation (document: DocumentNode, operationName: str
   const fragments = new Map(document.definitions.flatMap((definition) =>
     definition.kind === Kind.FRAGMENT_DEFINITION ? [[definition.name.value, definition.selectionSet] as const] : []))
   // Response keys, as execution merges them; @skip/@include are ignored, so the count errs on the safe side.
+  // Each fragment adds the same keys wherever it is spread, so it is read once: per spread, fragments that
+  // each spread the next one twice would cost 2^n steps.
   const keys = new Set<string>()
-  const collect = (selectionSet: SelectionSetNode, visited: Set<string>): void => {
+  const visited = new Set<string>()
+  const collect = (selectionSet: SelectionSetNode): void => {
     for (const selection of selectionSet.selections) {
       if (selection.kind === Kind.FIELD) {
         if (!selection.name.value.startsWith('__')) keys.add(selection.alias?.value ?? selection.name.value)
       } else if (selection.kind === Kind.INLINE_FRAGMENT) {
-        collect(selection.selectionSet, visited)
+        collect(selection.selectionSet)
       } else if (!visited.has(selection.name.value)) {
+        visited.add(selection.name.value)
         const fragment = fragments.get(selection.name.value)
-        if (fragment !== undefined) collect(fragment, new Set([...visited, selection.name.value]))
+        if (fragment !== undefined) collect(fragment)
       }
     }
   }
-  collect(operation.selectionSet, new Set())
+  collect(operation.selectionSet)
   if (keys.size > 1) {
     throw new Errors.InvalidInput(`Send one mutation field per request (this one has ${keys.size}: ${[...keys].join(', ')}); ` +
       'each commits on its own, so a later failure could not undo an earlier change')

@@ -3,11 +3,11 @@
 // @see https://mercurius.dev
 import type { FastifyInstance } from 'fastify'
 import mercurius from 'mercurius'
-import { GraphQLError } from 'graphql'
+import { GraphQLError, Kind } from 'graphql'
 import { classifyDatabaseError } from '../db/database-errors.js'
 import { Errors } from '../errors.js'
 import { loaders } from '../graphql/loaders.js'
-import { assertQueryCost, assertQueryDepth } from '../graphql/query-cost.js'
+import { assertIntrospectionCost, assertQueryCost, assertQueryDepth } from '../graphql/query-cost.js'
 import { READ_ONLY_RESPONSE_HEADER } from '../../common/edge-protocol.js'
 import { resolvers } from '../graphql/resolvers.js'
 import { schema } from '../graphql/schema.js'
@@ -86,7 +86,18 @@ export default async function graphqlPlugin (app: FastifyInstance, options: Grap
         return reply.code(statusCode).send(response)
       },
     })
+    // Mercurius reads a query that does not parse as GraphQL as a JSON-encoded AST instead ({"query": "5"} or a
+    // hand-made node tree): that skips the parser's checks and crashed validation as a 500. Only source text is taken.
+    scoped.graphql.addHook('preValidation', async (_schema, document) => {
+      if ((document as { kind?: unknown } | null)?.kind !== Kind.DOCUMENT || document.loc === undefined) {
+        throw new Errors.InvalidInput('The query does not parse as a GraphQL document')
+      }
+    })
     scoped.graphql.addHook('preExecution', async (schema, document, context, variables) => {
+      // GET carries variables as JSON text, which may hold any value: execution assumes an object (else a 500).
+      if (variables !== undefined && variables !== null && (typeof variables !== 'object' || Array.isArray(variables))) {
+        throw new Errors.InvalidInput('variables must be a JSON object')
+      }
       // GET carries the operation name in the query string, POST in the body.
       const { request } = context.reply
       const params = (request.method === 'GET' ? request.query : request.body) as { operationName?: unknown } | undefined
@@ -94,6 +105,7 @@ export default async function graphqlPlugin (app: FastifyInstance, options: Grap
       assertSingleMutation(document, operationName)
       assertQueryDepth(document, operationName, options.maxDepth)
       assertQueryCost(schema, document, variables, operationName, options.maxCost)
+      assertIntrospectionCost(schema, document, variables, operationName)
       if (selectedOperation(document, operationName)?.operation === 'query') context.reply.header(READ_ONLY_RESPONSE_HEADER, '1')
     })
   })
