@@ -82,8 +82,8 @@ export async function startEdgeStack (t: Test, backend: Backend, proxyEnv: Recor
     HTPASSWD_FILE: htpasswdFile,
     LOG_LEVEL: 'silent',
     // addLogin polls until the proxy has re-read the file; those 401s must not lock the test out.
-    AUTH_FAILURE_LIMIT: '1000',
-    RATE_LIMIT_ANONYMOUS: '1000',
+    AUTH_FAILURE_LIMIT: '100000',
+    RATE_LIMIT_ANONYMOUS: '100000',
     ...proxyEnv,
   })
   const logs: Array<Record<string, unknown>> = []

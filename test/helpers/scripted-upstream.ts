@@ -83,6 +83,10 @@ export async function startScriptedStack (t: Test, proxyEnv: Record<string, stri
     HTPASSWD_FILE: htpasswdFile,
     LOG_LEVEL: 'silent',
     RATE_LIMIT_FREE: '100000',
+    // With REDIS_URL, failed logins and anonymous budgets per address are shared with every other test
+    // file running at the same time (all from 127.0.0.1): keep them out of reach here.
+    AUTH_FAILURE_LIMIT: '100000',
+    RATE_LIMIT_ANONYMOUS: '100000',
     ...proxyEnv,
   })
   const proxy = await buildProxyApp(config, { tls })
