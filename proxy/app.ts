@@ -15,7 +15,7 @@ import problemDetails from './plugins/problem-details.js'
 import redis from './plugins/redis.js'
 import requestContext, { requestIdFrom } from './plugins/request-context.js'
 import responseCache from './plugins/response-cache.js'
-import securityHeaders from './plugins/security-headers.js'
+import securityHeaders, { rawClientErrorResponse } from './plugins/security-headers.js'
 import edgeTracing from './plugins/tracing.js'
 import healthRoutes from './routes/health.js'
 import { sendProblem } from '../common/problem.js'
@@ -33,6 +33,9 @@ export const TLS_OPTIONS: SecureContextOptions = {
 
 /** What the edge forwards: the API's public surface, nothing else (not its /metrics, not /ready). */
 export const FORWARDED_PATHS = /^\/(api\/v1(\/|\?|$)|graphql(\?|$)|graphiql(\/|\?|$)|docs(\/|\?|$))/
+
+/** As Node's HTTP/1.1 parser allows (its default maxHeaderSize). */
+export const MAX_HEADER_BYTES = 16 * 1024
 
 /** Paths that could mean something else upstream than they do here: refused, not normalised. */
 const SUSPICIOUS_PATH = /(^|\/)\.{1,2}(\/|$)|%2e|%2f|%5c|\\/i
@@ -53,6 +56,10 @@ export async function buildProxyApp (config: ProxyConfig, options: BuildProxyOpt
     // Slow clients may not hold sockets open: header and whole-request deadlines.
     connectionTimeout: 60_000,
     http2SessionTimeout: 72_000,
+    clientErrorHandler: (error, socket) => {
+      if (socket.writable) socket.end(rawClientErrorResponse(error))
+      else socket.destroy(error)
+    },
     frameworkErrors: (error, request, reply) => {
       sendProblem(request as unknown as FastifyRequest, reply as unknown as FastifyReply,
         { status: error.statusCode ?? 400, code: error.code ?? 'FST_ERR_BAD_URL', slug: 'bad-request', title: 'Bad request', detail: error.message })
@@ -62,6 +69,15 @@ export async function buildProxyApp (config: ProxyConfig, options: BuildProxyOpt
   const app = Fastify(serverOptions) as unknown as FastifyInstance
 
   await app.register(problemDetails)
+  // Node's HTTP/1.1 parser refuses more than 16 KiB of headers (431); its HTTP/2 server has no such cap, so a
+  // 100 kB header would reach the API. The same limit, for both protocols, before anything reads the headers.
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.raw.httpVersionMajor !== 2) return
+    const size = request.raw.rawHeaders.reduce((total, part) => total + part.length, 0)
+    if (size > MAX_HEADER_BYTES) {
+      return sendProblem(request, reply, { status: 431, code: 'GH_HEADERS_TOO_LARGE', slug: 'headers-too-large', title: 'Request header fields too large', detail: `Request headers may take ${MAX_HEADER_BYTES} bytes at most` })
+    }
+  })
   await app.register(edgeMetrics)
   await app.register(redis, { url: config.redisUrl })
   await app.register(requestContext)

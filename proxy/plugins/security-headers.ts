@@ -18,6 +18,30 @@ export const EDGE_SECURITY_HEADERS = new Set([
   'x-download-options', 'x-frame-options', 'x-permitted-cross-domain-policies', 'x-xss-protection',
 ])
 
+/**
+ * What Node's HTTP/1.1 parser refuses (malformed or oversized requests) never reaches Fastify's hooks, so
+ * helmet cannot add its headers: this writes that answer itself, as problem+json under the same core policy.
+ */
+export function rawClientErrorResponse (error: Error & { code?: string }): string {
+  const [status, reason, detail] = error.code === 'HPE_HEADER_OVERFLOW'
+    ? [431, 'Request Header Fields Too Large', 'Request headers may take 16384 bytes at most']
+    : [400, 'Bad Request', 'The request is not valid HTTP/1.1']
+  const body = JSON.stringify({ type: `urn:gatehouse:problem:${status === 431 ? 'headers-too-large' : 'malformed-request'}`, title: reason, status, detail })
+  return [
+    `HTTP/1.1 ${status} ${reason}`,
+    'Content-Type: application/problem+json; charset=utf-8',
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    `Strict-Transport-Security: max-age=${HSTS_MAX_AGE_SECONDS}`,
+    "Content-Security-Policy: default-src 'none'; frame-ancestors 'none'",
+    'X-Content-Type-Options: nosniff',
+    'X-Frame-Options: DENY',
+    'Cache-Control: no-store',
+    'Connection: close',
+    '',
+    body,
+  ].join('\r\n')
+}
+
 async function securityHeaders (app: FastifyInstance): Promise<void> {
   await app.register(helmet, {
     global: true,

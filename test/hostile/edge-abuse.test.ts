@@ -52,6 +52,8 @@ forEachBackend(t, async (t, backend) => {
     for (const [what, header] of Object.entries(shapes)) {
       const answer = await raw(stack, request(alice, ['POST /api/v1/projects HTTP/1.1', header, 'Content-Type: application/json', 'Content-Length: 15'], '{"name":"nope"}'))
       t.same(answer.statuses, [400], `${what}: one 400`)
+      t.match(answer.text, /^content-type: application\/problem\+json/im, `${what}: problem+json`)
+      t.match(answer.text, /^strict-transport-security: max-age=\d+/im, `${what}: HSTS`)
       t.notMatch(answer.text.split('\r\n\r\n')[0]!, /^set-cookie:/im, `${what}: nothing injected into the answer`)
       t.ok(answer.closedAfterMs !== undefined, `${what}: connection closed`)
     }
@@ -77,6 +79,10 @@ forEachBackend(t, async (t, backend) => {
     for (const [what, lines, status] of cases) {
       const answer = await raw(stack, request(alice, lines))
       t.same(answer.statuses, [status], what)
+      // Refused by Node's parser or by the API: either way a problem, under the edge's security headers.
+      t.match(answer.text, /^content-type: application\/problem\+json/im, `${what}: problem+json`)
+      t.match(answer.text, /^strict-transport-security: max-age=\d+/im, `${what}: HSTS`)
+      t.match(answer.text, /^x-content-type-options: nosniff/im, `${what}: nosniff`)
     }
     await stillServes(t, alice)
   })
@@ -142,11 +148,12 @@ forEachBackend(t, async (t, backend) => {
     const many = await h2(Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`x-h${i}`, 'v'])))
     t.match(many, { error: /ENHANCE_YOUR_CALM/ }, '200 header fields (Node allows 128): the stream is reset')
     // 90 kB once decoded though HPACK sends it small (the field is indexed once, then referenced); one 100 kB value.
-    // The proxy's HTTP/2 side lets these through (unlike its HTTP/1.1 side, 16 kB): the API's HTTP/1.1 server answers
-    // the 431. no-store keeps the edge cache from answering for it.
+    // The edge refuses them itself, as its HTTP/1.1 side does past 16 kB — even where the cache holds an answer.
+    await stack.request('/api/v1/projects', { as: alice })
     for (const [what, big] of [['90 kB of repeated fields', { 'x-a': Array.from({ length: 30 }, () => 'a'.repeat(3000)) }], ['a 100 kB value', { 'x-big': 'a'.repeat(100_000) }]] as const) {
-      t.match(await h2({ ...big, 'cache-control': 'no-store' }), { status: 431 }, what)
+      t.match(await h2(big), { status: 431 }, what)
     }
+    t.match(await h2({ 'x-fits': 'a'.repeat(12_000) }), { status: 200 }, '12 kB of headers still pass')
     // Not sent here: a 1 MB header block gets a GOAWAY, but the proxy's side of that session then lingers until its
     // 72 s idle timeout (and holds close() that long), which would stall this suite; reported, not yet fixed.
     await stillServes(t, alice)
