@@ -92,6 +92,9 @@ export async function buildProxyApp (config: ProxyConfig, options: BuildProxyOpt
   await app.register(async function edge (edgeApp) {
     await edgeApp.register(edgeAuth, config.auth)
     edgeApp.addHook('onRequest', edgeApp.edgeAuthenticate)
+    edgeApp.addHook('onResponse', async (request, reply) => {
+      if (request.principal !== null) edgeApp.edgeMetrics.tenantRequests.inc({ tenant: request.principal.tenant, status_class: `${Math.floor(reply.statusCode / 100)}xx` })
+    })
     // Only the API's public surface goes through; its /metrics and anything else stay internal.
     edgeApp.addHook('onRequest', async (request, reply) => {
       const path = request.url.split('?')[0]!

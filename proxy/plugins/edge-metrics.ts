@@ -13,6 +13,7 @@ export function createEdgeMetrics (registry = new promClient.Registry()) {
     cacheLookups: new promClient.Counter({ name: 'gatehouse_proxy_cache_lookups_total', help: 'Response cache outcomes', labelNames: ['outcome'] as const, registers }),
     cacheEntries: new promClient.Gauge({ name: 'gatehouse_proxy_cache_entries', help: 'Entries in the in-memory response cache', registers }),
     rateLimited: new promClient.Counter({ name: 'gatehouse_proxy_rate_limited_total', help: 'Requests refused with 429 by the rate limiter', labelNames: ['tenant'] as const, registers }),
+    tenantRequests: new promClient.Counter({ name: 'gatehouse_proxy_tenant_requests_total', help: 'Authenticated requests by tenant and status class (tenants come from the credentials file, so the label is bounded)', labelNames: ['tenant', 'status_class'] as const, registers }),
     authFailures: new promClient.Counter({ name: 'gatehouse_proxy_auth_failures_total', help: 'Failed logins', labelNames: ['tenant'] as const, registers }),
     authThrottled: new promClient.Counter({ name: 'gatehouse_proxy_auth_throttled_total', help: 'Requests refused because their address failed to log in too often', registers }),
     upstreamDuration: new promClient.Histogram({

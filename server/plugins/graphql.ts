@@ -3,7 +3,7 @@
 // @see https://mercurius.dev
 import type { FastifyInstance } from 'fastify'
 import mercurius from 'mercurius'
-import { GraphQLError, Kind } from 'graphql'
+import { GraphQLError, Kind, type GraphQLSchema, type OperationDefinitionNode } from 'graphql'
 import { classifyDatabaseError } from '../db/database-errors.js'
 import { Errors } from '../errors.js'
 import { loaders } from '../graphql/loaders.js'
@@ -57,6 +57,17 @@ function formatExecution (execution: { data?: unknown, errors: readonly GraphQLE
   return { statusCode, response: { data: execution.data ?? null, errors } as never }
 }
 
+/** One count per top-level field the operation selects, by its name in the schema (aliases do not count). */
+function countOperation (counter: FastifyInstance['appMetrics']['graphqlOperations'], schema: GraphQLSchema, operation: OperationDefinitionNode): void {
+  const root = schema.getRootType(operation.operation)
+  for (const selection of operation.selectionSet.selections) {
+    if (selection.kind !== Kind.FIELD) continue
+    const name = selection.name.value
+    const field = name.startsWith('__') ? 'introspection' : root?.getFields()[name] !== undefined ? name : 'unknown'
+    counter.inc({ type: operation.operation, field })
+  }
+}
+
 const toGraphqlError = (error: Error): GraphQLError => error instanceof GraphQLError ? error : new GraphQLError(error.message, { originalError: error })
 
 export default async function graphqlPlugin (app: FastifyInstance, options: GraphqlOptions): Promise<void> {
@@ -106,7 +117,9 @@ export default async function graphqlPlugin (app: FastifyInstance, options: Grap
       assertQueryDepth(document, operationName, options.maxDepth)
       assertQueryCost(schema, document, variables, operationName, options.maxCost)
       assertIntrospectionCost(schema, document, variables, operationName)
-      if (selectedOperation(document, operationName)?.operation === 'query') context.reply.header(READ_ONLY_RESPONSE_HEADER, '1')
+      const operation = selectedOperation(document, operationName)
+      if (operation?.operation === 'query') context.reply.header(READ_ONLY_RESPONSE_HEADER, '1')
+      if (operation !== undefined) countOperation(scoped.appMetrics.graphqlOperations, schema, operation)
     })
   })
 }

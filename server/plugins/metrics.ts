@@ -16,7 +16,13 @@ function createMetrics () {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
   })
-  return { registry, dbQueryDuration }
+  const graphqlOperations = new promClient.Counter({
+    name: 'gatehouse_api_graphql_operations_total',
+    help: 'GraphQL operations that passed validation and limits, by type and top-level field (fields come from the schema, so the label is bounded)',
+    labelNames: ['type', 'field'] as const,
+    registers: [registry],
+  })
+  return { registry, dbQueryDuration, graphqlOperations }
 }
 
 declare module 'fastify' {
