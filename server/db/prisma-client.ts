@@ -1,5 +1,6 @@
 // The Prisma client for either database, plus the extensions every app instance applies.
 import { PrismaPg } from '@prisma/adapter-pg'
+import pg from 'pg'
 import type { PGlite } from '@electric-sql/pglite'
 import { PrismaPGlite } from 'pglite-prisma-adapter'
 import { PrismaClient } from './generated/client.js'
@@ -13,9 +14,12 @@ export interface PostgresPoolOptions {
   statementTimeoutMs: number
 }
 
-/** Query events are opt-in: tests count SQL statements with them, production does not pay for them. */
-export function createPostgresClient (options: PostgresPoolOptions, { emitQueryEvents = false } = {}): PrismaClient {
-  const adapter = new PrismaPg({
+/**
+ * Query events are opt-in: tests count SQL statements with them, production does not pay for them.
+ * The pool is ours, not the adapter's, so its use can be measured; whoever closes the client ends it.
+ */
+export function createPostgresClient (options: PostgresPoolOptions, { emitQueryEvents = false } = {}): { prisma: PrismaClient, pool: pg.Pool } {
+  const pool = new pg.Pool({
     connectionString: options.url,
     max: options.poolMax,
     connectionTimeoutMillis: options.connectTimeoutMs,
@@ -23,7 +27,8 @@ export function createPostgresClient (options: PostgresPoolOptions, { emitQueryE
     idleTimeoutMillis: 30_000,
     application_name: 'gatehouse-api',
   })
-  return new PrismaClient({ adapter, log: emitQueryEvents ? [{ emit: 'event', level: 'query' }] : [] })
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool), log: emitQueryEvents ? [{ emit: 'event', level: 'query' }] : [] })
+  return { prisma, pool }
 }
 
 export function createPgliteClient (db: PGlite, { emitQueryEvents = false } = {}): PrismaClient {

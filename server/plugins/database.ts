@@ -9,22 +9,35 @@ import { createPgliteClient, createPostgresClient, type PrismaClient } from '../
 import { queryMetrics } from '../db/query-metrics.js'
 import { tenantScope } from '../db/tenant-scope.js'
 
+/** Connections of the database client: a pg pool's counts, or PGlite's one in-process connection. */
+export interface PoolUsage { total: number, idle: number, waiting: number }
+
 export interface Database {
   kind: DatabaseConfig['kind']
   prisma: PrismaClient
+  poolUsage(): PoolUsage
   close(): Promise<void>
 }
 
 export async function openDatabase (config: DatabaseConfig, options: { emitQueryEvents?: boolean } = {}): Promise<Database> {
   if (config.kind === 'postgres') {
-    const prisma = createPostgresClient(config, options)
-    return { kind: 'postgres', prisma, close: () => prisma.$disconnect() }
+    const { prisma, pool } = createPostgresClient(config, options)
+    return {
+      kind: 'postgres',
+      prisma,
+      poolUsage: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
+      async close () {
+        await prisma.$disconnect()
+        await pool.end()
+      },
+    }
   }
   const embedded = await openEmbedded(config.dataDir, { seed: config.seedDemoData })
   const prisma = createPgliteClient(embedded.db, options)
   return {
     kind: 'pglite',
     prisma,
+    poolUsage: () => ({ total: 1, idle: 1, waiting: 0 }),
     async close () {
       await prisma.$disconnect()
       await embedded.close()
@@ -58,6 +71,7 @@ export interface DatabasePluginOptions {
 async function database (app: FastifyInstance, options: DatabasePluginOptions): Promise<void> {
   const opened = options.database
   app.decorate('db', extendClient(opened.prisma, app))
+  app.appMetrics.observePool(() => opened.poolUsage())
   app.decorate('database', {
     kind: opened.kind,
     async ping () {

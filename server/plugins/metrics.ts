@@ -22,7 +22,20 @@ function createMetrics () {
     labelNames: ['type', 'field'] as const,
     registers: [registry],
   })
-  return { registry, dbQueryDuration, graphqlOperations }
+  let poolUsage: (() => { total: number, idle: number, waiting: number }) | undefined
+  const dbPoolConnections = new promClient.Gauge({
+    name: 'gatehouse_db_pool_connections',
+    help: 'Database client connections: total, idle, and requests waiting for one (PGlite: its one connection)',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    // Read when Prometheus scrapes, not on every query.
+    collect () {
+      const usage = poolUsage?.()
+      if (usage !== undefined) for (const state of ['total', 'idle', 'waiting'] as const) this.set({ state }, usage[state])
+    },
+  })
+  const observePool = (read: typeof poolUsage): void => { poolUsage = read }
+  return { registry, dbQueryDuration, graphqlOperations, dbPoolConnections, observePool }
 }
 
 declare module 'fastify' {

@@ -61,7 +61,7 @@ export async function pgliteBackend (options: { emitQueryEvents?: boolean } = {}
   }))
   return {
     name: 'pglite',
-    database: { kind: 'pglite', prisma, close: async () => {} },
+    database: { kind: 'pglite', prisma, poolUsage: () => ({ total: 1, idle: 1, waiting: 0 }), close: async () => {} },
     config: { kind: 'pglite', dataDir: undefined, seedDemoData: false },
     asOwner,
     asApp,
