@@ -84,7 +84,7 @@ async function responseCache (app: FastifyInstance, options: ProxyConfig['cache'
   const inflight = new Map<string, Promise<CachedResponse | undefined>>()
   app.decorateRequest('cacheState', null)
 
-  function serve (request: FastifyRequest, reply: FastifyReply, entry: CachedResponse, status: CacheStatus, ifNoneMatch: string | undefined): FastifyReply {
+  function serve (reply: FastifyReply, entry: CachedResponse, status: CacheStatus, ifNoneMatch: string | undefined): FastifyReply {
     for (const [name, value] of Object.entries(entry.headers)) reply.header(name, value)
     reply.header('age', String(Math.max(0, Math.floor((Date.now() - entry.storedAt) / 1000))))
     reply.header('cache-status', cacheStatus(status))
@@ -120,7 +120,7 @@ async function responseCache (app: FastifyInstance, options: ProxyConfig['cache'
     const now = Date.now()
     if (found !== undefined && variantFits && now < found.freshUntil && !asked.mustRevalidate) {
       cacheLookups.inc({ outcome: 'hit' })
-      return serve(request, reply, found, { hit: true, ttlSeconds: Math.floor((found.freshUntil - now) / 1000) }, ifNoneMatch)
+      return serve(reply, found, { hit: true, ttlSeconds: Math.floor((found.freshUntil - now) / 1000) }, ifNoneMatch)
     }
     const fwd: Miss = found === undefined ? 'uri-miss' : !variantFits ? 'vary-miss' : asked.mustRevalidate && now < found.freshUntil ? 'request' : 'stale'
     const stale = variantFits && found !== undefined && now < found.staleUntil ? found : undefined
@@ -134,7 +134,7 @@ async function responseCache (app: FastifyInstance, options: ProxyConfig['cache'
       if (shared !== undefined && varyMatches(shared, request)) {
         cacheLookups.inc({ outcome: 'collapsed' })
         request.cacheState = null
-        return serve(request, reply, shared, { fwd, collapsed: true, fwdStatus: shared.status }, ifNoneMatch)
+        return serve(reply, shared, { fwd, collapsed: true, fwdStatus: shared.status }, ifNoneMatch)
       }
       return // the shared fetch gave nothing reusable: fetch on our own
     }
@@ -203,7 +203,7 @@ async function responseCache (app: FastifyInstance, options: ProxyConfig['cache'
     }
     if (fwdStatus >= 500 && state.stale !== undefined && Date.now() < state.stale.staleUntil) {
       response.stream.resume()
-      serveStale(request, reply, state, fwdStatus)
+      serveStale(reply, state, fwdStatus)
       return
     }
     const chunks: Buffer[] = []
@@ -234,18 +234,18 @@ async function responseCache (app: FastifyInstance, options: ProxyConfig['cache'
     })
   }
 
-  function serveStale (request: FastifyRequest, reply: FastifyReply, state: CacheState, fwdStatus: number): void {
+  function serveStale (reply: FastifyReply, state: CacheState, fwdStatus: number): void {
     cacheLookups.inc({ outcome: 'stale' })
     state.settle?.(undefined)
     const stale = state.stale!
     for (const name of Object.keys(reply.getHeaders())) if (name !== 'x-request-id' && !name.startsWith('ratelimit')) reply.removeHeader(name)
-    serve(request, reply, stale, { fwd: 'stale', fwdStatus, ttlSeconds: Math.floor((stale.freshUntil - Date.now()) / 1000), detail: 'stale-if-error' }, state.ifNoneMatch)
+    serve(reply, stale, { fwd: 'stale', fwdStatus, ttlSeconds: Math.floor((stale.freshUntil - Date.now()) / 1000), detail: 'stale-if-error' }, state.ifNoneMatch)
   }
 
   function onUpstreamError (request: FastifyRequest, reply: FastifyReply, status: 502 | 504): boolean {
     const state = request.cacheState
     if (state?.mode === 'lookup' && state.stale !== undefined && Date.now() < state.stale.staleUntil) {
-      serveStale(request, reply, state, status)
+      serveStale(reply, state, status)
       return true
     }
     state?.settle?.(undefined)

@@ -32,7 +32,7 @@ async function tracing (app: FastifyInstance, options: { otlpEndpoint: string, s
 
   // A callback hook, so that everything after it — later hooks, the handler, the resolvers and their
   // database work — runs inside the request's context (Fastify keeps it across reading the body).
-  app.addHook('onRequest', (request, reply, done) => {
+  app.addHook('onRequest', (request, _reply, done) => {
     const route = request.routeOptions.url
     if (route !== undefined && UNTRACED.has(route)) return done()
     const parent = tracing.extract(request.headers)
@@ -52,7 +52,7 @@ async function tracing (app: FastifyInstance, options: { otlpEndpoint: string, s
   })
 
   // Server faults only: a 4xx is the caller's mistake, visible enough in the status code.
-  app.addHook('onError', async (request, reply, error) => {
+  app.addHook('onError', async (request, _reply, error) => {
     const status = (error as { statusCode?: number }).statusCode
     if (status === undefined || status >= 500) traced.get(request)?.span.recordException(error)
   })

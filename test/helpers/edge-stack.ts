@@ -14,7 +14,7 @@ import { buildApp } from '../../server/app.js'
 import { buildProxyApp } from '../../proxy/app.js'
 import { loadProxyConfig, type ProxyConfig } from '../../proxy/config.js'
 import { hashPassword } from '../../proxy/auth/htpasswd-file.js'
-import { ensureLocalCertificate } from '../../proxy/tls/local-ca.js'
+import { ensureLocalCertificate, type TlsMaterial } from '../../proxy/tls/local-ca.js'
 import type { Backend, TestTenant } from './backends.js'
 import { TEST_IDENTITY_SECRET, testConfig } from './build-app.js'
 
@@ -73,32 +73,12 @@ export async function startEdgeStack (t: Test, backend: Backend, proxyEnv: Recor
   const lines: string[] = []
   const plans: string[] = []
 
-  const tls = await ensureLocalCertificate(join(dataDir, 'tls'), ['localhost', '127.0.0.1'])
-  const proxyConfig = loadProxyConfig({
-    DATA_DIR: dataDir,
-    PROXY_HTTPS_PORT: '0',
-    UPSTREAM_URLS: apiUrl,
-    IDENTITY_SECRET: TEST_IDENTITY_SECRET,
-    HTPASSWD_FILE: htpasswdFile,
-    LOG_LEVEL: 'silent',
-    // addLogin polls until the proxy has re-read the file; those 401s must not lock the test out.
-    AUTH_FAILURE_LIMIT: '100000',
-    RATE_LIMIT_ANONYMOUS: '100000',
-    ...proxyEnv,
-  })
   const logs: Array<Record<string, unknown>> = []
   const logger = options.captureLogs === true
     ? { level: 'info', stream: { write: (line: string) => { logs.push(JSON.parse(line) as Record<string, unknown>) } } }
     : undefined
-  const proxy = await buildProxyApp(proxyConfig, { tls, ...(logger !== undefined ? { logger } : {}) })
-  await proxy.listen({ host: '127.0.0.1', port: 0 })
-  t.teardown(() => proxy.close())
-  const proxyUrl = `https://127.0.0.1:${(proxy.server.address() as { port: number }).port}`
-
-  const agents = {
-    h2: new Agent({ connect: { ca: tls.cert, servername: 'localhost' }, allowH2: true }),
-    h1: new Agent({ connect: { ca: tls.cert, servername: 'localhost' }, allowH2: false }),
-  }
+  // Per-address budgets stay out of reach: addLogin's polling 401s must not lock the test out.
+  const { proxy, proxyUrl, proxyConfig, tls, agents } = await startTestProxy(t, { dataDir, upstreamUrls: apiUrl, htpasswdFile, env: proxyEnv, ...(logger !== undefined ? { logger } : {}) })
   const fromAddress = new Map<string, Agent>()
   const agentFor = (options: EdgeRequestOptions): Agent => {
     if (options.localAddress === undefined) return options.http2 === false ? agents.h1 : agents.h2
@@ -110,7 +90,7 @@ export async function startEdgeStack (t: Test, backend: Backend, proxyEnv: Recor
     }
     return agent
   }
-  t.teardown(async () => { await Promise.all([agents.h2.close(), agents.h1.close(), ...[...fromAddress.values()].map((agent) => agent.close())]) })
+  t.teardown(async () => { await Promise.all([...fromAddress.values()].map((agent) => agent.close())) })
 
   return {
     api,
@@ -151,6 +131,44 @@ export async function startEdgeStack (t: Test, backend: Backend, proxyEnv: Recor
     },
     request: (path, options = {}) => requestEdge(`${proxyUrl}${path}`, agentFor(options), options),
   }
+}
+
+export interface TestProxy {
+  proxy: FastifyInstance
+  proxyUrl: string
+  proxyConfig: ProxyConfig
+  tls: TlsMaterial
+  /** Clients that trust the test CA: HTTP/2 by ALPN, and HTTP/1.1 only. */
+  agents: { h2: Agent, h1: Agent }
+}
+
+/**
+ * The real proxy on an ephemeral loopback port over real TLS (a local CA made for the test), closed with
+ * the test. Per-address budgets (failed logins, requests without credentials) are out of reach unless
+ * `env` sets them: every test file connects from 127.0.0.1, and with REDIS_URL they share those counters.
+ */
+export async function startTestProxy (t: Test, settings: { dataDir: string, upstreamUrls: string, htpasswdFile: string, env?: Record<string, string>, logger?: object }): Promise<TestProxy> {
+  const tls = await ensureLocalCertificate(join(settings.dataDir, 'tls'), ['localhost', '127.0.0.1'])
+  const proxyConfig = loadProxyConfig({
+    DATA_DIR: settings.dataDir,
+    PROXY_HTTPS_PORT: '0',
+    UPSTREAM_URLS: settings.upstreamUrls,
+    IDENTITY_SECRET: TEST_IDENTITY_SECRET,
+    HTPASSWD_FILE: settings.htpasswdFile,
+    LOG_LEVEL: 'silent',
+    AUTH_FAILURE_LIMIT: '100000',
+    RATE_LIMIT_ANONYMOUS: '100000',
+    ...settings.env,
+  })
+  const proxy = await buildProxyApp(proxyConfig, { tls, ...(settings.logger !== undefined ? { logger: settings.logger } : {}) })
+  await proxy.listen({ host: '127.0.0.1', port: 0 })
+  t.teardown(() => proxy.close())
+  const agents = {
+    h2: new Agent({ connect: { ca: tls.cert, servername: 'localhost' }, allowH2: true }),
+    h1: new Agent({ connect: { ca: tls.cert, servername: 'localhost' }, allowH2: false }),
+  }
+  t.teardown(async () => { await Promise.all([agents.h2.close(), agents.h1.close()]) })
+  return { proxy, proxyUrl: `https://127.0.0.1:${(proxy.server.address() as { port: number }).port}`, proxyConfig, tls, agents }
 }
 
 /** One request to the edge as a client makes it: basic credentials, a JSON body, the whole answer read. */

@@ -7,14 +7,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
-import { Agent } from 'undici'
-import { buildProxyApp } from '../../proxy/app.js'
 import { hashPassword } from '../../proxy/auth/htpasswd-file.js'
-import { loadProxyConfig } from '../../proxy/config.js'
-import { ensureLocalCertificate } from '../../proxy/tls/local-ca.js'
-import { TEST_IDENTITY_SECRET } from './build-app.js'
 import { uniqueSlug } from './backends.js'
-import { requestEdge, type EdgeRequestOptions, type EdgeResponse, type Login } from './edge-stack.js'
+import { requestEdge, startTestProxy, type EdgeRequestOptions, type EdgeResponse, type Login } from './edge-stack.js'
 
 export type Responder = (request: IncomingMessage, response: ServerResponse, body: string) => void | Promise<void>
 
@@ -74,30 +69,12 @@ export async function startScriptedStack (t: Test, proxyEnv: Record<string, stri
   const lines = await Promise.all(logins.map(async (login) => `${login.login}:${await hashPassword(login.password, 4)}`))
   writeFileSync(htpasswdFile, lines.join('\n') + '\n')
 
-  const tls = await ensureLocalCertificate(join(dataDir, 'tls'), ['localhost', '127.0.0.1'])
-  const config = loadProxyConfig({
-    DATA_DIR: dataDir,
-    PROXY_HTTPS_PORT: '0',
-    UPSTREAM_URLS: `http://127.0.0.1:${(upstream.address() as { port: number }).port}`,
-    IDENTITY_SECRET: TEST_IDENTITY_SECRET,
-    HTPASSWD_FILE: htpasswdFile,
-    LOG_LEVEL: 'silent',
-    RATE_LIMIT_FREE: '100000',
-    // With REDIS_URL, failed logins and anonymous budgets per address are shared with every other test
-    // file running at the same time (all from 127.0.0.1): keep them out of reach here.
-    AUTH_FAILURE_LIMIT: '100000',
-    RATE_LIMIT_ANONYMOUS: '100000',
-    ...proxyEnv,
+  const { proxy, proxyUrl, agents } = await startTestProxy(t, {
+    dataDir,
+    upstreamUrls: `http://127.0.0.1:${(upstream.address() as { port: number }).port}`,
+    htpasswdFile,
+    env: { RATE_LIMIT_FREE: '100000', ...proxyEnv },
   })
-  const proxy = await buildProxyApp(config, { tls })
-  await proxy.listen({ host: '127.0.0.1', port: 0 })
-  t.teardown(() => proxy.close())
-  const proxyUrl = `https://127.0.0.1:${(proxy.server.address() as { port: number }).port}`
-  const agents = {
-    h2: new Agent({ connect: { ca: tls.cert, servername: 'localhost' }, allowH2: true }),
-    h1: new Agent({ connect: { ca: tls.cert, servername: 'localhost' }, allowH2: false }),
-  }
-  t.teardown(async () => { await Promise.all([agents.h2.close(), agents.h1.close()]) })
 
   return {
     proxy,

@@ -4,7 +4,7 @@ import t, { type Test } from 'tap'
 import fc from 'fast-check'
 import type { LightMyRequestResponse } from 'fastify'
 import { forEachBackend } from '../helpers/backends.js'
-import { buildTestApp, callerFor, type Caller } from '../helpers/build-app.js'
+import { buildTestApp, callerFor } from '../helpers/build-app.js'
 
 const SEED = 20_260_505
 const RUNS = 150
