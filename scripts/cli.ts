@@ -6,7 +6,7 @@ export class UsageError extends Error {}
 /** Runs a command's main, printing a clear message and exiting non-zero on any failure. */
 export function runCli (name: string, main: () => Promise<void>): void {
   main().then(() => {
-    process.exitCode = 0
+    process.exitCode ??= 0 // a main may set its own (e.g. "nothing to check" is not success)
   }, (error: unknown) => {
     if (error instanceof UsageError) {
       process.stderr.write(`${name}: ${error.message}\n`)

@@ -1,0 +1,47 @@
+// npm run audit:deps: high and critical advisories fail the gate, lower ones are listed, and an audit that could
+// not be made (the registry refused the advisory endpoint) is "unknown" (69), never "clean".
+import { writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { runScript } from './run-script.js'
+
+const fixture = (name: string): string => new URL(`fixtures/audit-${name}.json`, import.meta.url).pathname
+
+t.test('a clean report passes', async (t) => {
+  const result = await runScript('audit-deps', ['--from', fixture('clean')], {})
+  t.equal(result.code, 0, result.stderr)
+  t.match(result.stdout, /0 vulnerable package\(s\); 0 high or critical/)
+})
+
+t.test('a moderate advisory is listed with its link but does not fail', async (t) => {
+  const result = await runScript('audit-deps', ['--from', fixture('moderate')], {})
+  t.equal(result.code, 0, result.stderr)
+  t.match(result.stdout, /moderate\s+example-lib: Prototype pollution in example-lib https:\/\/github.com\/advisories\/GHSA-xxxx-yyyy-zzzz/)
+})
+
+t.test('a high advisory fails, naming the package and the one it comes through', async (t) => {
+  const result = await runScript('audit-deps', ['--from', fixture('high')], {})
+  t.equal(result.code, 1)
+  t.match(result.stdout, /high\s+parser-lib: ReDoS in parser-lib/)
+  t.match(result.stdout, /high\s+wrapper-lib: via parser-lib/)
+  t.match(result.stdout, /2 high or critical/)
+})
+
+t.test('a refused advisory endpoint is reported as no audit, exit 69', async (t) => {
+  const result = await runScript('audit-deps', ['--from', fixture('unavailable')], {})
+  t.equal(result.code, 69)
+  t.match(result.stderr, /no audit could be made: 405 Method Not Allowed/)
+})
+
+t.test('bad usage and unreadable reports exit 64 with a message', async (t) => {
+  const garbage = join(tmpdir(), `audit-garbage-${process.pid}.json`)
+  writeFileSync(garbage, 'not json')
+  t.teardown(() => import('node:fs').then(({ rmSync }) => rmSync(garbage, { force: true })))
+  const notJson = await runScript('audit-deps', ['--from', garbage], {})
+  t.equal(notJson.code, 64)
+  t.match(notJson.stderr, /not JSON/)
+  const usage = await runScript('audit-deps', ['--from'], {})
+  t.equal(usage.code, 64)
+  t.match(usage.stderr, /usage: npm run audit:deps/)
+})
