@@ -5,6 +5,19 @@ import { Prisma } from './prisma-client.js'
 const UNAVAILABLE_PRISMA_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'P2028'])
 const UNAVAILABLE_SQLSTATE_CLASSES = ['08', '53', '57P'] // connection exception, insufficient resources, operator intervention
 const UNAVAILABLE_NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN'])
+const UNAVAILABLE_ADAPTER_KINDS = new Set(['DatabaseNotReachable', 'SocketTimeout', 'ConnectionClosed', 'TooManyConnections'])
+// node-postgres reports a lost or unobtainable connection as a plain Error with no code, and Prisma's pg
+// adapter passes such errors through untranslated: a connection cut mid-query (server stopped or killed),
+// a connect or pool checkout that timed out, a client or pool already closed. Only the message tells.
+const UNAVAILABLE_PG_MESSAGES = new Set([
+  'Connection terminated unexpectedly',
+  'Connection terminated',
+  'Connection terminated due to connection timeout',
+  'timeout exceeded when trying to connect',
+  'Client has encountered a connection error and is not queryable',
+  'Client was closed and is not queryable',
+  'Cannot use a pool after calling end on the pool',
+])
 
 export type DatabaseFailure =
   | { kind: 'unavailable' }
@@ -19,13 +32,13 @@ function sqlState (error: unknown): string | undefined {
   return cause?.originalCode ?? (typeof cause?.code === 'string' && /^[0-9A-Z]{5}$/.test(cause.code) ? cause.code : undefined)
 }
 
-function causeChainHasCode (error: unknown, codes: Set<string>): boolean {
+function causeChainShowsLostConnection (error: unknown): boolean {
   let current: unknown = error
   for (let depth = 0; depth < 6 && current !== null && typeof current === 'object'; depth++) {
-    const code = (current as { code?: unknown }).code
-    if (typeof code === 'string' && codes.has(code)) return true
-    const kind = (current as { kind?: unknown }).kind
-    if (kind === 'DatabaseNotReachable' || kind === 'SocketTimeout' || kind === 'ConnectionClosed' || kind === 'TooManyConnections') return true
+    const { code, kind, message } = current as { code?: unknown, kind?: unknown, message?: unknown }
+    if (typeof code === 'string' && UNAVAILABLE_NODE_CODES.has(code)) return true
+    if (typeof kind === 'string' && UNAVAILABLE_ADAPTER_KINDS.has(kind)) return true
+    if (code === undefined && typeof message === 'string' && UNAVAILABLE_PG_MESSAGES.has(message)) return true
     current = (current as { cause?: unknown }).cause ?? (current as { meta?: { driverAdapterError?: unknown } }).meta?.driverAdapterError
   }
   return false
@@ -45,6 +58,6 @@ export function classifyDatabaseError (error: unknown): DatabaseFailure {
     if (state === '23514') return { kind: 'invalid', detail: 'A value is outside its allowed range' }
     if (state !== undefined && UNAVAILABLE_SQLSTATE_CLASSES.some((prefix) => state.startsWith(prefix))) return { kind: 'unavailable' }
   }
-  if (causeChainHasCode(error, UNAVAILABLE_NODE_CODES)) return { kind: 'unavailable' }
+  if (causeChainShowsLostConnection(error)) return { kind: 'unavailable' }
   return { kind: 'other' }
 }
