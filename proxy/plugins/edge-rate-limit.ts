@@ -21,7 +21,10 @@ async function edgeRateLimit (app: FastifyInstance, options: RateLimitOptions): 
     ? options.anonymous
     : options.perPlan[options.tenantPlans.get(request.principal.tenant) ?? 'free']
 
+  // Once per outage, not per request: the flag is cleared by one listener when Redis is back (a listener
+  // added per failed count would pile up for as long as the outage lasts).
   let redisOutageLogged = false
+  app.redis?.on('ready', () => { redisOutageLogged = false })
   await app.register(rateLimit, {
     global: true,
     hook: 'preHandler',
@@ -40,7 +43,6 @@ async function edgeRateLimit (app: FastifyInstance, options: RateLimitOptions): 
               app.edgeMetrics.redisErrors.inc()
               if (!redisOutageLogged) app.log.warn({ error: error.message, failOpen: options.failOpen }, 'rate limit store unreachable')
               redisOutageLogged = true
-              app.redis?.once('ready', () => { redisOutageLogged = false })
             },
           }) as never,
         }

@@ -1,0 +1,162 @@
+// Fault drill (issue 5): Redis goes away under load and comes back. The proxy runs as its own process with
+// REDIS_URL on a throwaway redis-server (never the shared 6379), in front of the real API, while a few
+// clients keep sending cacheable reads, reads never seen before, and writes. Redis is SIGKILLed, and later
+// stopped gracefully with SHUTDOWN NOSAVE; each time it is started again, empty, on the same port.
+// During an outage every request is answered, promptly, with the configured fallback: fail-open counts
+// budgets locally and bypasses the cache (Cache-Status says so); fail-closed answers 503 problem+json.
+// Afterwards the proxy reconnects by itself: counters and responses are written to Redis again, hits
+// come from it (a second proxy on the same Redis is served the first one's entries), and each outage is
+// logged once (not per request) and shows in gatehouse_proxy_redis_up.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t, { type Test } from 'tap'
+import { hashPassword } from '../../proxy/auth/htpasswd-file.js'
+import { pgliteBackend, type TestTenant } from '../helpers/backends.js'
+import { buildTestApp } from '../helpers/build-app.js'
+import { basic, requestEdge, startTestProxy, type Login, type TestProxy } from '../helpers/edge-stack.js'
+import { cacheOutcome, markWhen, shotsBetween, slowestMs, startLoad, tally, Timeline, type Load, type Shot } from '../helpers/load-timeline.js'
+import { startProxyProcess, startRedisServer, type ProxyProcess, type RedisServer } from '../helpers/service-processes.js'
+
+/** No request waits longer than this, outage or not (Redis commands fail fast: see redis-connection.ts). */
+const ANSWER_BOUND_MS = 5000
+const LIMITED_BUDGET = 4
+
+const backend = await pgliteBackend()
+t.teardown(() => backend.close())
+const api = await buildTestApp(t, backend)
+await api.listen({ host: '127.0.0.1', port: 0 })
+const apiUrl = `http://127.0.0.1:${(api.server.address() as { port: number }).port}`
+const [readers, writers, limitedTenant] = await Promise.all([backend.createTenant(), backend.createTenant(), backend.createTenant()])
+
+interface Drill {
+  failOpen: boolean
+  redis: RedisServer
+  proxy: ProxyProcess
+  second: TestProxy
+  reader: Login
+  /** One login per outage, on the free plan: its budget shows whether counting still happens. */
+  limited: Login[]
+  timeline: Timeline
+  load: Load
+}
+
+const login = async (tenant: TestTenant, user: string): Promise<Login & { line: string }> => {
+  const password = `pw-${user}-${tenant.slug}`
+  return { tenant, login: `${user}@${tenant.slug}`, password, line: `${user}@${tenant.slug}:${await hashPassword(password, 4)}` }
+}
+
+async function startDrill (t: Test, failOpen: boolean): Promise<Drill> {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-redis-drill-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const [reader, writer, ...limited] = await Promise.all([
+    login(readers, 'reader'), login(writers, 'writer'), login(limitedTenant, 'limited0'), login(limitedTenant, 'limited1')])
+  const htpasswdFile = join(dir, 'htpasswd')
+  writeFileSync(htpasswdFile, [reader, writer, ...limited].map((entry) => entry.line).join('\n') + '\n')
+
+  const redis = await startRedisServer(t)
+  const env = {
+    REDIS_URL: redis.url,
+    RATE_LIMIT_FAIL_OPEN: String(failOpen),
+    RATE_LIMIT_FREE: String(LIMITED_BUDGET),
+    RATE_LIMIT_PRO: '1000000',
+    TENANT_PLANS: `${readers.slug}=pro,${writers.slug}=pro`,
+  }
+  const [proxy, second] = await Promise.all([
+    startProxyProcess(t, { upstreamUrls: apiUrl, htpasswdFile, env }),
+    startTestProxy(t, { dataDir: dir, upstreamUrls: apiUrl, htpasswdFile, env }),
+  ])
+  const timeline = new Timeline()
+  const load = startLoad({
+    url: proxy.url,
+    dispatcher: proxy.agent,
+    timeline,
+    answerWithinMs: 20_000,
+    clients: [
+      // Two readers over the same three URLs: after the first miss, hits (from Redis: the proxy keeps none itself).
+      { name: 'reader-1', authorization: basic(reader), next: (i) => ({ kind: 'get-cacheable', path: `/api/v1/projects?limit=${1 + (i % 3)}` }) },
+      { name: 'reader-2', authorization: basic(reader), next: (i) => ({ kind: 'get-cacheable', path: `/api/v1/projects?limit=${1 + ((i + 1) % 3)}` }) },
+      { name: 'explorer', authorization: basic(reader), next: (i) => ({ kind: 'get-new', path: `/api/v1/tasks?limit=1&q=new-${i}` }) },
+      { name: 'writer', authorization: basic(writer), next: (i) => ({ kind: 'post', method: 'POST', path: '/api/v1/projects', body: JSON.stringify({ name: `drill ${i}` }) }) },
+    ],
+  })
+  t.teardown(() => load.stop())
+  timeline.mark('load started')
+  return { failOpen, redis, proxy, second, reader, limited, timeline, load }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Stops Redis one way, checks what the clients got meanwhile, starts it again and checks the proxy came back to it. */
+async function outage (t: Test, drill: Drill, how: 'SIGKILL' | 'SHUTDOWN NOSAVE', round: number): Promise<void> {
+  const { timeline, redis, proxy, load } = drill
+  await markWhen(timeline, `round ${round}: hits served from Redis`, async () => load.shots.some((shot) => shot.startedAt > timeline.now() - 1000 && cacheOutcome(shot) === 'hit'), 10_000)
+
+  timeline.mark(`round ${round}: redis ${how}`)
+  if (how === 'SIGKILL') await redis.kill()
+  else await redis.shutdownNoSave()
+  const noticed = await markWhen(timeline, `round ${round}: outage noticed (gatehouse_proxy_redis_up 0)`, async () => await proxy.metric('gatehouse_proxy_redis_up') === 0, 10_000)
+
+  // Counting goes on without Redis (fail-open) or nothing is served (fail-closed): a fresh free-plan login spends its budget.
+  const limited: number[] = []
+  for (let i = 0; i < LIMITED_BUDGET + 2; i++) {
+    limited.push((await requestEdge(`${proxy.url}/api/v1/projects`, proxy.agent, { as: drill.limited[round - 1]! })).status)
+  }
+  await sleep(1500)
+  const restarted = timeline.mark(`round ${round}: redis-server started again (empty) on the same port`)
+  await redis.start()
+
+  const during = shotsBetween(load.shots, noticed, restarted)
+  t.comment(`round ${round} (${how}), during the outage: ${JSON.stringify(tally(during))}`)
+  t.ok(during.length >= 8, `round ${round}: the clients kept being answered during the outage (${during.length} answers)`)
+  if (drill.failOpen) {
+    t.same(limited, [...Array(LIMITED_BUDGET).fill(200), 429, 429], 'fail-open: budgets are counted locally and still enforced')
+    t.same(during.filter((shot) => shot.status !== 200 && shot.status !== 201).map(describe), [], 'fail-open: every request served')
+    t.same(during.filter((shot) => shot.rateLimitRemaining === undefined).map(describe), [], 'each one counted (RateLimit-Remaining)')
+    t.same(during.filter((shot) => shot.method === 'GET' && cacheOutcome(shot) !== 'fwd=bypass; fwd-status=200; detail=store-unavailable').map(describe), [],
+      'reads bypass the cache, and Cache-Status says why')
+    t.same(during.filter((shot) => shot.method === 'POST' && cacheOutcome(shot) !== 'fwd=method; fwd-status=201').map(describe), [], 'writes go through')
+  } else {
+    t.same(limited, Array(LIMITED_BUDGET + 2).fill(503), 'fail-closed: nothing is served uncounted')
+    t.same(during.filter((shot) => shot.status !== 503 || shot.problemType !== 'urn:gatehouse:problem:rate-limit-unavailable').map(describe), [],
+      'fail-closed: every request refused with 503 rate-limit-unavailable problem+json')
+  }
+
+  // Back by itself: ioredis retries every ≤ 2 s (retryStrategy in redis-connection.ts).
+  const reconnected = await markWhen(timeline, `round ${round}: proxy reconnected (gatehouse_proxy_redis_up 1)`, async () => await proxy.metric('gatehouse_proxy_redis_up') === 1, 10_000)
+  await markWhen(timeline, `round ${round}: rate-limit counters in Redis again`, async () => (await redis.inspect.keys('gatehouse:rate-limit:*')).length > 0, 5000)
+  await markWhen(timeline, `round ${round}: responses stored in Redis again`, async () => (await redis.inspect.keys('gatehouse:cache:gatehouse-responses:*')).length > 0, 5000)
+  await markWhen(timeline, `round ${round}: hits from Redis again`, async () => shotsBetween(load.shots, reconnected).some((shot) => cacheOutcome(shot) === 'hit'), 10_000)
+  await markWhen(timeline, `round ${round}: a second proxy on the same Redis is served that entry`, async () => {
+    const response = await requestEdge(`${drill.second.proxyUrl}/api/v1/projects?limit=1`, drill.second.agents.h2, { as: drill.reader })
+    return response.status === 200 && String(response.headers['cache-status']).startsWith('Gatehouse; hit')
+  }, 10_000)
+}
+
+const describe = (shot: Shot): string => `${shot.startedAt}-${shot.endedAt} ms ${shot.method} ${shot.path}: ${shot.status || shot.error} ${shot.problemType ?? ''} ${cacheOutcome(shot)}`
+
+for (const failOpen of [true, false]) {
+  t.test(failOpen ? 'fail-open (default): local counting and no cache while Redis is away' : 'fail-closed (RATE_LIMIT_FAIL_OPEN=false): 503 while Redis is away', async (t) => {
+    const drill = await startDrill(t, failOpen)
+    const { timeline, proxy } = drill
+    await outage(t, drill, 'SIGKILL', 1)
+    await outage(t, drill, 'SHUTDOWN NOSAVE', 2)
+    const shots = await drill.load.stop()
+    timeline.mark('load stopped')
+    t.comment(`timeline:\n${timeline.describe()}`)
+    t.comment(`all answers: ${JSON.stringify(tally(shots))}`)
+
+    t.same(shots.filter((shot) => shot.status === 0).map(describe), [], 'every request answered')
+    t.ok(slowestMs(shots) < ANSWER_BOUND_MS, `none waited long: slowest ${slowestMs(shots)} ms of ${shots.length}`)
+    const serverErrors = shots.filter((shot) => shot.status >= 500 && !(!failOpen && shot.status === 503 && shot.problemType === 'urn:gatehouse:problem:rate-limit-unavailable'))
+    t.same(serverErrors.map(describe), [], failOpen ? 'no 5xx at all' : 'no 5xx but the configured 503')
+
+    const messages = proxy.process.lines('reachable').map((line) => String(line.msg))
+    const count = (msg: string): number => messages.filter((message) => message === msg).length
+    t.equal(count('redis unreachable: serving with local fallbacks until it returns'), 2, 'each outage logged once, not per request')
+    t.equal(count('rate limit store unreachable'), 2, 'and once by the rate limiter')
+    t.equal(count('redis reachable: shared rate limits and cache in use'), 3, 'each return logged (and the first connection)')
+    t.notMatch(proxy.process.stderr(), /MaxListenersExceeded|Error/, 'no warnings or errors on stderr')
+    t.ok(await proxy.metric('gatehouse_proxy_redis_errors_total') > 0, 'failed Redis commands counted')
+  })
+}
