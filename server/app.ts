@@ -44,6 +44,10 @@ async function assemble (config: ServerConfig, options: BuildAppOptions, databas
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustProxy === false ? false : config.trustProxy,
     requestIdHeader: false,
+    // While closing, a request that still arrives on an open connection is served (with Connection: close,
+    // below) rather than refused with Fastify's bare 503: the edge does not retry a 503, and the grace
+    // period bounds how long this can go on. See server/main.ts for the whole shutdown sequence.
+    return503OnClosing: false,
     genReqId: (request) => {
       const given = request.headers['x-request-id']
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()

@@ -1,8 +1,9 @@
 // Every setting of the API process. Nothing else in server/ reads process.env.
 import { join } from 'node:path'
 import { Type, type Static } from 'typebox'
-import { loadEnvConfig } from '../common/env-config.js'
+import { ConfigError, loadEnvConfig } from '../common/env-config.js'
 import { readOrCreateSecret } from '../common/secret-file.js'
+import { serverTimeouts, serverTimeoutSettings, type ServerTimeouts } from '../common/server-timeouts.js'
 import { tracingConfig, type TracingConfig } from '../common/tracing.js'
 
 
@@ -25,6 +26,10 @@ export const ServerEnvSchema = Type.Object({
   GRAPHIQL: Type.Boolean({ default: true }),
   SEED_DEMO_DATA: Type.Boolean({ default: false, description: 'Create the acme and globex demo tenants on the embedded database if absent' }),
   SHUTDOWN_GRACE_MS: Type.Integer({ default: 10000, minimum: 0 }),
+  SHUTDOWN_DRAIN_DELAY_MS: Type.Integer({ default: 0, minimum: 0, description: 'After SIGTERM, keep serving this long with /ready failing before closing the listener' }),
+  // Keep-alive outlives the proxy's pooled connections (it closes them after 60 s idle), so the proxy never
+  // reuses a socket this side has just closed.
+  ...serverTimeoutSettings({ headersMs: 10_000, requestMs: 30_000, keepAliveMs: 72_000 }),
   OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://', description: 'OTLP/HTTP collector; spans go to <url>/v1/traces. Unset: no tracing' })),
   OTEL_SERVICE_NAME: Type.String({ default: 'gatehouse-api', minLength: 1 }),
 })
@@ -46,11 +51,17 @@ export interface ServerConfig {
   cacheSMaxAgeSeconds: number
   graphql: { maxDepth: number, maxCost: number, graphiql: boolean }
   shutdownGraceMs: number
+  shutdownDrainDelayMs: number
+  timeouts: ServerTimeouts
   tracing: TracingConfig
 }
 
 export function loadServerConfig (env: Record<string, string | undefined> = process.env): ServerConfig {
   const settings = loadEnvConfig(ServerEnvSchema, env)
+  // The drain runs inside the grace period: one as long as the other would be killed before closing.
+  if (settings.SHUTDOWN_DRAIN_DELAY_MS > 0 && settings.SHUTDOWN_DRAIN_DELAY_MS >= settings.SHUTDOWN_GRACE_MS) {
+    throw new ConfigError([`SHUTDOWN_DRAIN_DELAY_MS: must be shorter than SHUTDOWN_GRACE_MS (got ${settings.SHUTDOWN_DRAIN_DELAY_MS} >= ${settings.SHUTDOWN_GRACE_MS})`])
+  }
   return {
     host: settings.HOST,
     port: settings.PORT,
@@ -73,6 +84,8 @@ export function loadServerConfig (env: Record<string, string | undefined> = proc
     cacheSMaxAgeSeconds: settings.CACHE_S_MAXAGE_SECONDS,
     graphql: { maxDepth: settings.GRAPHQL_MAX_DEPTH, maxCost: settings.GRAPHQL_MAX_COST, graphiql: settings.GRAPHIQL },
     shutdownGraceMs: settings.SHUTDOWN_GRACE_MS,
+    shutdownDrainDelayMs: settings.SHUTDOWN_DRAIN_DELAY_MS,
+    timeouts: serverTimeouts(settings),
     tracing: tracingConfig(settings.OTEL_EXPORTER_OTLP_ENDPOINT, settings.OTEL_SERVICE_NAME),
   }
 }

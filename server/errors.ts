@@ -27,6 +27,7 @@ export const PROBLEM_TYPES: Record<string, { slug: string, title: string }> = {
   GH_MALFORMED_BODY: { slug: 'malformed-body', title: 'Malformed request body' },
   GH_CONFLICT: { slug: 'conflict', title: 'Conflict' },
   GH_DATABASE_UNAVAILABLE: { slug: 'database-unavailable', title: 'Database unavailable' },
+  GH_SHUTTING_DOWN: { slug: 'shutting-down', title: 'Shutting down' },
   GH_QUERY_TOO_COMPLEX: { slug: 'query-too-complex', title: 'Query too complex' },
   GH_QUERY_TOO_DEEP: { slug: 'query-too-deep', title: 'Query too deep' },
   GH_ROUTE_NOT_FOUND: { slug: 'route-not-found', title: 'No such route' },

@@ -2,9 +2,11 @@
 import closeWithGrace from 'close-with-grace'
 import type { FastifyInstance } from 'fastify'
 import { loggerOptions } from '../common/logger.js'
+import { applyServerTimeouts } from '../common/server-timeouts.js'
 import { buildApp } from './app.js'
 import { ConfigError } from '../common/env-config.js'
 import { loadServerConfig, type ServerConfig } from './config.js'
+import { sendProblem } from './plugins/problem-details.js'
 
 let config: ServerConfig
 try {
@@ -25,19 +27,45 @@ try {
 }
 const server = app
 
-// Bound how long a slow or idle client may hold a socket. Keep-alive outlives the proxy's pooled
-// connections (it closes them first), so the proxy never reuses a socket this side just closed.
-server.server.headersTimeout = 10_000
-server.server.requestTimeout = 30_000
-server.server.keepAliveTimeout = 72_000
+// Bound how long a slow or idle client may hold a socket (header, whole-request and keep-alive deadlines).
+applyServerTimeouts(server.server, config.timeouts)
+
+// Shutdown, in three steps, so that no client request fails:
+// 1. Draining (SHUTDOWN_DRAIN_DELAY_MS): everything is still served, but /ready answers 503 so balancers
+//    (the edge checks it) take this instance out of rotation, and every response closes its connection so
+//    keep-alive clients reconnect elsewhere. The listener stays open: a request routed here before the
+//    balancer noticed is served, not refused — refusing would fail a POST, which must not be resent.
+// 2. Closing: no new connections; idle ones are closed; requests in flight finish, and one that still
+//    arrives on an open connection is served with Connection: close (return503OnClosing is off in app.ts).
+// 3. The database closes once the last response is out, then the process exits 0. The grace period
+//    (SHUTDOWN_GRACE_MS, drain included) bounds it all: past it the process exits 1.
+let draining = false
+server.addHook('onRequest', async (request, reply) => {
+  if (draining && request.routeOptions.url === '/ready') {
+    return sendProblem(request, reply, 503, 'GH_SHUTTING_DOWN', 'This instance is shutting down')
+  }
+})
+server.addHook('onSend', async (request, reply) => {
+  if (draining && request.raw.httpVersionMajor === 1) reply.header('connection', 'close')
+})
 
 closeWithGrace({
   delay: config.shutdownGraceMs,
   // Its own messages (a second signal, the grace period running out) go to the same JSON log as ours.
-  logger: { error: (message: unknown) => { if (typeof message === 'string') server.log.error(message); else server.log.error({ err: message }, 'shutdown failed') } },
+  logger: { error: (message: unknown) => { if (typeof message === 'string') server.log.error(message); else server.log.error({ err: message }, 'shutting down failed') } },
 }, async ({ signal, err }) => {
-  if (err !== undefined) server.log.error({ err }, 'shutting down after an unexpected error')
-  else server.log.info({ signal }, 'shutting down: finishing in-flight requests')
+  if (err !== undefined) {
+    // Something is broken: no drain, close at once.
+    server.log.error({ err }, 'shutting down after an unexpected error')
+    await server.close()
+    return
+  }
+  draining = true
+  server.log.info({ signal, drainMs: config.shutdownDrainDelayMs }, 'shutting down: finishing in-flight requests')
+  if (config.shutdownDrainDelayMs > 0) {
+    await new Promise((resolve) => setTimeout(resolve, config.shutdownDrainDelayMs))
+    server.log.info('drained: closing the listener')
+  }
   await server.close()
 })
 

@@ -22,6 +22,8 @@ t.test('defaults: embedded database in DATA_DIR, loopback on 3000, the documente
     cacheSMaxAgeSeconds: 5,
     graphql: { maxDepth: 7, maxCost: 5000, graphiql: true },
     shutdownGraceMs: 10_000,
+    shutdownDrainDelayMs: 0,
+    timeouts: { headersMs: 10_000, requestMs: 30_000, keepAliveMs: 72_000 },
     tracing: { otlpEndpoint: undefined, serviceName: 'gatehouse-api' },
   })
 })
@@ -77,6 +79,9 @@ t.test('every other setting is read and converted', async (t) => {
     GRAPHIQL: 'false',
     SEED_DEMO_DATA: 'true',
     SHUTDOWN_GRACE_MS: '0',
+    HEADERS_TIMEOUT_MS: '2000',
+    REQUEST_TIMEOUT_MS: '5000',
+    KEEP_ALIVE_TIMEOUT_MS: '1000',
     UNRELATED_VARIABLE: 'ignored',
   })
   t.match(config, {
@@ -89,6 +94,7 @@ t.test('every other setting is read and converted', async (t) => {
     cacheSMaxAgeSeconds: 0,
     graphql: { maxDepth: 4, maxCost: 100, graphiql: false },
     shutdownGraceMs: 0,
+    timeouts: { headersMs: 2000, requestMs: 5000, keepAliveMs: 1000 },
     database: { kind: 'pglite', seedDemoData: true },
   })
   t.strictSame(config.trustProxy, ['10.0.0.7', '192.168.0.0/16'], 'blank entries are dropped')
@@ -111,6 +117,10 @@ t.test('bad values are refused with a ConfigError naming each variable', async (
     ['GRAPHIQL', 'maybe'],
     ['SEED_DEMO_DATA', 'yes please'],
     ['SHUTDOWN_GRACE_MS', '-5'],
+    ['SHUTDOWN_DRAIN_DELAY_MS', 'soon'],
+    ['HEADERS_TIMEOUT_MS', '50'],
+    ['REQUEST_TIMEOUT_MS', '0'],
+    ['KEEP_ALIVE_TIMEOUT_MS', '-1'],
   ]
   for (const [name, value] of cases) {
     const env = { DATA_DIR: t.testdir(), IDENTITY_SECRET: SECRET, [name]: value }
@@ -126,6 +136,14 @@ t.test('bad values are refused with a ConfigError naming each variable', async (
   }
   t.throws(() => loadServerConfig({ IDENTITY_SECRET: SECRET, LOG_LEVEL: 'loud' }), /LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent/,
     'an enumerated setting lists its choices')
+})
+
+t.test('settings that only make sense together: a drain inside the grace period, a header deadline inside the request one', async (t) => {
+  const env = { DATA_DIR: t.testdir(), IDENTITY_SECRET: SECRET }
+  t.equal(loadServerConfig({ ...env, SHUTDOWN_DRAIN_DELAY_MS: '3000', SHUTDOWN_GRACE_MS: '8000' }).shutdownDrainDelayMs, 3000)
+  t.throws(() => loadServerConfig({ ...env, SHUTDOWN_DRAIN_DELAY_MS: '10000' }), /SHUTDOWN_DRAIN_DELAY_MS: must be shorter than SHUTDOWN_GRACE_MS/,
+    'a drain as long as the grace period would be killed before it closes anything')
+  t.throws(() => loadServerConfig({ ...env, HEADERS_TIMEOUT_MS: '40000' }), /HEADERS_TIMEOUT_MS: must not exceed REQUEST_TIMEOUT_MS/)
 })
 
 t.test('several bad values are reported together, so one restart fixes them all', async (t) => {

@@ -97,6 +97,21 @@ function readResponse (socket: Socket): Promise<{ status: number, headers: Recor
   })
 }
 
+/** Whether new connections to `port` are refused within `timeoutMs` (polling). */
+async function refusedWithin (port: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    const outcome = await new Promise<string>((resolve) => {
+      const probe = connect(port, '127.0.0.1')
+      probe.once('connect', () => { probe.destroy(); resolve('connected') })
+      probe.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'))
+    })
+    if (outcome === 'ECONNREFUSED') return true
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  return false
+}
+
 /**
  * Sends a create whose body arrives in two parts, SIGTERMs the server between them, and expects the create
  * to be answered and the process to exit 0.
@@ -180,6 +195,46 @@ if (postgres !== undefined) {
     t.strictSame(rows.rows, [{ name: 'Finished during shutdown' }])
   })
 }
+
+t.test('SIGTERM with a drain delay: /ready fails while requests are still served, then the listener closes; a request that still arrives is served, not refused', async (t) => {
+  const server = start(t, { DATA_DIR: t.testdir(), SEED_DEMO_DATA: 'true', SHUTDOWN_DRAIN_DELAY_MS: '1500', SHUTDOWN_GRACE_MS: '20000' })
+  const port = await listeningPort(server)
+  await server.waitForLog((l) => l.msg === 'gatehouse api ready', 'ready')
+  const url = '/api/v1/projects?limit=1'
+  const signedGet = (requestId: string): Record<string, string> => signIdentity(TEST_IDENTITY_SECRET, { tenant: 'acme', user: 'alice', requestId, method: 'GET', url })
+
+  // A keep-alive connection whose next request has begun but not finished arriving when the listener closes.
+  const late = connect(port, '127.0.0.1')
+  t.teardown(() => late.destroy())
+  await new Promise<void>((resolve) => late.once('connect', resolve))
+  const lateResponse = readResponse(late)
+  late.write(`GET ${url} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n`)
+
+  const ready = await fetch(`http://127.0.0.1:${port}/ready`)
+  t.equal(ready.status, 200, 'ready before the signal')
+  await ready.body?.cancel()
+
+  server.child.kill('SIGTERM')
+  await server.waitForLog((l) => l.msg === 'shutting down: finishing in-flight requests', 'the shutdown')
+  const draining = await fetch(`http://127.0.0.1:${port}/ready`)
+  t.equal(draining.status, 503, 'draining: balancers are told to stop sending')
+  t.equal(draining.headers.get('content-type'), 'application/problem+json; charset=utf-8')
+  t.match(await draining.json(), { type: 'urn:gatehouse:problem:shutting-down', status: 503, code: 'GH_SHUTTING_DOWN' })
+  const served = await fetch(`http://127.0.0.1:${port}${url}`, { headers: signedGet('main-drain-1') })
+  t.equal(served.status, 200, 'yet a request routed here meanwhile is served')
+  t.equal(served.headers.get('connection'), 'close', 'and its client is told to reconnect (elsewhere)')
+  t.match(await served.json(), { data: [{ name: String }] })
+
+  await server.waitForLog((l) => l.msg === 'drained: closing the listener', 'the end of the drain')
+  t.equal(await refusedWithin(port, 10_000), true, 'the listener closes')
+  const headers = Object.entries(signedGet('main-late-1')).map(([name, value]) => `${name}: ${value}`).join('\r\n')
+  late.write(`${headers}\r\n\r\n`)
+  const answer = await lateResponse
+  t.equal(answer.status, 200, `served, not Fastify's bare 503: ${answer.body}`)
+  t.equal(answer.headers.connection, 'close')
+  t.equal(answer.headers['x-request-id'], 'main-late-1')
+  t.strictSame(await server.exited, { code: 0, signal: null }, server.stderr())
+})
 
 t.test('a bad setting exits 78 with a message naming it, before opening anything', async (t) => {
   const dataDir = t.testdir()
