@@ -1,10 +1,12 @@
 // Every setting of the edge proxy: environment variables, optionally on top of a JSON config file
 // (PROXY_CONFIG_FILE, same keys; the environment wins). Nothing else in proxy/ reads process.env.
 import { readFileSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { Type, type Static } from 'typebox'
 import { ConfigError, loadEnvConfig } from '../common/env-config.js'
 import { readOrCreateSecret } from '../common/secret-file.js'
+import { serverTimeouts, serverTimeoutSettings, type ServerTimeouts } from '../common/server-timeouts.js'
 import { tracingConfig, type TracingConfig } from '../common/tracing.js'
 
 const Plan = Type.Enum(['free', 'pro', 'enterprise'])
@@ -14,6 +16,7 @@ export const ProxyEnvSchema = Type.Object({
   PROXY_HTTPS_PORT: Type.Integer({ default: 8443, minimum: 0, maximum: 65535 }),
   PROXY_HTTP_PORT: Type.Integer({ default: 8080, minimum: 0, maximum: 65535, description: 'Plain HTTP: redirects to HTTPS' }),
   PROXY_PUBLIC_HTTPS_PORT: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'HTTPS port clients see, for redirects (behind port mapping)' })),
+  PROXY_WORKERS: Type.String({ default: '1', description: 'Processes serving the public ports: a whole number, or "auto" for one per CPU (os.availableParallelism())' }),
   PROXY_METRICS_HOST: Type.String({ default: '127.0.0.1', description: 'Internal metrics port: never the public one' }),
   PROXY_METRICS_PORT: Type.Integer({ default: 9464, minimum: 0, maximum: 65535 }),
   PROXY_HOSTNAMES: Type.String({ default: 'localhost,127.0.0.1,::1', description: 'Names the generated certificate covers' }),
@@ -45,6 +48,7 @@ export const ProxyEnvSchema = Type.Object({
   CACHE_MAX_STALE_IF_ERROR_SECONDS: Type.Integer({ default: 300, minimum: 0 }),
   BODY_LIMIT_BYTES: Type.Integer({ default: 1_048_576, minimum: 1024 }),
   SHUTDOWN_GRACE_MS: Type.Integer({ default: 10000, minimum: 0 }),
+  ...serverTimeoutSettings({ headersMs: 10_000, requestMs: 60_000, keepAliveMs: 60_000 }),
   OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://', description: 'OTLP/HTTP collector; spans go to <url>/v1/traces. Unset: no tracing' })),
   OTEL_SERVICE_NAME: Type.String({ default: 'gatehouse-proxy', minLength: 1 }),
 })
@@ -58,6 +62,8 @@ export interface ProxyConfig {
   httpPort: number
   publicHttpsPort: number | undefined
   metrics: { host: string, port: number }
+  /** 1: one process, as always; more: a node:cluster primary with this many workers (proxy/cluster/). */
+  workers: number
   logLevel: string
   tls: { kind: 'files', certFile: string, keyFile: string } | { kind: 'local-ca', dir: string, hostnames: string[] }
   upstreams: URL[]
@@ -75,6 +81,8 @@ export interface ProxyConfig {
   cache: { maxEntries: number, maxBytes: number, maxEntryBytes: number, maxStaleIfErrorSeconds: number }
   bodyLimitBytes: number
   shutdownGraceMs: number
+  /** How long a client may take over its headers, its whole request, and between requests. */
+  clientTimeouts: ServerTimeouts
   tracing: TracingConfig
 }
 
@@ -93,6 +101,16 @@ function readConfigFile (path: string): Record<string, string> {
   return Object.fromEntries(Object.entries(parsed).map(([key, value]) => [key, String(value)]))
 }
 
+/** A cap that only catches typos: far more workers than cores just competes for them. */
+const MAX_WORKERS = 1024
+
+function parseWorkers (value: string): number {
+  const trimmed = value.trim()
+  if (trimmed === 'auto') return availableParallelism()
+  if (/^\d+$/.test(trimmed) && Number(trimmed) >= 1 && Number(trimmed) <= MAX_WORKERS) return Number(trimmed)
+  throw new ConfigError([`PROXY_WORKERS: a whole number from 1 to ${MAX_WORKERS}, or "auto" for one per CPU (got ${JSON.stringify(value)})`])
+}
+
 export function loadProxyConfig (env: Record<string, string | undefined> = process.env): ProxyConfig {
   const fromFile = env.PROXY_CONFIG_FILE !== undefined && env.PROXY_CONFIG_FILE !== '' ? readConfigFile(env.PROXY_CONFIG_FILE) : {}
   const settings = loadEnvConfig(ProxyEnvSchema, { ...fromFile, ...env })
@@ -100,6 +118,7 @@ export function loadProxyConfig (env: Record<string, string | undefined> = proce
   if ((settings.TLS_CERT_FILE === undefined) !== (settings.TLS_KEY_FILE === undefined)) {
     throw new ConfigError(['TLS_CERT_FILE and TLS_KEY_FILE: set both to use your own certificate, or neither for a local CA'])
   }
+  const workers = parseWorkers(settings.PROXY_WORKERS)
   const upstreams = settings.UPSTREAM_URLS.split(',').map((entry) => entry.trim()).filter(Boolean)
   const badUpstream = upstreams.find((entry) => !URL.canParse(entry) || !/^https?:$/.test(new URL(entry).protocol))
   if (badUpstream !== undefined) throw new ConfigError([`UPSTREAM_URLS: "${badUpstream}" is not an http(s) URL`])
@@ -110,6 +129,7 @@ export function loadProxyConfig (env: Record<string, string | undefined> = proce
     httpPort: settings.PROXY_HTTP_PORT,
     publicHttpsPort: settings.PROXY_PUBLIC_HTTPS_PORT,
     metrics: { host: settings.PROXY_METRICS_HOST, port: settings.PROXY_METRICS_PORT },
+    workers,
     logLevel: settings.LOG_LEVEL,
     tls: settings.TLS_CERT_FILE !== undefined && settings.TLS_KEY_FILE !== undefined
       ? { kind: 'files', certFile: settings.TLS_CERT_FILE, keyFile: settings.TLS_KEY_FILE }
@@ -144,6 +164,7 @@ export function loadProxyConfig (env: Record<string, string | undefined> = proce
     },
     bodyLimitBytes: settings.BODY_LIMIT_BYTES,
     shutdownGraceMs: settings.SHUTDOWN_GRACE_MS,
+    clientTimeouts: serverTimeouts(settings),
     tracing: tracingConfig(settings.OTEL_EXPORTER_OTLP_ENDPOINT, settings.OTEL_SERVICE_NAME),
   }
 }

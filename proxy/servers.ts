@@ -17,7 +17,10 @@ export function buildRedirectServer (httpsPort: number, logger: boolean | object
   return app
 }
 
-export function buildMetricsServer (registry: Registry, logger: boolean | object = false): FastifyInstance {
+/** A prom-client Registry, or anything else that renders the exposition format (the cluster's sum). */
+export type MetricsSource = Pick<Registry, 'contentType' | 'metrics'>
+
+export function buildMetricsServer (registry: MetricsSource, logger: boolean | object = false): FastifyInstance {
   const app = Fastify({ logger })
   app.get('/metrics', { logLevel: 'warn' }, async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()))
   return app

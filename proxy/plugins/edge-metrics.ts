@@ -1,5 +1,5 @@
 // The proxy's Prometheus metrics: fastify-metrics for routes and the process, plus the edge's own
-// counters. Served only by the internal metrics server (proxy/metrics-server.ts), never the public port.
+// counters. Served only by the internal metrics server (proxy/servers.ts), never the public port.
 // @see https://github.com/SkeLLLa/fastify-metrics
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
@@ -24,8 +24,10 @@ export function createEdgeMetrics (registry = new promClient.Registry()) {
       registers,
     }),
     upstreamErrors: new promClient.Counter({ name: 'gatehouse_proxy_upstream_errors_total', help: 'Forwarding failures by kind', labelNames: ['kind'] as const, registers }),
-    upstreamUp: new promClient.Gauge({ name: 'gatehouse_proxy_upstream_up', help: '1 while an API instance is in rotation (its /ready answers)', labelNames: ['upstream'] as const, registers }),
-    redisUp: new promClient.Gauge({ name: 'gatehouse_proxy_redis_up', help: '1 while the shared store (Redis) is reachable', registers }),
+    // With several workers (PROXY_WORKERS) the primary sums their series; these two take the worst worker
+    // instead, so "down" shows (and alerts) as soon as one worker sees it, and "up" stays 1, not N.
+    upstreamUp: new promClient.Gauge({ name: 'gatehouse_proxy_upstream_up', help: '1 while an API instance is in rotation (its /ready answers)', labelNames: ['upstream'] as const, aggregator: 'min', registers }),
+    redisUp: new promClient.Gauge({ name: 'gatehouse_proxy_redis_up', help: '1 while the shared store (Redis) is reachable', aggregator: 'min', registers }),
     redisErrors: new promClient.Counter({ name: 'gatehouse_proxy_redis_errors_total', help: 'Redis connection and command errors', registers }),
     requestsByProtocol: new promClient.Counter({ name: 'gatehouse_proxy_requests_total', help: 'Requests by HTTP and TLS version', labelNames: ['http_version', 'tls_version'] as const, registers }),
   }

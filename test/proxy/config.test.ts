@@ -1,7 +1,7 @@
 // The proxy's settings: validated at start with errors naming the bad setting, an optional JSON file
 // under the environment, unknown keys in that file refused, and values turned into the config the app uses.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { ConfigError } from '../../common/env-config.js'
@@ -39,6 +39,11 @@ t.test('each bad setting is refused with its name', async (t) => {
     [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL: must be one of fatal, error/],
     [{ IDENTITY_SECRET: 'short' }, /^IDENTITY_SECRET: .*not shown/],
     [{ TLS_CERT_FILE: '/etc/cert.pem' }, /^TLS_CERT_FILE and TLS_KEY_FILE: set both/],
+    [{ PROXY_WORKERS: '0' }, /^PROXY_WORKERS: a whole number from 1 to 1024, or "auto" .*\(got "0"\)/],
+    [{ PROXY_WORKERS: 'all' }, /^PROXY_WORKERS: .*\(got "all"\)/],
+    [{ PROXY_WORKERS: '2.5' }, /^PROXY_WORKERS: /],
+    [{ PROXY_WORKERS: '-2' }, /^PROXY_WORKERS: /],
+    [{ PROXY_WORKERS: '5000' }, /^PROXY_WORKERS: /],
   ]
   for (const [env, expected] of cases) {
     const problems = problemsOf(env)
@@ -62,6 +67,9 @@ t.test('values become the config the app uses', async (t) => {
   t.equal(config.auth.cacheTtlMs, 5000)
   t.same(config.tls, { kind: 'local-ca', dir: join(dir, 'tls'), hostnames: ['localhost', '127.0.0.1', '::1'] })
   t.equal(config.auth.htpasswdFile, join(dir, 'htpasswd'))
+  t.equal(config.workers, 1, 'one process unless asked')
+  t.equal(loadProxyConfig({ DATA_DIR: dir, IDENTITY_SECRET: SECRET, PROXY_WORKERS: '3' }).workers, 3)
+  t.equal(loadProxyConfig({ DATA_DIR: dir, IDENTITY_SECRET: SECRET, PROXY_WORKERS: 'auto' }).workers, availableParallelism(), 'auto: one per CPU')
 
   const generated = loadProxyConfig({ DATA_DIR: dir })
   t.ok(generated.identitySecret.length >= 32, 'without IDENTITY_SECRET a development secret is made in DATA_DIR')

@@ -1,0 +1,27 @@
+// What the cluster primary and its workers tell each other over the IPC channel node:cluster sets up.
+// Everything is prefixed, so prom-client's or anyone else's messages on the same channel are never mistaken.
+import type { Worker } from 'node:cluster'
+import type { Registry } from 'prom-client'
+
+export type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>
+
+export type ToWorker =
+  | { type: 'gatehouse:tls', key: string, cert: string }
+  | { type: 'gatehouse:drain' }
+  | { type: 'gatehouse:metrics-request', id: number }
+
+export type ToPrimary =
+  | { type: 'gatehouse:tls-request' }
+  | { type: 'gatehouse:ready' }
+  | { type: 'gatehouse:metrics', id: number, metrics: MetricsJson }
+
+export function isMessage<Message extends { type: string }, Type extends Message['type']> (
+  message: unknown, type: Type,
+): message is Extract<Message, { type: Type }> {
+  return typeof message === 'object' && message !== null && (message as { type?: unknown }).type === type
+}
+
+/** A worker whose channel already closed (it is exiting) is skipped rather than thrown at. */
+export function sendToWorker (worker: Worker, message: ToWorker): void {
+  if (worker.isConnected()) worker.send(message)
+}

@@ -1,0 +1,89 @@
+// PROXY_WORKERS > 1: this process serves no request itself. It prepares what must exist once before any
+// worker starts (the settings were validated by main.ts; the local CA and certificate are made here, so
+// workers never race to create them), forks the workers (each builds the edge app and listens on the same
+// public ports; node:cluster hands them connections in turn), keeps their certificate current, serves the
+// one internal /metrics with the sum of all workers, replaces a worker that dies, and on SIGTERM/SIGINT
+// has every worker drain, exiting 0 once all of them did.
+//
+// What stays per worker, by design (README "Several processes"): /health and /ready (each answers for
+// itself; every worker probes the API), the htpasswd file (each polls it), the upstream connection pool,
+// and without REDIS_URL the rate-limit and failed-login counts and the response cache.
+import { pino } from 'pino'
+import closeWithGrace from 'close-with-grace'
+import { loggerOptions } from '../../common/logger.js'
+import type { ProxyConfig } from '../config.js'
+import { buildMetricsServer } from '../servers.js'
+import { openCertificateSource } from '../tls/certificate-source.js'
+import { trustInstructions, type TlsMaterial } from '../tls/local-ca.js'
+import { clusterMetricsSource, createPrimaryMetrics } from './cluster-metrics.js'
+import { isMessage, sendToWorker, type ToPrimary } from './messages.js'
+import { startWorkerPool, WorkerStartError } from './worker-pool.js'
+
+/** The primary waits this much longer than a worker's own grace period before killing what is left. */
+const SHUTDOWN_MARGIN_MS = 5000
+
+export async function runPrimary (config: ProxyConfig): Promise<void> {
+  const logOptions = { ...loggerOptions('proxy', config.logLevel), base: { service: 'proxy', pid: process.pid, role: 'primary' } }
+  const log = pino(logOptions)
+  const certificates = await openCertificateSource(config.tls)
+  let tls: TlsMaterial = certificates.initial
+
+  if (config.redisUrl === undefined) {
+    log.warn({ workers: config.workers }, 'no REDIS_URL: each worker counts rate limits and failed logins on its own, so a client ' +
+      'whose connections reach several workers gets up to PROXY_WORKERS times the budgets, and each worker has its own response cache')
+  }
+
+  const pool = startWorkerPool({
+    count: config.workers,
+    log,
+    onMessage (worker, message) {
+      if (isMessage<ToPrimary, 'gatehouse:tls-request'>(message, 'gatehouse:tls-request')) sendToWorker(worker, { type: 'gatehouse:tls', ...tls })
+    },
+    onRestart: () => primaryMetrics.workerRestarts.inc(),
+  })
+  const primaryMetrics = createPrimaryMetrics(pool.workers)
+  const metrics = buildMetricsServer(clusterMetricsSource(primaryMetrics.registry, pool.workers), logOptions)
+
+  // The certificate source checked the new pair (key matches, not expired) before it gets here.
+  certificates.watch((material) => {
+    tls = material
+    for (const worker of pool.workers()) sendToWorker(worker, { type: 'gatehouse:tls', ...material })
+    log.info('TLS certificate reloaded')
+  }, (error) => log.error({ err: error }, 'new TLS certificate rejected; still serving the previous one'))
+
+  closeWithGrace({
+    delay: config.shutdownGraceMs + SHUTDOWN_MARGIN_MS,
+    logger: { error: (message: unknown) => { if (typeof message === 'string') log.error(message); else log.error({ err: message }, 'shutdown failed') } },
+    onSecondSignal: (signal) => { log.error({ signal }, 'second signal: stopping the workers now'); pool.kill() },
+    onTimeout: () => { log.error('workers still running after the grace period: killed'); pool.kill() },
+  }, async ({ signal, err }) => {
+    if (err !== undefined) log.error({ err }, 'shutting down after an unexpected error')
+    else log.info({ signal }, 'shutting down: every worker finishes its in-flight requests')
+    certificates.close()
+    const clean = await pool.drain()
+    await metrics.close()
+    if (!clean) throw new Error('a worker did not stop cleanly')
+  })
+
+  try {
+    await metrics.listen({ host: config.metrics.host, port: config.metrics.port })
+    await pool.started
+  } catch (error) {
+    log.fatal({ err: error }, 'the proxy could not start')
+    await pool.drain()
+    process.exit(error instanceof WorkerStartError ? error.exitCode : 1)
+  }
+
+  if (config.tls.kind === 'local-ca') {
+    log.info({ created: certificates.notice === 'created' }, 'local certificate authority in use')
+    if (certificates.notice === 'created') process.stderr.write(`\n${trustInstructions(`${config.tls.dir}/ca.crt`, config.publicHttpsPort ?? config.httpsPort)}\n\n`)
+  }
+  log.info({
+    https: `https://localhost:${config.httpsPort}`,
+    redirect: config.httpPort !== 0 ? `http://localhost:${config.httpPort}` : 'off',
+    metrics: `http://${config.metrics.host}:${config.metrics.port}/metrics`,
+    upstreams: config.upstreams.map((url) => url.origin),
+    redis: config.redisUrl !== undefined,
+    workers: pool.workers().map((worker) => worker.process.pid),
+  }, 'gatehouse proxy ready')
+}

@@ -1,0 +1,58 @@
+// A cluster worker's side of the conversation with the primary. Its TLS material comes from the primary,
+// which alone creates, renews and watches it (workers never race to write the local CA's files); its
+// metrics are handed over when the primary is scraped; it drains when the primary asks, or goes away.
+import type { Registry } from 'prom-client'
+import type { CertificateSource } from '../tls/certificate-source.js'
+import type { TlsMaterial } from '../tls/local-ca.js'
+import { isMessage, type ToPrimary, type ToWorker } from './messages.js'
+
+function send (message: ToPrimary): void {
+  if (process.connected) process.send?.(message)
+}
+
+/** The primary's certificate: asked for once, then every renewal or reload it pushes. */
+export async function certificatesFromPrimary (): Promise<CertificateSource> {
+  let apply: ((material: TlsMaterial) => void) | undefined
+  let resolveInitial: ((material: TlsMaterial) => void) | undefined
+  const initial = new Promise<TlsMaterial>((resolve) => { resolveInitial = resolve })
+  const onMessage = (message: unknown): void => {
+    if (!isMessage<ToWorker, 'gatehouse:tls'>(message, 'gatehouse:tls')) return
+    const material = { key: message.key, cert: message.cert }
+    if (resolveInitial !== undefined) {
+      resolveInitial(material)
+      resolveInitial = undefined
+    } else {
+      apply?.(material)
+    }
+  }
+  process.on('message', onMessage)
+  send({ type: 'gatehouse:tls-request' })
+  return {
+    initial: await initial,
+    notice: undefined,
+    // The primary checked the pair before sending it: a rejected one never gets here.
+    watch (onApply) { apply = onApply },
+    close () { process.off('message', onMessage) },
+  }
+}
+
+export function answerMetricsRequests (registry: Registry): void {
+  process.on('message', (message: unknown) => {
+    if (!isMessage<ToWorker, 'gatehouse:metrics-request'>(message, 'gatehouse:metrics-request')) return
+    registry.getMetricsAsJSON().then((metrics) => send({ type: 'gatehouse:metrics', id: message.id, metrics }), () => {
+      send({ type: 'gatehouse:metrics', id: message.id, metrics: [] })
+    })
+  })
+}
+
+/** `drain` runs when the primary asks, or when the primary is gone (its IPC channel closed). */
+export function onDrainRequest (drain: () => void): void {
+  process.on('message', (message: unknown) => {
+    if (isMessage<ToWorker, 'gatehouse:drain'>(message, 'gatehouse:drain')) drain()
+  })
+  process.once('disconnect', drain)
+}
+
+export function reportReady (): void {
+  send({ type: 'gatehouse:ready' })
+}

@@ -1,0 +1,72 @@
+// One edge process: the HTTPS app, the HTTP redirect and, standing alone, the internal metrics listener;
+// certificate reloads; graceful draining on SIGTERM/SIGINT. proxy/main.ts runs it directly, or it runs as
+// each worker of a cluster (proxy/cluster/), where the primary owns the certificate and the metrics port.
+import cluster from 'node:cluster'
+import type { Http2SecureServer } from 'node:http2'
+import closeWithGrace from 'close-with-grace'
+import { loggerOptions } from '../common/logger.js'
+import { buildProxyApp, TLS_OPTIONS } from './app.js'
+import type { ProxyConfig } from './config.js'
+import { trackConnections } from './connection-drain.js'
+import { buildMetricsServer, buildRedirectServer } from './servers.js'
+import { keepCertificateCurrent, openCertificateSource } from './tls/certificate-source.js'
+import { trustInstructions } from './tls/local-ca.js'
+import { answerMetricsRequests, certificatesFromPrimary, onDrainRequest, reportReady } from './cluster/worker.js'
+
+export async function runEdgeProcess (config: ProxyConfig): Promise<void> {
+  const worker = cluster.worker
+  // The primary may ask a worker to drain while it is still starting: remember it until shutdown exists.
+  let drainRequested = false
+  let requestDrain = (): void => { drainRequested = true }
+  if (worker !== undefined) onDrainRequest(() => requestDrain())
+
+  const logger = worker === undefined
+    ? loggerOptions('proxy', config.logLevel)
+    : { ...loggerOptions('proxy', config.logLevel), base: { service: 'proxy', pid: process.pid, worker: worker.id } }
+  const certificates = worker === undefined ? await openCertificateSource(config.tls) : await certificatesFromPrimary()
+  const app = await buildProxyApp(config, { tls: certificates.initial, logger })
+  const server = app.server as unknown as Http2SecureServer
+  const redirect = buildRedirectServer(config.publicHttpsPort ?? config.httpsPort, logger)
+  const metrics = worker === undefined ? buildMetricsServer(app.edgeMetrics.registry, logger) : undefined
+  if (worker !== undefined) answerMetricsRequests(app.edgeMetrics.registry)
+
+  keepCertificateCurrent(certificates, server, TLS_OPTIONS, app.log)
+  const connections = trackConnections(server)
+
+  let closing = false
+  const shutdown = closeWithGrace({
+    delay: config.shutdownGraceMs,
+    logger: { error: (message: unknown) => { if (typeof message === 'string') app.log.error(message); else app.log.error({ err: message }, 'shutdown failed') } },
+  }, async ({ signal, err }) => {
+    closing = true
+    if (err !== undefined) app.log.error({ err }, 'shutting down after an unexpected error')
+    else app.log.info({ signal: signal ?? 'asked by the primary' }, 'shutting down: finishing in-flight requests')
+    certificates.close()
+    await Promise.all([redirect.close(), metrics?.close(), connections.drain()])
+    // Only now: once Fastify's close() begins it answers 503 to requests on open connections.
+    await app.close()
+  })
+  requestDrain = () => { if (!closing) shutdown.close() }
+  if (drainRequested) requestDrain()
+
+  await app.listen({ host: config.host, port: config.httpsPort })
+  if (config.httpPort !== 0) await redirect.listen({ host: config.host, port: config.httpPort })
+  if (metrics !== undefined) await metrics.listen({ host: config.metrics.host, port: config.metrics.port })
+
+  if (worker !== undefined) {
+    reportReady()
+    app.log.info('proxy worker ready')
+    return
+  }
+  if (config.tls.kind === 'local-ca') {
+    app.log.info({ created: certificates.notice === 'created' }, 'local certificate authority in use')
+    if (certificates.notice === 'created') process.stderr.write(`\n${trustInstructions(`${config.tls.dir}/ca.crt`, config.publicHttpsPort ?? config.httpsPort)}\n\n`)
+  }
+  app.log.info({
+    https: `https://localhost:${config.httpsPort}`,
+    redirect: config.httpPort !== 0 ? `http://localhost:${config.httpPort}` : 'off',
+    metrics: `http://${config.metrics.host}:${config.metrics.port}/metrics`,
+    upstreams: config.upstreams.map((url) => url.origin),
+    redis: config.redisUrl !== undefined,
+  }, 'gatehouse proxy ready')
+}
