@@ -1,0 +1,120 @@
+// The real proxy process (`node --import tsx proxy/main.ts`) as operators run it, for tests about the
+// process itself: workers, signals, exit codes, draining. A temp DATA_DIR (the local CA is made there on
+// first start), an htpasswd with one login, free ports, and its JSON log lines parsed as they arrive.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Test } from 'tap'
+import { hashPassword } from '../../proxy/auth/htpasswd-file.js'
+import { TEST_IDENTITY_SECRET } from './build-app.js'
+import { eventually, freePort } from './edge-stack.js'
+
+export interface ProxyProcess {
+  child: ChildProcess
+  output: { stdout: string, stderr: string }
+  /** Every JSON line it wrote to stdout so far. */
+  logs: Array<Record<string, any>>
+  exited: Promise<number | null>
+  /** Waits for "gatehouse proxy ready" (or the process exiting first). */
+  ready(timeoutMs?: number): Promise<void>
+}
+
+export interface ProxySetup {
+  env: Record<string, string>
+  dataDir: string
+  ports: { https: number, http: number, metrics: number }
+  /** `Basic …` for the one login in the htpasswd file. */
+  authorization: string
+  tenant: string
+  baseUrl: string
+  metricsUrl: string
+  /** The local CA the proxy made (read after it started). */
+  ca(): string
+}
+
+/** Settings for a proxy in front of `upstreamUrl`: fresh DATA_DIR and ports, one login (bcrypt cost 4). */
+export async function proxySetup (t: Test, upstreamUrl: string, env: Record<string, string> = {}): Promise<ProxySetup> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-proxy-process-'))
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
+  const tenant = `drill-${Math.random().toString(36).slice(2, 8)}`
+  writeFileSync(join(dataDir, 'htpasswd'), `ops@${tenant}:${await hashPassword('ops-password', 4)}\n`)
+  const ports = { https: await freePort(), http: await freePort(), metrics: await freePort() }
+  return {
+    env: {
+      DATA_DIR: dataDir,
+      PROXY_HTTPS_PORT: String(ports.https),
+      PROXY_HTTP_PORT: String(ports.http),
+      PROXY_METRICS_PORT: String(ports.metrics),
+      UPSTREAM_URLS: upstreamUrl,
+      IDENTITY_SECRET: TEST_IDENTITY_SECRET,
+      LOG_LEVEL: 'info',
+      // Every test connects from 127.0.0.1: keep per-address and per-user budgets out of the way.
+      RATE_LIMIT_FREE: '1000000',
+      RATE_LIMIT_ANONYMOUS: '1000000',
+      AUTH_FAILURE_LIMIT: '1000000',
+      ...env,
+    },
+    dataDir,
+    ports,
+    authorization: `Basic ${Buffer.from(`ops@${tenant}:ops-password`).toString('base64')}`,
+    tenant,
+    baseUrl: `https://127.0.0.1:${ports.https}`,
+    metricsUrl: `http://127.0.0.1:${ports.metrics}/metrics`,
+    ca: () => readFileSync(join(dataDir, 'tls', 'ca.crt'), 'utf8'),
+  }
+}
+
+export function startProxyProcess (t: Test, env: Record<string, string>): ProxyProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'proxy/main.ts'], { cwd: process.cwd(), env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const output = { stdout: '', stderr: '' }
+  const logs: Array<Record<string, any>> = []
+  let partial = ''
+  child.stdout!.on('data', (chunk) => {
+    output.stdout += String(chunk)
+    const lines = (partial + String(chunk)).split('\n')
+    partial = lines.pop()!
+    for (const line of lines) {
+      try { logs.push(JSON.parse(line)) } catch { /* not a log line */ }
+    }
+  })
+  child.stderr!.on('data', (chunk) => { output.stderr += String(chunk) })
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  // SIGKILL reaches only the process it is sent to: a primary's workers then leave once their IPC channel
+  // closes, but kill them too, so a failed test leaves nothing behind.
+  t.teardown(() => {
+    if (child.exitCode !== null) return
+    for (const line of logs) {
+      if (typeof line.msg === 'string' && line.msg === 'proxy worker ready' && typeof line.pid === 'number') {
+        try { process.kill(line.pid, 'SIGKILL') } catch { /* already gone */ }
+      }
+    }
+    child.kill('SIGKILL')
+  })
+  return {
+    child,
+    output,
+    logs,
+    exited,
+    async ready (timeoutMs = 30_000) {
+      await eventually(async () => logs.some((line) => line.msg === 'gatehouse proxy ready') || child.exitCode !== null, timeoutMs, 'the proxy starting')
+      if (child.exitCode !== null) throw new Error(`the proxy exited with ${child.exitCode}: ${output.stderr}`)
+    },
+  }
+}
+
+/** Whether a process with this pid still exists. */
+export function alive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** The value of one series in Prometheus text (0 when absent). */
+export function seriesValue (text: string, series: string): number {
+  const line = text.split('\n').find((candidate) => candidate.startsWith(`${series} `))
+  return line === undefined ? 0 : Number(line.slice(series.length + 1))
+}

@@ -1,0 +1,139 @@
+// PROXY_WORKERS=2 as operators run it: the real proxy process, a primary with two workers in front of a
+// stub API, over real TLS. Both workers serve (the log line of each request names its process), the one
+// /metrics on the internal port is the sum of both, a killed worker is replaced while the other keeps
+// serving, replaced certificate files reach every worker, SIGTERM stops all of them with exit 0, and a
+// bad PROXY_WORKERS or a port in use stops the primary before it serves anything.
+import { X509Certificate } from 'node:crypto'
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+import { connect } from 'node:tls'
+import { renameSync, writeFileSync } from 'node:fs'
+import t from 'tap'
+import { Agent, request } from 'undici'
+import { ensureLocalCertificate } from '../../../proxy/tls/local-ca.js'
+import { eventually, startHttpStub } from '../../helpers/edge-stack.js'
+import { alive, proxySetup, seriesValue, startProxyProcess, type ProxySetup } from '../../helpers/proxy-process.js'
+
+const stubApi = (t: Parameters<typeof startHttpStub>[0]): Promise<string> => startHttpStub(t, (request, response) => {
+  response.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+  response.end(JSON.stringify({ url: request.url }))
+})
+
+/** `count` requests at once over fresh HTTP/1.1 connections (so they spread over the workers); their request ids. */
+async function burst (t: Parameters<typeof startHttpStub>[0], setup: ProxySetup, label: string, count: number): Promise<string[]> {
+  const agent = new Agent({ connect: { ca: setup.ca(), servername: 'localhost' }, allowH2: false })
+  t.teardown(() => agent.close())
+  const ids = Array.from({ length: count }, (_, index) => `${label}-${index}`)
+  const statuses = await Promise.all(ids.map(async (id) => {
+    const response = await request(`${setup.baseUrl}/api/v1/projects?id=${id}`, { dispatcher: agent, headers: { authorization: setup.authorization, 'x-request-id': id } })
+    await response.body.dump()
+    return response.statusCode
+  }))
+  t.same([...new Set(statuses)], [200], `${label}: all ${count} answered 200`)
+  return ids
+}
+
+const servedBy = (logs: Array<Record<string, any>>, ids: string[]): Set<number> =>
+  new Set(logs.filter((line) => line.msg === 'request completed' && ids.includes(line.reqId)).map((line) => line.pid as number))
+
+t.test('two workers share the ports, sum their metrics, are replaced when they die and stop on SIGTERM', async (t) => {
+  const setup = await proxySetup(t, await stubApi(t), { PROXY_WORKERS: '2' })
+  const proxy = startProxyProcess(t, setup.env)
+  await proxy.ready()
+  const readyLine = proxy.logs.find((line) => line.msg === 'gatehouse proxy ready')!
+  const primaryPid = proxy.child.pid!
+  t.equal(readyLine.pid, primaryPid, 'the primary says when the proxy is ready')
+  const workerPids = readyLine.workers as number[]
+  t.equal(new Set(workerPids).size, 2, 'two worker processes')
+  t.notOk(workerPids.includes(primaryPid), 'the primary serves no request itself')
+  t.match(proxy.output.stderr, 'Trust it once', 'the CA is made once, by the primary, which says how to trust it')
+  t.equal(proxy.logs.filter((line) => line.msg === 'local certificate authority in use').length, 1)
+  t.ok(proxy.logs.some((line) => line.level === 'warn' && /no REDIS_URL/.test(line.msg)), 'warns that in-memory budgets are per worker')
+
+  const first = await burst(t, setup, 'first', 24)
+  await eventually(async () => servedBy(proxy.logs, first).size === 2, 5000, 'log lines of both workers')
+  t.same([...servedBy(proxy.logs, first)].sort(), [...workerPids].sort(), 'both workers served requests')
+
+  const scrape = async (): Promise<string> => (await request(setup.metricsUrl)).body.text()
+  const metrics = await scrape()
+  t.equal(seriesValue(metrics, 'gatehouse_proxy_requests_total{http_version="1.1",tls_version="TLSv1.3"}'), 24, '/metrics counts the requests of both workers')
+  t.equal(seriesValue(metrics, `gatehouse_proxy_tenant_requests_total{tenant="${setup.tenant}",status_class="2xx"}`), 24)
+  t.equal(seriesValue(metrics, 'gatehouse_proxy_workers'), 2)
+  t.ok(seriesValue(metrics, 'process_resident_memory_bytes') > 0, 'process metrics, added up over the processes')
+  t.equal((await request(`${setup.baseUrl}/metrics`, { dispatcher: new Agent({ connect: { ca: setup.ca(), servername: 'localhost' } }) })).statusCode, 401, 'not on the public port')
+
+  // A worker dies: the other keeps serving at once, and the primary forks a replacement.
+  const [victim, survivor] = workerPids as [number, number]
+  process.kill(victim, 'SIGKILL')
+  await eventually(async () => !alive(victim), 5000, 'the worker dying')
+  await burst(t, setup, 'meanwhile', 8)
+  await eventually(async () => proxy.logs.some((line) => line.msg === 'proxy worker replaced'), 20_000, 'a replacement worker')
+  t.ok(proxy.logs.some((line) => line.msg === 'proxy worker died; replacing it' && line.workerPid === victim && line.signal === 'SIGKILL'), 'the death is logged')
+  const replacement = proxy.logs.find((line) => line.msg === 'proxy worker replaced')!.workerPid as number
+  t.not(replacement, victim)
+  const after = await burst(t, setup, 'after', 24)
+  await eventually(async () => servedBy(proxy.logs, after).size === 2, 5000, 'log lines of both workers')
+  t.same([...servedBy(proxy.logs, after)].sort(), [survivor, replacement].sort(), 'the replacement serves too')
+  t.equal(seriesValue(await scrape(), 'gatehouse_proxy_worker_restarts_total'), 1)
+
+  proxy.child.kill('SIGTERM')
+  t.equal(await proxy.exited, 0, 'SIGTERM: every worker drained, exit 0')
+  t.notOk(alive(survivor) || alive(replacement), 'no worker left behind')
+  t.equal(proxy.logs.filter((line) => line.msg === 'proxy worker stopped' && line.code === 0).length, 2)
+})
+
+t.test('replaced certificate files reach every worker', async (t) => {
+  const upstream = await stubApi(t)
+  const setup = await proxySetup(t, upstream, { PROXY_WORKERS: '2' })
+  const a = await ensureLocalCertificate(join(setup.dataDir, 'a'), ['localhost'])
+  const b = await ensureLocalCertificate(join(setup.dataDir, 'b'), ['localhost'])
+  const certFile = join(setup.dataDir, 'server.crt')
+  const keyFile = join(setup.dataDir, 'server.key')
+  writeFileSync(certFile, a.cert)
+  writeFileSync(keyFile, a.key)
+  const proxy = startProxyProcess(t, { ...setup.env, TLS_CERT_FILE: certFile, TLS_KEY_FILE: keyFile })
+  await proxy.ready()
+
+  // Each new connection goes to the next worker: several in a row see every worker's certificate.
+  const served = async (ca: string): Promise<string[]> => Promise.all(Array.from({ length: 6 }, async () => new Promise<string>((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port: setup.ports.https, servername: 'localhost', ca }, () => {
+      resolve(socket.getPeerCertificate().fingerprint256)
+      socket.end()
+    })
+    socket.once('error', () => resolve('refused'))
+  })))
+  const fingerprint = (pem: string): string => new X509Certificate(pem).fingerprint256
+  t.same(new Set(await served(a.cert)), new Set([fingerprint(a.cert)]))
+
+  writeFileSync(`${keyFile}.new`, b.key)
+  writeFileSync(`${certFile}.new`, b.cert)
+  renameSync(`${keyFile}.new`, keyFile)
+  renameSync(`${certFile}.new`, certFile)
+  await eventually(async () => (await served(b.cert)).every((seen) => seen === fingerprint(b.cert)), 15_000, 'every worker serving the new pair')
+  t.ok(proxy.logs.some((line) => line.msg === 'TLS certificate reloaded' && line.role === 'primary'), 'read and checked by the primary, which sends it on')
+
+  proxy.child.kill('SIGTERM')
+  t.equal(await proxy.exited, 0)
+})
+
+t.test('a bad PROXY_WORKERS stops the proxy before any fork: exit 78 naming the setting', async (t) => {
+  const setup = await proxySetup(t, 'http://127.0.0.1:9')
+  for (const value of ['0', 'many', '-1']) {
+    const proxy = startProxyProcess(t, { ...setup.env, PROXY_WORKERS: value })
+    t.equal(await proxy.exited, 78, `PROXY_WORKERS=${value}`)
+    t.match(proxy.output.stderr, /PROXY_WORKERS: a whole number from 1 to \d+, or "auto"/)
+    t.equal(proxy.logs.length, 0, 'nothing started')
+  }
+})
+
+t.test('a port in use: the workers cannot listen, the primary gives up instead of restarting them', async (t) => {
+  const setup = await proxySetup(t, 'http://127.0.0.1:9', { PROXY_WORKERS: '2' })
+  const squatter = createServer()
+  await new Promise<void>((resolve) => squatter.listen(setup.ports.https, '127.0.0.1', resolve))
+  t.teardown(() => squatter.close())
+  const proxy = startProxyProcess(t, setup.env)
+  const code = await proxy.exited
+  t.not(code, 0, 'a failed start is not a clean exit')
+  t.ok(proxy.logs.some((line) => line.msg === 'a proxy worker exited before the proxy was ready'))
+  t.notOk(proxy.logs.some((line) => line.msg === 'proxy worker died; replacing it'), 'no restarts of a worker that cannot start')
+})
