@@ -18,9 +18,13 @@ import {
 } from '../cache/http-cache-policy.js'
 import { memoryResponseStore, redisResponseStore, type CacheKey, type CachedResponse, type ResponseStore } from '../cache/response-store.js'
 import { downstreamHeaders, type UpstreamResponse } from './forward.js'
+import { EDGE_SECURITY_HEADERS } from './security-headers.js'
 import { READ_ONLY_RESPONSE_HEADER } from '../../common/edge-protocol.js'
 
 type Miss = 'uri-miss' | 'vary-miss' | 'stale' | 'request'
+
+/** How the one fetch of a key ended, for the requests that waited on it: the entry it stored, or its failure. */
+interface Flight { entry?: CachedResponse, failedStatus?: number }
 
 interface CacheState {
   mode: 'write' | 'bypass' | 'lookup'
@@ -31,7 +35,7 @@ interface CacheState {
   /** An entry past freshness that may still cover an upstream failure. */
   stale?: CachedResponse
   /** Set for the one request that fetches a key while others wait for it. */
-  settle?: (entry: CachedResponse | undefined) => void
+  settle?: (flight: Flight) => void
   detail?: string
 }
 
@@ -81,7 +85,7 @@ async function responseCache (app: FastifyInstance, options: ProxyConfig['cache'
     : memoryResponseStore({ maxEntries: options.maxEntries, maxBytes: options.maxBytes, onError: () => {} })
   await app.register(caching, { cache: store as never, cacheSegment: 'gatehouse-etags' })
 
-  const inflight = new Map<string, Promise<CachedResponse | undefined>>()
+  const inflight = new Map<string, Promise<Flight>>()
   app.decorateRequest('cacheState', null)
 
   function serve (reply: FastifyReply, entry: CachedResponse, status: CacheStatus, ifNoneMatch: string | undefined): FastifyReply {
@@ -131,26 +135,31 @@ async function responseCache (app: FastifyInstance, options: ProxyConfig['cache'
     const pending = inflight.get(flight)
     if (pending !== undefined) {
       const shared = await pending
-      if (shared !== undefined && varyMatches(shared, request)) {
+      if (shared.entry !== undefined && varyMatches(shared.entry, request)) {
         cacheLookups.inc({ outcome: 'collapsed' })
         request.cacheState = null
-        return serve(reply, shared, { fwd, collapsed: true, fwdStatus: shared.status }, ifNoneMatch)
+        return serve(reply, shared.entry, { fwd, collapsed: true, fwdStatus: shared.entry.status }, ifNoneMatch)
+      }
+      // The upstream just failed (or timed out) for this key: asking it again would most likely fail the
+      // same way after as long a wait, so the stale entry this request may use is served at once.
+      if (shared.failedStatus !== undefined && stale !== undefined && Date.now() < stale.staleUntil) {
+        return serveStale(reply, request.cacheState, shared.failedStatus)
       }
       return // the shared fetch gave nothing reusable: fetch on our own
     }
-    let settle!: (entry: CachedResponse | undefined) => void
+    let settle!: (outcome: Flight) => void
     inflight.set(flight, new Promise((resolve) => { settle = resolve }))
     const state = request.cacheState
     // Once only: a later call (onResponse after the entry was shared) must not remove the next fetch's flight.
-    state.settle = (entry) => {
+    state.settle = (outcome) => {
       state.settle = undefined
       inflight.delete(flight)
-      settle(entry)
+      settle(outcome)
     }
     cacheLookups.inc({ outcome: 'miss' })
   }
 
-  const release = async (request: FastifyRequest): Promise<void> => { request.cacheState?.settle?.(undefined) }
+  const release = async (request: FastifyRequest): Promise<void> => { request.cacheState?.settle?.({}) }
   app.addHook('onResponse', release)
   app.addHook('onRequestAbort', release)
 
@@ -176,7 +185,7 @@ async function responseCache (app: FastifyInstance, options: ProxyConfig['cache'
     const entry: CachedResponse = {
       status, headers: kept, body, vary, storedAt: now, freshUntil: now + decision.freshMs, staleUntil: now + decision.freshMs + decision.staleIfErrorMs,
     }
-    state.settle?.(entry)
+    state.settle?.({ entry })
     return entry
   }
 
@@ -209,7 +218,7 @@ async function responseCache (app: FastifyInstance, options: ProxyConfig['cache'
     const chunks: Buffer[] = []
     response.stream.on('data', (chunk: Buffer) => chunks.push(chunk))
     response.stream.on('error', (error) => {
-      state.settle?.(undefined)
+      state.settle?.({})
       reply.send(error)
     })
     response.stream.on('end', async () => {
@@ -221,7 +230,7 @@ async function responseCache (app: FastifyInstance, options: ProxyConfig['cache'
         await store.set(state.key!, entry, entry.staleUntil - entry.storedAt)
         cacheEntries.set(store.size)
       } else {
-        state.settle?.(undefined)
+        state.settle?.(fwdStatus >= 500 ? { failedStatus: fwdStatus } : {})
       }
       reply.header('cache-status', cacheStatus({ fwd: state.fwd!, fwdStatus, stored, ...(state.detail !== undefined ? { detail: state.detail } : {}) }))
       if (fwdStatus === 200 && etagMatches(state.ifNoneMatch, response.headers.etag)) {
@@ -234,12 +243,15 @@ async function responseCache (app: FastifyInstance, options: ProxyConfig['cache'
     })
   }
 
-  function serveStale (reply: FastifyReply, state: CacheState, fwdStatus: number): void {
+  function serveStale (reply: FastifyReply, state: CacheState, fwdStatus: number): FastifyReply {
     cacheLookups.inc({ outcome: 'stale' })
-    state.settle?.(undefined)
+    state.settle?.({ failedStatus: fwdStatus })
     const stale = state.stale!
-    for (const name of Object.keys(reply.getHeaders())) if (name !== 'x-request-id' && !name.startsWith('ratelimit')) reply.removeHeader(name)
-    serve(reply, stale, { fwd: 'stale', fwdStatus, ttlSeconds: Math.floor((stale.freshUntil - Date.now()) / 1000), detail: 'stale-if-error' }, state.ifNoneMatch)
+    // What the failed response set goes; the edge's own headers (request id, budget, security policy) stay.
+    for (const name of Object.keys(reply.getHeaders())) {
+      if (name !== 'x-request-id' && !name.startsWith('ratelimit') && !EDGE_SECURITY_HEADERS.has(name)) reply.removeHeader(name)
+    }
+    return serve(reply, stale, { fwd: 'stale', fwdStatus, ttlSeconds: Math.floor((stale.freshUntil - Date.now()) / 1000), detail: 'stale-if-error' }, state.ifNoneMatch)
   }
 
   function onUpstreamError (request: FastifyRequest, reply: FastifyReply, status: 502 | 504): boolean {
@@ -248,7 +260,7 @@ async function responseCache (app: FastifyInstance, options: ProxyConfig['cache'
       serveStale(reply, state, status)
       return true
     }
-    state?.settle?.(undefined)
+    state?.settle?.({ failedStatus: status })
     if (state !== null) reply.header('cache-status', cacheStatus({ fwd: state.mode === 'write' ? 'method' : state.mode === 'bypass' ? 'bypass' : state.fwd!, fwdStatus: status }))
     return false
   }

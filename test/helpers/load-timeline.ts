@@ -19,6 +19,8 @@ export interface Shot {
   cacheStatus?: string
   /** RateLimit-Remaining, when the edge counted the request. */
   rateLimitRemaining?: number
+  /** Whether the edge's security policy came with the answer (HSTS and a CSP). */
+  securityHeaders?: boolean
   problemType?: string
   error?: string
 }
@@ -99,6 +101,7 @@ export function startLoad (options: LoadOptions): Load {
       shot.status = response.statusCode
       const cacheStatus = response.headers['cache-status']
       if (typeof cacheStatus === 'string') shot.cacheStatus = cacheStatus
+      shot.securityHeaders = response.headers['strict-transport-security'] !== undefined && response.headers['content-security-policy'] !== undefined
       if (response.headers['ratelimit-remaining'] !== undefined) shot.rateLimitRemaining = Number(response.headers['ratelimit-remaining'])
       if (String(response.headers['content-type']).startsWith('application/problem+json')) {
         shot.problemType = String((JSON.parse(text) as { type?: string }).type)

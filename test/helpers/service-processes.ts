@@ -131,8 +131,8 @@ export interface ApiProcess {
   url: string
   /** The process now running (a restart replaces it). */
   current(): LoggedProcess
-  /** Requests it has received, over every life of the process. */
-  requestsSeen(): number
+  /** Requests it has received whose path starts with `prefix`, over every life of the process. */
+  requestsSeen(prefix?: string): number
   kill(signal?: NodeJS.Signals): Promise<void>
   freeze(): void
   thaw(): void
@@ -164,7 +164,8 @@ export async function startApiProcess (t: Test, settings: { databaseUrl?: string
     port,
     url: `http://127.0.0.1:${port}`,
     current,
-    requestsSeen: () => lives.reduce((sum, life) => sum + life.lines('"incoming request"').length, 0),
+    requestsSeen: (prefix = '/') => lives.reduce((sum, life) => sum + life.lines('"incoming request"')
+      .filter((line) => String((line.req as { url?: string } | undefined)?.url).startsWith(prefix)).length, 0),
     kill: async (signal = 'SIGKILL') => stopProcess(current().child, current().exited, signal),
     freeze: () => { current().child.kill('SIGSTOP') },
     thaw: () => { current().child.kill('SIGCONT') },

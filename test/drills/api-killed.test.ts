@@ -1,0 +1,152 @@
+// Fault drill (issue 5): the API dies or freezes behind the proxy, under load. The API runs as its own
+// process (server/main.ts, as `npm start` runs it) on the suite's Postgres (embedded when there is none),
+// behind the real proxy over real TLS, while clients keep sending cacheable reads, reads that must reach
+// the API (Cache-Control: no-store) and writes.
+// - SIGKILL: 502 problem+json at once (nothing waits for UPSTREAM_TIMEOUT_MS), cached reads served stale
+//   within their stale-if-error, and service back as soon as the API is started again on its port.
+// - SIGSTOP: 504 after UPSTREAM_TIMEOUT_MS, cached reads stale after it; SIGCONT: service back.
+// - Two instances, one SIGKILLed: the failures stop once it is out of rotation (health checks), GETs are
+//   sent to the live one meanwhile, no write is ever applied twice, and the instance rejoins when back.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t, { type Test } from 'tap'
+import { hashPassword } from '../../proxy/auth/htpasswd-file.js'
+import { openDrillDatabase } from '../helpers/drill-database.js'
+import { basic, requestEdge, startTestProxy, type TestProxy } from '../helpers/edge-stack.js'
+import { cacheOutcome, markWhen, shotsBetween, slowestMs, startLoad, tally, Timeline, type LoadClient, type Shot } from '../helpers/load-timeline.js'
+import { startApiProcess } from '../helpers/service-processes.js'
+
+const database = await openDrillDatabase(t)
+const READ_PATHS = ['/api/v1/projects?limit=1', '/api/v1/projects?limit=2', '/api/v1/projects?limit=3']
+const UNAVAILABLE = 'urn:gatehouse:problem:upstream-unavailable'
+const TIMEOUT = 'urn:gatehouse:problem:upstream-timeout'
+const FROZEN_TIMEOUT_MS = 2000
+const reader = { login: `reader@${database.tenants.readers}`, password: 'reader-password' }
+const writer = { login: `writer@${database.tenants.writers}`, password: 'writer-password' }
+const run = Math.random().toString(36).slice(2, 8)
+
+const dir = mkdtempSync(join(tmpdir(), 'gatehouse-api-drill-'))
+t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+const htpasswdFile = join(dir, 'htpasswd')
+writeFileSync(htpasswdFile, `${reader.login}:${await hashPassword(reader.password, 4)}\n${writer.login}:${await hashPassword(writer.password, 4)}\n`)
+
+let proxies = 0
+async function startProxy (t: Test, upstreamUrls: string, env: Record<string, string> = {}): Promise<TestProxy> {
+  const dataDir = join(dir, `proxy-${proxies++}`)
+  mkdirSync(dataDir)
+  return startTestProxy(t, { dataDir, upstreamUrls, htpasswdFile, env: { RATE_LIMIT_FREE: '1000000', ...env } })
+}
+
+const as = (login: { login: string, password: string }): string => basic({ ...login, tenant: { id: '', slug: '' } })
+
+/** Readers of cacheable URLs, a reader that always goes to the API, and a writer whose every project name is unique. */
+function clients (label: string): LoadClient[] {
+  return [
+    { name: 'reader-1', authorization: as(reader), next: (i) => ({ kind: 'get-cached', path: READ_PATHS[i % 3]! }) },
+    { name: 'reader-2', authorization: as(reader), next: (i) => ({ kind: 'get-cached', path: READ_PATHS[(i + 1) % 3]! }) },
+    { name: 'no-store', authorization: as(reader), next: () => ({ kind: 'get-no-store', path: '/api/v1/projects?limit=1', headers: { 'cache-control': 'no-store' } }) },
+    {
+      name: 'writer',
+      authorization: as(writer),
+      next: (i) => {
+        const marker = `drill-${run}-${label}-${i}`
+        return { kind: 'post', method: 'POST', path: '/api/v1/projects', body: JSON.stringify({ name: marker }), marker }
+      },
+    },
+  ]
+}
+
+/** Every read URL answered and stored once, so that the cache holds something to fall back on. */
+async function warm (t: Test, proxy: TestProxy): Promise<void> {
+  for (const path of READ_PATHS) {
+    const response = await requestEdge(`${proxy.proxyUrl}${path}`, proxy.agents.h2, { headers: { authorization: as(reader) } })
+    t.equal(response.status, 200, `warmed ${path}`)
+  }
+}
+
+const describe = (shot: Shot): string => `${shot.startedAt}-${shot.endedAt} ms ${shot.method} ${shot.path}: ${shot.status || shot.error} ${shot.problemType ?? ''} ${cacheOutcome(shot)}`
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+const served = (shot: Shot): boolean => shot.status >= 200 && shot.status < 300
+
+/** Acknowledged writes exist exactly once; none (acknowledged or not) exists twice. */
+async function checkWrites (t: Test, shots: Shot[]): Promise<void> {
+  if (database.projectNames === undefined) return
+  const names = await database.projectNames()
+  const acknowledged = shots.filter((shot) => shot.method === 'POST' && shot.status === 201)
+  t.ok(acknowledged.length > 0, `${acknowledged.length} writes acknowledged`)
+  t.same(acknowledged.filter((shot) => names.get(shot.marker!) !== 1).map(describe), [], 'every acknowledged write is in the database exactly once')
+  t.same([...names].filter(([name, count]) => name.startsWith(`drill-${run}`) && count > 1), [], 'no write was applied twice')
+}
+
+t.test('one API instance: SIGKILL, restart on its port, SIGSTOP, SIGCONT', async (t) => {
+  const api = await startApiProcess(t, { env: { ...database.apiEnv, CACHE_S_MAXAGE_SECONDS: '1' } })
+  const timeline = new Timeline()
+
+  // Killed: the default 30 s upstream timeout must play no part in how fast the 502s come.
+  const patient = await startProxy(t, api.url)
+  await warm(t, patient)
+  let load = startLoad({ url: patient.proxyUrl, dispatcher: patient.agents.h2, timeline, clients: clients('kill') })
+  t.teardown(() => load.stop())
+  await sleep(1200)
+  timeline.mark('API SIGKILL')
+  await api.kill('SIGKILL')
+  const gone = timeline.mark('API process gone')
+  await sleep(1500)
+  const starting = timeline.mark('API starting again on the same port')
+  await api.start()
+  const ready = timeline.mark('API ready')
+  await markWhen(timeline, 'recovered: reads that need the API and writes succeed again', async () =>
+    ['get-no-store', 'post'].every((kind) => shotsBetween(load.shots, ready).some((shot) => shot.kind === kind && served(shot))), 10_000)
+  await sleep(800)
+  let shots = await load.stop()
+
+  const down = shotsBetween(shots, gone, starting)
+  t.comment(`while the API was dead: ${JSON.stringify(tally(down))}`)
+  const cached = down.filter((shot) => shot.kind === 'get-cached')
+  t.ok(cached.length > 0 && down.length > cached.length, 'the clients kept going')
+  t.same(cached.filter((shot) => !(shot.status === 200 && (cacheOutcome(shot) === 'hit' || cacheOutcome(shot) === 'fwd=stale; fwd-status=502; detail=stale-if-error'))).map(describe), [],
+    'cached reads: served from the cache, stale once past freshness (stale-if-error)')
+  t.ok(cached.some((shot) => cacheOutcome(shot).startsWith('fwd=stale')), 'some of them stale')
+  t.same(down.filter((shot) => shot.kind !== 'get-cached' && (shot.status !== 502 || shot.problemType !== UNAVAILABLE)).map(describe), [],
+    'reads that need the API and writes: 502 upstream-unavailable problem+json')
+  t.ok(slowestMs(down) < 5000, `promptly: slowest ${slowestMs(down)} ms while UPSTREAM_TIMEOUT_MS is 30000`)
+  t.same(shotsBetween(shots, ready).filter((shot) => !served(shot)).map(describe), [], 'everything served once the API is ready again')
+  t.same(shots.filter((shot) => shot.status === 0 || (shot.status >= 500 && shot.status !== 502)).map(describe), [], 'nothing else failed, nothing unanswered')
+
+  // Frozen: connections are accepted (by the kernel) but never answered.
+  const killShots = shots
+  const impatient = await startProxy(t, api.url, { UPSTREAM_TIMEOUT_MS: String(FROZEN_TIMEOUT_MS) })
+  await warm(t, impatient)
+  load = startLoad({ url: impatient.proxyUrl, dispatcher: impatient.agents.h2, timeline, clients: clients('freeze') })
+  await sleep(1200)
+  const frozen = timeline.mark('API SIGSTOP')
+  api.freeze()
+  await sleep(FROZEN_TIMEOUT_MS * 2 + 1500)
+  const thawed = timeline.mark('API SIGCONT')
+  api.thaw()
+  const recovered = await markWhen(timeline, 'recovered after SIGCONT', async () =>
+    ['get-no-store', 'post'].every((kind) => shotsBetween(load.shots, thawed).some((shot) => shot.kind === kind && served(shot))), 10_000)
+  await sleep(800)
+  shots = await load.stop()
+  t.comment(`timeline:\n${timeline.describe()}`)
+
+  // Requests sent early enough to run into the timeout before SIGCONT (undici checks its timers about
+  // twice a second, so a timeout fires up to ~0.5 s late).
+  const stuck = shots.filter((shot) => shot.startedAt >= frozen && shot.startedAt <= thawed - FROZEN_TIMEOUT_MS - 1000)
+  t.comment(`sent while the API was frozen: ${JSON.stringify(tally(stuck))}`)
+  const waited = (shot: Shot): number => shot.endedAt - shot.startedAt
+  const timedOut = stuck.filter((shot) => shot.kind !== 'get-cached')
+  t.ok(timedOut.length > 0, 'reads that need the API and writes were sent while it was frozen')
+  t.same(timedOut.filter((shot) => shot.status !== 504 || shot.problemType !== TIMEOUT || waited(shot) < FROZEN_TIMEOUT_MS - 100).map(describe), [],
+    'they got 504 upstream-timeout problem+json, after UPSTREAM_TIMEOUT_MS')
+  const stale = stuck.filter((shot) => shot.kind === 'get-cached' && cacheOutcome(shot) !== 'hit')
+  t.ok(stale.length > 0, 'cached reads went past freshness while it was frozen')
+  t.same(stale.filter((shot) => shot.status !== 200 || cacheOutcome(shot) !== 'fwd=stale; fwd-status=504; detail=stale-if-error').map(describe), [],
+    'cached reads past freshness: stale after the timeout')
+  t.same(stuck.filter((shot) => waited(shot) > FROZEN_TIMEOUT_MS + 1500).map(describe), [],
+    'nobody waited for more than one timeout (requests collapsed on a key that timed out get its stale entry too)')
+  t.same(shotsBetween(shots, recovered).filter((shot) => !served(shot)).map(describe), [], 'everything served after recovery')
+  t.same([...killShots, ...shots].filter((shot) => shot.securityHeaders !== true).map(describe), [], 'every answer carried the edge\'s security headers, stale and errors too')
+  await checkWrites(t, [...killShots, ...shots])
+})
