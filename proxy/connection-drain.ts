@@ -4,9 +4,10 @@
 //   so streams the client sent before it saw the notice are still served), then the final GOAWAY
 //   (`session.close()`): no new streams, the open ones finish.
 // - HTTP/1.1 (ALPN fallback) connections busy at close stay open, keep-alive, after their response until
-//   the client leaves. Here, a response not yet started says `Connection: close`, and a connection is
-//   ended (its last response flushed first) as soon as it has no request left.
-// A request that arrives on an open connection while draining is served (with `Connection: close`), not
+//   the client leaves. Here the last response due on a connection says `Connection: close` (Node then
+//   closes it once that response is out); one whose keep-alive headers had already gone out is closed
+//   when it has been idle a moment after its last response.
+// A request that arrives on an open connection while draining is served, with `Connection: close`, not
 // refused: the client could not know, and Fastify's 503 (what it answers once `app.close()` has begun)
 // leaves a client with a POST guessing whether to send it again. So the caller closes the app only after
 // drain() resolves: the server then has no connection left.
@@ -18,37 +19,44 @@ import type { TLSSocket } from 'node:tls'
 export interface DrainOptions {
   /** Between the GOAWAY notice and the final GOAWAY: about a round trip, for streams already on their way. */
   goawayNoticeMs?: number
-  /** A connection told to end that still has not closed by then is destroyed. */
-  endTimeoutMs?: number
+  /** How long an HTTP/1.1 connection that just finished a keep-alive response may still bring a request. */
+  idleCloseMs?: number
 }
 
 export interface ConnectionDrain {
   /** Stops accepting connections and drains the open ones; resolves once the server has none left. */
   drain(): Promise<void>
-  readonly draining: boolean
 }
 
 const MAX_STREAM_ID = 2 ** 31 - 1
 
+interface Http1Connection { pending: ServerResponse[], idleTimer: NodeJS.Timeout | undefined }
+
 export function trackConnections (server: Http2SecureServer, options: DrainOptions = {}): ConnectionDrain {
   const goawayNoticeMs = options.goawayNoticeMs ?? 1000
-  const endTimeoutMs = options.endTimeoutMs ?? 5000
+  const idleCloseMs = options.idleCloseMs ?? 500
   let draining = false
   let drained: Promise<void> | undefined
   const sessions = new Set<ServerHttp2Session>()
-  /** Requests being answered on each HTTP/1.1 connection. */
-  const http1 = new Map<Socket, number>()
-  const http1Responses = new Set<ServerResponse>()
+  const http1 = new Map<Socket, Http1Connection>()
 
-  const end = (socket: Socket): void => {
-    if (socket.destroyed) return
-    socket.end()
-    setTimeout(() => socket.destroy(), endTimeoutMs).unref()
-  }
   const goaway = (session: ServerHttp2Session): void => {
     if (session.closed || session.destroyed) return
     session.goaway(constants.NGHTTP2_NO_ERROR, MAX_STREAM_ID)
     setTimeout(() => { if (!session.closed && !session.destroyed) session.close() }, goawayNoticeMs).unref()
+  }
+
+  // Pipelined requests are answered in order: only the last one due may close the connection, or the
+  // ones behind it would be processed and never answered.
+  const closeAfterLast = (connection: Http1Connection): void => {
+    connection.pending.forEach((response, index) => {
+      if (!response.headersSent) response.shouldKeepAlive = index < connection.pending.length - 1
+    })
+  }
+  const closeWhenIdle = (socket: Socket, connection: Http1Connection, afterMs: number): void => {
+    clearTimeout(connection.idleTimer)
+    connection.idleTimer = setTimeout(() => { if (connection.pending.length === 0) socket.destroySoon() }, afterMs)
+    connection.idleTimer.unref()
   }
 
   server.on('session', (session: ServerHttp2Session) => {
@@ -58,43 +66,44 @@ export function trackConnections (server: Http2SecureServer, options: DrainOptio
   })
   server.on('secureConnection', (socket: TLSSocket) => {
     if (socket.alpnProtocol === 'h2') return
-    http1.set(socket, 0)
-    socket.once('close', () => http1.delete(socket))
-    if (draining) end(socket)
+    const connection: Http1Connection = { pending: [], idleTimer: undefined }
+    http1.set(socket, connection)
+    socket.once('close', () => {
+      clearTimeout(connection.idleTimer)
+      http1.delete(socket)
+    })
+    if (draining) closeWhenIdle(socket, connection, idleCloseMs)
   })
-  server.on('request', (request: IncomingMessage, response: ServerResponse) => {
-    if (request.httpVersionMajor !== 1) return
-    const socket = request.socket
-    if (!http1.has(socket)) return
-    http1.set(socket, http1.get(socket)! + 1)
-    http1Responses.add(response)
-    if (draining) response.shouldKeepAlive = false
+  // Before Fastify's own listener: the response must be known before anything could start writing it.
+  server.prependListener('request', (request: IncomingMessage, response: ServerResponse) => {
+    const connection = request.httpVersionMajor === 1 ? http1.get(request.socket) : undefined
+    if (connection === undefined) return
+    clearTimeout(connection.idleTimer)
+    connection.pending.push(response)
+    if (draining) closeAfterLast(connection)
     response.once('close', () => {
-      http1Responses.delete(response)
-      if (!http1.has(socket)) return
-      const left = http1.get(socket)! - 1
-      http1.set(socket, left)
-      if (draining && left === 0) end(socket)
+      connection.pending.splice(connection.pending.indexOf(response), 1)
+      if (draining && connection.pending.length === 0) closeWhenIdle(request.socket, connection, idleCloseMs)
     })
   })
 
+  async function drainNow (): Promise<void> {
+    draining = true
+    // close() stops accepting (in a cluster worker: the primary stops handing it connections), closes the
+    // HTTP/1.1 connections idle right now, and calls back once every connection has ended.
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+    for (const session of sessions) goaway(session)
+    for (const [socket, connection] of http1) {
+      if (connection.pending.length === 0) closeWhenIdle(socket, connection, 0)
+      else closeAfterLast(connection)
+    }
+    await closed
+  }
+
   return {
-    get draining () { return draining },
     drain () {
       drained ??= drainNow()
       return drained
     },
-  }
-
-  async function drainNow (): Promise<void> {
-    draining = true
-    // close() stops accepting (in a cluster worker: the primary stops handing it connections) and calls
-    // back once every connection has ended.
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()))
-    for (const session of sessions) goaway(session)
-    for (const [socket, active] of http1) if (active === 0) end(socket)
-    // Responses not started yet (most are waiting for the API) go out with `Connection: close`.
-    for (const response of http1Responses) if (!response.headersSent) response.shouldKeepAlive = false
-    await closed
   }
 }
