@@ -5,7 +5,7 @@
 // one internal /metrics with the sum of all workers, replaces a worker that dies, and on SIGTERM/SIGINT
 // has every worker drain, exiting 0 once all of them did.
 //
-// What stays per worker, by design (README "Several processes"): /health and /ready (each answers for
+// What stays per worker, by design (README, under the proxy settings): /health and /ready (each answers for
 // itself; every worker probes the API), the htpasswd file (each polls it), the upstream connection pool,
 // and without REDIS_URL the rate-limit and failed-login counts and the response cache.
 import { pino } from 'pino'
