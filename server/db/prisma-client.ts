@@ -3,6 +3,7 @@ import { PrismaPg } from '@prisma/adapter-pg'
 import pg from 'pg'
 import type { PGlite } from '@electric-sql/pglite'
 import { PrismaPGlite } from 'pglite-prisma-adapter'
+import { boundedPgClient } from './bounded-pg-client.js'
 import { PrismaClient } from './generated/client.js'
 
 export { Prisma, PrismaClient } from './generated/client.js'
@@ -13,6 +14,10 @@ export interface PostgresPoolOptions {
   connectTimeoutMs: number
   statementTimeoutMs: number
 }
+
+// How much longer than statement_timeout a query may go unanswered before its connection counts as lost:
+// a live server cancels a slow statement itself and says so well within this.
+const ANSWER_MARGIN_MS = 2000
 
 /**
  * Query events are opt-in: tests count SQL statements with them, production does not pay for them.
@@ -26,6 +31,7 @@ export function createPostgresClient (options: PostgresPoolOptions, { emitQueryE
     statement_timeout: options.statementTimeoutMs,
     idleTimeoutMillis: 30_000,
     application_name: 'gatehouse-api',
+    Client: boundedPgClient(options.statementTimeoutMs + ANSWER_MARGIN_MS),
   })
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool), log: emitQueryEvents ? [{ emit: 'event', level: 'query' }] : [] })
   return { prisma, pool }

@@ -3,7 +3,7 @@
 // initdb and pg_ctl, which refuse to run as root: as root they run as the `postgres` user.
 // Stopped and deleted when the test ends, also when it fails.
 import { execFile, execFileSync } from 'node:child_process'
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
@@ -27,6 +27,8 @@ export interface ThrowawayPostgres {
   stop(mode: 'fast' | 'immediate'): Promise<void>
   /** Starts it again on the same port and data directory (after an immediate stop, with crash recovery). */
   start(): Promise<void>
+  /** SIGSTOP (true) or SIGCONT (false) to the server and all its processes: a hung server, sockets still open. */
+  freeze(frozen: boolean): void
   /** One query as the owner, on a connection of its own. */
   query<Row>(sql: string, params?: unknown[]): Promise<Row[]>
   createTenant(): Promise<TestTenant>
@@ -65,6 +67,7 @@ export async function startThrowawayPostgres (t: Test): Promise<ThrowawayPostgre
   const stopNow = (): void => {
     // Synchronous, so it also works from an 'exit' handler if the test process is on its way out.
     if (started) {
+      try { setFrozen(false) } catch {}
       try {
         execFileSync(asRoot ? 'runuser' : join(bin, 'pg_ctl'), [...(asRoot ? ['-u', 'postgres', '--', join(bin, 'pg_ctl')] : []), 'stop', '-D', data, '-m', 'immediate', '-w'], { stdio: 'ignore', timeout: 30_000 })
       } catch {}
@@ -100,6 +103,12 @@ export async function startThrowawayPostgres (t: Test): Promise<ThrowawayPostgre
     }
   }
 
+  const setFrozen = (frozen: boolean): void => {
+    const postmaster = Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0])
+    const children = execFileSync('pgrep', ['-P', String(postmaster)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number)
+    for (const pid of [postmaster, ...children]) process.kill(pid, frozen ? 'SIGSTOP' : 'SIGCONT')
+  }
+
   const base = `postgresql://postgres@127.0.0.1:${port}`
   const query = async <Row>(url: string, sql: string, params: unknown[] = []): Promise<Row[]> => {
     const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 })
@@ -125,6 +134,7 @@ export async function startThrowawayPostgres (t: Test): Promise<ThrowawayPostgre
       started = false
     },
     start,
+    freeze: setFrozen,
     query: (sql, params) => query(ownerUrl, sql, params),
     async createTenant () {
       const slug = uniqueSlug('drill')

@@ -1,0 +1,42 @@
+// A node-postgres client whose queries cannot wait forever on a server that stopped answering (a frozen
+// or overloaded host, or one cut off without a reset). statement_timeout bounds a slow query on a live
+// server, which cancels it itself; nothing bounds a query whose server never answers: TCP keeps the idle
+// socket open, and Prisma's transaction timeout waits for the running query before closing anything.
+// pg's own query_timeout is no cure: it fails the query but keeps the connection, still busy with the
+// lost query, and the pool hands it out again, so every later query on it queues behind a dead one.
+// Past the bound the connection is destroyed instead, as if the server had gone: every query on it fails
+// as a lost connection (503), and the pool drops it and opens a fresh one for the next request.
+import pg from 'pg'
+
+type AnyCallback = (...args: unknown[]) => void
+
+export function boundedPgClient (answerTimeoutMs: number): typeof pg.Client {
+  return class BoundedPgClient extends pg.Client {
+    override query (...args: any[]): any {
+      // A Submittable (pg-cursor, pg-query-stream) manages its own reading: left as it is.
+      if (typeof args[0]?.submit === 'function') return (super.query as (...a: unknown[]) => unknown)(...args)
+      let timer: NodeJS.Timeout | undefined
+      let done = false
+      const settled = (): void => {
+        done = true
+        clearTimeout(timer)
+      }
+      let callbackIndex = -1
+      for (let index = args.length - 1; index >= 0; index--) if (typeof args[index] === 'function') { callbackIndex = index; break }
+      if (callbackIndex >= 0) {
+        const callback = args[callbackIndex] as AnyCallback
+        args[callbackIndex] = (...results: unknown[]) => { settled(); callback(...results) }
+      }
+      const result = (super.query as (...a: unknown[]) => unknown)(...args)
+      if (callbackIndex < 0) (result as Promise<unknown>).then(settled, settled)
+      if (done) return result
+      timer = setTimeout(() => {
+        // The same handle pg-pool uses to abandon a connect that timed out: 'close' → "Connection terminated
+        // unexpectedly" for every queued query, the client marked unusable, one 'error' event.
+        this.connection.stream.destroy()
+      }, answerTimeoutMs)
+      timer.unref()
+      return result
+    }
+  }
+}
