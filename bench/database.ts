@@ -1,0 +1,96 @@
+// The bench's own Postgres database: created fresh on the given server, migrated, loaded with a reading
+// tenant (20 projects of 5 tasks: the GET and GraphQL scenarios) and a writing tenant (one project the write
+// scenario adds tasks to), and dropped at the end. Every write run starts from the same table: the rows
+// it added are deleted and vacuumed after it, so the targets measured later do not write into a bigger one.
+import { randomBytes, randomUUID } from 'node:crypto'
+import pg from 'pg'
+import { migrate } from '../server/db/migrate.js'
+import { createTenant } from '../server/db/seed.js'
+import { pgSession } from '../server/db/sql-session.js'
+import { APP_ROLE } from '../server/db/embedded.js'
+
+export const READ_TENANT = 'acme'
+export const WRITE_TENANT = 'globex'
+export const PROJECTS = 20
+export const TASKS_PER_PROJECT = 5
+
+export interface BenchDatabase {
+  name: string
+  /** The app role's URL, as the API connects (row-level security applies). */
+  appUrl: string
+  /** The project the write scenario creates tasks in. */
+  writeProjectId: string
+  /** Deletes what the write runs added (and vacuums), back to the seeded state. */
+  resetWrites(): Promise<number>
+  serverVersion: string
+  drop(): Promise<void>
+}
+
+const withDatabase = (serverUrl: string, database: string, user?: string): string => {
+  const url = new URL(serverUrl)
+  url.pathname = `/${database}`
+  if (user !== undefined) { url.username = user; url.password = '' }
+  return url.toString()
+}
+
+export async function createBenchDatabase (serverUrl: string): Promise<BenchDatabase> {
+  const name = `gatehouse_bench_${randomBytes(4).toString('hex')}`
+  const admin = new pg.Client({ connectionString: serverUrl, connectionTimeoutMillis: 5000 })
+  try {
+    await admin.connect()
+  } catch (error) {
+    throw new Error(`cannot reach Postgres at ${new URL(serverUrl).host} (BENCH_POSTGRES_URL): ${(error as Error).message}`)
+  }
+  const [{ server_version: serverVersion }] = (await admin.query<{ server_version: string }>('SHOW server_version')).rows as [{ server_version: string }]
+  await admin.query(`CREATE DATABASE ${name}`)
+  await admin.end()
+
+  const owner = new pg.Client({ connectionString: withDatabase(serverUrl, name) })
+  await owner.connect()
+  const drop = async (): Promise<void> => {
+    await owner.end().catch(() => {})
+    const again = new pg.Client({ connectionString: serverUrl })
+    await again.connect()
+    await again.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+    await again.end()
+  }
+  try {
+    const session = pgSession(owner)
+    await migrate(session)
+    const readTenant = await createTenant(session, { slug: READ_TENANT, name: 'Acme Corp', plan: 'enterprise' })
+    const writeTenant = await createTenant(session, { slug: WRITE_TENANT, name: 'Globex Corporation', plan: 'enterprise' })
+    const writeProjectId = randomUUID()
+    await owner.query('BEGIN')
+    // FORCE ROW LEVEL SECURITY: rows are written as their tenant, as the seed does.
+    await owner.query("SELECT set_config('app.tenant_id', $1, TRUE)", [readTenant])
+    for (let project = 0; project < PROJECTS; project++) {
+      const projectId = randomUUID()
+      await owner.query('INSERT INTO projects (id, tenant_id, name, description, updated_at) VALUES ($1, $2, $3, $4, now())',
+        [projectId, readTenant, `Project ${project + 1}`, `A project of ${TASKS_PER_PROJECT} tasks for the benchmark`])
+      for (let task = 0; task < TASKS_PER_PROJECT; task++) {
+        await owner.query("INSERT INTO tasks (id, tenant_id, project_id, title, status, priority, updated_at) VALUES ($1, $2, $3, $4, 'todo', $5, now())",
+          [randomUUID(), readTenant, projectId, `Task ${task + 1} of project ${project + 1}`, task % 5])
+      }
+    }
+    await owner.query("SELECT set_config('app.tenant_id', $1, TRUE)", [writeTenant])
+    await owner.query('INSERT INTO projects (id, tenant_id, name, updated_at) VALUES ($1, $2, $3, now())', [writeProjectId, writeTenant, 'Writes'])
+    await owner.query('COMMIT')
+    await owner.query('VACUUM ANALYZE')
+    return {
+      name,
+      appUrl: withDatabase(serverUrl, name, APP_ROLE),
+      writeProjectId,
+      serverVersion,
+      async resetWrites () {
+        // The owner is a superuser here: row-level security does not apply to it.
+        const deleted = await owner.query('DELETE FROM tasks WHERE tenant_id = $1', [writeTenant])
+        await owner.query('VACUUM tasks')
+        return deleted.rowCount ?? 0
+      },
+      drop,
+    }
+  } catch (error) {
+    await drop()
+    throw error
+  }
+}

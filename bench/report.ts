@@ -1,0 +1,123 @@
+// The Markdown the bench prints (and keeps next to its raw runs): a summary matrix of requests/s and ratios
+// to the direct API, one table per scenario with latencies and every error, and peak memory per target.
+import type { Scenario } from './scenarios.js'
+import type { ScenarioId, TargetId } from './settings.js'
+import type { WrkRun } from './wrk.js'
+
+export interface TargetRow { id: TargetId, label: string, workers: string, omissions: string[] }
+
+/** A wrk run with the CPU the target's processes and the API's used per request meanwhile (µs). */
+export interface Run extends WrkRun { targetCpuUs: number, apiCpuUs: number }
+
+export interface Cell { runs: Run[], notApplicable?: string }
+
+export interface BenchResults {
+  header: string[]
+  targets: TargetRow[]
+  scenarios: Scenario[]
+  cells: Map<string, Cell>
+  memory: Map<TargetId, { mib: number, processes: number }>
+}
+
+export const cellKey = (target: TargetId, scenario: ScenarioId): string => `${target}/${scenario}`
+
+export const median = (values: number[]): number => {
+  const sorted = values.filter((value) => !Number.isNaN(value)).sort((a, b) => a - b)
+  return sorted.length === 0 ? Number.NaN : sorted[Math.floor(sorted.length / 2)]!
+}
+
+const fixed = (value: number, digits: number): string => Number.isNaN(value) ? '–' : value.toFixed(digits)
+const latency = (value: number): string => Number.isNaN(value) ? '–' : value >= 100 ? value.toFixed(0) : value.toFixed(2)
+
+interface Summary { perSecond: number, p50: number, p99: number, targetCpuUs: number, apiCpuUs: number, non2xx: number, socketErrors: number, timeouts: number, requests: number }
+
+function summarise (runs: Run[]): Summary {
+  const sum = (pick: (run: Run) => number): number => runs.reduce((total, run) => total + pick(run), 0)
+  return {
+    perSecond: median(runs.map((run) => run.requestsPerSecond)),
+    p50: median(runs.map((run) => run.p50Ms)),
+    p99: median(runs.map((run) => run.p99Ms)),
+    targetCpuUs: median(runs.map((run) => run.targetCpuUs)),
+    apiCpuUs: median(runs.map((run) => run.apiCpuUs)),
+    non2xx: sum((run) => run.non2xx),
+    socketErrors: sum((run) => run.socketErrors),
+    timeouts: sum((run) => run.timeouts),
+    requests: sum((run) => run.requests),
+  }
+}
+
+export function renderReport (results: BenchResults): string {
+  const summaryOf = (target: TargetId, scenario: ScenarioId): Summary | string | undefined => {
+    const cell = results.cells.get(cellKey(target, scenario))
+    if (cell === undefined) return undefined
+    if (cell.notApplicable !== undefined) return cell.notApplicable
+    return cell.runs.length > 0 ? summarise(cell.runs) : undefined
+  }
+  const baseline = (scenario: ScenarioId): number => {
+    const api = summaryOf('api', scenario)
+    return typeof api === 'object' ? api.perSecond : Number.NaN
+  }
+  const ratio = (value: number, scenario: ScenarioId): string => {
+    const base = baseline(scenario)
+    return Number.isNaN(base) || base === 0 ? '–' : `${(value / base).toFixed(2)}×`
+  }
+  const errorsOf = (summary: Summary): string => {
+    const errors = summary.non2xx + summary.socketErrors + summary.timeouts
+    return errors === 0 ? '' : ` ⚠ ${errors} errors`
+  }
+
+  const lines = [...results.header, '', '### Requests/s, median (ratio to the API direct)', '',
+    `| Target | Workers | ${results.scenarios.map((scenario) => scenario.id).join(' | ')} |`,
+    `| --- | --- | ${results.scenarios.map(() => '---:').join(' | ')} |`]
+  for (const target of results.targets) {
+    const cells = results.scenarios.map((scenario) => {
+      const summary = summaryOf(target.id, scenario.id)
+      if (summary === undefined) return 'not run'
+      if (typeof summary === 'string') return 'n/a'
+      return `${fixed(summary.perSecond, 0)} (${ratio(summary.perSecond, scenario.id)})${errorsOf(summary)}`
+    })
+    lines.push(`| ${target.label} | ${target.workers} | ${cells.join(' | ')} |`)
+  }
+
+  lines.push('', '### CPU the target used per request, µs (median; the API direct row: the API\'s own)', '',
+    `| Target | ${results.scenarios.map((scenario) => scenario.id).join(' | ')} |`,
+    `| --- | ${results.scenarios.map(() => '---:').join(' | ')} |`)
+  for (const target of results.targets) {
+    const cells = results.scenarios.map((scenario) => {
+      const summary = summaryOf(target.id, scenario.id)
+      if (summary === undefined) return 'not run'
+      if (typeof summary === 'string') return 'n/a'
+      return fixed(target.id === 'api' ? summary.apiCpuUs : summary.targetCpuUs, 0)
+    })
+    lines.push(`| ${target.label} | ${cells.join(' | ')} |`)
+  }
+
+  for (const scenario of results.scenarios) {
+    lines.push('', `### ${scenario.id}: ${scenario.title}`, '',
+      '| Target | req/s | vs API | p50 ms | p99 ms | CPU µs/req (target) | CPU µs/req (API) | non-2xx | socket errors | timeouts |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
+    for (const target of results.targets) {
+      const summary = summaryOf(target.id, scenario.id)
+      if (summary === undefined) continue
+      if (typeof summary === 'string') {
+        lines.push(`| ${target.label} | n/a: ${summary} | | | | | | | | |`)
+        continue
+      }
+      lines.push(`| ${target.label} | ${fixed(summary.perSecond, 0)} | ${ratio(summary.perSecond, scenario.id)} | ${latency(summary.p50)} | ${latency(summary.p99)} | ${fixed(summary.targetCpuUs, 0)} | ${fixed(summary.apiCpuUs, 0)} | ${summary.non2xx} | ${summary.socketErrors} | ${summary.timeouts} |`)
+    }
+  }
+
+  lines.push('', '### Peak memory (Σ VmHWM over the target\'s processes, for the whole bench)', '',
+    '| Target | Processes | Peak MiB |', '| --- | ---: | ---: |')
+  for (const target of results.targets) {
+    const memory = results.memory.get(target.id)
+    if (memory !== undefined) lines.push(`| ${target.id === 'api' ? 'API (serving every target)' : target.label} | ${memory.processes} | ${memory.mib.toFixed(0)} |`)
+  }
+
+  const omitted = results.targets.filter((target) => target.omissions.length > 0)
+  if (omitted.length > 0) {
+    lines.push('', 'What a target leaves out of the edge\'s work:', '')
+    for (const target of omitted) lines.push(`- ${target.label}: ${target.omissions.join('; ')}.`)
+  }
+  return lines.join('\n') + '\n'
+}

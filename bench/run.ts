@@ -1,0 +1,163 @@
+// npm run bench — the edge proxy side by side with nginx and Caddy doing the same work, on loopback, over the
+// real API on a fresh Postgres database. Each scenario (cached GET, uncached GET, a write, a GraphQL query,
+// new TLS connections) drives each target in turn with the same wrk load, interleaved over rounds; the
+// report gives medians, ratios to the direct API, every error, and peak memory. See docs/benchmarks.md.
+//   BENCH_SECONDS (5)  BENCH_ROUNDS (3)  BENCH_CONNECTIONS (32)  BENCH_TARGETS / BENCH_SCENARIOS (all; comma lists)
+//   BENCH_BCRYPT_COST (10)  BENCH_LOW_BCRYPT_COST (5)  BENCH_POSTGRES_URL (postgresql://postgres@127.0.0.1:5432/postgres)
+//   BENCH_OUTPUT_DIR (.scratch/bench-results-<time>)  BENCH_PROFILE=1: CPU profiles of our proxy instead (bench/profile.ts)
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { availableParallelism, cpus, totalmem } from 'node:os'
+import { join } from 'node:path'
+import { ConfigError } from '../common/env-config.js'
+import { ROOT } from './build.js'
+import { cpuMs, freePort, peakMemoryMiB } from './processes.js'
+import { probe } from './probe.js'
+import { cellKey, renderReport, type BenchResults } from './report.js'
+import { loadBenchSettings, TARGET_IDS, type BenchSettings, type TargetId } from './settings.js'
+import { openStack } from './stack.js'
+import { apiTarget } from './targets/api.js'
+import { startBareForward } from './targets/bare-forward.js'
+import { CADDY, startCaddy } from './targets/caddy.js'
+import { proxyHasWorkers, startGatehouse } from './targets/gatehouse.js'
+import { NGINX, startNginx } from './targets/nginx.js'
+import type { BenchContext, Target } from './targets/target.js'
+import { requireTool, runWrk, WRK_TIMEOUT } from './wrk.js'
+import { profileProxy } from './profile.js'
+
+const log = (message: string): void => { process.stderr.write(`bench: ${message}\n`) }
+
+/** Starts the wanted targets into `targets` as it goes, so that a failure still stops those already up. */
+async function startTargets (context: BenchContext, wanted: TargetId[], targets: Target[]): Promise<void> {
+  const { htpasswd, lowCostHtpasswd } = context.credentials
+  const starters: Record<Exclude<TargetId, 'api'>, () => Promise<Target | undefined>> = {
+    'node-bare': async () => startBareForward(context, await freePort()),
+    gatehouse: async () => startGatehouse(context, { port: await freePort(), allCores: false }),
+    'gatehouse-all-cores': async () => {
+      if (proxyHasWorkers()) return startGatehouse(context, { port: await freePort(), allCores: true })
+      log('skipping gatehouse-all-cores: this proxy has no PROXY_WORKERS setting yet')
+      return undefined
+    },
+    nginx: async () => startNginx(context, { id: 'nginx', label: `nginx, bcrypt cost ${htpasswd.cost}`, port: await freePort(), allCores: false, htpasswd }),
+    'nginx-all-cores': async () => startNginx(context, { id: 'nginx-all-cores', label: `nginx all cores, bcrypt cost ${htpasswd.cost}`, port: await freePort(), allCores: true, htpasswd }),
+    'nginx-low-cost': async () => startNginx(context, { id: 'nginx-low-cost', label: `nginx, bcrypt cost ${lowCostHtpasswd.cost} (lowered for nginx only)`, port: await freePort(), allCores: false, htpasswd: lowCostHtpasswd }),
+    caddy: async () => startCaddy(context, { id: 'caddy', label: 'Caddy', port: await freePort(), adminPort: await freePort(), allCores: false }),
+    'caddy-all-cores': async () => startCaddy(context, { id: 'caddy-all-cores', label: 'Caddy all cores', port: await freePort(), adminPort: await freePort(), allCores: true }),
+  }
+  for (const id of wanted) {
+    if (id === 'api') continue
+    log(`starting ${id}`)
+    const target = await starters[id]()
+    if (target !== undefined) targets.push(target)
+  }
+}
+
+async function compare (settings: BenchSettings): Promise<void> {
+  const versions = {
+    wrk: await requireTool('wrk', ['--version'], 'apt-get install wrk'),
+    nginx: settings.targets.some((id) => id.startsWith('nginx')) ? await requireTool(NGINX, ['-v'], 'apt-get install nginx') : 'not run',
+    caddy: settings.targets.some((id) => id.startsWith('caddy')) ? await requireTool(CADDY, ['version'], 'apt-get install caddy') : 'not run',
+  }
+  const runs = settings.targets.length * settings.scenarios.length * settings.rounds
+  log(`${runs} runs of ${settings.seconds} s: about ${Math.ceil(runs * (settings.seconds + 1.5) / 60)} minutes once everything is up`)
+  const stack = await openStack(settings)
+  const targets: Target[] = []
+  try {
+    const { context } = stack
+    // The API is always started (everything forwards to it); it is a row only when asked for.
+    if (settings.targets.includes('api')) targets.push(apiTarget(context, stack.api))
+    await startTargets(context, settings.targets, targets)
+
+    const cells: BenchResults['cells'] = new Map()
+    const memory: BenchResults['memory'] = new Map()
+    const sampleMemory = (target: Target): void => {
+      const now = target.rootPids().map(peakMemoryMiB).reduce((sum, next) => ({ mib: sum.mib + next.mib, processes: sum.processes + next.processes }), { mib: 0, processes: 0 })
+      const before = memory.get(target.id)
+      if (before === undefined || now.mib > before.mib) memory.set(target.id, now)
+    }
+    const api = apiTarget(context, stack.api)
+    const sumCpu = (target: Target): number => target.rootPids().reduce((sum, pid) => sum + cpuMs(pid), 0)
+    for (let round = 0; round < settings.rounds; round++) {
+      for (const scenario of context.scenarios) {
+        // Rotated each round, so no target always runs right after the same other one.
+        const order = targets.map((_, index) => targets[(index + round) % targets.length]!)
+        for (const target of order) {
+          const key = cellKey(target.id, scenario.id)
+          const cell = cells.get(key) ?? { runs: [] }
+          cells.set(key, cell)
+          const notApplicable = target.notApplicable(scenario)
+          if (notApplicable !== undefined) { cell.notApplicable = notApplicable; continue }
+          const headers = await target.prepare(scenario)
+          await probe(target, scenario, headers, context.credentials.caCert)
+          if (scenario.id === 'write') await context.database.resetWrites()
+          log(`round ${round + 1}/${settings.rounds}, ${scenario.id}: ${target.label}`)
+          const sampler = setInterval(() => { sampleMemory(target); sampleMemory(api) }, 500)
+          const cpuBefore = { target: sumCpu(target), api: cpuMs(stack.api.child.pid!) }
+          try {
+            const run = await runWrk({
+              url: `${target.origin}${scenario.url}`, method: scenario.method, body: scenario.body,
+              headers: { ...scenario.headers, ...headers }, seconds: settings.seconds, connections: settings.connections,
+            })
+            const perRequestUs = (before: number, after: number): number => run.requests > 0 ? (after - before) * 1000 / run.requests : Number.NaN
+            cell.runs.push({
+              ...run,
+              targetCpuUs: target.id === 'api' ? Number.NaN : perRequestUs(cpuBefore.target, sumCpu(target)),
+              apiCpuUs: perRequestUs(cpuBefore.api, cpuMs(stack.api.child.pid!)),
+            })
+            if (run.non2xx + run.socketErrors + run.timeouts > 0) log(`  ${run.non2xx} non-2xx, ${run.socketErrors} socket errors, ${run.timeouts} timeouts`)
+          } finally {
+            clearInterval(sampler)
+            sampleMemory(target)
+            sampleMemory(api)
+          }
+          if (scenario.id === 'write') await context.database.resetWrites()
+        }
+      }
+    }
+    if (!settings.targets.includes('api')) memory.set('api', [stack.api.child.pid!].map(peakMemoryMiB)[0]!)
+
+    const rows = [...targets]
+    if (!settings.targets.includes('api')) rows.unshift({ ...api, label: 'API (only as upstream)' })
+    const cpu = cpus()[0]?.model.trim() ?? 'CPU'
+    const header = [
+      `## Edge benchmark, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`,
+      '',
+      `Machine: ${availableParallelism()} × ${cpu}, ${Math.round(totalmem() / 2 ** 30)} GiB; Node ${process.version}; PostgreSQL ${context.database.serverVersion}; ${versions.nginx}; Caddy ${versions.caddy.split(' ')[0]}; ${versions.wrk.split(' [')[0]}.`,
+      `Load: \`wrk -t1 -c${settings.connections} -d${settings.seconds}s --timeout ${WRK_TIMEOUT}\`, HTTP/1.1 over TLS 1.3 (the API direct: plain HTTP), keep-alive except new-tls; ` +
+        `${settings.rounds} interleaved round(s), medians; errors summed over the rounds. Logins bcrypt cost ${settings.bcryptCost} unless the row says otherwise.`,
+      `Reproduce: \`BENCH_SECONDS=${settings.seconds} BENCH_ROUNDS=${settings.rounds} npm run bench\`${settings.targets.length < TARGET_IDS.length ? ` with BENCH_TARGETS=${settings.targets.join(',')}` : ''}${context.scenarios.length < 5 ? ` BENCH_SCENARIOS=${settings.scenarios.join(',')}` : ''}.`,
+    ]
+    const report = renderReport({
+      header,
+      targets: rows.map((target) => ({ id: target.id, label: target.label, workers: target.workers, omissions: target.omissions })),
+      scenarios: context.scenarios,
+      cells,
+      memory,
+    })
+    const outputDir = settings.outputDir ?? join(ROOT, '.scratch', `bench-results-${new Date().toISOString().replace(/[:.]/g, '-')}`)
+    mkdirSync(outputDir, { recursive: true })
+    writeFileSync(join(outputDir, 'report.md'), report)
+    writeFileSync(join(outputDir, 'runs.json'), JSON.stringify(Object.fromEntries(cells), null, 2))
+    process.stdout.write(report)
+    log(`report and raw runs kept in ${outputDir}`)
+  } finally {
+    for (const target of targets.reverse()) await target.stop().catch((error: Error) => log(`stopping ${target.id}: ${error.message}`))
+    await stack.close()
+  }
+}
+
+let settings: BenchSettings
+try {
+  settings = loadBenchSettings(process.env)
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error
+  process.stderr.write(`bench: ${error.message}\n`)
+  process.exit(78)
+}
+try {
+  if (settings.profile) await profileProxy(settings)
+  else await compare(settings)
+  process.exit(0)
+} catch (error) {
+  process.stderr.write(`bench: ${(error as Error).message}\n`)
+  process.exit(1)
+}

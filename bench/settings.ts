@@ -1,0 +1,55 @@
+// The edge benchmark's knobs, read once through the same validated loader the API and the proxy use.
+import { Type, type Static } from 'typebox'
+import { loadEnvConfig } from '../common/env-config.js'
+
+export const TARGET_IDS = ['api', 'node-bare', 'gatehouse', 'gatehouse-all-cores', 'nginx', 'nginx-all-cores', 'nginx-low-cost', 'caddy', 'caddy-all-cores'] as const
+export const SCENARIO_IDS = ['cached-get', 'uncached-get', 'write', 'graphql', 'new-tls'] as const
+export type TargetId = typeof TARGET_IDS[number]
+export type ScenarioId = typeof SCENARIO_IDS[number]
+
+const list = (ids: readonly string[]): string => `^(${ids.join('|')})(,(${ids.join('|')}))*$`
+
+export const BenchEnvSchema = Type.Object({
+  BENCH_SECONDS: Type.Integer({ default: 5, minimum: 1, maximum: 300, description: 'Length of each wrk run' }),
+  BENCH_ROUNDS: Type.Integer({ default: 3, minimum: 1, maximum: 50, description: 'Interleaved rounds; medians are reported' }),
+  BENCH_CONNECTIONS: Type.Integer({ default: 32, minimum: 1, maximum: 1000, description: 'wrk connections (one wrk thread)' }),
+  BENCH_TARGETS: Type.String({ default: TARGET_IDS.join(','), pattern: list(TARGET_IDS) }),
+  BENCH_SCENARIOS: Type.String({ default: SCENARIO_IDS.join(','), pattern: list(SCENARIO_IDS) }),
+  BENCH_BCRYPT_COST: Type.Integer({ default: 10, minimum: 4, maximum: 14, description: 'bcrypt cost of the logins every target checks (ours: 10)' }),
+  BENCH_LOW_BCRYPT_COST: Type.Integer({ default: 5, minimum: 4, maximum: 14, description: 'Cost for the nginx-low-cost target' }),
+  BENCH_POSTGRES_URL: Type.String({ default: 'postgresql://postgres@127.0.0.1:5432/postgres', pattern: '^postgres(ql)?://', description: 'A superuser on the server the bench creates its database on' }),
+  BENCH_PROFILE: Type.Boolean({ default: false, description: 'Instead of the comparison: CPU profiles of our proxy under the GET scenarios' }),
+  BENCH_OUTPUT_DIR: Type.Optional(Type.String({ minLength: 1, description: 'Where profiles and the Markdown report are kept (default .scratch/bench-<time>)' })),
+})
+
+export type BenchEnv = Static<typeof BenchEnvSchema>
+
+export interface BenchSettings {
+  seconds: number
+  rounds: number
+  connections: number
+  targets: TargetId[]
+  scenarios: ScenarioId[]
+  bcryptCost: number
+  lowBcryptCost: number
+  postgresUrl: string
+  profile: boolean
+  outputDir: string | undefined
+}
+
+export function loadBenchSettings (env: Record<string, string | undefined>): BenchSettings {
+  const settings = loadEnvConfig(BenchEnvSchema, env)
+  const split = <T extends string>(text: string): T[] => [...new Set(text.split(',') as T[])]
+  return {
+    seconds: settings.BENCH_SECONDS,
+    rounds: settings.BENCH_ROUNDS,
+    connections: settings.BENCH_CONNECTIONS,
+    targets: split<TargetId>(settings.BENCH_TARGETS),
+    scenarios: split<ScenarioId>(settings.BENCH_SCENARIOS),
+    bcryptCost: settings.BENCH_BCRYPT_COST,
+    lowBcryptCost: settings.BENCH_LOW_BCRYPT_COST,
+    postgresUrl: settings.BENCH_POSTGRES_URL,
+    profile: settings.BENCH_PROFILE,
+    outputDir: settings.BENCH_OUTPUT_DIR,
+  }
+}

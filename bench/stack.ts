@@ -1,0 +1,67 @@
+// What every bench mode sets up first and tears down last: the compiled code, the Postgres database, the
+// shared certificate and logins, and the API. Teardown runs on errors and on Ctrl-C too.
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { buildForBench } from './build.js'
+import { makeSharedCredentials } from './credentials.js'
+import { createBenchDatabase } from './database.js'
+import { freePort, killAllStarted, type Managed } from './processes.js'
+import { buildScenarios } from './scenarios.js'
+import type { BenchSettings } from './settings.js'
+import { startApi } from './targets/api.js'
+import type { BenchContext } from './targets/target.js'
+
+export interface Stack { context: BenchContext, api: Managed, close(): Promise<void> }
+
+const log = (message: string): void => { process.stderr.write(`bench: ${message}\n`) }
+
+export async function openStack (settings: BenchSettings): Promise<Stack> {
+  const cleanups: Array<() => Promise<void> | void> = []
+  const close = async (): Promise<void> => {
+    for (const cleanup of cleanups.reverse()) {
+      try { await cleanup() } catch (error) { log(`cleanup: ${(error as Error).message}`) }
+    }
+    cleanups.length = 0
+    // Whatever a failed start left running (a target that was starting when another failed).
+    killAllStarted()
+  }
+  const interrupted = (): void => {
+    log('interrupted: stopping what it started')
+    killAllStarted()
+    void close().finally(() => process.exit(130))
+  }
+  process.once('SIGINT', interrupted)
+  process.once('SIGTERM', interrupted)
+  cleanups.push(() => { process.off('SIGINT', interrupted); process.off('SIGTERM', interrupted) })
+  try {
+    const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'))
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
+    log('compiling the API and the proxy (tsc -p tsconfig.build.json)')
+    const build = await buildForBench(`bench-${randomBytes(4).toString('hex')}`)
+    cleanups.push(build.remove)
+    log('creating the benchmark database')
+    const database = await createBenchDatabase(settings.postgresUrl)
+    cleanups.push(database.drop)
+    log(`database ${database.name} on Postgres ${database.serverVersion}; making the certificate and logins (bcrypt cost ${settings.bcryptCost} and ${settings.lowBcryptCost})`)
+    const credentials = await makeSharedCredentials(dir, settings.bcryptCost, settings.lowBcryptCost)
+    const base = {
+      dir,
+      buildDir: build.dir,
+      identitySecret: randomBytes(32).toString('base64url'),
+      credentials,
+      database,
+      settings,
+      // Static signatures (nginx, Caddy, wrk against the API) are made just before a run: they must outlive it.
+      identityMaxAgeSeconds: Math.min(600, Math.max(60, settings.seconds + 30)),
+    }
+    const { api, origin } = await startApi(base, await freePort())
+    cleanups.push(() => api.stop())
+    return { context: { ...base, apiOrigin: origin, scenarios: Object.values(buildScenarios(database.writeProjectId)).filter((scenario) => settings.scenarios.includes(scenario.id)) }, api, close }
+  } catch (error) {
+    killAllStarted()
+    await close()
+    throw error
+  }
+}

@@ -1,0 +1,46 @@
+// A Node process doing only what forwarding needs (bench/bare-forward.ts): the floor our proxy's own work
+// is measured from. It runs from source through tsx's loader (it is not part of the build).
+import { createRequire } from 'node:module'
+import { join } from 'node:path'
+import { Agent, request } from 'undici'
+import { ROOT } from '../build.js'
+import { startProcess, waitUntil } from '../processes.js'
+import { edgeCredentials, type BenchContext, type Target } from './target.js'
+
+export async function startBareForward (context: BenchContext, port: number): Promise<Target> {
+  const tsx = createRequire(import.meta.url).resolve('tsx')
+  const bare = startProcess('node-bare', process.execPath, ['--import', tsx, join(ROOT, 'bench/bare-forward.ts')], {
+    cwd: ROOT,
+    logFile: join(context.dir, 'node-bare.log'),
+    env: {
+      ...process.env,
+      NODE_ENV: 'production',
+      BARE_PORT: String(port),
+      BARE_UPSTREAM: context.apiOrigin,
+      BARE_CERT_FILE: context.credentials.certChainFile,
+      BARE_KEY_FILE: context.credentials.keyFile,
+      BARE_IDENTITY_SECRET: context.identitySecret,
+    },
+  })
+  const origin = `https://127.0.0.1:${port}`
+  const agent = new Agent({ connect: { ca: context.credentials.caCert } })
+  await waitUntil(bare, 'its /health answered 200', async () => {
+    const response = await request(`${origin}/health`, { dispatcher: agent })
+    await response.body.dump()
+    return response.statusCode === 200
+  })
+  await agent.close()
+  return {
+    id: 'node-bare',
+    label: 'Node bare forwarding (floor)',
+    workers: '1 Node process',
+    origin,
+    rootPids: () => [bare.child.pid!],
+    notApplicable: (scenario) => scenario.cached ? 'no cache: it only forwards' : undefined,
+    securityHeaders: false,
+    omissions: ['no password check, rate limit, cache, security headers or metrics: TLS, forwarding and the identity signature only'],
+    prepare: async (scenario) => edgeCredentials(scenario),
+    expectedHeaders: () => ({}),
+    stop: () => bare.stop(),
+  }
+}

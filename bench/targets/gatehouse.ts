@@ -1,0 +1,74 @@
+// Our edge proxy, compiled, as production runs it: one Node process, or (PROXY_WORKERS=auto) one per core.
+// Rate limits are per user at a budget no run reaches (1e9 per minute), so the counting is done but never refuses.
+import { availableParallelism } from 'node:os'
+import { join } from 'node:path'
+import { Agent, request } from 'undici'
+import { ProxyEnvSchema } from '../../proxy/config.js'
+import { startProcess, waitUntil } from '../processes.js'
+import type { Scenario } from '../scenarios.js'
+import { edgeCredentials, type BenchContext, type Target } from './target.js'
+
+/** Set once the proxy knows PROXY_WORKERS (node:cluster); until then the all-cores row is skipped. */
+export const proxyHasWorkers = (): boolean => 'PROXY_WORKERS' in ProxyEnvSchema.properties
+
+export interface GatehouseOptions {
+  port: number
+  allCores: boolean
+  /** Extra node flags (the profiler: --cpu-prof). */
+  nodeArgs?: string[]
+  /** Runs the proxy with a different label and log name (profiling). */
+  name?: string
+}
+
+export async function startGatehouse (context: BenchContext, options: GatehouseOptions): Promise<Target> {
+  const name = options.name ?? (options.allCores ? 'gatehouse-all-cores' : 'gatehouse')
+  const proxy = startProcess(name, process.execPath, [...(options.nodeArgs ?? []), join(context.buildDir, 'dist/proxy/main.js')], {
+    cwd: context.buildDir,
+    logFile: join(context.dir, `${name}.log`),
+    env: {
+      ...process.env,
+      DATA_DIR: join(context.dir, `${name}-data`),
+      PROXY_HOST: '127.0.0.1',
+      PROXY_HTTPS_PORT: String(options.port),
+      PROXY_HTTP_PORT: '0',
+      PROXY_METRICS_PORT: '0',
+      UPSTREAM_URLS: context.apiOrigin,
+      IDENTITY_SECRET: context.identitySecret,
+      TLS_CERT_FILE: context.credentials.certChainFile,
+      TLS_KEY_FILE: context.credentials.keyFile,
+      HTPASSWD_FILE: context.credentials.htpasswd.file,
+      TENANT_PLANS: 'acme=enterprise,globex=enterprise',
+      RATE_LIMIT_ENTERPRISE: '1000000000',
+      LOG_LEVEL: 'warn',
+      NODE_ENV: 'production',
+      ...(options.allCores ? { PROXY_WORKERS: 'auto' } : {}),
+    },
+  })
+  const origin = `https://127.0.0.1:${options.port}`
+  const agent = new Agent({ connect: { ca: context.credentials.caCert } })
+  await waitUntil(proxy, 'its /health answered 200', async () => {
+    const response = await request(`${origin}/health`, { dispatcher: agent })
+    await response.body.dump()
+    return response.statusCode === 200
+  })
+  await agent.close()
+  return {
+    id: options.allCores ? 'gatehouse-all-cores' : 'gatehouse',
+    label: options.allCores ? 'Gatehouse proxy, all cores' : 'Gatehouse proxy',
+    workers: options.allCores ? `PROXY_WORKERS=auto (${availableParallelism()} workers)` : '1 Node process',
+    origin,
+    rootPids: () => [proxy.child.pid!],
+    notApplicable: () => undefined,
+    securityHeaders: true,
+    omissions: [],
+    async prepare (scenario: Scenario) {
+      return edgeCredentials(scenario)
+    },
+    expectedHeaders (scenario: Scenario): Record<string, RegExp> {
+      if (scenario.login === undefined) return {}
+      const cache = scenario.cached ? /; hit/ : scenario.method === 'GET' ? /fwd=bypass/ : /fwd=method/
+      return { 'cache-status': cache, 'ratelimit-limit': /^1000000000$/ }
+    },
+    stop: () => proxy.stop(),
+  }
+}
