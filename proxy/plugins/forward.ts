@@ -64,6 +64,11 @@ export function upstreamHeaders (request: FastifyRequest, headers: IncomingHttpH
   }
 }
 
+/** The instance could not be reached at all: the request never left, so it may be tried elsewhere. */
+const UNREACHED = ['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT']
+/** Signs that an instance may have died: its pool should check it now rather than at the next tick. */
+const SUSPECT = [...UNREACHED, 'ECONNRESET', 'UND_ERR_SOCKET']
+
 function failureKind (error: unknown): { status: 502 | 504, kind: string } {
   const code = (error as { code?: string }).code ?? ''
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'FST_REPLY_FROM_GATEWAY_TIMEOUT' || code === 'ETIMEDOUT') {
@@ -114,11 +119,12 @@ export default async function forward (app: FastifyInstance, options: ForwardOpt
       // A request that never reached an instance (refused or unanswered connect) is safe to send to another
       // one if it has no body; nothing else is retried — in particular not a 503 from a struggling API
       // (reply-from's default would resend it up to ten times).
-      retryDelay: ({ err, req, attempt }) =>
-        balanced !== undefined && attempt < options.upstreams.length - 1 && ['GET', 'HEAD'].includes(req.method) &&
-          ['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT'].includes((err as { code?: string } | null)?.code ?? '')
-          ? 1
-          : null,
+      retryDelay: ({ err, req, attempt }) => {
+        const code = (err as { code?: string } | null)?.code ?? ''
+        if (balanced === undefined) return null
+        if (SUSPECT.includes(code)) balanced.checkSoon()
+        return attempt < options.upstreams.length - 1 && ['GET', 'HEAD'].includes(req.method) && UNREACHED.includes(code) ? 1 : null
+      },
       // The proxy app is HTTP/2 with HTTP/1.1 fallback; reply-from types requests as either, ours as one.
       // Called just before the request leaves, after every edge check: where upstream time starts.
       rewriteHeaders: (headers) => downstreamHeaders(headers),

@@ -2,7 +2,8 @@
 // weighs down one whose connections fail); an active check of each instance's /ready takes it out of
 // rotation while it fails and puts it back when it answers again, so traffic stops going to an instance
 // that is dead, restarting or cut off from its database. All instances failing leaves all in rotation:
-// the edge then answers 502/504 rather than nothing.
+// the edge then answers 502/504 rather than nothing. A request that finds an instance unreachable brings
+// the next check forward, so a dead instance leaves within moments rather than at the next tick.
 // @see https://undici.nodejs.org/#/docs/api/BalancedPool
 import { BalancedPool, request } from 'undici'
 
@@ -21,8 +22,13 @@ export interface UpstreamPool {
   inRotation(): string[]
   /** Runs one round of checks now (the timer runs them every healthIntervalMs). */
   check(): Promise<void>
+  /** An instance was found unreachable: check soon (at once, or MIN_RECHECK_MS after the last round). */
+  checkSoon(): void
   close(): Promise<void>
 }
+
+/** However many requests are refused meanwhile, rounds of checks start at most this often. */
+export const MIN_RECHECK_MS = 250
 
 export function createUpstreamPool (upstreams: URL[], options: UpstreamPoolOptions): UpstreamPool {
   const origins = [...new Set(upstreams.map((url) => url.origin))]
@@ -68,16 +74,41 @@ export function createUpstreamPool (upstreams: URL[], options: UpstreamPoolOptio
   }
 
   let running: Promise<void> | undefined
-  const timer = setInterval(() => { running ??= check().finally(() => { running = undefined }) }, options.healthIntervalMs)
+  let lastRound = 0
+  let closed = false
+  const round = (): Promise<void> => {
+    if (closed) return Promise.resolve()
+    if (running !== undefined) return running
+    lastRound = Date.now()
+    running = check().finally(() => { running = undefined })
+    return running
+  }
+  const timer = setInterval(round, options.healthIntervalMs)
   timer.unref()
+
+  let soon: NodeJS.Timeout | undefined
+  const checkSoon = (): void => {
+    if (soon !== undefined) return
+    // A round already under way may have probed before the failure: the next one starts after it.
+    soon = setTimeout(() => {
+      void (running ?? Promise.resolve()).then(() => {
+        soon = undefined
+        return round()
+      })
+    }, Math.max(0, lastRound + MIN_RECHECK_MS - Date.now()))
+    soon.unref()
+  }
 
   return {
     dispatcher,
     origins,
     inRotation: () => [...rotation],
     check,
+    checkSoon,
     async close () {
+      closed = true
       clearInterval(timer)
+      clearTimeout(soon)
       await running
       await dispatcher.close()
     },

@@ -15,7 +15,7 @@ import { hashPassword } from '../../proxy/auth/htpasswd-file.js'
 import { openDrillDatabase } from '../helpers/drill-database.js'
 import { basic, requestEdge, startTestProxy, type TestProxy } from '../helpers/edge-stack.js'
 import { cacheOutcome, markWhen, shotsBetween, slowestMs, startLoad, tally, Timeline, type LoadClient, type Shot } from '../helpers/load-timeline.js'
-import { startApiProcess } from '../helpers/service-processes.js'
+import { startApiProcess, type ApiProcess } from '../helpers/service-processes.js'
 
 const database = await openDrillDatabase(t)
 const READ_PATHS = ['/api/v1/projects?limit=1', '/api/v1/projects?limit=2', '/api/v1/projects?limit=3']
@@ -30,6 +30,13 @@ const dir = mkdtempSync(join(tmpdir(), 'gatehouse-api-drill-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))
 const htpasswdFile = join(dir, 'htpasswd')
 writeFileSync(htpasswdFile, `${reader.login}:${await hashPassword(reader.password, 4)}\n${writer.login}:${await hashPassword(writer.password, 4)}\n`)
+
+// Two API processes for the whole file (starting one costs seconds on a busy machine): the first one alone
+// for the single-instance drills, both for the balanced one (which needs a database they can share).
+const apiEnv = { ...database.apiEnv, CACHE_S_MAXAGE_SECONDS: '1' }
+const [first, second] = database.projectNames === undefined
+  ? [await startApiProcess(t, { env: apiEnv }), undefined]
+  : await Promise.all([startApiProcess(t, { env: apiEnv }), startApiProcess(t, { env: apiEnv })])
 
 let proxies = 0
 async function startProxy (t: Test, upstreamUrls: string, env: Record<string, string> = {}): Promise<TestProxy> {
@@ -80,7 +87,8 @@ async function checkWrites (t: Test, shots: Shot[]): Promise<void> {
 }
 
 t.test('one API instance: SIGKILL, restart on its port, SIGSTOP, SIGCONT', async (t) => {
-  const api = await startApiProcess(t, { env: { ...database.apiEnv, CACHE_S_MAXAGE_SECONDS: '1' } })
+  const api = first
+  t.teardown(() => api.thaw()) // never leave it frozen for the next drill
   const timeline = new Timeline()
 
   // Killed: the default 30 s upstream timeout must play no part in how fast the 502s come.
@@ -92,7 +100,7 @@ t.test('one API instance: SIGKILL, restart on its port, SIGSTOP, SIGCONT', async
   timeline.mark('API SIGKILL')
   await api.kill('SIGKILL')
   const gone = timeline.mark('API process gone')
-  await sleep(1500)
+  await sleep(1000)
   const starting = timeline.mark('API starting again on the same port')
   await api.start()
   const ready = timeline.mark('API ready')
@@ -149,4 +157,65 @@ t.test('one API instance: SIGKILL, restart on its port, SIGSTOP, SIGCONT', async
   t.same(shotsBetween(shots, recovered).filter((shot) => !served(shot)).map(describe), [], 'everything served after recovery')
   t.same([...killShots, ...shots].filter((shot) => shot.securityHeaders !== true).map(describe), [], 'every answer carried the edge\'s security headers, stale and errors too')
   await checkWrites(t, [...killShots, ...shots])
+})
+
+t.test('two API instances: one SIGKILLed under load leaves the rotation, no write is sent twice, and it rejoins', {
+  skip: second === undefined ? 'needs Postgres (DATABASE_URL): two processes cannot share an embedded database' : false,
+}, async (t) => {
+  const [a, b] = [first, second!]
+  // Two proxies in front of both: one with the default health-check interval (2000 ms), as an operator runs
+  // it; one whose periodic check is ten minutes away, so that only requests finding B dead can take it out.
+  const [regular, passive] = [await startProxy(t, `${a.url},${b.url}`), await startProxy(t, `${a.url},${b.url}`, { UPSTREAM_HEALTH_INTERVAL_MS: '600000' })]
+  const inRotation = async (proxy: TestProxy, api: ApiProcess): Promise<number> =>
+    (await proxy.proxy.edgeMetrics.registry.getSingleMetric('gatehouse_proxy_upstream_up')!.get()).values.find((value) => value.labels.upstream === api.url)?.value ?? -1
+  const timeline = new Timeline()
+  const pairClients = (proxyName: string): LoadClient[] => [
+    { name: `${proxyName}-no-store`, authorization: as(reader), next: () => ({ kind: 'get-no-store', path: '/api/v1/projects?limit=2', headers: { 'cache-control': 'no-store' } }) },
+    ...['writer-1', 'writer-2'].map((name): LoadClient => ({
+      name: `${proxyName}-${name}`,
+      authorization: as(writer),
+      next: (i) => {
+        const marker = `drill-${run}-pair-${proxyName}-${name}-${i}`
+        return { kind: 'post', method: 'POST', path: '/api/v1/projects', body: JSON.stringify({ name: marker }), marker }
+      },
+    })),
+  ]
+  const loads = [regular, passive].map((proxy, index) =>
+    startLoad({ url: proxy.proxyUrl, dispatcher: proxy.agents.h2, timeline, clients: pairClients(index === 0 ? 'regular' : 'passive') }))
+  t.teardown(() => Promise.all(loads.map((load) => load.stop())))
+  const [aStart, bStart] = [a.requestsSeen('/api/'), b.requestsSeen('/api/')]
+  await markWhen(timeline, 'both instances serving', async () => a.requestsSeen('/api/') > aStart + 5 && b.requestsSeen('/api/') > bStart + 5, 10_000)
+
+  timeline.mark('instance B SIGKILL')
+  await b.kill('SIGKILL')
+  const gone = timeline.mark('instance B gone')
+  const [outRegular, outPassive] = await Promise.all([
+    markWhen(timeline, 'B out of rotation at the regular proxy', async () => await inRotation(regular, b) === 0, 10_000),
+    markWhen(timeline, 'B out of rotation at the passive proxy', async () => await inRotation(passive, b) === 0, 10_000),
+  ])
+  await sleep(1000)
+  timeline.mark('instance B starting again on its port')
+  await b.start()
+  const bReady = b.requestsSeen('/api/')
+  timeline.mark('instance B ready')
+  await markWhen(timeline, 'B back in rotation at the regular proxy', async () => await inRotation(regular, b) === 1, 10_000)
+  const aNow = a.requestsSeen('/api/')
+  await markWhen(timeline, 'both serve again', async () => b.requestsSeen('/api/') > bReady + 5 && a.requestsSeen('/api/') > aNow + 5, 10_000)
+  const [regularShots, passiveShots] = await Promise.all(loads.map((load) => load.stop()))
+  const shots = [...regularShots!, ...passiveShots!]
+  t.comment(`timeline:\n${timeline.describe()}`)
+  t.comment(`from the kill until B left the rotation: regular ${JSON.stringify(tally(shotsBetween(regularShots!, gone, outRegular)))}, passive ${JSON.stringify(tally(shotsBetween(passiveShots!, gone, outPassive)))}`)
+
+  const failed = shots.filter((shot) => !served(shot))
+  t.same(failed.filter((shot) => shot.status !== 502 || shot.problemType !== UNAVAILABLE).map(describe), [], 'failures are 502 upstream-unavailable problem+json, nothing unanswered')
+  t.same(failed.filter((shot) => shot.method === 'GET' && shot.startedAt >= gone).map(describe), [], 'a GET sent after the kill is never lost: refused connections go to the live instance')
+  t.same([...regularShots!.filter((shot) => shot.startedAt >= outRegular), ...passiveShots!.filter((shot) => shot.startedAt >= outPassive)].filter((shot) => !served(shot)).map(describe), [],
+    'nothing fails once B is out of rotation')
+  // A refused or reset request makes the pool check at once (proxy/upstream/upstream-pool.ts, checkSoon);
+  // the periodic check (every UPSTREAM_HEALTH_INTERVAL_MS) is the backstop.
+  t.ok(outPassive - gone < 3000, `the first refused request takes B out: ${outPassive - gone} ms after it died, its next periodic check being minutes away`)
+  t.ok(outRegular - gone < 3000, `likewise at the regular proxy: ${outRegular - gone} ms`)
+  t.equal(await inRotation(passive, b), 0, 'the passive proxy leaves B out until its periodic check passes')
+  t.same(shots.filter((shot) => shot.securityHeaders !== true).map(describe), [], 'every answer carried the edge\'s security headers')
+  await checkWrites(t, shots)
 })

@@ -18,6 +18,8 @@ export interface LoggedProcess {
   child: ChildProcess
   /** Parsed stdout lines, optionally only those containing `text` (cheap: most lines are never parsed). */
   lines(text?: string): Array<Record<string, unknown>>
+  /** How many lines contain every one of `texts` (no parsing: cheap enough to poll). */
+  countLines(...texts: string[]): number
   stderr(): string
   exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
   /** Resolves with the first line `match` accepts; fails if the process exits first or after `timeoutMs`. */
@@ -51,6 +53,7 @@ function spawnLogged (t: Test, command: string, args: string[], env: Record<stri
   return {
     child,
     lines,
+    countLines: (...texts) => raw.reduce((count, line) => texts.every((text) => line.includes(text)) ? count + 1 : count, 0),
     stderr: () => stderr,
     exited,
     async waitForLine (match, what, timeoutMs = 30_000) {
@@ -164,8 +167,7 @@ export async function startApiProcess (t: Test, settings: { databaseUrl?: string
     port,
     url: `http://127.0.0.1:${port}`,
     current,
-    requestsSeen: (prefix = '/') => lives.reduce((sum, life) => sum + life.lines('"incoming request"')
-      .filter((line) => String((line.req as { url?: string } | undefined)?.url).startsWith(prefix)).length, 0),
+    requestsSeen: (prefix = '/') => lives.reduce((sum, life) => sum + life.countLines('"msg":"incoming request"', `"url":"${prefix}`), 0),
     kill: async (signal = 'SIGKILL') => stopProcess(current().child, current().exited, signal),
     freeze: () => { current().child.kill('SIGSTOP') },
     thaw: () => { current().child.kill('SIGCONT') },
