@@ -40,3 +40,25 @@ forEachBackend(t, async (t, backend) => {
     assertSecured(t, limited, '429')
   })
 })
+
+t.test('the headers are exactly those @fastify/helmet sends with the edge options, computed once, on every response', async (t) => {
+  const { default: Fastify } = await import('fastify')
+  const { default: helmet } = await import('@fastify/helmet')
+  const { default: securityHeaders, HELMET_OPTIONS, EDGE_SECURITY_HEADERS } = await import('../../../proxy/plugins/security-headers.js')
+  const build = async (plugin: 'ours' | 'helmet') => {
+    const app = Fastify()
+    if (plugin === 'ours') await app.register(securityHeaders)
+    else await app.register(helmet, HELMET_OPTIONS)
+    app.get('/ok', async () => ({ ok: true }))
+    app.get('/fails', async () => { throw Object.assign(new Error('no'), { statusCode: 503 }) })
+    t.teardown(() => app.close())
+    return app
+  }
+  const [ours, reference] = await Promise.all([build('ours'), build('helmet')])
+  for (const url of ['/ok', '/fails', '/missing']) {
+    const [mine, theirs] = await Promise.all([ours.inject(url), reference.inject(url)])
+    const pick = (headers: Record<string, unknown>) => Object.fromEntries(Object.entries(headers).filter(([name]) => EDGE_SECURITY_HEADERS.has(name)))
+    t.same(pick(mine.headers), pick(theirs.headers), `${url}: the same security headers as helmet's own plugin`)
+    t.equal(Object.keys(pick(mine.headers)).length, EDGE_SECURITY_HEADERS.size, `${url}: every one of them`)
+  }
+})
