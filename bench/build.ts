@@ -2,7 +2,7 @@
 // what production runs, with no TypeScript loader in the measured processes (nor in their profiles).
 // The output sits under the git-ignored .scratch/ so node_modules resolves from the repository.
 import { execFile } from 'node:child_process'
-import { copyFileSync, mkdirSync, rmSync } from 'node:fs'
+import { copyFileSync, cpSync, mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 
@@ -20,4 +20,31 @@ export async function buildForBench (name: string): Promise<{ dir: string, remov
   }
   copyFileSync(join(ROOT, 'package.json'), join(dir, 'package.json'))
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) }
+}
+
+/**
+ * The same build of another commit (BENCH_BASELINE_REF), for before/after comparisons inside one interleaved
+ * run: the commit's sources from `git archive`, with the generated Prisma client of this checkout (it is not
+ * in git), compiled next to the current build.
+ */
+export async function buildRefForBench (ref: string, name: string): Promise<{ dir: string, commit: string, remove(): void }> {
+  const run = promisify(execFile)
+  let commit: string
+  try {
+    commit = (await run('git', ['rev-parse', '--short', `${ref}^{commit}`], { cwd: ROOT })).stdout.trim()
+  } catch {
+    throw new Error(`BENCH_BASELINE_REF: "${ref}" is not a commit of this repository`)
+  }
+  const dir = join(ROOT, '.scratch', name)
+  mkdirSync(dir, { recursive: true })
+  const remove = (): void => rmSync(dir, { recursive: true, force: true })
+  try {
+    await run('sh', ['-c', `git archive --format=tar "$1" server proxy common scripts prisma tsconfig.json tsconfig.build.json package.json | tar -x -C "$2"`, 'sh', commit, dir], { cwd: ROOT })
+    cpSync(join(ROOT, 'server/db/generated'), join(dir, 'server/db/generated'), { recursive: true })
+    await run(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', join(dir, 'dist')], { cwd: dir, timeout: 180_000 })
+  } catch (error) {
+    remove()
+    throw new Error(`building ${ref} (${commit}) failed:\n${(error as { stdout?: string }).stdout ?? (error as Error).message}`)
+  }
+  return { dir, commit, remove }
 }

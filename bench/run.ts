@@ -1,19 +1,22 @@
 // npm run bench — the edge proxy side by side with nginx and Caddy doing the same work, on loopback, over the
 // real API on a fresh Postgres database. Each scenario (cached GET, uncached GET, a write, a GraphQL query,
 // new TLS connections) drives each target in turn with the same wrk load, interleaved over rounds; the
-// report gives medians, ratios to the direct API, every error, and peak memory. See docs/benchmarks.md.
+// report gives medians, ratios to the direct API, every error, CPU per request and peak memory. A bare Node
+// forwarder is the floor our proxy's own work is measured from. See docs/benchmarks.md.
 //   BENCH_SECONDS (5)  BENCH_ROUNDS (3)  BENCH_CONNECTIONS (32)  BENCH_TARGETS / BENCH_SCENARIOS (all; comma lists)
 //   BENCH_BCRYPT_COST (10)  BENCH_LOW_BCRYPT_COST (5)  BENCH_POSTGRES_URL (postgresql://postgres@127.0.0.1:5432/postgres)
-//   BENCH_OUTPUT_DIR (.scratch/bench-results-<time>)  BENCH_PROFILE=1: CPU profiles of our proxy instead (bench/profile.ts)
+//   BENCH_OUTPUT_DIR (.scratch/bench-results-<time>)  BENCH_BASELINE_REF: a commit whose proxy runs as one more row
+//   BENCH_PROFILE=1: CPU profiles of our proxy instead (bench/profile.ts)
+import { randomBytes } from 'node:crypto'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { availableParallelism, cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { ConfigError } from '../common/env-config.js'
-import { ROOT } from './build.js'
+import { buildRefForBench, ROOT } from './build.js'
 import { cpuMs, freePort, peakMemoryMiB } from './processes.js'
 import { probe } from './probe.js'
 import { cellKey, renderReport, type BenchResults } from './report.js'
-import { loadBenchSettings, TARGET_IDS, type BenchSettings, type TargetId } from './settings.js'
+import { loadBenchSettings, reproduceCommand, type BenchSettings, type TargetId } from './settings.js'
 import { openStack } from './stack.js'
 import { apiTarget } from './targets/api.js'
 import { startBareForward } from './targets/bare-forward.js'
@@ -27,7 +30,7 @@ import { profileProxy } from './profile.js'
 const log = (message: string): void => { process.stderr.write(`bench: ${message}\n`) }
 
 /** Starts the wanted targets into `targets` as it goes, so that a failure still stops those already up. */
-async function startTargets (context: BenchContext, wanted: TargetId[], targets: Target[]): Promise<void> {
+async function startTargets (context: BenchContext, settings: BenchSettings, targets: Target[], cleanups: Array<() => void>): Promise<void> {
   const { htpasswd, lowCostHtpasswd } = context.credentials
   const starters: Record<Exclude<TargetId, 'api'>, () => Promise<Target | undefined>> = {
     'node-bare': async () => startBareForward(context, await freePort()),
@@ -37,13 +40,23 @@ async function startTargets (context: BenchContext, wanted: TargetId[], targets:
       log('skipping gatehouse-all-cores: this proxy has no PROXY_WORKERS setting yet')
       return undefined
     },
+    'gatehouse-baseline': async () => {
+      if (settings.baselineRef === undefined) {
+        log('skipping gatehouse-baseline: set BENCH_BASELINE_REF to a commit to compare with')
+        return undefined
+      }
+      log(`building the proxy at ${settings.baselineRef}`)
+      const baseline = await buildRefForBench(settings.baselineRef, `bench-baseline-${randomBytes(4).toString('hex')}`)
+      cleanups.push(baseline.remove)
+      return startGatehouse(context, { port: await freePort(), allCores: false, baseline: { buildDir: baseline.dir, commit: baseline.commit } })
+    },
     nginx: async () => startNginx(context, { id: 'nginx', label: `nginx, bcrypt cost ${htpasswd.cost}`, port: await freePort(), allCores: false, htpasswd }),
     'nginx-all-cores': async () => startNginx(context, { id: 'nginx-all-cores', label: `nginx all cores, bcrypt cost ${htpasswd.cost}`, port: await freePort(), allCores: true, htpasswd }),
     'nginx-low-cost': async () => startNginx(context, { id: 'nginx-low-cost', label: `nginx, bcrypt cost ${lowCostHtpasswd.cost} (lowered for nginx only)`, port: await freePort(), allCores: false, htpasswd: lowCostHtpasswd }),
     caddy: async () => startCaddy(context, { id: 'caddy', label: 'Caddy', port: await freePort(), adminPort: await freePort(), allCores: false }),
     'caddy-all-cores': async () => startCaddy(context, { id: 'caddy-all-cores', label: 'Caddy all cores', port: await freePort(), adminPort: await freePort(), allCores: true }),
   }
-  for (const id of wanted) {
+  for (const id of settings.targets) {
     if (id === 'api') continue
     log(`starting ${id}`)
     const target = await starters[id]()
@@ -61,11 +74,12 @@ async function compare (settings: BenchSettings): Promise<void> {
   log(`${runs} runs of ${settings.seconds} s: about ${Math.ceil(runs * (settings.seconds + 1.5) / 60)} minutes once everything is up`)
   const stack = await openStack(settings)
   const targets: Target[] = []
+  const cleanups: Array<() => void> = []
   try {
     const { context } = stack
     // The API is always started (everything forwards to it); it is a row only when asked for.
     if (settings.targets.includes('api')) targets.push(apiTarget(context, stack.api))
-    await startTargets(context, settings.targets, targets)
+    await startTargets(context, settings, targets, cleanups)
 
     const cells: BenchResults['cells'] = new Map()
     const memory: BenchResults['memory'] = new Map()
@@ -124,7 +138,7 @@ async function compare (settings: BenchSettings): Promise<void> {
       `Machine: ${availableParallelism()} × ${cpu}, ${Math.round(totalmem() / 2 ** 30)} GiB; Node ${process.version}; PostgreSQL ${context.database.serverVersion}; ${versions.nginx}; Caddy ${versions.caddy.split(' ')[0]}; ${versions.wrk.split(' [')[0]}.`,
       `Load: \`wrk -t1 -c${settings.connections} -d${settings.seconds}s --timeout ${WRK_TIMEOUT}\`, HTTP/1.1 over TLS 1.3 (the API direct: plain HTTP), keep-alive except new-tls; ` +
         `${settings.rounds} interleaved round(s), medians; errors summed over the rounds. Logins bcrypt cost ${settings.bcryptCost} unless the row says otherwise.`,
-      `Reproduce: \`BENCH_SECONDS=${settings.seconds} BENCH_ROUNDS=${settings.rounds} npm run bench\`${settings.targets.length < TARGET_IDS.length ? ` with BENCH_TARGETS=${settings.targets.join(',')}` : ''}${context.scenarios.length < 5 ? ` BENCH_SCENARIOS=${settings.scenarios.join(',')}` : ''}.`,
+      `Reproduce: \`${reproduceCommand(settings)}\`.`,
     ]
     const report = renderReport({
       header,
@@ -141,6 +155,7 @@ async function compare (settings: BenchSettings): Promise<void> {
     log(`report and raw runs kept in ${outputDir}`)
   } finally {
     for (const target of targets.reverse()) await target.stop().catch((error: Error) => log(`stopping ${target.id}: ${error.message}`))
+    for (const cleanup of cleanups) cleanup()
     await stack.close()
   }
 }

@@ -2,7 +2,7 @@
 import { Type, type Static } from 'typebox'
 import { loadEnvConfig } from '../common/env-config.js'
 
-export const TARGET_IDS = ['api', 'node-bare', 'gatehouse', 'gatehouse-all-cores', 'nginx', 'nginx-all-cores', 'nginx-low-cost', 'caddy', 'caddy-all-cores'] as const
+export const TARGET_IDS = ['api', 'node-bare', 'gatehouse', 'gatehouse-all-cores', 'gatehouse-baseline', 'nginx', 'nginx-all-cores', 'nginx-low-cost', 'caddy', 'caddy-all-cores'] as const
 export const SCENARIO_IDS = ['cached-get', 'uncached-get', 'write', 'graphql', 'new-tls'] as const
 export type TargetId = typeof TARGET_IDS[number]
 export type ScenarioId = typeof SCENARIO_IDS[number]
@@ -19,6 +19,7 @@ export const BenchEnvSchema = Type.Object({
   BENCH_LOW_BCRYPT_COST: Type.Integer({ default: 5, minimum: 4, maximum: 14, description: 'Cost for the nginx-low-cost target' }),
   BENCH_POSTGRES_URL: Type.String({ default: 'postgresql://postgres@127.0.0.1:5432/postgres', pattern: '^postgres(ql)?://', description: 'A superuser on the server the bench creates its database on' }),
   BENCH_PROFILE: Type.Boolean({ default: false, description: 'Instead of the comparison: CPU profiles of our proxy under the GET scenarios' }),
+  BENCH_BASELINE_REF: Type.Optional(Type.String({ minLength: 1, description: 'A commit whose proxy runs as the gatehouse-baseline row (before/after in one run)' })),
   BENCH_OUTPUT_DIR: Type.Optional(Type.String({ minLength: 1, description: 'Where profiles and the Markdown report are kept (default .scratch/bench-<time>)' })),
 })
 
@@ -35,6 +36,7 @@ export interface BenchSettings {
   postgresUrl: string
   profile: boolean
   outputDir: string | undefined
+  baselineRef: string | undefined
 }
 
 export function loadBenchSettings (env: Record<string, string | undefined>): BenchSettings {
@@ -51,5 +53,19 @@ export function loadBenchSettings (env: Record<string, string | undefined>): Ben
     postgresUrl: settings.BENCH_POSTGRES_URL,
     profile: settings.BENCH_PROFILE,
     outputDir: settings.BENCH_OUTPUT_DIR,
+    baselineRef: settings.BENCH_BASELINE_REF,
   }
+}
+
+/** The command that repeats a run with these settings (seconds and rounds always, the rest when not defaults). */
+export function reproduceCommand (settings: BenchSettings): string {
+  const defaults = loadBenchSettings({})
+  const env = [`BENCH_SECONDS=${settings.seconds}`, `BENCH_ROUNDS=${settings.rounds}`]
+  if (settings.connections !== defaults.connections) env.push(`BENCH_CONNECTIONS=${settings.connections}`)
+  if (settings.targets.join(',') !== defaults.targets.join(',')) env.push(`BENCH_TARGETS=${settings.targets.join(',')}`)
+  if (settings.scenarios.join(',') !== defaults.scenarios.join(',')) env.push(`BENCH_SCENARIOS=${settings.scenarios.join(',')}`)
+  if (settings.bcryptCost !== defaults.bcryptCost) env.push(`BENCH_BCRYPT_COST=${settings.bcryptCost}`)
+  if (settings.lowBcryptCost !== defaults.lowBcryptCost) env.push(`BENCH_LOW_BCRYPT_COST=${settings.lowBcryptCost}`)
+  if (settings.baselineRef !== undefined) env.push(`BENCH_BASELINE_REF=${settings.baselineRef}`)
+  return `${env.join(' ')} npm run bench`
 }

@@ -16,14 +16,18 @@ export interface GatehouseOptions {
   allCores: boolean
   /** Extra node flags (the profiler: --cpu-prof). */
   nodeArgs?: string[]
-  /** Runs the proxy with a different label and log name (profiling). */
+  /** Runs the proxy with a different log name (profiling). */
   name?: string
+  /** Another build of the proxy (BENCH_BASELINE_REF): its row is gatehouse-baseline, labelled with the commit. */
+  baseline?: { buildDir: string, commit: string }
 }
 
 export async function startGatehouse (context: BenchContext, options: GatehouseOptions): Promise<Target> {
-  const name = options.name ?? (options.allCores ? 'gatehouse-all-cores' : 'gatehouse')
-  const proxy = startProcess(name, process.execPath, [...(options.nodeArgs ?? []), join(context.buildDir, 'dist/proxy/main.js')], {
-    cwd: context.buildDir,
+  const id = options.baseline !== undefined ? 'gatehouse-baseline' : options.allCores ? 'gatehouse-all-cores' : 'gatehouse'
+  const name = options.name ?? id
+  const buildDir = options.baseline?.buildDir ?? context.buildDir
+  const proxy = startProcess(name, process.execPath, [...(options.nodeArgs ?? []), join(buildDir, 'dist/proxy/main.js')], {
+    cwd: buildDir,
     logFile: join(context.dir, `${name}.log`),
     env: {
       ...process.env,
@@ -53,8 +57,8 @@ export async function startGatehouse (context: BenchContext, options: GatehouseO
   })
   await agent.close()
   return {
-    id: options.allCores ? 'gatehouse-all-cores' : 'gatehouse',
-    label: options.allCores ? 'Gatehouse proxy, all cores' : 'Gatehouse proxy',
+    id,
+    label: options.baseline !== undefined ? `Gatehouse proxy at ${options.baseline.commit} (baseline)` : options.allCores ? 'Gatehouse proxy, all cores' : 'Gatehouse proxy',
     workers: options.allCores ? `PROXY_WORKERS=auto (${availableParallelism()} workers)` : '1 Node process',
     origin,
     rootPids: () => [proxy.child.pid!],
