@@ -15,10 +15,11 @@ import { answerMetricsRequests, certificatesFromPrimary, onDrainRequest, reportR
 
 export async function runEdgeProcess (config: ProxyConfig): Promise<void> {
   const worker = cluster.worker
-  // The primary may ask a worker to drain while it is still starting: remember it until shutdown exists.
-  let drainRequested = false
-  let requestDrain = (): void => { drainRequested = true }
-  if (worker !== undefined) onDrainRequest(() => requestDrain())
+  // In a cluster the worker drains when the primary asks or on a signal (proxy/cluster/worker.ts), possibly
+  // while it is still starting: remember it until shutdown exists.
+  let drainReason: string | undefined
+  let requestDrain = (reason: string): void => { drainReason ??= reason }
+  if (worker !== undefined) onDrainRequest((reason) => requestDrain(reason))
 
   const logger = worker === undefined
     ? loggerOptions('proxy', config.logLevel)
@@ -36,18 +37,23 @@ export async function runEdgeProcess (config: ProxyConfig): Promise<void> {
   let closing = false
   const shutdown = closeWithGrace({
     delay: config.shutdownGraceMs,
+    ...(worker !== undefined ? { skip: ['SIGINT', 'SIGTERM'] as const satisfies closeWithGrace.Signals[] } : {}),
     logger: { error: (message: unknown) => { if (typeof message === 'string') app.log.error(message); else app.log.error({ err: message }, 'shutdown failed') } },
   }, async ({ signal, err }) => {
     closing = true
     if (err !== undefined) app.log.error({ err }, 'shutting down after an unexpected error')
-    else app.log.info({ signal: signal ?? 'asked by the primary' }, 'shutting down: finishing in-flight requests')
+    else app.log.info({ signal: signal ?? drainReason }, 'shutting down: finishing in-flight requests')
     certificates.close()
     await Promise.all([redirect.close(), metrics?.close(), connections.drain()])
     // Only now: once Fastify's close() begins it answers 503 to requests on open connections.
     await app.close()
   })
-  requestDrain = () => { if (!closing) shutdown.close() }
-  if (drainRequested) requestDrain()
+  requestDrain = (reason) => {
+    if (closing) return
+    drainReason = reason
+    shutdown.close()
+  }
+  if (drainReason !== undefined) requestDrain(drainReason)
 
   await app.listen({ host: config.host, port: config.httpsPort })
   if (config.httpPort !== 0) await redirect.listen({ host: config.host, port: config.httpPort })

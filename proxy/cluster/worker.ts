@@ -45,12 +45,18 @@ export function answerMetricsRequests (registry: Registry): void {
   })
 }
 
-/** `drain` runs when the primary asks, or when the primary is gone (its IPC channel closed). */
-export function onDrainRequest (drain: () => void): void {
+/**
+ * `drain` runs when the primary asks, when the primary is gone (its IPC channel closed), or on SIGINT or
+ * SIGTERM, as many times as they come. A terminal's Ctrl-C reaches the primary and every worker at once,
+ * and the primary's request may overtake the signal: neither may count as a worker's "second signal"
+ * (close-with-grace exits 1 on one). Forcing a stop is the primary's call: it kills the workers.
+ */
+export function onDrainRequest (drain: (reason: string) => void): void {
   process.on('message', (message: unknown) => {
-    if (isMessage<ToWorker, 'gatehouse:drain'>(message, 'gatehouse:drain')) drain()
+    if (isMessage<ToWorker, 'gatehouse:drain'>(message, 'gatehouse:drain')) drain('asked by the primary')
   })
-  process.once('disconnect', drain)
+  process.once('disconnect', () => drain('the primary is gone'))
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => drain(signal))
 }
 
 export function reportReady (): void {

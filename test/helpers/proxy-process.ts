@@ -8,7 +8,8 @@ import { join } from 'node:path'
 import type { Test } from 'tap'
 import { hashPassword } from '../../proxy/auth/htpasswd-file.js'
 import { TEST_IDENTITY_SECRET } from './build-app.js'
-import { eventually, freePort } from './edge-stack.js'
+import { Agent, request } from 'undici'
+import { eventually, freePort, startHttpStub } from './edge-stack.js'
 
 export interface ProxyProcess {
   child: ChildProcess
@@ -65,8 +66,9 @@ export async function proxySetup (t: Test, upstreamUrl: string, env: Record<stri
   }
 }
 
-export function startProxyProcess (t: Test, env: Record<string, string>): ProxyProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'proxy/main.ts'], { cwd: process.cwd(), env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+/** `detached`: in a process group of its own, so a test can signal it the way a terminal's Ctrl-C does. */
+export function startProxyProcess (t: Test, env: Record<string, string>, { detached = false } = {}): ProxyProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'proxy/main.ts'], { cwd: process.cwd(), env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached })
   const output = { stdout: '', stderr: '' }
   const logs: Array<Record<string, any>> = []
   let partial = ''
@@ -118,3 +120,27 @@ export function seriesValue (text: string, series: string): number {
   const line = text.split('\n').find((candidate) => candidate.startsWith(`${series} `))
   return line === undefined ? 0 : Number(line.slice(series.length + 1))
 }
+
+/** A stand-in API answering every request at once with a small uncacheable JSON body. */
+export const stubApi = (t: Test): Promise<string> => startHttpStub(t, (request, response) => {
+  response.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+  response.end(JSON.stringify({ url: request.url }))
+})
+
+/** `count` requests at once over fresh HTTP/1.1 connections (so they spread over the workers); their request ids. */
+export async function burst (t: Test, setup: ProxySetup, label: string, count: number): Promise<string[]> {
+  const agent = new Agent({ connect: { ca: setup.ca(), servername: 'localhost' }, allowH2: false })
+  t.teardown(() => agent.close())
+  const ids = Array.from({ length: count }, (_, index) => `${label}-${index}`)
+  const statuses = await Promise.all(ids.map(async (id) => {
+    const response = await request(`${setup.baseUrl}/api/v1/projects?id=${id}`, { dispatcher: agent, headers: { authorization: setup.authorization, 'x-request-id': id } })
+    await response.body.dump()
+    return response.statusCode
+  }))
+  t.same([...new Set(statuses)], [200], `${label}: all ${count} answered 200`)
+  return ids
+}
+
+/** The pids of the processes whose request log lines carry these request ids. */
+export const servedBy = (logs: Array<Record<string, any>>, ids: string[]): Set<number> =>
+  new Set(logs.filter((line) => line.msg === 'request completed' && ids.includes(line.reqId)).map((line) => line.pid as number))

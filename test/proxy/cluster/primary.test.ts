@@ -1,40 +1,16 @@
 // PROXY_WORKERS=2 as operators run it: the real proxy process, a primary with two workers in front of a
 // stub API, over real TLS. Both workers serve (the log line of each request names its process), the one
 // /metrics on the internal port is the sum of both, a killed worker is replaced while the other keeps
-// serving, replaced certificate files reach every worker, SIGTERM stops all of them with exit 0, and a
-// bad PROXY_WORKERS or a port in use stops the primary before it serves anything.
+// serving, replaced certificate files reach every worker, and SIGTERM stops all of them with exit 0.
 import { X509Certificate } from 'node:crypto'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { connect } from 'node:tls'
 import { renameSync, writeFileSync } from 'node:fs'
 import t from 'tap'
 import { Agent, request } from 'undici'
 import { ensureLocalCertificate } from '../../../proxy/tls/local-ca.js'
-import { eventually, startHttpStub } from '../../helpers/edge-stack.js'
-import { alive, proxySetup, seriesValue, startProxyProcess, type ProxySetup } from '../../helpers/proxy-process.js'
-
-const stubApi = (t: Parameters<typeof startHttpStub>[0]): Promise<string> => startHttpStub(t, (request, response) => {
-  response.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
-  response.end(JSON.stringify({ url: request.url }))
-})
-
-/** `count` requests at once over fresh HTTP/1.1 connections (so they spread over the workers); their request ids. */
-async function burst (t: Parameters<typeof startHttpStub>[0], setup: ProxySetup, label: string, count: number): Promise<string[]> {
-  const agent = new Agent({ connect: { ca: setup.ca(), servername: 'localhost' }, allowH2: false })
-  t.teardown(() => agent.close())
-  const ids = Array.from({ length: count }, (_, index) => `${label}-${index}`)
-  const statuses = await Promise.all(ids.map(async (id) => {
-    const response = await request(`${setup.baseUrl}/api/v1/projects?id=${id}`, { dispatcher: agent, headers: { authorization: setup.authorization, 'x-request-id': id } })
-    await response.body.dump()
-    return response.statusCode
-  }))
-  t.same([...new Set(statuses)], [200], `${label}: all ${count} answered 200`)
-  return ids
-}
-
-const servedBy = (logs: Array<Record<string, any>>, ids: string[]): Set<number> =>
-  new Set(logs.filter((line) => line.msg === 'request completed' && ids.includes(line.reqId)).map((line) => line.pid as number))
+import { eventually } from '../../helpers/edge-stack.js'
+import { alive, burst, proxySetup, seriesValue, servedBy, startProxyProcess, stubApi } from '../../helpers/proxy-process.js'
 
 t.test('two workers share the ports, sum their metrics, are replaced when they die and stop on SIGTERM', async (t) => {
   const setup = await proxySetup(t, await stubApi(t), { PROXY_WORKERS: '2' })
@@ -114,26 +90,4 @@ t.test('replaced certificate files reach every worker', async (t) => {
 
   proxy.child.kill('SIGTERM')
   t.equal(await proxy.exited, 0)
-})
-
-t.test('a bad PROXY_WORKERS stops the proxy before any fork: exit 78 naming the setting', async (t) => {
-  const setup = await proxySetup(t, 'http://127.0.0.1:9')
-  for (const value of ['0', 'many', '-1']) {
-    const proxy = startProxyProcess(t, { ...setup.env, PROXY_WORKERS: value })
-    t.equal(await proxy.exited, 78, `PROXY_WORKERS=${value}`)
-    t.match(proxy.output.stderr, /PROXY_WORKERS: a whole number from 1 to \d+, or "auto"/)
-    t.equal(proxy.logs.length, 0, 'nothing started')
-  }
-})
-
-t.test('a port in use: the workers cannot listen, the primary gives up instead of restarting them', async (t) => {
-  const setup = await proxySetup(t, 'http://127.0.0.1:9', { PROXY_WORKERS: '2' })
-  const squatter = createServer()
-  await new Promise<void>((resolve) => squatter.listen(setup.ports.https, '127.0.0.1', resolve))
-  t.teardown(() => squatter.close())
-  const proxy = startProxyProcess(t, setup.env)
-  const code = await proxy.exited
-  t.not(code, 0, 'a failed start is not a clean exit')
-  t.ok(proxy.logs.some((line) => line.msg === 'a proxy worker exited before the proxy was ready'))
-  t.notOk(proxy.logs.some((line) => line.msg === 'proxy worker died; replacing it'), 'no restarts of a worker that cannot start')
 })
