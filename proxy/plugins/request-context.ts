@@ -2,7 +2,7 @@
 // W3C trace context (the client's trace continues with a new span of ours; otherwise a new trace).
 // Both go upstream and the request id comes back to the client.
 // @see https://www.w3.org/TR/trace-context/
-import { randomBytes, randomUUID } from 'node:crypto'
+import { randomFillSync, randomUUID } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 
@@ -14,12 +14,29 @@ export function requestIdFrom (headers: FastifyRequest['headers'] | Record<strin
   return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
 }
 
+// Every request gets a span id (and most a trace id): asking the CSPRNG for 8 and 16 bytes each time cost
+// ~3 % of a cache hit's CPU (npm run bench, BENCH_PROFILE=1). The bytes are drawn in batches instead, as
+// randomUUID does for request ids; each byte is handed out once.
+const RANDOM_POOL_BYTES = 4096
+let randomPool = Buffer.alloc(0)
+let randomOffset = 0
+
+export function randomHex (bytes: number): string {
+  if (randomOffset + bytes > randomPool.length) {
+    randomPool = randomFillSync(Buffer.allocUnsafe(RANDOM_POOL_BYTES))
+    randomOffset = 0
+  }
+  const hex = randomPool.toString('hex', randomOffset, randomOffset + bytes)
+  randomOffset += bytes
+  return hex
+}
+
 /** Our span in the caller's trace, or the root of a new one. */
 export function continueTrace (header: unknown): string {
   const match = typeof header === 'string' ? TRACEPARENT.exec(header) : null
-  const traceId = match !== null && !/^0+$/.test(match[1]!) ? match[1]! : randomBytes(16).toString('hex')
+  const traceId = match !== null && !/^0+$/.test(match[1]!) ? match[1]! : randomHex(16)
   const flags = match?.[3] ?? '01'
-  return `00-${traceId}-${randomBytes(8).toString('hex')}-${flags}`
+  return `00-${traceId}-${randomHex(8)}-${flags}`
 }
 
 declare module 'fastify' {
