@@ -54,6 +54,7 @@ export async function runEdgeProcess (config: ProxyConfig): Promise<void> {
     shutdown.close()
   }
   if (drainReason !== undefined) requestDrain(drainReason)
+  if (closing) return // asked to stop before it served: nothing to listen for
 
   await app.listen({ host: config.host, port: config.httpsPort })
   if (config.httpPort !== 0) await redirect.listen({ host: config.host, port: config.httpPort })

@@ -1,13 +1,14 @@
 // PROXY_WORKERS=2 as operators run it: the real proxy process, a primary with two workers in front of a
 // stub API, over real TLS. Both workers serve (the log line of each request names its process), the one
 // /metrics on the internal port is the sum of both, a killed worker is replaced while the other keeps
-// serving, replaced certificate files reach every worker, and SIGTERM stops all of them with exit 0.
+// serving, replaced certificate and htpasswd files reach every worker, and SIGTERM stops all of them with exit 0.
 import { X509Certificate } from 'node:crypto'
 import { join } from 'node:path'
 import { connect } from 'node:tls'
-import { renameSync, writeFileSync } from 'node:fs'
+import { appendFileSync, renameSync, writeFileSync } from 'node:fs'
 import t from 'tap'
 import { Agent, request } from 'undici'
+import { hashPassword } from '../../../proxy/auth/htpasswd-file.js'
 import { ensureLocalCertificate } from '../../../proxy/tls/local-ca.js'
 import { eventually } from '../../helpers/edge-stack.js'
 import { alive, burst, proxySetup, seriesValue, servedBy, startProxyProcess, stubApi } from '../../helpers/proxy-process.js'
@@ -58,7 +59,7 @@ t.test('two workers share the ports, sum their metrics, are replaced when they d
   t.equal(proxy.logs.filter((line) => line.msg === 'proxy worker stopped' && line.code === 0).length, 2)
 })
 
-t.test('replaced certificate files reach every worker', async (t) => {
+t.test('replaced certificate and credentials files reach every worker', async (t) => {
   const upstream = await stubApi(t)
   const setup = await proxySetup(t, upstream, { PROXY_WORKERS: '2' })
   const a = await ensureLocalCertificate(join(setup.dataDir, 'a'), ['localhost'])
@@ -87,6 +88,23 @@ t.test('replaced certificate files reach every worker', async (t) => {
   renameSync(`${certFile}.new`, certFile)
   await eventually(async () => (await served(b.cert)).every((seen) => seen === fingerprint(b.cert)), 15_000, 'every worker serving the new pair')
   t.ok(proxy.logs.some((line) => line.msg === 'TLS certificate reloaded' && line.role === 'primary'), 'read and checked by the primary, which sends it on')
+
+  // Each worker polls the htpasswd file: a new login works whichever worker a connection reaches.
+  appendFileSync(join(setup.dataDir, 'htpasswd'), `carol@${setup.tenant}:${await hashPassword('carol-password', 4)}\n`)
+  const asCarol = async (): Promise<number[]> => {
+    const agent = new Agent({ connect: { ca: b.cert, servername: 'localhost' }, allowH2: false })
+    try {
+      return await Promise.all(Array.from({ length: 6 }, async () => {
+        const response = await request(`${setup.baseUrl}/api/v1/projects`, { dispatcher: agent, headers: { authorization: `Basic ${Buffer.from(`carol@${setup.tenant}:carol-password`).toString('base64')}` } })
+        await response.body.dump()
+        return response.statusCode
+      }))
+    } finally {
+      await agent.close()
+    }
+  }
+  await eventually(async () => (await asCarol()).every((status) => status === 200), 15_000, 'every worker accepting the new login')
+  t.equal(new Set(proxy.logs.filter((line) => line.msg === 'credentials loaded' && line.users === 2).map((line) => line.pid)).size, 2, 'both workers re-read the file')
 
   proxy.child.kill('SIGTERM')
   t.equal(await proxy.exited, 0)
