@@ -4,6 +4,9 @@ import createError from '@fastify/error'
 
 export const PROBLEM_TYPE_BASE = 'urn:gatehouse:problem:'
 
+/** Retry-After on every 503, REST or GraphQL: long enough for a restarted database or a failover. */
+export const RETRY_AFTER_SECONDS = '5'
+
 export const Errors = {
   NotFound: createError<[string]>('GH_NOT_FOUND', '%s not found', 404),
   Unauthenticated: createError<[string]>('GH_UNAUTHENTICATED', '%s', 401),

@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify'
 import mercurius from 'mercurius'
 import { GraphQLError, Kind, type GraphQLSchema, type OperationDefinitionNode } from 'graphql'
 import { classifyDatabaseError } from '../db/database-errors.js'
-import { Errors } from '../errors.js'
+import { Errors, RETRY_AFTER_SECONDS } from '../errors.js'
 import { loaders } from '../graphql/loaders.js'
 import { assertIntrospectionCost, assertQueryCost, assertQueryDepth } from '../graphql/query-cost.js'
 import { READ_ONLY_RESPONSE_HEADER } from '../../common/edge-protocol.js'
@@ -85,7 +85,11 @@ export default async function graphqlPlugin (app: FastifyInstance, options: Grap
       // Read lazily: mercurius also builds a context to format the error of a request refused before
       // it had an identity, and that must stay a 401, not become a 500 here.
       context: (request) => ({ get identity () { return scoped.identityOf(request) } }),
-      errorFormatter: (execution, context) => formatExecution(execution, context.reply?.log ?? app.log),
+      errorFormatter: (execution, context) => {
+        const formatted = formatExecution(execution, context.reply?.log ?? app.log)
+        if (formatted.statusCode === 503) context.reply?.header('retry-after', RETRY_AFTER_SECONDS)
+        return formatted
+      },
       // Errors raised outside GraphQL execution (hooks, body parsing and validation).
       errorHandler: async (error, request, reply) => {
         // No identity: the API's one error policy (a problem+json 401/403, as over REST) in the parent handler.
@@ -94,6 +98,7 @@ export default async function graphqlPlugin (app: FastifyInstance, options: Grap
           ? new Errors.InvalidInput('Batched queries are not supported; send one operation per request')
           : error
         const { statusCode, response } = formatExecution({ errors: [toGraphqlError(refused)] }, request.log)
+        if (statusCode === 503) reply.header('retry-after', RETRY_AFTER_SECONDS)
         return reply.code(statusCode).send(response)
       },
     })

@@ -4,10 +4,8 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { classifyDatabaseError } from '../db/database-errors.js'
-import { Errors, problemType } from '../errors.js'
+import { Errors, problemType, RETRY_AFTER_SECONDS } from '../errors.js'
 import type { Problem } from '../schemas/problem.js'
-
-const RETRY_AFTER_SECONDS = '5'
 
 interface ValidationIssue { keyword?: string, instancePath?: string, schemaPath?: string, message?: string, params?: Record<string, unknown> }
 type IssueList = NonNullable<Problem['errors']>

@@ -1,13 +1,13 @@
 // Fault drill (issue 5): Postgres goes away and comes back while the API is under load.
 // A private Postgres (test/helpers/throwaway-postgres.ts; never the shared one), the real API as a process,
-// and the real edge proxy in front of it for half the writes. While writers and readers keep going, the
-// server is stopped with `pg_ctl stop -m fast` (open transactions rolled back, clients told), then with
-// `-m immediate` (every server process killed mid-transaction, crash recovery on start), each time started
-// again on the same port; last it is frozen (SIGSTOP: sockets stay open, nothing answers — a hung host)
-// and thawed. The drill holds the API to:
+// and the real edge proxy in front of it for half the writes. While writers and readers keep going over
+// REST and GraphQL, the server is stopped with `pg_ctl stop -m fast` (open transactions rolled back,
+// clients told), then with `-m immediate` (every server process killed mid-transaction, crash recovery on
+// start), each time started again on the same port; last it is frozen (SIGSTOP: sockets stay open, nothing
+// answers — a hung host) and thawed. The drill holds the API to:
 // - every request answered while the fault lasts: no hang, and the process never dies;
-// - while the database is away, writes and reads get 503 problem+json with Retry-After (never 500), and
-//   /ready is 503;
+// - while the database is away, writes and reads get 503 with Retry-After (never 500): problem+json over
+//   REST, GraphQL's own error format with the same code; /ready is 503;
 // - once it is back, 2xx again with nobody touching the API, /ready 200;
 // - every write acknowledged with 2xx exists exactly once; no write exists twice, and no request the edge
 //   forwarded reached the API twice (the edge must not resend a POST).
@@ -47,7 +47,7 @@ async function ready (api: ApiProcess): Promise<{ status: number, retryAfter?: s
 function summary (outcomes: Outcome[]): string {
   const counts = new Map<string, number>()
   for (const o of outcomes) {
-    const key = `${o.kind}/${o.via} ${o.status === 0 ? `no answer (${o.error?.trim()})` : o.status}${o.code !== undefined ? ` ${o.code}` : ''}`
+    const key = `${o.protocol} ${o.kind}/${o.via} ${o.status === 0 ? `no answer (${o.error?.trim()})` : o.status}${o.code !== undefined ? ` ${o.code}` : ''}`
     counts.set(key, (counts.get(key) ?? 0) + 1)
   }
   return [...counts].sort().map(([key, n]) => `${key}: ${n}`).join(', ')
@@ -68,7 +68,7 @@ function loggedErrors (api: ApiProcess, from: number, to: number): string {
 
 /** Brings the fault on under the running load, holds it, ends it, and waits for the API to serve again. */
 async function fault (t: Test, pgServer: ThrowawayPostgres, api: ApiProcess, load: Load, kind: Fault): Promise<FaultTimes> {
-  const acknowledgedSince = (from: number): number => load.outcomes.filter((o) => o.kind === 'write' && o.status === 201 && o.startedAt >= from).length
+  const acknowledgedSince = (from: number): number => load.outcomes.filter((o) => o.kind === 'write' && o.acknowledged === true && o.startedAt >= from).length
   const warm = Date.now()
   await eventually(async () => acknowledgedSince(warm) >= 10, RECOVERY_BOUND_MS, 'writes succeeding before the fault')
 
@@ -140,9 +140,13 @@ t.test('Postgres stopped, killed and frozen under load: 503s with Retry-After, r
     t.strictSame(outcomes.filter((o) => o.status === 0).map((o) => `${o.marker} ${o.error}`), [], 'no request went unanswered')
     t.comment(`slowest answer: ${Math.max(...outcomes.map((o) => o.endedAt - o.startedAt))} ms`)
     const unexpected = outcomes.filter((o) => o.status !== 0 && !(o.status >= 200 && o.status < 300) && o.status !== 503)
-    t.strictSame(unexpected.map((o) => `${o.kind}/${o.via} ${o.status} ${o.code}`), [], 'never a 500, 502 or 504')
-    const unlike = outcomes.filter((o) => o.status === 503 && (o.retryAfter !== '5' || !/^application\/problem\+json/.test(o.contentType ?? '') || o.code !== 'GH_DATABASE_UNAVAILABLE'))
-    t.strictSame(unlike.map((o) => `${o.kind}/${o.via} ${o.retryAfter} ${o.contentType} ${o.code}`), [], 'every 503 is the database-unavailable problem with Retry-After')
+    t.strictSame(unexpected.map((o) => `${o.protocol} ${o.kind}/${o.via} ${o.status} ${o.code}`), [], 'never a 500, 502 or 504')
+    // REST answers a problem (RFC 9457); GraphQL its own error format, with the same code.
+    const unlike = outcomes.filter((o) => o.status === 503 && (o.retryAfter !== '5' || o.code !== 'GH_DATABASE_UNAVAILABLE' ||
+      !(o.protocol === 'graphql' || /^application\/problem\+json/.test(o.contentType ?? ''))))
+    t.strictSame(unlike.map((o) => `${o.protocol} ${o.kind}/${o.via} ${o.retryAfter} ${o.contentType} ${o.code}`), [], 'every 503 says the database is unavailable, with Retry-After')
+    t.strictSame(outcomes.filter((o) => o.protocol === 'graphql' && o.status === 200 && o.code !== undefined).map((o) => `${o.kind} ${o.code}`), [],
+      'no GraphQL answer was a 200 carrying an error')
     t.ok(api.alive(), 'the API never died')
   })
 
@@ -156,9 +160,10 @@ t.test('Postgres stopped, killed and frozen under load: 503s with Retry-After, r
       for (const k of ['write', 'read'] as const) {
         const ofKind = during.filter((o) => o.kind === k)
         t.ok(ofKind.length >= 5, `${ofKind.length} ${k}s met the fault`)
-        t.strictSame(ofKind.filter((o) => o.status !== 503).map((o) => `${o.via} ${o.status}`), [], `every ${k} sent during it was answered 503`)
+        t.strictSame(ofKind.filter((o) => o.status !== 503).map((o) => `${o.protocol}/${o.via} ${o.status}`), [], `every ${k} sent during it was answered 503`)
       }
       t.ok(during.some((o) => o.kind === 'write' && o.via === 'edge' && o.status === 503), 'the edge passed the 503s on')
+      t.ok(during.some((o) => o.protocol === 'graphql' && o.status === 503), 'GraphQL answered 503 too')
     })
   }
 
@@ -167,13 +172,13 @@ t.test('Postgres stopped, killed and frozen under load: 503s with Retry-After, r
       'SELECT name, array_agg(id::text) AS ids FROM projects WHERE tenant_id = $1 GROUP BY name', [tenant.id])
     const stored = new Map(rows.map((row) => [row.name, row.ids]))
     const writes = outcomes.filter((o) => o.kind === 'write')
-    const acknowledged = writes.filter((o) => o.status === 201)
+    const acknowledged = writes.filter((o) => o.acknowledged === true)
     const lost = acknowledged.filter((o) => stored.get(o.marker)?.length !== 1 || stored.get(o.marker)![0] !== o.id)
     t.strictSame(lost.map((o) => `${o.marker} → ${JSON.stringify(stored.get(o.marker))}`), [], `all ${acknowledged.length} acknowledged writes are stored once, with the id they were answered with`)
     t.strictSame(rows.filter((row) => row.ids.length > 1).map((row) => row.name), [], 'no write is stored twice')
     const sent = new Set(writes.map((o) => o.marker))
     t.strictSame(rows.filter((row) => !sent.has(row.name)).map((row) => row.name), [], 'nothing was stored that no one sent')
-    const committedUnacknowledged = writes.filter((o) => o.status !== 201 && stored.has(o.marker))
+    const committedUnacknowledged = writes.filter((o) => o.acknowledged !== true && stored.has(o.marker))
     t.comment(`${writes.length} writes: ${acknowledged.length} acknowledged, ${writes.length - acknowledged.length} refused, ` +
       `${committedUnacknowledged.length} of those committed anyway (cut after COMMIT) ${committedUnacknowledged.map((o) => o.marker).join(' ')}`)
 

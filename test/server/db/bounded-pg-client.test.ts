@@ -7,7 +7,7 @@ import t, { type Test } from 'tap'
 import { classifyDatabaseError } from '../../../server/db/database-errors.js'
 import { openDatabase } from '../../../server/plugins/database.js'
 import { postgresUrls } from '../../helpers/backends.js'
-import { startPausableRelay } from '../../helpers/pausable-relay.js'
+import { startFaultyRelay } from '../../helpers/faulty-relay.js'
 
 const STATEMENT_TIMEOUT_MS = 500
 const CONNECT_TIMEOUT_MS = 1000
@@ -30,7 +30,7 @@ t.test('queries on a database that stopped answering fail as unavailable within 
   skip: urls === undefined ? 'needs DATABASE_URL and DATABASE_OWNER_URL (real Postgres)' : false,
 }, async (t) => {
   const target = new URL(urls!.app)
-  const relay = await startPausableRelay(t, { host: target.hostname, port: Number(target.port === '' ? 5432 : target.port) })
+  const relay = await startFaultyRelay(t, { host: target.hostname, port: Number(target.port === '' ? 5432 : target.port) })
   const through = new URL(urls!.app)
   through.port = String(relay.port)
   const database = await openDatabase({ kind: 'postgres', url: through.toString(), poolMax: 2, connectTimeoutMs: CONNECT_TIMEOUT_MS, statementTimeoutMs: STATEMENT_TIMEOUT_MS })

@@ -1,24 +1,35 @@
-// A TCP relay on loopback in front of a real server, which a test can pause: every connection stays open
-// but nothing passes either way until it resumes (then what was held is delivered, as after a frozen host
-// thaws), and new connections are accepted but not answered — what a client sees of a hung host or a
-// stalled network. Closing either side closes the other, so a server behind it (the shared Postgres) sees
-// a connection the client gave up on end, and cleans up after it.
+// A TCP relay on loopback in front of a real server, which a test can break the way networks and hosts
+// break, without touching the server itself (the shared Postgres):
+// - pause: every connection stays open but nothing passes either way until resume (then what was held is
+//   delivered, as after a frozen host thaws), and new connections are accepted but not answered — a hung
+//   host or a stalled network;
+// - cut: every connection is closed and new ones are closed as soon as they arrive, until restore — a
+//   server that went away.
+// Closing either side closes the other, so the server behind sees a connection the client gave up on end,
+// and cleans up after it.
 import { connect, createServer, type Socket } from 'node:net'
 import type { Test } from 'tap'
 
-export interface PausableRelay {
+export interface FaultyRelay {
   port: number
   pause(): void
   resume(): void
+  cut(): void
+  restore(): void
   /** Connections open through it right now. */
   open(): number
 }
 
-export async function startPausableRelay (t: Test, target: { host: string, port: number }): Promise<PausableRelay> {
+export async function startFaultyRelay (t: Test, target: { host: string, port: number }): Promise<FaultyRelay> {
   const pairs = new Set<[Socket, Socket]>()
   const held: Array<() => void> = []
   let paused = false
+  let cut = false
   const server = createServer((client) => {
+    if (cut) {
+      client.destroy()
+      return
+    }
     const upstream = connect(target.port, target.host)
     const pair: [Socket, Socket] = [client, upstream]
     pairs.add(pair)
@@ -41,8 +52,11 @@ export async function startPausableRelay (t: Test, target: { host: string, port:
     }
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(async () => {
+  const closeAll = (): void => {
     for (const [client, upstream] of pairs) { client.destroy(); upstream.destroy() }
+  }
+  t.teardown(async () => {
+    closeAll()
     await new Promise((resolve) => server.close(resolve))
   })
   return {
@@ -52,6 +66,11 @@ export async function startPausableRelay (t: Test, target: { host: string, port:
       paused = false
       for (const deliver of held.splice(0)) deliver()
     },
+    cut: () => {
+      cut = true
+      closeAll()
+    },
+    restore: () => { cut = false },
     open: () => pairs.size,
   }
 }
