@@ -36,8 +36,12 @@ export function createFailureLimiter (options: FailureLimiterOptions) {
           return toState(count, ttl > 0 ? ttl : options.windowMs)
         } catch { /* fall through to the local count */ }
       }
-      const entry = localCount(address, 0)
-      return toState(entry.count, entry.resetAt - Date.now())
+      // Read only: an address without failures leaves no entry behind. Counting every checked address (every
+      // request) cost an LRU write per request and let busy legitimate traffic evict a prober's failures.
+      const now = Date.now()
+      const entry = local.get(address)
+      if (entry === undefined || entry.resetAt <= now) return toState(0, options.windowMs)
+      return toState(entry.count, entry.resetAt - now)
     },
 
     async recordFailure (address: string): Promise<void> {
