@@ -4,7 +4,9 @@
 //   delivered, as after a frozen host thaws), and new connections are accepted but not answered — a hung
 //   host or a stalled network;
 // - cut: every connection is closed and new ones are closed as soon as they arrive, until restore — a
-//   server that went away.
+//   server that went away;
+// - lose replies after a request: once a client sends bytes containing a marker (e.g. COMMIT), what the
+//   server answers is held back from then on — the request did its work, its answer is lost on the way.
 // Closing either side closes the other, so the server behind sees a connection the client gave up on end,
 // and cleans up after it.
 import { connect, createServer, type Socket } from 'node:net'
@@ -16,6 +18,8 @@ export interface FaultyRelay {
   resume(): void
   cut(): void
   restore(): void
+  /** Holds back the server's answers from when a client sends `marker`, until resume. */
+  loseRepliesAfter(marker: string): void
   /** Connections open through it right now. */
   open(): number
 }
@@ -25,6 +29,8 @@ export async function startFaultyRelay (t: Test, target: { host: string, port: n
   const held: Array<() => void> = []
   let paused = false
   let cut = false
+  let repliesHeld = false
+  let replyMarker: string | undefined
   const server = createServer((client) => {
     if (cut) {
       client.destroy()
@@ -33,14 +39,15 @@ export async function startFaultyRelay (t: Test, target: { host: string, port: n
     const upstream = connect(target.port, target.host)
     const pair: [Socket, Socket] = [client, upstream]
     pairs.add(pair)
-    const forward = (from: Socket, to: Socket): void => {
-      from.on('data', (chunk) => {
-        if (paused) held.push(() => to.write(chunk))
+    const forward = (from: Socket, to: Socket, isReply: boolean): void => {
+      from.on('data', (chunk: Buffer) => {
+        if (!isReply && replyMarker !== undefined && chunk.includes(replyMarker)) repliesHeld = true
+        if (paused || (isReply && repliesHeld)) held.push(() => to.write(chunk))
         else to.write(chunk)
       })
     }
-    forward(client, upstream)
-    forward(upstream, client)
+    forward(client, upstream, false)
+    forward(upstream, client, true)
     const close = (): void => {
       pairs.delete(pair)
       client.destroy()
@@ -64,6 +71,8 @@ export async function startFaultyRelay (t: Test, target: { host: string, port: n
     pause: () => { paused = true },
     resume: () => {
       paused = false
+      repliesHeld = false
+      replyMarker = undefined
       for (const deliver of held.splice(0)) deliver()
     },
     cut: () => {
@@ -71,6 +80,7 @@ export async function startFaultyRelay (t: Test, target: { host: string, port: n
       closeAll()
     },
     restore: () => { cut = false },
+    loseRepliesAfter: (marker) => { replyMarker = marker },
     open: () => pairs.size,
   }
 }
