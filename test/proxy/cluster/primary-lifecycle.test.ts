@@ -43,12 +43,10 @@ t.test('the primary killed outright: its workers drain and leave rather than lin
 
 t.test('a bad PROXY_WORKERS stops the proxy before any fork: exit 78 naming the setting', async (t) => {
   const setup = await proxySetup(t, 'http://127.0.0.1:9')
-  for (const value of ['0', 'many']) {
-    const proxy = startProxyProcess(t, { ...setup.env, PROXY_WORKERS: value })
-    t.equal(await proxy.exited, 78, `PROXY_WORKERS=${value}`)
-    t.match(proxy.output.stderr, /PROXY_WORKERS: a whole number from 1 to \d+, or "auto"/)
-    t.equal(proxy.logs.length, 0, 'nothing started')
-  }
+  const proxy = startProxyProcess(t, { ...setup.env, PROXY_WORKERS: 'many' }) // other bad values: test/proxy/config.test.ts
+  t.equal(await proxy.exited, 78)
+  t.match(proxy.output.stderr, /PROXY_WORKERS: a whole number from 1 to \d+, or "auto"/)
+  t.equal(proxy.logs.length, 0, 'nothing started')
 })
 
 t.test('a port in use: the workers cannot listen, the primary gives up instead of restarting them', async (t) => {
