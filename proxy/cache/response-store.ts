@@ -99,6 +99,10 @@ interface StoredJson extends Omit<CachedResponse, 'body'> { body: string }
 export function redisResponseStore (redis: Redis, options: Pick<StoreOptions, 'onError'> & { prefix: string }): ResponseStore {
   const key = (name: CacheKey | string): string => options.prefix + flatKey(name)
   const generationKey = (tenant: string): string => `${options.prefix}generation:${tenant}`
+  // Tenants whose write could not bump their generation (Redis away or not answering): if Redis kept its
+  // data, entries cached before the write would be served again once it returns. Nothing of theirs is
+  // read from Redis until the bump has been made.
+  const unbumped = new Set<string>()
   const failSoft = async <T>(work: () => Promise<T>, fallback: T): Promise<T> => {
     try {
       return await work()
@@ -121,8 +125,19 @@ export function redisResponseStore (redis: Redis, options: Pick<StoreOptions, 'o
     }, undefined),
     has: (name: CacheKey | string): Promise<boolean> => failSoft(async () => (await redis.exists(key(name))) === 1, false),
     delete: (name: CacheKey | string): Promise<void> => failSoft(async () => { await redis.del(key(name)) }, undefined),
-    generation: (tenant: string): Promise<string | undefined> => failSoft(async () => (await redis.get(generationKey(tenant))) ?? '0', undefined),
-    invalidate: (tenant: string): Promise<void> => failSoft(async () => { await redis.incr(generationKey(tenant)) }, undefined),
+    generation: (tenant: string): Promise<string | undefined> => failSoft(async () => {
+      if (unbumped.has(tenant)) {
+        const bumped = String(await redis.incr(generationKey(tenant)))
+        unbumped.delete(tenant)
+        return bumped
+      }
+      return (await redis.get(generationKey(tenant))) ?? '0'
+    }, undefined),
+    invalidate: (tenant: string): Promise<void> => failSoft(async () => {
+      unbumped.add(tenant)
+      await redis.incr(generationKey(tenant))
+      unbumped.delete(tenant)
+    }, undefined),
   })
   return Object.assign(methods, { await: true as const, kind: 'redis' as const, size: 0 })
 }

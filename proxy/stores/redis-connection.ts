@@ -2,6 +2,10 @@
 // when REDIS_URL is set. Commands fail fast while Redis is away (no offline queue, one retry), so a
 // request never waits on it; ioredis keeps reconnecting in the background. An outage is logged once
 // when it starts and once when it ends, and shows in the redis_up gauge and error counter.
+// A Redis that stops answering but keeps its connections open (frozen, overloaded, or behind a network
+// path that drops packets) raises no error of its own: each command would wait out commandTimeout, on
+// every request, for as long as it lasts. A watchdog PING catches that and drops the connection, so
+// commands fail at once (ioredis refuses them until a new connection is ready) and the outage is reported.
 import { Redis } from 'ioredis'
 import type { FastifyBaseLogger } from 'fastify'
 
@@ -9,6 +13,10 @@ export interface RedisHealthObserver {
   up(isUp: boolean): void
   error(): void
 }
+
+/** How often the connection is checked, and how many unanswered PINGs in a row mean Redis is gone. */
+export const WATCHDOG_INTERVAL_MS = 1000
+export const WATCHDOG_MISSES = 2
 
 export function connectRedis (url: string, log: FastifyBaseLogger, observer: RedisHealthObserver): Redis {
   const redis = new Redis(url, {
@@ -34,5 +42,23 @@ export function connectRedis (url: string, log: FastifyBaseLogger, observer: Red
   })
   redis.on('end', () => set(false, 'connection ended'))
   redis.on('close', () => { if (isUp === true) set(false, 'connection closed') })
+
+  // Two misses, not one: a PING can also time out because this process was busy, not Redis.
+  let missed = 0
+  const watchdog = setInterval(() => {
+    if (redis.status !== 'ready') {
+      missed = 0
+      return
+    }
+    redis.ping().then(() => { missed = 0 }, () => {
+      if (++missed < WATCHDOG_MISSES || redis.status !== 'ready') return
+      missed = 0
+      observer.error()
+      set(false, `no answer to ${WATCHDOG_MISSES} PINGs in a row`)
+      redis.disconnect(true) // reconnects; commands are refused until Redis answers the new connection
+    })
+  }, WATCHDOG_INTERVAL_MS)
+  watchdog.unref()
+  redis.on('end', () => clearInterval(watchdog))
   return redis
 }

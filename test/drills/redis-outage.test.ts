@@ -7,6 +7,9 @@
 // Afterwards the proxy reconnects by itself: counters and responses are written to Redis again, hits
 // come from it (a second proxy on the same Redis is served the first one's entries), and each outage is
 // logged once (not per request) and shows in gatehouse_proxy_redis_up.
+// Fail-open also rides out a frozen Redis (SIGSTOP: connections open, nothing answered), which raises no
+// error of its own: it is noticed, requests stop waiting on it, and a write acknowledged meanwhile is
+// not hidden by a cached read once Redis answers again.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -24,10 +27,11 @@ const LIMITED_BUDGET = 4
 
 const backend = await pgliteBackend()
 t.teardown(() => backend.close())
-const api = await buildTestApp(t, backend)
+// Reads stay fresh for 30 s: a cached entry that outlives a write would show (see the frozen round).
+const api = await buildTestApp(t, backend, { CACHE_S_MAXAGE_SECONDS: '30' })
 await api.listen({ host: '127.0.0.1', port: 0 })
 const apiUrl = `http://127.0.0.1:${(api.server.address() as { port: number }).port}`
-const [readers, writers, limitedTenant] = await Promise.all([backend.createTenant(), backend.createTenant(), backend.createTenant()])
+const [readers, writers, limitedTenant, auditors] = await Promise.all([backend.createTenant(), backend.createTenant(), backend.createTenant(), backend.createTenant()])
 
 interface Drill {
   failOpen: boolean
@@ -37,6 +41,8 @@ interface Drill {
   reader: Login
   /** One login per outage, on the free plan: its budget shows whether counting still happens. */
   limited: Login[]
+  /** Reads its list (cached) and writes while Redis is frozen. */
+  auditor: Login
   timeline: Timeline
   load: Load
 }
@@ -49,10 +55,10 @@ const login = async (tenant: TestTenant, user: string): Promise<Login & { line: 
 async function startDrill (t: Test, failOpen: boolean): Promise<Drill> {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-redis-drill-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const [reader, writer, ...limited] = await Promise.all([
-    login(readers, 'reader'), login(writers, 'writer'), login(limitedTenant, 'limited0'), login(limitedTenant, 'limited1')])
+  const [reader, writer, auditor, ...limited] = await Promise.all([
+    login(readers, 'reader'), login(writers, 'writer'), login(auditors, 'auditor'), login(limitedTenant, 'limited0'), login(limitedTenant, 'limited1')])
   const htpasswdFile = join(dir, 'htpasswd')
-  writeFileSync(htpasswdFile, [reader, writer, ...limited].map((entry) => entry.line).join('\n') + '\n')
+  writeFileSync(htpasswdFile, [reader, writer, auditor, ...limited].map((entry) => entry.line).join('\n') + '\n')
 
   const redis = await startRedisServer(t)
   const env = {
@@ -60,7 +66,7 @@ async function startDrill (t: Test, failOpen: boolean): Promise<Drill> {
     RATE_LIMIT_FAIL_OPEN: String(failOpen),
     RATE_LIMIT_FREE: String(LIMITED_BUDGET),
     RATE_LIMIT_PRO: '1000000',
-    TENANT_PLANS: `${readers.slug}=pro,${writers.slug}=pro`,
+    TENANT_PLANS: `${readers.slug}=pro,${writers.slug}=pro,${auditors.slug}=pro`,
   }
   const [proxy, second] = await Promise.all([
     startProxyProcess(t, { upstreamUrls: apiUrl, htpasswdFile, env }),
@@ -82,7 +88,7 @@ async function startDrill (t: Test, failOpen: boolean): Promise<Drill> {
   })
   t.teardown(() => load.stop())
   timeline.mark('load started')
-  return { failOpen, redis, proxy, second, reader, limited, timeline, load }
+  return { failOpen, redis, proxy, second, reader, limited, auditor, timeline, load }
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
@@ -133,6 +139,40 @@ async function outage (t: Test, drill: Drill, how: 'SIGKILL' | 'SHUTDOWN NOSAVE'
   }, 10_000)
 }
 
+/** Freezes Redis (fail-open only), checks the proxy stops waiting on it and loses no write, then thaws it. */
+async function frozen (t: Test, drill: Drill): Promise<void> {
+  const { timeline, redis, proxy, load, auditor } = drill
+  const list = async (): Promise<{ status: number, names: string[], cacheStatus: string }> => {
+    const response = await requestEdge(`${proxy.url}/api/v1/projects?limit=100`, proxy.agent, { as: auditor })
+    return { status: response.status, names: response.json<{ data: Array<{ name: string }> }>().data.map((project) => project.name), cacheStatus: String(response.headers['cache-status']) }
+  }
+  await list()
+  t.match(await list(), { status: 200, cacheStatus: /^Gatehouse; hit/ }, 'the auditor\'s list is cached in Redis')
+
+  const stopped = timeline.mark('round 3: redis SIGSTOP')
+  redis.freeze()
+  const noticed = await markWhen(timeline, 'round 3: frozen Redis noticed (gatehouse_proxy_redis_up 0)', async () => await proxy.metric('gatehouse_proxy_redis_up') === 0, 10_000)
+  // Its invalidation cannot reach Redis now, while Redis keeps the entry cached before it.
+  const write = await requestEdge(`${proxy.url}/api/v1/projects`, proxy.agent, { as: auditor, method: 'POST', body: JSON.stringify({ name: 'written while Redis was frozen' }) })
+  t.equal(write.status, 201, 'a write is acknowledged while Redis is frozen')
+  await sleep(1500)
+  const thawed = timeline.mark('round 3: redis SIGCONT')
+  redis.thaw()
+  await markWhen(timeline, 'round 3: proxy back on Redis (gatehouse_proxy_redis_up 1)', async () => await proxy.metric('gatehouse_proxy_redis_up') === 1, 10_000)
+
+  const before = shotsBetween(load.shots, stopped, noticed)
+  t.comment(`round 3 (SIGSTOP), until noticed: ${JSON.stringify(tally(before))}; slowest ${slowestMs(before)} ms`)
+  const during = shotsBetween(load.shots, noticed, thawed)
+  t.comment(`round 3 (SIGSTOP), once noticed: ${JSON.stringify(tally(during))}; slowest ${slowestMs(during)} ms`)
+  t.ok(during.length >= 8, `round 3: the clients kept being answered (${during.length} answers)`)
+  t.same(during.filter((shot) => shot.status !== 200 && shot.status !== 201).map(describe), [], 'every request served')
+  t.ok(slowestMs(during) < 1000, `once noticed, nobody waits on the frozen Redis: slowest ${slowestMs(during)} ms`)
+  t.same(during.filter((shot) => shot.method === 'GET' && cacheOutcome(shot) !== 'fwd=bypass; fwd-status=200; detail=store-unavailable').map(describe), [],
+    'reads bypass the cache, and Cache-Status says why')
+  const after = await list()
+  t.ok(after.names.includes('written while Redis was frozen'), `the write shows in the next read (${after.cacheStatus}), not hidden by the entry cached before it`)
+}
+
 const describe = (shot: Shot): string => `${shot.startedAt}-${shot.endedAt} ms ${shot.method} ${shot.path}: ${shot.status || shot.error} ${shot.problemType ?? ''} ${cacheOutcome(shot)}`
 
 for (const failOpen of [true, false]) {
@@ -141,6 +181,8 @@ for (const failOpen of [true, false]) {
     const { timeline, proxy } = drill
     await outage(t, drill, 'SIGKILL', 1)
     await outage(t, drill, 'SHUTDOWN NOSAVE', 2)
+    if (failOpen) await frozen(t, drill)
+    const outages = failOpen ? 3 : 2
     const shots = await drill.load.stop()
     timeline.mark('load stopped')
     t.comment(`timeline:\n${timeline.describe()}`)
@@ -153,9 +195,10 @@ for (const failOpen of [true, false]) {
 
     const messages = proxy.process.lines('reachable').map((line) => String(line.msg))
     const count = (msg: string): number => messages.filter((message) => message === msg).length
-    t.equal(count('redis unreachable: serving with local fallbacks until it returns'), 2, 'each outage logged once, not per request')
-    t.equal(count('rate limit store unreachable'), 2, 'and once by the rate limiter')
-    t.equal(count('redis reachable: shared rate limits and cache in use'), 3, 'each return logged (and the first connection)')
+    t.equal(count('redis unreachable: serving with local fallbacks until it returns'), outages, 'each outage logged once, not per request')
+    t.equal(count('rate limit store unreachable'), outages, 'and once by the rate limiter')
+    t.equal(count('redis reachable: shared rate limits and cache in use'), outages + 1, 'each return logged (and the first connection)')
+    t.same(shots.filter((shot) => shot.securityHeaders !== true).map(describe), [], 'every answer carried the edge\'s security headers')
     t.notMatch(proxy.process.stderr(), /MaxListenersExceeded|Error/, 'no warnings or errors on stderr')
     t.ok(await proxy.metric('gatehouse_proxy_redis_errors_total') > 0, 'failed Redis commands counted')
   })

@@ -94,6 +94,9 @@ export interface RedisServer {
   kill(): Promise<void>
   /** A graceful stop: SHUTDOWN NOSAVE, then waits for the process to exit. */
   shutdownNoSave(): Promise<void>
+  /** SIGSTOP: connections stay open, nothing is answered (as behind a network path that drops packets). */
+  freeze(): void
+  thaw(): void
 }
 
 export async function startRedisServer (t: Test): Promise<RedisServer> {
@@ -124,6 +127,8 @@ export async function startRedisServer (t: Test): Promise<RedisServer> {
       await inspect.call('SHUTDOWN', 'NOSAVE').catch(() => {}) // the connection closes instead of a reply
       await current.exited
     },
+    freeze: () => { current?.child.kill('SIGSTOP') },
+    thaw: () => { current?.child.kill('SIGCONT') },
   }
   await server.start()
   return server
