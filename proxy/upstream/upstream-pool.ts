@@ -5,7 +5,8 @@
 // the edge then answers 502/504 rather than nothing. A request that finds an instance unreachable brings
 // the next check forward, so a dead instance leaves within moments rather than at the next tick.
 // @see https://undici.nodejs.org/#/docs/api/BalancedPool
-import { BalancedPool, request } from 'undici'
+import { request } from 'undici'
+import { Rotation } from './rotation.js'
 
 export interface UpstreamPoolOptions {
   connections: number
@@ -17,7 +18,7 @@ export interface UpstreamPoolOptions {
 }
 
 export interface UpstreamPool {
-  dispatcher: BalancedPool
+  dispatcher: Rotation
   origins: string[]
   inRotation(): string[]
   /** Runs one round of checks now (the timer runs them every healthIntervalMs). */
@@ -32,7 +33,7 @@ export const MIN_RECHECK_MS = 250
 
 export function createUpstreamPool (upstreams: URL[], options: UpstreamPoolOptions): UpstreamPool {
   const origins = [...new Set(upstreams.map((url) => url.origin))]
-  const dispatcher = new BalancedPool(origins, {
+  const dispatcher = new Rotation(origins, {
     connections: options.connections,
     pipelining: 1,
     keepAliveTimeout: 60_000,
@@ -60,16 +61,14 @@ export function createUpstreamPool (upstreams: URL[], options: UpstreamPoolOptio
     const results = await Promise.all(origins.map(async (origin) => [origin, await probe(origin)] as const))
     const ready = results.filter(([, ok]) => ok).map(([origin]) => origin)
     const wanted = new Set(ready.length > 0 ? ready : origins)
-    for (const origin of origins) {
-      if (wanted.has(origin) && !rotation.has(origin)) {
-        dispatcher.addUpstream(origin)
-        rotation.add(origin)
-        options.onState(origin, true)
-      } else if (!wanted.has(origin) && rotation.has(origin)) {
-        dispatcher.removeUpstream(origin)
-        rotation.delete(origin)
-        options.onState(origin, false)
-      }
+    const changed = origins.filter((origin) => wanted.has(origin) !== rotation.has(origin))
+    if (changed.length === 0) return
+    // One new pool over the new set (see rotation.ts for why not BalancedPool's add/removeUpstream).
+    dispatcher.use(origins.filter((origin) => wanted.has(origin)))
+    for (const origin of changed) {
+      if (wanted.has(origin)) rotation.add(origin)
+      else rotation.delete(origin)
+      options.onState(origin, wanted.has(origin))
     }
   }
 

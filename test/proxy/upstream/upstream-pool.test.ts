@@ -5,16 +5,19 @@ import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import { startScriptedStack, type ScriptedStack } from '../../helpers/scripted-upstream.js'
 
-interface Instance { name: string, url: string, ready: boolean, stop(): Promise<void> }
+interface Instance { name: string, url: string, ready: boolean, stop(): Promise<void>, held: Array<() => void> }
 
 async function startInstance (t: Test, name: string): Promise<Instance> {
-  const instance = { name, url: '', ready: true, stop: async () => {} }
+  const instance: Instance = { name, url: '', ready: true, stop: async () => {}, held: [] }
   const server: Server = createServer((request, response) => {
     if (request.url === '/ready') {
       response.writeHead(instance.ready ? 200 : 503).end()
       return
     }
-    response.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify({ name }))
+    const answer = (): void => { response.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify({ name })) }
+    // /api/v1/held…: answered only when the test releases it, to keep a request in flight at this instance.
+    if (request.url?.startsWith('/api/v1/held') === true) instance.held.push(answer)
+    else answer()
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   instance.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
@@ -78,4 +81,20 @@ t.test('a GET that finds its instance dead is sent to the other one at once', as
   t.same(new Set(await servedBy(stack, 6)), new Set(['a', 'b']))
   await b.stop()
   t.same(await servedBy(stack, 10), Array(10).fill('a'), 'every GET answered by the live instance')
+})
+
+t.test('an instance leaving the rotation while it still answers requests gets no new ones', async (t) => {
+  const a = await startInstance(t, 'a')
+  const b = await startInstance(t, 'b')
+  const stack = await startScriptedStack(t, { UPSTREAM_URLS: `${a.url},${b.url}`, UPSTREAM_HEALTH_INTERVAL_MS: '100' })
+  // Distinct URLs: the cache would make concurrent misses for one URL a single upstream request.
+  const held = Array.from({ length: 6 }, (_, index) => stack.request(`/api/v1/held?${index}`, { as: stack.logins[0] }))
+  await until(async () => a.held.length + b.held.length === held.length)
+  t.ok(b.held.length > 0, 'b holds requests in flight')
+
+  b.ready = false
+  await until(async () => (await stack.metric('gatehouse_proxy_upstream_up', { upstream: b.url })) === 0)
+  t.same(await servedBy(stack, 10), Array(10).fill('a'), 'new requests all go to a: none fails on the pool of b, still closing')
+  for (const release of [...a.held, ...b.held]) release()
+  t.same((await Promise.all(held)).map((response) => response.status), Array(held.length).fill(200), 'and b finishes what it held')
 })
