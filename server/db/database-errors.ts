@@ -32,12 +32,18 @@ function sqlState (error: unknown): string | undefined {
   return cause?.originalCode ?? (typeof cause?.code === 'string' && /^[0-9A-Z]{5}$/.test(cause.code) ? cause.code : undefined)
 }
 
+const isUnavailableState = (state: unknown): boolean =>
+  typeof state === 'string' && UNAVAILABLE_SQLSTATE_CLASSES.some((prefix) => state.startsWith(prefix))
+
 function causeChainShowsLostConnection (error: unknown): boolean {
   let current: unknown = error
   for (let depth = 0; depth < 6 && current !== null && typeof current === 'object'; depth++) {
-    const { code, kind, message } = current as { code?: unknown, kind?: unknown, message?: unknown }
+    const { code, kind, message, originalCode } = current as { code?: unknown, kind?: unknown, message?: unknown, originalCode?: unknown }
     if (typeof code === 'string' && UNAVAILABLE_NODE_CODES.has(code)) return true
     if (typeof kind === 'string' && UNAVAILABLE_ADAPTER_KINDS.has(kind)) return true
+    // Prisma rethrows a failed COMMIT or ROLLBACK as the adapter's own error, unwrapped: its cause carries
+    // the SQLSTATE, e.g. 57P01 when a server shutting down ends the connection as COMMIT is sent.
+    if (isUnavailableState(originalCode)) return true
     if (code === undefined && typeof message === 'string' && UNAVAILABLE_PG_MESSAGES.has(message)) return true
     current = (current as { cause?: unknown }).cause ?? (current as { meta?: { driverAdapterError?: unknown } }).meta?.driverAdapterError
   }
@@ -56,7 +62,7 @@ export function classifyDatabaseError (error: unknown): DatabaseFailure {
     // A row-level-security refusal means the row belongs to someone else: as far as this tenant knows, it does not exist.
     if (state === '42501') return { kind: 'not-found' }
     if (state === '23514') return { kind: 'invalid', detail: 'A value is outside its allowed range' }
-    if (state !== undefined && UNAVAILABLE_SQLSTATE_CLASSES.some((prefix) => state.startsWith(prefix))) return { kind: 'unavailable' }
+    if (isUnavailableState(state)) return { kind: 'unavailable' }
   }
   if (causeChainShowsLostConnection(error)) return { kind: 'unavailable' }
   return { kind: 'other' }
