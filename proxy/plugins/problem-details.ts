@@ -5,6 +5,10 @@ import fp from 'fastify-plugin'
 import { sendProblem } from '../../common/problem.js'
 import { EDGE_PROBLEMS } from '../errors.js'
 
+// Refusals that stand for an outage the edge already logs once (when it starts and when it ends): each
+// refused request is logged at info with its request id, not as one more warning per request.
+const OUTAGE_REFUSALS = new Set(['GH_RATE_LIMIT_UNAVAILABLE'])
+
 async function problemDetails (app: FastifyInstance): Promise<void> {
   app.setErrorHandler(function renderEdgeProblem (error: FastifyError, request, reply) {
     const status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500
@@ -13,7 +17,7 @@ async function problemDetails (app: FastifyInstance): Promise<void> {
       request.log.error({ err: error }, 'edge request failed')
       return sendProblem(request, reply, { status, code: 'GH_INTERNAL', ...EDGE_PROBLEMS.GH_INTERNAL!, detail: 'An internal error occurred; it has been logged with this request id' })
     }
-    if (status >= 500) request.log.warn({ code: error.code }, error.message)
+    if (status >= 500) request.log[OUTAGE_REFUSALS.has(error.code) ? 'info' : 'warn']({ code: error.code }, error.message)
     return sendProblem(request, reply, {
       status,
       code: error.code ?? 'GH_BAD_REQUEST',

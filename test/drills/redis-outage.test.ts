@@ -18,7 +18,7 @@ import { hashPassword } from '../../proxy/auth/htpasswd-file.js'
 import { pgliteBackend, type TestTenant } from '../helpers/backends.js'
 import { buildTestApp } from '../helpers/build-app.js'
 import { basic, requestEdge, startTestProxy, type Login, type TestProxy } from '../helpers/edge-stack.js'
-import { cacheOutcome, markWhen, shotsBetween, slowestMs, startLoad, tally, Timeline, type Load, type Shot } from '../helpers/load-timeline.js'
+import { cacheOutcome, markWhen, shotsBetween, slowestMs, slowestShot, startLoad, tally, Timeline, type Load, type Shot } from '../helpers/load-timeline.js'
 import { startProxyProcess, startRedisServer, type ProxyProcess, type RedisServer } from '../helpers/service-processes.js'
 
 /** No request waits longer than this, outage or not (Redis commands fail fast: see redis-connection.ts). */
@@ -72,6 +72,8 @@ async function startDrill (t: Test, failOpen: boolean): Promise<Drill> {
     startProxyProcess(t, { upstreamUrls: apiUrl, htpasswdFile, env }),
     startTestProxy(t, { dataDir: dir, upstreamUrls: apiUrl, htpasswdFile, env }),
   ])
+  // One request per login first: the first answers (cold code paths, first bcrypt checks) are not what is measured.
+  for (const who of [reader, writer, auditor]) await requestEdge(`${proxy.url}/api/v1/projects?limit=1`, proxy.agent, { as: who })
   const timeline = new Timeline()
   const load = startLoad({
     url: proxy.url,
@@ -189,7 +191,7 @@ for (const failOpen of [true, false]) {
     t.comment(`all answers: ${JSON.stringify(tally(shots))}`)
 
     t.same(shots.filter((shot) => shot.status === 0).map(describe), [], 'every request answered')
-    t.ok(slowestMs(shots) < ANSWER_BOUND_MS, `none waited long: slowest ${slowestMs(shots)} ms of ${shots.length}`)
+    t.ok(slowestMs(shots) < ANSWER_BOUND_MS, `none waited long: slowest of ${shots.length} ${describe(slowestShot(shots)!)}`)
     const serverErrors = shots.filter((shot) => shot.status >= 500 && !(!failOpen && shot.status === 503 && shot.problemType === 'urn:gatehouse:problem:rate-limit-unavailable'))
     t.same(serverErrors.map(describe), [], failOpen ? 'no 5xx at all' : 'no 5xx but the configured 503')
 
@@ -198,6 +200,8 @@ for (const failOpen of [true, false]) {
     t.equal(count('redis unreachable: serving with local fallbacks until it returns'), outages, 'each outage logged once, not per request')
     t.equal(count('rate limit store unreachable'), outages, 'and once by the rate limiter')
     t.equal(count('redis reachable: shared rate limits and cache in use'), outages + 1, 'each return logged (and the first connection)')
+    const warnings = [...proxy.process.lines('"level":"warn"'), ...proxy.process.lines('"level":"error"')].map((line) => String(line.msg))
+    t.equal(warnings.length, 2 * outages, `nothing else at warn or above, however many requests met the outage: ${JSON.stringify([...new Set(warnings)])}`)
     t.same(shots.filter((shot) => shot.securityHeaders !== true).map(describe), [], 'every answer carried the edge\'s security headers')
     t.notMatch(proxy.process.stderr(), /MaxListenersExceeded|Error/, 'no warnings or errors on stderr')
     t.ok(await proxy.metric('gatehouse_proxy_redis_errors_total') > 0, 'failed Redis commands counted')

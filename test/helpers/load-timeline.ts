@@ -151,6 +151,10 @@ export function tally (shots: Shot[]): Record<string, number> {
 /** The longest time any of `shots` waited for its answer. */
 export const slowestMs = (shots: Shot[]): number => Math.max(0, ...shots.map((shot) => shot.endedAt - shot.startedAt))
 
+/** The shot that waited longest, to name in a message. */
+export const slowestShot = (shots: Shot[]): Shot | undefined =>
+  shots.reduce<Shot | undefined>((slowest, shot) => slowest === undefined || shot.endedAt - shot.startedAt > slowest.endedAt - slowest.startedAt ? shot : slowest, undefined)
+
 /** Waits until `probe` holds (polling every 50 ms), then marks it on the timeline; fails after `timeoutMs`. */
 export async function markWhen (timeline: Timeline, name: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<number> {
   const deadline = Date.now() + timeoutMs
