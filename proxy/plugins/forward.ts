@@ -64,10 +64,11 @@ export function upstreamHeaders (request: FastifyRequest, headers: IncomingHttpH
   }
 }
 
-/** The instance could not be reached at all: the request never left, so it may be tried elsewhere. */
-const UNREACHED = ['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT']
-/** Signs that an instance may have died: its pool should check it now rather than at the next tick. */
-const SUSPECT = [...UNREACHED, 'ECONNRESET', 'UND_ERR_SOCKET']
+/**
+ * Signs that an instance may have died — its connection refused, unanswered, or closed before any answer
+ * came: its pool checks it now rather than at the next tick, and a GET or HEAD is tried on another one.
+ */
+const INSTANCE_LOST = ['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'ECONNRESET', 'UND_ERR_SOCKET']
 
 function failureKind (error: unknown): { status: 502 | 504, kind: string } {
   const code = (error as { code?: string }).code ?? ''
@@ -116,14 +117,15 @@ export default async function forward (app: FastifyInstance, options: ForwardOpt
       connect: { timeout: options.timeouts.connectTimeoutMs },
     },
     replyOptions: {
-      // A request that never reached an instance (refused or unanswered connect) is safe to send to another
-      // one if it has no body; nothing else is retried — in particular not a 503 from a struggling API
-      // (reply-from's default would resend it up to ten times).
+      // A GET or HEAD that got no answer from an instance (refused, unanswered connect, or the connection
+      // lost before the response began, as when the instance is killed) is sent to another one: it is
+      // idempotent and has no body. Nothing else is retried — not a write, which the lost instance may have
+      // applied, and not a 503 from a struggling API (reply-from's default would resend it up to ten times).
       retryDelay: ({ err, req, attempt }) => {
         const code = (err as { code?: string } | null)?.code ?? ''
-        if (balanced === undefined) return null
-        if (SUSPECT.includes(code)) balanced.checkSoon()
-        return attempt < options.upstreams.length - 1 && ['GET', 'HEAD'].includes(req.method) && UNREACHED.includes(code) ? 1 : null
+        if (balanced === undefined || !INSTANCE_LOST.includes(code)) return null
+        balanced.checkSoon()
+        return attempt < options.upstreams.length - 1 && ['GET', 'HEAD'].includes(req.method) ? 1 : null
       },
       // The proxy app is HTTP/2 with HTTP/1.1 fallback; reply-from types requests as either, ours as one.
       // Called just before the request leaves, after every edge check: where upstream time starts.

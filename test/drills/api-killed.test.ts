@@ -208,7 +208,8 @@ t.test('two API instances: one SIGKILLed under load leaves the rotation, no writ
 
   const failed = shots.filter((shot) => !served(shot))
   t.same(failed.filter((shot) => shot.status !== 502 || shot.problemType !== UNAVAILABLE).map(describe), [], 'failures are 502 upstream-unavailable problem+json, nothing unanswered')
-  t.same(failed.filter((shot) => shot.method === 'GET' && shot.startedAt >= gone).map(describe), [], 'a GET sent after the kill is never lost: refused connections go to the live instance')
+  t.comment(`failed: ${JSON.stringify(failed.map(describe))}`)
+  t.same(failed.filter((shot) => shot.method === 'GET').map(describe), [], 'no GET is lost, not even one in flight at the kill: it is sent to the live instance')
   t.same([...regularShots!.filter((shot) => shot.startedAt >= outRegular), ...passiveShots!.filter((shot) => shot.startedAt >= outPassive)].filter((shot) => !served(shot)).map(describe), [],
     'nothing fails once B is out of rotation')
   // A refused or reset request makes the pool check at once (proxy/upstream/upstream-pool.ts, checkSoon);
