@@ -52,7 +52,8 @@ const login = async (tenant: TestTenant, user: string): Promise<Login & { line: 
   return { tenant, login: `${user}@${tenant.slug}`, password, line: `${user}@${tenant.slug}:${await hashPassword(password, 4)}` }
 }
 
-async function startDrill (t: Test, failOpen: boolean): Promise<Drill> {
+/** Redis and the proxies for one mode; `begin` starts the load (in the subtest that runs the drill). */
+async function prepareDrill (t: Test, failOpen: boolean): Promise<{ begin(t: Test): Promise<Drill> }> {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-redis-drill-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const [reader, writer, auditor, ...limited] = await Promise.all([
@@ -72,6 +73,11 @@ async function startDrill (t: Test, failOpen: boolean): Promise<Drill> {
     startProxyProcess(t, { upstreamUrls: apiUrl, htpasswdFile, env }),
     startTestProxy(t, { dataDir: dir, upstreamUrls: apiUrl, htpasswdFile, env }),
   ])
+  return { begin: async (t) => begin(t, { failOpen, redis, proxy, second, reader, writer, limited, auditor }) }
+}
+
+async function begin (t: Test, parts: Omit<Drill, 'timeline' | 'load'> & { writer: Login }): Promise<Drill> {
+  const { proxy, reader, writer, auditor } = parts
   // One request per login first: the first answers (cold code paths, first bcrypt checks) are not what is measured.
   for (const who of [reader, writer, auditor]) await requestEdge(`${proxy.url}/api/v1/projects?limit=1`, proxy.agent, { as: who })
   const timeline = new Timeline()
@@ -90,7 +96,7 @@ async function startDrill (t: Test, failOpen: boolean): Promise<Drill> {
   })
   t.teardown(() => load.stop())
   timeline.mark('load started')
-  return { failOpen, redis, proxy, second, reader, limited, auditor, timeline, load }
+  return { ...parts, timeline, load }
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
@@ -177,9 +183,11 @@ async function frozen (t: Test, drill: Drill): Promise<void> {
 
 const describe = (shot: Shot): string => `${shot.startedAt}-${shot.endedAt} ms ${shot.method} ${shot.path}: ${shot.status || shot.error} ${shot.problemType ?? ''} ${cacheOutcome(shot)}`
 
-for (const failOpen of [true, false]) {
+// Both modes' processes start together: starting them is most of the waiting.
+const prepared = await Promise.all([prepareDrill(t, true), prepareDrill(t, false)])
+for (const [index, failOpen] of [true, false].entries()) {
   t.test(failOpen ? 'fail-open (default): local counting and no cache while Redis is away' : 'fail-closed (RATE_LIMIT_FAIL_OPEN=false): 503 while Redis is away', async (t) => {
-    const drill = await startDrill(t, failOpen)
+    const drill = await prepared[index]!.begin(t)
     const { timeline, proxy } = drill
     await outage(t, drill, 'SIGKILL', 1)
     await outage(t, drill, 'SHUTDOWN NOSAVE', 2)

@@ -78,7 +78,7 @@ export interface LoadOptions {
 export function startLoad (options: LoadOptions): Load {
   const shots: Shot[] = []
   let running = true
-  const pauseMs = options.pauseMs ?? 25
+  const pauseMs = options.pauseMs ?? 40
   const answerWithinMs = options.answerWithinMs ?? 20_000
 
   const shoot = async (client: LoadClient, spec: ShotSpec): Promise<Shot> => {
