@@ -5,8 +5,11 @@
 // - SIGKILL: 502 problem+json at once (nothing waits for UPSTREAM_TIMEOUT_MS), cached reads served stale
 //   within their stale-if-error, and service back as soon as the API is started again on its port.
 // - SIGSTOP: 504 after UPSTREAM_TIMEOUT_MS, cached reads stale after it; SIGCONT: service back.
-// - Two instances, one SIGKILLed: the failures stop once it is out of rotation (health checks), GETs are
-//   sent to the live one meanwhile, no write is ever applied twice, and the instance rejoins when back.
+// - Two instances, one SIGKILLed: the first request that finds it gone makes the proxy check its instances
+//   at once, so it leaves the rotation within moments (not at the next periodic check); GETs that find it
+//   gone are sent to the live one; only writes in flight at the kill (or sent in those moments) fail, none
+//   is ever applied twice; started again, it rejoins at the next periodic check.
+// The proxy is built in this process (real TLS, real sockets) so the drills can read its metrics directly.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
