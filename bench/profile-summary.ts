@@ -2,6 +2,7 @@
 // our files), the functions with the most self time, and the total time (self and callees) of our own
 // functions — the hot path of the proxy, to set against bare forwarding.
 import { relative } from 'node:path'
+import { ROOT } from './build.js'
 import { fileURLToPath } from 'node:url'
 
 interface CallFrame { functionName: string, url: string, lineNumber: number }
@@ -11,7 +12,7 @@ export interface CpuProfile { nodes: ProfileNode[], samples: number[], timeDelta
 const IDLE = new Set(['(idle)'])
 const PSEUDO: Record<string, string> = { '(garbage collector)': 'V8: garbage collector', '(program)': 'V8/native: outside JS', '(root)': '(root)' }
 
-/** Which part of the stack a frame belongs to. `buildDir` holds the compiled dist/ of our code. */
+/** Which part of the stack a frame belongs to. `buildDir` holds the compiled dist/ of our code; the repository's sources (run through tsx) count as ours too. */
 export function areaOf (frame: CallFrame, buildDir: string): { area: string, file: string } {
   const { url, functionName } = frame
   if (url === '') return { area: PSEUDO[functionName] ?? 'native builtins', file: '' }
@@ -19,14 +20,17 @@ export function areaOf (frame: CallFrame, buildDir: string): { area: string, fil
     const module = url.slice(5).replace(/^internal\//, '').split('/')[0]!.replace(/^_+/, '').replace(/_(wrap|server|client|common|outgoing|incoming)$/, '').replace(/^http_/, 'http')
     return { area: `node: ${module}`, file: url }
   }
+  if (url.startsWith('wasm:')) return { area: 'wasm (undici\'s llhttp parser)', file: '' }
   const path = url.startsWith('file://') ? fileURLToPath(url) : url
   const packages = path.split('/node_modules/')
   if (packages.length > 1) {
     const rest = packages.at(-1)!.split('/')
     return { area: rest[0]!.startsWith('@') ? `${rest[0]}/${rest[1]}` : rest[0]!, file: rest.slice(rest[0]!.startsWith('@') ? 2 : 1).join('/') }
   }
-  const ours = relative(`${buildDir}/dist`, path)
-  if (!ours.startsWith('..')) { const file = ours.replace(/\.js$/, '.ts'); return { area: `ours: ${file}`, file } }
+  for (const root of [`${buildDir}/dist`, ROOT]) {
+    const ours = relative(root, path)
+    if (path.startsWith('/') && !ours.startsWith('..')) { const file = ours.replace(/\.js$/, '.ts'); return { area: `ours: ${file}`, file } }
+  }
   return { area: path, file: path }
 }
 

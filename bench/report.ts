@@ -47,6 +47,8 @@ function summarise (runs: Run[]): Summary {
 }
 
 export function renderReport (results: BenchResults): string {
+  // The API is always measured for memory; it has no rows of its own when it was not a target.
+  const measured = results.targets.filter((target) => results.scenarios.some((scenario) => results.cells.has(cellKey(target.id, scenario.id))))
   const summaryOf = (target: TargetId, scenario: ScenarioId): Summary | string | undefined => {
     const cell = results.cells.get(cellKey(target, scenario))
     if (cell === undefined) return undefined
@@ -69,7 +71,7 @@ export function renderReport (results: BenchResults): string {
   const lines = [...results.header, '', '### Requests/s, median (ratio to the API direct)', '',
     `| Target | Workers | ${results.scenarios.map((scenario) => scenario.id).join(' | ')} |`,
     `| --- | --- | ${results.scenarios.map(() => '---:').join(' | ')} |`]
-  for (const target of results.targets) {
+  for (const target of measured) {
     const cells = results.scenarios.map((scenario) => {
       const summary = summaryOf(target.id, scenario.id)
       if (summary === undefined) return 'not run'
@@ -82,7 +84,7 @@ export function renderReport (results: BenchResults): string {
   lines.push('', '### CPU the target used per request, µs (median; the API direct row: the API\'s own)', '',
     `| Target | ${results.scenarios.map((scenario) => scenario.id).join(' | ')} |`,
     `| --- | ${results.scenarios.map(() => '---:').join(' | ')} |`)
-  for (const target of results.targets) {
+  for (const target of measured) {
     const cells = results.scenarios.map((scenario) => {
       const summary = summaryOf(target.id, scenario.id)
       if (summary === undefined) return 'not run'

@@ -3,7 +3,7 @@
 // new TLS connections) drives each target in turn with the same wrk load, interleaved over rounds; the
 // report gives medians, ratios to the direct API, every error, CPU per request and peak memory. A bare Node
 // forwarder is the floor our proxy's own work is measured from. See docs/benchmarks.md.
-//   BENCH_SECONDS (5)  BENCH_ROUNDS (3)  BENCH_CONNECTIONS (32)  BENCH_TARGETS / BENCH_SCENARIOS (all; comma lists)
+//   BENCH_SECONDS (5)  BENCH_ROUNDS (3)  BENCH_WARMUP_SECONDS (2)  BENCH_CONNECTIONS (32)  BENCH_TARGETS / BENCH_SCENARIOS (all)
 //   BENCH_BCRYPT_COST (10)  BENCH_LOW_BCRYPT_COST (5)  BENCH_POSTGRES_URL (postgresql://postgres@127.0.0.1:5432/postgres)
 //   BENCH_OUTPUT_DIR (.scratch/bench-results-<time>)  BENCH_BASELINE_REF: a commit whose proxy runs as one more row
 //   BENCH_PROFILE=1: CPU profiles of our proxy instead (bench/profile.ts)
@@ -13,9 +13,9 @@ import { availableParallelism, cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { ConfigError } from '../common/env-config.js'
 import { buildRefForBench, ROOT } from './build.js'
-import { cpuMs, freePort, peakMemoryMiB } from './processes.js'
-import { probe } from './probe.js'
-import { cellKey, renderReport, type BenchResults } from './report.js'
+import { measure } from './measure.js'
+import { freePort } from './processes.js'
+import { renderReport } from './report.js'
 import { loadBenchSettings, reproduceCommand, type BenchSettings, type TargetId } from './settings.js'
 import { openStack } from './stack.js'
 import { apiTarget } from './targets/api.js'
@@ -70,8 +70,9 @@ async function compare (settings: BenchSettings): Promise<void> {
     nginx: settings.targets.some((id) => id.startsWith('nginx')) ? await requireTool(NGINX, ['-v'], 'apt-get install nginx') : 'not run',
     caddy: settings.targets.some((id) => id.startsWith('caddy')) ? await requireTool(CADDY, ['version'], 'apt-get install caddy') : 'not run',
   }
-  const runs = settings.targets.length * settings.scenarios.length * settings.rounds
-  log(`${runs} runs of ${settings.seconds} s: about ${Math.ceil(runs * (settings.seconds + 1.5) / 60)} minutes once everything is up`)
+  const runs = settings.targets.length * settings.scenarios.length
+  const seconds = runs * (settings.rounds * (settings.seconds + 1.5) + (settings.warmupSeconds > 0 ? settings.warmupSeconds + 1.5 : 0))
+  log(`up to ${runs} × ${settings.rounds} runs of ${settings.seconds} s (and warm-ups of ${settings.warmupSeconds} s): about ${Math.ceil(seconds / 60)} minutes once everything is up`)
   const stack = await openStack(settings)
   const targets: Target[] = []
   const cleanups: Array<() => void> = []
@@ -81,53 +82,8 @@ async function compare (settings: BenchSettings): Promise<void> {
     if (settings.targets.includes('api')) targets.push(apiTarget(context, stack.api))
     await startTargets(context, settings, targets, cleanups)
 
-    const cells: BenchResults['cells'] = new Map()
-    const memory: BenchResults['memory'] = new Map()
-    const sampleMemory = (target: Target): void => {
-      const now = target.rootPids().map(peakMemoryMiB).reduce((sum, next) => ({ mib: sum.mib + next.mib, processes: sum.processes + next.processes }), { mib: 0, processes: 0 })
-      const before = memory.get(target.id)
-      if (before === undefined || now.mib > before.mib) memory.set(target.id, now)
-    }
+    const { cells, memory } = await measure(context, settings, targets, stack.api)
     const api = apiTarget(context, stack.api)
-    const sumCpu = (target: Target): number => target.rootPids().reduce((sum, pid) => sum + cpuMs(pid), 0)
-    for (let round = 0; round < settings.rounds; round++) {
-      for (const scenario of context.scenarios) {
-        // Rotated each round, so no target always runs right after the same other one.
-        const order = targets.map((_, index) => targets[(index + round) % targets.length]!)
-        for (const target of order) {
-          const key = cellKey(target.id, scenario.id)
-          const cell = cells.get(key) ?? { runs: [] }
-          cells.set(key, cell)
-          const notApplicable = target.notApplicable(scenario)
-          if (notApplicable !== undefined) { cell.notApplicable = notApplicable; continue }
-          const headers = await target.prepare(scenario)
-          await probe(target, scenario, headers, context.credentials.caCert)
-          if (scenario.id === 'write') await context.database.resetWrites()
-          log(`round ${round + 1}/${settings.rounds}, ${scenario.id}: ${target.label}`)
-          const sampler = setInterval(() => { sampleMemory(target); sampleMemory(api) }, 500)
-          const cpuBefore = { target: sumCpu(target), api: cpuMs(stack.api.child.pid!) }
-          try {
-            const run = await runWrk({
-              url: `${target.origin}${scenario.url}`, method: scenario.method, body: scenario.body,
-              headers: { ...scenario.headers, ...headers }, seconds: settings.seconds, connections: settings.connections,
-            })
-            const perRequestUs = (before: number, after: number): number => run.requests > 0 ? (after - before) * 1000 / run.requests : Number.NaN
-            cell.runs.push({
-              ...run,
-              targetCpuUs: target.id === 'api' ? Number.NaN : perRequestUs(cpuBefore.target, sumCpu(target)),
-              apiCpuUs: perRequestUs(cpuBefore.api, cpuMs(stack.api.child.pid!)),
-            })
-            if (run.non2xx + run.socketErrors + run.timeouts > 0) log(`  ${run.non2xx} non-2xx, ${run.socketErrors} socket errors, ${run.timeouts} timeouts`)
-          } finally {
-            clearInterval(sampler)
-            sampleMemory(target)
-            sampleMemory(api)
-          }
-          if (scenario.id === 'write') await context.database.resetWrites()
-        }
-      }
-    }
-    if (!settings.targets.includes('api')) memory.set('api', [stack.api.child.pid!].map(peakMemoryMiB)[0]!)
 
     const rows = [...targets]
     if (!settings.targets.includes('api')) rows.unshift({ ...api, label: 'API (only as upstream)' })
@@ -137,7 +93,7 @@ async function compare (settings: BenchSettings): Promise<void> {
       '',
       `Machine: ${availableParallelism()} × ${cpu}, ${Math.round(totalmem() / 2 ** 30)} GiB; Node ${process.version}; PostgreSQL ${context.database.serverVersion}; ${versions.nginx}; Caddy ${versions.caddy.split(' ')[0]}; ${versions.wrk.split(' [')[0]}.`,
       `Load: \`wrk -t1 -c${settings.connections} -d${settings.seconds}s --timeout ${WRK_TIMEOUT}\`, HTTP/1.1 over TLS 1.3 (the API direct: plain HTTP), keep-alive except new-tls; ` +
-        `${settings.rounds} interleaved round(s), medians; errors summed over the rounds. Logins bcrypt cost ${settings.bcryptCost} unless the row says otherwise.`,
+        `${settings.warmupSeconds > 0 ? `an uncounted ${settings.warmupSeconds} s warm-up per target and scenario, then ` : ''}${settings.rounds} interleaved round(s), medians; errors summed over the rounds. Logins bcrypt cost ${settings.bcryptCost} unless the row says otherwise.`,
       `Reproduce: \`${reproduceCommand(settings)}\`.`,
     ]
     const report = renderReport({

@@ -12,6 +12,7 @@ const list = (ids: readonly string[]): string => `^(${ids.join('|')})(,(${ids.jo
 export const BenchEnvSchema = Type.Object({
   BENCH_SECONDS: Type.Integer({ default: 5, minimum: 1, maximum: 300, description: 'Length of each wrk run' }),
   BENCH_ROUNDS: Type.Integer({ default: 3, minimum: 1, maximum: 50, description: 'Interleaved rounds; medians are reported' }),
+  BENCH_WARMUP_SECONDS: Type.Integer({ default: 2, minimum: 0, maximum: 60, description: 'An uncounted run per target and scenario before the first round (0: none)' }),
   BENCH_CONNECTIONS: Type.Integer({ default: 32, minimum: 1, maximum: 1000, description: 'wrk connections (one wrk thread)' }),
   BENCH_TARGETS: Type.String({ default: TARGET_IDS.join(','), pattern: list(TARGET_IDS) }),
   BENCH_SCENARIOS: Type.String({ default: SCENARIO_IDS.join(','), pattern: list(SCENARIO_IDS) }),
@@ -28,6 +29,7 @@ export type BenchEnv = Static<typeof BenchEnvSchema>
 export interface BenchSettings {
   seconds: number
   rounds: number
+  warmupSeconds: number
   connections: number
   targets: TargetId[]
   scenarios: ScenarioId[]
@@ -45,6 +47,7 @@ export function loadBenchSettings (env: Record<string, string | undefined>): Ben
   return {
     seconds: settings.BENCH_SECONDS,
     rounds: settings.BENCH_ROUNDS,
+    warmupSeconds: settings.BENCH_WARMUP_SECONDS,
     connections: settings.BENCH_CONNECTIONS,
     targets: split<TargetId>(settings.BENCH_TARGETS),
     scenarios: split<ScenarioId>(settings.BENCH_SCENARIOS),
@@ -61,6 +64,7 @@ export function loadBenchSettings (env: Record<string, string | undefined>): Ben
 export function reproduceCommand (settings: BenchSettings): string {
   const defaults = loadBenchSettings({})
   const env = [`BENCH_SECONDS=${settings.seconds}`, `BENCH_ROUNDS=${settings.rounds}`]
+  if (settings.warmupSeconds !== defaults.warmupSeconds) env.push(`BENCH_WARMUP_SECONDS=${settings.warmupSeconds}`)
   if (settings.connections !== defaults.connections) env.push(`BENCH_CONNECTIONS=${settings.connections}`)
   if (settings.targets.join(',') !== defaults.targets.join(',')) env.push(`BENCH_TARGETS=${settings.targets.join(',')}`)
   if (settings.scenarios.join(',') !== defaults.scenarios.join(',')) env.push(`BENCH_SCENARIOS=${settings.scenarios.join(',')}`)

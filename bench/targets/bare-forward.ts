@@ -7,9 +7,9 @@ import { ROOT } from '../build.js'
 import { startProcess, waitUntil } from '../processes.js'
 import { edgeCredentials, type BenchContext, type Target } from './target.js'
 
-export async function startBareForward (context: BenchContext, port: number): Promise<Target> {
+export async function startBareForward (context: BenchContext, port: number, nodeArgs: string[] = []): Promise<Target> {
   const tsx = createRequire(import.meta.url).resolve('tsx')
-  const bare = startProcess('node-bare', process.execPath, ['--import', tsx, join(ROOT, 'bench/bare-forward.ts')], {
+  const bare = startProcess('node-bare', process.execPath, [...nodeArgs, '--import', tsx, join(ROOT, 'bench/bare-forward.ts')], {
     cwd: ROOT,
     logFile: join(context.dir, 'node-bare.log'),
     env: {
