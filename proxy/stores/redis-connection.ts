@@ -14,6 +14,8 @@ export interface RedisHealthObserver {
   error(): void
 }
 
+const COMMAND_TIMEOUT_MS = 500
+
 /** How often the connection is checked, and how many unanswered PINGs in a row mean Redis is gone. */
 export const WATCHDOG_INTERVAL_MS = 1000
 export const WATCHDOG_MISSES = 2
@@ -23,7 +25,7 @@ export function connectRedis (url: string, log: FastifyBaseLogger, observer: Red
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     connectTimeout: 1000,
-    commandTimeout: 500,
+    commandTimeout: COMMAND_TIMEOUT_MS,
     retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
     lazyConnect: false,
   })
@@ -43,14 +45,17 @@ export function connectRedis (url: string, log: FastifyBaseLogger, observer: Red
   redis.on('end', () => set(false, 'connection ended'))
   redis.on('close', () => { if (isUp === true) set(false, 'connection closed') })
 
-  // Two misses, not one: a PING can also time out because this process was busy, not Redis.
+  // A PING whose timeout fired late was timed out by this process being busy (its answer may be waiting
+  // unread), not by Redis: it proves nothing either way. Two misses in a row, not one, before acting.
   let missed = 0
   const watchdog = setInterval(() => {
     if (redis.status !== 'ready') {
       missed = 0
       return
     }
+    const sent = Date.now()
     redis.ping().then(() => { missed = 0 }, () => {
+      if (Date.now() - sent > COMMAND_TIMEOUT_MS + 250) return
       if (++missed < WATCHDOG_MISSES || redis.status !== 'ready') return
       missed = 0
       observer.error()
