@@ -11,6 +11,7 @@ import edgeAuth from './plugins/edge-auth.js'
 import edgeMetrics from './plugins/edge-metrics.js'
 import edgeRateLimit from './plugins/edge-rate-limit.js'
 import forward from './plugins/forward.js'
+import http2RequestDeadline from './plugins/http2-request-deadline.js'
 import problemDetails from './plugins/problem-details.js'
 import redis from './plugins/redis.js'
 import requestContext, { requestIdFrom } from './plugins/request-context.js'
@@ -19,6 +20,7 @@ import securityHeaders, { rawClientErrorResponse } from './plugins/security-head
 import edgeTracing from './plugins/tracing.js'
 import healthRoutes from './routes/health.js'
 import { sendProblem } from '../common/problem.js'
+import { applyServerTimeouts } from '../common/server-timeouts.js'
 
 // Modern TLS only: 1.2 and 1.3, forward-secret AEAD suites (Mozilla "intermediate").
 export const TLS_OPTIONS: SecureContextOptions = {
@@ -48,17 +50,24 @@ export interface BuildProxyOptions {
 export async function buildProxyApp (config: ProxyConfig, options: BuildProxyOptions): Promise<FastifyInstance> {
   const serverOptions: FastifyHttp2SecureOptions<Http2SecureServer> = {
     http2: true,
-    https: { allowHTTP1: true, ...TLS_OPTIONS, key: options.tls.key, cert: options.tls.cert },
+    // A TLS handshake is bounded like the request headers that follow it.
+    https: { allowHTTP1: true, ...TLS_OPTIONS, key: options.tls.key, cert: options.tls.cert, handshakeTimeout: config.clientTimeouts.headersMs },
     logger: (options.logger ?? false) as FastifyHttp2SecureOptions<Http2SecureServer>['logger'],
     bodyLimit: config.bodyLimitBytes,
     requestIdHeader: false,
     genReqId: (request) => requestIdFrom(request.headers as Record<string, string | undefined>),
-    // Slow clients may not hold sockets open: header and whole-request deadlines.
-    connectionTimeout: 60_000,
-    http2SessionTimeout: 72_000,
+    // Slow clients may not hold sockets open (the header, request and keep-alive deadlines are set on the
+    // server below): a socket without any progress — e.g. a client that stopped reading its response — is
+    // closed after the whole-request deadline, an idle HTTP/2 session after the keep-alive one.
+    connectionTimeout: config.clientTimeouts.requestMs,
+    http2SessionTimeout: config.clientTimeouts.keepAliveMs,
     clientErrorHandler: (error, socket) => {
-      if (socket.writable) socket.end(rawClientErrorResponse(error))
-      else socket.destroy(error)
+      // What Node's HTTP/1.1 parser refused, or a request that missed its deadline, is answered. Anything else
+      // (a TLS handshake that failed or timed out: there is no HTTP to answer, and an answer written to it
+      // would wait for a handshake that never comes, holding the socket) just closes the connection.
+      const code = (error as { code?: string }).code ?? ''
+      if (socket.writable && (code.startsWith('HPE_') || code === 'ERR_HTTP_REQUEST_TIMEOUT')) socket.end(rawClientErrorResponse(error))
+      else socket.destroy()
     },
     frameworkErrors: (error, request, reply) => {
       sendProblem(request as unknown as FastifyRequest, reply as unknown as FastifyReply,
@@ -67,8 +76,10 @@ export async function buildProxyApp (config: ProxyConfig, options: BuildProxyOpt
   }
   // Typed as a plain FastifyInstance: plugins shared with HTTP/1 code need not know it is HTTP/2.
   const app = Fastify(serverOptions) as unknown as FastifyInstance
+  applyServerTimeouts(app.server as unknown as Http2SecureServer, config.clientTimeouts)
 
   await app.register(problemDetails)
+  await app.register(http2RequestDeadline, { requestTimeoutMs: config.clientTimeouts.requestMs })
   // Node's HTTP/1.1 parser refuses more than 16 KiB of headers (431); its HTTP/2 server has no such cap, so a
   // 100 kB header would reach the API. The same limit, for both protocols, before anything reads the headers.
   app.addHook('onRequest', async (request, reply) => {

@@ -12,6 +12,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from
 import fp from 'fastify-plugin'
 import caching from '@fastify/caching'
 import type { IncomingHttpHeaders } from 'node:http'
+import { PassThrough, pipeline, type Readable } from 'node:stream'
 import type { ProxyConfig } from '../config.js'
 import {
   cacheStatus, etagMatches, requestDirectives, responseDecision, varyNames, type CacheStatus,
@@ -169,6 +170,15 @@ async function responseCache (app: FastifyInstance, options: ProxyConfig['cache'
     route.preHandler = [...existing, lookup] as RouteOptions['preHandler']
   })
 
+  /** Why a response cannot be stored, as far as its status and headers tell; undefined: it may be. */
+  function unstorableReason (request: FastifyRequest, status: number, headers: IncomingHttpHeaders): string | undefined {
+    const decision = responseDecision(status, headers, options.maxStaleIfErrorSeconds)
+    if (!decision.storable) return decision.reason
+    if (varyValues(request, varyNames(headers.vary) as string[]) === undefined) return 'vary-per-request'
+    if (Number(headers['content-length'] ?? 0) > options.maxEntryBytes) return 'too-large'
+    return undefined
+  }
+
   function storableEntry (request: FastifyRequest, state: CacheState, status: number, headers: IncomingHttpHeaders, body: Buffer): CachedResponse | undefined {
     const decision = responseDecision(status, headers, options.maxStaleIfErrorSeconds)
     if (!decision.storable) {
@@ -215,13 +225,36 @@ async function responseCache (app: FastifyInstance, options: ProxyConfig['cache'
       serveStale(reply, state, fwdStatus)
       return
     }
+    // Only a response that may be stored is held whole before it is answered. Any other streams through as it
+    // comes, at the pace the client reads (backpressure reaches the API): a large one, or one for a client
+    // that stops reading, must not sit in the edge's memory.
+    const known = request.method === 'GET' ? unstorableReason(request, fwdStatus, response.headers) : undefined
+    if (request.method !== 'GET' || known !== undefined) {
+      if (known !== undefined) state.detail = known
+      streamUnstored(reply, state, response, fwdStatus, [])
+      return
+    }
     const chunks: Buffer[] = []
-    response.stream.on('data', (chunk: Buffer) => chunks.push(chunk))
-    response.stream.on('error', (error) => {
+    let held = 0
+    const hold = (chunk: Buffer): void => {
+      chunks.push(chunk)
+      held += chunk.length
+      if (held <= options.maxEntryBytes) return
+      // Larger than any entry may be, with no Content-Length to say so up front: stream the rest.
+      response.stream.removeListener('data', hold)
+      response.stream.removeListener('end', complete)
+      response.stream.removeListener('error', failed)
+      response.stream.pause()
+      state.detail = 'too-large'
+      streamUnstored(reply, state, response, fwdStatus, chunks)
+    }
+    const failed = (error: Error): void => {
       state.settle?.({})
       reply.send(error)
-    })
-    response.stream.on('end', async () => {
+    }
+    response.stream.on('data', hold)
+    response.stream.on('error', failed)
+    const complete = async (): Promise<void> => {
       const body = Buffer.concat(chunks)
       const entry = request.method === 'GET' ? storableEntry(request, state, fwdStatus, response.headers, body) : undefined
       const stored = entry !== undefined
@@ -240,7 +273,30 @@ async function responseCache (app: FastifyInstance, options: ProxyConfig['cache'
         return
       }
       reply.send(body)
-    })
+    }
+    response.stream.on('end', complete)
+  }
+
+  /** Answers with the upstream body as it streams (after `already`, what was held of it before). */
+  function streamUnstored (reply: FastifyReply, state: CacheState, response: UpstreamResponse, fwdStatus: number, already: Buffer[]): void {
+    state.settle?.(fwdStatus >= 500 ? { failedStatus: fwdStatus } : {})
+    reply.header('cache-status', cacheStatus({ fwd: state.fwd!, fwdStatus, stored: false, ...(state.detail !== undefined ? { detail: state.detail } : {}) }))
+    if (fwdStatus === 200 && etagMatches(state.ifNoneMatch, response.headers.etag)) {
+      response.stream.resume()
+      reply.removeHeader('content-length')
+      reply.removeHeader('content-type')
+      reply.code(304).send()
+      return
+    }
+    if (already.length === 0) {
+      reply.send(response.stream)
+      return
+    }
+    const body = new PassThrough()
+    for (const chunk of already) body.write(chunk)
+    // pipeline, not pipe: a client that goes away must also release the response from the API.
+    pipeline(response.stream as Readable, body, () => {})
+    reply.send(body)
   }
 
   function serveStale (reply: FastifyReply, state: CacheState, fwdStatus: number): FastifyReply {

@@ -23,10 +23,12 @@ export const EDGE_SECURITY_HEADERS = new Set([
  * helmet cannot add its headers: this writes that answer itself, as problem+json under the same core policy.
  */
 export function rawClientErrorResponse (error: Error & { code?: string }): string {
-  const [status, reason, detail] = error.code === 'HPE_HEADER_OVERFLOW'
-    ? [431, 'Request Header Fields Too Large', 'Request headers may take 16384 bytes at most']
-    : [400, 'Bad Request', 'The request is not valid HTTP/1.1']
-  const body = JSON.stringify({ type: `urn:gatehouse:problem:${status === 431 ? 'headers-too-large' : 'malformed-request'}`, title: reason, status, detail })
+  const [status, reason, slug, detail] = error.code === 'HPE_HEADER_OVERFLOW'
+    ? [431, 'Request Header Fields Too Large', 'headers-too-large', 'Request headers may take 16384 bytes at most']
+    : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' // the header or request deadline passed (HEADERS_TIMEOUT_MS, REQUEST_TIMEOUT_MS)
+      ? [408, 'Request Timeout', 'request-timeout', 'The request did not arrive in time']
+      : [400, 'Bad Request', 'malformed-request', 'The request is not valid HTTP/1.1']
+  const body = JSON.stringify({ type: `urn:gatehouse:problem:${slug}`, title: reason, status, detail })
   return [
     `HTTP/1.1 ${status} ${reason}`,
     'Content-Type: application/problem+json; charset=utf-8',
