@@ -2,13 +2,15 @@
 // process (server/main.ts, as `npm start` runs it) on the suite's Postgres (embedded when there is none),
 // behind the real proxy over real TLS, while clients keep sending cacheable reads, reads that must reach
 // the API (Cache-Control: no-store) and writes.
-// - SIGKILL: 502 problem+json at once (nothing waits for UPSTREAM_TIMEOUT_MS), cached reads served stale
-//   within their stale-if-error, and service back as soon as the API is started again on its port.
+// - SIGKILL, seen by a proxy in front of that instance alone: 502 problem+json at once (nothing waits for
+//   UPSTREAM_TIMEOUT_MS), cached reads served stale within their stale-if-error, and service back as soon
+//   as the API is started again on its port.
+// - The same kill, seen by proxies balancing over it and a second instance: the first request that finds it
+//   gone makes the proxy check its instances at once, so it leaves the rotation within moments (not at the
+//   next periodic check); GETs that find it gone are sent to the live one; only writes in flight at the
+//   kill (or sent in those moments) fail, none is ever applied twice; started again, it rejoins at the
+//   next periodic check.
 // - SIGSTOP: 504 after UPSTREAM_TIMEOUT_MS, cached reads stale after it; SIGCONT: service back.
-// - Two instances, one SIGKILLed: the first request that finds it gone makes the proxy check its instances
-//   at once, so it leaves the rotation within moments (not at the next periodic check); GETs that find it
-//   gone are sent to the live one; only writes in flight at the kill (or sent in those moments) fail, none
-//   is ever applied twice; started again, it rejoins at the next periodic check.
 // The proxy is built in this process (real TLS, real sockets) so the drills can read its metrics directly.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -34,8 +36,9 @@ t.teardown(() => rmSync(dir, { recursive: true, force: true }))
 const htpasswdFile = join(dir, 'htpasswd')
 writeFileSync(htpasswdFile, `${reader.login}:${await hashPassword(reader.password, 4)}\n${writer.login}:${await hashPassword(writer.password, 4)}\n`)
 
-// Two API processes for the whole file (starting one costs seconds on a busy machine): the first one alone
-// for the single-instance drills, both for the balanced one (which needs a database they can share).
+// Two API processes for the whole file (starting one costs seconds on a busy machine): the first one is
+// killed, restarted and frozen; the second keeps serving beside it for the balanced proxies (which need a
+// database both can share).
 const apiEnv = { ...database.apiEnv, CACHE_S_MAXAGE_SECONDS: '1' }
 const [first, second] = database.projectNames === undefined
   ? [await startApiProcess(t, { env: apiEnv }), undefined]
@@ -89,31 +92,72 @@ async function checkWrites (t: Test, shots: Shot[]): Promise<void> {
   t.same([...names].filter(([name, count]) => name.startsWith(`drill-${run}`) && count > 1), [], 'no write was applied twice')
 }
 
-t.test('one API instance: SIGKILL, restart on its port, SIGSTOP, SIGCONT', async (t) => {
-  const api = first
-  t.teardown(() => api.thaw()) // never leave it frozen for the next drill
-  const timeline = new Timeline()
+const inRotation = async (proxy: TestProxy, api: ApiProcess): Promise<number> =>
+  (await proxy.proxy.edgeMetrics.registry.getSingleMetric('gatehouse_proxy_upstream_up')!.get()).values.find((value) => value.labels.upstream === api.url)?.value ?? -1
 
-  // Killed: the default 30 s upstream timeout must play no part in how fast the 502s come.
-  const patient = await startProxy(t, api.url)
+/** The no-store read of each balanced proxy: its own URL, so the API's log tells which proxy sent it. */
+const BALANCED_READS = { regular: '/api/v1/projects?limit=4', passive: '/api/v1/projects?limit=5' }
+
+/** A reader that always reaches the API and a writer, for a balanced proxy. */
+const balancedClients = (proxyName: keyof typeof BALANCED_READS): LoadClient[] => [
+  { name: `${proxyName}-no-store`, authorization: as(reader), next: () => ({ kind: 'get-no-store', path: BALANCED_READS[proxyName], headers: { 'cache-control': 'no-store' } }) },
+  {
+    name: `${proxyName}-writer`,
+    authorization: as(writer),
+    next: (i) => {
+      const marker = `drill-${run}-${proxyName}-${i}`
+      return { kind: 'post', method: 'POST', path: '/api/v1/projects', body: JSON.stringify({ name: marker }), marker }
+    },
+  },
+]
+
+t.test('an API instance SIGKILLed under load and started again on its port', async (t) => {
+  const timeline = new Timeline()
+  // Alone behind a proxy with the default 30 s upstream timeout, which must play no part in how fast the 502s come.
+  const patient = await startProxy(t, first.url)
+  // With a second instance, behind two proxies: one with the default health-check interval (2000 ms), as an
+  // operator runs it; one whose periodic check is ten minutes away, so only requests finding it dead can take it out.
+  const pair = second === undefined
+    ? undefined
+    : { regular: await startProxy(t, `${first.url},${second.url}`), passive: await startProxy(t, `${first.url},${second.url}`, { UPSTREAM_HEALTH_INTERVAL_MS: '600000' }) }
+  if (pair === undefined) t.comment('no Postgres (DATABASE_URL): the balanced part is left out, two processes cannot share an embedded database')
   await warm(t, patient)
-  let load = startLoad({ url: patient.proxyUrl, dispatcher: patient.agents.h2, timeline, clients: clients('kill') })
-  t.teardown(() => load.stop())
-  await sleep(1200)
+  const alone = startLoad({ url: patient.proxyUrl, dispatcher: patient.agents.h2, timeline, clients: clients('kill') })
+  const balanced = pair === undefined
+    ? []
+    : (['regular', 'passive'] as const).map((name) => startLoad({ url: pair[name].proxyUrl, dispatcher: pair[name].agents.h2, timeline, clients: balancedClients(name) }))
+  t.teardown(() => Promise.all([alone, ...balanced].map((load) => load.stop())))
+  const [firstStart, secondStart] = [first.requestsSeen('/api/'), second?.requestsSeen('/api/') ?? 0]
+  await markWhen(timeline, 'load running on every instance', async () =>
+    first.requestsSeen('/api/') > firstStart + 10 && (second === undefined || second.requestsSeen('/api/') > secondStart + 5), 10_000)
+
   timeline.mark('API SIGKILL')
-  await api.kill('SIGKILL')
+  await first.kill('SIGKILL')
   const gone = timeline.mark('API process gone')
+  const out = pair === undefined
+    ? undefined
+    : await Promise.all([
+      markWhen(timeline, 'out of rotation at the regular proxy', async () => await inRotation(pair.regular, first) === 0, 10_000),
+      markWhen(timeline, 'out of rotation at the passive proxy', async () => await inRotation(pair.passive, first) === 0, 10_000),
+    ])
   await sleep(1000)
   const starting = timeline.mark('API starting again on the same port')
-  await api.start()
+  await first.start()
   const ready = timeline.mark('API ready')
-  await markWhen(timeline, 'recovered: reads that need the API and writes succeed again', async () =>
-    ['get-no-store', 'post'].every((kind) => shotsBetween(load.shots, ready).some((shot) => shot.kind === kind && served(shot))), 10_000)
-  await sleep(800)
-  let shots = await load.stop()
+  await markWhen(timeline, 'recovered alone: reads that need the API and writes succeed again', async () =>
+    ['get-no-store', 'post'].every((kind) => shotsBetween(alone.shots, ready).some((shot) => shot.kind === kind && served(shot))), 10_000)
+  if (pair !== undefined) {
+    await markWhen(timeline, 'back in rotation at the regular proxy', async () => await inRotation(pair.regular, first) === 1, 10_000)
+    const since = first.requestsSeen(BALANCED_READS.regular)
+    await markWhen(timeline, 'the regular proxy sends it requests again', async () => first.requestsSeen(BALANCED_READS.regular) > since + 3, 10_000)
+  }
+  await sleep(500)
+  const shots = await alone.stop()
+  const [regularShots, passiveShots] = await Promise.all(balanced.map((load) => load.stop()))
+  t.comment(`timeline:\n${timeline.describe()}`)
 
   const down = shotsBetween(shots, gone, starting)
-  t.comment(`while the API was dead: ${JSON.stringify(tally(down))}`)
+  t.comment(`alone, while the API was dead: ${JSON.stringify(tally(down))}`)
   const cached = down.filter((shot) => shot.kind === 'get-cached')
   t.ok(cached.length > 0 && down.length > cached.length, 'the clients kept going')
   t.same(cached.filter((shot) => !(shot.status === 200 && (cacheOutcome(shot) === 'hit' || cacheOutcome(shot) === 'fwd=stale; fwd-status=502; detail=stale-if-error'))).map(describe), [],
@@ -125,12 +169,34 @@ t.test('one API instance: SIGKILL, restart on its port, SIGSTOP, SIGCONT', async
   t.same(shotsBetween(shots, ready).filter((shot) => !served(shot)).map(describe), [], 'everything served once the API is ready again')
   t.same(shots.filter((shot) => shot.status === 0 || (shot.status >= 500 && shot.status !== 502)).map(describe), [], 'nothing else failed, nothing unanswered')
 
-  // Frozen: connections are accepted (by the kernel) but never answered.
-  const killShots = shots
+  const all = [...shots, ...(regularShots ?? []), ...(passiveShots ?? [])]
+  if (pair !== undefined && out !== undefined) {
+    const [outRegular, outPassive] = out
+    const failed = [...regularShots!, ...passiveShots!].filter((shot) => !served(shot))
+    t.comment(`balanced, failed: ${JSON.stringify(failed.map(describe))}`)
+    t.same(failed.filter((shot) => shot.status !== 502 || shot.problemType !== UNAVAILABLE).map(describe), [], 'balanced: failures are 502 upstream-unavailable problem+json, nothing unanswered')
+    t.same(failed.filter((shot) => shot.method === 'GET').map(describe), [], 'balanced: no GET is lost, not even one in flight at the kill: it is sent to the live instance')
+    t.same([...regularShots!.filter((shot) => shot.startedAt >= outRegular), ...passiveShots!.filter((shot) => shot.startedAt >= outPassive)].filter((shot) => !served(shot)).map(describe), [],
+      'balanced: nothing fails once the dead instance is out of rotation')
+    // A refused or reset request makes the pool check at once (proxy/upstream/upstream-pool.ts, checkSoon);
+    // the periodic check (every UPSTREAM_HEALTH_INTERVAL_MS) is the backstop, and what brings an instance back.
+    t.ok(outPassive - gone < 3000, `the first refused request takes it out: ${outPassive - gone} ms after it died, the periodic check being minutes away`)
+    t.ok(outRegular - gone < 3000, `likewise at the regular proxy: ${outRegular - gone} ms`)
+    t.equal(await inRotation(pair.passive, first), 0, 'the passive proxy leaves it out until its periodic check passes')
+  }
+  t.same(all.filter((shot) => shot.securityHeaders !== true).map(describe), [], 'every answer carried the edge\'s security headers, stale and errors too')
+  await checkWrites(t, all)
+})
+
+t.test('the API frozen (SIGSTOP) under load, then thawed', async (t) => {
+  const api = first
+  t.teardown(() => api.thaw()) // never leave it frozen
+  const timeline = new Timeline()
   const impatient = await startProxy(t, api.url, { UPSTREAM_TIMEOUT_MS: String(FROZEN_TIMEOUT_MS) })
   await warm(t, impatient)
-  load = startLoad({ url: impatient.proxyUrl, dispatcher: impatient.agents.h2, timeline, clients: clients('freeze') })
-  await sleep(1200)
+  const load = startLoad({ url: impatient.proxyUrl, dispatcher: impatient.agents.h2, timeline, clients: clients('freeze') })
+  t.teardown(() => load.stop())
+  await sleep(1000)
   const frozen = timeline.mark('API SIGSTOP')
   api.freeze()
   await sleep(FROZEN_TIMEOUT_MS * 2 + 1500)
@@ -138,8 +204,8 @@ t.test('one API instance: SIGKILL, restart on its port, SIGSTOP, SIGCONT', async
   api.thaw()
   const recovered = await markWhen(timeline, 'recovered after SIGCONT', async () =>
     ['get-no-store', 'post'].every((kind) => shotsBetween(load.shots, thawed).some((shot) => shot.kind === kind && served(shot))), 10_000)
-  await sleep(800)
-  shots = await load.stop()
+  await sleep(500)
+  const shots = await load.stop()
   t.comment(`timeline:\n${timeline.describe()}`)
 
   // Requests sent early enough to run into the timeout before SIGCONT (undici checks its timers about
@@ -158,68 +224,6 @@ t.test('one API instance: SIGKILL, restart on its port, SIGSTOP, SIGCONT', async
   t.same(stuck.filter((shot) => waited(shot) > FROZEN_TIMEOUT_MS + 1500).map(describe), [],
     'nobody waited for more than one timeout (requests collapsed on a key that timed out get its stale entry too)')
   t.same(shotsBetween(shots, recovered).filter((shot) => !served(shot)).map(describe), [], 'everything served after recovery')
-  t.same([...killShots, ...shots].filter((shot) => shot.securityHeaders !== true).map(describe), [], 'every answer carried the edge\'s security headers, stale and errors too')
-  await checkWrites(t, [...killShots, ...shots])
-})
-
-t.test('two API instances: one SIGKILLed under load leaves the rotation, no write is sent twice, and it rejoins', {
-  skip: second === undefined ? 'needs Postgres (DATABASE_URL): two processes cannot share an embedded database' : false,
-}, async (t) => {
-  const [a, b] = [first, second!]
-  // Two proxies in front of both: one with the default health-check interval (2000 ms), as an operator runs
-  // it; one whose periodic check is ten minutes away, so that only requests finding B dead can take it out.
-  const [regular, passive] = [await startProxy(t, `${a.url},${b.url}`), await startProxy(t, `${a.url},${b.url}`, { UPSTREAM_HEALTH_INTERVAL_MS: '600000' })]
-  const inRotation = async (proxy: TestProxy, api: ApiProcess): Promise<number> =>
-    (await proxy.proxy.edgeMetrics.registry.getSingleMetric('gatehouse_proxy_upstream_up')!.get()).values.find((value) => value.labels.upstream === api.url)?.value ?? -1
-  const timeline = new Timeline()
-  const pairClients = (proxyName: string): LoadClient[] => [
-    { name: `${proxyName}-no-store`, authorization: as(reader), next: () => ({ kind: 'get-no-store', path: '/api/v1/projects?limit=2', headers: { 'cache-control': 'no-store' } }) },
-    ...['writer-1', 'writer-2'].map((name): LoadClient => ({
-      name: `${proxyName}-${name}`,
-      authorization: as(writer),
-      next: (i) => {
-        const marker = `drill-${run}-pair-${proxyName}-${name}-${i}`
-        return { kind: 'post', method: 'POST', path: '/api/v1/projects', body: JSON.stringify({ name: marker }), marker }
-      },
-    })),
-  ]
-  const loads = [regular, passive].map((proxy, index) =>
-    startLoad({ url: proxy.proxyUrl, dispatcher: proxy.agents.h2, timeline, clients: pairClients(index === 0 ? 'regular' : 'passive') }))
-  t.teardown(() => Promise.all(loads.map((load) => load.stop())))
-  const [aStart, bStart] = [a.requestsSeen('/api/'), b.requestsSeen('/api/')]
-  await markWhen(timeline, 'both instances serving', async () => a.requestsSeen('/api/') > aStart + 5 && b.requestsSeen('/api/') > bStart + 5, 10_000)
-
-  timeline.mark('instance B SIGKILL')
-  await b.kill('SIGKILL')
-  const gone = timeline.mark('instance B gone')
-  const [outRegular, outPassive] = await Promise.all([
-    markWhen(timeline, 'B out of rotation at the regular proxy', async () => await inRotation(regular, b) === 0, 10_000),
-    markWhen(timeline, 'B out of rotation at the passive proxy', async () => await inRotation(passive, b) === 0, 10_000),
-  ])
-  await sleep(1000)
-  timeline.mark('instance B starting again on its port')
-  await b.start()
-  const bReady = b.requestsSeen('/api/')
-  timeline.mark('instance B ready')
-  await markWhen(timeline, 'B back in rotation at the regular proxy', async () => await inRotation(regular, b) === 1, 10_000)
-  const aNow = a.requestsSeen('/api/')
-  await markWhen(timeline, 'both serve again', async () => b.requestsSeen('/api/') > bReady + 5 && a.requestsSeen('/api/') > aNow + 5, 10_000)
-  const [regularShots, passiveShots] = await Promise.all(loads.map((load) => load.stop()))
-  const shots = [...regularShots!, ...passiveShots!]
-  t.comment(`timeline:\n${timeline.describe()}`)
-  t.comment(`from the kill until B left the rotation: regular ${JSON.stringify(tally(shotsBetween(regularShots!, gone, outRegular)))}, passive ${JSON.stringify(tally(shotsBetween(passiveShots!, gone, outPassive)))}`)
-
-  const failed = shots.filter((shot) => !served(shot))
-  t.same(failed.filter((shot) => shot.status !== 502 || shot.problemType !== UNAVAILABLE).map(describe), [], 'failures are 502 upstream-unavailable problem+json, nothing unanswered')
-  t.comment(`failed: ${JSON.stringify(failed.map(describe))}`)
-  t.same(failed.filter((shot) => shot.method === 'GET').map(describe), [], 'no GET is lost, not even one in flight at the kill: it is sent to the live instance')
-  t.same([...regularShots!.filter((shot) => shot.startedAt >= outRegular), ...passiveShots!.filter((shot) => shot.startedAt >= outPassive)].filter((shot) => !served(shot)).map(describe), [],
-    'nothing fails once B is out of rotation')
-  // A refused or reset request makes the pool check at once (proxy/upstream/upstream-pool.ts, checkSoon);
-  // the periodic check (every UPSTREAM_HEALTH_INTERVAL_MS) is the backstop.
-  t.ok(outPassive - gone < 3000, `the first refused request takes B out: ${outPassive - gone} ms after it died, its next periodic check being minutes away`)
-  t.ok(outRegular - gone < 3000, `likewise at the regular proxy: ${outRegular - gone} ms`)
-  t.equal(await inRotation(passive, b), 0, 'the passive proxy leaves B out until its periodic check passes')
-  t.same(shots.filter((shot) => shot.securityHeaders !== true).map(describe), [], 'every answer carried the edge\'s security headers')
+  t.same(shots.filter((shot) => shot.securityHeaders !== true).map(describe), [], 'every answer carried the edge\'s security headers, stale and errors too')
   await checkWrites(t, shots)
 })
