@@ -118,14 +118,16 @@ export default async function forward (app: FastifyInstance, options: ForwardOpt
     },
     replyOptions: {
       // A GET or HEAD that got no answer from an instance (refused, unanswered connect, or the connection
-      // lost before the response began, as when the instance is killed) is sent to another one: it is
-      // idempotent and has no body. Nothing else is retried — not a write, which the lost instance may have
-      // applied, and not a 503 from a struggling API (reply-from's default would resend it up to ten times).
+      // lost before the response began, as when the instance is killed) is tried again: it is idempotent
+      // and has no body. The pool may pick the lost instance again until the check this failure set off
+      // has taken it out, so each try waits a little longer (25, 50, 100 ms…), one more try than there are
+      // instances. Nothing else is retried — not a write, which the lost instance may have applied, and not
+      // a 503 from a struggling API (reply-from's default would resend it up to ten times).
       retryDelay: ({ err, req, attempt }) => {
         const code = (err as { code?: string } | null)?.code ?? ''
         if (balanced === undefined || !INSTANCE_LOST.includes(code)) return null
         balanced.checkSoon()
-        return attempt < options.upstreams.length - 1 && ['GET', 'HEAD'].includes(req.method) ? 1 : null
+        return attempt <= options.upstreams.length && ['GET', 'HEAD'].includes(req.method) ? 25 * 2 ** attempt : null
       },
       // The proxy app is HTTP/2 with HTTP/1.1 fallback; reply-from types requests as either, ours as one.
       // Called just before the request leaves, after every edge check: where upstream time starts.

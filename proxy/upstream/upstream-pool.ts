@@ -29,7 +29,7 @@ export interface UpstreamPool {
 }
 
 /** However many requests are refused meanwhile, rounds of checks start at most this often. */
-export const MIN_RECHECK_MS = 250
+export const MIN_RECHECK_MS = 100
 
 export function createUpstreamPool (upstreams: URL[], options: UpstreamPoolOptions): UpstreamPool {
   const origins = [...new Set(upstreams.map((url) => url.origin))]
