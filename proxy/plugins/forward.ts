@@ -5,6 +5,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import httpProxy from '@fastify/http-proxy'
 import type { IncomingHttpHeaders } from 'node:http'
+import { constants as http2, type Http2ServerRequest } from 'node:http2'
+import type { Readable } from 'node:stream'
 import { signIdentity } from '../../common/identity-signature.js'
 import type { ProxyConfig } from '../config.js'
 import { EdgeErrors } from '../errors.js'
@@ -104,6 +106,21 @@ export default async function forward (app: FastifyInstance, options: ForwardOpt
     : undefined
   if (balanced !== undefined) app.addHook('onClose', async () => balanced.close())
 
+  // The idle body timeout never fires for an API that trickles its body forever, so the whole response must
+  // also be in by UPSTREAM_TIMEOUT_MS after the request left (as Envoy's route timeout): then it is cut off
+  // and the API connection released. A streamed answer ends incomplete; one the cache held becomes a 504.
+  const cutOffAtDeadline = (request: FastifyRequest, reply: FastifyReply, body: Readable): void => {
+    const timer = setTimeout(() => {
+      upstreamErrors.inc({ kind: 'timeout' })
+      request.log.warn({ deadlineMs: options.timeouts.timeoutMs }, 'the API response did not complete in time: cut off')
+      // Mid-answer over HTTP/2, the reset must carry an error code: Fastify's own would say NO_ERROR, which a
+      // client may take for the end of a complete response.
+      if (reply.raw.headersSent && request.raw.httpVersionMajor === 2) (request.raw as unknown as Http2ServerRequest).stream.close(http2.NGHTTP2_INTERNAL_ERROR)
+      body.destroy(new EdgeErrors.UpstreamTimeout())
+    }, Math.max(0, options.timeouts.timeoutMs - seconds(request) * 1000))
+    body.once('close', () => clearTimeout(timer))
+  }
+
   await app.register(httpProxy, {
     upstream: options.upstreams[0]!.origin,
     prefix: '/',
@@ -139,6 +156,7 @@ export default async function forward (app: FastifyInstance, options: ForwardOpt
       },
       onResponse: (rawRequest, reply, response) => {
         const request = rawRequest as FastifyRequest
+        cutOffAtDeadline(request, reply as FastifyReply, response.stream as Readable)
         upstreamDuration.observe({ status_class: `${Math.floor(response.statusCode / 100)}xx` }, seconds(request))
         options.tracing?.ended(request, response.statusCode)
         if (options.onUpstreamResponse !== undefined) options.onUpstreamResponse(request, reply as FastifyReply, response as unknown as UpstreamResponse)

@@ -25,6 +25,8 @@ export interface SlowPeerStack {
   streamed: Streamed[]
   /** Upload bodies the upstream received: how many bytes, and whether the request was cut off. */
   uploads: Array<{ bytes: number, aborted: boolean }>
+  /** The method of every request to /api/v1/never that reached the upstream. */
+  neverAnswered: string[]
   /** The proxy process's resident memory, from /proc/<pid>/status (kB). */
   rssKb(): number
   /** A raw TLS connection to the proxy, ALPN `http/1.1` or `h2`, closed when the test ends. */
@@ -40,14 +42,18 @@ const CHUNK = Buffer.alloc(64 * 1024, 'x')
  * Routes (each answers with `cache-control: no-store`, as a private API response would):
  * `/api/v1/fast` small JSON; `/api/v1/big` BIG_BYTES streamed as fast as the proxy takes them (with
  * `?shareable`: chunked, and cacheable by its headers);
- * `/api/v1/never` no answer at all; `/api/v1/trickle` headers at once, then a byte every 200 ms, forever;
+ * `/api/v1/never` no answer at all; `/api/v1/trickle` headers at once, then a byte every 200 ms, forever
+ * (`?shareable` too);
  * `POST /api/v1/upload` reads the body, then answers.
  */
-function upstream (streamed: Streamed[], uploads: SlowPeerStack['uploads']) {
+function upstream (streamed: Streamed[], uploads: SlowPeerStack['uploads'], neverAnswered: string[]) {
   return (request: IncomingMessage, response: ServerResponse): void => {
     const path = (request.url ?? '').split('?')[0]!
     const headers = { 'content-type': 'application/json', 'cache-control': 'no-store' }
-    if (path === '/api/v1/never') return
+    if (path === '/api/v1/never') {
+      neverAnswered.push(request.method ?? '')
+      return
+    }
     if (path === '/api/v1/upload') {
       const upload = { bytes: 0, aborted: false }
       uploads.push(upload)
@@ -62,9 +68,9 @@ function upstream (streamed: Streamed[], uploads: SlowPeerStack['uploads']) {
       response.on('close', () => { record.closed = true })
       // ?shareable: a response the edge may store, and no length up front: it learns it is too large only by reading.
       const shareable = (request.url ?? '').endsWith('?shareable')
-      response.writeHead(200, path === '/api/v1/trickle' ? headers : shareable
+      response.writeHead(200, shareable
         ? { 'content-type': 'application/json', 'cache-control': 's-maxage=60' }
-        : { ...headers, 'content-length': String(BIG_BYTES) })
+        : path === '/api/v1/trickle' ? headers : { ...headers, 'content-length': String(BIG_BYTES) })
       if (path === '/api/v1/trickle') {
         const timer = setInterval(() => { if (!response.destroyed) { response.write(' '); record.bytesWritten++ } }, 200)
         response.on('close', () => clearInterval(timer))
@@ -88,7 +94,8 @@ function upstream (streamed: Streamed[], uploads: SlowPeerStack['uploads']) {
 export async function startSlowPeerStack (t: Test, proxyEnv: Record<string, string>): Promise<SlowPeerStack> {
   const streamed: Streamed[] = []
   const uploads: SlowPeerStack['uploads'] = []
-  const upstreamUrl = await startHttpStub(t, upstream(streamed, uploads))
+  const neverAnswered: string[] = []
+  const upstreamUrl = await startHttpStub(t, upstream(streamed, uploads, neverAnswered))
 
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-slow-peers-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
@@ -110,6 +117,7 @@ export async function startSlowPeerStack (t: Test, proxyEnv: Record<string, stri
     authorization: basic(login),
     streamed,
     uploads,
+    neverAnswered,
     rssKb: () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]),
     async tls (alpn) {
       const socket = connectTls({ host: '127.0.0.1', port, ca: proxy.caCert, servername: 'localhost', ALPNProtocols: [alpn] })
