@@ -44,6 +44,9 @@ t.test('each bad setting is refused with its name', async (t) => {
     [{ PROXY_WORKERS: '2.5' }, /^PROXY_WORKERS: /],
     [{ PROXY_WORKERS: '-2' }, /^PROXY_WORKERS: /],
     [{ PROXY_WORKERS: '5000' }, /^PROXY_WORKERS: /],
+    [{ HEADERS_TIMEOUT_MS: '10' }, /^HEADERS_TIMEOUT_MS: /],
+    [{ HEADERS_TIMEOUT_MS: '90000' }, /^HEADERS_TIMEOUT_MS: must not exceed REQUEST_TIMEOUT_MS/],
+    [{ KEEP_ALIVE_TIMEOUT_MS: 'long' }, /^KEEP_ALIVE_TIMEOUT_MS: /],
   ]
   for (const [env, expected] of cases) {
     const problems = problemsOf(env)
@@ -67,6 +70,9 @@ t.test('values become the config the app uses', async (t) => {
   t.equal(config.auth.cacheTtlMs, 5000)
   t.same(config.tls, { kind: 'local-ca', dir: join(dir, 'tls'), hostnames: ['localhost', '127.0.0.1', '::1'] })
   t.equal(config.auth.htpasswdFile, join(dir, 'htpasswd'))
+  t.same(config.clientTimeouts, { headersMs: 10_000, requestMs: 60_000, keepAliveMs: 60_000 }, 'client deadlines by default')
+  t.same(loadProxyConfig({ DATA_DIR: dir, IDENTITY_SECRET: SECRET, HEADERS_TIMEOUT_MS: '1000', REQUEST_TIMEOUT_MS: '3000', KEEP_ALIVE_TIMEOUT_MS: '1500' }).clientTimeouts,
+    { headersMs: 1000, requestMs: 3000, keepAliveMs: 1500 })
   t.equal(config.workers, 1, 'one process unless asked')
   t.equal(loadProxyConfig({ DATA_DIR: dir, IDENTITY_SECRET: SECRET, PROXY_WORKERS: '3' }).workers, 3)
   t.equal(loadProxyConfig({ DATA_DIR: dir, IDENTITY_SECRET: SECRET, PROXY_WORKERS: 'auto' }).workers, availableParallelism(), 'auto: one per CPU')
