@@ -1,10 +1,11 @@
 // The Markdown the bench prints (and keeps next to its raw runs): a summary matrix of requests/s and ratios
 // to the direct API, one table per scenario with latencies and every error, and peak memory per target.
+import { readFileSync } from 'node:fs'
 import type { Scenario } from './scenarios.js'
 import type { ScenarioId, TargetId } from './settings.js'
 import type { WrkRun } from './wrk.js'
 
-export interface TargetRow { id: TargetId, label: string, workers: string, omissions: string[] }
+export interface TargetRow { id: TargetId, label: string, workers: string, omissions: string[], logFiles: string[] }
 
 /** A wrk run with the CPU the target's processes and the API's used per request meanwhile (µs). */
 export interface Run extends WrkRun { targetCpuUs: number, apiCpuUs: number }
@@ -17,6 +18,18 @@ export interface BenchResults {
   scenarios: Scenario[]
   cells: Map<string, Cell>
   memory: Map<TargetId, { mib: number, processes: number }>
+}
+
+// Warnings and worse: pino's numeric levels ≥ 40 or named ones (Caddy), nginx's bracketed levels; other lines as they are.
+const NOT_A_WARNING = /"level":\s*(10|20|30|"debug"|"info")\b|\[(debug|info|notice)\]/
+
+/** The lines of a server's log that report something wrong. */
+export function warningLines (file: string): string[] {
+  try {
+    return readFileSync(file, 'utf8').split('\n').filter((line) => line.trim() !== '' && !NOT_A_WARNING.test(line))
+  } catch {
+    return []
+  }
 }
 
 export const cellKey = (target: TargetId, scenario: ScenarioId): string => `${target}/${scenario}`
@@ -114,6 +127,14 @@ export function renderReport (results: BenchResults): string {
   for (const target of results.targets) {
     const memory = results.memory.get(target.id)
     if (memory !== undefined) lines.push(`| ${target.id === 'api' ? 'API (serving every target)' : target.label} | ${memory.processes} | ${memory.mib.toFixed(0)} |`)
+  }
+
+  const logged = results.targets.flatMap((target) => target.logFiles.map((file) => ({ target, lines: warningLines(file) }))).filter(({ lines }) => lines.length > 0)
+  if (logged.length > 0) {
+    lines.push('', 'Warnings and errors the servers logged during the bench (first lines of each log):', '')
+    for (const { target, lines: logLines } of logged) {
+      lines.push(`- ${target.id === 'api' ? 'API' : target.label}: ${logLines.length} line(s)`, '', '  ```', ...logLines.slice(0, 3).map((line) => `  ${line.slice(0, 240)}`), '  ```', '')
+    }
   }
 
   const omitted = results.targets.filter((target) => target.omissions.length > 0)

@@ -8,9 +8,9 @@
 //   BENCH_OUTPUT_DIR (.scratch/bench-results-<time>)  BENCH_BASELINE_REF: a commit whose proxy runs as one more row
 //   BENCH_PROFILE=1: CPU profiles of our proxy instead (bench/profile.ts)
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { availableParallelism, cpus, totalmem } from 'node:os'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { ConfigError } from '../common/env-config.js'
 import { buildRefForBench, ROOT } from './build.js'
 import { measure } from './measure.js'
@@ -70,7 +70,7 @@ async function compare (settings: BenchSettings): Promise<void> {
     nginx: settings.targets.some((id) => id.startsWith('nginx')) ? await requireTool(NGINX, ['-v'], 'apt-get install nginx') : 'not run',
     caddy: settings.targets.some((id) => id.startsWith('caddy')) ? await requireTool(CADDY, ['version'], 'apt-get install caddy') : 'not run',
   }
-  const runs = settings.targets.length * settings.scenarios.length
+  const runs = settings.targets.filter((id) => id !== 'gatehouse-baseline' || settings.baselineRef !== undefined).length * settings.scenarios.length
   const seconds = runs * (settings.rounds * (settings.seconds + 1.5) + (settings.warmupSeconds > 0 ? settings.warmupSeconds + 1.5 : 0))
   log(`up to ${runs} × ${settings.rounds} runs of ${settings.seconds} s (and warm-ups of ${settings.warmupSeconds} s): about ${Math.ceil(seconds / 60)} minutes once everything is up`)
   const stack = await openStack(settings)
@@ -98,7 +98,7 @@ async function compare (settings: BenchSettings): Promise<void> {
     ]
     const report = renderReport({
       header,
-      targets: rows.map((target) => ({ id: target.id, label: target.label, workers: target.workers, omissions: target.omissions })),
+      targets: rows.map((target) => ({ id: target.id, label: target.label, workers: target.workers, omissions: target.omissions, logFiles: target.logFiles })),
       scenarios: context.scenarios,
       cells,
       memory,
@@ -107,6 +107,10 @@ async function compare (settings: BenchSettings): Promise<void> {
     mkdirSync(outputDir, { recursive: true })
     writeFileSync(join(outputDir, 'report.md'), report)
     writeFileSync(join(outputDir, 'runs.json'), JSON.stringify(Object.fromEntries(cells), null, 2))
+    // The servers' own logs, for whatever the report's warnings section points at.
+    for (const target of rows) {
+      for (const file of target.logFiles) if (existsSync(file)) copyFileSync(file, join(outputDir, `${target.id}-${basename(file)}`))
+    }
     process.stdout.write(report)
     log(`report and raw runs kept in ${outputDir}`)
   } finally {

@@ -38,6 +38,7 @@ export function apiTarget (context: BenchContext, api: Managed): Target {
     label: 'API direct (no proxy)',
     workers: '1 Node process',
     origin: context.apiOrigin,
+    logFiles: [api.logFile],
     rootPids: () => [api.child.pid!],
     notApplicable: () => undefined,
     securityHeaders: false,

@@ -35,6 +35,7 @@ export async function startBareForward (context: BenchContext, port: number, nod
     label: 'Node bare forwarding (floor)',
     workers: '1 Node process',
     origin,
+    logFiles: [bare.logFile],
     rootPids: () => [bare.child.pid!],
     notApplicable: (scenario) => scenario.cached ? 'no cache: it only forwards' : undefined,
     securityHeaders: false,

@@ -113,6 +113,7 @@ export async function startCaddy (context: BenchContext, options: CaddyOptions):
     label: options.label,
     workers: options.allCores ? `GOMAXPROCS=${availableParallelism()}` : 'GOMAXPROCS=1',
     origin,
+    logFiles: [caddy.logFile],
     rootPids: () => [caddy.child.pid!],
     notApplicable: (scenario) => scenario.cached ? 'no cache module in Debian\'s Caddy' : undefined,
     securityHeaders: true,

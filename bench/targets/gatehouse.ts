@@ -61,6 +61,7 @@ export async function startGatehouse (context: BenchContext, options: GatehouseO
     label: options.baseline !== undefined ? `Gatehouse proxy at ${options.baseline.commit} (baseline)` : options.allCores ? 'Gatehouse proxy, all cores' : 'Gatehouse proxy',
     workers: options.allCores ? `PROXY_WORKERS=auto (${availableParallelism()} workers)` : '1 Node process',
     origin,
+    logFiles: [proxy.logFile],
     rootPids: () => [proxy.child.pid!],
     notApplicable: () => undefined,
     securityHeaders: true,

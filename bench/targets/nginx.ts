@@ -147,6 +147,7 @@ export async function startNginx (context: BenchContext, options: NginxOptions):
     label: options.label,
     workers: options.allCores ? `worker_processes auto (${availableParallelism()})` : 'worker_processes 1',
     origin,
+    logFiles: [nginx.logFile, join(prefix, 'error.log')],
     rootPids: () => [nginx.child.pid!],
     notApplicable: () => undefined,
     securityHeaders: true,

@@ -28,6 +28,8 @@ export interface Target {
   workers: string
   /** Where wrk connects (scheme, host and port). */
   origin: string
+  /** Where its processes write warnings and errors: reported after the runs when not empty. */
+  logFiles: string[]
   /** Process trees whose peak memory is this target's. */
   rootPids(): number[]
   /** Why this target cannot do the scenario as specified; undefined when it can. */
