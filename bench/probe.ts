@@ -3,6 +3,7 @@
 // rate-limit headers. A target that does not do the work its row says it does stops the bench.
 import { Agent, request } from 'undici'
 import type { Scenario } from './scenarios.js'
+import { tail } from './processes.js'
 import { securityHeaderMismatches } from './security-headers.js'
 import type { Target } from './targets/target.js'
 
@@ -18,11 +19,17 @@ export async function probe (target: Target, scenario: Scenario, headers: Record
   try {
     let problems: string[] = []
     // The first answer may fill a cache; the second is the one checked. A cached entry can expire between
-    // the two (s-maxage=5), so a failed check is tried again before it counts.
+    // the two (s-maxage=5), and a connection can be cut, so a failed probe is tried again before it counts.
     for (let attempt = 0; attempt < 3; attempt++) {
-      await send()
-      const answer = await send()
       problems = []
+      let answer: Awaited<ReturnType<typeof send>>
+      try {
+        await send()
+        answer = await send()
+      } catch (error) {
+        problems.push(`request failed: ${(error as Error).message} (${(error as { code?: string }).code ?? 'no code'})`)
+        continue
+      }
       if (answer.status !== scenario.expectedStatus) problems.push(`status ${answer.status}, expected ${scenario.expectedStatus}: ${answer.body.slice(0, 300)}`)
       if (target.securityHeaders) problems.push(...securityHeaderMismatches(answer.headers))
       for (const [name, pattern] of Object.entries(target.expectedHeaders(scenario))) {
@@ -32,7 +39,8 @@ export async function probe (target: Target, scenario: Scenario, headers: Record
       }
       if (problems.length === 0) return
     }
-    throw new Error(`${target.label}, ${scenario.title}: the probe before the run found\n  ${problems.join('\n  ')}`)
+    const logs = target.logFiles.map((file) => `${file}:\n${tail(file, 10)}`).join('\n')
+    throw new Error(`${target.label}, ${scenario.title}: the probe before the run found\n  ${problems.join('\n  ')}\nits logs end with:\n${logs}`)
   } finally {
     await agent.close()
   }
