@@ -54,7 +54,7 @@ export async function measure (context: BenchContext, settings: BenchSettings, t
       for (const target of targets) {
         if (target.notApplicable(scenario) !== undefined) continue
         log(`warm-up, ${scenario.id}: ${target.label}`)
-        await once(target, scenario, settings.warmupSeconds)
+        await once(target, scenario, settings.warmupSeconds).catch((error: Error) => log(`  warm-up failed: ${error.message}`))
       }
     }
   }
@@ -62,12 +62,20 @@ export async function measure (context: BenchContext, settings: BenchSettings, t
     for (const scenario of context.scenarios) {
       // Rotated each round, so no target always runs right after the same other one.
       for (const target of targets.map((_, index) => targets[(index + round) % targets.length]!)) {
-        const cell = cells.get(cellKey(target.id, scenario.id)) ?? { runs: [] }
+        const cell = cells.get(cellKey(target.id, scenario.id)) ?? { runs: [], failures: [] }
         cells.set(cellKey(target.id, scenario.id), cell)
         const notApplicable = target.notApplicable(scenario)
         if (notApplicable !== undefined) { cell.notApplicable = notApplicable; continue }
         log(`round ${round + 1}/${settings.rounds}, ${scenario.id}: ${target.label}`)
-        const run = await once(target, scenario, settings.seconds)
+        let run: Awaited<ReturnType<typeof once>>
+        try {
+          run = await once(target, scenario, settings.seconds)
+        } catch (error) {
+          // Counted and shown, not fatal: one bad moment must not throw away a quarter of an hour of runs.
+          cell.failures.push((error as Error).message)
+          log(`  run failed: ${(error as Error).message}`)
+          continue
+        }
         cell.runs.push(run)
         if (run.non2xx + run.socketErrors + run.timeouts > 0) log(`  ${run.non2xx} non-2xx, ${run.socketErrors} socket errors, ${run.timeouts} timeouts`)
       }

@@ -10,7 +10,8 @@ export interface TargetRow { id: TargetId, label: string, workers: string, omiss
 /** A wrk run with the CPU the target's processes and the API's used per request meanwhile (µs). */
 export interface Run extends WrkRun { targetCpuUs: number, apiCpuUs: number }
 
-export interface Cell { runs: Run[], notApplicable?: string }
+/** A target's runs of one scenario; failures are runs that could not be made (the probe before them failed). */
+export interface Cell { runs: Run[], failures: string[], notApplicable?: string }
 
 export interface BenchResults {
   header: string[]
@@ -66,6 +67,7 @@ export function renderReport (results: BenchResults): string {
     const cell = results.cells.get(cellKey(target, scenario))
     if (cell === undefined) return undefined
     if (cell.notApplicable !== undefined) return cell.notApplicable
+    if (cell.runs.length === 0 && cell.failures.length > 0) return `every run failed (${cell.failures.length})`
     return cell.runs.length > 0 ? summarise(cell.runs) : undefined
   }
   const baseline = (scenario: ScenarioId): number => {
@@ -76,9 +78,10 @@ export function renderReport (results: BenchResults): string {
     const base = baseline(scenario)
     return Number.isNaN(base) || base === 0 ? '–' : `${(value / base).toFixed(2)}×`
   }
-  const errorsOf = (summary: Summary): string => {
+  const errorsOf = (summary: Summary, target: TargetId, scenario: ScenarioId): string => {
     const errors = summary.non2xx + summary.socketErrors + summary.timeouts
-    return errors === 0 ? '' : ` ⚠ ${errors} errors`
+    const failed = results.cells.get(cellKey(target, scenario))?.failures.length ?? 0
+    return (errors === 0 ? '' : ` ⚠ ${errors} errors`) + (failed === 0 ? '' : ` ⚠ ${failed} failed run(s)`)
   }
 
   const lines = [...results.header, '', '### Requests/s, median (ratio to the API direct)', '',
@@ -88,8 +91,8 @@ export function renderReport (results: BenchResults): string {
     const cells = results.scenarios.map((scenario) => {
       const summary = summaryOf(target.id, scenario.id)
       if (summary === undefined) return 'not run'
-      if (typeof summary === 'string') return 'n/a'
-      return `${fixed(summary.perSecond, 0)} (${ratio(summary.perSecond, scenario.id)})${errorsOf(summary)}`
+      if (typeof summary === 'string') return results.cells.get(cellKey(target.id, scenario.id))?.notApplicable !== undefined ? 'n/a' : `⚠ ${summary}`
+      return `${fixed(summary.perSecond, 0)} (${ratio(summary.perSecond, scenario.id)})${errorsOf(summary, target.id, scenario.id)}`
     })
     lines.push(`| ${target.label} | ${target.workers} | ${cells.join(' | ')} |`)
   }
@@ -101,7 +104,7 @@ export function renderReport (results: BenchResults): string {
     const cells = results.scenarios.map((scenario) => {
       const summary = summaryOf(target.id, scenario.id)
       if (summary === undefined) return 'not run'
-      if (typeof summary === 'string') return 'n/a'
+      if (typeof summary === 'string') return results.cells.get(cellKey(target.id, scenario.id))?.notApplicable !== undefined ? 'n/a' : '⚠'
       return fixed(target.id === 'api' ? summary.apiCpuUs : summary.targetCpuUs, 0)
     })
     lines.push(`| ${target.label} | ${cells.join(' | ')} |`)
@@ -115,10 +118,12 @@ export function renderReport (results: BenchResults): string {
       const summary = summaryOf(target.id, scenario.id)
       if (summary === undefined) continue
       if (typeof summary === 'string') {
-        lines.push(`| ${target.label} | n/a: ${summary} | | | | | | | | |`)
+        const notApplicable = results.cells.get(cellKey(target.id, scenario.id))?.notApplicable !== undefined
+        lines.push(`| ${target.label} | ${notApplicable ? 'n/a: ' : '⚠ '}${summary} | | | | | | | | |`)
         continue
       }
-      lines.push(`| ${target.label} | ${fixed(summary.perSecond, 0)} | ${ratio(summary.perSecond, scenario.id)} | ${latency(summary.p50)} | ${latency(summary.p99)} | ${fixed(summary.targetCpuUs, 0)} | ${fixed(summary.apiCpuUs, 0)} | ${summary.non2xx} | ${summary.socketErrors} | ${summary.timeouts} |`)
+      const failedRuns = results.cells.get(cellKey(target.id, scenario.id))?.failures.length ?? 0
+      lines.push(`| ${target.label} | ${fixed(summary.perSecond, 0)}${failedRuns > 0 ? ` ⚠ ${failedRuns} failed run(s)` : ''} | ${ratio(summary.perSecond, scenario.id)} | ${latency(summary.p50)} | ${latency(summary.p99)} | ${fixed(summary.targetCpuUs, 0)} | ${fixed(summary.apiCpuUs, 0)} | ${summary.non2xx} | ${summary.socketErrors} | ${summary.timeouts} |`)
     }
   }
 
@@ -127,6 +132,12 @@ export function renderReport (results: BenchResults): string {
   for (const target of results.targets) {
     const memory = results.memory.get(target.id)
     if (memory !== undefined) lines.push(`| ${target.id === 'api' ? 'API (serving every target)' : target.label} | ${memory.processes} | ${memory.mib.toFixed(0)} |`)
+  }
+
+  const failed = [...results.cells].filter(([, cell]) => cell.failures.length > 0)
+  if (failed.length > 0) {
+    lines.push('', 'Runs that could not be made (the probe before them failed):', '')
+    for (const [key, cell] of failed) for (const failure of cell.failures) lines.push(`- ${key}: ${failure.split('\n').slice(0, 3).join(' / ').slice(0, 400)}`)
   }
 
   const logged = results.targets.flatMap((target) => target.logFiles.map((file) => ({ target, lines: warningLines(file) }))).filter(({ lines }) => lines.length > 0)
