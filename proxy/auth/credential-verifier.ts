@@ -21,13 +21,27 @@ export function createCredentialVerifier (store: HtpasswdStore, options: Verifie
   // Only logins of the file can be served from the cache, and none holds \0: the separator keeps login and password apart.
   const keyOf = (login: string, password: string): string => hash('sha256', `${salt}${login}\0${password}`, 'base64url')
 
+  // One bcrypt check at a time per credentials and hash: when a busy login's cache entry expires, every request
+  // in flight for it would otherwise run its own check at once — 32 connections meant 32 checks on one event
+  // loop and every one of them answered after more than 2 s (npm run bench, once per AUTH_CACHE_TTL_SECONDS).
+  const checking = new Map<string, Promise<boolean>>()
+  const bcryptCheck = (key: string, password: string, against: string): Promise<boolean> => {
+    const flight = `${key} ${against}`
+    let pending = checking.get(flight)
+    if (pending === undefined) {
+      pending = compare(password, against).catch(() => false).finally(() => checking.delete(flight))
+      checking.set(flight, pending)
+    }
+    return pending
+  }
+
   return {
     /** The user's entry when the password is right, otherwise undefined. */
     async verify (login: string, password: string): Promise<HtpasswdEntry | undefined> {
       const entry = store.get(login)
       const key = keyOf(login, password)
       if (entry !== undefined && options.cacheTtlMs > 0 && verified.get(key) === entry.hash) return entry
-      const ok = await compare(password, entry?.hash ?? DECOY_HASH).catch(() => false)
+      const ok = await bcryptCheck(key, password, entry?.hash ?? DECOY_HASH)
       if (entry === undefined || !ok) return undefined
       if (options.cacheTtlMs > 0) verified.set(key, entry.hash)
       return entry

@@ -52,3 +52,28 @@ t.test('with the cache off every check is a bcrypt check', async (t) => {
   for (let index = 0; index < 3; index++) t.ok(await verifier.verify('alice@acme', 'right'))
   t.equal(bcryptCalls, 3)
 })
+
+t.test('concurrent checks of the same credentials share one bcrypt run; different ones do not', async (t) => {
+  let bcryptCalls = 0
+  const bcrypt = await import('bcryptjs')
+  const { createCredentialVerifier } = await t.mockImport<typeof import('../../../proxy/auth/credential-verifier.js')>('../../../proxy/auth/credential-verifier.js', {
+    bcryptjs: { ...bcrypt, compare: async (password: string, hash: string) => { bcryptCalls++; return bcrypt.compare(password, hash) } },
+  })
+  const entry: HtpasswdEntry = { login: 'alice@acme', user: 'alice', tenant: 'acme', hash: await hashPassword('right', 4) }
+  const verifier = createCredentialVerifier({ get: (login) => login === entry.login ? entry : undefined, size: 1, close: () => {} }, { cacheTtlMs: 60_000 })
+
+  // A busy login whose cache entry just expired: every request in flight asks at once.
+  const right = await Promise.all(Array.from({ length: 32 }, () => verifier.verify('alice@acme', 'right')))
+  t.ok(right.every((found) => found?.user === 'alice'), 'all 32 are let in')
+  t.equal(bcryptCalls, 1, 'by one bcrypt check')
+
+  const wrong = await Promise.all(Array.from({ length: 10 }, () => verifier.verify('alice@acme', 'wrong')))
+  t.ok(wrong.every((found) => found === undefined), 'all 10 are refused')
+  t.equal(bcryptCalls, 2, 'by one bcrypt check')
+  t.equal(await verifier.verify('alice@acme', 'wrong'), undefined)
+  t.equal(bcryptCalls, 3, 'a later wrong attempt is checked again: failures are never remembered')
+
+  const mixed = await Promise.all([verifier.verify('alice@acme', 'other-1'), verifier.verify('alice@acme', 'other-2'), verifier.verify('mallory@acme', 'right')])
+  t.same(mixed, [undefined, undefined, undefined])
+  t.equal(bcryptCalls, 6, 'different passwords and logins are checked each on their own')
+})
