@@ -8,7 +8,7 @@ import { securityHeaderMismatches } from './security-headers.js'
 import type { Target } from './targets/target.js'
 
 export async function probe (target: Target, scenario: Scenario, headers: Record<string, string>, caCert: string): Promise<void> {
-  const agent = new Agent({ connect: { ca: caCert }, pipelining: 0 })
+  const agent = new Agent({ connect: { ca: caCert } })
   const send = async (): Promise<{ status: number, headers: Record<string, string | string[] | undefined>, body: string }> => {
     const { connection: _connection, ...sent } = { ...scenario.headers, ...headers }
     const response = await request(`${target.origin}${scenario.url}`, {
