@@ -22,7 +22,7 @@ export interface BenchResults {
 }
 
 // Warnings and worse: pino's numeric levels ≥ 40 or named ones (Caddy), nginx's bracketed levels; other lines as they are.
-const NOT_A_WARNING = /"level":\s*(10|20|30|"debug"|"info")\b|\[(debug|info|notice)\]/
+const NOT_A_WARNING = /"level":\s*((10|20|30)\b|"(debug|info)")|\[(debug|info|notice)\]/
 
 /** The lines of a server's log that report something wrong. */
 export function warningLines (file: string): string[] {
