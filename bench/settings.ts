@@ -21,6 +21,7 @@ export const BenchEnvSchema = Type.Object({
   BENCH_POSTGRES_URL: Type.String({ default: 'postgresql://postgres@127.0.0.1:5432/postgres', pattern: '^postgres(ql)?://', description: 'A superuser on the server the bench creates its database on' }),
   BENCH_PROFILE: Type.Boolean({ default: false, description: 'Instead of the comparison: CPU profiles of our proxy under the GET scenarios' }),
   BENCH_BASELINE_REF: Type.Optional(Type.String({ minLength: 1, description: 'A commit whose proxy runs as the gatehouse-baseline row (before/after in one run)' })),
+  BENCH_LOG_LEVEL: Type.Enum(['warn', 'info', 'debug'], { default: 'warn', description: 'LOG_LEVEL of the API and our proxy (info or debug only to investigate: logging costs CPU)' }),
   BENCH_OUTPUT_DIR: Type.Optional(Type.String({ minLength: 1, description: 'Where profiles and the Markdown report are kept (default .scratch/bench-<time>)' })),
 })
 
@@ -39,6 +40,7 @@ export interface BenchSettings {
   profile: boolean
   outputDir: string | undefined
   baselineRef: string | undefined
+  logLevel: 'warn' | 'info' | 'debug'
 }
 
 export function loadBenchSettings (env: Record<string, string | undefined>): BenchSettings {
@@ -57,6 +59,7 @@ export function loadBenchSettings (env: Record<string, string | undefined>): Ben
     profile: settings.BENCH_PROFILE,
     outputDir: settings.BENCH_OUTPUT_DIR,
     baselineRef: settings.BENCH_BASELINE_REF,
+    logLevel: settings.BENCH_LOG_LEVEL,
   }
 }
 
@@ -70,6 +73,7 @@ export function reproduceCommand (settings: BenchSettings): string {
   if (settings.scenarios.join(',') !== defaults.scenarios.join(',')) env.push(`BENCH_SCENARIOS=${settings.scenarios.join(',')}`)
   if (settings.bcryptCost !== defaults.bcryptCost) env.push(`BENCH_BCRYPT_COST=${settings.bcryptCost}`)
   if (settings.lowBcryptCost !== defaults.lowBcryptCost) env.push(`BENCH_LOW_BCRYPT_COST=${settings.lowBcryptCost}`)
+  if (settings.logLevel !== defaults.logLevel) env.push(`BENCH_LOG_LEVEL=${settings.logLevel}`)
   if (settings.baselineRef !== undefined) env.push(`BENCH_BASELINE_REF=${settings.baselineRef}`)
   return `${env.join(' ')} npm run bench`
 }

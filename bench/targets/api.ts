@@ -19,7 +19,7 @@ export async function startApi (context: Omit<BenchContext, 'apiOrigin' | 'scena
       DATABASE_URL: context.database.appUrl,
       IDENTITY_SECRET: context.identitySecret,
       IDENTITY_MAX_AGE_SECONDS: String(context.identityMaxAgeSeconds),
-      LOG_LEVEL: 'warn',
+      LOG_LEVEL: context.settings.logLevel,
       NODE_ENV: 'production',
     },
   })

@@ -43,7 +43,7 @@ export async function startGatehouse (context: BenchContext, options: GatehouseO
       HTPASSWD_FILE: context.credentials.htpasswd.file,
       TENANT_PLANS: 'acme=enterprise,globex=enterprise',
       RATE_LIMIT_ENTERPRISE: '1000000000',
-      LOG_LEVEL: 'warn',
+      LOG_LEVEL: context.settings.logLevel,
       NODE_ENV: 'production',
       ...(options.allCores ? { PROXY_WORKERS: 'auto' } : {}),
     },
