@@ -39,7 +39,7 @@ forEachBackend(t, async (t, backend) => {
     t.match(apiText, /http_request_duration_seconds_count\{method="GET",route="\/api\/v1\/projects",status_code="200"\}/, 'API: route is the registered path')
     t.match(proxyText, /http_request_duration_seconds_count\{method="GET",route="\/api\/v1\/projects",status_code="200"\} [1-9]/, 'proxy: route families, full status codes')
     t.match(proxyText, /gatehouse_proxy_cache_lookups_total\{outcome="hit"\} [1-9]/, 'proxy: outcome="hit" is a cache outcome')
-    t.match(proxyText, /gatehouse_proxy_auth_failures_total\{tenant="[^"]+"\} 1/, 'proxy: failed logins labelled by tenant')
+    t.match(proxyText, /gatehouse_proxy_auth_failures_total\{tenant="[^"]+"\} [1-9]\d*/, 'proxy: failed logins labelled by tenant')
   })
 
   t.test('every name in the recording and alerting rules exists', async (t) => {
