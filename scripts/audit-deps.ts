@@ -17,7 +17,7 @@ interface AuditReport {
   statusCode?: number
 }
 
-export class AuditUnavailableError extends Error {}
+class AuditUnavailableError extends Error {}
 
 function runNpmAudit (): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -40,13 +40,20 @@ function parse (text: string): AuditReport {
 runCli('audit:deps', async () => {
   const args = process.argv.slice(2)
   if (!(args.length === 0 || (args.length === 2 && args[0] === '--from'))) throw new UsageError('usage: npm run audit:deps [-- --from <npm-audit-report.json>]')
-  const report = parse(args.length === 2 ? await readFile(args[1]!, 'utf8') : await runNpmAudit())
-  const counts = report.metadata?.vulnerabilities
-  if (counts === undefined || report.error !== undefined) {
-    process.stderr.write(`audit:deps: no audit could be made: ${report.message ?? 'the report has no vulnerability counts'}\n`)
+  const unavailable = (why: string): void => {
+    process.stderr.write(`audit:deps: no audit could be made: ${why}\n`)
     process.exitCode = 69 // EX_UNAVAILABLE
-    return
   }
+  let text: string
+  try {
+    text = args.length === 2 ? await readFile(args[1]!, 'utf8') : await runNpmAudit()
+  } catch (error) {
+    if (error instanceof AuditUnavailableError) return unavailable(error.message)
+    throw error
+  }
+  const report = parse(text)
+  const counts = report.metadata?.vulnerabilities
+  if (counts === undefined || report.error !== undefined) return unavailable(report.message ?? 'the report has no vulnerability counts')
   const findings = Object.entries(report.vulnerabilities ?? {})
   for (const [name, finding] of findings) {
     const titles = finding.via.map((via) => typeof via === 'string' ? `via ${via}` : `${via.title ?? ''} ${via.url ?? ''}`.trim())

@@ -1,7 +1,5 @@
 // npm run audit:deps: high and critical advisories fail the gate, lower ones are listed, and an audit that could
 // not be made (the registry refused the advisory endpoint) is "unknown" (69), never "clean".
-import { writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { runScript } from './run-script.js'
@@ -34,10 +32,15 @@ t.test('a refused advisory endpoint is reported as no audit, exit 69', async (t)
   t.match(result.stderr, /no audit could be made: 405 Method Not Allowed/)
 })
 
+t.test('npm that cannot run at all is no audit either, exit 69, not a failed gate', async (t) => {
+  // No npm on the PATH: the script itself runs under this node, its audit command cannot start.
+  const result = await runScript('audit-deps', [], { PATH: t.testdir() })
+  t.equal(result.code, 69, result.stderr)
+  t.match(result.stderr, /no audit could be made: npm audit printed nothing: .*ENOENT/)
+})
+
 t.test('bad usage and unreadable reports exit 64 with a message', async (t) => {
-  const garbage = join(tmpdir(), `audit-garbage-${process.pid}.json`)
-  writeFileSync(garbage, 'not json')
-  t.teardown(() => import('node:fs').then(({ rmSync }) => rmSync(garbage, { force: true })))
+  const garbage = join(t.testdir({ 'garbage.json': 'not json' }), 'garbage.json')
   const notJson = await runScript('audit-deps', ['--from', garbage], {})
   t.equal(notJson.code, 64)
   t.match(notJson.stderr, /not JSON/)
