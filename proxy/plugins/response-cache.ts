@@ -12,10 +12,11 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from
 import fp from 'fastify-plugin'
 import caching from '@fastify/caching'
 import type { IncomingHttpHeaders } from 'node:http'
-import { PassThrough, pipeline, type Readable } from 'node:stream'
+import type { Readable } from 'node:stream'
 import type { ProxyConfig } from '../config.js'
+import { readUpTo } from '../cache/bounded-body.js'
 import {
-  cacheStatus, etagMatches, requestDirectives, responseDecision, varyNames, type CacheStatus,
+  cacheStatus, etagMatches, requestDirectives, responseDecision, varyNames, type CacheStatus, type Storable,
 } from '../cache/http-cache-policy.js'
 import { memoryResponseStore, redisResponseStore, type CacheKey, type CachedResponse, type ResponseStore } from '../cache/response-store.js'
 import { downstreamHeaders, type UpstreamResponse } from './forward.js'
@@ -75,6 +76,18 @@ function varyValues (request: FastifyRequest, names: string[]): Record<string, s
 const varyMatches = (entry: CachedResponse, request: FastifyRequest): boolean => {
   const now = varyValues(request, Object.keys(entry.vary))
   return now !== undefined && Object.entries(entry.vary).every(([name, value]) => now[name] === value)
+}
+
+/** A response found storable: its lifetimes, and the request's values of the headers it varies on. */
+interface StoragePlan { decision: Storable, vary: Record<string, string> }
+
+function entryOf (plan: StoragePlan, status: number, headers: IncomingHttpHeaders, body: Buffer): CachedResponse {
+  const kept: CachedResponse['headers'] = {}
+  for (const [name, value] of Object.entries(downstreamHeaders(headers))) if (value !== undefined && !UNSTORED.has(name)) kept[name] = value
+  const now = Date.now()
+  return {
+    status, headers: kept, body, vary: plan.vary, storedAt: now, freshUntil: now + plan.decision.freshMs, staleUntil: now + plan.decision.freshMs + plan.decision.staleIfErrorMs,
+  }
 }
 
 const headerText = (value: unknown): string | undefined => Array.isArray(value) ? value.join(', ') : typeof value === 'string' ? value : undefined
@@ -170,33 +183,17 @@ async function responseCache (app: FastifyInstance, options: ProxyConfig['cache'
     route.preHandler = [...existing, lookup] as RouteOptions['preHandler']
   })
 
-  /** Why a response cannot be stored, as far as its status and headers tell; undefined: it may be. */
-  function unstorableReason (request: FastifyRequest, status: number, headers: IncomingHttpHeaders): string | undefined {
+  /**
+   * What of this response may be stored — how long it stays fresh and usable when stale, and the request's
+   * values of the headers it varies on — or why nothing may, as far as its status and headers tell.
+   */
+  function storagePlan (request: FastifyRequest, status: number, headers: IncomingHttpHeaders): StoragePlan | { reason: string } {
     const decision = responseDecision(status, headers, options.maxStaleIfErrorSeconds)
-    if (!decision.storable) return decision.reason
-    if (varyValues(request, varyNames(headers.vary) as string[]) === undefined) return 'vary-per-request'
-    if (Number(headers['content-length'] ?? 0) > options.maxEntryBytes) return 'too-large'
-    return undefined
-  }
-
-  function storableEntry (request: FastifyRequest, state: CacheState, status: number, headers: IncomingHttpHeaders, body: Buffer): CachedResponse | undefined {
-    const decision = responseDecision(status, headers, options.maxStaleIfErrorSeconds)
-    if (!decision.storable) {
-      state.detail = decision.reason
-      return undefined
-    }
-    const names = varyNames(headers.vary) as string[]
-    const vary = varyValues(request, names)
-    if (vary === undefined) { state.detail = 'vary-per-request'; return undefined }
-    if (body.length > options.maxEntryBytes) { state.detail = 'too-large'; return undefined }
-    const kept: CachedResponse['headers'] = {}
-    for (const [name, value] of Object.entries(downstreamHeaders(headers))) if (value !== undefined && !UNSTORED.has(name)) kept[name] = value
-    const now = Date.now()
-    const entry: CachedResponse = {
-      status, headers: kept, body, vary, storedAt: now, freshUntil: now + decision.freshMs, staleUntil: now + decision.freshMs + decision.staleIfErrorMs,
-    }
-    state.settle?.({ entry })
-    return entry
+    if (!decision.storable) return { reason: decision.reason }
+    const vary = varyValues(request, varyNames(headers.vary) as string[])
+    if (vary === undefined) return { reason: 'vary-per-request' }
+    if (Number(headers['content-length'] ?? 0) > options.maxEntryBytes) return { reason: 'too-large' }
+    return { decision, vary }
   }
 
   function onUpstreamResponse (request: FastifyRequest, reply: FastifyReply, response: UpstreamResponse): void {
@@ -228,74 +225,48 @@ async function responseCache (app: FastifyInstance, options: ProxyConfig['cache'
     // Only a response that may be stored is held whole before it is answered. Any other streams through as it
     // comes, at the pace the client reads (backpressure reaches the API): a large one, or one for a client
     // that stops reading, must not sit in the edge's memory.
-    const known = request.method === 'GET' ? unstorableReason(request, fwdStatus, response.headers) : undefined
-    if (request.method !== 'GET' || known !== undefined) {
-      if (known !== undefined) state.detail = known
-      streamUnstored(reply, state, response, fwdStatus, [])
+    const plan = request.method === 'GET' ? storagePlan(request, fwdStatus, response.headers) : undefined
+    if (plan === undefined || 'reason' in plan) {
+      if (plan !== undefined) state.detail = plan.reason
+      answerUnstored(reply, state, response, response.stream)
       return
     }
-    const chunks: Buffer[] = []
-    let held = 0
-    const hold = (chunk: Buffer): void => {
-      chunks.push(chunk)
-      held += chunk.length
-      if (held <= options.maxEntryBytes) return
-      // Larger than any entry may be, with no Content-Length to say so up front: stream the rest.
-      response.stream.removeListener('data', hold)
-      response.stream.removeListener('end', complete)
-      response.stream.removeListener('error', failed)
-      response.stream.pause()
-      state.detail = 'too-large'
-      streamUnstored(reply, state, response, fwdStatus, chunks)
-    }
-    const failed = (error: Error): void => {
-      state.settle?.({})
-      reply.send(error)
-    }
-    response.stream.on('data', hold)
-    response.stream.on('error', failed)
-    const complete = async (): Promise<void> => {
-      const body = Buffer.concat(chunks)
-      const entry = request.method === 'GET' ? storableEntry(request, state, fwdStatus, response.headers, body) : undefined
-      const stored = entry !== undefined
-      if (stored) {
+    readUpTo(response.stream as Readable, options.maxEntryBytes, {
+      async whole (body) {
+        const entry = entryOf(plan, fwdStatus, response.headers, body)
+        state.settle?.({ entry })
         // Stored before it is answered: whoever asks next, here or at another proxy, finds it.
         await store.set(state.key!, entry, entry.staleUntil - entry.storedAt)
         cacheEntries.set(store.size)
-      } else {
-        state.settle?.(fwdStatus >= 500 ? { failedStatus: fwdStatus } : {})
-      }
-      reply.header('cache-status', cacheStatus({ fwd: state.fwd!, fwdStatus, stored, ...(state.detail !== undefined ? { detail: state.detail } : {}) }))
-      if (fwdStatus === 200 && etagMatches(state.ifNoneMatch, response.headers.etag)) {
-        reply.removeHeader('content-length')
-        reply.removeHeader('content-type')
-        reply.code(304).send()
-        return
-      }
-      reply.send(body)
-    }
-    response.stream.on('end', complete)
+        answerMiss(reply, state, response, true, body)
+      },
+      tooLarge (body) {
+        state.detail = 'too-large'
+        answerUnstored(reply, state, response, body)
+      },
+      failed (error) {
+        state.settle?.({})
+        reply.send(error)
+      },
+    })
   }
 
-  /** Answers with the upstream body as it streams (after `already`, what was held of it before). */
-  function streamUnstored (reply: FastifyReply, state: CacheState, response: UpstreamResponse, fwdStatus: number, already: Buffer[]): void {
-    state.settle?.(fwdStatus >= 500 ? { failedStatus: fwdStatus } : {})
-    reply.header('cache-status', cacheStatus({ fwd: state.fwd!, fwdStatus, stored: false, ...(state.detail !== undefined ? { detail: state.detail } : {}) }))
+  function answerUnstored (reply: FastifyReply, state: CacheState, response: UpstreamResponse, body: NodeJS.ReadableStream): void {
+    state.settle?.(response.statusCode >= 500 ? { failedStatus: response.statusCode } : {})
+    answerMiss(reply, state, response, false, body)
+  }
+
+  /** A miss says what happened in Cache-Status, then answers 304 if the client's validator matches, or the body. */
+  function answerMiss (reply: FastifyReply, state: CacheState, response: UpstreamResponse, stored: boolean, body: Buffer | NodeJS.ReadableStream): void {
+    const fwdStatus = response.statusCode
+    reply.header('cache-status', cacheStatus({ fwd: state.fwd!, fwdStatus, stored, ...(state.detail !== undefined ? { detail: state.detail } : {}) }))
     if (fwdStatus === 200 && etagMatches(state.ifNoneMatch, response.headers.etag)) {
-      response.stream.resume()
+      if (!Buffer.isBuffer(body)) body.resume()
       reply.removeHeader('content-length')
       reply.removeHeader('content-type')
       reply.code(304).send()
       return
     }
-    if (already.length === 0) {
-      reply.send(response.stream)
-      return
-    }
-    const body = new PassThrough()
-    for (const chunk of already) body.write(chunk)
-    // pipeline, not pipe: a client that goes away must also release the response from the API.
-    pipeline(response.stream as Readable, body, () => {})
     reply.send(body)
   }
 

@@ -229,6 +229,31 @@ t.test('the memory store is bounded in entries and in the size of one entry', as
   t.equal(large.headers['cache-status'], 'Gatehouse; fwd=uri-miss; fwd-status=200; detail=too-large')
 })
 
+t.test('a shareable body larger than an entry, with no Content-Length, streams through whole and is not stored', async (t) => {
+  const stack = await startScriptedStack(t, { CACHE_MAX_ENTRY_BYTES: '200' })
+  const [alice] = stack.logins
+  const chunks = ['a'.repeat(150), 'b'.repeat(150), 'c'.repeat(150)]
+  stack.respond((_request, response) => {
+    response.writeHead(200, { 'cache-control': 's-maxage=60', 'content-type': 'text/plain', etag: '"big"' })
+    // Chunked: the size shows only as the body comes, past the bound in the middle of it.
+    const next = (index: number): void => {
+      if (index === chunks.length) { response.end(); return }
+      response.write(chunks[index], () => setTimeout(() => next(index + 1), 20))
+    }
+    next(0)
+  })
+  const large = await stack.request('/api/v1/projects', { as: alice })
+  t.equal(large.status, 200)
+  t.equal(large.body, chunks.join(''), 'every byte, in order: what was held before the bound, then the rest')
+  t.equal(large.headers['cache-status'], 'Gatehouse; fwd=uri-miss; fwd-status=200; detail=too-large')
+  const conditional = await stack.request('/api/v1/projects', { as: alice, headers: { 'if-none-match': '"big"' } })
+  t.equal(conditional.status, 304, 'a matching validator is still answered here, the streamed body dropped')
+  t.equal(conditional.body, '')
+  t.equal(conditional.headers['cache-status'], 'Gatehouse; fwd=uri-miss; fwd-status=200; detail=too-large', 'nothing was stored')
+  t.equal(stack.seen.length, 2)
+  t.equal(stack.seen[1]!.headers['if-none-match'], undefined, 'the upstream was asked for the full response')
+})
+
 t.test('with Redis, proxies share entries and invalidations', async (t) => {
   const env = { REDIS_URL: 'redis://127.0.0.1:6379' }
   const first = await startScriptedStack(t, env)
