@@ -2,7 +2,7 @@
 // round), each run preceded by a probe, with the target's and the API's CPU per request and the peak memory
 // of their process trees. A warm-up run per target and scenario comes first and is not counted: a Node
 // process's first thousands of requests run unoptimised code, which made first rounds up to twice as costly.
-import { cpuMs, peakMemoryMiB, type Managed } from './processes.js'
+import { readProcesses, type Managed } from './processes.js'
 import { probe } from './probe.js'
 import { cellKey, type BenchResults } from './report.js'
 import type { Scenario } from './scenarios.js'
@@ -12,35 +12,41 @@ import { runWrk, type WrkRun } from './wrk.js'
 
 const log = (message: string): void => { process.stderr.write(`bench: ${message}\n`) }
 
-const sumCpu = (pids: number[]): number => pids.reduce((sum, pid) => sum + cpuMs(pid), 0)
-
 export async function measure (context: BenchContext, settings: BenchSettings, targets: Target[], api: Managed): Promise<Pick<BenchResults, 'cells' | 'memory'>> {
   const cells: BenchResults['cells'] = new Map()
   const memory: BenchResults['memory'] = new Map()
   const apiPid = api.child.pid!
-  const sampleMemory = (id: TargetId, pids: number[]): void => {
-    const now = pids.map(peakMemoryMiB).reduce((sum, next) => ({ mib: sum.mib + next.mib, processes: sum.processes + next.processes }), { mib: 0, processes: 0 })
+  const sampleMemory = (id: TargetId, now: { mib: number, processes: number }): void => {
     const before = memory.get(id)
     if (before === undefined || now.mib > before.mib) memory.set(id, now)
   }
-  const sample = (target: Target): void => { sampleMemory(target.id, target.rootPids()); sampleMemory('api', [apiPid]) }
+  const sample = (target: Target): void => {
+    const processes = readProcesses()
+    sampleMemory(target.id, processes.peakMemoryMiB(target.rootPids()))
+    sampleMemory('api', processes.peakMemoryMiB([apiPid]))
+  }
 
   const once = async (target: Target, scenario: Scenario, seconds: number): Promise<WrkRun & { targetCpuUs: number, apiCpuUs: number }> => {
     const headers = await target.prepare(scenario)
     await probe(target, scenario, headers, context.credentials.caCert)
     if (scenario.id === 'write') await context.database.resetWrites()
     const sampler = setInterval(() => sample(target), 500)
-    const before = { target: sumCpu(target.rootPids()), api: cpuMs(apiPid) }
+    const cpuNow = (): { target: number, api: number } => {
+      const processes = readProcesses()
+      return { target: processes.cpuMs(target.rootPids()), api: processes.cpuMs([apiPid]) }
+    }
+    const before = cpuNow()
     try {
       const run = await runWrk({
         url: `${target.origin}${scenario.url}`, method: scenario.method, body: scenario.body,
         headers: { ...scenario.headers, ...headers }, seconds, connections: settings.connections,
       })
+      const after = cpuNow()
       const perRequestUs = (from: number, to: number): number => run.requests > 0 ? (to - from) * 1000 / run.requests : Number.NaN
       return {
         ...run,
-        targetCpuUs: target.id === 'api' ? Number.NaN : perRequestUs(before.target, sumCpu(target.rootPids())),
-        apiCpuUs: perRequestUs(before.api, cpuMs(apiPid)),
+        targetCpuUs: target.id === 'api' ? Number.NaN : perRequestUs(before.target, after.target),
+        apiCpuUs: perRequestUs(before.api, after.api),
       }
     } finally {
       clearInterval(sampler)
@@ -81,6 +87,6 @@ export async function measure (context: BenchContext, settings: BenchSettings, t
       }
     }
   }
-  sampleMemory('api', [apiPid])
+  sampleMemory('api', readProcesses().peakMemoryMiB([apiPid]))
   return { cells, memory }
 }

@@ -3,7 +3,9 @@
 // their whole process tree (nginx's master and workers, a cluster's primary and workers).
 import { spawn, type ChildProcess } from 'node:child_process'
 import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { Agent, request } from 'undici'
 
 export interface Managed {
   name: string
@@ -76,69 +78,90 @@ export async function waitUntil (managed: Managed, what: string, probe: () => Pr
   throw new Error(`${managed.name}: ${what} did not happen within ${timeoutMs / 1000} s:\n${tail(managed.logFile)}`)
 }
 
-/** The pid and every descendant of it, from /proc. */
-export function processTree (root: number): number[] {
-  const children = new Map<number, number[]>()
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    try {
-      // The command name is in parentheses and may contain spaces: the parent pid is the second field after it.
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
-      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
-      children.set(parent, [...(children.get(parent) ?? []), Number(entry)])
-    } catch { /* gone meanwhile */ }
+/**
+ * Waits until `url` answers 200 — over TLS trusting `caCert` when given — on a fresh connection each time
+ * it is called (after nginx's reload, one to a new worker).
+ */
+export async function waitUntilAnswers (managed: Managed, url: string, options: { caCert?: string, what?: string } = {}): Promise<void> {
+  const agent = new Agent(options.caCert !== undefined ? { connect: { ca: options.caCert } } : {})
+  try {
+    await waitUntil(managed, options.what ?? `its ${new URL(url).pathname} answered 200`, async () => {
+      const response = await request(url, { dispatcher: agent })
+      await response.body.dump()
+      return response.statusCode === 200
+    })
+  } finally {
+    await agent.close()
   }
-  const tree: number[] = []
-  const queue = [root]
-  while (queue.length > 0) {
-    const pid = queue.shift()!
-    tree.push(pid)
-    queue.push(...(children.get(pid) ?? []))
-  }
-  return tree
-}
-
-/** Σ VmHWM (each process's peak resident set) over the tree, in MiB. */
-export function peakMemoryMiB (root: number): { mib: number, processes: number } {
-  let kb = 0
-  let processes = 0
-  for (const pid of processTree(root)) {
-    try {
-      const status = readFileSync(`/proc/${pid}/status`, 'utf8')
-      kb += Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0)
-      processes++
-    } catch { /* gone meanwhile */ }
-  }
-  return { mib: kb / 1024, processes }
-}
-
-/** A loopback port that was free a moment ago. */
-export async function freePort (): Promise<number> {
-  const { createServer } = await import('node:net')
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise((resolve) => server.close(resolve))
-  return port
 }
 
 // Kernel clock ticks per second for /proc/<pid>/stat times: 100 on every Linux this runs on (USER_HZ).
 const TICKS_PER_SECOND = 100
 
+export interface ProcessSnapshot {
+  /**
+   * CPU time the roots' trees had used, in ms (user + system, with their reaped children's: nginx's old workers
+   * after a reload). Contention on a shared machine stretches latencies, but barely changes the CPU a request
+   * costs, which is why the report shows it next to requests/s.
+   */
+  cpuMs(roots: number[]): number
+  /** Σ VmHWM (each process's peak resident set) over the roots' trees, in MiB. */
+  peakMemoryMiB(roots: number[]): { mib: number, processes: number }
+}
+
 /**
- * CPU time the tree has used so far, in ms (user + system, with its reaped children's: nginx's old workers
- * after a reload). Contention on a shared machine stretches latencies, but barely changes the CPU a request
- * costs, which is why the report shows it next to requests/s.
+ * One pass over /proc: every process's parent and CPU ticks from its stat, read once however many trees are
+ * then asked about (the sampler asks for the target's and the API's every half second).
  */
-export function cpuMs (root: number): number {
-  let ticks = 0
-  for (const pid of processTree(root)) {
+export function readProcesses (): ProcessSnapshot {
+  const children = new Map<number, number[]>()
+  const ticks = new Map<number, number>()
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
     try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      // The command name is in parentheses and may contain spaces: the fields are counted after it.
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      const parent = Number(fields[1])
+      const siblings = children.get(parent)
+      if (siblings === undefined) children.set(parent, [Number(entry)])
+      else siblings.push(Number(entry))
       // utime, stime, cutime, cstime: fields 14–17 of stat, 12–15 after the command name.
-      ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])
+      ticks.set(Number(entry), Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]))
     } catch { /* gone meanwhile */ }
   }
-  return ticks * 1000 / TICKS_PER_SECOND
+  const trees = (roots: number[]): number[] => {
+    const tree: number[] = []
+    const queue = [...roots]
+    while (queue.length > 0) {
+      const pid = queue.shift()!
+      tree.push(pid)
+      queue.push(...(children.get(pid) ?? []))
+    }
+    return tree
+  }
+  return {
+    cpuMs: (roots) => trees(roots).reduce((sum, pid) => sum + (ticks.get(pid) ?? 0), 0) * 1000 / TICKS_PER_SECOND,
+    peakMemoryMiB (roots) {
+      let kb = 0
+      let processes = 0
+      for (const pid of trees(roots)) {
+        try {
+          const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+          kb += Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0)
+          processes++
+        } catch { /* gone meanwhile */ }
+      }
+      return { mib: kb / 1024, processes }
+    },
+  }
+}
+
+/** A loopback port that was free a moment ago. */
+export async function freePort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  await new Promise((resolve) => server.close(resolve))
+  return port
 }

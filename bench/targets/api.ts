@@ -1,9 +1,8 @@
 // The API itself, the baseline of every ratio: the compiled server on the bench's Postgres database, called
 // directly over plain HTTP with identity headers the bench signs as the proxy would.
 import { join } from 'node:path'
-import { request } from 'undici'
 import { signIdentity } from '../../common/identity-signature.js'
-import { startProcess, waitUntil, type Managed } from '../processes.js'
+import { startProcess, waitUntilAnswers, type Managed } from '../processes.js'
 import type { Scenario } from '../scenarios.js'
 import type { BenchContext, Target } from './target.js'
 
@@ -24,11 +23,7 @@ export async function startApi (context: Omit<BenchContext, 'apiOrigin' | 'scena
     },
   })
   const origin = `http://127.0.0.1:${port}`
-  await waitUntil(api, 'its /ready answered 200', async () => {
-    const response = await request(`${origin}/ready`)
-    await response.body.dump()
-    return response.statusCode === 200
-  })
+  await waitUntilAnswers(api, `${origin}/ready`)
   return { api, origin }
 }
 

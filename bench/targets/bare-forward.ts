@@ -2,9 +2,8 @@
 // is measured from. It runs from source through tsx's loader (it is not part of the build).
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
-import { Agent, request } from 'undici'
 import { ROOT } from '../build.js'
-import { startProcess, waitUntil } from '../processes.js'
+import { startProcess, waitUntilAnswers } from '../processes.js'
 import { edgeCredentials, type BenchContext, type Target } from './target.js'
 
 export async function startBareForward (context: BenchContext, port: number, nodeArgs: string[] = []): Promise<Target> {
@@ -23,13 +22,7 @@ export async function startBareForward (context: BenchContext, port: number, nod
     },
   })
   const origin = `https://127.0.0.1:${port}`
-  const agent = new Agent({ connect: { ca: context.credentials.caCert } })
-  await waitUntil(bare, 'its /health answered 200', async () => {
-    const response = await request(`${origin}/health`, { dispatcher: agent })
-    await response.body.dump()
-    return response.statusCode === 200
-  })
-  await agent.close()
+  await waitUntilAnswers(bare, `${origin}/health`, { caCert: context.credentials.caCert })
   return {
     id: 'node-bare',
     label: 'Node bare forwarding (floor)',

@@ -6,8 +6,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
-import { Agent, request } from 'undici'
-import { startProcess, waitUntil } from '../processes.js'
+import { request } from 'undici'
+import { startProcess, waitUntilAnswers } from '../processes.js'
 import type { Scenario } from '../scenarios.js'
 import { EDGE_SECURITY_HEADER_VALUES } from '../security-headers.js'
 import type { TargetId } from '../settings.js'
@@ -101,13 +101,7 @@ export async function startCaddy (context: BenchContext, options: CaddyOptions):
     },
   })
   const origin = `https://127.0.0.1:${options.port}`
-  const agent = new Agent({ connect: { ca: context.credentials.caCert } })
-  await waitUntil(caddy, 'its /health answered 200', async () => {
-    const response = await request(`${origin}/health`, { dispatcher: agent })
-    await response.body.dump()
-    return response.statusCode === 200
-  })
-  await agent.close()
+  await waitUntilAnswers(caddy, `${origin}/health`, { caCert: context.credentials.caCert })
   return {
     id: options.id,
     label: options.label,

@@ -2,9 +2,8 @@
 // Rate limits are per user at a budget no run reaches (1e9 per minute), so the counting is done but never refuses.
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
-import { Agent, request } from 'undici'
 import { ProxyEnvSchema } from '../../proxy/config.js'
-import { startProcess, waitUntil } from '../processes.js'
+import { startProcess, waitUntilAnswers } from '../processes.js'
 import type { Scenario } from '../scenarios.js'
 import { edgeCredentials, type BenchContext, type Target } from './target.js'
 
@@ -49,13 +48,7 @@ export async function startGatehouse (context: BenchContext, options: GatehouseO
     },
   })
   const origin = `https://127.0.0.1:${options.port}`
-  const agent = new Agent({ connect: { ca: context.credentials.caCert } })
-  await waitUntil(proxy, 'its /health answered 200', async () => {
-    const response = await request(`${origin}/health`, { dispatcher: agent })
-    await response.body.dump()
-    return response.statusCode === 200
-  })
-  await agent.close()
+  await waitUntilAnswers(proxy, `${origin}/health`, { caCert: context.credentials.caCert })
   return {
     id,
     label: options.baseline !== undefined ? `Gatehouse proxy at ${options.baseline.commit} (baseline)` : options.allCores ? 'Gatehouse proxy, all cores' : 'Gatehouse proxy',

@@ -8,9 +8,8 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { Agent, request } from 'undici'
 import type { Htpasswd } from '../credentials.js'
-import { startProcess, waitUntil } from '../processes.js'
+import { startProcess, waitUntilAnswers } from '../processes.js'
 import type { Scenario } from '../scenarios.js'
 import { EDGE_SECURITY_HEADER_VALUES } from '../security-headers.js'
 import type { TargetId } from '../settings.js'
@@ -135,13 +134,8 @@ export async function startNginx (context: BenchContext, options: NginxOptions):
   write()
   const nginx = startProcess(options.id, NGINX, ['-p', prefix, '-c', configFile, '-e', join(prefix, 'error.log')], { logFile: join(prefix, 'stderr.log') })
   const origin = `https://127.0.0.1:${options.port}`
-  const agent = new Agent({ connect: { ca: context.credentials.caCert } })
-  const healthy = async (): Promise<boolean> => {
-    const response = await request(`${origin}/health`, { dispatcher: agent })
-    await response.body.dump()
-    return response.statusCode === 200
-  }
-  await waitUntil(nginx, 'its /health answered 200', healthy)
+  const healthy = (what?: string): Promise<void> => waitUntilAnswers(nginx, `${origin}/health`, { caCert: context.credentials.caCert, what })
+  await healthy()
   return {
     id: options.id,
     label: options.label,
@@ -157,16 +151,13 @@ export async function startNginx (context: BenchContext, options: NginxOptions):
       write()
       nginx.child.kill('SIGHUP')
       await sleep(300)
-      await waitUntil(nginx, 'it answered after a reload', healthy)
+      await healthy('its /health answered 200 after a reload')
       return edgeCredentials(scenario)
     },
     expectedHeaders (scenario: Scenario): Record<string, RegExp> {
       if (scenario.login === undefined) return {}
       return { 'x-cache-status': scenario.cached ? /^HIT$/ : scenario.method === 'GET' ? /^BYPASS$/ : /^$|^-$/ }
     },
-    async stop () {
-      await agent.close()
-      await nginx.stop('SIGQUIT')
-    },
+    stop: () => nginx.stop('SIGQUIT'),
   }
 }
