@@ -4,12 +4,13 @@
 import cluster from 'node:cluster'
 import type { Http2SecureServer } from 'node:http2'
 import closeWithGrace from 'close-with-grace'
+import type { FastifyBaseLogger } from 'fastify'
 import { loggerOptions } from '../common/logger.js'
 import { buildProxyApp, TLS_OPTIONS } from './app.js'
 import type { ProxyConfig } from './config.js'
 import { trackConnections } from './connection-drain.js'
 import { buildMetricsServer, buildRedirectServer } from './servers.js'
-import { keepCertificateCurrent, openCertificateSource } from './tls/certificate-source.js'
+import { keepCertificateCurrent, openCertificateSource, type CertificateSource } from './tls/certificate-source.js'
 import { trustInstructions } from './tls/local-ca.js'
 import { answerMetricsRequests, certificatesFromPrimary, onDrainRequest, reportReady } from './cluster/worker.js'
 
@@ -65,15 +66,24 @@ export async function runEdgeProcess (config: ProxyConfig): Promise<void> {
     app.log.info('proxy worker ready')
     return
   }
+  announceReady(app.log, config, certificates)
+}
+
+/**
+ * Once the proxy listens (one process, or a cluster's primary): how to trust a local CA made just now, and
+ * where everything is. `extra` adds to the ready line (the cluster's worker pids).
+ */
+export function announceReady (log: Pick<FastifyBaseLogger, 'info'>, config: ProxyConfig, certificates: Pick<CertificateSource, 'notice'>, extra: Record<string, unknown> = {}): void {
   if (config.tls.kind === 'local-ca') {
-    app.log.info({ created: certificates.notice === 'created' }, 'local certificate authority in use')
+    log.info({ created: certificates.notice === 'created' }, 'local certificate authority in use')
     if (certificates.notice === 'created') process.stderr.write(`\n${trustInstructions(`${config.tls.dir}/ca.crt`, config.publicHttpsPort ?? config.httpsPort)}\n\n`)
   }
-  app.log.info({
+  log.info({
     https: `https://localhost:${config.httpsPort}`,
     redirect: config.httpPort !== 0 ? `http://localhost:${config.httpPort}` : 'off',
     metrics: `http://${config.metrics.host}:${config.metrics.port}/metrics`,
     upstreams: config.upstreams.map((url) => url.origin),
     redis: config.redisUrl !== undefined,
+    ...extra,
   }, 'gatehouse proxy ready')
 }

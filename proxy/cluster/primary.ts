@@ -12,9 +12,10 @@ import { pino } from 'pino'
 import closeWithGrace from 'close-with-grace'
 import { loggerOptions } from '../../common/logger.js'
 import type { ProxyConfig } from '../config.js'
+import { announceReady } from '../edge-process.js'
 import { buildMetricsServer } from '../servers.js'
 import { openCertificateSource } from '../tls/certificate-source.js'
-import { trustInstructions, type TlsMaterial } from '../tls/local-ca.js'
+import type { TlsMaterial } from '../tls/local-ca.js'
 import { clusterMetricsSource, createPrimaryMetrics } from './cluster-metrics.js'
 import { isMessage, sendToWorker, type ToPrimary } from './messages.js'
 import { startWorkerPool, WorkerStartError } from './worker-pool.js'
@@ -74,16 +75,5 @@ export async function runPrimary (config: ProxyConfig): Promise<void> {
     process.exit(error instanceof WorkerStartError ? error.exitCode : 1)
   }
 
-  if (config.tls.kind === 'local-ca') {
-    log.info({ created: certificates.notice === 'created' }, 'local certificate authority in use')
-    if (certificates.notice === 'created') process.stderr.write(`\n${trustInstructions(`${config.tls.dir}/ca.crt`, config.publicHttpsPort ?? config.httpsPort)}\n\n`)
-  }
-  log.info({
-    https: `https://localhost:${config.httpsPort}`,
-    redirect: config.httpPort !== 0 ? `http://localhost:${config.httpPort}` : 'off',
-    metrics: `http://${config.metrics.host}:${config.metrics.port}/metrics`,
-    upstreams: config.upstreams.map((url) => url.origin),
-    redis: config.redisUrl !== undefined,
-    workers: pool.workers().map((worker) => worker.process.pid),
-  }, 'gatehouse proxy ready')
+  announceReady(log, config, certificates, { workers: pool.workers().map((worker) => worker.process.pid) })
 }
