@@ -16,6 +16,13 @@ import tracingPlugin from './plugins/tracing.js'
 import apiV1 from './routes/api/v1/index.js'
 import healthRoutes from './routes/health.js'
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Whether this instance has begun shutting down; main.ts sets it when its drain starts. */
+    lifecycle: { shuttingDown: boolean }
+  }
+}
+
 export interface BuildAppOptions {
   /** An open database to use instead of opening one from config.database (tests share one). */
   database?: Database
@@ -80,13 +87,15 @@ async function assemble (config: ServerConfig, options: BuildAppOptions, databas
   })
   app.addHook('onRequest', async (request, reply) => { reply.header('x-request-id', request.id) })
 
-  // On close Fastify answers new requests with 503 and drops idle sockets, but the keep-alive connection of
-  // a request still in flight would stay open after its response and hold shutdown until the grace period
-  // killed the process (with the database not closed). So responses sent while closing close their connection.
-  let closing = false
-  app.addHook('preClose', async () => { closing = true })
+  // Shutting down begins before close() when main.ts drains, or with close(). From then every response closes
+  // its connection, so keep-alive clients reconnect elsewhere and the connection of a request still in flight
+  // does not hold close() open until the grace period kills the process (with the database not closed);
+  // /ready answers 503 (routes/health.ts).
+  const lifecycle = { shuttingDown: false }
+  app.decorate('lifecycle', lifecycle)
+  app.addHook('preClose', async () => { lifecycle.shuttingDown = true })
   app.addHook('onSend', async (request, reply) => {
-    if (closing && request.raw.httpVersionMajor === 1) reply.header('connection', 'close')
+    if (lifecycle.shuttingDown && request.raw.httpVersionMajor === 1) reply.header('connection', 'close')
   })
 
   // Tracing only when an OTLP endpoint is configured: otherwise no hook is added and the OpenTelemetry SDK

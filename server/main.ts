@@ -6,7 +6,6 @@ import { applyServerTimeouts } from '../common/server-timeouts.js'
 import { buildApp } from './app.js'
 import { ConfigError } from '../common/env-config.js'
 import { loadServerConfig, type ServerConfig } from './config.js'
-import { sendProblem } from './plugins/problem-details.js'
 
 let config: ServerConfig
 try {
@@ -33,30 +32,22 @@ applyServerTimeouts(server.server, config.timeouts)
 const IDLE_LINGER_MS = 1000
 
 // Shutdown, in three steps, so that no client request fails:
-// 1. Draining (SHUTDOWN_DRAIN_DELAY_MS): everything is still served, but /ready answers 503 so balancers
-//    (the edge checks it) take this instance out of rotation, and every response closes its connection so
-//    keep-alive clients reconnect elsewhere. The listener stays open: a request routed here before the
-//    balancer noticed is served, not refused — refusing would fail a POST, which must not be resent.
+// 1. Draining (SHUTDOWN_DRAIN_DELAY_MS): the app is told it is shutting down, so /ready answers 503 and
+//    balancers (the edge checks it) take this instance out of rotation, and every response closes its
+//    connection so keep-alive clients reconnect elsewhere (app.ts). Everything is still served and the
+//    listener stays open: a request routed here before the balancer noticed is served, not refused —
+//    refusing would fail a POST, which must not be resent.
 // 2. Closing: no new connections; idle ones are closed after a moment (below); requests in flight finish,
 //    and one that still arrives on an open connection is served with Connection: close (return503OnClosing
 //    is off in app.ts).
 // 3. The database closes once the last response is out, then the process exits 0. The grace period
 //    (SHUTDOWN_GRACE_MS, drain included) bounds it all: past it the process exits 1.
-let draining = false
 // Node's close() also closes idle keep-alive connections at once. But "idle" only means no request has
 // been read from it yet: one a client already sent, still unread by this busy process, would be cut off
 // with the connection. So they linger a moment first — whatever they carry by then is served (with
 // Connection: close, as everything while closing) — and are closed after.
 const closeIdleNow = server.server.closeIdleConnections.bind(server.server)
 server.server.closeIdleConnections = () => { setTimeout(closeIdleNow, IDLE_LINGER_MS).unref() }
-server.addHook('onRequest', async (request, reply) => {
-  if (draining && request.routeOptions.url === '/ready') {
-    return sendProblem(request, reply, 503, 'GH_SHUTTING_DOWN', 'This instance is shutting down')
-  }
-})
-server.addHook('onSend', async (request, reply) => {
-  if (draining && request.raw.httpVersionMajor === 1) reply.header('connection', 'close')
-})
 
 closeWithGrace({
   delay: config.shutdownGraceMs,
@@ -69,7 +60,7 @@ closeWithGrace({
     await server.close()
     return
   }
-  draining = true
+  server.lifecycle.shuttingDown = true
   server.log.info({ signal, drainMs: config.shutdownDrainDelayMs }, 'shutting down: finishing in-flight requests')
   if (config.shutdownDrainDelayMs > 0) {
     await new Promise((resolve) => setTimeout(resolve, config.shutdownDrainDelayMs))

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import { Type } from 'typebox'
 import { problemResponses } from '../schemas/problem.js'
 import { Errors } from '../errors.js'
+import { sendProblem } from '../plugins/problem-details.js'
 
 const Status = Type.Object({ status: Type.Literal('ok'), database: Type.Optional(Type.String()) })
 
@@ -16,10 +17,12 @@ export default async function healthRoutes (app: FastifyInstance): Promise<void>
     logLevel: 'warn',
     schema: {
       tags: ['operations'],
-      summary: 'Readiness: the database answers (503 with Retry-After when it does not)',
+      summary: 'Readiness: the database answers (503 with Retry-After when it does not) and the instance is not shutting down (503)',
       response: { 200: Status, ...problemResponses(503) },
     },
-  }, async (request) => {
+  }, async (request, reply) => {
+    // Balancers (the edge checks this) take a draining instance out of rotation while it still serves.
+    if (app.lifecycle.shuttingDown) return sendProblem(request, reply, 503, 'GH_SHUTTING_DOWN', 'This instance is shutting down')
     try {
       await app.database.ping()
     } catch (error) {

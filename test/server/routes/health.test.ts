@@ -53,6 +53,26 @@ forEachBackend(t, async (t, backend) => {
   })
 })
 
+t.test('once the instance is shutting down (main.ts drains first), /ready is 503 shutting-down while every request is still served, closing its connection', async (t) => {
+  const database = await openDatabase({ kind: 'pglite', dataDir: undefined, seedDemoData: false })
+  const app = await buildApp(loadServerConfig({ IDENTITY_SECRET: TEST_IDENTITY_SECRET }), { database })
+  t.teardown(() => app.close())
+  await app.ready()
+  const before = await app.inject({ method: 'GET', url: '/ready' })
+  t.equal(before.statusCode, 200)
+  t.not(before.headers.connection, 'close', 'connections are kept alive before')
+
+  app.lifecycle.shuttingDown = true
+  const ready = await app.inject({ method: 'GET', url: '/ready', headers: { 'x-request-id': 'probe-drain' } })
+  t.equal(ready.statusCode, 503, 'balancers are told to stop sending')
+  t.match(ready.headers['content-type'], /^application\/problem\+json/)
+  t.match(ready.json(), { type: 'urn:gatehouse:problem:shutting-down', status: 503, code: 'GH_SHUTTING_DOWN', instance: '/ready', requestId: 'probe-drain' })
+  t.equal(ready.headers.connection, 'close')
+  const health = await app.inject({ method: 'GET', url: '/health' })
+  t.equal(health.statusCode, 200, 'yet requests are served')
+  t.equal(health.headers.connection, 'close', 'and their client is told to reconnect (elsewhere)')
+})
+
 t.test('/ready is 503 when the embedded database has gone away', async (t) => {
   const database = await openDatabase({ kind: 'pglite', dataDir: undefined, seedDemoData: false })
   const app = await buildApp(loadServerConfig({ IDENTITY_SECRET: TEST_IDENTITY_SECRET }), { database })
