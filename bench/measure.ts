@@ -6,13 +6,14 @@ import { readProcesses, type Managed } from './processes.js'
 import { probe } from './probe.js'
 import { cellKey, type BenchResults } from './report.js'
 import type { Scenario } from './scenarios.js'
-import type { BenchSettings, TargetId } from './settings.js'
+import type { TargetId } from './settings.js'
 import type { BenchContext, Target } from './targets/target.js'
 import { runWrk, type WrkRun } from './wrk.js'
 
 const log = (message: string): void => { process.stderr.write(`bench: ${message}\n`) }
 
-export async function measure (context: BenchContext, settings: BenchSettings, targets: Target[], api: Managed): Promise<Pick<BenchResults, 'cells' | 'memory'>> {
+export async function measure (context: BenchContext, targets: Target[], api: Managed): Promise<Pick<BenchResults, 'cells' | 'memory'>> {
+  const { settings } = context
   const cells: BenchResults['cells'] = new Map()
   const memory: BenchResults['memory'] = new Map()
   const apiPid = api.child.pid!

@@ -52,7 +52,6 @@ export function summariseProfile (profile: CpuProfile, buildDir: string, window?
   // Every sample stands for one sampling interval. The gaps between samples are not used: on a busy machine
   // the process can be descheduled for tens of ms, and that gap would be charged to whatever ran last.
   const interval = [...profile.timeDeltas].sort((a, b) => a - b)[Math.floor(profile.timeDeltas.length / 2)] ?? 1000
-  const duration = (_index: number): number => interval
 
   const selfByArea = new Map<string, number>()
   const selfByFunction = new Map<string, { name: string, where: string, area: string, self: number }>()
@@ -65,16 +64,15 @@ export function summariseProfile (profile: CpuProfile, buildDir: string, window?
   profile.samples.forEach((id, index) => {
     if (overlaps && (at[index]! < window.fromUs || at[index]! > window.toUs)) return
     const leaf = byId.get(id)!
-    const time = duration(index)
-    if (IDLE.has(leaf.callFrame.functionName)) { idle += time; return }
-    busy += time
+    if (IDLE.has(leaf.callFrame.functionName)) { idle += interval; return }
+    busy += interval
     const { area, file } = areaOf(leaf.callFrame, buildDir)
-    selfByArea.set(area, (selfByArea.get(area) ?? 0) + time)
+    selfByArea.set(area, (selfByArea.get(area) ?? 0) + interval)
     const where = file === '' ? area : `${area.startsWith('ours: ') ? file : `${area} ${file}`}:${leaf.callFrame.lineNumber + 1}`
     const name = leaf.callFrame.functionName || '(anonymous)'
     const fnKey = `${name} ${where}`
     const entry = selfByFunction.get(fnKey) ?? { name, where, area, self: 0 }
-    entry.self += time
+    entry.self += interval
     selfByFunction.set(fnKey, entry)
     // Total time of our functions: each function once per sample, however often it recurses.
     const seen = new Set<string>()
@@ -85,8 +83,8 @@ export function summariseProfile (profile: CpuProfile, buildDir: string, window?
       if (seen.has(key)) continue
       seen.add(key)
       const own = ours.get(key) ?? { name: node.callFrame.functionName || '(anonymous)', where: `${located.file}:${node.callFrame.lineNumber + 1}`, self: 0, total: 0 }
-      own.total += time
-      if (node === leaf) own.self += time
+      own.total += interval
+      if (node === leaf) own.self += interval
       ours.set(key, own)
     }
   })

@@ -9,7 +9,7 @@ import { ROOT } from './build.js'
 import { freePort } from './processes.js'
 import { probe } from './probe.js'
 import { monotonicUs, summariseProfile, type CpuProfile, type Window } from './profile-summary.js'
-import type { BenchSettings } from './settings.js'
+import { SCENARIO_IDS, type BenchSettings } from './settings.js'
 import { openStack } from './stack.js'
 import { startBareForward } from './targets/bare-forward.js'
 import { startGatehouse } from './targets/gatehouse.js'
@@ -18,8 +18,8 @@ import { runWrk } from './wrk.js'
 const log = (message: string): void => { process.stderr.write(`bench: ${message}\n`) }
 
 export async function profileProxy (settings: BenchSettings): Promise<void> {
-  const chosen = settings.scenarios.length === 5 ? ['uncached-get', 'cached-get'] : settings.scenarios
-  const stack = await openStack({ ...settings, scenarios: settings.scenarios })
+  const chosen = settings.scenarios.length === SCENARIO_IDS.length ? ['uncached-get', 'cached-get'] : settings.scenarios
+  const stack = await openStack(settings)
   const outputDir = settings.outputDir ?? join(ROOT, '.scratch', `bench-profile-${new Date().toISOString().replace(/[:.]/g, '-')}`)
   const sections: string[] = []
   try {

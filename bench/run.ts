@@ -21,7 +21,7 @@ import { openStack } from './stack.js'
 import { apiTarget } from './targets/api.js'
 import { startBareForward } from './targets/bare-forward.js'
 import { CADDY, startCaddy } from './targets/caddy.js'
-import { proxyHasWorkers, startGatehouse } from './targets/gatehouse.js'
+import { startGatehouse } from './targets/gatehouse.js'
 import { NGINX, startNginx } from './targets/nginx.js'
 import type { BenchContext, Target } from './targets/target.js'
 import { requireTool, runWrk, WRK_TIMEOUT } from './wrk.js'
@@ -35,11 +35,7 @@ async function startTargets (context: BenchContext, settings: BenchSettings, tar
   const starters: Record<Exclude<TargetId, 'api'>, () => Promise<Target | undefined>> = {
     'node-bare': async () => startBareForward(context, await freePort()),
     gatehouse: async () => startGatehouse(context, { port: await freePort(), allCores: false }),
-    'gatehouse-all-cores': async () => {
-      if (proxyHasWorkers()) return startGatehouse(context, { port: await freePort(), allCores: true })
-      log('skipping gatehouse-all-cores: this proxy has no PROXY_WORKERS setting yet')
-      return undefined
-    },
+    'gatehouse-all-cores': async () => startGatehouse(context, { port: await freePort(), allCores: true }),
     'gatehouse-baseline': async () => {
       if (settings.baselineRef === undefined) {
         log('skipping gatehouse-baseline: set BENCH_BASELINE_REF to a commit to compare with')
@@ -82,7 +78,7 @@ async function compare (settings: BenchSettings): Promise<void> {
     if (settings.targets.includes('api')) targets.push(apiTarget(context, stack.api))
     await startTargets(context, settings, targets, cleanups)
 
-    const { cells, memory } = await measure(context, settings, targets, stack.api)
+    const { cells, memory } = await measure(context, targets, stack.api)
     const api = apiTarget(context, stack.api)
 
     const rows = [...targets]

@@ -2,13 +2,9 @@
 // Rate limits are per user at a budget no run reaches (1e9 per minute), so the counting is done but never refuses.
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
-import { ProxyEnvSchema } from '../../proxy/config.js'
 import { startProcess, waitUntilAnswers } from '../processes.js'
 import type { Scenario } from '../scenarios.js'
 import { edgeCredentials, type BenchContext, type Target } from './target.js'
-
-/** Set once the proxy knows PROXY_WORKERS (node:cluster); until then the all-cores row is skipped. */
-export const proxyHasWorkers = (): boolean => 'PROXY_WORKERS' in ProxyEnvSchema.properties
 
 export interface GatehouseOptions {
   port: number
