@@ -16,26 +16,21 @@ export function boundedPgClient (answerTimeoutMs: number): typeof pg.Client {
       // A Submittable (pg-cursor, pg-query-stream) manages its own reading: left as it is.
       if (typeof args[0]?.submit === 'function') return (super.query as (...a: unknown[]) => unknown)(...args)
       let timer: NodeJS.Timeout | undefined
-      let done = false
-      const settled = (): void => {
-        done = true
-        clearTimeout(timer)
-      }
-      let callbackIndex = -1
-      for (let index = args.length - 1; index >= 0; index--) if (typeof args[index] === 'function') { callbackIndex = index; break }
+      const settled = (): void => clearTimeout(timer)
+      // pg-pool's pool.query passes a callback (and pg then returns nothing); Prisma's transactions await a promise.
+      const callbackIndex = args.findLastIndex((arg) => typeof arg === 'function')
       if (callbackIndex >= 0) {
         const callback = args[callbackIndex] as AnyCallback
         args[callbackIndex] = (...results: unknown[]) => { settled(); callback(...results) }
       }
       const result = (super.query as (...a: unknown[]) => unknown)(...args)
       if (callbackIndex < 0) (result as Promise<unknown>).then(settled, settled)
-      if (done) return result
+      // pg settles a query on a later tick at the earliest (even one it refuses), so this is set before it can be cleared.
       timer = setTimeout(() => {
         // The same handle pg-pool uses to abandon a connect that timed out: 'close' → "Connection terminated
         // unexpectedly" for every queued query, the client marked unusable, one 'error' event.
         this.connection.stream.destroy()
-      }, answerTimeoutMs)
-      timer.unref()
+      }, answerTimeoutMs).unref()
       return result
     }
   }
