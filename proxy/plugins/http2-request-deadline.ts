@@ -4,29 +4,34 @@
 // receiving its body at the deadline is answered 408 (if nothing was answered yet) and then reset, which
 // also ends the upload it was feeding.
 import { constants, type Http2ServerRequest } from 'node:http2'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { sendProblem } from '../../common/problem.js'
 
+function startDeadline (request: FastifyRequest, reply: FastifyReply, requestTimeoutMs: number): void {
+  const { stream } = request.raw as unknown as Http2ServerRequest
+  if (stream.endAfterHeaders) return // no body to wait for
+  const timer = setTimeout(() => {
+    if (stream.destroyed || stream.state.remoteClose === 1) return
+    request.log.info({ deadlineMs: requestTimeoutMs }, 'request body not received in time')
+    const reset = (): void => { if (!stream.destroyed) stream.close(constants.NGHTTP2_NO_ERROR) }
+    if (reply.sent) {
+      reset()
+      return
+    }
+    // Once the answer has gone out: a reset would discard what is still queued.
+    stream.once('finish', reset)
+    void sendProblem(request, reply, { status: 408, code: 'GH_REQUEST_TIMEOUT', slug: 'request-timeout', title: 'Request Timeout', detail: 'The request did not arrive in time' })
+  }, requestTimeoutMs)
+  timer.unref()
+  stream.once('close', () => clearTimeout(timer))
+}
+
 async function http2RequestDeadline (app: FastifyInstance, options: { requestTimeoutMs: number }): Promise<void> {
-  app.addHook('onRequest', async (request, reply) => {
-    if (request.raw.httpVersionMajor !== 2) return
-    const { stream } = request.raw as unknown as Http2ServerRequest
-    if (stream.endAfterHeaders) return // no body to wait for
-    const timer = setTimeout(() => {
-      if (stream.destroyed || stream.state.remoteClose === 1) return
-      request.log.info({ deadlineMs: options.requestTimeoutMs }, 'request body not received in time')
-      const reset = (): void => { if (!stream.destroyed) stream.close(constants.NGHTTP2_NO_ERROR) }
-      if (reply.sent) {
-        reset()
-        return
-      }
-      // Once the answer has gone out: a reset would discard what is still queued.
-      stream.once('finish', reset)
-      void sendProblem(request, reply, { status: 408, code: 'GH_REQUEST_TIMEOUT', slug: 'request-timeout', title: 'Request Timeout', detail: 'The request did not arrive in time' })
-    }, options.requestTimeoutMs)
-    timer.unref()
-    stream.once('close', () => clearTimeout(timer))
+  // Every request passes here, most with nothing to do: a callback hook, not an async one (no promise each).
+  app.addHook('onRequest', function requestDeadline (request, reply, done) {
+    if (request.raw.httpVersionMajor === 2) startDeadline(request, reply, options.requestTimeoutMs)
+    done()
   })
 }
 
