@@ -6,7 +6,8 @@
 // - HTTP/1.1 (ALPN fallback) connections busy at close stay open, keep-alive, after their response until
 //   the client leaves. Here the last response due on a connection says `Connection: close` (Node then
 //   closes it once that response is out); one whose keep-alive headers had already gone out is closed
-//   when it has been idle a moment after its last response.
+//   when it has been idle a moment after its last response, and so is one idle when draining begins (not
+//   at once, as Node's close() would: see common/idle-connection-linger.ts).
 // A request that arrives on an open connection while draining is served, with `Connection: close`, not
 // refused: the client could not know, and Fastify's 503 (what it answers once `app.close()` has begun)
 // leaves a client with a POST guessing whether to send it again. So the caller closes the app only after
@@ -15,11 +16,12 @@ import { constants, type Http2SecureServer, type ServerHttp2Session } from 'node
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
+import { lingerIdleConnections } from '../common/idle-connection-linger.js'
 
 export interface DrainOptions {
   /** Between the GOAWAY notice and the final GOAWAY: about a round trip, for streams already on their way. */
   goawayNoticeMs?: number
-  /** How long an HTTP/1.1 connection that just finished a keep-alive response may still bring a request. */
+  /** How long an idle HTTP/1.1 connection (at the start of the drain, or after a keep-alive response) may still bring a request. */
   idleCloseMs?: number
 }
 
@@ -39,6 +41,9 @@ export function trackConnections (server: Http2SecureServer, options: DrainOptio
   let drained: Promise<void> | undefined
   const sessions = new Set<ServerHttp2Session>()
   const http1 = new Map<Socket, Http1Connection>()
+  // Idle ones are closed by closeWhenIdle below; Node's own pass, when close() is called, only later too.
+  // (Node's types omit closeIdleConnections on the HTTP/2 server; with allowHTTP1 it has the HTTP/1.1 one.)
+  lingerIdleConnections(server as unknown as { closeIdleConnections(): void }, idleCloseMs)
 
   const goaway = (session: ServerHttp2Session): void => {
     if (session.closed || session.destroyed) return
@@ -89,12 +94,12 @@ export function trackConnections (server: Http2SecureServer, options: DrainOptio
 
   async function drainNow (): Promise<void> {
     draining = true
-    // close() stops accepting (in a cluster worker: the primary stops handing it connections), closes the
-    // HTTP/1.1 connections idle right now, and calls back once every connection has ended.
+    // close() stops accepting (in a cluster worker: the primary stops handing it connections) and calls back
+    // once every connection has ended.
     const closed = new Promise<void>((resolve) => server.close(() => resolve()))
     for (const session of sessions) goaway(session)
     for (const [socket, connection] of http1) {
-      if (connection.pending.length === 0) closeWhenIdle(socket, connection, 0)
+      if (connection.pending.length === 0) closeWhenIdle(socket, connection, idleCloseMs)
       else closeAfterLast(connection)
     }
     await closed

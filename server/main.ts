@@ -3,6 +3,7 @@ import closeWithGrace from 'close-with-grace'
 import type { FastifyInstance } from 'fastify'
 import { loggerOptions } from '../common/logger.js'
 import { applyServerTimeouts } from '../common/server-timeouts.js'
+import { lingerIdleConnections } from '../common/idle-connection-linger.js'
 import { buildApp } from './app.js'
 import { ConfigError } from '../common/env-config.js'
 import { loadServerConfig, type ServerConfig } from './config.js'
@@ -42,12 +43,8 @@ const IDLE_LINGER_MS = 1000
 //    is off in app.ts).
 // 3. The database closes once the last response is out, then the process exits 0. The grace period
 //    (SHUTDOWN_GRACE_MS, drain included) bounds it all: past it the process exits 1.
-// Node's close() also closes idle keep-alive connections at once. But "idle" only means no request has
-// been read from it yet: one a client already sent, still unread by this busy process, would be cut off
-// with the connection. So they linger a moment first — whatever they carry by then is served (with
-// Connection: close, as everything while closing) — and are closed after.
-const closeIdleNow = server.server.closeIdleConnections.bind(server.server)
-server.server.closeIdleConnections = () => { setTimeout(closeIdleNow, IDLE_LINGER_MS).unref() }
+// Idle keep-alive connections linger a moment before close() cuts them: see common/idle-connection-linger.ts.
+lingerIdleConnections(server.server, IDLE_LINGER_MS)
 
 closeWithGrace({
   delay: config.shutdownGraceMs,
