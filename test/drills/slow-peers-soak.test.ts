@@ -21,36 +21,27 @@ const stack = await startSlowPeerStack(t, {
 /** One misbehaving client's cycle: connect, misbehave until the edge gives up on it. */
 type Cycle = (stack: SlowPeerStack) => Promise<void>
 
+/** A cycle on one TLS connection: send `opening`, then `trickled` a piece every 200 ms if given, until the edge closes it. */
+const untilClosed = (alpn: 'http/1.1' | 'h2', opening: string | Buffer, trickled?: string): Cycle => async (stack) => {
+  const socket = await stack.tls(alpn)
+  const ended = closedBy(socket, Date.now(), 20_000)
+  socket.write(opening)
+  if (trickled !== undefined) trickle(socket, trickled, 200)
+  await ended
+}
+
+const get = (path: string, extra = ''): string => `GET ${path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: ${stack.authorization}\r\n${extra}\r\n`
+
 const cycles: Record<string, { clients: number, cycle: Cycle }> = {
-  'slowloris HTTP/1.1': {
-    clients: 80,
-    async cycle (stack) {
-      const socket = await stack.tls('http/1.1')
-      const ended = closedBy(socket, Date.now(), 20_000)
-      socket.write('GET /api/v1/fast HTTP/1.1\r\nHost: localhost\r\n')
-      trickle(socket, 'X-Slow: yes\r\n', 200)
-      await ended
-    },
-  },
+  'slowloris HTTP/1.1': { clients: 80, cycle: untilClosed('http/1.1', 'GET /api/v1/fast HTTP/1.1\r\nHost: localhost\r\n', 'X-Slow: yes\r\n') },
   'slowloris HTTP/2': {
     clients: 20,
-    async cycle (stack) {
-      const socket = await stack.tls('h2')
-      const ended = closedBy(socket, Date.now(), 20_000)
-      socket.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]), Buffer.from([0, 0x40, 0, 1, 4, 0, 0, 0, 1])]))
-      trickle(socket, '\x00', 200)
-      await ended
-    },
+    // Preface, empty SETTINGS, then a HEADERS frame announcing 16 KiB for stream 1 whose bytes come one by one.
+    cycle: untilClosed('h2', Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]), Buffer.from([0, 0x40, 0, 1, 4, 0, 0, 0, 1])]), '\x00'),
   },
   'slow body HTTP/1.1': {
     clients: 40,
-    async cycle (stack) {
-      const socket = await stack.tls('http/1.1')
-      const ended = closedBy(socket, Date.now(), 20_000)
-      socket.write(`POST /api/v1/upload HTTP/1.1\r\nHost: localhost\r\nAuthorization: ${stack.authorization}\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n[`)
-      trickle(socket, '1,', 200)
-      await ended
-    },
+    cycle: untilClosed('http/1.1', `POST /api/v1/upload HTTP/1.1\r\nHost: localhost\r\nAuthorization: ${stack.authorization}\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n[`, '1,'),
   },
   'slow body HTTP/2': {
     clients: 10,
@@ -64,20 +55,12 @@ const cycles: Record<string, { clients: number, cycle: Cycle }> = {
       session.destroy()
     },
   },
-  'idle keep-alive': {
-    clients: 80,
-    async cycle (stack) {
-      const socket = await stack.tls('http/1.1')
-      const ended = closedBy(socket, Date.now(), 20_000)
-      socket.write(`GET /api/v1/fast HTTP/1.1\r\nHost: localhost\r\nAuthorization: ${stack.authorization}\r\n\r\n`)
-      await ended
-    },
-  },
+  'idle keep-alive': { clients: 80, cycle: untilClosed('http/1.1', get('/api/v1/fast')) },
   'never reads 64 MiB': {
     clients: 10,
     async cycle (stack) {
       const socket = await stack.tls('http/1.1')
-      socket.write(`GET /api/v1/big HTTP/1.1\r\nHost: localhost\r\nAuthorization: ${stack.authorization}\r\n\r\n`)
+      socket.write(get('/api/v1/big'))
       socket.once('data', () => socket.pause())
       // The edge drops it after the request deadline without progress; this client cannot see that while
       // it reads nothing, so it waits past the deadline, then gives up too.
@@ -94,24 +77,8 @@ const cycles: Record<string, { clients: number, cycle: Cycle }> = {
       socket.destroy()
     },
   },
-  'API trickles its body': {
-    clients: 10,
-    async cycle (stack) {
-      const socket = await stack.tls('http/1.1')
-      const ended = closedBy(socket, Date.now(), 20_000)
-      socket.write(`GET /api/v1/trickle HTTP/1.1\r\nHost: localhost\r\nAuthorization: ${stack.authorization}\r\n\r\n`)
-      await ended
-    },
-  },
-  'API never answers': {
-    clients: 10,
-    async cycle (stack) {
-      const socket = await stack.tls('http/1.1')
-      const ended = closedBy(socket, Date.now(), 20_000)
-      socket.write(`GET /api/v1/never HTTP/1.1\r\nHost: localhost\r\nAuthorization: ${stack.authorization}\r\nConnection: close\r\n\r\n`)
-      await ended
-    },
-  },
+  'API trickles its body': { clients: 10, cycle: untilClosed('http/1.1', get('/api/v1/trickle')) },
+  'API never answers': { clients: 10, cycle: untilClosed('http/1.1', get('/api/v1/never', 'Connection: close\r\n')) },
 }
 
 t.test('hundreds of slow clients and slow API answers cycling: memory stays bounded, normal requests keep succeeding', async (t) => {

@@ -4,6 +4,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { connect as connectHttp2, type ClientHttp2Session } from 'node:http2'
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { connect as connectTls, type TLSSocket } from 'node:tls'
@@ -137,8 +138,8 @@ export async function startSlowPeerStack (t: Test, proxyEnv: Record<string, stri
 /** How a connection ended: when (ms after `since`), and what the server sent before. */
 export interface Ending { afterMs: number, received: string }
 
-/** Resolves when the server closes `socket` (or `boundMs` passes: then `afterMs` is Infinity). */
-export function closedBy (socket: TLSSocket, since: number, boundMs: number): Promise<Ending> {
+/** Resolves when the server closes `socket`, TLS or plain (or `boundMs` passes: then `afterMs` is Infinity). */
+export function closedBy (socket: Socket, since: number, boundMs: number): Promise<Ending> {
   let received = ''
   socket.on('data', (chunk: Buffer) => { received += chunk.toString('latin1') })
   socket.on('error', () => {})
@@ -149,7 +150,7 @@ export function closedBy (socket: TLSSocket, since: number, boundMs: number): Pr
 }
 
 /** Writes `text` one byte every `everyMs` until the socket closes. */
-export function trickle (socket: TLSSocket, text: string, everyMs: number): void {
+export function trickle (socket: Socket, text: string, everyMs: number): void {
   let index = 0
   const timer = setInterval(() => {
     if (socket.destroyed || !socket.writable) { clearInterval(timer); return }
