@@ -2,28 +2,11 @@
 // counts locally (fail-open) or refuses with 503 (fail-closed); when Redis returns, it is used again.
 // The shared Redis on 6379 is only read and written under fresh keys; the outage test runs its own
 // throwaway redis-server.
-import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
-import { Redis } from 'ioredis'
 import t from 'tap'
 import { forEachBackend } from '../../helpers/backends.js'
-import { eventually, freePort, startEdgeStack, type EdgeStack, type Login } from '../../helpers/edge-stack.js'
-
-async function startRedis (port: number): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'], { stdio: 'ignore' })
-  const probe = new Redis({ port, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 })
-  probe.on('error', () => {}) // refused until the server is up
-  await eventually(async () => probe.connect().then(() => true, () => false), 5000, 'redis-server starting')
-  probe.disconnect()
-  return child
-}
-
-async function stopRedis (child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return
-  const exited = new Promise((resolve) => child.once('exit', resolve))
-  child.kill('SIGKILL')
-  await exited
-}
+import { eventually, startEdgeStack, type EdgeStack, type Login } from '../../helpers/edge-stack.js'
+import { startRedisServer } from '../../helpers/service-processes.js'
 
 /** The same login on a second proxy: copy the credentials file and wait until it is accepted. */
 async function shareLogin (from: EdgeStack, to: EdgeStack, login: Login): Promise<void> {
@@ -81,26 +64,21 @@ forEachBackend(t, async (t, backend) => {
   })
 
   t.test('when Redis comes back, the proxy uses it again by itself', async (t) => {
-    const port = await freePort()
-    let redis = await startRedis(port)
-    t.teardown(() => stopRedis(redis))
-    const stack = await startEdgeStack(t, backend, { REDIS_URL: `redis://127.0.0.1:${port}`, RATE_LIMIT_FREE: '100' }, { captureLogs: true })
+    const redis = await startRedisServer(t)
+    const stack = await startEdgeStack(t, backend, { REDIS_URL: redis.url, RATE_LIMIT_FREE: '100' }, { captureLogs: true })
     const alice = await stack.addLogin()
-    const inspect = new Redis({ port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => 100, enableOfflineQueue: false })
-    inspect.on('error', () => {}) // it sees the outage too
-    t.teardown(() => inspect.disconnect())
-    await inspect.connect()
+    const { inspect } = redis
     const counted = async (): Promise<number> => {
       const keys = await inspect.keys(`gatehouse:rate-limit:*${alice.tenant.slug}*`).catch(() => [])
       return keys.length === 0 ? 0 : Number(await inspect.get(keys[0]!).catch(() => 0))
     }
     t.equal(await counted(), 1, 'the login probe was counted in Redis')
 
-    await stopRedis(redis)
+    await redis.kill()
     await eventually(async () => await metric(stack, 'gatehouse_proxy_redis_up') === 0, 5000, 'the outage being noticed')
     for (let i = 0; i < 3; i++) t.equal((await stack.request('/api/v1/projects', { as: alice })).status, 200, 'served during the outage')
 
-    redis = await startRedis(port) // empty: no persistence
+    await redis.start() // empty: no persistence
     await eventually(async () => await metric(stack, 'gatehouse_proxy_redis_up') === 1, 8000, 'the proxy reconnecting')
     await eventually(async () => {
       t.equal((await stack.request('/api/v1/projects', { as: alice })).status, 200)
