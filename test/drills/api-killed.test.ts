@@ -20,6 +20,7 @@ import { hashPassword } from '../../proxy/auth/htpasswd-file.js'
 import { openDrillDatabase } from '../helpers/drill-database.js'
 import { basic, requestEdge, startTestProxy, type TestProxy } from '../helpers/edge-stack.js'
 import { cacheOutcome, markWhen, shotsBetween, slowestMs, startLoad, tally, Timeline, type LoadClient, type Shot } from '../helpers/load-timeline.js'
+import { reconcileWrites } from '../helpers/marked-writes-load.js'
 import { startApiProcess, type ApiProcess } from '../helpers/service-processes.js'
 
 const database = await openDrillDatabase(t)
@@ -39,10 +40,13 @@ writeFileSync(htpasswdFile, `${reader.login}:${await hashPassword(reader.passwor
 // Two API processes for the whole file (starting one costs seconds on a busy machine): the first one is
 // killed, restarted and frozen; the second keeps serving beside it for the balanced proxies (which need a
 // database both can share).
-const apiEnv = { ...database.apiEnv, CACHE_S_MAXAGE_SECONDS: '1' }
-const [first, second] = database.projectNames === undefined
-  ? [await startApiProcess(t, { env: apiEnv }), undefined]
-  : await Promise.all([startApiProcess(t, { env: apiEnv }), startApiProcess(t, { env: apiEnv })])
+const apiSettings = (): { databaseUrl?: string, env: Record<string, string> } => {
+  const settings = database.apiSettings()
+  return { ...settings, env: { ...settings.env, CACHE_S_MAXAGE_SECONDS: '1' } }
+}
+const [first, second] = database.shared
+  ? await Promise.all([startApiProcess(t, apiSettings()), startApiProcess(t, apiSettings())])
+  : [await startApiProcess(t, apiSettings()), undefined]
 
 let proxies = 0
 async function startProxy (t: Test, upstreamUrls: string, env: Record<string, string> = {}): Promise<TestProxy> {
@@ -63,7 +67,7 @@ function clients (label: string): LoadClient[] {
       name: 'writer',
       authorization: as(writer),
       next: (i) => {
-        const marker = `drill-${run}-${label}-${i}`
+        const marker = `drill-${run}-${label}-alone-${i}`
         return { kind: 'post', method: 'POST', path: '/api/v1/projects', body: JSON.stringify({ name: marker }), marker }
       },
     },
@@ -82,14 +86,12 @@ const describe = (shot: Shot): string => `${shot.startedAt}-${shot.endedAt} ms $
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 const served = (shot: Shot): boolean => shot.status >= 200 && shot.status < 300
 
-/** Acknowledged writes exist exactly once; none (acknowledged or not) exists twice. */
-async function checkWrites (t: Test, shots: Shot[]): Promise<void> {
-  if (database.projectNames === undefined) return
-  const names = await database.projectNames()
-  const acknowledged = shots.filter((shot) => shot.method === 'POST' && shot.status === 201)
-  t.ok(acknowledged.length > 0, `${acknowledged.length} writes acknowledged`)
-  t.same(acknowledged.filter((shot) => names.get(shot.marker!) !== 1).map(describe), [], 'every acknowledged write is in the database exactly once')
-  t.same([...names].filter(([name, count]) => name.startsWith(`drill-${run}`) && count > 1), [], 'no write was applied twice')
+/** Reconciled with the database (while the API runs: Postgres only). A write in flight at a kill may be stored unacknowledged. */
+async function checkWrites (t: Test, label: string, shots: Shot[]): Promise<void> {
+  if (!database.shared) return
+  const writes = shots.filter((shot) => shot.method === 'POST').map((shot) => ({ marker: shot.marker!, acknowledged: shot.status === 201 }))
+  t.ok(writes.some((write) => write.acknowledged), `${writes.filter((write) => write.acknowledged).length} writes acknowledged`)
+  reconcileWrites(t, await database.projects(`drill-${run}-${label}-`), writes, 'may be stored')
 }
 
 const inRotation = async (proxy: TestProxy, api: ApiProcess): Promise<number> =>
@@ -99,13 +101,13 @@ const inRotation = async (proxy: TestProxy, api: ApiProcess): Promise<number> =>
 const BALANCED_READS = { regular: '/api/v1/projects?limit=4', passive: '/api/v1/projects?limit=5' }
 
 /** A reader that always reaches the API and a writer, for a balanced proxy. */
-const balancedClients = (proxyName: keyof typeof BALANCED_READS): LoadClient[] => [
+const balancedClients = (label: string, proxyName: keyof typeof BALANCED_READS): LoadClient[] => [
   { name: `${proxyName}-no-store`, authorization: as(reader), next: () => ({ kind: 'get-no-store', path: BALANCED_READS[proxyName], headers: { 'cache-control': 'no-store' } }) },
   {
     name: `${proxyName}-writer`,
     authorization: as(writer),
     next: (i) => {
-      const marker = `drill-${run}-${proxyName}-${i}`
+      const marker = `drill-${run}-${label}-${proxyName}-${i}`
       return { kind: 'post', method: 'POST', path: '/api/v1/projects', body: JSON.stringify({ name: marker }), marker }
     },
   },
@@ -125,7 +127,7 @@ t.test('an API instance SIGKILLed under load and started again on its port', asy
   const alone = startLoad({ url: patient.proxyUrl, dispatcher: patient.agents.h2, timeline, clients: clients('kill') })
   const balanced = pair === undefined
     ? []
-    : (['regular', 'passive'] as const).map((name) => startLoad({ url: pair[name].proxyUrl, dispatcher: pair[name].agents.h2, timeline, clients: balancedClients(name) }))
+    : (['regular', 'passive'] as const).map((name) => startLoad({ url: pair[name].proxyUrl, dispatcher: pair[name].agents.h2, timeline, clients: balancedClients('kill', name) }))
   t.teardown(() => Promise.all([alone, ...balanced].map((load) => load.stop())))
   const [firstStart, secondStart] = [first.requestsSeen('/api/'), second?.requestsSeen('/api/') ?? 0]
   await markWhen(timeline, 'load running on every instance', async () =>
@@ -185,7 +187,7 @@ t.test('an API instance SIGKILLed under load and started again on its port', asy
     t.equal(await inRotation(pair.passive, first), 0, 'the passive proxy leaves it out until its periodic check passes')
   }
   t.same(all.filter((shot) => shot.securityHeaders !== true).map(describe), [], 'every answer carried the edge\'s security headers, stale and errors too')
-  await checkWrites(t, all)
+  await checkWrites(t, 'kill', all)
 })
 
 t.test('the API frozen (SIGSTOP) under load, then thawed', async (t) => {
@@ -227,5 +229,5 @@ t.test('the API frozen (SIGSTOP) under load, then thawed', async (t) => {
     'nobody waited for more than one timeout (requests collapsed on a key that timed out get its stale entry too)')
   t.same(shotsBetween(shots, recovered).filter((shot) => !served(shot)).map(describe), [], 'everything served after recovery')
   t.same(shots.filter((shot) => shot.securityHeaders !== true).map(describe), [], 'every answer carried the edge\'s security headers, stale and errors too')
-  await checkWrites(t, shots)
+  await checkWrites(t, 'freeze', shots)
 })

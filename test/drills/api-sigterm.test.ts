@@ -9,12 +9,13 @@
 import { connect, type Socket } from 'node:net'
 import t, { type Test } from 'tap'
 import { signIdentity } from '../../common/identity-signature.js'
-import { exitWithin, forEachApiTarget, requestIdsLogged } from '../helpers/api-targets.js'
+import { forEachDrillDatabase } from '../helpers/drill-database.js'
 import { TEST_IDENTITY_SECRET } from '../helpers/build-app.js'
-import { outcomeSummary, startKeepAliveLoad } from '../helpers/project-traffic.js'
-import { startApiProcess, type ApiProcess } from '../helpers/service-processes.js'
+import { namedWith, outcomeSummary, reconcileWrites, startMarkedWritesLoad, WRITE_PREFIX } from '../helpers/marked-writes-load.js'
+import { exitWithin, requestIdsLogged, startApiProcess, type ApiProcess } from '../helpers/service-processes.js'
 
 const EXIT_BOUND_MS = 45_000
+const GRACE = { SHUTDOWN_GRACE_MS: '30000' }
 
 /** Creates sent straight to the API over raw sockets with half their body: in flight until `finish()`. */
 async function halfSentCreates (t: Test, api: ApiProcess, tenant: string, count: number) {
@@ -48,11 +49,13 @@ async function halfSentCreates (t: Test, api: ApiProcess, tenant: string, count:
   }
 }
 
-forEachApiTarget(t, async (t, target) => {
+forEachDrillDatabase(t, async (t, database) => {
   t.test('one API, keep-alive clients direct: every request it began is answered in full, then exit 0', async (t) => {
-    const api = await startApiProcess(t, target.apiSettings())
-    const slow = await halfSentCreates(t, api, target.tenant, 12)
-    const load = startKeepAliveLoad({ via: 'api', url: api.url, tenant: target.tenant }, { writers: 12, readers: 12, pauseMs: 0, deadlineMs: 30_000 })
+    const settings = database.apiSettings()
+    const api = await startApiProcess(t, { ...settings, env: { ...settings.env, ...GRACE } })
+    const tenant = database.tenants.writers
+    const slow = await halfSentCreates(t, api, tenant, 12)
+    const load = startMarkedWritesLoad({ apiUrl: api.url, tenantSlug: tenant }, { writers: 12, readers: 12, pauseMs: 0, deadlineMs: 30_000, through: 'api' })
     // Under way: a good number answered, so keep-alive connections are open and busy when the signal comes.
     const answered = (): number => load.outcomes.filter((o) => o.status !== 0).length
     const deadline = Date.now() + 60_000
@@ -90,9 +93,9 @@ forEachApiTarget(t, async (t, target) => {
     const completed = new Map(api.current().lines('"request completed"').map((line) => [String(line.reqId), (line.res as { statusCode: number }).statusCode]))
     t.same([...began].filter((id) => !completed.has(id)), [], 'the API logged an answer for every request it began')
 
-    const acknowledged = outcomes.filter((o) => o.kind === 'write' && o.status === 201).map((o) => o.marker)
-    const stored = await target.projectNames('load-w-')
-    t.same(stored.slice().sort(), acknowledged.slice().sort(), 'the database holds exactly the acknowledged writes, each once')
-    t.same((await target.projectNames('slow-')).sort(), slow.markers.slice().sort(), 'and the half-sent creates')
+    // The database holds exactly the acknowledged writes, each once.
+    const stored = await database.projects()
+    reconcileWrites(t, namedWith(stored, WRITE_PREFIX), outcomes.filter((o) => o.kind === 'write'), 'absent')
+    t.same([...namedWith(stored, 'slow-').keys()].sort(), slow.markers.slice().sort(), 'and the half-sent creates')
   })
 })

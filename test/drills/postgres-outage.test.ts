@@ -20,9 +20,9 @@ import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { hashPassword } from '../../proxy/auth/htpasswd-file.js'
-import { startApiProcess, type ApiProcess } from '../helpers/api-process.js'
 import { eventually, startTestProxy } from '../helpers/edge-stack.js'
-import { startMarkedWritesLoad, type Load, type Outcome } from '../helpers/marked-writes-load.js'
+import { outcomeSummary, reconcileWrites, startMarkedWritesLoad, type Load, type Outcome } from '../helpers/marked-writes-load.js'
+import { startApiProcess, type ApiProcess } from '../helpers/service-processes.js'
 import { postgresBinDir, startThrowawayPostgres, type ThrowawayPostgres } from '../helpers/throwaway-postgres.js'
 
 // The API's own bounds, short so a frozen server is given up on quickly: a connect or a pool checkout
@@ -44,19 +44,10 @@ async function ready (api: ApiProcess): Promise<{ status: number, retryAfter?: s
   return { status: response.statusCode, retryAfter: response.headers['retry-after'] as string | undefined, type: response.headers['content-type'] as string | undefined }
 }
 
-function summary (outcomes: Outcome[]): string {
-  const counts = new Map<string, number>()
-  for (const o of outcomes) {
-    const key = `${o.protocol} ${o.kind}/${o.via} ${o.status === 0 ? `no answer (${o.error?.trim()})` : o.status}${o.code !== undefined ? ` ${o.code}` : ''}`
-    counts.set(key, (counts.get(key) ?? 0) + 1)
-  }
-  return [...counts].sort().map(([key, n]) => `${key}: ${n}`).join(', ')
-}
-
 /** What the API logged about failed requests (a 5xx never says why). */
 function loggedErrors (api: ApiProcess, from: number, to: number): string {
   const counts = new Map<string, number>()
-  for (const line of api.lines) {
+  for (const line of api.current().lines('"request failed"')) {
     const time = Date.parse(line.time as string)
     if (line.msg !== 'request failed' || time < from || time > to) continue
     const err = line.err as { type?: string, message?: string, code?: string } | undefined
@@ -92,7 +83,7 @@ async function fault (t: Test, pgServer: ThrowawayPostgres, api: ApiProcess, loa
   t.equal(probe.status, 503, `/ready is 503 while the database is away (${kind})`)
   t.equal(probe.retryAfter, '5', 'with Retry-After')
   t.match(probe.type, /^application\/problem\+json/)
-  t.ok(api.alive(), 'the API process is still running')
+  t.ok(api.current().alive(), 'the API process is still running')
   const endBegan = Date.now()
   t.equal(first?.status, 503, `/ready sent as the fault began was answered 503 before it ended (${kind})`)
 
@@ -112,7 +103,7 @@ t.test('Postgres stopped, killed and frozen under load: 503s with Retry-After, r
 }, async (t) => {
   const pgServer = await startThrowawayPostgres(t)
   const tenant = await pgServer.createTenant()
-  const api = await startApiProcess(t, { DATABASE_URL: pgServer.appUrl, DATA_DIR: t.testdir(), ...API_DATABASE_SETTINGS })
+  const api = await startApiProcess(t, { databaseUrl: pgServer.appUrl, env: API_DATABASE_SETTINGS })
 
   const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-drill-edge-'))
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
@@ -125,7 +116,7 @@ t.test('Postgres stopped, killed and frozen under load: 503s with Retry-After, r
   })
 
   const load = startMarkedWritesLoad({ apiUrl: api.url, tenantSlug: tenant.slug, edge: { url: edge.proxyUrl, login, ca: edge.tls.cert } },
-    { writers: 6, readers: 3, pauseMs: 25, deadlineMs: REQUEST_DEADLINE_MS })
+    { writers: 6, readers: 3, pauseMs: 25, deadlineMs: REQUEST_DEADLINE_MS, through: 'alternate', graphql: true })
   let loadStopped = false
   t.teardown(async () => { if (!loadStopped) await load.stop() })
 
@@ -134,7 +125,7 @@ t.test('Postgres stopped, killed and frozen under load: 503s with Retry-After, r
   await load.stop()
   loadStopped = true
   const outcomes = load.outcomes
-  t.comment(`all: ${summary(outcomes)}`)
+  t.comment(`all: ${outcomeSummary(outcomes)}`)
 
   t.test('every request was answered, with 2xx or the database-unavailable 503', async (t) => {
     t.strictSame(outcomes.filter((o) => o.status === 0).map((o) => `${o.marker} ${o.error}`), [], 'no request went unanswered')
@@ -147,7 +138,7 @@ t.test('Postgres stopped, killed and frozen under load: 503s with Retry-After, r
     t.strictSame(unlike.map((o) => `${o.protocol} ${o.kind}/${o.via} ${o.retryAfter} ${o.contentType} ${o.code}`), [], 'every 503 says the database is unavailable, with Retry-After')
     t.strictSame(outcomes.filter((o) => o.protocol === 'graphql' && o.status === 200 && o.code !== undefined).map((o) => `${o.kind} ${o.code}`), [],
       'no GraphQL answer was a 200 carrying an error')
-    t.ok(api.alive(), 'the API never died')
+    t.ok(api.current().alive(), 'the API never died')
   })
 
   for (const [kind, times] of faults) {
@@ -156,7 +147,7 @@ t.test('Postgres stopped, killed and frozen under load: 503s with Retry-After, r
       t.strictSame(caught.filter((o) => o.endedAt === 0 || o.endedAt > times.endBegan).map((o) => `${o.kind}/${o.via} ${o.status} after ${o.endedAt - o.startedAt} ms`), [],
         'none was still waiting when the database came back')
       const during = outcomes.filter((o) => o.startedAt >= times.inEffect && o.endedAt > 0 && o.endedAt <= times.endBegan)
-      t.comment(`${kind}: ${summary(during)}; the API logged ${loggedErrors(api, times.began, times.endBegan)}`)
+      t.comment(`${kind}: ${outcomeSummary(during)}; the API logged ${loggedErrors(api, times.began, times.endBegan)}`)
       for (const k of ['write', 'read'] as const) {
         const ofKind = during.filter((o) => o.kind === k)
         t.ok(ofKind.length >= 5, `${ofKind.length} ${k}s met the fault`)
@@ -170,21 +161,13 @@ t.test('Postgres stopped, killed and frozen under load: 503s with Retry-After, r
   t.test('reconciled with the database: acknowledged writes exist exactly once, none twice', async (t) => {
     const rows = await pgServer.query<{ name: string, ids: string[] }>(
       'SELECT name, array_agg(id::text) AS ids FROM projects WHERE tenant_id = $1 GROUP BY name', [tenant.id])
-    const stored = new Map(rows.map((row) => [row.name, row.ids]))
     const writes = outcomes.filter((o) => o.kind === 'write')
-    const acknowledged = writes.filter((o) => o.acknowledged === true)
-    const lost = acknowledged.filter((o) => stored.get(o.marker)?.length !== 1 || stored.get(o.marker)![0] !== o.id)
-    t.strictSame(lost.map((o) => `${o.marker} → ${JSON.stringify(stored.get(o.marker))}`), [], `all ${acknowledged.length} acknowledged writes are stored once, with the id they were answered with`)
-    t.strictSame(rows.filter((row) => row.ids.length > 1).map((row) => row.name), [], 'no write is stored twice')
-    const sent = new Set(writes.map((o) => o.marker))
-    t.strictSame(rows.filter((row) => !sent.has(row.name)).map((row) => row.name), [], 'nothing was stored that no one sent')
-    const committedUnacknowledged = writes.filter((o) => o.acknowledged !== true && stored.has(o.marker))
-    t.comment(`${writes.length} writes: ${acknowledged.length} acknowledged, ${writes.length - acknowledged.length} refused, ` +
-      `${committedUnacknowledged.length} of those committed anyway (cut after COMMIT) ${committedUnacknowledged.map((o) => o.marker).join(' ')}`)
+    // A write cut off after its COMMIT reached the server was stored, though its client got a 503.
+    reconcileWrites(t, new Map(rows.map((row) => [row.name, row.ids])), writes, 'may be stored')
 
     // The API logs each request it receives once: a marker seen twice would be a resent request.
     const received = new Map<string, number>()
-    for (const line of api.lines) {
+    for (const line of api.current().lines('"incoming request"')) {
       if (line.msg === 'incoming request' && typeof line.reqId === 'string') received.set(line.reqId, (received.get(line.reqId) ?? 0) + 1)
     }
     t.strictSame([...received].filter(([, n]) => n > 1).map(([id]) => id), [], 'no request reached the API twice')

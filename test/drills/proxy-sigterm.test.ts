@@ -16,7 +16,8 @@ import t, { type Test } from 'tap'
 import { Client } from 'undici'
 import { eventually } from '../helpers/edge-stack.js'
 import { startKeepAliveLoad } from '../helpers/keep-alive-load.js'
-import { proxySetup, startProxyProcess } from '../helpers/proxy-process.js'
+import { proxySetup } from '../helpers/proxy-process.js'
+import { proxyReady, spawnProxy } from '../helpers/service-processes.js'
 
 const EXIT_BOUND_MS = 20_000
 const CHUNKS = 4
@@ -53,8 +54,8 @@ for (const workers of ['1', '2']) {
   t.test(`PROXY_WORKERS=${workers}: SIGTERM under load fails no request in flight`, async (t) => {
     const upstream = await slowUpstream(t)
     const setup = await proxySetup(t, upstream.url, { PROXY_WORKERS: workers, SHUTDOWN_GRACE_MS: '30000' })
-    const proxy = startProxyProcess(t, setup.env)
-    await proxy.ready()
+    const proxy = spawnProxy(t, setup.env)
+    await proxyReady(proxy)
     const ca = setup.ca()
     // Half the requests skip the response cache, which otherwise reads a GET's whole body before answering:
     // those stream through, so the signal also finds responses half sent by the proxy.
@@ -90,7 +91,7 @@ for (const workers of ['1', '2']) {
     t.equal(followUp.headers.connection, 'close', 'with Connection: close, so the client goes elsewhere next')
     t.ok(followUpBody.equals(bodyFor('held-2')))
 
-    const code = await proxy.exited
+    const code = (await proxy.exited).code
     const exitedAfterMs = Date.now() - signalAt
     await load.finished
     t.equal(code, 0, 'exit 0')

@@ -1,46 +1,96 @@
-// The database behind API processes in a drill: the suite's Postgres when it has one (several API
-// processes can share it, and the test can count what was written), else an embedded database that
-// each API process opens for itself, seeded with the demo tenants (one process at a time: no sharing).
+// The database behind API processes in a drill: the suite's Postgres (several API processes share it, and
+// the test can look at what was written while they run), or embedded databases, one per API process, each
+// seeded with the demo tenants (read once the processes have exited: an open one is locked).
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import pg from 'pg'
 import type { Test } from 'tap'
+import { openEmbedded } from '../../server/db/embedded.js'
 import { migrate } from '../../server/db/migrate.js'
 import { createTenant } from '../../server/db/seed.js'
 import { pgSession } from '../../server/db/sql-session.js'
 import { postgresUrls, uniqueSlug } from './backends.js'
+import type { StoredProjects } from './marked-writes-load.js'
 
 export interface DrillDatabase {
   name: 'postgres' | 'pglite'
-  /** Settings for each API process. */
-  apiEnv: Record<string, string>
+  /** Whether API processes share it (Postgres). On PGlite each process has a database of its own. */
+  shared: boolean
   /** Two tenants: one whose reads are cached, one that writes. */
   tenants: { readers: string, writers: string }
-  /** Postgres only: how many projects of the writers' tenant bear each name. */
-  projectNames?: () => Promise<Map<string, number>>
+  /** Settings for one more API process (`startApiProcess`). */
+  apiSettings(): { databaseUrl?: string, env: Record<string, string> }
+  /** The writers' projects named `prefix…`, over every database the APIs used (PGlite: once they exited; each call opens them all). */
+  projects(prefix?: string): Promise<StoredProjects>
 }
 
-export async function openDrillDatabase (t: Test): Promise<DrillDatabase> {
-  const urls = postgresUrls()
-  if (urls === undefined) return { name: 'pglite', apiEnv: { SEED_DEMO_DATA: 'true' }, tenants: { readers: 'acme', writers: 'globex' } }
-  const owner = new pg.Pool({ connectionString: urls.owner, max: 2 })
-  t.teardown(() => owner.end())
-  const asOwner = async <T>(work: (session: ReturnType<typeof pgSession>) => Promise<T>): Promise<T> => {
-    const client = await owner.connect()
-    try { return await work(pgSession(client)) } finally { client.release() }
-  }
-  await asOwner((session) => migrate(session))
-  const make = (): Promise<{ slug: string, id: string }> => asOwner(async (session) => {
-    const slug = uniqueSlug('drill')
-    return { slug, id: await createTenant(session, { slug, name: `Drill ${slug}`, plan: 'free' }) }
-  })
-  const [readers, writers] = [await make(), await make()]
+const PROJECTS = `SELECT p.name, array_agg(p.id::text) AS ids FROM projects p JOIN tenants t ON t.id = p.tenant_id
+  WHERE t.slug = $1 AND p.name LIKE $2 GROUP BY p.name`
+
+function byName (rows: Array<{ name: string, ids: string[] }>): StoredProjects {
+  const stored: StoredProjects = new Map()
+  for (const row of rows) stored.set(row.name, [...(stored.get(row.name) ?? []), ...row.ids])
+  return stored
+}
+
+function pgliteDatabase (t: Test): DrillDatabase {
+  const dirs: string[] = []
+  t.teardown(() => { for (const dir of dirs) rmSync(dir, { recursive: true, force: true }) })
+  const tenants = { readers: 'acme', writers: 'globex' }
   return {
-    name: 'postgres',
-    apiEnv: { DATABASE_URL: urls.app },
-    tenants: { readers: readers.slug, writers: writers.slug },
-    projectNames: async () => {
-      const rows = await asOwner((session) => session.query<{ name: string, n: number }>(
-        'SELECT name, count(*)::int AS n FROM projects WHERE tenant_id = $1 GROUP BY name', [writers.id]))
-      return new Map(rows.map((row) => [row.name, row.n]))
+    name: 'pglite',
+    shared: false,
+    tenants,
+    apiSettings () {
+      const dir = mkdtempSync(join(tmpdir(), 'gatehouse-drill-pglite-'))
+      dirs.push(dir)
+      return { env: { DATA_DIR: dir, SEED_DEMO_DATA: 'true' } }
+    },
+    async projects (prefix = '') {
+      // Each as the API left it (migrated): opened without migrating, all at once.
+      const rows = await Promise.all(dirs.map(async (dir) => {
+        const embedded = await openEmbedded(join(dir, 'pglite'), { asAppRole: false, migrate: false })
+        try {
+          return (await embedded.db.query<{ name: string, ids: string[] }>(PROJECTS, [tenants.writers, `${prefix}%`])).rows
+        } finally {
+          await embedded.close()
+        }
+      }))
+      return byName(rows.flat())
     },
   }
+}
+
+async function postgresDatabase (t: Test, urls: { owner: string, app: string }): Promise<DrillDatabase> {
+  const owner = new pg.Pool({ connectionString: urls.owner, max: 2 })
+  t.teardown(() => owner.end())
+  const client = await owner.connect()
+  const tenants = { readers: uniqueSlug('drill'), writers: uniqueSlug('drill') }
+  try {
+    await migrate(pgSession(client))
+    for (const slug of Object.values(tenants)) await createTenant(pgSession(client), { slug, name: `Drill ${slug}`, plan: 'free' })
+  } finally {
+    client.release()
+  }
+  return {
+    name: 'postgres',
+    shared: true,
+    tenants,
+    apiSettings: () => ({ databaseUrl: urls.app, env: {} }),
+    projects: async (prefix = '') => byName((await owner.query<{ name: string, ids: string[] }>(PROJECTS, [tenants.writers, `${prefix}%`])).rows),
+  }
+}
+
+/** The suite's Postgres when it has one (DATABASE_URL), else embedded databases. */
+export async function openDrillDatabase (t: Test): Promise<DrillDatabase> {
+  const urls = postgresUrls()
+  return urls === undefined ? pgliteDatabase(t) : postgresDatabase(t, urls)
+}
+
+/** `suite` once on embedded databases, and once more on Postgres when the suite has it. */
+export function forEachDrillDatabase (t: Test, suite: (t: Test, database: DrillDatabase) => Promise<void>): void {
+  t.test('pglite', async (t) => suite(t, pgliteDatabase(t)))
+  const urls = postgresUrls()
+  if (urls !== undefined) t.test('postgres', async (t) => suite(t, await postgresDatabase(t, urls)))
 }

@@ -1,7 +1,6 @@
-// The real proxy process (`node --import tsx proxy/main.ts`) as operators run it, for tests about the
-// process itself: workers, signals, exit codes, draining. A temp DATA_DIR (the local CA is made there on
-// first start), an htpasswd with one login, free ports, and its JSON log lines parsed as they arrive.
-import { spawn, type ChildProcess } from 'node:child_process'
+// Settings and probes for tests about the proxy process itself (started with spawnProxy from
+// service-processes.ts): workers, signals, exit codes, draining. A temp DATA_DIR (the local CA is made
+// there on first start), an htpasswd with one login, ports chosen up front.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -9,17 +8,7 @@ import type { Test } from 'tap'
 import { hashPassword } from '../../proxy/auth/htpasswd-file.js'
 import { TEST_IDENTITY_SECRET } from './build-app.js'
 import { Agent, request } from 'undici'
-import { eventually, freePort, startHttpStub } from './edge-stack.js'
-
-export interface ProxyProcess {
-  child: ChildProcess
-  output: { stdout: string, stderr: string }
-  /** Every JSON line it wrote to stdout so far. */
-  logs: Array<Record<string, any>>
-  exited: Promise<number | null>
-  /** Waits for "gatehouse proxy ready" (or the process exiting first). */
-  ready(timeoutMs?: number): Promise<void>
-}
+import { freePort, startHttpStub } from './edge-stack.js'
 
 export interface ProxySetup {
   env: Record<string, string>
@@ -66,45 +55,6 @@ export async function proxySetup (t: Test, upstreamUrl: string, env: Record<stri
   }
 }
 
-/** `detached`: in a process group of its own, so a test can signal it the way a terminal's Ctrl-C does. */
-export function startProxyProcess (t: Test, env: Record<string, string>, { detached = false } = {}): ProxyProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'proxy/main.ts'], { cwd: process.cwd(), env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached })
-  const output = { stdout: '', stderr: '' }
-  const logs: Array<Record<string, any>> = []
-  let partial = ''
-  child.stdout!.on('data', (chunk) => {
-    output.stdout += String(chunk)
-    const lines = (partial + String(chunk)).split('\n')
-    partial = lines.pop()!
-    for (const line of lines) {
-      try { logs.push(JSON.parse(line)) } catch { /* not a log line */ }
-    }
-  })
-  child.stderr!.on('data', (chunk) => { output.stderr += String(chunk) })
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-  // SIGKILL reaches only the process it is sent to: a primary's workers then leave once their IPC channel
-  // closes, but kill them too, so a failed test leaves nothing behind.
-  t.teardown(() => {
-    if (child.exitCode !== null) return
-    for (const line of logs) {
-      if (typeof line.msg === 'string' && line.msg === 'proxy worker ready' && typeof line.pid === 'number') {
-        try { process.kill(line.pid, 'SIGKILL') } catch { /* already gone */ }
-      }
-    }
-    child.kill('SIGKILL')
-  })
-  return {
-    child,
-    output,
-    logs,
-    exited,
-    async ready (timeoutMs = 30_000) {
-      await eventually(async () => logs.some((line) => line.msg === 'gatehouse proxy ready') || child.exitCode !== null, timeoutMs, 'the proxy starting')
-      if (child.exitCode !== null) throw new Error(`the proxy exited with ${child.exitCode}: ${output.stderr}`)
-    },
-  }
-}
-
 /** Whether a process with this pid still exists. */
 export function alive (pid: number): boolean {
   try {
@@ -142,5 +92,5 @@ export async function burst (t: Test, setup: ProxySetup, label: string, count: n
 }
 
 /** The pids of the processes whose request log lines carry these request ids. */
-export const servedBy = (logs: Array<Record<string, any>>, ids: string[]): Set<number> =>
-  new Set(logs.filter((line) => line.msg === 'request completed' && ids.includes(line.reqId)).map((line) => line.pid as number))
+export const servedBy = (logs: Array<Record<string, unknown>>, ids: string[]): Set<number> =>
+  new Set(logs.filter((line) => line.msg === 'request completed' && ids.includes(line.reqId as string)).map((line) => line.pid as number))

@@ -16,6 +16,7 @@ const ROOT = join(import.meta.dirname, '..', '..')
 /** A child process whose stdout is kept as lines (pino's JSON, parsed on demand). */
 export interface LoggedProcess {
   child: ChildProcess
+  alive(): boolean
   /** Parsed stdout lines, optionally only those containing `text` (cheap: most lines are never parsed). */
   lines(text?: string): Array<Record<string, unknown>>
   /** How many lines contain every one of `texts` (no parsing: cheap enough to poll). */
@@ -28,8 +29,12 @@ export interface LoggedProcess {
 
 const alive = (child: ChildProcess): boolean => child.exitCode === null && child.signalCode === null
 
-function spawnLogged (t: Test, command: string, args: string[], env: Record<string, string>): LoggedProcess {
-  const child = spawn(command, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
+/**
+ * `command` run from the repository's root, SIGKILLed when the test ends if it is still running.
+ * `detached`: in a process group of its own, so a test can signal the group the way a terminal's Ctrl-C does.
+ */
+export function spawnLogged (t: Test, command: string, args: string[], env: Record<string, string>, { detached = false } = {}): LoggedProcess {
+  const child = spawn(command, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached })
   const raw: string[] = []
   let partial = ''
   let stderr = ''
@@ -52,18 +57,22 @@ function spawnLogged (t: Test, command: string, args: string[], env: Record<stri
   const lines = (text?: string): Array<Record<string, unknown>> => raw.filter((line) => text === undefined || line.includes(text)).map(parse)
   return {
     child,
+    alive: () => alive(child),
     lines,
     countLines: (...texts) => raw.reduce((count, line) => texts.every((text) => line.includes(text)) ? count + 1 : count, 0),
     stderr: () => stderr,
     exited,
-    async waitForLine (match, what, timeoutMs = 30_000) {
+    async waitForLine (match, what, timeoutMs = 60_000) {
       const deadline = Date.now() + timeoutMs
       for (let seen = 0; ; await new Promise((resolve) => setTimeout(resolve, 50))) {
+        // An exited process may have written the line just before: look once everything it wrote is read.
+        const ended = !alive(child)
+        if (ended) await exited
         for (; seen < raw.length; seen++) {
           const line = parse(raw[seen]!)
           if (match(line)) return line
         }
-        if (!alive(child)) throw new Error(`${command} ${args.join(' ')} exited (${child.exitCode ?? child.signalCode}) before ${what}:\n${stderr}`)
+        if (ended) throw new Error(`${command} ${args.join(' ')} exited (${child.exitCode ?? child.signalCode}) before ${what}:\n${stderr}`)
         if (Date.now() > deadline) throw new Error(`no ${what} within ${timeoutMs} ms:\n${stderr}`)
       }
     },
@@ -149,6 +158,16 @@ export interface ApiProcess {
 }
 
 /**
+ * The API process as `npm start` runs it, not waited for: on the embedded database unless `env` says
+ * otherwise, on an ephemeral port unless `env` sets PORT, logging at info.
+ */
+export function spawnApi (t: Test, env: Record<string, string>): LoggedProcess {
+  return spawnLogged(t, process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+    ...baseEnv(), HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', IDENTITY_SECRET: TEST_IDENTITY_SECRET, ...env,
+  })
+}
+
+/**
  * The API as `npm start` runs it, on Postgres (`databaseUrl`, the app role) or else on an embedded database
  * in a directory of its own. `env` adds settings (e.g. CACHE_S_MAXAGE_SECONDS).
  */
@@ -157,11 +176,7 @@ export async function startApiProcess (t: Test, settings: { databaseUrl?: string
   const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-drill-api-'))
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
   const env = {
-    ...baseEnv(),
-    HOST: '127.0.0.1',
     PORT: String(port),
-    LOG_LEVEL: 'info',
-    IDENTITY_SECRET: TEST_IDENTITY_SECRET,
     DATA_DIR: dataDir,
     ...(settings.databaseUrl !== undefined ? { DATABASE_URL: settings.databaseUrl } : {}),
     ...settings.env,
@@ -177,7 +192,7 @@ export async function startApiProcess (t: Test, settings: { databaseUrl?: string
     freeze: () => { current().child.kill('SIGSTOP') },
     thaw: () => { current().child.kill('SIGCONT') },
     async start () {
-      const life = spawnLogged(t, process.execPath, ['--import', 'tsx', 'server/main.ts'], env)
+      const life = spawnApi(t, env)
       lives.push(life)
       await life.waitForLine((line) => line.msg === 'gatehouse api ready', 'the API ready', 60_000)
     },
@@ -197,12 +212,32 @@ export interface ProxyProcess {
   metric(name: string, labels?: Record<string, string>): Promise<number>
 }
 
+/**
+ * The proxy process as `npm run start:proxy` runs it, not waited for, with `env` as its whole configuration
+ * (besides what this process inherits, less the suite's database settings). With PROXY_WORKERS, its
+ * workers are killed with it when the test ends: SIGKILL reaches only the primary, and a worker leaves
+ * only once its IPC channel closes.
+ */
+export function spawnProxy (t: Test, env: Record<string, string>, options: { detached?: boolean } = {}): LoggedProcess {
+  let proxy: LoggedProcess | undefined
+  t.teardown(() => {
+    if (proxy === undefined || !proxy.alive()) return
+    for (const line of proxy.lines('"proxy worker ready"')) {
+      try { process.kill(line.pid as number, 'SIGKILL') } catch { /* already gone */ }
+    }
+  })
+  proxy = spawnLogged(t, process.execPath, ['--import', 'tsx', 'proxy/main.ts'], { ...baseEnv(), ...env }, options)
+  return proxy
+}
+
+/** Resolves once the proxy says it is ready; fails if it exits first. */
+export const proxyReady = (proxy: LoggedProcess): Promise<unknown> => proxy.waitForLine((line) => line.msg === 'gatehouse proxy ready', 'the proxy ready')
+
 /** The proxy as `npm run start:proxy` runs it: its own CA in a fresh DATA_DIR, ephemeral ports, JSON logs at info. */
 export async function startProxyProcess (t: Test, settings: { upstreamUrls: string, htpasswdFile: string, env?: Record<string, string> }): Promise<ProxyProcess> {
   const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-drill-proxy-'))
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
-  const proxy = spawnLogged(t, process.execPath, ['--import', 'tsx', 'proxy/main.ts'], {
-    ...baseEnv(),
+  const proxy = spawnProxy(t, {
     DATA_DIR: dataDir,
     PROXY_HTTPS_PORT: '0',
     PROXY_HTTP_PORT: '0', // no redirect listener: the only plain-HTTP listener is then the metrics one
@@ -215,7 +250,7 @@ export async function startProxyProcess (t: Test, settings: { upstreamUrls: stri
     RATE_LIMIT_ANONYMOUS: '100000',
     ...settings.env,
   })
-  await proxy.waitForLine((line) => line.msg === 'gatehouse proxy ready', 'the proxy ready', 60_000)
+  await proxyReady(proxy)
   const listening = proxy.lines('Server listening at').map((line) => String(line.msg))
   const https = listening.find((msg) => msg.includes('https://'))!.replace('Server listening at ', '')
   const metrics = listening.find((msg) => msg.includes('http://'))!.replace('Server listening at ', '')
@@ -245,4 +280,12 @@ export function sumSamples (exposition: string, name: string, labels: Record<str
     if (Object.entries(labels).every(([key, value]) => present[key] === value)) sum += Number(match[4])
   }
   return sum
+}
+
+/** The request ids of the current process's log lines with this message (e.g. 'incoming request'), in order. */
+export const requestIdsLogged = (api: ApiProcess, msg: string): string[] => api.current().lines(`"${msg}"`).map((line) => String(line.reqId))
+
+/** How the current process ended, or 'still running' after `ms`. */
+export async function exitWithin (api: ApiProcess, ms: number): Promise<{ code: number | null, signal: string | null } | 'still running'> {
+  return Promise.race([api.current().exited, new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), ms))])
 }

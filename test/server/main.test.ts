@@ -2,7 +2,6 @@
 // (and on Postgres when the suite has it).
 // It serves signed requests, finishes a request that is in flight when SIGTERM arrives, then exits 0;
 // a bad setting stops it with exit 78 and a message naming the setting.
-import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { connect, type Socket } from 'node:net'
 import { join } from 'node:path'
@@ -14,65 +13,10 @@ import { createTenant } from '../../server/db/seed.js'
 import { pgSession } from '../../server/db/sql-session.js'
 import { postgresUrls, uniqueSlug } from '../helpers/backends.js'
 import { TEST_IDENTITY_SECRET } from '../helpers/build-app.js'
+import { spawnApi, type LoggedProcess } from '../helpers/service-processes.js'
 
-const ROOT = join(import.meta.dirname, '..', '..')
-
-interface Server {
-  child: ChildProcess
-  lines: Array<Record<string, unknown>>
-  stderr: () => string
-  exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
-  waitForLog(match: (line: Record<string, unknown>) => boolean, what: string): Promise<Record<string, unknown>>
-}
-
-function start (t: Test, env: Record<string, string>): Server {
-  const inherited = { ...process.env }
-  // The suite may run with Postgres settings; this server runs on the embedded database unless told otherwise.
-  delete inherited.DATABASE_URL
-  delete inherited.DATABASE_OWNER_URL
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
-    cwd: ROOT,
-    env: { ...inherited, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', IDENTITY_SECRET: TEST_IDENTITY_SECRET, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  const lines: Array<Record<string, unknown>> = []
-  const waiters: Array<() => void> = []
-  let stderr = ''
-  let partial = ''
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    const parts = (partial + chunk).split('\n')
-    partial = parts.pop()!
-    for (const part of parts) {
-      if (part.trim() === '') continue
-      try { lines.push(JSON.parse(part) as Record<string, unknown>) } catch { lines.push({ msg: part, unparsed: true }) }
-    }
-    for (const wake of waiters.splice(0)) wake()
-  })
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
-  const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => {
-    // 'close', not 'exit': by then everything the process wrote has been read.
-    child.on('close', (code, signal) => {
-      for (const wake of waiters.splice(0)) wake()
-      resolve({ code, signal })
-    })
-  })
-  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
-
-  const waitForLog: Server['waitForLog'] = async (match, what) => {
-    for (;;) {
-      const found = lines.find(match)
-      if (found !== undefined) return found
-      if (child.exitCode !== null || child.signalCode !== null) {
-        throw new Error(`server exited (${child.exitCode ?? child.signalCode}) before logging ${what}:\n${stderr}`)
-      }
-      await new Promise<void>((resolve) => waiters.push(resolve))
-    }
-  }
-  return { child, lines, stderr: () => stderr, exited, waitForLog }
-}
-
-async function listeningPort (server: Server): Promise<number> {
-  const line = await server.waitForLog((l) => typeof l.msg === 'string' && l.msg.startsWith('Server listening at http://127.0.0.1:'), 'listening')
+async function listeningPort (server: LoggedProcess): Promise<number> {
+  const line = await server.waitForLine((l) => typeof l.msg === 'string' && l.msg.startsWith('Server listening at http://127.0.0.1:'), 'listening')
   return Number(/:(\d+)$/.exec(line.msg as string)![1])
 }
 
@@ -116,7 +60,7 @@ async function refusedWithin (port: number, timeoutMs: number): Promise<boolean>
  * Sends a create whose body arrives in two parts, SIGTERMs the server between them, and expects the create
  * to be answered and the process to exit 0.
  */
-async function createDuringShutdown (t: Test, server: Server, port: number, tenant: string): Promise<void> {
+async function createDuringShutdown (t: Test, server: LoggedProcess, port: number, tenant: string): Promise<void> {
   const body = JSON.stringify({ name: 'Finished during shutdown' })
   const half = Math.floor(body.length / 2)
   const socket = connect(port, '127.0.0.1')
@@ -132,10 +76,10 @@ async function createDuringShutdown (t: Test, server: Server, port: number, tena
   ].join('\r\n')
   const response = readResponse(socket)
   socket.write(`${head}\r\n\r\n${body.slice(0, half)}`)
-  await server.waitForLog((l) => l.reqId === 'main-inflight-1' && l.msg === 'incoming request', 'the in-flight request')
+  await server.waitForLine((l) => l.reqId === 'main-inflight-1' && l.msg === 'incoming request', 'the in-flight request')
 
   server.child.kill('SIGTERM')
-  await server.waitForLog((l) => l.msg === 'shutting down: finishing in-flight requests', 'the shutdown')
+  await server.waitForLine((l) => l.msg === 'shutting down: finishing in-flight requests', 'the shutdown')
   socket.write(body.slice(half))
 
   const answer = await response
@@ -147,7 +91,7 @@ async function createDuringShutdown (t: Test, server: Server, port: number, tena
 
 t.test('serves signed requests, and on SIGTERM finishes the one in flight, then exits 0', async (t) => {
   const dataDir = t.testdir()
-  const server = start(t, { DATA_DIR: dataDir, SEED_DEMO_DATA: 'true' })
+  const server = spawnApi(t, { DATA_DIR: dataDir, SEED_DEMO_DATA: 'true' })
   const port = await listeningPort(server)
   const base = `http://127.0.0.1:${port}`
 
@@ -160,14 +104,14 @@ t.test('serves signed requests, and on SIGTERM finishes the one in flight, then 
   t.equal((await fetch(`${base}/api/v1/projects`)).status, 401, 'and an unsigned request over the network is refused')
 
   // Operator mistakes while it runs: a second server on the same embedded database, or on the same port.
-  const twin = start(t, { DATA_DIR: dataDir })
+  const twin = spawnApi(t, { DATA_DIR: dataDir })
   t.equal((await twin.exited).code, 1)
   t.match(twin.stderr(), new RegExp(`open in process ${server.child.pid}`), 'names the process that holds the database')
   t.ok(existsSync(join(dataDir, 'pglite.pid')), 'and leaves that process its lock')
   const otherDir = join(dataDir, 'other')
-  const clash = start(t, { DATA_DIR: otherDir, PORT: String(port) })
+  const clash = spawnApi(t, { DATA_DIR: otherDir, PORT: String(port) })
   t.equal((await clash.exited).code, 1, clash.stderr())
-  t.ok(clash.lines.some((l) => l.level === 'fatal' && l.msg === `cannot listen on 127.0.0.1:${port}`), 'says where it could not listen')
+  t.ok(clash.lines().some((l) => l.level === 'fatal' && l.msg === `cannot listen on 127.0.0.1:${port}`), 'says where it could not listen')
   t.notOk(existsSync(join(otherDir, 'pglite.pid')), 'and closed the database it had opened')
 
   await createDuringShutdown(t, server, port, 'acme')
@@ -188,7 +132,7 @@ if (postgres !== undefined) {
     const slug = uniqueSlug('main')
     const client = await owner.connect()
     const tenantId = await createTenant(pgSession(client), { slug, name: 'Main test', plan: 'free' }).finally(() => client.release())
-    const server = start(t, { DATA_DIR: t.testdir(), DATABASE_URL: postgres.app })
+    const server = spawnApi(t, { DATA_DIR: t.testdir(), DATABASE_URL: postgres.app })
     const port = await listeningPort(server)
     await createDuringShutdown(t, server, port, slug)
     const rows = await owner.query('SELECT name FROM projects WHERE tenant_id = $1', [tenantId])
@@ -197,9 +141,9 @@ if (postgres !== undefined) {
 }
 
 t.test('SIGTERM with a drain delay: /ready fails while requests are still served, then the listener closes; a request that still arrives is served, not refused', async (t) => {
-  const server = start(t, { DATA_DIR: t.testdir(), SEED_DEMO_DATA: 'true', SHUTDOWN_DRAIN_DELAY_MS: '1500', SHUTDOWN_GRACE_MS: '20000' })
+  const server = spawnApi(t, { DATA_DIR: t.testdir(), SEED_DEMO_DATA: 'true', SHUTDOWN_DRAIN_DELAY_MS: '1500', SHUTDOWN_GRACE_MS: '20000' })
   const port = await listeningPort(server)
-  await server.waitForLog((l) => l.msg === 'gatehouse api ready', 'ready')
+  await server.waitForLine((l) => l.msg === 'gatehouse api ready', 'ready')
   const url = '/api/v1/projects?limit=1'
   const signedGet = (requestId: string): Record<string, string> => signIdentity(TEST_IDENTITY_SECRET, { tenant: 'acme', user: 'alice', requestId, method: 'GET', url })
 
@@ -215,7 +159,7 @@ t.test('SIGTERM with a drain delay: /ready fails while requests are still served
   await ready.body?.cancel()
 
   server.child.kill('SIGTERM')
-  await server.waitForLog((l) => l.msg === 'shutting down: finishing in-flight requests', 'the shutdown')
+  await server.waitForLine((l) => l.msg === 'shutting down: finishing in-flight requests', 'the shutdown')
   const draining = await fetch(`http://127.0.0.1:${port}/ready`)
   t.equal(draining.status, 503, 'draining: balancers are told to stop sending')
   t.equal(draining.headers.get('content-type'), 'application/problem+json; charset=utf-8')
@@ -225,7 +169,7 @@ t.test('SIGTERM with a drain delay: /ready fails while requests are still served
   t.equal(served.headers.get('connection'), 'close', 'and its client is told to reconnect (elsewhere)')
   t.match(await served.json(), { data: [{ name: String }] })
 
-  await server.waitForLog((l) => l.msg === 'drained: closing the listener', 'the end of the drain')
+  await server.waitForLine((l) => l.msg === 'drained: closing the listener', 'the end of the drain')
   t.equal(await refusedWithin(port, 10_000), true, 'the listener closes')
   const headers = Object.entries(signedGet('main-late-1')).map(([name, value]) => `${name}: ${value}`).join('\r\n')
   late.write(`${headers}\r\n\r\n`)
@@ -239,7 +183,7 @@ t.test('SIGTERM with a drain delay: /ready fails while requests are still served
 t.test('a bad setting exits 78 with a message naming it, before opening anything', async (t) => {
   const dataDir = t.testdir()
   for (const [name, value] of [['PORT', 'abc'], ['LOG_LEVEL', 'loud'], ['IDENTITY_SECRET', 'short']] as const) {
-    const server = start(t, { DATA_DIR: dataDir, [name]: value })
+    const server = spawnApi(t, { DATA_DIR: dataDir, [name]: value })
     const exit = await server.exited
     t.equal(exit.code, 78, `${name}=${value}`)
     t.match(server.stderr(), new RegExp(`\\b${name}\\b`), `the message names ${name}`)

@@ -4,7 +4,8 @@
 import { createServer } from 'node:net'
 import t from 'tap'
 import { eventually, startHttpStub } from '../../helpers/edge-stack.js'
-import { alive, burst, proxySetup, startProxyProcess, stubApi } from '../../helpers/proxy-process.js'
+import { alive, burst, proxySetup, stubApi } from '../../helpers/proxy-process.js'
+import { proxyReady, spawnProxy } from '../../helpers/service-processes.js'
 
 t.test('Ctrl-C reaches the primary and every worker at once: one clean drain, exit 0', async (t) => {
   // Answers after 1.5 s: requests are still in flight while the workers drain.
@@ -14,28 +15,28 @@ t.test('Ctrl-C reaches the primary and every worker at once: one clean drain, ex
     setTimeout(() => response.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end('{"slow":true}'), 1500)
   })
   const setup = await proxySetup(t, api, { PROXY_WORKERS: '2' })
-  const proxy = startProxyProcess(t, setup.env, { detached: true })
-  await proxy.ready()
-  const workerPids = proxy.logs.find((line) => line.msg === 'gatehouse proxy ready')!.workers as number[]
+  const proxy = spawnProxy(t, setup.env, { detached: true })
+  await proxyReady(proxy)
+  const workerPids = proxy.lines().find((line) => line.msg === 'gatehouse proxy ready')!.workers as number[]
   const answers = burst(t, setup, 'in-flight', 6)
   await eventually(async () => received === 6, 10_000, 'the requests reaching the API')
 
   process.kill(-proxy.child.pid!, 'SIGINT') // the whole process group, as a terminal does
   // The primary's request to drain may reach a worker before or after the signal; and the signal may come
   // again: none of it may count as a worker's second signal (close-with-grace would exit 1).
-  await eventually(async () => proxy.logs.filter((line) => line.msg === 'shutting down: finishing in-flight requests').length === 2, 10_000, 'both workers draining')
+  await eventually(async () => proxy.lines().filter((line) => line.msg === 'shutting down: finishing in-flight requests').length === 2, 10_000, 'both workers draining')
   for (const pid of workerPids) process.kill(pid, 'SIGINT')
   await answers // all 200 (burst checks)
-  t.equal(await proxy.exited, 0)
-  t.same(proxy.logs.filter((line) => line.msg === 'proxy worker stopped').map((line) => line.code), [0, 0], 'every worker drained and exited 0')
+  t.equal((await proxy.exited).code, 0)
+  t.same(proxy.lines().filter((line) => line.msg === 'proxy worker stopped').map((line) => line.code), [0, 0], 'every worker drained and exited 0')
   t.notOk(workerPids.some(alive))
 })
 
 t.test('the primary killed outright: its workers drain and leave rather than linger', async (t) => {
   const setup = await proxySetup(t, await stubApi(t), { PROXY_WORKERS: '2' })
-  const proxy = startProxyProcess(t, setup.env)
-  await proxy.ready()
-  const workerPids = proxy.logs.find((line) => line.msg === 'gatehouse proxy ready')!.workers as number[]
+  const proxy = spawnProxy(t, setup.env)
+  await proxyReady(proxy)
+  const workerPids = proxy.lines().find((line) => line.msg === 'gatehouse proxy ready')!.workers as number[]
   proxy.child.kill('SIGKILL')
   await eventually(async () => !workerPids.some(alive), 15_000, 'the workers leaving')
   t.pass('no worker left behind')
@@ -43,10 +44,10 @@ t.test('the primary killed outright: its workers drain and leave rather than lin
 
 t.test('a bad PROXY_WORKERS stops the proxy before any fork: exit 78 naming the setting', async (t) => {
   const setup = await proxySetup(t, 'http://127.0.0.1:9')
-  const proxy = startProxyProcess(t, { ...setup.env, PROXY_WORKERS: 'many' }) // other bad values: test/proxy/config.test.ts
-  t.equal(await proxy.exited, 78)
-  t.match(proxy.output.stderr, /PROXY_WORKERS: a whole number from 1 to \d+, or "auto"/)
-  t.equal(proxy.logs.length, 0, 'nothing started')
+  const proxy = spawnProxy(t, { ...setup.env, PROXY_WORKERS: 'many' }) // other bad values: test/proxy/config.test.ts
+  t.equal((await proxy.exited).code, 78)
+  t.match(proxy.stderr(), /PROXY_WORKERS: a whole number from 1 to \d+, or "auto"/)
+  t.equal(proxy.lines().length, 0, 'nothing started')
 })
 
 t.test('a port in use: the workers cannot listen, the primary gives up instead of restarting them', async (t) => {
@@ -54,9 +55,9 @@ t.test('a port in use: the workers cannot listen, the primary gives up instead o
   const squatter = createServer()
   await new Promise<void>((resolve) => squatter.listen(setup.ports.https, '127.0.0.1', resolve))
   t.teardown(() => squatter.close())
-  const proxy = startProxyProcess(t, setup.env)
-  const code = await proxy.exited
+  const proxy = spawnProxy(t, setup.env)
+  const code = (await proxy.exited).code
   t.not(code, 0, 'a failed start is not a clean exit')
-  t.ok(proxy.logs.some((line) => line.msg === 'a proxy worker exited before the proxy was ready'))
-  t.notOk(proxy.logs.some((line) => line.msg === 'proxy worker died; replacing it'), 'no restarts of a worker that cannot start')
+  t.ok(proxy.lines().some((line) => line.msg === 'a proxy worker exited before the proxy was ready'))
+  t.notOk(proxy.lines().some((line) => line.msg === 'proxy worker died; replacing it'), 'no restarts of a worker that cannot start')
 })

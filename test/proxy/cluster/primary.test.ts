@@ -11,25 +11,26 @@ import { Agent, request } from 'undici'
 import { hashPassword } from '../../../proxy/auth/htpasswd-file.js'
 import { ensureLocalCertificate } from '../../../proxy/tls/local-ca.js'
 import { eventually } from '../../helpers/edge-stack.js'
-import { alive, burst, proxySetup, seriesValue, servedBy, startProxyProcess, stubApi } from '../../helpers/proxy-process.js'
+import { alive, burst, proxySetup, seriesValue, servedBy, stubApi } from '../../helpers/proxy-process.js'
+import { proxyReady, spawnProxy } from '../../helpers/service-processes.js'
 
 t.test('two workers share the ports, sum their metrics, are replaced when they die and stop on SIGTERM', async (t) => {
   const setup = await proxySetup(t, await stubApi(t), { PROXY_WORKERS: '2' })
-  const proxy = startProxyProcess(t, setup.env)
-  await proxy.ready()
-  const readyLine = proxy.logs.find((line) => line.msg === 'gatehouse proxy ready')!
+  const proxy = spawnProxy(t, setup.env)
+  await proxyReady(proxy)
+  const readyLine = proxy.lines().find((line) => line.msg === 'gatehouse proxy ready')!
   const primaryPid = proxy.child.pid!
   t.equal(readyLine.pid, primaryPid, 'the primary says when the proxy is ready')
   const workerPids = readyLine.workers as number[]
   t.equal(new Set(workerPids).size, 2, 'two worker processes')
   t.notOk(workerPids.includes(primaryPid), 'the primary serves no request itself')
-  t.match(proxy.output.stderr, 'Trust it once', 'the CA is made once, by the primary, which says how to trust it')
-  t.equal(proxy.logs.filter((line) => line.msg === 'local certificate authority in use').length, 1)
-  t.ok(proxy.logs.some((line) => line.level === 'warn' && /no REDIS_URL/.test(line.msg)), 'warns that in-memory budgets are per worker')
+  t.match(proxy.stderr(), 'Trust it once', 'the CA is made once, by the primary, which says how to trust it')
+  t.equal(proxy.lines().filter((line) => line.msg === 'local certificate authority in use').length, 1)
+  t.ok(proxy.lines().some((line) => line.level === 'warn' && /no REDIS_URL/.test(String(line.msg))), 'warns that in-memory budgets are per worker')
 
   const first = await burst(t, setup, 'first', 24)
-  await eventually(async () => servedBy(proxy.logs, first).size === 2, 5000, 'log lines of both workers')
-  t.same([...servedBy(proxy.logs, first)].sort(), [...workerPids].sort(), 'both workers served requests')
+  await eventually(async () => servedBy(proxy.lines(), first).size === 2, 5000, 'log lines of both workers')
+  t.same([...servedBy(proxy.lines(), first)].sort(), [...workerPids].sort(), 'both workers served requests')
 
   const scrape = async (): Promise<string> => (await request(setup.metricsUrl)).body.text()
   const metrics = await scrape()
@@ -44,19 +45,19 @@ t.test('two workers share the ports, sum their metrics, are replaced when they d
   process.kill(victim, 'SIGKILL')
   await eventually(async () => !alive(victim), 5000, 'the worker dying')
   await burst(t, setup, 'meanwhile', 8)
-  await eventually(async () => proxy.logs.some((line) => line.msg === 'proxy worker replaced'), 20_000, 'a replacement worker')
-  t.ok(proxy.logs.some((line) => line.msg === 'proxy worker died; replacing it' && line.workerPid === victim && line.signal === 'SIGKILL'), 'the death is logged')
-  const replacement = proxy.logs.find((line) => line.msg === 'proxy worker replaced')!.workerPid as number
+  await eventually(async () => proxy.lines().some((line) => line.msg === 'proxy worker replaced'), 20_000, 'a replacement worker')
+  t.ok(proxy.lines().some((line) => line.msg === 'proxy worker died; replacing it' && line.workerPid === victim && line.signal === 'SIGKILL'), 'the death is logged')
+  const replacement = proxy.lines().find((line) => line.msg === 'proxy worker replaced')!.workerPid as number
   t.not(replacement, victim)
   const after = await burst(t, setup, 'after', 24)
-  await eventually(async () => servedBy(proxy.logs, after).size === 2, 5000, 'log lines of both workers')
-  t.same([...servedBy(proxy.logs, after)].sort(), [survivor, replacement].sort(), 'the replacement serves too')
+  await eventually(async () => servedBy(proxy.lines(), after).size === 2, 5000, 'log lines of both workers')
+  t.same([...servedBy(proxy.lines(), after)].sort(), [survivor, replacement].sort(), 'the replacement serves too')
   t.equal(seriesValue(await scrape(), 'gatehouse_proxy_worker_restarts_total'), 1)
 
   proxy.child.kill('SIGTERM')
-  t.equal(await proxy.exited, 0, 'SIGTERM: every worker drained, exit 0')
+  t.equal((await proxy.exited).code, 0, 'SIGTERM: every worker drained, exit 0')
   t.notOk(alive(survivor) || alive(replacement), 'no worker left behind')
-  t.equal(proxy.logs.filter((line) => line.msg === 'proxy worker stopped' && line.code === 0).length, 2)
+  t.equal(proxy.lines().filter((line) => line.msg === 'proxy worker stopped' && line.code === 0).length, 2)
 })
 
 t.test('replaced certificate and credentials files reach every worker', async (t) => {
@@ -68,8 +69,8 @@ t.test('replaced certificate and credentials files reach every worker', async (t
   const keyFile = join(setup.dataDir, 'server.key')
   writeFileSync(certFile, a.cert)
   writeFileSync(keyFile, a.key)
-  const proxy = startProxyProcess(t, { ...setup.env, TLS_CERT_FILE: certFile, TLS_KEY_FILE: keyFile })
-  await proxy.ready()
+  const proxy = spawnProxy(t, { ...setup.env, TLS_CERT_FILE: certFile, TLS_KEY_FILE: keyFile })
+  await proxyReady(proxy)
 
   // Each new connection goes to the next worker: several in a row see every worker's certificate.
   const served = async (ca: string): Promise<string[]> => Promise.all(Array.from({ length: 6 }, async () => new Promise<string>((resolve) => {
@@ -87,7 +88,7 @@ t.test('replaced certificate and credentials files reach every worker', async (t
   renameSync(`${keyFile}.new`, keyFile)
   renameSync(`${certFile}.new`, certFile)
   await eventually(async () => (await served(b.cert)).every((seen) => seen === fingerprint(b.cert)), 15_000, 'every worker serving the new pair')
-  t.ok(proxy.logs.some((line) => line.msg === 'TLS certificate reloaded' && line.role === 'primary'), 'read and checked by the primary, which sends it on')
+  t.ok(proxy.lines().some((line) => line.msg === 'TLS certificate reloaded' && line.role === 'primary'), 'read and checked by the primary, which sends it on')
 
   // Each worker polls the htpasswd file: a new login works whichever worker a connection reaches.
   appendFileSync(join(setup.dataDir, 'htpasswd'), `carol@${setup.tenant}:${await hashPassword('carol-password', 4)}\n`)
@@ -104,8 +105,8 @@ t.test('replaced certificate and credentials files reach every worker', async (t
     }
   }
   await eventually(async () => (await asCarol()).every((status) => status === 200), 15_000, 'every worker accepting the new login')
-  t.equal(new Set(proxy.logs.filter((line) => line.msg === 'credentials loaded' && line.users === 2).map((line) => line.pid)).size, 2, 'both workers re-read the file')
+  t.equal(new Set(proxy.lines().filter((line) => line.msg === 'credentials loaded' && line.users === 2).map((line) => line.pid)).size, 2, 'both workers re-read the file')
 
   proxy.child.kill('SIGTERM')
-  t.equal(await proxy.exited, 0)
+  t.equal((await proxy.exited).code, 0)
 })
