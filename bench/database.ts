@@ -1,7 +1,8 @@
-// The bench's own Postgres database: created fresh on the given server, migrated, loaded with a reading
-// tenant (20 projects of 5 tasks: the GET and GraphQL scenarios) and a writing tenant (one project the write
-// scenario adds tasks to), and dropped at the end. Every write run starts from the same table: the rows
-// it added are deleted and vacuumed after it, so the targets measured later do not write into a bigger one.
+// The bench's own Postgres databases (createDatabase: fresh on the given server, dropped at the end). The
+// edge's is migrated and loaded with a reading tenant (20 projects of 5 tasks: the GET and GraphQL scenarios)
+// and a writing tenant (one project the write scenario adds tasks to); the tenancy section loads its own
+// (bench/tenancy.ts). Every write run starts from the same table: the rows it added are deleted and vacuumed
+// after it, so the targets measured later do not write into a bigger one.
 import { randomBytes, randomUUID } from 'node:crypto'
 import pg from 'pg'
 import { migrate } from '../server/db/migrate.js'
@@ -26,15 +27,19 @@ export interface BenchDatabase {
   drop(): Promise<void>
 }
 
-const withDatabase = (serverUrl: string, database: string, user?: string): string => {
-  const url = new URL(serverUrl)
-  url.pathname = `/${database}`
-  if (user !== undefined) { url.username = user; url.password = '' }
-  return url.toString()
+/** A database of the bench's own, created empty on the server and dropped at the end (also after a failure). */
+export interface FreshDatabase {
+  name: string
+  serverVersion: string
+  /** A superuser connection to it, open until drop(). */
+  owner: pg.Client
+  /** Its URL, as the server URL's superuser or as `user` (no password: the bench's server trusts loopback). */
+  url(user?: string): string
+  drop(): Promise<void>
 }
 
-export async function createBenchDatabase (serverUrl: string): Promise<BenchDatabase> {
-  const name = `gatehouse_bench_${randomBytes(4).toString('hex')}`
+export async function createDatabase (serverUrl: string, prefix: string): Promise<FreshDatabase> {
+  const name = `${prefix}_${randomBytes(4).toString('hex')}`
   const admin = new pg.Client({ connectionString: serverUrl, connectionTimeoutMillis: 5000 })
   try {
     await admin.connect()
@@ -45,8 +50,13 @@ export async function createBenchDatabase (serverUrl: string): Promise<BenchData
   await admin.query(`CREATE DATABASE ${name}`)
   await admin.end()
 
-  const owner = new pg.Client({ connectionString: withDatabase(serverUrl, name) })
-  await owner.connect()
+  const url = (user?: string): string => {
+    const address = new URL(serverUrl)
+    address.pathname = `/${name}`
+    if (user !== undefined) { address.username = user; address.password = '' }
+    return address.toString()
+  }
+  const owner = new pg.Client({ connectionString: url() })
   const drop = async (): Promise<void> => {
     await owner.end().catch(() => {})
     const again = new pg.Client({ connectionString: serverUrl })
@@ -54,6 +64,17 @@ export async function createBenchDatabase (serverUrl: string): Promise<BenchData
     await again.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
     await again.end()
   }
+  try {
+    await owner.connect()
+  } catch (error) {
+    await drop()
+    throw error
+  }
+  return { name, serverVersion, owner, url, drop }
+}
+
+export async function createBenchDatabase (serverUrl: string): Promise<BenchDatabase> {
+  const { name, serverVersion, owner, url, drop } = await createDatabase(serverUrl, 'gatehouse_bench')
   try {
     const session = pgSession(owner)
     await migrate(session)
@@ -78,7 +99,7 @@ export async function createBenchDatabase (serverUrl: string): Promise<BenchData
     await owner.query('VACUUM ANALYZE')
     return {
       name,
-      appUrl: withDatabase(serverUrl, name, APP_ROLE),
+      appUrl: url(APP_ROLE),
       writeProjectId,
       serverVersion,
       async resetWrites () {

@@ -2,19 +2,69 @@
 // round), each run preceded by a probe, with the target's and the API's CPU per request and the peak memory
 // of their process trees. A warm-up run per target and scenario comes first and is not counted: a Node
 // process's first thousands of requests run unoptimised code, which made first rounds up to twice as costly.
+// The same rounds drive the tenancy section's query variants (bench/tenancy.ts).
 import { readProcesses, type Managed } from './processes.js'
 import { probe } from './probe.js'
-import { cellKey, type BenchResults } from './report.js'
+import { cellKey, type BenchResults, type Cell, type Run } from './report.js'
 import type { Scenario } from './scenarios.js'
-import type { TargetId } from './settings.js'
+import type { BenchSettings, TargetId } from './settings.js'
 import type { BenchContext, Target } from './targets/target.js'
-import { runWrk, type WrkRun } from './wrk.js'
+import { runWrk } from './wrk.js'
 
 const log = (message: string): void => { process.stderr.write(`bench: ${message}\n`) }
 
+/** What the rounds are made of: each load against each subject (edge targets, or the tenancy's query variants). */
+export interface Grid<S extends { id: string, label: string }, L extends { id: string }, R> {
+  subjects: S[]
+  loads: L[]
+  /** Why a subject cannot do a load; its cell then holds that reason and no runs. */
+  notApplicable?(subject: S, load: L): string | undefined
+  run(subject: S, load: L, seconds: number): Promise<R>
+}
+
+/**
+ * An uncounted warm-up run of every cell first (when BENCH_WARMUP_SECONDS > 0), then BENCH_ROUNDS rounds of
+ * them, load by load, the subjects' order rotated each round so that none always runs right after the same
+ * other. A run that throws is recorded as a failure of its cell, not fatal: one bad moment must not throw
+ * away a quarter of an hour of runs.
+ */
+export async function runRounds<S extends { id: string, label: string }, L extends { id: string }, R> (
+  settings: Pick<BenchSettings, 'rounds' | 'seconds' | 'warmupSeconds'>, grid: Grid<S, L, R>,
+): Promise<Map<string, Cell<R>>> {
+  const cells = new Map<string, Cell<R>>()
+  const notApplicable = (subject: S, load: L): string | undefined => grid.notApplicable?.(subject, load)
+  if (settings.warmupSeconds > 0) {
+    for (const load of grid.loads) {
+      for (const subject of grid.subjects) {
+        if (notApplicable(subject, load) !== undefined) continue
+        log(`warm-up, ${load.id}: ${subject.label}`)
+        await grid.run(subject, load, settings.warmupSeconds).catch((error: Error) => log(`  warm-up failed: ${error.message}`))
+      }
+    }
+  }
+  for (let round = 0; round < settings.rounds; round++) {
+    for (const load of grid.loads) {
+      for (const subject of grid.subjects.map((_, index) => grid.subjects[(index + round) % grid.subjects.length]!)) {
+        const key = cellKey(subject.id, load.id)
+        const cell = cells.get(key) ?? { runs: [], failures: [] }
+        cells.set(key, cell)
+        const reason = notApplicable(subject, load)
+        if (reason !== undefined) { cell.notApplicable = reason; continue }
+        log(`round ${round + 1}/${settings.rounds}, ${load.id}: ${subject.label}`)
+        try {
+          cell.runs.push(await grid.run(subject, load, settings.seconds))
+        } catch (error) {
+          cell.failures.push((error as Error).message)
+          log(`  run failed: ${(error as Error).message}`)
+        }
+      }
+    }
+  }
+  return cells
+}
+
 export async function measure (context: BenchContext, targets: Target[], api: Managed): Promise<Pick<BenchResults, 'cells' | 'memory'>> {
   const { settings } = context
-  const cells: BenchResults['cells'] = new Map()
   const memory: BenchResults['memory'] = new Map()
   const apiPid = api.child.pid!
   const sampleMemory = (id: TargetId, now: { mib: number, processes: number }): void => {
@@ -27,7 +77,7 @@ export async function measure (context: BenchContext, targets: Target[], api: Ma
     sampleMemory('api', processes.peakMemoryMiB([apiPid]))
   }
 
-  const once = async (target: Target, scenario: Scenario, seconds: number): Promise<WrkRun & { targetCpuUs: number, apiCpuUs: number }> => {
+  const once = async (target: Target, scenario: Scenario, seconds: number): Promise<Run> => {
     const headers = await target.prepare(scenario)
     await probe(target, scenario, headers, context.credentials.caCert)
     if (scenario.id === 'write') await context.database.resetWrites()
@@ -56,38 +106,16 @@ export async function measure (context: BenchContext, targets: Target[], api: Ma
     }
   }
 
-  if (settings.warmupSeconds > 0) {
-    for (const scenario of context.scenarios) {
-      for (const target of targets) {
-        if (target.notApplicable(scenario) !== undefined) continue
-        log(`warm-up, ${scenario.id}: ${target.label}`)
-        await once(target, scenario, settings.warmupSeconds).catch((error: Error) => log(`  warm-up failed: ${error.message}`))
-      }
-    }
-  }
-  for (let round = 0; round < settings.rounds; round++) {
-    for (const scenario of context.scenarios) {
-      // Rotated each round, so no target always runs right after the same other one.
-      for (const target of targets.map((_, index) => targets[(index + round) % targets.length]!)) {
-        const cell = cells.get(cellKey(target.id, scenario.id)) ?? { runs: [], failures: [] }
-        cells.set(cellKey(target.id, scenario.id), cell)
-        const notApplicable = target.notApplicable(scenario)
-        if (notApplicable !== undefined) { cell.notApplicable = notApplicable; continue }
-        log(`round ${round + 1}/${settings.rounds}, ${scenario.id}: ${target.label}`)
-        let run: Awaited<ReturnType<typeof once>>
-        try {
-          run = await once(target, scenario, settings.seconds)
-        } catch (error) {
-          // Counted and shown, not fatal: one bad moment must not throw away a quarter of an hour of runs.
-          cell.failures.push((error as Error).message)
-          log(`  run failed: ${(error as Error).message}`)
-          continue
-        }
-        cell.runs.push(run)
-        if (run.non2xx + run.socketErrors + run.timeouts > 0) log(`  ${run.non2xx} non-2xx, ${run.socketErrors} socket errors, ${run.timeouts} timeouts`)
-      }
-    }
-  }
+  const cells = await runRounds(settings, {
+    subjects: targets,
+    loads: context.scenarios,
+    notApplicable: (target, scenario) => target.notApplicable(scenario),
+    async run (target, scenario, seconds) {
+      const run = await once(target, scenario, seconds)
+      if (run.non2xx + run.socketErrors + run.timeouts > 0) log(`  ${run.non2xx} non-2xx, ${run.socketErrors} socket errors, ${run.timeouts} timeouts`)
+      return run
+    },
+  })
   sampleMemory('api', readProcesses().peakMemoryMiB([apiPid]))
   return { cells, memory }
 }

@@ -1,7 +1,9 @@
 // The Markdown the bench prints (and keeps next to its raw runs): a summary matrix of requests/s and ratios
-// to the direct API, one table per scenario with latencies and every error, and peak memory per target.
+// to the direct API, one table per scenario with latencies and every error, and peak memory per target; then
+// the tenancy section's table of query variants with their ratios to the plain query.
 import { readFileSync } from 'node:fs'
 import type { Scenario } from './scenarios.js'
+import type { QueryRun, TenancyResults, TenancyVariant } from './tenancy.js'
 import type { ScenarioId, TargetId } from './settings.js'
 import type { WrkRun } from './wrk.js'
 
@@ -11,7 +13,7 @@ export interface TargetRow { id: TargetId, label: string, workers: string, omiss
 export interface Run extends WrkRun { targetCpuUs: number, apiCpuUs: number }
 
 /** A target's runs of one scenario; failures are runs that could not be made (the probe before them failed). */
-export interface Cell { runs: Run[], failures: string[], notApplicable?: string }
+export interface Cell<R = Run> { runs: R[], failures: string[], notApplicable?: string }
 
 export interface BenchResults {
   header: string[]
@@ -33,7 +35,7 @@ export function warningLines (file: string): string[] {
   }
 }
 
-export const cellKey = (target: TargetId, scenario: ScenarioId): string => `${target}/${scenario}`
+export const cellKey = (subject: string, load: string): string => `${subject}/${load}`
 
 export const median = (values: number[]): number => {
   const sorted = values.filter((value) => !Number.isNaN(value)).sort((a, b) => a - b)
@@ -153,5 +155,23 @@ export function renderReport (results: BenchResults): string {
     lines.push('', 'What a target leaves out of the edge\'s work:', '')
     for (const target of omitted) lines.push(`- ${target.label}: ${target.omissions.join('; ')}.`)
   }
+  return lines.join('\n') + '\n'
+}
+
+/** The tenancy section: queries/s and latency of each variant, with its ratio to the plain query (the first). */
+export function renderTenancy (tenancy: TenancyResults): string {
+  const cellOf = (variant: TenancyVariant): Cell<QueryRun> => tenancy.cells.get(variant.id) ?? { runs: [], failures: [] }
+  const perSecond = (variant: TenancyVariant): number => median(cellOf(variant).runs.map((run) => run.requestsPerSecond))
+  const base = perSecond(tenancy.variants[0]!)
+  const lines = ['## The API\'s tenancy cost: the list query with and without the per-request tenant transaction', '', tenancy.setup,
+    '', '| Variant | queries/s | vs A | p50 ms | p99 ms |', '| --- | ---: | ---: | ---: | ---: |']
+  for (const variant of tenancy.variants) {
+    const { runs, failures } = cellOf(variant)
+    const rate = perSecond(variant)
+    lines.push(`| ${variant.label} | ${fixed(rate, 0)}${failures.length > 0 ? ` ⚠ ${failures.length} failed run(s)` : ''} | ` +
+      `${Number.isNaN(base) || base === 0 ? '–' : `${(rate / base).toFixed(2)}×`} | ${fixed(median(runs.map((run) => run.p50Ms)), 2)} | ${fixed(median(runs.map((run) => run.p99Ms)), 2)} |`)
+  }
+  const failed = tenancy.variants.flatMap((variant) => cellOf(variant).failures.map((failure) => `- ${variant.label}: ${failure.split('\n')[0]!.slice(0, 400)}`))
+  if (failed.length > 0) lines.push('', 'Runs that could not be made:', '', ...failed)
   return lines.join('\n') + '\n'
 }

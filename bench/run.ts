@@ -1,10 +1,14 @@
-// npm run bench — the edge proxy side by side with nginx and Caddy doing the same work, on loopback, over the
-// real API on a fresh Postgres database. Each scenario (cached GET, uncached GET, a write, a GraphQL query,
-// new TLS connections) drives each target in turn with the same wrk load, interleaved over rounds; the
-// report gives medians, ratios to the direct API, every error, CPU per request and peak memory. A bare Node
-// forwarder is the floor our proxy's own work is measured from. See docs/benchmarks.md.
+// npm run bench — one report of two sections (BENCH_SECTIONS, both by default):
+// edge: the edge proxy side by side with nginx and Caddy doing the same work, on loopback, over the real API on a
+//   fresh Postgres database. Each scenario (cached GET, uncached GET, a write, a GraphQL query, new TLS
+//   connections) drives each target in turn with the same wrk load, interleaved over rounds; the report gives
+//   medians, ratios to the direct API, every error, CPU per request and peak memory. A bare Node forwarder is
+//   the floor our proxy's own work is measured from.
+// tenancy: the API's list query with and without its per-request tenant transaction, as ratios (bench/tenancy.ts).
+// See docs/benchmarks.md.
 //   BENCH_SECONDS (5)  BENCH_ROUNDS (3)  BENCH_WARMUP_SECONDS (2)  BENCH_CONNECTIONS (32)  BENCH_TARGETS / BENCH_SCENARIOS (all)
 //   BENCH_BCRYPT_COST (10)  BENCH_LOW_BCRYPT_COST (5)  BENCH_POSTGRES_URL (postgresql://postgres@127.0.0.1:5432/postgres)
+//   BENCH_SECTIONS (edge,tenancy)  BENCH_TENANCY_CONCURRENCY (8)
 //   BENCH_OUTPUT_DIR (.scratch/bench-results-<time>)  BENCH_BASELINE_REF: a commit whose proxy runs as one more row
 //   BENCH_PROFILE=1: CPU profiles of our proxy instead (bench/profile.ts)
 import { randomBytes } from 'node:crypto'
@@ -15,16 +19,17 @@ import { ConfigError } from '../common/env-config.js'
 import { buildRefForBench, ROOT } from './build.js'
 import { measure } from './measure.js'
 import { freePort } from './processes.js'
-import { renderReport } from './report.js'
+import { renderReport, renderTenancy, type Cell } from './report.js'
 import { loadBenchSettings, reproduceCommand, type BenchSettings, type TargetId } from './settings.js'
 import { openStack } from './stack.js'
+import { measureTenancyCost } from './tenancy.js'
 import { apiTarget } from './targets/api.js'
 import { startBareForward } from './targets/bare-forward.js'
 import { CADDY, startCaddy } from './targets/caddy.js'
 import { startGatehouse } from './targets/gatehouse.js'
 import { NGINX, startNginx } from './targets/nginx.js'
 import type { BenchContext, Target } from './targets/target.js'
-import { requireTool, runWrk, WRK_TIMEOUT } from './wrk.js'
+import { requireTool, WRK_TIMEOUT } from './wrk.js'
 import { profileProxy } from './profile.js'
 
 const log = (message: string): void => { process.stderr.write(`bench: ${message}\n`) }
@@ -60,60 +65,97 @@ async function startTargets (context: BenchContext, settings: BenchSettings, tar
   }
 }
 
-async function compare (settings: BenchSettings): Promise<void> {
+interface EdgeSection { report: string, cells: Map<string, Cell>, serverVersion: string, tools: string }
+
+/** The edge section, rendered before its servers stop: the warnings list reads their logs, which are kept in outputDir. */
+async function measureEdge (settings: BenchSettings, outputDir: string): Promise<EdgeSection> {
   const versions = {
     wrk: await requireTool('wrk', ['--version'], 'apt-get install wrk'),
     nginx: settings.targets.some((id) => id.startsWith('nginx')) ? await requireTool(NGINX, ['-v'], 'apt-get install nginx') : 'not run',
     caddy: settings.targets.some((id) => id.startsWith('caddy')) ? await requireTool(CADDY, ['version'], 'apt-get install caddy') : 'not run',
   }
-  const runs = settings.targets.filter((id) => id !== 'gatehouse-baseline' || settings.baselineRef !== undefined).length * settings.scenarios.length
-  const seconds = runs * (settings.rounds * (settings.seconds + 1.5) + (settings.warmupSeconds > 0 ? settings.warmupSeconds + 1.5 : 0))
-  log(`up to ${runs} × ${settings.rounds} runs of ${settings.seconds} s (and warm-ups of ${settings.warmupSeconds} s): about ${Math.ceil(seconds / 60)} minutes once everything is up`)
   const stack = await openStack(settings)
   const targets: Target[] = []
   const cleanups: Array<() => void> = []
   try {
     const { context } = stack
+    const api = apiTarget(context, stack.api)
     // The API is always started (everything forwards to it); it is a row only when asked for.
-    if (settings.targets.includes('api')) targets.push(apiTarget(context, stack.api))
+    if (settings.targets.includes('api')) targets.push(api)
     await startTargets(context, settings, targets, cleanups)
 
     const { cells, memory } = await measure(context, targets, stack.api)
-    const api = apiTarget(context, stack.api)
-
-    const rows = [...targets]
-    if (!settings.targets.includes('api')) rows.unshift({ ...api, label: 'API (only as upstream)' })
-    const cpu = cpus()[0]?.model.trim() ?? 'CPU'
-    const header = [
-      `## Edge benchmark, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`,
-      '',
-      `Machine: ${availableParallelism()} × ${cpu}, ${Math.round(totalmem() / 2 ** 30)} GiB; Node ${process.version}; PostgreSQL ${context.database.serverVersion}; ${versions.nginx}; Caddy ${versions.caddy.split(' ')[0]}; ${versions.wrk.split(' [')[0]}.`,
-      `Load: \`wrk -t1 -c${settings.connections} -d${settings.seconds}s --timeout ${WRK_TIMEOUT}\`, HTTP/1.1 over TLS 1.3 (the API direct: plain HTTP), keep-alive except new-tls; ` +
-        `${settings.warmupSeconds > 0 ? `an uncounted ${settings.warmupSeconds} s warm-up per target and scenario, then ` : ''}${settings.rounds} interleaved round(s), medians; errors summed over the rounds. Logins bcrypt cost ${settings.bcryptCost} unless the row says otherwise.`,
-      `Reproduce: \`${reproduceCommand(settings)}\`.`,
-    ]
+    const rows = settings.targets.includes('api') ? [...targets] : [{ ...api, label: 'API (only as upstream)' }, ...targets]
     const report = renderReport({
-      header,
+      header: ['## Edge: our proxy beside nginx and Caddy, in front of the API', '',
+        `Load: \`wrk -t1 -c${settings.connections} -d${settings.seconds}s --timeout ${WRK_TIMEOUT}\`, HTTP/1.1 over TLS 1.3 (the API direct: plain HTTP), keep-alive except new-tls; ` +
+          `${settings.warmupSeconds > 0 ? `an uncounted ${settings.warmupSeconds} s warm-up per target and scenario, then ` : ''}${settings.rounds} interleaved round(s), medians; errors summed over the rounds. Logins bcrypt cost ${settings.bcryptCost} unless the row says otherwise.`],
       targets: rows.map((target) => ({ id: target.id, label: target.label, workers: target.workers, omissions: target.omissions, logFiles: target.logFiles })),
       scenarios: context.scenarios,
       cells,
       memory,
     })
-    const outputDir = settings.outputDir ?? join(ROOT, '.scratch', `bench-results-${new Date().toISOString().replace(/[:.]/g, '-')}`)
-    mkdirSync(outputDir, { recursive: true })
-    writeFileSync(join(outputDir, 'report.md'), report)
-    writeFileSync(join(outputDir, 'runs.json'), JSON.stringify(Object.fromEntries(cells), null, 2))
     // The servers' own logs, for whatever the report's warnings section points at.
     for (const target of rows) {
       for (const file of target.logFiles) if (existsSync(file)) copyFileSync(file, join(outputDir, `${target.id}-${basename(file)}`))
     }
-    process.stdout.write(report)
-    log(`report and raw runs kept in ${outputDir}`)
+    return { report, cells, serverVersion: context.database.serverVersion, tools: `${versions.nginx}; Caddy ${versions.caddy.split(' ')[0]}; ${versions.wrk.split(' [')[0]}` }
   } finally {
     for (const target of targets.reverse()) await target.stop().catch((error: Error) => log(`stopping ${target.id}: ${error.message}`))
     for (const cleanup of cleanups) cleanup()
     await stack.close()
   }
+}
+
+/** The sections asked for (BENCH_SECTIONS), one after the other, into one report. */
+async function benchmark (settings: BenchSettings): Promise<void> {
+  const edge = settings.sections.includes('edge')
+  const tenancy = settings.sections.includes('tenancy')
+  const edgeRuns = edge ? settings.targets.filter((id) => id !== 'gatehouse-baseline' || settings.baselineRef !== undefined).length * settings.scenarios.length : 0
+  const perCell = settings.rounds * (settings.seconds + 1.5) + (settings.warmupSeconds > 0 ? settings.warmupSeconds + 1.5 : 0)
+  log(`up to ${edgeRuns} edge and ${tenancy ? 3 : 0} tenancy cells × ${settings.rounds} runs of ${settings.seconds} s (and warm-ups of ${settings.warmupSeconds} s): ` +
+    `about ${Math.ceil((edgeRuns + (tenancy ? 3 : 0)) * perCell / 60)} minutes once everything is up`)
+  const outputDir = settings.outputDir ?? join(ROOT, '.scratch', `bench-results-${new Date().toISOString().replace(/[:.]/g, '-')}`)
+  mkdirSync(outputDir, { recursive: true })
+
+  const sections: string[] = []
+  const runs: Record<string, unknown> = {}
+  let postgres: string | undefined
+  let tools = ''
+  if (edge) {
+    const measured = await measureEdge(settings, outputDir)
+    sections.push(measured.report)
+    Object.assign(runs, Object.fromEntries(measured.cells))
+    postgres = measured.serverVersion
+    tools = `; ${measured.tools}`
+  }
+  if (tenancy) {
+    // After the edge's servers have stopped: the query loops then have Postgres and the cores to themselves.
+    log('tenancy: seeding its database')
+    try {
+      const measured = await measureTenancyCost(settings)
+      sections.push(renderTenancy(measured))
+      for (const [id, cell] of measured.cells) runs[`tenancy/${id}`] = cell
+      postgres ??= measured.serverVersion
+    } catch (error) {
+      // The edge runs already made are worth keeping.
+      if (!edge) throw error
+      log(`tenancy failed: ${(error as Error).message}`)
+      sections.push(`## The API's tenancy cost\n\n⚠ Not measured: ${(error as Error).message.split('\n')[0]}\n`)
+    }
+  }
+  const report = [
+    `# Benchmark, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`,
+    '',
+    `Machine: ${availableParallelism()} × ${cpus()[0]?.model.trim() ?? 'CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB; Node ${process.version}; PostgreSQL ${postgres ?? '?'}${tools}.`,
+    `Reproduce: \`${reproduceCommand(settings)}\`.`,
+    '',
+    ...sections,
+  ].join('\n')
+  writeFileSync(join(outputDir, 'report.md'), report)
+  writeFileSync(join(outputDir, 'runs.json'), JSON.stringify(runs, null, 2))
+  process.stdout.write(report)
+  log(`report and raw runs kept in ${outputDir}`)
 }
 
 let settings: BenchSettings
@@ -126,7 +168,7 @@ try {
 }
 try {
   if (settings.profile) await profileProxy(settings)
-  else await compare(settings)
+  else await benchmark(settings)
   process.exit(0)
 } catch (error) {
   process.stderr.write(`bench: ${(error as Error).message}\n`)

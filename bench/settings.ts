@@ -4,8 +4,11 @@ import { loadEnvConfig } from '../common/env-config.js'
 
 export const TARGET_IDS = ['api', 'node-bare', 'gatehouse', 'gatehouse-all-cores', 'gatehouse-baseline', 'nginx', 'nginx-all-cores', 'nginx-low-cost', 'caddy', 'caddy-all-cores'] as const
 export const SCENARIO_IDS = ['cached-get', 'uncached-get', 'write', 'graphql', 'new-tls'] as const
+/** edge: the targets and scenarios above; tenancy: the API's list query with and without its tenant transaction. */
+export const SECTION_IDS = ['edge', 'tenancy'] as const
 export type TargetId = typeof TARGET_IDS[number]
 export type ScenarioId = typeof SCENARIO_IDS[number]
+export type SectionId = typeof SECTION_IDS[number]
 
 const list = (ids: readonly string[]): string => `^(${ids.join('|')})(,(${ids.join('|')}))*$`
 
@@ -14,10 +17,12 @@ export const BenchEnvSchema = Type.Object({
   BENCH_ROUNDS: Type.Integer({ default: 3, minimum: 1, maximum: 50, description: 'Interleaved rounds; medians are reported' }),
   BENCH_WARMUP_SECONDS: Type.Integer({ default: 2, minimum: 0, maximum: 60, description: 'An uncounted run per target and scenario before the first round (0: none)' }),
   BENCH_CONNECTIONS: Type.Integer({ default: 32, minimum: 1, maximum: 1000, description: 'wrk connections (one wrk thread)' }),
+  BENCH_SECTIONS: Type.String({ default: SECTION_IDS.join(','), pattern: list(SECTION_IDS), description: 'What one run measures and reports: the edge comparison, the tenancy cost, or both' }),
   BENCH_TARGETS: Type.String({ default: TARGET_IDS.join(','), pattern: list(TARGET_IDS) }),
   BENCH_SCENARIOS: Type.String({ default: SCENARIO_IDS.join(','), pattern: list(SCENARIO_IDS) }),
   BENCH_BCRYPT_COST: Type.Integer({ default: 10, minimum: 4, maximum: 14, description: 'bcrypt cost of the logins every target checks (ours: 10)' }),
   BENCH_LOW_BCRYPT_COST: Type.Integer({ default: 5, minimum: 4, maximum: 14, description: 'Cost for the nginx-low-cost target' }),
+  BENCH_TENANCY_CONCURRENCY: Type.Integer({ default: 8, minimum: 1, maximum: 256, description: 'Concurrent query loops (and pooled connections) of the tenancy section' }),
   BENCH_POSTGRES_URL: Type.String({ default: 'postgresql://postgres@127.0.0.1:5432/postgres', pattern: '^postgres(ql)?://', description: 'A superuser on the server the bench creates its database on' }),
   BENCH_PROFILE: Type.Boolean({ default: false, description: 'Instead of the comparison: CPU profiles of our proxy under the GET scenarios' }),
   BENCH_BASELINE_REF: Type.Optional(Type.String({ minLength: 1, description: 'A commit whose proxy runs as the gatehouse-baseline row (before/after in one run)' })),
@@ -32,10 +37,12 @@ export interface BenchSettings {
   rounds: number
   warmupSeconds: number
   connections: number
+  sections: SectionId[]
   targets: TargetId[]
   scenarios: ScenarioId[]
   bcryptCost: number
   lowBcryptCost: number
+  tenancyConcurrency: number
   postgresUrl: string
   profile: boolean
   outputDir: string | undefined
@@ -51,10 +58,12 @@ export function loadBenchSettings (env: Record<string, string | undefined>): Ben
     rounds: settings.BENCH_ROUNDS,
     warmupSeconds: settings.BENCH_WARMUP_SECONDS,
     connections: settings.BENCH_CONNECTIONS,
+    sections: split<SectionId>(settings.BENCH_SECTIONS),
     targets: split<TargetId>(settings.BENCH_TARGETS),
     scenarios: split<ScenarioId>(settings.BENCH_SCENARIOS),
     bcryptCost: settings.BENCH_BCRYPT_COST,
     lowBcryptCost: settings.BENCH_LOW_BCRYPT_COST,
+    tenancyConcurrency: settings.BENCH_TENANCY_CONCURRENCY,
     postgresUrl: settings.BENCH_POSTGRES_URL,
     profile: settings.BENCH_PROFILE,
     outputDir: settings.BENCH_OUTPUT_DIR,
@@ -69,10 +78,12 @@ export function reproduceCommand (settings: BenchSettings): string {
   const env = [`BENCH_SECONDS=${settings.seconds}`, `BENCH_ROUNDS=${settings.rounds}`]
   if (settings.warmupSeconds !== defaults.warmupSeconds) env.push(`BENCH_WARMUP_SECONDS=${settings.warmupSeconds}`)
   if (settings.connections !== defaults.connections) env.push(`BENCH_CONNECTIONS=${settings.connections}`)
+  if (settings.sections.join(',') !== defaults.sections.join(',')) env.push(`BENCH_SECTIONS=${settings.sections.join(',')}`)
   if (settings.targets.join(',') !== defaults.targets.join(',')) env.push(`BENCH_TARGETS=${settings.targets.join(',')}`)
   if (settings.scenarios.join(',') !== defaults.scenarios.join(',')) env.push(`BENCH_SCENARIOS=${settings.scenarios.join(',')}`)
   if (settings.bcryptCost !== defaults.bcryptCost) env.push(`BENCH_BCRYPT_COST=${settings.bcryptCost}`)
   if (settings.lowBcryptCost !== defaults.lowBcryptCost) env.push(`BENCH_LOW_BCRYPT_COST=${settings.lowBcryptCost}`)
+  if (settings.tenancyConcurrency !== defaults.tenancyConcurrency) env.push(`BENCH_TENANCY_CONCURRENCY=${settings.tenancyConcurrency}`)
   if (settings.logLevel !== defaults.logLevel) env.push(`BENCH_LOG_LEVEL=${settings.logLevel}`)
   if (settings.baselineRef !== undefined) env.push(`BENCH_BASELINE_REF=${settings.baselineRef}`)
   return `${env.join(' ')} npm run bench`

@@ -1,40 +1,45 @@
-// npm run bench:tenancy — what the API's tenant isolation costs: the same 20-row project list, on real Postgres,
-//   A. as a plain query filtered by tenant_id (superuser, RLS bypassed, no transaction): the "where clause only" design;
-//   B. in a transaction that sets app.tenant_id first, as the superuser (RLS bypassed): the round trips alone;
-//   C. what the API does: that transaction as the non-owner app role, so row-level security filters every row.
-// Each variant runs for a fixed time from CONCURRENCY loops over a pool of as many connections, interleaved and
-// repeated; medians are printed as a Markdown table with ratios to A. C/B isolates the policy; B/A the round trips.
-//   BENCH_POSTGRES_URL (postgresql://postgres@127.0.0.1:5432/postgres)  BENCH_SECONDS (5)  BENCH_ROUNDS (3)
-//   BENCH_CONCURRENCY (8)
-import { randomUUID } from 'node:crypto'
-import { cpus, totalmem } from 'node:os'
-import { pathToFileURL } from 'node:url'
-import pg from 'pg'
+// The tenancy section of npm run bench (BENCH_SECTIONS=tenancy alone: npm run bench:tenancy) — what the API's
+// tenant isolation costs: the same 20-row project list, on real Postgres, in a database of its own,
+//   plain: a query filtered by tenant_id (superuser, RLS bypassed, no transaction): the "where clause only" design;
+//   transaction: inside the per-request tenant transaction that sets app.tenant_id first, still as the superuser
+//     (RLS bypassed): the round trips alone;
+//   rls: what the API does: that transaction as the non-owner app role, so row-level security filters every row.
+// Each variant runs for BENCH_SECONDS from BENCH_TENANCY_CONCURRENCY loops over a pool of as many connections,
+// in the same warm-up and interleaved rounds as the edge targets (bench/measure.ts); the report gives medians
+// and ratios to plain: rls/transaction isolates the policy, transaction/plain the round trips.
 import { migrate } from '../server/db/migrate.js'
+import { APP_ROLE } from '../server/db/embedded.js'
 import { createPostgresClient, type PrismaClient } from '../server/db/prisma-client.js'
 import { createTenant } from '../server/db/seed.js'
 import { pgSession } from '../server/db/sql-session.js'
 import { tenantScope } from '../server/db/tenant-scope.js'
+import { createDatabase, type FreshDatabase } from './database.js'
+import { runRounds } from './measure.js'
+import { cellKey, type Cell } from './report.js'
+import type { BenchSettings } from './settings.js'
 
-export interface TenancyBenchOptions { serverUrl: string, seconds: number, rounds: number, concurrency: number }
-
-interface Sample { perSecond: number, p50Ms: number, p99Ms: number }
-
-const PROJECTS_PER_TENANT = 500
 const TENANTS = 20
+const PROJECTS_PER_TENANT = 500
 const PAGE = 20
 
-const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
-const percentile = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!
+/** What one timed run of a variant measured, from the bench's side of the pool. */
+export interface QueryRun { requestsPerSecond: number, p50Ms: number, p99Ms: number, requests: number }
 
-function databaseUrl (serverUrl: string, database: string, user?: string): string {
-  const url = new URL(serverUrl)
-  url.pathname = `/${database}`
-  if (user !== undefined) url.username = user
-  return url.toString()
+export interface TenancyVariant { id: 'plain' | 'transaction' | 'rls', label: string }
+
+export interface TenancyResults {
+  serverVersion: string
+  /** What was loaded and how it was driven, for the report. */
+  setup: string
+  variants: TenancyVariant[]
+  /** By variant id. */
+  cells: Map<TenancyVariant['id'], Cell<QueryRun>>
 }
 
-async function drive (seconds: number, concurrency: number, once: () => Promise<unknown>): Promise<Sample> {
+const percentile = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? Number.NaN
+
+/** `concurrency` closed loops calling `once` for `seconds`: the in-process counterpart of a wrk run. */
+async function drive (seconds: number, concurrency: number, once: () => Promise<unknown>): Promise<QueryRun> {
   const latencies: number[] = []
   const deadline = performance.now() + seconds * 1000
   await Promise.all(Array.from({ length: concurrency }, async () => {
@@ -45,11 +50,11 @@ async function drive (seconds: number, concurrency: number, once: () => Promise<
     }
   }))
   latencies.sort((a, b) => a - b)
-  return { perSecond: latencies.length / seconds, p50Ms: percentile(latencies, 0.5), p99Ms: percentile(latencies, 0.99) }
+  return { requestsPerSecond: latencies.length / seconds, p50Ms: percentile(latencies, 0.5), p99Ms: percentile(latencies, 0.99), requests: latencies.length }
 }
 
 /** Loads TENANTS tenants of PROJECTS_PER_TENANT projects each, so the policy and the index have rows to skip. */
-async function seed (owner: pg.Client): Promise<string[]> {
+async function seed ({ owner }: FreshDatabase): Promise<string[]> {
   const session = pgSession(owner)
   await migrate(session)
   const tenants: string[] = []
@@ -68,79 +73,69 @@ async function seed (owner: pg.Client): Promise<string[]> {
   return tenants
 }
 
-export async function measureTenancyCost (options: TenancyBenchOptions): Promise<string[]> {
-  const database = `gatehouse_bench_tenancy_${randomUUID().slice(0, 8)}`
-  const admin = new pg.Client({ connectionString: options.serverUrl })
-  await admin.connect()
-  await admin.query(`CREATE DATABASE ${database}`)
-  const clients: Array<{ prisma: PrismaClient, pool: pg.Pool }> = []
+export async function measureTenancyCost (settings: BenchSettings): Promise<TenancyResults> {
+  const concurrency = settings.tenancyConcurrency
+  const database = await createDatabase(settings.postgresUrl, 'gatehouse_bench_tenancy')
+  // Ctrl-C must not leave the database behind (the edge's is dropped by bench/stack.ts the same way).
+  const interrupted = (): void => { void database.drop().finally(() => process.exit(130)) }
+  process.once('SIGINT', interrupted)
+  process.once('SIGTERM', interrupted)
+  const clients: Array<{ prisma: PrismaClient, pool: { end(): Promise<void> } }> = []
   try {
-    const owner = new pg.Client({ connectionString: databaseUrl(options.serverUrl, database) })
-    await owner.connect()
-    const tenants = await seed(owner).finally(() => owner.end())
-
+    const tenants = await seed(database)
     const pool = (url: string) => {
-      const client = createPostgresClient({ url, poolMax: options.concurrency, connectTimeoutMs: 5000, statementTimeoutMs: 10_000 })
+      const client = createPostgresClient({ url, poolMax: concurrency, connectTimeoutMs: 5000, statementTimeoutMs: 10_000 })
       // DROP DATABASE … WITH (FORCE) ends whatever the pools still hold; that is expected here, not a crash.
       client.pool.on('error', () => {})
       clients.push(client)
       return client.prisma.$extends(tenantScope())
     }
-    const superuser = pool(databaseUrl(options.serverUrl, database))
-    const appRole = pool(databaseUrl(options.serverUrl, database, 'gatehouse_app'))
+    const superuser = pool(database.url())
+    const appRole = pool(database.url(APP_ROLE))
     const page = { orderBy: [{ createdAt: 'asc' as const }, { id: 'asc' as const }], take: PAGE + 1 }
     let next = 0
     const tenant = (): string => tenants[next++ % tenants.length]!
 
-    const variants: Array<[string, () => Promise<unknown>]> = [
-      ['A. where tenant_id = …, no transaction, RLS bypassed', () => superuser.project.findMany({ where: { tenantId: tenant() }, ...page })],
-      ['B. tenant transaction, RLS bypassed (round trips only)', () => superuser.$withTenant(tenant(), (tx) => tx.project.findMany({ where: { tenantId: tenant() }, ...page }))],
-      ['C. tenant transaction under RLS (what the API does)', () => appRole.$withTenant(tenant(), (tx) => tx.project.findMany(page))],
+    const queries: Record<TenancyVariant['id'], () => Promise<unknown>> = {
+      plain: () => superuser.project.findMany({ where: { tenantId: tenant() }, ...page }),
+      transaction: () => {
+        const tenantId = tenant()
+        return superuser.$withTenant(tenantId, (tx) => tx.project.findMany({ where: { tenantId }, ...page }))
+      },
+      rls: () => appRole.$withTenant(tenant(), (tx) => tx.project.findMany(page)),
+    }
+    const variants: TenancyVariant[] = [
+      { id: 'plain', label: 'A. where tenant_id = …, no transaction, RLS bypassed' },
+      { id: 'transaction', label: 'B. tenant transaction, RLS bypassed (round trips only)' },
+      { id: 'rls', label: 'C. tenant transaction under RLS (what the API does)' },
     ]
     // The rows each variant returns must match, or the comparison is meaningless.
     const probe = tenants[0]!
     const plain = await superuser.project.findMany({ where: { tenantId: probe }, ...page })
     const isolated = await appRole.$withTenant(probe, (tx) => tx.project.findMany(page))
-    if (plain.length !== PAGE + 1 || JSON.stringify(plain) !== JSON.stringify(isolated)) throw new Error('variants A and C return different rows')
+    if (plain.length !== PAGE + 1 || JSON.stringify(plain) !== JSON.stringify(isolated)) throw new Error('tenancy: variants A and C return different rows')
 
-    for (const [, once] of variants) await drive(1, options.concurrency, once) // warm pools, plans and caches
-    const samples = new Map<string, Sample[]>(variants.map(([name]) => [name, []]))
-    for (let round = 1; round <= options.rounds; round++) {
-      for (const [name, once] of variants) {
-        process.stderr.write(`tenancy round ${round}/${options.rounds}: ${name}\n`)
-        samples.get(name)!.push(await drive(options.seconds, options.concurrency, once))
-      }
+    const load = { id: 'tenancy' }
+    const cells = await runRounds(settings, {
+      subjects: variants,
+      loads: [load],
+      run: (variant, _load, seconds) => drive(seconds, concurrency, queries[variant.id]),
+    })
+    return {
+      serverVersion: database.serverVersion,
+      setup: `${TENANTS} tenants × ${PROJECTS_PER_TENANT} projects in a database of its own; the first page of ${PAGE} (+1 for the cursor) by createdAt; ` +
+        `${concurrency} concurrent loops on a pool of ${concurrency}; ${settings.warmupSeconds > 0 ? `an uncounted ${settings.warmupSeconds} s warm-up each, then ` : ''}` +
+        `${settings.seconds} s × ${settings.rounds} interleaved round(s), medians. A and C were checked to return the same rows.`,
+      variants,
+      cells: new Map(variants.map((variant) => [variant.id, cells.get(cellKey(variant.id, load.id)) ?? { runs: [], failures: [] }])),
     }
-
-    const baseline = median(samples.get(variants[0]![0])!.map((sample) => sample.perSecond))
-    return [
-      `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; PostgreSQL ${(await admin.query<{ server_version: string }>('SHOW server_version')).rows[0]!.server_version}.`,
-      `${TENANTS} tenants × ${PROJECTS_PER_TENANT} projects; first page of ${PAGE} (+1 for the cursor) by createdAt; ${options.concurrency} concurrent loops on a pool of ${options.concurrency}; ${options.seconds} s × ${options.rounds} interleaved rounds, medians.`,
-      '',
-      '| Variant | queries/s | vs A | p50 ms | p99 ms |',
-      '| --- | ---: | ---: | ---: | ---: |',
-      ...variants.map(([name]) => {
-        const runs = samples.get(name)!
-        const perSecond = median(runs.map((sample) => sample.perSecond))
-        return `| ${name} | ${perSecond.toFixed(0)} | ${(perSecond / baseline).toFixed(2)}× | ${median(runs.map((sample) => sample.p50Ms)).toFixed(2)} | ${median(runs.map((sample) => sample.p99Ms)).toFixed(2)} |`
-      }),
-    ]
   } finally {
     for (const client of clients) {
       await client.prisma.$disconnect()
       await client.pool.end()
     }
-    await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)
-    await admin.end()
+    await database.drop()
+    process.off('SIGINT', interrupted)
+    process.off('SIGTERM', interrupted)
   }
-}
-
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const lines = await measureTenancyCost({
-    serverUrl: process.env.BENCH_POSTGRES_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres',
-    seconds: Number(process.env.BENCH_SECONDS ?? 5),
-    rounds: Number(process.env.BENCH_ROUNDS ?? 3),
-    concurrency: Number(process.env.BENCH_CONCURRENCY ?? 8),
-  })
-  process.stdout.write(lines.join('\n') + '\n')
 }
