@@ -13,7 +13,7 @@ import { Agent, request } from 'undici'
 import { hashPassword } from '../../proxy/auth/htpasswd-file.js'
 import { forEachDrillDatabase } from '../helpers/drill-database.js'
 import { basic, startTestProxy } from '../helpers/edge-stack.js'
-import { namedWith, outcomeSummary, reconcileWrites, startMarkedWritesLoad, WRITE_PREFIX } from '../helpers/marked-writes-load.js'
+import { namedWith, outcomeSummary, reconcileWrites, rowNames, startMarkedWritesLoad, WRITE_PREFIX } from '../helpers/marked-writes-load.js'
 import { exitWithin, requestIdsLogged, startApiProcess, type ApiProcess } from '../helpers/service-processes.js'
 
 const EXIT_BOUND_MS = 45_000
@@ -102,6 +102,6 @@ forEachDrillDatabase(t, async (t, database) => {
     // Every acknowledged write is stored, once (and every write was acknowledged: none failed).
     const stored = await database.projects()
     reconcileWrites(t, namedWith(stored, WRITE_PREFIX), load.outcomes.filter((o) => o.kind === 'write'), 'absent')
-    t.same([...namedWith(stored, 'slow-edge-').keys()].sort(), slowMarkers.slice().sort())
+    t.same(rowNames(namedWith(stored, 'slow-edge-')).sort(), slowMarkers.slice().sort(), 'and the half-sent creates, each once')
   })
 })

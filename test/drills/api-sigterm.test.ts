@@ -11,7 +11,7 @@ import t, { type Test } from 'tap'
 import { signIdentity } from '../../common/identity-signature.js'
 import { forEachDrillDatabase } from '../helpers/drill-database.js'
 import { TEST_IDENTITY_SECRET } from '../helpers/build-app.js'
-import { namedWith, outcomeSummary, reconcileWrites, startMarkedWritesLoad, WRITE_PREFIX } from '../helpers/marked-writes-load.js'
+import { namedWith, outcomeSummary, reconcileWrites, rowNames, startMarkedWritesLoad, WRITE_PREFIX } from '../helpers/marked-writes-load.js'
 import { exitWithin, requestIdsLogged, startApiProcess, type ApiProcess } from '../helpers/service-processes.js'
 
 const EXIT_BOUND_MS = 45_000
@@ -96,6 +96,6 @@ forEachDrillDatabase(t, async (t, database) => {
     // The database holds exactly the acknowledged writes, each once.
     const stored = await database.projects()
     reconcileWrites(t, namedWith(stored, WRITE_PREFIX), outcomes.filter((o) => o.kind === 'write'), 'absent')
-    t.same([...namedWith(stored, 'slow-').keys()].sort(), slow.markers.slice().sort(), 'and the half-sent creates')
+    t.same(rowNames(namedWith(stored, 'slow-')).sort(), slow.markers.slice().sort(), 'and the half-sent creates, each once')
   })
 })

@@ -171,6 +171,9 @@ export type StoredProjects = Map<string, string[]>
 /** Those of `stored` whose name begins with `prefix`. */
 export const namedWith = (stored: StoredProjects, prefix: string): StoredProjects => new Map([...stored].filter(([name]) => name.startsWith(prefix)))
 
+/** One name per stored row: a name stored twice appears twice. */
+export const rowNames = (stored: StoredProjects): string[] => [...stored].flatMap(([name, ids]) => ids.map(() => name))
+
 /** A write as its client saw it: `id` when the answer said which row it made. */
 export interface MarkedWrite { marker: string, acknowledged?: boolean, id?: string }
 
