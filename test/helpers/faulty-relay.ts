@@ -84,3 +84,12 @@ export async function startFaultyRelay (t: Test, target: { host: string, port: n
     open: () => pairs.size,
   }
 }
+
+/** A relay in front of the Postgres server `url` points at, and the same URL through it. */
+export async function relayPostgres (t: Test, url: string): Promise<{ relay: FaultyRelay, url: string }> {
+  const target = new URL(url)
+  const relay = await startFaultyRelay(t, { host: target.hostname, port: Number(target.port === '' ? 5432 : target.port) })
+  const through = new URL(url)
+  through.port = String(relay.port)
+  return { relay, url: through.toString() }
+}

@@ -7,7 +7,7 @@ import t, { type Test } from 'tap'
 import { classifyDatabaseError } from '../../../server/db/database-errors.js'
 import { openDatabase } from '../../../server/plugins/database.js'
 import { postgresUrls } from '../../helpers/backends.js'
-import { startFaultyRelay } from '../../helpers/faulty-relay.js'
+import { relayPostgres } from '../../helpers/faulty-relay.js'
 
 const STATEMENT_TIMEOUT_MS = 500
 const CONNECT_TIMEOUT_MS = 1000
@@ -29,11 +29,8 @@ const urls = postgresUrls()
 t.test('queries on a database that stopped answering fail as unavailable within their bound, and the pool recovers', {
   skip: urls === undefined ? 'needs DATABASE_URL and DATABASE_OWNER_URL (real Postgres)' : false,
 }, async (t) => {
-  const target = new URL(urls!.app)
-  const relay = await startFaultyRelay(t, { host: target.hostname, port: Number(target.port === '' ? 5432 : target.port) })
-  const through = new URL(urls!.app)
-  through.port = String(relay.port)
-  const database = await openDatabase({ kind: 'postgres', url: through.toString(), poolMax: 2, connectTimeoutMs: CONNECT_TIMEOUT_MS, statementTimeoutMs: STATEMENT_TIMEOUT_MS })
+  const { relay, url: through } = await relayPostgres(t, urls!.app)
+  const database = await openDatabase({ kind: 'postgres', url: through, poolMax: 2, connectTimeoutMs: CONNECT_TIMEOUT_MS, statementTimeoutMs: STATEMENT_TIMEOUT_MS })
   // Resumed first (teardowns run last-in first-out), so nothing waits on the relay while closing.
   t.teardown(() => database.close())
   t.teardown(() => relay.resume())
@@ -67,7 +64,7 @@ t.test('queries on a database that stopped answering fail as unavailable within 
     t.equal(row?.answer, 42, 'the pool serves again')
   })
 
-  const fresh = await openDatabase({ kind: 'postgres', url: through.toString(), poolMax: 2, connectTimeoutMs: CONNECT_TIMEOUT_MS, statementTimeoutMs: STATEMENT_TIMEOUT_MS })
+  const fresh = await openDatabase({ kind: 'postgres', url: through, poolMax: 2, connectTimeoutMs: CONNECT_TIMEOUT_MS, statementTimeoutMs: STATEMENT_TIMEOUT_MS })
   t.teardown(() => fresh.close())
   t.test('a new connection', async (t) => {
     t.equal(fresh.poolUsage().total, 0, 'nothing pooled yet: the query must connect')

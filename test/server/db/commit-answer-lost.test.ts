@@ -12,7 +12,7 @@ import { createTenant } from '../../../server/db/seed.js'
 import { pgSession } from '../../../server/db/sql-session.js'
 import { postgresUrls, uniqueSlug } from '../../helpers/backends.js'
 import { callerFor, TEST_IDENTITY_SECRET } from '../../helpers/build-app.js'
-import { startFaultyRelay } from '../../helpers/faulty-relay.js'
+import { relayPostgres } from '../../helpers/faulty-relay.js'
 
 const urls = postgresUrls()
 
@@ -25,13 +25,10 @@ t.test('a create whose COMMIT answer is lost gets 503 with Retry-After, though i
   const client = await owner.connect()
   const tenantId = await createTenant(pgSession(client), { slug, name: 'Lost answer', plan: 'free' }).finally(() => client.release())
 
-  const target = new URL(urls!.app)
-  const relay = await startFaultyRelay(t, { host: target.hostname, port: Number(target.port === '' ? 5432 : target.port) })
-  const through = new URL(urls!.app)
-  through.port = String(relay.port)
+  const { relay, url: through } = await relayPostgres(t, urls!.app)
   const app = await buildApp({
     ...loadServerConfig({ IDENTITY_SECRET: TEST_IDENTITY_SECRET, LOG_LEVEL: 'silent' }),
-    database: { kind: 'postgres', url: through.toString(), poolMax: 2, connectTimeoutMs: 1000, statementTimeoutMs: 500 },
+    database: { kind: 'postgres', url: through, poolMax: 2, connectTimeoutMs: 1000, statementTimeoutMs: 500 },
   })
   t.teardown(() => app.close())
   t.teardown(() => relay.resume())

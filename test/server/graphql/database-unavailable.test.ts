@@ -11,7 +11,7 @@ import { createTenant } from '../../../server/db/seed.js'
 import { pgSession } from '../../../server/db/sql-session.js'
 import { postgresUrls, uniqueSlug } from '../../helpers/backends.js'
 import { callerFor, TEST_IDENTITY_SECRET } from '../../helpers/build-app.js'
-import { startFaultyRelay } from '../../helpers/faulty-relay.js'
+import { relayPostgres } from '../../helpers/faulty-relay.js'
 
 const urls = postgresUrls()
 
@@ -23,13 +23,10 @@ t.test('queries and mutations get 503 with Retry-After while the database is unr
   const slug = uniqueSlug('gql-down')
   const tenantId = await createTenant(pgSession(owner), { slug, name: 'GraphQL outage', plan: 'free' }).finally(() => owner.end())
 
-  const target = new URL(urls!.app)
-  const relay = await startFaultyRelay(t, { host: target.hostname, port: Number(target.port === '' ? 5432 : target.port) })
-  const through = new URL(urls!.app)
-  through.port = String(relay.port)
+  const { relay, url: through } = await relayPostgres(t, urls!.app)
   const app = await buildApp({
     ...loadServerConfig({ IDENTITY_SECRET: TEST_IDENTITY_SECRET, LOG_LEVEL: 'silent' }),
-    database: { kind: 'postgres', url: through.toString(), poolMax: 2, connectTimeoutMs: 2000, statementTimeoutMs: 2000 },
+    database: { kind: 'postgres', url: through, poolMax: 2, connectTimeoutMs: 2000, statementTimeoutMs: 2000 },
   })
   t.teardown(() => app.close())
   const caller = callerFor(app, { id: tenantId, slug })
