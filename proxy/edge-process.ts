@@ -25,9 +25,11 @@ export async function runEdgeProcess (config: ProxyConfig): Promise<void> {
   const logger = worker === undefined
     ? loggerOptions('proxy', config.logLevel)
     : { ...loggerOptions('proxy', config.logLevel), base: { service: 'proxy', pid: process.pid, worker: worker.id } }
-  const certificates = worker === undefined ? await openCertificateSource(config.tls) : await certificatesFromPrimary()
+  const fromPrimary = worker === undefined ? undefined : await certificatesFromPrimary()
+  const certificates = fromPrimary ?? await openCertificateSource(config.tls)
   const app = await buildProxyApp(config, { tls: certificates.initial, logger })
   const server = app.server as unknown as Http2SecureServer
+  if (fromPrimary !== undefined) server.setTicketKeys(fromPrimary.ticketKeys)
   const redirect = buildRedirectServer(config.publicHttpsPort ?? config.httpsPort, logger)
   const metrics = worker === undefined ? buildMetricsServer(app.edgeMetrics.registry, logger) : undefined
   if (worker !== undefined) answerMetricsRequests(app.edgeMetrics.registry)

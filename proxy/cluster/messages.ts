@@ -6,7 +6,8 @@ import type { Registry } from 'prom-client'
 export type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>
 
 export type ToWorker =
-  | { type: 'gatehouse:tls', key: string, cert: string }
+  /** `ticketKeys` (base64): the primary's session ticket keys, the same for every worker and every message. */
+  | { type: 'gatehouse:tls', key: string, cert: string, ticketKeys: string }
   | { type: 'gatehouse:drain' }
   | { type: 'gatehouse:metrics-request', id: number }
 

@@ -8,6 +8,7 @@
 // What stays per worker, by design (README, under the proxy settings): /health and /ready (each answers for
 // itself; every worker probes the API), the htpasswd file (each polls it), the upstream connection pool,
 // and without REDIS_URL the rate-limit and failed-login counts and the response cache.
+import { randomBytes } from 'node:crypto'
 import { pino } from 'pino'
 import closeWithGrace from 'close-with-grace'
 import { loggerOptions } from '../../common/logger.js'
@@ -28,6 +29,11 @@ export async function runPrimary (config: ProxyConfig): Promise<void> {
   const log = pino(logOptions)
   const certificates = await openCertificateSource(config.tls)
   let tls: TlsMaterial = certificates.initial
+  // One set of session ticket keys for every worker, as Node's TLS docs advise for servers that share
+  // clients: node:cluster hands each new connection to the next worker, and a ticket must resume whichever
+  // worker it reaches, also after a certificate reload (keepCertificateCurrent keeps the keys). Made here,
+  // kept for the primary's life (as a single process keeps its own), never written to disk.
+  const ticketKeys = randomBytes(48).toString('base64')
 
   if (config.redisUrl === undefined) {
     log.warn({ workers: config.workers }, 'no REDIS_URL: each worker counts rate limits and failed logins on its own, so a client ' +
@@ -38,7 +44,7 @@ export async function runPrimary (config: ProxyConfig): Promise<void> {
     count: config.workers,
     log,
     onMessage (worker, message) {
-      if (isMessage<ToPrimary, 'gatehouse:tls-request'>(message, 'gatehouse:tls-request')) sendToWorker(worker, { type: 'gatehouse:tls', ...tls })
+      if (isMessage<ToPrimary, 'gatehouse:tls-request'>(message, 'gatehouse:tls-request')) sendToWorker(worker, { type: 'gatehouse:tls', ...tls, ticketKeys })
     },
     onRestart: () => primaryMetrics.workerRestarts.inc(),
   })
@@ -48,7 +54,7 @@ export async function runPrimary (config: ProxyConfig): Promise<void> {
   // The certificate source checked the new pair (key matches, not expired) before it gets here.
   certificates.watch((material) => {
     tls = material
-    for (const worker of pool.workers()) sendToWorker(worker, { type: 'gatehouse:tls', ...material })
+    for (const worker of pool.workers()) sendToWorker(worker, { type: 'gatehouse:tls', ...material, ticketKeys })
     log.info('TLS certificate reloaded')
   }, (error) => log.error({ err: error }, 'new TLS certificate rejected; still serving the previous one'))
 

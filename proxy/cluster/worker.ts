@@ -10,16 +10,16 @@ function send (message: ToPrimary): void {
   if (process.connected) process.send?.(message)
 }
 
-/** The primary's certificate: asked for once, then every renewal or reload it pushes. */
-export async function certificatesFromPrimary (): Promise<CertificateSource> {
+/** The primary's certificate: asked for once, then every renewal or reload it pushes; and its session ticket keys. */
+export async function certificatesFromPrimary (): Promise<CertificateSource & { ticketKeys: Buffer }> {
   let apply: ((material: TlsMaterial) => void) | undefined
-  let resolveInitial: ((material: TlsMaterial) => void) | undefined
-  const initial = new Promise<TlsMaterial>((resolve) => { resolveInitial = resolve })
+  let resolveInitial: ((first: { material: TlsMaterial, ticketKeys: Buffer }) => void) | undefined
+  const initial = new Promise<{ material: TlsMaterial, ticketKeys: Buffer }>((resolve) => { resolveInitial = resolve })
   const onMessage = (message: unknown): void => {
     if (!isMessage<ToWorker, 'gatehouse:tls'>(message, 'gatehouse:tls')) return
     const material = { key: message.key, cert: message.cert }
     if (resolveInitial !== undefined) {
-      resolveInitial(material)
+      resolveInitial({ material, ticketKeys: Buffer.from(message.ticketKeys, 'base64') })
       resolveInitial = undefined
     } else {
       apply?.(material)
@@ -27,8 +27,10 @@ export async function certificatesFromPrimary (): Promise<CertificateSource> {
   }
   process.on('message', onMessage)
   send({ type: 'gatehouse:tls-request' })
+  const first = await initial
   return {
-    initial: await initial,
+    initial: first.material,
+    ticketKeys: first.ticketKeys,
     notice: undefined,
     // The primary checked the pair before sending it: a rejected one never gets here.
     watch (onApply) { apply = onApply },

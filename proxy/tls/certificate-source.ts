@@ -81,12 +81,14 @@ export async function openCertificateSource (tls: ProxyConfig['tls'], { pollMs =
  */
 export function keepCertificateCurrent (
   source: CertificateSource,
-  server: { setSecureContext(options: SecureContextOptions): void },
+  server: { setSecureContext(options: SecureContextOptions): void, getTicketKeys(): Buffer },
   tlsOptions: SecureContextOptions,
   log: FastifyBaseLogger,
 ): void {
   source.watch((material) => {
-    server.setSecureContext({ ...tlsOptions, key: material.key, cert: material.cert })
+    // A new secure context draws new session ticket keys unless given the current ones: every ticket out
+    // there (and, in a cluster, the keys all workers share) would stop resuming at each reload.
+    server.setSecureContext({ ...tlsOptions, key: material.key, cert: material.cert, ticketKeys: server.getTicketKeys() })
     log.info('TLS certificate reloaded')
   }, (error) => log.error({ err: error }, 'new TLS certificate rejected; still serving the previous one'))
 }

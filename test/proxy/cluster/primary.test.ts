@@ -11,7 +11,7 @@ import { Agent, request } from 'undici'
 import { hashPassword } from '../../../proxy/auth/htpasswd-file.js'
 import { ensureLocalCertificate } from '../../../proxy/tls/local-ca.js'
 import { eventually } from '../../helpers/edge-stack.js'
-import { alive, burst, proxySetup, seriesValue, servedBy, stubApi } from '../../helpers/proxy-process.js'
+import { alive, burst, proxySetup, seriesValue, servedBy, stubApi, type ProxySetup } from '../../helpers/proxy-process.js'
 import { proxyReady, spawnProxy } from '../../helpers/service-processes.js'
 
 t.test('two workers share the ports, sum their metrics, are replaced when they die and stop on SIGTERM', async (t) => {
@@ -60,6 +60,34 @@ t.test('two workers share the ports, sum their metrics, are replaced when they d
   t.equal(proxy.lines().filter((line) => line.msg === 'proxy worker stopped' && line.code === 0).length, 2)
 })
 
+/**
+ * One TLS 1.3 connection for a session ticket, then `count` connections one after another offering it, each
+ * with one request (ids `label-0`…) so the log says which worker took it. Whether each was resumed (an
+ * abbreviated handshake).
+ */
+async function resumed (setup: ProxySetup, ca: string, label: string, count: number): Promise<{ reused: boolean[], ids: string[] }> {
+  const options = { host: '127.0.0.1', port: setup.ports.https, servername: 'localhost', ca, minVersion: 'TLSv1.3' as const, ALPNProtocols: ['http/1.1'] }
+  const ticket = await new Promise<Buffer>((resolve, reject) => {
+    const socket = connect(options)
+    socket.once('session', (session: Buffer) => { resolve(session); socket.end() })
+    socket.once('error', reject)
+  })
+  const reused: boolean[] = []
+  const ids = Array.from({ length: count }, (_, index) => `${label}-${index}`)
+  for (const id of ids) {
+    reused.push(await new Promise<boolean>((resolve, reject) => {
+      const socket = connect({ ...options, session: ticket }, () => {
+        const wasReused = socket.isSessionReused()
+        socket.write(`GET /api/v1/projects HTTP/1.1\r\nHost: localhost\r\nAuthorization: ${setup.authorization}\r\nX-Request-Id: ${id}\r\nConnection: close\r\n\r\n`)
+        socket.resume()
+        socket.once('close', () => resolve(wasReused))
+      })
+      socket.once('error', reject)
+    }))
+  }
+  return { reused, ids }
+}
+
 t.test('replaced certificate and credentials files reach every worker', async (t) => {
   const upstream = await stubApi(t)
   const setup = await proxySetup(t, upstream, { PROXY_WORKERS: '2' })
@@ -82,6 +110,9 @@ t.test('replaced certificate and credentials files reach every worker', async (t
   })))
   const fingerprint = (pem: string): string => new X509Certificate(pem).fingerprint256
   t.same(new Set(await served(a.cert)), new Set([fingerprint(a.cert)]))
+  const before = await resumed(setup, a.cert, 'resume-before', 6)
+  await eventually(async () => servedBy(proxy.lines(), before.ids).size === 2, 5000, 'log lines of both workers')
+  t.same(before.reused, Array(6).fill(true), 'a TLS session resumes on every worker, whichever issued its ticket')
 
   writeFileSync(`${keyFile}.new`, b.key)
   writeFileSync(`${certFile}.new`, b.cert)
@@ -89,6 +120,9 @@ t.test('replaced certificate and credentials files reach every worker', async (t
   renameSync(`${certFile}.new`, certFile)
   await eventually(async () => (await served(b.cert)).every((seen) => seen === fingerprint(b.cert)), 15_000, 'every worker serving the new pair')
   t.ok(proxy.lines().some((line) => line.msg === 'TLS certificate reloaded' && line.role === 'primary'), 'read and checked by the primary, which sends it on')
+  const after = await resumed(setup, b.cert, 'resume-after', 6)
+  await eventually(async () => servedBy(proxy.lines(), after.ids).size === 2, 5000, 'log lines of both workers')
+  t.same(after.reused, Array(6).fill(true), 'and still after the reload')
 
   // Each worker polls the htpasswd file: a new login works whichever worker a connection reaches.
   appendFileSync(join(setup.dataDir, 'htpasswd'), `carol@${setup.tenant}:${await hashPassword('carol-password', 4)}\n`)

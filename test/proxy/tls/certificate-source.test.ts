@@ -67,6 +67,8 @@ t.test('configured files are served, and replacing them is picked up without a r
   const port = (app.server.address() as { port: number }).port
 
   t.equal(await servedFingerprint(port, a.cert), fingerprintOf(a), 'the configured pair, not a local CA')
+  const server = app.server as unknown as Http2SecureServer
+  const ticketKeys = server.getTicketKeys()
 
   // A broken replacement (new certificate, old key) is refused; the old pair keeps serving.
   writeFileSync(certFile, b.cert)
@@ -79,4 +81,5 @@ t.test('configured files are served, and replacing them is picked up without a r
   await eventually(async () => servedFingerprint(port, b.cert).then(() => true, () => false), 3000, 'the new pair being served')
   t.equal(await servedFingerprint(port, b.cert), fingerprintOf(b))
   await t.rejects(servedFingerprint(port, a.cert), 'a client trusting only the old CA no longer verifies')
+  t.ok(server.getTicketKeys().equals(ticketKeys), 'the session ticket keys survive the reload (tickets already issued still resume)')
 })
