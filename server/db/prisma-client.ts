@@ -17,7 +17,7 @@ export interface PostgresPoolOptions {
 
 // How much longer than statement_timeout a query may go unanswered before its connection counts as lost:
 // a live server cancels a slow statement itself and says so well within this.
-const ANSWER_MARGIN_MS = 2000
+export const ANSWER_MARGIN_MS = 2000
 
 /**
  * Query events are opt-in: tests count SQL statements with them, production does not pay for them.

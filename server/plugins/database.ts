@@ -5,9 +5,9 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { DatabaseConfig } from '../config.js'
 import { openEmbedded } from '../db/embedded.js'
-import { createPgliteClient, createPostgresClient, type PrismaClient } from '../db/prisma-client.js'
+import { ANSWER_MARGIN_MS, createPgliteClient, createPostgresClient, type PrismaClient } from '../db/prisma-client.js'
 import { queryMetrics } from '../db/query-metrics.js'
-import { tenantScope } from '../db/tenant-scope.js'
+import { tenantScope, type TenantScopeOptions } from '../db/tenant-scope.js'
 
 /** Connections of the database client: a pg pool's counts, or PGlite's one in-process connection. */
 export interface PoolUsage { total: number, idle: number, waiting: number }
@@ -16,6 +16,8 @@ export interface Database {
   kind: DatabaseConfig['kind']
   prisma: PrismaClient
   poolUsage(): PoolUsage
+  /** Bounds of one tenant transaction (tenant-scope.ts's defaults when absent). */
+  unitOfWork?: TenantScopeOptions
   close(): Promise<void>
 }
 
@@ -26,6 +28,10 @@ export async function openDatabase (config: DatabaseConfig, options: { emitQuery
       kind: 'postgres',
       prisma,
       poolUsage: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
+      // A unit of work may hold its connection as long as one statement may run (and be answered), and wait
+      // for one as long as a connect may take: raising DATABASE_STATEMENT_TIMEOUT_MS must not leave requests
+      // cut off by a shorter, fixed transaction bound.
+      unitOfWork: { timeoutMs: config.statementTimeoutMs + ANSWER_MARGIN_MS, maxWaitMs: config.connectTimeoutMs },
       async close () {
         await prisma.$disconnect()
         await pool.end()
@@ -45,11 +51,11 @@ export async function openDatabase (config: DatabaseConfig, options: { emitQuery
   }
 }
 
-function extendClient (prisma: PrismaClient, app: FastifyInstance) {
+function extendClient (prisma: PrismaClient, app: FastifyInstance, unitOfWork?: TenantScopeOptions) {
   const histogram = app.appMetrics.dbQueryDuration
   return prisma
     .$extends(queryMetrics((labels, seconds) => histogram.observe(labels, seconds)))
-    .$extends(tenantScope())
+    .$extends(tenantScope(unitOfWork))
 }
 
 export type AppDatabaseClient = ReturnType<typeof extendClient>
@@ -70,7 +76,7 @@ export interface DatabasePluginOptions {
 
 async function database (app: FastifyInstance, options: DatabasePluginOptions): Promise<void> {
   const opened = options.database
-  app.decorate('db', extendClient(opened.prisma, app))
+  app.decorate('db', extendClient(opened.prisma, app, opened.unitOfWork))
   app.appMetrics.observePool(() => opened.poolUsage())
   app.decorate('database', {
     kind: opened.kind,

@@ -1,8 +1,13 @@
 // The database plugin: the app's Prisma client carries query metrics and tenant scoping, and the readiness
 // ping reports which database the app runs on.
+import { randomUUID } from 'node:crypto'
 import t from 'tap'
-import { forEachBackend } from '../../helpers/backends.js'
-import { buildTestApp } from '../../helpers/build-app.js'
+import { buildApp } from '../../../server/app.js'
+import { loadServerConfig } from '../../../server/config.js'
+import { classifyDatabaseError } from '../../../server/db/database-errors.js'
+import { ANSWER_MARGIN_MS } from '../../../server/db/prisma-client.js'
+import { forEachBackend, postgresUrls } from '../../helpers/backends.js'
+import { buildTestApp, TEST_IDENTITY_SECRET } from '../../helpers/build-app.js'
 
 const countOf = (metrics: string, labels: string): number | undefined => {
   const line = metrics.split('\n').find((l) => l.startsWith('gatehouse_db_query_duration_seconds_count{') && l.includes(labels))
@@ -40,4 +45,27 @@ forEachBackend(t, async (t, backend) => {
     t.strictSame(visible.map((row) => row.name), ['Mine'], 'row-level security shows this tenant\'s rows only')
     t.strictSame(await app.db.project.findMany(), [], 'and without a tenant, nothing')
   })
+})
+
+const urls = postgresUrls()
+
+t.test('on Postgres a tenant transaction is bounded by the statement timeout (+ the answer margin), not a fixed 10 s', {
+  skip: urls === undefined ? 'needs DATABASE_URL and DATABASE_OWNER_URL (real Postgres)' : false,
+}, async (t) => {
+  // A short statement timeout, so the derived bound is short too: a fixed one would let this work finish.
+  const statementTimeoutMs = 500
+  const app = await buildApp({
+    ...loadServerConfig({ IDENTITY_SECRET: TEST_IDENTITY_SECRET, LOG_LEVEL: 'silent' }),
+    database: { kind: 'postgres', url: urls!.app, poolMax: 2, connectTimeoutMs: 2000, statementTimeoutMs },
+  })
+  t.teardown(() => app.close())
+  const boundMs = statementTimeoutMs + ANSWER_MARGIN_MS
+  const began = Date.now()
+  const error = await app.db.$withTenant(randomUUID(), async (tx) => {
+    await new Promise((resolve) => setTimeout(resolve, boundMs + 1000)) // no statement running: only the transaction's own bound applies
+    return tx.$queryRaw`SELECT 1`
+  }).then(() => undefined, (caught: unknown) => caught)
+  t.ok(error !== undefined, `a unit of work held past ${boundMs} ms is ended (after ${Date.now() - began} ms)`)
+  t.strictSame(classifyDatabaseError(error), { kind: 'unavailable' }, 'and answered as "retry later" (503), not as a bug')
+  t.strictSame(await app.db.$withTenant(randomUUID(), (tx) => tx.$queryRaw`SELECT 1 AS one`), [{ one: 1 }], 'a unit of work within the bound is served')
 })
