@@ -11,7 +11,7 @@ import t, { type Test } from 'tap'
 import { signIdentity } from '../../common/identity-signature.js'
 import { forEachDrillDatabase } from '../helpers/drill-database.js'
 import { TEST_IDENTITY_SECRET } from '../helpers/build-app.js'
-import { namedWith, outcomeSummary, reconcileWrites, rowNames, startMarkedWritesLoad, WRITE_PREFIX } from '../helpers/marked-writes-load.js'
+import { namedWith, outcomeSummary, reconcileWrites, rowNames, startMarkedWritesLoad, WRITE_PREFIX, type Outcome } from '../helpers/marked-writes-load.js'
 import { exitWithin, requestIdsLogged, startApiProcess, type ApiProcess } from '../helpers/service-processes.js'
 
 const EXIT_BOUND_MS = 45_000
@@ -56,11 +56,15 @@ forEachDrillDatabase(t, async (t, database) => {
     const tenant = database.tenants.writers
     const slow = await halfSentCreates(t, api, tenant, 12)
     const load = startMarkedWritesLoad({ apiUrl: api.url, tenantSlug: tenant }, { writers: 12, readers: 12, pauseMs: 0, deadlineMs: 30_000, through: 'api' })
-    // Under way: a good number answered, so keep-alive connections are open and busy when the signal comes.
-    const answered = (): number => load.outcomes.filter((o) => o.status !== 0).length
+    // Under way: a good number answered, and every client answered at least once, so each keep-alive
+    // connection is open, accepted and busy when the signal comes. (A connection still in the listener's
+    // backlog, which a starved process accepts slowly, is reset by the kernel when the listener closes:
+    // with no drain delay, nothing a server does can answer it. SHUTDOWN_DRAIN_DELAY_MS is for that.)
+    const answeredOutcomes = (): Outcome[] => load.outcomes.filter((o) => o.status !== 0)
+    const clientsAnswered = (): number => new Set(answeredOutcomes().map((o) => o.client)).size
     const deadline = Date.now() + 60_000
-    while (answered() < 60 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
-    t.ok(answered() >= 60, `the load is under way: ${outcomeSummary(load.outcomes)}`)
+    while ((answeredOutcomes().length < 60 || clientsAnswered() < 24) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
+    t.ok(answeredOutcomes().length >= 60 && clientsAnswered() === 24, `the load is under way, every client answered: ${outcomeSummary(load.outcomes)}`)
     for (const marker of slow.markers) t.ok(requestIdsLogged(api, 'incoming request').includes(marker), `${marker} is in flight`)
 
     const signalledAt = Date.now()

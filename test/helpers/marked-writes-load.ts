@@ -13,6 +13,8 @@ import { basic, type Login } from './edge-stack.js'
 export const WRITE_PREFIX = 'load-w-'
 
 export interface Outcome {
+  /** Which of the load's clients sent it ('write-0', 'read-3', …): each sends one request at a time. */
+  client: string
   kind: 'write' | 'read'
   via: 'api' | 'edge'
   protocol: 'rest' | 'graphql'
@@ -87,13 +89,13 @@ export function startMarkedWritesLoad (target: LoadTarget, plan: LoadPlan): Load
       : { method: 'GET', path: '/api/v1/projects?limit=5' }
   }
 
-  const send = async (kind: Outcome['kind'], via: Outcome['via'], protocol: Outcome['protocol'], dispatcher: Agent): Promise<void> => {
+  const send = async (client: string, kind: Outcome['kind'], via: Outcome['via'], protocol: Outcome['protocol'], dispatcher: Agent): Promise<void> => {
     const id = `${kind === 'write' ? WRITE_PREFIX : 'load-r-'}${String(++sequence).padStart(5, '0')}-${Math.random().toString(36).slice(2, 8)}`
     const { method, path, body } = requestFor(kind, protocol, id)
     const headers: Record<string, string> = { 'x-request-id': id, ...(body !== undefined ? { 'content-type': 'application/json' } : { 'cache-control': 'no-store' }) }
     if (via === 'edge') headers.authorization = basic(target.edge!.login)
     else Object.assign(headers, signIdentity(TEST_IDENTITY_SECRET, { tenant: target.tenantSlug, user: 'drill', requestId: id, method, url: path }))
-    const outcome: Outcome = { kind, via, protocol, marker: id, startedAt: Date.now(), endedAt: 0, status: 0 }
+    const outcome: Outcome = { client, kind, via, protocol, marker: id, startedAt: Date.now(), endedAt: 0, status: 0 }
     outcomes.push(outcome)
     try {
       const response = await request(`${via === 'edge' ? target.edge!.url : target.apiUrl}${path}`, {
@@ -136,7 +138,7 @@ export function startMarkedWritesLoad (target: LoadTarget, plan: LoadPlan): Load
     const protocol: Outcome['protocol'] = plan.graphql === true && index % 3 === 2 ? 'graphql' : 'rest'
     const dispatcher = via === 'edge' ? edge[edgeClients++ % edge.length]! : direct
     while (running) {
-      await send(kind, via, protocol, dispatcher)
+      await send(`${kind}-${index}`, kind, via, protocol, dispatcher)
       if (plan.pauseMs > 0) await new Promise((resolve) => setTimeout(resolve, plan.pauseMs))
     }
   }
