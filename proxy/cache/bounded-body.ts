@@ -15,7 +15,8 @@ export interface BoundedBodyHandlers {
 export function readUpTo (stream: Readable, maxBytes: number, on: BoundedBodyHandlers): void {
   const chunks: Buffer[] = []
   let held = 0
-  const complete = (): void => { void on.whole(Buffer.concat(chunks)) }
+  // A handler that throws or rejects is a failure of this body, not an unhandled rejection that ends the process.
+  const complete = (): void => { new Promise<void>((resolve) => resolve(on.whole(Buffer.concat(chunks)))).catch(on.failed) }
   const hold = (chunk: Buffer): void => {
     chunks.push(chunk)
     held += chunk.length

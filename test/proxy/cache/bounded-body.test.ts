@@ -46,3 +46,12 @@ t.test('a source that fails before the bound: failed, with its error', async (t)
   source.destroy(new Error('upstream reset'))
   t.match(await outcome, { failed: { message: 'upstream reset' } })
 })
+
+t.test('a whole-body handler that throws or rejects is reported as a failure, not left unhandled', async (t) => {
+  for (const whole of [() => { throw new Error('sync') }, async () => { throw new Error('async') }]) {
+    const failed = await new Promise<Error>((resolve) => {
+      readUpTo(Readable.from([Buffer.from('abc')]), 6, { whole, tooLarge: () => {}, failed: resolve })
+    })
+    t.match(failed.message, /^(sync|async)$/)
+  }
+})
