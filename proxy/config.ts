@@ -34,6 +34,7 @@ export const ProxyEnvSchema = Type.Object({
   AUTH_CACHE_TTL_SECONDS: Type.Integer({ default: 30, minimum: 0, maximum: 3600 }),
   AUTH_FAILURE_LIMIT: Type.Integer({ default: 10, minimum: 1, description: 'Failed logins per address per window' }),
   AUTH_FAILURE_WINDOW_SECONDS: Type.Integer({ default: 60, minimum: 1 }),
+  AUTH_LOGIN_FAILURE_LIMIT: Type.Integer({ default: 30, minimum: 1, description: 'Failed logins per login (from any address) per window' }),
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
   RATE_LIMIT_WINDOW_SECONDS: Type.Integer({ default: 60, minimum: 1 }),
   RATE_LIMIT_ANONYMOUS: Type.Integer({ default: 60, minimum: 1, description: 'Requests per window per address before authentication' }),
@@ -47,6 +48,10 @@ export const ProxyEnvSchema = Type.Object({
   CACHE_MAX_ENTRY_BYTES: Type.Integer({ default: 1024 * 1024, minimum: 1 }),
   CACHE_MAX_STALE_IF_ERROR_SECONDS: Type.Integer({ default: 300, minimum: 0 }),
   BODY_LIMIT_BYTES: Type.Integer({ default: 1_048_576, minimum: 1024 }),
+  BODY_BUFFER_MAX_BYTES: Type.Integer({ default: 64 * 1024 * 1024, minimum: 1024, description: 'Request bodies held at the edge at once, all requests together; past it 503 + Retry-After' }),
+  UPSTREAM_USER_MAX_IN_FLIGHT: Type.Optional(Type.Integer({ minimum: 1, description: 'Requests one tenant user may have at the API at once (default: a quarter of the pool, UPSTREAM_CONNECTIONS per instance)' })),
+  MAX_CONNECTIONS: Type.Integer({ default: 10_000, minimum: 1, description: 'Open client connections per listener (HTTPS, redirect); more are refused' }),
+  HTTP2_MAX_CONCURRENT_STREAMS: Type.Integer({ default: 128, minimum: 1, maximum: 1000, description: 'Requests one HTTP/2 connection may have open at once' }),
   SHUTDOWN_GRACE_MS: Type.Integer({ default: 10000, minimum: 0 }),
   ...serverTimeoutSettings({ headersMs: 10_000, requestMs: 60_000, keepAliveMs: 60_000 }),
   OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://', description: 'OTLP/HTTP collector; spans go to <url>/v1/traces. Unset: no tracing' })),
@@ -69,7 +74,7 @@ export interface ProxyConfig {
   upstreams: URL[]
   upstream: { connectTimeoutMs: number, timeoutMs: number, connections: number, healthIntervalMs: number }
   identitySecret: string
-  auth: { htpasswdFile: string, cacheTtlMs: number, failureLimit: number, failureWindowMs: number }
+  auth: { htpasswdFile: string, cacheTtlMs: number, failureLimit: number, loginFailureLimit: number, failureWindowMs: number }
   redisUrl: string | undefined
   rateLimit: {
     windowMs: number
@@ -80,6 +85,13 @@ export interface ProxyConfig {
   }
   cache: { maxEntries: number, maxBytes: number, maxEntryBytes: number, maxStaleIfErrorSeconds: number }
   bodyLimitBytes: number
+  /** All request bodies buffered at the edge at once may take this much memory. */
+  bodyBufferMaxBytes: number
+  /** Requests one tenant user may have at the API at once: one user cannot take the upstream pool. */
+  userMaxInFlight: number
+  /** Client connections per public listener, and streams per HTTP/2 connection. */
+  maxConnections: number
+  http2MaxConcurrentStreams: number
   shutdownGraceMs: number
   /** How long a client may take over its headers, its whole request, and between requests. */
   clientTimeouts: ServerTimeouts
@@ -146,6 +158,7 @@ export function loadProxyConfig (env: Record<string, string | undefined> = proce
       htpasswdFile: settings.HTPASSWD_FILE ?? join(settings.DATA_DIR, 'htpasswd'),
       cacheTtlMs: settings.AUTH_CACHE_TTL_SECONDS * 1000,
       failureLimit: settings.AUTH_FAILURE_LIMIT,
+      loginFailureLimit: settings.AUTH_LOGIN_FAILURE_LIMIT,
       failureWindowMs: settings.AUTH_FAILURE_WINDOW_SECONDS * 1000,
     },
     redisUrl: settings.REDIS_URL,
@@ -163,6 +176,10 @@ export function loadProxyConfig (env: Record<string, string | undefined> = proce
       maxStaleIfErrorSeconds: settings.CACHE_MAX_STALE_IF_ERROR_SECONDS,
     },
     bodyLimitBytes: settings.BODY_LIMIT_BYTES,
+    bodyBufferMaxBytes: settings.BODY_BUFFER_MAX_BYTES,
+    userMaxInFlight: settings.UPSTREAM_USER_MAX_IN_FLIGHT ?? Math.max(1, Math.floor(settings.UPSTREAM_CONNECTIONS * upstreams.length / 4)),
+    maxConnections: settings.MAX_CONNECTIONS,
+    http2MaxConcurrentStreams: settings.HTTP2_MAX_CONCURRENT_STREAMS,
     shutdownGraceMs: settings.SHUTDOWN_GRACE_MS,
     clientTimeouts: serverTimeouts(settings),
     tracing: tracingConfig(settings.OTEL_EXPORTER_OTLP_ENDPOINT, settings.OTEL_SERVICE_NAME),
