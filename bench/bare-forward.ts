@@ -4,6 +4,7 @@
 // the Authorization header is taken at its word), no rate limit, no cache, no security headers, no metrics.
 // Run by the bench (bench/targets/bare-forward.ts) with BARE_* variables; never a way to run the edge.
 import { readFileSync } from 'node:fs'
+import { Readable } from 'node:stream'
 import Fastify from 'fastify'
 import httpProxy from '@fastify/http-proxy'
 import type { FastifyRequest } from 'fastify'
@@ -32,16 +33,27 @@ const loginOf = (request: FastifyRequest): { tenant: string, user: string } => {
   return { tenant, user }
 }
 
+// The signature covers the body's digest, so the body is held whole before it is forwarded, as the edge does;
+// it is forwarded as the bytes received (a stream: reply-from would re-encode a parsed JSON body).
+const bodies = new WeakMap<object, Buffer>()
+app.removeAllContentTypeParsers()
+app.addContentTypeParser('*', { parseAs: 'buffer' }, (request, body, done) => {
+  bodies.set(request, body as Buffer)
+  done(null, Readable.from([body], { objectMode: false }))
+})
+
 app.get('/health', async () => ({ status: 'ok' }))
 await app.register(httpProxy, {
   upstream: settings.BARE_UPSTREAM,
   prefix: '/',
   http2: false,
+  proxyPayloads: false,
   undici: { connections: 128, pipelining: 1, keepAliveTimeout: 60_000 },
   replyOptions: {
     rewriteRequestHeaders: (request, headers) => {
       const { authorization: _authorization, ...kept } = headers
-      return { ...kept, ...signIdentity(settings.BARE_IDENTITY_SECRET, { ...loginOf(request as FastifyRequest), requestId: String(request.id), method: request.method, url: request.url }) }
+      const body = bodies.get(request)
+      return { ...kept, ...signIdentity(settings.BARE_IDENTITY_SECRET, { ...loginOf(request as FastifyRequest), requestId: String(request.id), method: request.method, url: request.url, body }) }
     },
   },
 })

@@ -5,6 +5,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import etag from '@fastify/etag'
 import type { ServerConfig } from './config.js'
 import { Errors } from './errors.js'
+import bodyDigestPlugin from './plugins/body-digest.js'
 import databasePlugin, { openDatabase, type Database } from './plugins/database.js'
 import graphqlPlugin from './plugins/graphql.js'
 import identityPlugin from './plugins/identity.js'
@@ -108,6 +109,7 @@ async function assemble (config: ServerConfig, options: BuildAppOptions, databas
   await app.register(databasePlugin, { database, closeWithApp: ownsDatabase })
   await app.register(servicesPlugin)
   await app.register(identityPlugin, config.identity)
+  await app.register(bodyDigestPlugin)
   await app.register(etag)
   await app.register(openapiPlugin)
 

@@ -40,7 +40,7 @@ export function apiTarget (context: BenchContext, api: Managed): Target {
     omissions: ['plain HTTP, no TLS', 'identity pre-signed by the bench', 'no auth, rate limit, cache or edge headers'],
     async prepare (scenario: Scenario) {
       if (scenario.login === undefined) return {}
-      return signIdentity(context.identitySecret, { tenant: scenario.login.tenant, user: scenario.login.user, requestId: 'bench-direct', method: scenario.method, url: scenario.url })
+      return signIdentity(context.identitySecret, { tenant: scenario.login.tenant, user: scenario.login.user, requestId: 'bench-direct', method: scenario.method, url: scenario.url, body: scenario.body })
     },
     expectedHeaders: () => ({}),
     // Stopped by the bench after every target that forwards to it.

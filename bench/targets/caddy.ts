@@ -52,9 +52,9 @@ function config (context: BenchContext, options: CaddyOptions, dir: string): obj
                   {
                     handler: 'map',
                     source: '{http.auth.user.id} {http.request.method} {http.request.uri}',
-                    destinations: ['{gatehouse_tenant}', '{gatehouse_user}', '{gatehouse_timestamp}', '{gatehouse_signature}'],
-                    mappings: signed.map((entry) => ({ input: entry.key, outputs: [entry.tenant, entry.user, entry.timestamp, entry.signature] })),
-                    defaults: ['', '', '', ''],
+                    destinations: ['{gatehouse_tenant}', '{gatehouse_user}', '{gatehouse_timestamp}', '{gatehouse_signature}', '{gatehouse_content_digest}'],
+                    mappings: signed.map((entry) => ({ input: entry.key, outputs: [entry.tenant, entry.user, entry.timestamp, entry.signature, entry.contentDigest] })),
+                    defaults: ['', '', '', '', ''],
                   },
                   {
                     handler: 'reverse_proxy',
@@ -69,6 +69,8 @@ function config (context: BenchContext, options: CaddyOptions, dir: string): obj
                           'X-Gatehouse-User': ['{gatehouse_user}'],
                           'X-Gatehouse-Timestamp': ['{gatehouse_timestamp}'],
                           'X-Gatehouse-Signature': ['{gatehouse_signature}'],
+                          // Empty for a bodiless request: the API reads an empty Content-Digest as none.
+                          'Content-Digest': ['{gatehouse_content_digest}'],
                         },
                       },
                     },

@@ -72,6 +72,11 @@ http {
     ${signed.map((entry) => `${quote(entry.key)} ${quote(entry.signature)};`).join('\n    ')}
     default "";
   }
+  # The digest of the body that signature covers; "" (no header sent) for a request without one.
+  map "$remote_user $request_method $request_uri" $gatehouse_content_digest {
+    ${signed.map((entry) => `${quote(entry.key)} ${quote(entry.contentDigest)};`).join('\n    ')}
+    default "";
+  }
   map $http_cache_control $client_no_store { "~*no-store" 1; default 0; }
 
   server {
@@ -108,6 +113,7 @@ http {
       proxy_set_header X-Gatehouse-User $gatehouse_user;
       proxy_set_header X-Gatehouse-Timestamp ${timestamp};
       proxy_set_header X-Gatehouse-Signature $gatehouse_signature;
+      proxy_set_header Content-Digest $gatehouse_content_digest;
       ${hide}
 
       proxy_cache edge;

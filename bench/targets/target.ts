@@ -47,19 +47,26 @@ export interface Target {
 
 /**
  * nginx and Caddy cannot compute the HMAC our API demands. The signature covers tenant, user, request id,
- * method, URL and a timestamp, not the body, so the bench signs exactly the requests of its scenarios and
- * hands the servers a table from "login method url" to a signature, rewritten before every run.
+ * method, URL, a timestamp and the body's digest; every scenario sends one fixed body, so the bench signs exactly
+ * the requests of its scenarios and hands the servers a table from "login method url" to a signature and a
+ * Content-Digest ('' without a body, which both servers then leave out), rewritten before every run.
  */
-export interface SignedRequest { key: string, tenant: string, user: string, timestamp: string, signature: string }
+export interface SignedRequest { key: string, tenant: string, user: string, timestamp: string, signature: string, contentDigest: string }
 
 export function signScenarioRequests (secret: string, scenarios: Scenario[], requestId: string): SignedRequest[] {
   const signed = new Map<string, SignedRequest>()
   for (const scenario of scenarios) {
     if (scenario.login === undefined) continue
     const { login } = scenario
-    const headers = signIdentity(secret, { tenant: login.tenant, user: login.user, requestId, method: scenario.method, url: scenario.url })
+    const headers = signIdentity(secret, { tenant: login.tenant, user: login.user, requestId, method: scenario.method, url: scenario.url, body: scenario.body })
     const key = `${login.login} ${scenario.method} ${scenario.url}`
-    signed.set(key, { key, tenant: login.tenant, user: login.user, timestamp: headers['x-gatehouse-timestamp']!, signature: headers['x-gatehouse-signature']! })
+    if (signed.has(key) && signed.get(key)!.contentDigest !== (headers['content-digest'] ?? '')) {
+      throw new Error(`scenarios share "${key}" with different bodies: one signature table entry cannot cover both`)
+    }
+    signed.set(key, {
+      key, tenant: login.tenant, user: login.user, timestamp: headers['x-gatehouse-timestamp']!, signature: headers['x-gatehouse-signature']!,
+      contentDigest: headers['content-digest'] ?? '',
+    })
   }
   return [...signed.values()]
 }

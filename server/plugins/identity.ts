@@ -1,6 +1,7 @@
 // Who is calling: the tenant and user the edge proxy authenticated, taken only from headers the proxy
 // signed with the shared secret. A client can send these headers too, but cannot sign them.
-// Routes opt in with `app.addHook('onRequest', app.authenticate)` in their own context.
+// Routes opt in with `app.addHook('onRequest', app.authenticate)` in their own context; the body is then
+// checked against the signed Content-Digest as it is read (plugins/body-digest.ts).
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { verifyIdentity } from '../../common/identity-signature.js'
@@ -10,6 +11,8 @@ import { createTenantService, type TenantRecord } from '../services/tenants.js'
 export interface RequestIdentity {
   tenant: TenantRecord
   user: string
+  /** The signed Content-Digest the body must match; null when the request has no body. */
+  contentDigest: string | null
 }
 
 declare module 'fastify' {
@@ -26,6 +29,7 @@ const REASONS = {
   malformed: 'The identity headers are malformed',
   stale: 'The identity signature has expired',
   'bad-signature': 'The identity signature is not valid',
+  'unsigned-body': 'The request has a body but the identity signature covers none (no Content-Digest)',
 } as const
 
 export interface IdentityPluginOptions { secret: string, maxAgeSeconds: number }
@@ -42,7 +46,7 @@ async function identity (app: FastifyInstance, options: IdentityPluginOptions): 
     }
     const tenant = await tenants.resolve(result.identity.tenant)
     if (tenant === null) throw new Errors.UnknownTenant(result.identity.tenant)
-    request.identity = { tenant, user: result.identity.user }
+    request.identity = { tenant, user: result.identity.user, contentDigest: result.contentDigest ?? null }
   })
 
   app.decorate('identityOf', function identityOf (request: FastifyRequest): RequestIdentity {

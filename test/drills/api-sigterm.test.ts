@@ -28,7 +28,7 @@ async function halfSentCreates (t: Test, api: ApiProcess, tenant: string, count:
     const socket = connect(api.port, '127.0.0.1')
     t.teardown(() => socket.destroy())
     await new Promise<void>((resolve) => socket.once('connect', resolve))
-    const signed = signIdentity(TEST_IDENTITY_SECRET, { tenant, user: 'drill', requestId: marker, method: 'POST', url: '/api/v1/projects' })
+    const signed = signIdentity(TEST_IDENTITY_SECRET, { tenant, user: 'drill', requestId: marker, method: 'POST', url: '/api/v1/projects', body })
     const head = ['POST /api/v1/projects HTTP/1.1', 'Host: api', 'Content-Type: application/json', `Content-Length: ${body.length}`,
       ...Object.entries(signed).map(([name, value]) => `${name}: ${value}`)].join('\r\n')
     // Everything the server sends until it closes the connection: one response, then the close it announced.

@@ -40,8 +40,10 @@ t.test('headers trickled forever: 408 at the header deadline, connection closed'
 })
 
 t.test('a body sent too slowly: 408 at the request deadline, connection closed', async (t) => {
-  const signed = signIdentity(TEST_IDENTITY_SECRET, { tenant: 'acme', user: 'alice', requestId: 'slow-body', method: 'POST', url: '/api/v1/projects' })
-  const head = ['POST /api/v1/projects HTTP/1.1', 'Host: api', 'Content-Type: application/json', 'Content-Length: 100000',
+  // Signed for the whole body it announces (a name of 99,989 a's), of which it sends one byte at a time.
+  const body = `{"name":"${'a'.repeat(99_989)}"}`
+  const signed = signIdentity(TEST_IDENTITY_SECRET, { tenant: 'acme', user: 'alice', requestId: 'slow-body', method: 'POST', url: '/api/v1/projects', body })
+  const head = ['POST /api/v1/projects HTTP/1.1', 'Host: api', 'Content-Type: application/json', `Content-Length: ${body.length}`,
     ...Object.entries(signed).map(([name, value]) => `${name}: ${value}`), '', '{"name":"'].join('\r\n')
   await cutOffWith408(t, head, 'a', REQUEST_MS)
 })

@@ -32,10 +32,18 @@ export interface Caller {
   graphql(query: string, variables?: Record<string, unknown>): Promise<LightMyRequestResponse>
 }
 
+function signableBody (payload: InjectOptions['payload']): Buffer | string | undefined {
+  if (payload === undefined || typeof payload === 'string' || Buffer.isBuffer(payload)) return payload
+  if (typeof (payload as { pipe?: unknown }).pipe === 'function') throw new Error('callerFor signs whole bodies; send a stream with app.inject')
+  return JSON.stringify(payload)
+}
+
 export function callerFor (app: FastifyInstance, tenant: TestTenant, user = 'alice', secret = TEST_IDENTITY_SECRET): Caller {
   const request: Caller['request'] = async (options) => {
-    const signed = signIdentity(secret, { tenant: tenant.slug, user, requestId: `test-${Math.random().toString(36).slice(2)}`, method: options.method, url: options.url })
-    return app.inject({ ...options, method: options.method as never, headers: { ...signed, ...(options.headers ?? {}) } })
+    // The body is signed as the bytes inject will send: an object is sent as its JSON, as inject would.
+    const body = signableBody(options.payload)
+    const signed = signIdentity(secret, { tenant: tenant.slug, user, requestId: `test-${Math.random().toString(36).slice(2)}`, method: options.method, url: options.url, body })
+    return app.inject({ ...options, ...(body !== undefined ? { payload: body } : {}), method: options.method as never, headers: { ...signed, ...(options.headers ?? {}) } })
   }
   const json = (method: string) => (url: string, body: unknown) =>
     request({ method, url, headers: { 'content-type': 'application/json' }, payload: JSON.stringify(body) })

@@ -94,7 +94,7 @@ export function startMarkedWritesLoad (target: LoadTarget, plan: LoadPlan): Load
     const { method, path, body } = requestFor(kind, protocol, id)
     const headers: Record<string, string> = { 'x-request-id': id, ...(body !== undefined ? { 'content-type': 'application/json' } : { 'cache-control': 'no-store' }) }
     if (via === 'edge') headers.authorization = basic(target.edge!.login)
-    else Object.assign(headers, signIdentity(TEST_IDENTITY_SECRET, { tenant: target.tenantSlug, user: 'drill', requestId: id, method, url: path }))
+    else Object.assign(headers, signIdentity(TEST_IDENTITY_SECRET, { tenant: target.tenantSlug, user: 'drill', requestId: id, method, url: path, body }))
     const outcome: Outcome = { client, kind, via, protocol, marker: id, startedAt: Date.now(), endedAt: 0, status: 0 }
     outcomes.push(outcome)
     try {

@@ -1,11 +1,12 @@
-// npm run -s identity:sign: prints curl header arguments with an identity signed as the proxy signs it,
-// which the API accepts: with IDENTITY_SECRET, or with the development secret it keeps in DATA_DIR.
+// npm run -s identity:sign: prints curl header arguments with an identity signed as the proxy signs it (and the
+// digest of the body, when given), which the API accepts: with IDENTITY_SECRET, or with the development secret
+// it keeps in DATA_DIR.
 import { readFileSync, statSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { IDENTITY_HEADERS, verifyIdentity } from '../../common/identity-signature.js'
+import { contentDigest, IDENTITY_HEADERS, verifyIdentity } from '../../common/identity-signature.js'
 import { forEachBackend } from '../helpers/backends.js'
 import { buildTestApp, TEST_IDENTITY_SECRET } from '../helpers/build-app.js'
 import { runScript } from './run-script.js'
@@ -41,6 +42,25 @@ forEachBackend(t, async (t, backend) => {
     const otherPath = await app.inject({ method: 'GET', url: '/api/v1/tasks', headers })
     t.equal(otherPath.statusCode, 401, 'bound to the signed path')
   })
+
+  t.test('with a body, the printed headers carry its digest and are good for that body only', async (t) => {
+    const tenant = await backend.createTenant()
+    const url = '/api/v1/projects'
+    const body = '{"name":"Launch"}'
+    const signed = await runScript('identity-sign', [tenant.slug, 'alice', 'POST', url, body], { IDENTITY_SECRET: TEST_IDENTITY_SECRET })
+    t.equal(signed.code, 0, signed.stderr)
+    t.match(signed.stdout, /^-H [a-z-]+:\S+( -H [a-z-]+:\S+){5}\n$/, 'one line of curl arguments, word-splittable')
+    const headers: Record<string, string> = { ...parseCurlHeaders(signed.stdout), 'content-type': 'application/json' }
+    t.equal(headers['content-digest'], contentDigest(body))
+
+    const app = await buildTestApp(t, backend)
+    const created = await app.inject({ method: 'POST', url, headers, payload: body })
+    t.equal(created.statusCode, 201, created.body)
+    t.equal((await app.inject({ method: 'POST', url, headers, payload: '{"name":"Other"}' })).statusCode, 400, 'bound to the signed body')
+    const { 'content-digest': _digest, ...bodiless } = parseCurlHeaders((await runScript('identity-sign', [tenant.slug, 'alice', 'POST', url], { IDENTITY_SECRET: TEST_IDENTITY_SECRET })).stdout)
+    t.equal((await app.inject({ method: 'POST', url, headers: { ...bodiless, 'content-type': 'application/json' }, payload: body })).statusCode, 401,
+      'signed without the body, sent with one')
+  })
 })
 
 t.test('without IDENTITY_SECRET it signs with the development secret in DATA_DIR, kept private and reused', async (t) => {
@@ -63,10 +83,10 @@ t.test('without IDENTITY_SECRET it signs with the development secret in DATA_DIR
 })
 
 t.test('bad usage exits 64 with the usage line', async (t) => {
-  for (const args of [[], ['acme', 'alice', 'GET'], ['acme', 'alice', 'GET', 'api/v1/projects'], ['acme', 'alice', 'GET', '/x', 'extra']]) {
+  for (const args of [[], ['acme', 'alice', 'GET'], ['acme', 'alice', 'GET', 'api/v1/projects'], ['acme', 'alice', 'POST', '/x', '{}', 'extra']]) {
     const result = await runScript('identity-sign', args, { IDENTITY_SECRET: TEST_IDENTITY_SECRET })
     t.equal(result.code, 64, JSON.stringify(args))
-    t.equal(result.stderr, 'identity:sign: usage: npm run -s identity:sign -- <tenant> <user> <METHOD> </path?query>\n')
+    t.equal(result.stderr, 'identity:sign: usage: npm run -s identity:sign -- <tenant> <user> <METHOD> </path?query> [body]\n')
     t.equal(result.stdout, '')
   }
 })

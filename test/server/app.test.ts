@@ -76,7 +76,7 @@ forEachBackend(t, async (t, backend) => {
     const socket = connect(port, '127.0.0.1')
     t.teardown(() => socket.destroy())
     await new Promise<void>((resolve) => socket.once('connect', resolve))
-    const signed = signIdentity(TEST_IDENTITY_SECRET, { tenant: tenant.slug, user: 'alice', requestId: 'closing-1', method: 'POST', url: '/api/v1/projects' })
+    const signed = signIdentity(TEST_IDENTITY_SECRET, { tenant: tenant.slug, user: 'alice', requestId: 'closing-1', method: 'POST', url: '/api/v1/projects', body })
     let received = ''
     socket.on('data', (chunk) => { received += String(chunk) })
     const socketClosed = new Promise<void>((resolve) => socket.once('close', () => resolve()))

@@ -52,8 +52,8 @@ function gatewayEvent (input: EventInput): ApiGatewayEvent {
 
 const context = { awsRequestId: 'c6af9ac6-7b61-11e6-9a41-93e8deadbeef', functionName: 'gatehouse-api', getRemainingTimeInMillis: () => 30_000 }
 
-function signed (tenant: string, method: string, url: string, requestId: string): Record<string, string> {
-  return signIdentity(TEST_IDENTITY_SECRET, { tenant, user: 'alice', requestId, method, url })
+function signed (tenant: string, method: string, url: string, requestId: string, body?: string): Record<string, string> {
+  return signIdentity(TEST_IDENTITY_SECRET, { tenant, user: 'alice', requestId, method, url, body })
 }
 
 function entryFor (t: Parameters<Parameters<typeof forEachBackend>[1]>[0], backend: Backend): LambdaEntry {
@@ -71,7 +71,7 @@ forEachBackend(t, async (t, backend) => {
     const created = await handler(gatewayEvent({
       method: 'POST',
       path: '/api/v1/projects',
-      headers: { 'content-type': 'application/json', ...signed(tenant.slug, 'POST', '/api/v1/projects', 'req-create-1') },
+      headers: { 'content-type': 'application/json', ...signed(tenant.slug, 'POST', '/api/v1/projects', 'req-create-1', body) },
       // API Gateway base64-encodes bodies it does not recognise as text; the adapter must decode them.
       body: Buffer.from(body).toString('base64'),
       isBase64Encoded: true,
@@ -129,6 +129,33 @@ forEachBackend(t, async (t, backend) => {
       headers: signed(tenant.slug, 'GET', '/api/v1/projects?limit=1', 'req-replay-1'),
     }), context)
     t.equal(response.statusCode, 401)
+  })
+
+  t.test('the whole body API Gateway delivers is checked against the signed digest', async (t) => {
+    const { handler } = entryFor(t, backend)
+    const tenant = await backend.createTenant()
+    const body = JSON.stringify({ name: 'Signed' })
+    const headers = { 'content-type': 'application/json', ...signed(tenant.slug, 'POST', '/api/v1/projects', 'req-digest-1', body) }
+    const replayed = await handler(gatewayEvent({ method: 'POST', path: '/api/v1/projects', headers, body: JSON.stringify({ name: 'Replayed' }) }), context)
+    t.equal(replayed.statusCode, 400, replayed.body)
+    t.match(replayed.headers['content-type'], /^application\/problem\+json/)
+    t.match(JSON.parse(replayed.body), { type: 'urn:gatehouse:problem:body-digest-mismatch', code: 'GH_BODY_DIGEST_MISMATCH' })
+    const unsigned = await handler(gatewayEvent({
+      method: 'POST', path: '/api/v1/projects', body: JSON.stringify({ name: 'Unsigned' }),
+      headers: { 'content-type': 'application/json', ...signed(tenant.slug, 'POST', '/api/v1/projects', 'req-digest-2') },
+    }), context)
+    t.equal(unsigned.statusCode, 401, 'a body the signature does not cover')
+
+    const query = JSON.stringify({ query: '{ projects(first: 5) { nodes { name } } }' })
+    const graphql = (sent: string) => handler(gatewayEvent({
+      method: 'POST', path: '/graphql', body: sent,
+      headers: { 'content-type': 'application/json', ...signed(tenant.slug, 'POST', '/graphql', 'req-digest-3', query) },
+    }), context)
+    t.equal((await graphql(query)).statusCode, 200, 'GraphQL through the adapter, signed')
+    t.equal((await graphql(query.replace('first: 5', 'first: 6'))).statusCode, 400, 'and refused with another body')
+
+    const listed = await handler(gatewayEvent({ method: 'GET', path: '/api/v1/projects', headers: signed(tenant.slug, 'GET', '/api/v1/projects', 'req-digest-4') }), context)
+    t.strictSame(JSON.parse(listed.body).data, [], 'nothing was written')
   })
 
   t.test('the app is built once per cold start and reused by warm invocations', async (t) => {

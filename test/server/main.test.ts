@@ -66,7 +66,7 @@ async function createDuringShutdown (t: Test, server: LoggedProcess, port: numbe
   const socket = connect(port, '127.0.0.1')
   t.teardown(() => socket.destroy())
   await new Promise<void>((resolve) => socket.once('connect', resolve))
-  const signed = signIdentity(TEST_IDENTITY_SECRET, { tenant, user: 'alice', requestId: 'main-inflight-1', method: 'POST', url: '/api/v1/projects' })
+  const signed = signIdentity(TEST_IDENTITY_SECRET, { tenant, user: 'alice', requestId: 'main-inflight-1', method: 'POST', url: '/api/v1/projects', body })
   const head = [
     'POST /api/v1/projects HTTP/1.1',
     `Host: 127.0.0.1:${port}`,

@@ -1,4 +1,5 @@
 // Every way a client can get a request wrong ends as a 4xx problem+json with a stable type, never a 5xx.
+import { Readable } from 'node:stream'
 import t from 'tap'
 import { forEachBackend } from '../../../../helpers/backends.js'
 import { signIdentity } from '../../../../../common/identity-signature.js'
@@ -125,6 +126,27 @@ forEachBackend(t, async (t, backend) => {
     const response = await caller.post('/api/v1/projects', { name: 'big', description: 'x'.repeat(4096) })
     assertProblem(t, response, 413, 'payload-too-large')
     const count = await backend.asOwner((s) => s.query<{ n: number }>('SELECT count(*)::int AS n FROM projects WHERE tenant_id = $1', [caller.tenant.id]))
+    t.equal(count[0]?.n, 0, 'nothing was written')
+  })
+
+  t.test('a body that is not the one signed is a 400 body-digest-mismatch; over the limit, still a 413', async (t) => {
+    const tenant = await backend.createTenant()
+    const url = '/api/v1/projects'
+    const sign = (body: string) => ({ 'content-type': 'application/json', ...signIdentity(TEST_IDENTITY_SECRET, { tenant: tenant.slug, user: 'alice', requestId: 'digest-1', method: 'POST', url, body }) })
+    const mismatch = await app.inject({ method: 'POST', url, headers: sign('{"name":"signed"}'), payload: '{"name":"sent"}' })
+    assertProblem(t, mismatch, 400, 'body-digest-mismatch')
+    t.equal(mismatch.headers['cache-control'], 'no-store')
+    // Counted as it streams: the limit stops a chunked body before its end, where the digest would be compared.
+    const big = JSON.stringify({ name: 'big', description: 'x'.repeat(4096) })
+    const chunked = await app.inject({ method: 'POST', url, headers: { ...sign(big), 'transfer-encoding': 'chunked' }, payload: Readable.from([Buffer.from(big)]) })
+    assertProblem(t, chunked, 413, 'payload-too-large')
+    // The parser stops listening at the limit; the rest still streams through the check, which then fails unheard.
+    const other = JSON.stringify({ name: 'big', description: 'y'.repeat(4096) })
+    const mismatched = await app.inject({ method: 'POST', url, headers: { ...sign(big), 'transfer-encoding': 'chunked' }, payload: Readable.from([Buffer.from(other)]) })
+    assertProblem(t, mismatched, 413, 'payload-too-large')
+    await new Promise((resolve) => setImmediate(resolve))
+    t.equal((await callerFor(app, tenant).get(url)).statusCode, 200, 'and the API still serves')
+    const count = await backend.asOwner((s) => s.query<{ n: number }>('SELECT count(*)::int AS n FROM projects WHERE tenant_id = $1', [tenant.id]))
     t.equal(count[0]?.n, 0, 'nothing was written')
   })
 
