@@ -35,12 +35,22 @@ export function createCredentialVerifier (store: HtpasswdStore, options: Verifie
     return pending
   }
 
+  const cached = (entry: HtpasswdEntry, key: string): boolean =>
+    options.cacheTtlMs > 0 && verified.get(key) === entry.hash
+
   return {
+    /** The user's entry when these credentials verified recently and the file still holds that hash: no bcrypt. */
+    cachedEntry (login: string, password: string): HtpasswdEntry | undefined {
+      const entry = store.get(login)
+      return entry !== undefined && cached(entry, keyOf(login, password)) ? entry : undefined
+    },
+    /** The salted hash the credentials are known by: a key for work about them that must not hold the password. */
+    credentialKey: keyOf,
     /** The user's entry when the password is right, otherwise undefined. */
     async verify (login: string, password: string): Promise<HtpasswdEntry | undefined> {
       const entry = store.get(login)
       const key = keyOf(login, password)
-      if (entry !== undefined && options.cacheTtlMs > 0 && verified.get(key) === entry.hash) return entry
+      if (entry !== undefined && cached(entry, key)) return entry
       const ok = await bcryptCheck(key, password, entry?.hash ?? DECOY_HASH)
       if (entry === undefined || !ok) return undefined
       if (options.cacheTtlMs > 0) verified.set(key, entry.hash)

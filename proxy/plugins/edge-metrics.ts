@@ -15,7 +15,7 @@ export function createEdgeMetrics (registry = new promClient.Registry()) {
     rateLimited: new promClient.Counter({ name: 'gatehouse_proxy_rate_limited_total', help: 'Requests refused with 429 by the rate limiter', labelNames: ['tenant'] as const, registers }),
     tenantRequests: new promClient.Counter({ name: 'gatehouse_proxy_tenant_requests_total', help: 'Authenticated requests by tenant and status class (tenants come from the credentials file, so the label is bounded)', labelNames: ['tenant', 'status_class'] as const, registers }),
     authFailures: new promClient.Counter({ name: 'gatehouse_proxy_auth_failures_total', help: 'Failed logins', labelNames: ['tenant'] as const, registers }),
-    authThrottled: new promClient.Counter({ name: 'gatehouse_proxy_auth_throttled_total', help: 'Requests refused because their address failed to log in too often', registers }),
+    authThrottled: new promClient.Counter({ name: 'gatehouse_proxy_auth_throttled_total', help: 'Logins refused with 429 because their address or their login failed too often, by throttle', labelNames: ['throttle'] as const, registers }),
     upstreamDuration: new promClient.Histogram({
       name: 'gatehouse_proxy_upstream_duration_seconds',
       help: 'Time from forwarding a request to the API until its response headers arrive',
@@ -24,6 +24,7 @@ export function createEdgeMetrics (registry = new promClient.Registry()) {
       registers,
     }),
     upstreamErrors: new promClient.Counter({ name: 'gatehouse_proxy_upstream_errors_total', help: 'Forwarding failures by kind', labelNames: ['kind'] as const, registers }),
+    clientFaults: new promClient.Counter({ name: 'gatehouse_proxy_client_faults_total', help: 'Requests the client broke off or framed wrongly (not failures of the edge or the API), by kind', labelNames: ['kind'] as const, registers }),
     // With several workers (PROXY_WORKERS) the primary sums their series; these two take the worst worker
     // instead, so "down" shows (and alerts) as soon as one worker sees it, and "up" stays 1, not N.
     upstreamUp: new promClient.Gauge({ name: 'gatehouse_proxy_upstream_up', help: '1 while an API instance is in rotation (its /ready answers)', labelNames: ['upstream'] as const, aggregator: 'min', registers }),

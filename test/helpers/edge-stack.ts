@@ -157,6 +157,7 @@ export async function startTestProxy (t: Test, settings: { dataDir: string, upst
     HTPASSWD_FILE: settings.htpasswdFile,
     LOG_LEVEL: 'silent',
     AUTH_FAILURE_LIMIT: '100000',
+    AUTH_LOGIN_FAILURE_LIMIT: '100000',
     RATE_LIMIT_ANONYMOUS: '100000',
     ...settings.env,
   })

@@ -77,3 +77,31 @@ t.test('concurrent checks of the same credentials share one bcrypt run; differen
   t.same(mixed, [undefined, undefined, undefined])
   t.equal(bcryptCalls, 6, 'different passwords and logins are checked each on their own')
 })
+
+t.test('cachedEntry answers from the cache alone: only credentials that verified, while their hash stays', async (t) => {
+  let bcryptCalls = 0
+  const bcrypt = await import('bcryptjs')
+  const { createCredentialVerifier } = await t.mockImport<typeof import('../../../proxy/auth/credential-verifier.js')>('../../../proxy/auth/credential-verifier.js', {
+    bcryptjs: { ...bcrypt, compare: async (password: string, hash: string) => { bcryptCalls++; return bcrypt.compare(password, hash) } },
+  })
+  let entry: HtpasswdEntry = { login: 'alice@acme', user: 'alice', tenant: 'acme', hash: await hashPassword('right', 4) }
+  const verifier = createCredentialVerifier({ get: (login) => login === entry.login ? entry : undefined, size: 1, close: () => {} }, { cacheTtlMs: 60_000 })
+
+  t.equal(verifier.cachedEntry('alice@acme', 'right'), undefined, 'not before a bcrypt check')
+  t.equal(await verifier.verify('alice@acme', 'wrong'), undefined)
+  t.equal(verifier.cachedEntry('alice@acme', 'wrong'), undefined, 'never for a wrong password')
+  t.ok(await verifier.verify('alice@acme', 'right'))
+  t.equal(verifier.cachedEntry('alice@acme', 'right')?.user, 'alice', 'after one')
+  t.equal(verifier.cachedEntry('mallory@acme', 'right'), undefined)
+  t.equal(bcryptCalls, 2, 'cachedEntry never runs bcrypt')
+  entry = { ...entry, hash: await hashPassword('changed', 4) }
+  t.equal(verifier.cachedEntry('alice@acme', 'right'), undefined, 'not once the file holds another hash')
+
+  t.equal(verifier.credentialKey('alice@acme', 'right'), verifier.credentialKey('alice@acme', 'right'))
+  t.not(verifier.credentialKey('alice@acme', 'right'), verifier.credentialKey('alice@acme', 'right2'))
+  t.notMatch(verifier.credentialKey('alice@acme', 'right'), /right|alice/, 'the key holds neither login nor password')
+
+  const uncached = createCredentialVerifier({ get: () => entry, size: 1, close: () => {} }, { cacheTtlMs: 0 })
+  t.ok(await uncached.verify('alice@acme', 'changed'))
+  t.equal(uncached.cachedEntry('alice@acme', 'changed'), undefined, 'with the cache off, never')
+})
