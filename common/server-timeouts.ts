@@ -5,6 +5,7 @@ import type { Server } from 'node:http'
 import type { Http2SecureServer } from 'node:http2'
 import { Type } from 'typebox'
 import { ConfigError } from './env-config.js'
+import { enforceHttp2SessionDeadlines } from './http2-session-deadlines.js'
 
 export interface ServerTimeouts { headersMs: number, requestMs: number, keepAliveMs: number }
 
@@ -24,8 +25,8 @@ export function serverTimeouts (settings: { HEADERS_TIMEOUT_MS: number, REQUEST_
 }
 
 /**
- * Applies the deadlines to an HTTP/1.1 server, or to the HTTP/1.1 side of an HTTP/2 server that allows it.
- * Call before listen: Node starts its checker then.
+ * Applies the deadlines to an HTTP/1.1 server, or to an HTTP/2 server: the header deadline to its sessions, all
+ * three to the HTTP/1.1 side it allows. Call before listen: Node starts its checker then.
  */
 export function applyServerTimeouts (server: Server | Http2SecureServer, timeouts: ServerTimeouts): void {
   // Node types connectionsCheckingInterval only as a constructor option; the server reads the property at listen.
@@ -36,4 +37,9 @@ export function applyServerTimeouts (server: Server | Http2SecureServer, timeout
   // Node looks for expired header and request deadlines only every 30 s by default, so a 10 s header
   // deadline could hold for 40 s: check at least every second (and often enough for short test settings).
   http1.connectionsCheckingInterval = Math.max(50, Math.min(1000, Math.floor(timeouts.headersMs / 4)))
+  // An HTTP/2 request's body has its deadline in proxy/plugins/http2-request-deadline.ts; headers and idle
+  // sessions here.
+  if (isHttp2Server(server)) enforceHttp2SessionDeadlines(server, timeouts.headersMs, timeouts.keepAliveMs, http1.connectionsCheckingInterval)
 }
+
+const isHttp2Server = (server: Server | Http2SecureServer): server is Http2SecureServer => 'updateSettings' in server

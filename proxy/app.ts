@@ -51,7 +51,14 @@ export async function buildProxyApp (config: ProxyConfig, options: BuildProxyOpt
   const serverOptions: FastifyHttp2SecureOptions<Http2SecureServer> = {
     http2: true,
     // A TLS handshake is bounded like the request headers that follow it.
-    https: { allowHTTP1: true, ...TLS_OPTIONS, key: options.tls.key, cert: options.tls.cert, handshakeTimeout: config.clientTimeouts.headersMs },
+    https: {
+      allowHTTP1: true, ...TLS_OPTIONS, key: options.tls.key, cert: options.tls.cert, handshakeTimeout: config.clientTimeouts.headersMs,
+      // Streams past the limit are refused (REFUSED_STREAM); a session sending many such, or many frames
+      // nghttp2 finds invalid, is hostile and dropped (Node's defaults: 100 and 1000).
+      settings: { maxConcurrentStreams: config.http2MaxConcurrentStreams },
+      maxSessionRejectedStreams: 100,
+      maxSessionInvalidFrames: 100,
+    },
     logger: (options.logger ?? false) as FastifyHttp2SecureOptions<Http2SecureServer>['logger'],
     bodyLimit: config.bodyLimitBytes,
     requestIdHeader: false,
@@ -60,7 +67,10 @@ export async function buildProxyApp (config: ProxyConfig, options: BuildProxyOpt
     // server below): a socket without any progress — e.g. a client that stopped reading its response — is
     // closed after the whole-request deadline, an idle HTTP/2 session after the keep-alive one.
     connectionTimeout: config.clientTimeouts.requestMs,
-    http2SessionTimeout: config.clientTimeouts.keepAliveMs,
+    // Idle HTTP/2 sessions (no open stream) are closed at KEEP_ALIVE_TIMEOUT_MS by common/http2-session-deadlines.ts;
+    // Node's session timeout counts frames, not streams, so it is only the backstop for a session silent for
+    // longer than any request may last.
+    http2SessionTimeout: config.clientTimeouts.keepAliveMs + config.clientTimeouts.requestMs + config.upstream.timeoutMs,
     clientErrorHandler: (error, socket) => {
       // What Node's HTTP/1.1 parser refused, or a request that missed its deadline, is answered. Anything else
       // (a TLS handshake that failed or timed out: there is no HTTP to answer, and an answer written to it

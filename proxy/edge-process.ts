@@ -9,7 +9,7 @@ import { loggerOptions } from '../common/logger.js'
 import { buildProxyApp, TLS_OPTIONS } from './app.js'
 import type { ProxyConfig } from './config.js'
 import { trackConnections } from './connection-drain.js'
-import { buildMetricsServer, buildRedirectServer } from './servers.js'
+import { buildMetricsServer, buildRedirectServer, capConnections } from './servers.js'
 import { keepCertificateCurrent, openCertificateSource, type CertificateSource } from './tls/certificate-source.js'
 import { trustInstructions } from './tls/local-ca.js'
 import { answerMetricsRequests, certificatesFromPrimary, onDrainRequest, reportReady } from './cluster/worker.js'
@@ -30,8 +30,12 @@ export async function runEdgeProcess (config: ProxyConfig): Promise<void> {
   const app = await buildProxyApp(config, { tls: certificates.initial, logger })
   const server = app.server as unknown as Http2SecureServer
   if (fromPrimary !== undefined) server.setTicketKeys(fromPrimary.ticketKeys)
-  const redirect = buildRedirectServer(config.publicHttpsPort ?? config.httpsPort, logger)
-  const metrics = worker === undefined ? buildMetricsServer(app.edgeMetrics.registry, logger) : undefined
+  // Per process: in a cluster each worker caps its own.
+  capConnections(server, config.maxConnections)
+  const sideServer = { timeouts: config.clientTimeouts, logger }
+  const redirectPort = config.publicHttpsPort ?? config.httpsPort
+  const redirect = buildRedirectServer(redirectPort, { ...sideServer, maxConnections: config.maxConnections })
+  const metrics = worker === undefined ? buildMetricsServer(app.edgeMetrics.registry, sideServer) : undefined
   if (worker !== undefined) answerMetricsRequests(app.edgeMetrics.registry)
 
   keepCertificateCurrent(certificates, server, TLS_OPTIONS, app.log)

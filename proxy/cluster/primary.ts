@@ -49,7 +49,7 @@ export async function runPrimary (config: ProxyConfig): Promise<void> {
     onRestart: () => primaryMetrics.workerRestarts.inc(),
   })
   const primaryMetrics = createPrimaryMetrics(pool.workers)
-  const metrics = buildMetricsServer(clusterMetricsSource(primaryMetrics.registry, pool.workers), logOptions)
+  const metrics = buildMetricsServer(clusterMetricsSource(primaryMetrics.registry, pool.workers), { timeouts: config.clientTimeouts, logger: logOptions })
 
   // The certificate source checked the new pair (key matches, not expired) before it gets here.
   certificates.watch((material) => {

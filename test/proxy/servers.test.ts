@@ -1,14 +1,58 @@
 // The side servers: plain HTTP only redirects to HTTPS (308, path and query kept, a hostile Host never
 // reflected; /health answered in place), and the metrics server exposes the edge's counters with values
-// that moved after real traffic, while the public HTTPS port never serves /metrics.
+// that moved after real traffic, while the public HTTPS port never serves /metrics. Both hold clients to
+// the deadlines they are given and cap their connections (over real sockets: test/hostile/listener-deadlines).
+import type { Server } from 'node:http'
+import { connect, type AddressInfo, type Socket } from 'node:net'
 import t from 'tap'
 import { request } from 'undici'
-import { buildMetricsServer, buildRedirectServer } from '../../proxy/servers.js'
+import { Registry } from 'prom-client'
+import { buildMetricsServer, buildRedirectServer, METRICS_MAX_CONNECTIONS } from '../../proxy/servers.js'
 import { forEachBackend } from '../helpers/backends.js'
 import { startEdgeStack } from '../helpers/edge-stack.js'
 
+const timeouts = { headersMs: 2000, requestMs: 5000, keepAliveMs: 7000 }
+
+t.test('both side servers have the client deadlines they are given, and a connection cap', async (t) => {
+  const deadlines = (server: Server): unknown => ({
+    headers: server.headersTimeout,
+    request: server.requestTimeout,
+    keepAlive: server.keepAliveTimeout,
+    idleSocket: server.timeout,
+  })
+  const redirect = buildRedirectServer(8443, { timeouts, maxConnections: 12 })
+  const metrics = buildMetricsServer(new Registry(), { timeouts })
+  t.teardown(() => Promise.all([redirect.close(), metrics.close()]))
+  for (const [what, app] of [['redirect', redirect], ['metrics', metrics]] as const) {
+    const expected = { headers: 2000, request: 5000, keepAlive: 7000, idleSocket: 5000 }
+    t.same(deadlines(app.server), expected, `${what}: as configured, not Node's defaults`)
+  }
+
+  await metrics.listen({ host: '127.0.0.1', port: 0 })
+  const port = (metrics.server.address() as AddressInfo).port
+  const open = async (): Promise<{ socket: Socket, closed: Promise<void> }> => {
+    const socket = connect(port, '127.0.0.1')
+    t.teardown(() => socket.destroy())
+    socket.on('error', () => {})
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+    await new Promise((resolve) => socket.once('connect', resolve))
+    return { socket, closed }
+  }
+  const held = await Promise.all(Array.from({ length: METRICS_MAX_CONNECTIONS }, open))
+  const extra = await open()
+  extra.socket.write('GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n')
+  const giveUp = new Promise((resolve) => setTimeout(resolve, 2000, false))
+  const closedAtOnce = await Promise.race([extra.closed.then(() => true), giveUp])
+  t.ok(closedAtOnce, `metrics: past ${METRICS_MAX_CONNECTIONS} open connections one more is closed at once`)
+  held[0]!.socket.destroy()
+  await held[0]!.closed
+  const response = await request(`http://127.0.0.1:${port}/metrics`)
+  await response.body.dump()
+  t.equal(response.statusCode, 200, 'and once one is gone, served again')
+})
+
 t.test('plain HTTP: 308 to https with path and query, /health in place', async (t) => {
-  const redirect = buildRedirectServer(8443)
+  const redirect = buildRedirectServer(8443, { timeouts, maxConnections: 100 })
   await redirect.listen({ host: '127.0.0.1', port: 0 })
   t.teardown(() => redirect.close())
   const base = `http://127.0.0.1:${(redirect.server.address() as { port: number }).port}`
@@ -33,7 +77,7 @@ t.test('plain HTTP: 308 to https with path and query, /health in place', async (
   await named.body.dump()
   t.equal(named.headers.location, 'https://gatehouse.example.com:8443/x', 'a plain host name is kept')
 
-  const standard = buildRedirectServer(443)
+  const standard = buildRedirectServer(443, { timeouts, maxConnections: 100 })
   t.teardown(() => standard.close())
   const injected = await standard.inject({ url: '/a', headers: { host: 'example.com' } })
   t.equal(injected.headers.location, 'https://example.com/a', 'no :443 in the location')
@@ -43,7 +87,7 @@ forEachBackend(t, async (t, backend) => {
   t.test('metrics: edge counters move with traffic, served only by the metrics server', async (t) => {
     const stack = await startEdgeStack(t, backend, { RATE_LIMIT_FREE: '3' })
     const alice = await stack.addLogin()
-    const metrics = buildMetricsServer(stack.proxy.edgeMetrics.registry)
+    const metrics = buildMetricsServer(stack.proxy.edgeMetrics.registry, { timeouts })
     await metrics.listen({ host: '127.0.0.1', port: 0 })
     t.teardown(() => metrics.close())
     const scrape = async (): Promise<string> => {
