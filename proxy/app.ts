@@ -133,6 +133,8 @@ export async function buildProxyApp (config: ProxyConfig, options: BuildProxyOpt
       timeouts: config.upstream,
       identitySecret: config.identitySecret,
       bodyLimitBytes: config.bodyLimitBytes,
+      bodyBufferMaxBytes: config.bodyBufferMaxBytes,
+      userMaxInFlight: config.userMaxInFlight,
       onUpstreamResponse: edgeApp.responseCache.onUpstreamResponse,
       onUpstreamError: edgeApp.responseCache.onUpstreamError,
       ...(otlpEndpoint !== undefined ? { tracing: edgeApp.edgeTracing } : {}),

@@ -7,7 +7,10 @@ import { EDGE_PROBLEMS } from '../errors.js'
 
 // Refusals that stand for an outage the edge already logs once (when it starts and when it ends): each
 // refused request is logged at info with its request id, not as one more warning per request.
-const OUTAGE_REFUSALS = new Set(['GH_RATE_LIMIT_UNAVAILABLE'])
+const OUTAGE_REFUSALS = new Set(['GH_RATE_LIMIT_UNAVAILABLE', 'GH_UPSTREAM_STARTING', 'GH_EDGE_BUSY'])
+
+// Refusals a client should retry soon: they say when (RFC 9110 §10.2.3).
+const RETRY_AFTER_SECONDS: Record<string, string> = { GH_UPSTREAM_STARTING: '1', GH_EDGE_BUSY: '1', GH_TOO_MANY_IN_FLIGHT: '1' }
 
 // What streaming an answer into a response whose client has already hung up fails with (undici aborts the
 // API's body when Fastify finds the response closed).
@@ -30,6 +33,8 @@ async function problemDetails (app: FastifyInstance): Promise<void> {
       return sendProblem(request, reply, { status, code: 'GH_INTERNAL', ...EDGE_PROBLEMS.GH_INTERNAL!, detail: 'An internal error occurred; it has been logged with this request id' })
     }
     if (status >= 500) request.log[OUTAGE_REFUSALS.has(error.code) ? 'info' : 'warn']({ code: error.code }, error.message)
+    const retryAfter = RETRY_AFTER_SECONDS[error.code]
+    if (retryAfter !== undefined) reply.header('retry-after', retryAfter)
     return sendProblem(request, reply, {
       status,
       code: error.code ?? 'GH_BAD_REQUEST',

@@ -19,7 +19,8 @@ import {
   cacheStatus, etagMatches, requestDirectives, responseDecision, varyNames, type CacheStatus, type Storable,
 } from '../cache/http-cache-policy.js'
 import { memoryResponseStore, redisResponseStore, type CacheKey, type CachedResponse, type ResponseStore } from '../cache/response-store.js'
-import { downstreamHeaders, type UpstreamResponse } from './forward.js'
+import { downstreamHeaders } from '../forwarding/upstream-headers.js'
+import type { UpstreamResponse } from './forward.js'
 import { EDGE_SECURITY_HEADERS } from './security-headers.js'
 import { READ_ONLY_RESPONSE_HEADER } from '../../common/edge-protocol.js'
 

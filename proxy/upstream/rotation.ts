@@ -26,7 +26,7 @@ export class Rotation extends Dispatcher {
   }
 
   override dispatch (options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
-    // reply-from names the first upstream as the origin; which instance serves is the pool's choice.
+    // The forwarder names the first upstream as the origin; which instance serves is the pool's choice.
     const { origin: _named, ...rest } = options
     return this.#current.dispatch(rest as Dispatcher.DispatchOptions, handler)
   }

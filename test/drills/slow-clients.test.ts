@@ -1,7 +1,8 @@
 // Drill (issue 5): slow clients against the edge process. With its client deadlines set short (the
 // defaults are 10 s for headers, 60 s for a whole request, 60 s idle between requests):
 // - headers sent byte by byte forever (slowloris), over HTTP/1.1 or as an HTTP/2 HEADERS frame, are cut off;
-// - a body sent slower than the request deadline allows is cut off, and so is its upload to the API;
+// - a body sent slower than the request deadline allows is cut off, and never reaches the API (bodies are
+//   received whole at the edge first);
 // - idle keep-alive connections and HTTP/2 sessions are closed, and so are connections that never ask
 //   anything or never finish the TLS handshake;
 // - a client that does not read a large response does not make the edge buffer it, not even one the cache
@@ -52,7 +53,8 @@ t.test('slowloris over HTTP/2: a HEADERS frame trickled forever is cut off', asy
   t.ok(afterMs < BOUND_MS, `closed after ${afterMs} ms`)
 })
 
-t.test('a body sent slower than the request deadline allows is cut off, and so is its upload to the API', async (t) => {
+t.test('a body sent slower than the request deadline allows is cut off, and never reaches the API', async (t) => {
+  const uploadsBefore = stack.uploads.length
   const socket = await stack.tls('http/1.1')
   const since = Date.now()
   const ending = closedBy(socket, since, BOUND_MS)
@@ -62,7 +64,6 @@ t.test('a body sent slower than the request deadline allows is cut off, and so i
   t.ok(afterMs < BOUND_MS, `HTTP/1.1: closed after ${afterMs} ms`)
   t.ok(afterMs >= REQUEST_MS * 0.9, 'by the request deadline, not before it')
   t.match(received, /^HTTP\/1\.1 408 /, 'with a 408')
-  await uploadCutOff(t, 'HTTP/1.1')
 
   const session = stack.h2()
   const stream = session.request({ ':method': 'POST', ':path': '/api/v1/upload', authorization: stack.authorization, 'content-type': 'application/json', 'content-length': '100000' })
@@ -81,16 +82,8 @@ t.test('a body sent slower than the request deadline allows is cut off, and so i
   t.ok(answer.afterMs < BOUND_MS, `HTTP/2: answered after ${answer.afterMs} ms`)
   t.ok(answer.afterMs >= REQUEST_MS * 0.9, 'by the request deadline, not before it')
   t.equal(answer.status, 408)
-  await uploadCutOff(t, 'HTTP/2')
+  t.equal(stack.uploads.length, uploadsBefore, 'neither slow body began an upload to the API')
 })
-
-/** The upload the edge had begun for the last slow body is cut off (the API sees it aborted), within the bound. */
-async function uploadCutOff (t: Test, protocol: string): Promise<void> {
-  const upload = stack.uploads.at(-1)
-  const deadline = Date.now() + BOUND_MS
-  while (upload !== undefined && !upload.aborted && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
-  t.ok(upload?.aborted === true, `${protocol}: the upload to the API was cut off too, after ${upload?.bytes} bytes`)
-}
 
 t.test('idle connections are closed: keep-alive after a request, HTTP/2 sessions, silent ones, unfinished TLS', async (t) => {
   const since = Date.now()

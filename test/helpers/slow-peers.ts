@@ -22,6 +22,8 @@ export interface SlowPeerStack {
   ca: string
   login: Login
   authorization: string
+  /** Another tenant's login, for the well-behaved traffic beside the misbehaving user's. */
+  bystanderAuthorization: string
   /** Every response the upstream streamed (big and trickle routes), in order. */
   streamed: Streamed[]
   /** Upload bodies the upstream received: how many bytes, and whether the request was cut off. */
@@ -102,7 +104,8 @@ export async function startSlowPeerStack (t: Test, proxyEnv: Record<string, stri
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const login: Login = { tenant: { id: 'slow', slug: 'slow' }, login: 'peer@slow', password: 'slow-peer-password' }
   const htpasswdFile = join(dir, 'htpasswd')
-  writeFileSync(htpasswdFile, `${login.login}:${await hashPassword(login.password, 4)}\n`)
+  const bystander: Login = { tenant: { id: 'bystander', slug: 'bystander' }, login: 'user@bystander', password: 'bystander-password' }
+  writeFileSync(htpasswdFile, `${login.login}:${await hashPassword(login.password, 4)}\n${bystander.login}:${await hashPassword(bystander.password, 4)}\n`)
   const proxy = await startProxyProcess(t, {
     upstreamUrls: upstreamUrl,
     htpasswdFile,
@@ -116,6 +119,7 @@ export async function startSlowPeerStack (t: Test, proxyEnv: Record<string, stri
     ca: proxy.caCert,
     login,
     authorization: basic(login),
+    bystanderAuthorization: basic(bystander),
     streamed,
     uploads,
     neverAnswered,

@@ -3,16 +3,32 @@
 // upstream (400), and the API's internal endpoints, which the public port never reaches (404).
 import t from 'tap'
 import { connect as http2Connect } from 'node:http2'
+import { createServer } from 'node:http'
 import { connect } from 'node:tls'
 import { forEachBackend } from '../../helpers/backends.js'
 import { freePort, startEdgeStack, startHttpStub } from '../../helpers/edge-stack.js'
 
 forEachBackend(t, async (t, backend) => {
-  t.test('API down: 502 problem+json, quickly', async (t) => {
-    // A port nobody listens on: the connection is refused at once.
-    const dead = `http://127.0.0.1:${await freePort()}`
-    const stack = await startEdgeStack(t, backend, { UPSTREAM_URLS: dead })
-    const alice = await stack.addLogin() // the login probe accepts the 502: it is not a 401
+  t.test('API not up yet: 503 problem+json with Retry-After, said once in the log; down after it answered: 502, quickly', async (t) => {
+    // A port nobody listens on yet: the connection is refused at once.
+    const port = await freePort()
+    const stack = await startEdgeStack(t, backend, { UPSTREAM_URLS: `http://127.0.0.1:${port}` }, { captureLogs: true })
+    const alice = await stack.addLogin() // the login probe accepts the 503: it is not a 401
+    for (const http2 of [true, false]) {
+      const response = await stack.request('/api/v1/projects', { as: alice, http2 })
+      t.equal(response.status, 503)
+      t.equal(response.headers['retry-after'], '1')
+      t.match(response.json(), { type: 'urn:gatehouse:problem:upstream-starting', status: 503 })
+    }
+    t.equal(stack.logs.filter((line) => line.msg === 'the API does not answer yet: 503 until it does').length, 1, 'logged once')
+    t.notOk(stack.logs.some((line) => JSON.stringify(line).includes('    at ')), 'no stack traces for an API that is starting')
+
+    const api = createServer((_request, response) => { response.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end('{}') })
+    await new Promise<void>((resolve) => api.listen(port, '127.0.0.1', resolve))
+    t.equal((await stack.request('/api/v1/projects', { as: alice })).status, 200, 'served once the API is up')
+    api.closeAllConnections()
+    await new Promise((resolve) => api.close(resolve))
+
     for (const http2 of [true, false]) {
       const started = Date.now()
       const response = await stack.request('/api/v1/projects', { as: alice, http2 })
@@ -22,6 +38,9 @@ forEachBackend(t, async (t, backend) => {
       t.match(response.json(), { type: 'urn:gatehouse:problem:upstream-unavailable', status: 502 })
       t.notMatch(response.body, /ECONNREFUSED|127\.0\.0\.1/, 'no internal detail leaks')
     }
+    const failures = stack.logs.filter((line) => line.msg === 'forwarding to the API failed')
+    t.equal(failures.length, 2)
+    for (const line of failures) t.notOk(JSON.stringify(line).includes('    at '), 'a refused connection is logged without a stack')
   })
 
   t.test('API silent: 504 problem+json after UPSTREAM_TIMEOUT_MS', async (t) => {

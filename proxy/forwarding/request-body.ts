@@ -1,0 +1,127 @@
+// Request bodies are received whole at the edge before anything goes to the API (nginx's
+// proxy_request_buffering): a slow or unfinished upload holds only the edge's memory, never an API
+// connection; an oversized body is refused here (413) whether it declared its length or not; and the edge
+// can sign a digest of exactly what it forwards. Memory is bounded twice: BODY_LIMIT_BYTES a request, and
+// BODY_BUFFER_MAX_BYTES for all bodies held at once (past it, 503 + Retry-After).
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { Http2ServerRequest } from 'node:http2'
+import type { Readable } from 'node:stream'
+import { EdgeErrors } from '../errors.js'
+
+/** Bytes of request bodies held at once, across every request of this process. */
+export class BodyBudget {
+  #used = 0
+  constructor (readonly maxBytes: number) {}
+  get used (): number { return this.#used }
+  take (bytes: number): boolean {
+    if (this.#used + bytes > this.maxBytes) return false
+    this.#used += bytes
+    return true
+  }
+
+  give (bytes: number): void { this.#used -= bytes }
+}
+
+/** What one request holds of the budget, given back when its exchange ends however it ends. */
+interface Hold { bytes: number }
+
+declare module 'fastify' {
+  interface FastifyRequest { bodyHold: Hold | null }
+}
+
+export interface RequestBodyOptions {
+  limitBytes: number
+  budget: BodyBudget
+  /** A client fault while its body was read (went away, or sent less than it declared). */
+  onClientFault(kind: 'aborted' | 'bad-framing' | 'too-large' | 'busy'): void
+}
+
+const hasBody = (request: FastifyRequest): boolean => request.raw.httpVersionMajor === 2
+  ? !(request.raw as unknown as Http2ServerRequest).stream.endAfterHeaders
+  : request.headers['transfer-encoding'] !== undefined || (request.headers['content-length'] !== undefined && request.headers['content-length'] !== '0')
+
+function readWhole (request: FastifyRequest, payload: Readable, options: RequestBodyOptions, done: (error: Error | null, body?: Buffer) => void): void {
+  const hold = request.bodyHold
+  const declaredHeader = request.headers['content-length']
+  const declared = declaredHeader === undefined ? undefined : Number(declaredHeader)
+  if (declared !== undefined && declared > options.limitBytes) {
+    options.onClientFault('too-large')
+    done(new EdgeErrors.BodyTooLarge(options.limitBytes))
+    return
+  }
+  // A declared length is taken up front; an undeclared one as it arrives.
+  const claim = (bytes: number): boolean => {
+    if (hold === null) return true // a body Fastify found where the request's framing announced none: none held
+    if (!options.budget.take(bytes)) return false
+    hold.bytes += bytes
+    return true
+  }
+  if (declared !== undefined && !claim(declared)) {
+    options.onClientFault('busy')
+    done(new EdgeErrors.BodyBufferFull())
+    return
+  }
+  const chunks: Buffer[] = []
+  let received = 0
+  let finished = false
+  const finish = (error: Error | null, body?: Buffer): void => {
+    if (finished) return
+    finished = true
+    payload.removeListener('data', onData)
+    payload.removeListener('end', onEnd)
+    payload.removeListener('error', onError)
+    payload.removeListener('close', onClose)
+    done(error, body)
+  }
+  const onData = (chunk: Buffer): void => {
+    received += chunk.length
+    if (received > options.limitBytes || (declared !== undefined && received > declared)) {
+      options.onClientFault(received > options.limitBytes ? 'too-large' : 'bad-framing')
+      finish(received > options.limitBytes ? new EdgeErrors.BodyTooLarge(options.limitBytes) : new EdgeErrors.BodyLengthMismatch())
+      return
+    }
+    if (declared === undefined && !claim(chunk.length)) {
+      options.onClientFault('busy')
+      finish(new EdgeErrors.BodyBufferFull())
+      return
+    }
+    chunks.push(chunk)
+  }
+  const onEnd = (): void => {
+    if (declared !== undefined && received !== declared) {
+      options.onClientFault('bad-framing')
+      finish(new EdgeErrors.BodyLengthMismatch())
+      return
+    }
+    finish(null, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, received))
+  }
+  // The client went away (or reset its stream) before its body was complete: nobody waits for an answer.
+  const onError = (): void => {
+    options.onClientFault('aborted')
+    finish(new EdgeErrors.ClientAborted())
+  }
+  const onClose = (): void => { if (!payload.readableEnded) onError() }
+  payload.on('data', onData)
+  payload.on('end', onEnd)
+  payload.on('error', onError)
+  payload.on('close', onClose)
+}
+
+/** Replaces every body parser of this context: bodies arrive as Buffers, whatever their type. */
+export function receiveBodiesWhole (app: FastifyInstance, options: RequestBodyOptions): void {
+  app.decorateRequest('bodyHold', null)
+  // Only requests that carry a body pay for a listener: the hold is given back when the exchange ends.
+  app.addHook('onRequest', function holdBodyBudget (request: FastifyRequest, reply: FastifyReply, next: () => void) {
+    if (hasBody(request)) {
+      const hold: Hold = { bytes: 0 }
+      request.bodyHold = hold
+      reply.raw.once('close', () => { options.budget.give(hold.bytes); hold.bytes = 0 })
+      // An HTTP/2 body says nothing of itself in headers; without a type Fastify would take it for none and
+      // leave it unread. A recipient may assume octet-stream (RFC 9110 §8.3).
+      if (request.headers['content-type'] === undefined) request.headers['content-type'] = 'application/octet-stream'
+    }
+    next()
+  })
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', (request, payload, done) => readWhole(request, payload as Readable, options, done))
+}
