@@ -37,9 +37,9 @@ export function applyServerTimeouts (server: Server | Http2SecureServer, timeout
   // Node looks for expired header and request deadlines only every 30 s by default, so a 10 s header
   // deadline could hold for 40 s: check at least every second (and often enough for short test settings).
   http1.connectionsCheckingInterval = Math.max(50, Math.min(1000, Math.floor(timeouts.headersMs / 4)))
-  // An HTTP/2 request's body has its deadline in proxy/plugins/http2-request-deadline.ts; headers and idle
-  // sessions here.
-  if (isHttp2Server(server)) enforceHttp2SessionDeadlines(server, timeouts.headersMs, timeouts.keepAliveMs, http1.connectionsCheckingInterval)
+  // An HTTP/2 request's body has its deadline in proxy/plugins/http2-request-deadline.ts; headers, stalled and
+  // idle sessions here.
+  if (isHttp2Server(server)) enforceHttp2SessionDeadlines(server, timeouts, http1.connectionsCheckingInterval)
 }
 
 const isHttp2Server = (server: Server | Http2SecureServer): server is Http2SecureServer => 'updateSettings' in server

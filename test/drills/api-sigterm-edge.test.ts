@@ -2,8 +2,10 @@
 // through it over HTTP/2 and HTTP/1.1, SIGTERM one: zero failed client requests. The draining instance
 // answers /ready with 503 at once, so the edge takes it out of rotation; it keeps accepting for
 // SHUTDOWN_DRAIN_DELAY_MS (requests already on their way are served, with Connection: close) and finishes
-// what it holds — creates whose bodies were still arriving — then exits 0. The other instance takes the
-// rest, and no POST reaches an API twice. On PGlite (each process its own embedded database) and Postgres.
+// what it holds, then exits 0. The other instance takes the rest, and no POST reaches an API twice. Creates
+// whose bodies are still arriving at the signal are held whole at the edge, never at an API: once complete
+// they are forwarded to an instance in rotation and stored once. On PGlite (each process its own embedded
+// database) and Postgres.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -43,7 +45,7 @@ forEachDrillDatabase(t, async (t, database) => {
       logger: { level: 'info', stream: { write: (line: string) => { proxyLogs.push(JSON.parse(line) as Record<string, unknown>) } } },
     })
 
-    // Creates whose bodies wait at the client: in flight at an API when it is told to stop.
+    // Creates whose bodies wait at the client: in flight at the edge when an API is told to stop.
     let release!: () => void
     const gate = new Promise<void>((resolve) => { release = resolve })
     const slowMarkers = Array.from({ length: 8 }, (_, i) => `slow-edge-${i}-${Math.random().toString(36).slice(2, 8)}`)
@@ -64,13 +66,10 @@ forEachDrillDatabase(t, async (t, database) => {
     await load.settled(60)
     phase('60 answered')
     const holding = (api: ApiProcess): number => slowMarkers.filter((marker) => api.current().countLines('"incoming request"', `"${marker}"`) > 0).length
-    const deadline = Date.now() + 20_000
-    while (holding(apis[0]!) + holding(apis[1]!) < slowMarkers.length && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
-    const [victim, survivor] = holding(apis[0]!) >= holding(apis[1]!) ? [apis[0]!, apis[1]!] : [apis[1]!, apis[0]!]
-    const held = holding(victim)
-    t.ok(held > 0, `the instance stopped holds ${held} of the half-sent creates`)
+    const [victim, survivor] = [apis[0]!, apis[1]!]
+    t.equal(holding(victim) + holding(survivor), 0, 'no API has seen a half-sent create: the edge holds them')
 
-    phase('half-sent creates held')
+    phase('half-sent creates held at the edge')
     victim.current().child.kill('SIGTERM')
     await victim.current().waitForLine((line) => line.msg === 'shutting down: finishing in-flight requests', 'the shutdown')
     release()
@@ -86,8 +85,6 @@ forEachDrillDatabase(t, async (t, database) => {
     const failed = load.outcomes.filter((o) => o.status < 200 || o.status > 299)
     t.same(failed, [], `no client request failed: ${outcomeSummary(load.outcomes)}; the edge said: ${JSON.stringify(proxyLogs.filter((line) => line.level !== 30 && failed.some((o) => o.marker === line.reqId)))}`)
     for (const [i, result] of slowResults.entries()) t.match(result, { status: 201, body: { name: slowMarkers[i] } }, `half-sent create ${i} answered 201 in full`)
-    const finishedByVictim = requestIdsLogged(victim, 'request completed').filter((id) => slowMarkers.includes(id))
-    t.equal(finishedByVictim.length, held, 'the draining instance finished every create it held')
     t.ok(proxyLogs.some((line) => line.msg === 'API instance out of rotation: its /ready fails' && line.upstream === victim.url), 'the edge took the draining instance out of rotation')
     t.ok(requestIdsLogged(survivor, 'incoming request').length > servedBySurvivorBefore, 'the other instance took the rest')
 

@@ -111,7 +111,7 @@ forEachBackend(t, async (t, backend) => {
   const wrong = await proxyApp.inject({ url: '/api/v1/projects', headers: { authorization: `Basic ${basicToken}`, cookie: secrets.cookie } })
   t.equal(wrong.statusCode, 401)
   const right = await proxyApp.inject({ url: '/api/v1/projects', headers: { authorization: `Basic ${Buffer.from(`alice@${tenant.slug}:right-password`).toString('base64')}`, cookie: secrets.cookie } })
-  t.equal(right.statusCode, 502, 'authenticated, then the (absent) upstream fails: more lines')
+  t.equal(right.statusCode, 503, 'authenticated, then the (never started) upstream: 503 starting, more lines')
 
   const lines = [...api.lines, ...proxy.lines]
   t.ok(api.lines.length >= 5 && proxy.lines.length >= 3, `real lines from both processes (${api.lines.length} + ${proxy.lines.length})`)

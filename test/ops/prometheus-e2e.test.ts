@@ -113,12 +113,15 @@ t.test('Prometheus with the project config sees data for every rule, alert and p
   const prometheus = await startPrometheus(t, { prometheus: 'self', proxy: [proxyInstance], api: apiInstances })
   t.strictSame(prometheus.droppedJobs.sort(), Object.keys(DROPPED_JOBS).sort(), 'only the jobs without a service here are left out')
 
-  // With no replica up, the edge answers 502: the upstream failure and 5xx series of the proxy. addLogin's
-  // probes are answered 502 too; one more after a scrape makes the failure rate more than a baseline.
+  // Once the API has answered (the edge then knows it is not merely starting), no replica up is a 502: the
+  // upstream failure and 5xx series of the proxy. One more after a scrape makes the failure rate more than a baseline.
   const alice = await stack.addLogin('alice', 'pro')
   const bob = await stack.addLogin('bob', 'free')
+  const first = await startApi(apiPorts[0]!, backend)
+  await eventually(async () => (await stack.request('/api/v1/projects', { as: alice })).status === 200, 10_000, 'the API answered once')
+  await first.close()
   await scrapedAfter(prometheus, [proxyInstance], Date.now())
-  t.equal((await stack.request('/api/v1/projects', { as: alice })).status, 502, 'no API instance: 502')
+  t.equal((await stack.request('/api/v1/projects', { as: alice, headers: { 'cache-control': 'no-store' } })).status, 502, 'no API instance: 502 (past the cache)')
 
   const api = await startApi(apiPorts[0]!, backend)
   t.teardown(() => api.close())
