@@ -135,22 +135,25 @@ export default async function forward (app: FastifyInstance, options: ForwardOpt
     // that leaves cancels the exchange too.
     const deadline = new AbortController()
     const timer = setTimeout(() => deadline.abort(new EdgeErrors.UpstreamTimeout()), options.timeouts.timeoutMs)
+    let held = false
+    const release = (): void => {
+      clearTimeout(timer)
+      if (!held) return
+      held = false
+      shares.release(user)
+    }
+    // One listener for the exchange's end, however it ends: a client gone before its answer was complete
+    // cancels the exchange with the API.
     reply.raw.once('close', () => {
       if (!reply.raw.writableEnded && !deadline.signal.aborted) deadline.abort(new EdgeErrors.ClientAborted())
+      release()
     })
-    if (!shares.tryTake(user) && !await shares.wait(user, deadline.signal)) {
+    held = shares.tryTake(user) || await shares.wait(user, deadline.signal)
+    if (!held) {
       clearTimeout(timer)
       if (deadline.signal.aborted) return failed(request, reply, deadline.signal.reason, deadline)
       throw new EdgeErrors.UserConcurrency(options.userMaxInFlight)
     }
-    let released = false
-    const release = (): void => {
-      if (released) return
-      released = true
-      clearTimeout(timer)
-      shares.release(user)
-    }
-    reply.raw.once('close', release)
     const started = process.hrtime.bigint()
 
     if (options.tracing !== undefined) request.traceparent = options.tracing.started(request)
@@ -189,6 +192,7 @@ export default async function forward (app: FastifyInstance, options: ForwardOpt
   }
 
   for (const url of ['/', '/*']) {
-    app.route({ method: METHODS, url, handler: async (request, reply) => { await forwardRequest(request, reply); return reply } })
+    // A callback handler: an async one returning the reply would await it, adding listeners to every response.
+    app.route({ method: METHODS, url, handler (request, reply) { forwardRequest(request, reply).catch((error: Error) => reply.send(error)) } })
   }
 }

@@ -209,7 +209,7 @@ async function responseCache (app: FastifyInstance, options: ProxyConfig['cache'
       // The write's answer waits for the invalidation: a read right after it must not see the old data.
       // A GraphQL query sent by POST changed nothing, and the API says so.
       const changed = fwdStatus >= 200 && fwdStatus < 300 && response.headers[READ_ONLY_RESPONSE_HEADER] === undefined
-      if (changed) void store.invalidate(state.tenant).then(() => reply.send(response.stream))
+      if (changed) void store.invalidate(state.tenant).then(() => { reply.send(response.stream) })
       else reply.send(response.stream)
       return
     }
