@@ -32,8 +32,8 @@ declare module 'fastify' {
 export interface RequestBodyOptions {
   limitBytes: number
   budget: BodyBudget
-  /** A client fault while its body was read (went away, or sent less than it declared). */
-  onClientFault(kind: 'aborted' | 'bad-framing' | 'too-large' | 'busy'): void
+  /** A client fault while its body was read (went away, sent more than it declared, or too much). */
+  onClientFault(kind: 'aborted' | 'bad-framing' | 'too-large'): void
 }
 
 const hasBody = (request: FastifyRequest): boolean => request.raw.httpVersionMajor === 2
@@ -57,7 +57,6 @@ function readWhole (request: FastifyRequest, payload: Readable, options: Request
     return true
   }
   if (declared !== undefined && !claim(declared)) {
-    options.onClientFault('busy')
     done(new EdgeErrors.BodyBufferFull())
     return
   }
@@ -81,7 +80,6 @@ function readWhole (request: FastifyRequest, payload: Readable, options: Request
       return
     }
     if (declared === undefined && !claim(chunk.length)) {
-      options.onClientFault('busy')
       finish(new EdgeErrors.BodyBufferFull())
       return
     }
