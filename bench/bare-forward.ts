@@ -1,5 +1,5 @@
 // The floor our proxy is measured against: Node doing nothing but what forwarding needs — the same Fastify
-// HTTP/2+HTTP/1.1 TLS server and @fastify/http-proxy over the same undici pool as proxy/plugins/forward.ts,
+// HTTP/2+HTTP/1.1 TLS server as the proxy and @fastify/http-proxy over an undici pool like proxy/plugins/forward.ts's,
 // the identity signed as the API requires — and none of the edge's work: no password check (the login in
 // the Authorization header is taken at its word), no rate limit, no cache, no security headers, no metrics.
 // Run by the bench (bench/targets/bare-forward.ts) with BARE_* variables; never a way to run the edge.
