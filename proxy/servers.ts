@@ -12,11 +12,6 @@ export interface SideServerOptions { timeouts: ServerTimeouts, logger?: boolean 
 /** One scraper or a few use the metrics port: MAX_CONNECTIONS is for the public ones. */
 export const METRICS_MAX_CONNECTIONS = 64
 
-/** For a metrics server built without a config (a test that only scrapes): the proxy's default deadlines. */
-const DEFAULT_METRICS_OPTIONS: SideServerOptions = {
-  timeouts: { headersMs: 10_000, requestMs: 60_000, keepAliveMs: 60_000 },
-}
-
 /**
  * At most `max` open connections on `server`; one more is closed as soon as it is accepted. Not Node's own
  * server.maxConnections: in a cluster worker, a connection it refuses goes back to the primary, which hands it
@@ -62,7 +57,7 @@ export function buildRedirectServer (httpsPort: number, options: RedirectServerO
 /** A prom-client Registry, or anything else that renders the exposition format (the cluster's sum). */
 export type MetricsSource = Pick<Registry, 'contentType' | 'metrics'>
 
-export function buildMetricsServer (registry: MetricsSource, options = DEFAULT_METRICS_OPTIONS): FastifyInstance {
+export function buildMetricsServer (registry: MetricsSource, options: SideServerOptions): FastifyInstance {
   const app = sideServer(options, METRICS_MAX_CONNECTIONS)
   app.get('/metrics', { logLevel: 'warn' }, async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()))
   return app

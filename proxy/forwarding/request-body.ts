@@ -44,11 +44,7 @@ function readWhole (request: FastifyRequest, payload: Readable, options: Request
   const hold = request.bodyHold
   const declaredHeader = request.headers['content-length']
   const declared = declaredHeader === undefined ? undefined : Number(declaredHeader)
-  if (declared !== undefined && declared > options.limitBytes) {
-    options.onClientFault('too-large')
-    done(new EdgeErrors.BodyTooLarge(options.limitBytes))
-    return
-  }
+  // A declared length over the limit never gets here: the forward plugin's onRequest hook refused it.
   // A declared length is taken up front; an undeclared one as it arrives.
   const claim = (bytes: number): boolean => {
     if (hold === null) return true // a body Fastify found where the request's framing announced none: none held

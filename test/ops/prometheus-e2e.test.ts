@@ -105,7 +105,7 @@ t.test('Prometheus with the project config sees data for every rule, alert and p
     UPSTREAM_HEALTH_INTERVAL_MS: '200',
     RATE_LIMIT_FREE: '3',
   })
-  const metricsServer = buildMetricsServer(stack.proxy.edgeMetrics.registry)
+  const metricsServer = buildMetricsServer(stack.proxy.edgeMetrics.registry, { timeouts: stack.proxyConfig.clientTimeouts })
   await metricsServer.listen({ host: '127.0.0.1', port: 0 })
   t.teardown(() => metricsServer.close())
   const proxyInstance = `127.0.0.1:${(metricsServer.server.address() as { port: number }).port}`
