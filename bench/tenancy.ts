@@ -12,7 +12,7 @@ import { APP_ROLE } from '../server/db/embedded.js'
 import { createPostgresClient, type PrismaClient } from '../server/db/prisma-client.js'
 import { createTenant } from '../server/db/seed.js'
 import { pgSession } from '../server/db/sql-session.js'
-import { tenantScope } from '../server/db/tenant-scope.js'
+import { laneTenantScope } from '../server/db/tenant-scope.js'
 import { createDatabase, type FreshDatabase } from './database.js'
 import { runRounds } from './measure.js'
 import { cellKey, type Cell } from './report.js'
@@ -88,7 +88,7 @@ export async function measureTenancyCost (settings: BenchSettings): Promise<Tena
       // DROP DATABASE … WITH (FORCE) ends whatever the pools still hold; that is expected here, not a crash.
       client.pool.on('error', () => {})
       clients.push(client)
-      return client.prisma.$extends(tenantScope())
+      return client.prisma.$extends(laneTenantScope(client.pool))
     }
     const superuser = pool(database.url())
     const appRole = pool(database.url(APP_ROLE))

@@ -13,18 +13,23 @@ type AnyCallback = (...args: unknown[]) => void
 export function boundedPgClient (answerTimeoutMs: number): typeof pg.Client {
   return class BoundedPgClient extends pg.Client {
     override query (...args: any[]): any {
-      // A Submittable (pg-cursor, pg-query-stream) manages its own reading: left as it is.
-      if (typeof args[0]?.submit === 'function') return (super.query as (...a: unknown[]) => unknown)(...args)
+      const submittable = typeof args[0]?.submit === 'function' ? args[0] as { callback?: AnyCallback } : undefined
+      // A Submittable that reads on its own (pg-cursor, pg-query-stream) is left as it is; one with a
+      // callback (a tenant lane's preluded query) is bounded like any query.
+      if (submittable !== undefined && typeof submittable.callback !== 'function') return (super.query as (...a: unknown[]) => unknown)(...args)
       let timer: NodeJS.Timeout | undefined
       const settled = (): void => clearTimeout(timer)
       // pg-pool's pool.query passes a callback (and pg then returns nothing); Prisma's transactions await a promise.
       const callbackIndex = args.findLastIndex((arg) => typeof arg === 'function')
-      if (callbackIndex >= 0) {
+      if (submittable !== undefined) {
+        const callback = submittable.callback!
+        submittable.callback = (...results: unknown[]) => { settled(); callback(...results) }
+      } else if (callbackIndex >= 0) {
         const callback = args[callbackIndex] as AnyCallback
         args[callbackIndex] = (...results: unknown[]) => { settled(); callback(...results) }
       }
       const result = (super.query as (...a: unknown[]) => unknown)(...args)
-      if (callbackIndex < 0) (result as Promise<unknown>).then(settled, settled)
+      if (submittable === undefined && callbackIndex < 0) (result as Promise<unknown>).then(settled, settled)
       // pg settles a query on a later tick at the earliest (even one it refuses), so this is set before it can be cleared.
       timer = setTimeout(() => {
         // The same handle pg-pool uses to abandon a connect that timed out: 'close' → "Connection terminated

@@ -1,9 +1,9 @@
 // The Prisma client for either database, plus the extensions every app instance applies.
 import { PrismaPg } from '@prisma/adapter-pg'
-import pg from 'pg'
 import type { PGlite } from '@electric-sql/pglite'
 import { PrismaPGlite } from 'pglite-prisma-adapter'
 import { boundedPgClient } from './bounded-pg-client.js'
+import { TenantLanePool } from './tenant-lanes.js'
 import { PrismaClient } from './generated/client.js'
 
 export { Prisma, PrismaClient } from './generated/client.js'
@@ -20,11 +20,12 @@ export interface PostgresPoolOptions {
 export const ANSWER_MARGIN_MS = 2000
 
 /**
+ * The pool runs tenant units of work as lanes (tenant-lanes.ts).
  * Query events are opt-in: tests count SQL statements with them, production does not pay for them.
  * The pool is ours, not the adapter's, so its use can be measured; whoever closes the client ends it.
  */
-export function createPostgresClient (options: PostgresPoolOptions, { emitQueryEvents = false } = {}): { prisma: PrismaClient, pool: pg.Pool } {
-  const pool = new pg.Pool({
+export function createPostgresClient (options: PostgresPoolOptions, { emitQueryEvents = false } = {}): { prisma: PrismaClient, pool: TenantLanePool } {
+  const pool = new TenantLanePool({
     connectionString: options.url,
     max: options.poolMax,
     connectionTimeoutMillis: options.connectTimeoutMs,

@@ -7,7 +7,7 @@ import type { DatabaseConfig } from '../config.js'
 import { openEmbedded } from '../db/embedded.js'
 import { ANSWER_MARGIN_MS, createPgliteClient, createPostgresClient, type PrismaClient } from '../db/prisma-client.js'
 import { queryMetrics } from '../db/query-metrics.js'
-import { tenantScope, type TenantScopeOptions } from '../db/tenant-scope.js'
+import { interactiveTenantScope, laneTenantScope } from '../db/tenant-scope.js'
 
 /** Connections of the database client: a pg pool's counts, or PGlite's one in-process connection. */
 export interface PoolUsage { total: number, idle: number, waiting: number }
@@ -16,22 +16,22 @@ export interface Database {
   kind: DatabaseConfig['kind']
   prisma: PrismaClient
   poolUsage(): PoolUsage
-  /** Bounds of one tenant transaction (tenant-scope.ts's defaults when absent). */
-  unitOfWork?: TenantScopeOptions
+  /** The $withTenant extension for this database (tenant-scope.ts). */
+  tenantScope(): ReturnType<typeof interactiveTenantScope>
   close(): Promise<void>
 }
 
 export async function openDatabase (config: DatabaseConfig, options: { emitQueryEvents?: boolean } = {}): Promise<Database> {
   if (config.kind === 'postgres') {
     const { prisma, pool } = createPostgresClient(config, options)
+    // A unit of work may hold its connection as long as one statement may run (and be answered): raising
+    // DATABASE_STATEMENT_TIMEOUT_MS must not leave requests cut off by a shorter, fixed transaction bound.
+    pool.setLaneBounds({ timeoutMs: config.statementTimeoutMs + ANSWER_MARGIN_MS })
     return {
       kind: 'postgres',
       prisma,
       poolUsage: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
-      // A unit of work may hold its connection as long as one statement may run (and be answered), and wait
-      // for one as long as a connect may take: raising DATABASE_STATEMENT_TIMEOUT_MS must not leave requests
-      // cut off by a shorter, fixed transaction bound.
-      unitOfWork: { timeoutMs: config.statementTimeoutMs + ANSWER_MARGIN_MS, maxWaitMs: config.connectTimeoutMs },
+      tenantScope: () => laneTenantScope(pool),
       async close () {
         await prisma.$disconnect()
         await pool.end()
@@ -44,6 +44,7 @@ export async function openDatabase (config: DatabaseConfig, options: { emitQuery
     kind: 'pglite',
     prisma,
     poolUsage: () => ({ total: 1, idle: 1, waiting: 0 }),
+    tenantScope: () => interactiveTenantScope(),
     async close () {
       await prisma.$disconnect()
       await embedded.close()
@@ -51,11 +52,11 @@ export async function openDatabase (config: DatabaseConfig, options: { emitQuery
   }
 }
 
-function extendClient (prisma: PrismaClient, app: FastifyInstance, unitOfWork?: TenantScopeOptions) {
+function extendClient (database: Database, app: FastifyInstance) {
   const histogram = app.appMetrics.dbQueryDuration
-  return prisma
+  return database.prisma
     .$extends(queryMetrics((labels, seconds) => histogram.observe(labels, seconds)))
-    .$extends(tenantScope(unitOfWork))
+    .$extends(database.tenantScope())
 }
 
 export type AppDatabaseClient = ReturnType<typeof extendClient>
@@ -76,7 +77,7 @@ export interface DatabasePluginOptions {
 
 async function database (app: FastifyInstance, options: DatabasePluginOptions): Promise<void> {
   const opened = options.database
-  app.decorate('db', extendClient(opened.prisma, app, opened.unitOfWork))
+  app.decorate('db', extendClient(opened, app))
   app.appMetrics.observePool(() => opened.poolUsage())
   app.decorate('database', {
     kind: opened.kind,

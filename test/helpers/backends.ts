@@ -9,6 +9,7 @@ import { migrate } from '../../server/db/migrate.js'
 import { createTenant } from '../../server/db/seed.js'
 import { pgSession, type SqlSession } from '../../server/db/sql-session.js'
 import { APP_ROLE, openEmbedded } from '../../server/db/embedded.js'
+import { interactiveTenantScope } from '../../server/db/tenant-scope.js'
 import { createPgliteClient } from '../../server/db/prisma-client.js'
 import type { DatabaseConfig } from '../../server/config.js'
 
@@ -61,7 +62,7 @@ export async function pgliteBackend (options: { emitQueryEvents?: boolean } = {}
   }))
   return {
     name: 'pglite',
-    database: { kind: 'pglite', prisma, poolUsage: () => ({ total: 1, idle: 1, waiting: 0 }), close: async () => {} },
+    database: { kind: 'pglite', prisma, poolUsage: () => ({ total: 1, idle: 1, waiting: 0 }), tenantScope: () => interactiveTenantScope(), close: async () => {} },
     config: { kind: 'pglite', dataDir: undefined, seedDemoData: false },
     asOwner,
     asApp,

@@ -3,7 +3,6 @@
 // $withTenant extension the services use, and check the role and tables are set up so nothing bypasses it.
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
-import { tenantScope } from '../../../server/db/tenant-scope.js'
 import type { SqlSession } from '../../../server/db/sql-session.js'
 import { forEachBackend, type Backend } from '../../helpers/backends.js'
 
@@ -165,7 +164,7 @@ forEachBackend(t, async (t, backend) => {
   t.test('through the $withTenant extension, a forged where finds nothing and the setting does not outlive it', async (t) => {
     const a = await seedTenant(backend)
     const b = await seedTenant(backend)
-    const db = backend.database.prisma.$extends(tenantScope())
+    const db = backend.database.prisma.$extends(backend.database.tenantScope())
     const seen = await db.$withTenant(a.tenantId, async (tx) => ({
       all: await tx.project.findMany({ select: { tenantId: true } }),
       forged: await tx.project.findMany({ where: { tenantId: b.tenantId } }),
@@ -184,5 +183,22 @@ forEachBackend(t, async (t, backend) => {
 
     // Outside a $withTenant the same client sees no tenant at all: the setting was transaction-local.
     t.same(await db.project.findMany({ where: { tenantId: a.tenantId } }), [])
+  })
+
+  t.test('units of work of two tenants started in the same tick stay apart (Prisma batches findUnique calls)', async (t) => {
+    const a = await seedTenant(backend)
+    const b = await seedTenant(backend)
+    const db = backend.database.prisma.$extends(backend.database.tenantScope())
+    for (let attempt = 0; attempt < 5; attempt++) {
+      // b asks first, so a batch of both would run as b: a would then receive b's project.
+      const [ownByB, forgedByA, forgedTaskByA] = await Promise.all([
+        db.$withTenant(b.tenantId, (tx) => tx.project.findUnique({ where: { id: b.projectId } })),
+        db.$withTenant(a.tenantId, (tx) => tx.project.findUnique({ where: { id: b.projectId } })),
+        db.$withTenant(a.tenantId, (tx) => tx.task.findUniqueOrThrow({ where: { id: b.taskId } }).catch(() => null)),
+      ])
+      t.equal(ownByB?.id, b.projectId, `attempt ${attempt + 1}: the owner finds its project`)
+      t.equal(forgedByA, null, `attempt ${attempt + 1}: the other tenant, asking in the same tick, does not`)
+      t.equal(forgedTaskByA, null, `attempt ${attempt + 1}: nor its task (findUniqueOrThrow)`)
+    }
   })
 })

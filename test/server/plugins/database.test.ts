@@ -62,6 +62,7 @@ t.test('on Postgres a tenant transaction is bounded by the statement timeout (+ 
   const boundMs = statementTimeoutMs + ANSWER_MARGIN_MS
   const began = Date.now()
   const error = await app.db.$withTenant(randomUUID(), async (tx) => {
+    await tx.$queryRaw`SELECT 1` // the unit of work now holds its connection
     await new Promise((resolve) => setTimeout(resolve, boundMs + 1000)) // no statement running: only the transaction's own bound applies
     return tx.$queryRaw`SELECT 1`
   }).then(() => undefined, (caught: unknown) => caught)

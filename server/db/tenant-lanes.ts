@@ -1,0 +1,164 @@
+// Tenant units of work on Postgres without Prisma's interactive transactions, which cost more CPU than the
+// query they wrap. A unit of work runs in a lane (an async context): Prisma issues its statements through the
+// pool's query(), which sends them to the lane's one connection. The first travels in one write with BEGIN
+// and set_config('app.tenant_id', …, TRUE) (preluded-query.ts); the lane ends with COMMIT or ROLLBACK, so
+// the setting stays transaction-local and a connection never returns to the pool inside a transaction.
+// Statements outside any lane (tenant lookup, health) use the pool as usual and see no tenant.
+import { AsyncLocalStorage } from 'node:async_hooks'
+import pg from 'pg'
+import { PreludedQuery } from './preluded-query.js'
+
+type QueryResult = pg.QueryResult
+const TRANSACTION_CONTROL = /^\s*(BEGIN|COMMIT|ROLLBACK)\b/i
+
+export interface LaneBounds {
+  /** How long one unit of work may hold its connection. */
+  timeoutMs: number
+}
+
+class LaneExpiredError extends Error {
+  readonly code = 'ETIMEDOUT'
+  constructor (timeoutMs: number) {
+    super(`The unit of work held its database connection past ${timeoutMs} ms`)
+    this.name = 'LaneExpiredError'
+  }
+}
+
+class UnitOfWorkFailedError extends Error {
+  constructor () {
+    super('A statement of the unit of work failed and was not rethrown: the transaction was rolled back')
+    this.name = 'UnitOfWorkFailedError'
+  }
+}
+
+/** One unit of work: its tenant, its connection once the first statement asks for one, and how it ends. */
+class Lane {
+  #client: Promise<pg.PoolClient> | undefined
+  #held: pg.PoolClient | undefined
+  #preludeSent = false
+  #expired: LaneExpiredError | undefined
+  #timer: NodeJS.Timeout | undefined
+  /** A statement of this lane failed, or Prisma rolled back a transaction of its own inside it. */
+  rollbackOnly = false
+
+  constructor (readonly tenantId: string, private readonly pool: TenantLanePool, private readonly bounds: LaneBounds) {}
+
+  async query (config: pg.QueryConfig): Promise<QueryResult> {
+    const client = await this.#connection()
+    if (this.#expired !== undefined) throw this.#expired
+    if (this.#preludeSent) return client.query(config)
+    this.#preludeSent = true
+    return new Promise((resolve, reject) => {
+      client.query(new PreludedQuery(config, this.tenantId, (error, result) => error === null ? resolve(result) : reject(error)))
+    })
+  }
+
+  #connection (): Promise<pg.PoolClient> {
+    this.#client ??= this.pool.checkout().then((client) => {
+      this.#held = client
+      // A checked-out client's connection errors are emitted on it; the lane's next statement reports them.
+      client.on('error', ignoreHeldClientError)
+      this.#timer = setTimeout(() => this.#expire(), this.bounds.timeoutMs).unref()
+      return client
+    })
+    return this.#client
+  }
+
+  #expire (): void {
+    this.#expired = new LaneExpiredError(this.bounds.timeoutMs)
+    // Whatever runs on it fails as a lost connection; the pool opens a fresh one for the next request.
+    this.#held?.connection.stream.destroy()
+  }
+
+  /** COMMIT (or ROLLBACK when something failed) and give the connection back; nothing to do if none was taken. */
+  async end (outcome: 'commit' | 'rollback'): Promise<void> {
+    if (this.#client === undefined) return
+    const client = await this.#client.catch(() => undefined)
+    if (client === undefined) return
+    clearTimeout(this.#timer)
+    try {
+      if (this.#expired !== undefined) throw this.#expired
+      const commit = outcome === 'commit' && !this.rollbackOnly
+      await client.query(commit ? 'COMMIT' : 'ROLLBACK')
+      client.removeListener('error', ignoreHeldClientError)
+      client.release()
+      // Postgres answers COMMIT of a failed transaction with a silent rollback: work that swallowed a failed
+      // statement must not be reported as saved.
+      if (outcome === 'commit' && !commit) throw new UnitOfWorkFailedError()
+    } catch (error) {
+      if (error instanceof UnitOfWorkFailedError) throw error
+      client.removeListener('error', ignoreHeldClientError)
+      // A connection whose transaction did not end cleanly is destroyed, never pooled.
+      client.release(error as Error)
+      throw error
+    }
+  }
+}
+
+function ignoreHeldClientError (): void {}
+
+/**
+ * A statement Prisma meant for a transaction of its own (startTransaction) inside a lane: it joins the lane's
+ * transaction. BEGIN and COMMIT are the lane's to send; a ROLLBACK makes the lane roll back at its end.
+ */
+function nestedClient (lane: Lane): pg.PoolClient {
+  const empty: QueryResult = { command: '', rowCount: 0, oid: 0, fields: [], rows: [] }
+  return {
+    async query (config: pg.QueryConfig) {
+      const control = TRANSACTION_CONTROL.exec(config.text)?.[1]?.toUpperCase()
+      if (control === undefined) return lane.query(config)
+      if (control === 'ROLLBACK') lane.rollbackOnly = true
+      return empty
+    },
+    release () {},
+    on () { return this },
+    removeListener () { return this },
+  } as unknown as pg.PoolClient
+}
+
+export class TenantLanePool extends pg.Pool {
+  readonly #lanes = new AsyncLocalStorage<Lane>()
+  #bounds: LaneBounds = { timeoutMs: 10_000 }
+
+  setLaneBounds (bounds: LaneBounds): void {
+    this.#bounds = bounds
+  }
+
+  /** Runs `work` as one transaction of `tenantId`: every statement it issues through this pool joins it. */
+  async inLane<T> (tenantId: string, work: () => Promise<T>): Promise<T> {
+    const lane = new Lane(tenantId, this, this.#bounds)
+    let result: T
+    try {
+      // Awaited inside the lane: Prisma's queries are lazy and start when first awaited.
+      result = await this.#lanes.run(lane, async () => await work())
+    } catch (error) {
+      await lane.end('rollback').catch(() => {})
+      throw error
+    }
+    await lane.end('commit')
+    return result
+  }
+
+  /** A connection for a lane, bypassing the lane routing of connect(). */
+  checkout (): Promise<pg.PoolClient> {
+    return super.connect()
+  }
+
+  override query (...args: any[]): any {
+    const lane = this.#lanes.getStore()
+    if (lane === undefined || typeof args[0] !== 'object' || args.some((arg) => typeof arg === 'function')) {
+      return (super.query as (...a: unknown[]) => unknown)(...args)
+    }
+    const config = args[1] === undefined ? args[0] as pg.QueryConfig : { ...args[0] as pg.QueryConfig, values: args[1] as unknown[] }
+    return lane.query(config).catch((error: unknown) => {
+      lane.rollbackOnly = true
+      throw error
+    })
+  }
+
+  override connect (...args: any[]): any {
+    const lane = this.#lanes.getStore()
+    if (lane === undefined || args.length > 0) return (super.connect as (...a: unknown[]) => unknown)(...args)
+    return Promise.resolve(nestedClient(lane))
+  }
+}
