@@ -19,6 +19,8 @@ export async function buildForBench (name: string): Promise<{ dir: string, remov
     throw new Error(`the build (tsc -p tsconfig.build.json) failed:\n${(error as { stdout?: string }).stdout ?? (error as Error).message}`)
   }
   copyFileSync(join(ROOT, 'package.json'), join(dir, 'package.json'))
+  // As the image has them: the API on embedded PGlite migrates its database when it opens it.
+  cpSync(join(ROOT, 'prisma/migrations'), join(dir, 'prisma/migrations'), { recursive: true })
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) }
 }
 

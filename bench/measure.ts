@@ -20,13 +20,15 @@ export interface Grid<S extends { id: string, label: string }, L extends { id: s
   /** Why a subject cannot do a load; its cell then holds that reason and no runs. */
   notApplicable?(subject: S, load: L): string | undefined
   run(subject: S, load: L, seconds: number): Promise<R>
+  /** Errors that must stop the whole bench rather than fail one run (a subject answering wrongly). */
+  fatal?(error: Error): boolean
 }
 
 /**
  * An uncounted warm-up run of every cell first (when BENCH_WARMUP_SECONDS > 0), then BENCH_ROUNDS rounds of
  * them, load by load, the subjects' order rotated each round so that none always runs right after the same
- * other. A run that throws is recorded as a failure of its cell, not fatal: one bad moment must not throw
- * away a quarter of an hour of runs.
+ * other. A run that throws is recorded as a failure of its cell, not fatal (unless `grid.fatal` says so): one
+ * bad moment must not throw away a quarter of an hour of runs.
  */
 export async function runRounds<S extends { id: string, label: string }, L extends { id: string }, R> (
   settings: Pick<BenchSettings, 'rounds' | 'seconds' | 'warmupSeconds'>, grid: Grid<S, L, R>,
@@ -38,7 +40,10 @@ export async function runRounds<S extends { id: string, label: string }, L exten
       for (const subject of grid.subjects) {
         if (notApplicable(subject, load) !== undefined) continue
         log(`warm-up, ${load.id}: ${subject.label}`)
-        await grid.run(subject, load, settings.warmupSeconds).catch((error: Error) => log(`  warm-up failed: ${error.message}`))
+        await grid.run(subject, load, settings.warmupSeconds).catch((error: Error) => {
+          if (grid.fatal?.(error) === true) throw error
+          log(`  warm-up failed: ${error.message}`)
+        })
       }
     }
   }
@@ -54,6 +59,7 @@ export async function runRounds<S extends { id: string, label: string }, L exten
         try {
           cell.runs.push(await grid.run(subject, load, settings.seconds))
         } catch (error) {
+          if (grid.fatal?.(error as Error) === true) throw error
           cell.failures.push((error as Error).message)
           log(`  run failed: ${(error as Error).message}`)
         }

@@ -1,14 +1,16 @@
-// npm run bench — one report of two sections (BENCH_SECTIONS, both by default):
+// npm run bench — one report of three sections (BENCH_SECTIONS, all by default), run in this order:
 // edge: the edge proxy side by side with nginx and Caddy doing the same work, on loopback, over the real API on a
 //   fresh Postgres database. Each scenario (cached GET, uncached GET, a write, a GraphQL query, new TLS
 //   connections) drives each target in turn with the same wrk load, interleaved over rounds; the report gives
 //   medians, ratios to the direct API, every error, CPU per request and peak memory. A bare Node forwarder is
 //   the floor our proxy's own work is measured from.
+// api: the API alone beside a minimal reference service doing the same security work (Fastify + pg, one round
+//   trip per request), with RLS bypassed and on PGlite too: CPU, rate and p99 ratios against targets (bench/api/).
 // tenancy: the API's list query with and without its per-request tenant transaction, as ratios (bench/tenancy.ts).
 // See docs/benchmarks.md.
 //   BENCH_SECONDS (5)  BENCH_ROUNDS (3)  BENCH_WARMUP_SECONDS (2)  BENCH_CONNECTIONS (32)  BENCH_TARGETS / BENCH_SCENARIOS (all)
 //   BENCH_BCRYPT_COST (10)  BENCH_LOW_BCRYPT_COST (5)  BENCH_POSTGRES_URL (postgresql://postgres@127.0.0.1:5432/postgres)
-//   BENCH_SECTIONS (edge,tenancy)  BENCH_TENANCY_CONCURRENCY (8)
+//   BENCH_SECTIONS (edge,api,tenancy)  BENCH_API_SUBJECTS / BENCH_API_SCENARIOS (all)  BENCH_TENANCY_CONCURRENCY (8)
 //   BENCH_OUTPUT_DIR (.scratch/bench-results-<time>)  BENCH_BASELINE_REF: a commit whose proxy runs as one more row
 //   BENCH_PROFILE=1: CPU profiles of our proxy instead (bench/profile.ts)
 import { randomBytes } from 'node:crypto'
@@ -17,6 +19,7 @@ import { availableParallelism, cpus, totalmem } from 'node:os'
 import { basename, join } from 'node:path'
 import { ConfigError } from '../common/env-config.js'
 import { buildRefForBench, ROOT } from './build.js'
+import { measureApiSection } from './api/section.js'
 import { measure } from './measure.js'
 import { freePort } from './processes.js'
 import { renderReport, renderTenancy, type Cell } from './report.js'
@@ -110,11 +113,14 @@ async function measureEdge (settings: BenchSettings, outputDir: string): Promise
 /** The sections asked for (BENCH_SECTIONS), one after the other, into one report. */
 async function benchmark (settings: BenchSettings): Promise<void> {
   const edge = settings.sections.includes('edge')
+  const api = settings.sections.includes('api')
   const tenancy = settings.sections.includes('tenancy')
   const edgeRuns = edge ? settings.targets.filter((id) => id !== 'gatehouse-baseline' || settings.baselineRef !== undefined).length * settings.scenarios.length : 0
+  const apiRuns = api ? settings.apiSubjects.length * settings.apiScenarios.length : 0
+  const tenancyRuns = tenancy ? 3 : 0
   const perCell = settings.rounds * (settings.seconds + 1.5) + (settings.warmupSeconds > 0 ? settings.warmupSeconds + 1.5 : 0)
-  log(`up to ${edgeRuns} edge and ${tenancy ? 3 : 0} tenancy cells × ${settings.rounds} runs of ${settings.seconds} s (and warm-ups of ${settings.warmupSeconds} s): ` +
-    `about ${Math.ceil((edgeRuns + (tenancy ? 3 : 0)) * perCell / 60)} minutes once everything is up`)
+  log(`up to ${edgeRuns} edge, ${apiRuns} api and ${tenancyRuns} tenancy cells × ${settings.rounds} runs of ${settings.seconds} s (and warm-ups of ${settings.warmupSeconds} s): ` +
+    `about ${Math.ceil((edgeRuns + apiRuns + tenancyRuns) * perCell / 60)} minutes once everything is up`)
   const outputDir = settings.outputDir ?? join(ROOT, '.scratch', `bench-results-${new Date().toISOString().replace(/[:.]/g, '-')}`)
   mkdirSync(outputDir, { recursive: true })
 
@@ -122,6 +128,7 @@ async function benchmark (settings: BenchSettings): Promise<void> {
   const runs: Record<string, unknown> = {}
   let postgres: string | undefined
   let tools = ''
+  let apiFailure: Error | undefined
   if (edge) {
     const measured = await measureEdge(settings, outputDir)
     sections.push(measured.report)
@@ -129,8 +136,23 @@ async function benchmark (settings: BenchSettings): Promise<void> {
     postgres = measured.serverVersion
     tools = `; ${measured.tools}`
   }
+  if (api) {
+    // After the edge's servers have stopped: its own database and processes, the cores to themselves.
+    try {
+      const measured = await measureApiSection(settings, outputDir)
+      sections.push(measured.report)
+      for (const [id, cell] of measured.cells) runs[`api/${id}`] = cell
+      postgres ??= measured.serverVersion
+    } catch (error) {
+      // The other sections' runs are kept in the report; the bench still exits with the error once it is written.
+      if (!edge && !tenancy) throw error
+      log(`api failed: ${(error as Error).message}`)
+      sections.push(`## The API alone, beside a minimal reference service\n\n⚠ Not measured: ${(error as Error).message.split('\n').slice(0, 3).join(' / ')}\n`)
+      apiFailure = error as Error
+    }
+  }
   if (tenancy) {
-    // After the edge's servers have stopped: the query loops then have Postgres and the cores to themselves.
+    // After the other sections' servers have stopped: the query loops then have Postgres and the cores to themselves.
     log('tenancy: seeding its database')
     try {
       const measured = await measureTenancyCost(settings)
@@ -138,8 +160,8 @@ async function benchmark (settings: BenchSettings): Promise<void> {
       for (const [id, cell] of measured.cells) runs[`tenancy/${id}`] = cell
       postgres ??= measured.serverVersion
     } catch (error) {
-      // The edge runs already made are worth keeping.
-      if (!edge) throw error
+      // The runs already made are worth keeping.
+      if (!edge && !api) throw error
       log(`tenancy failed: ${(error as Error).message}`)
       sections.push(`## The API's tenancy cost\n\n⚠ Not measured: ${(error as Error).message.split('\n')[0]}\n`)
     }
@@ -156,6 +178,7 @@ async function benchmark (settings: BenchSettings): Promise<void> {
   writeFileSync(join(outputDir, 'runs.json'), JSON.stringify(runs, null, 2))
   process.stdout.write(report)
   log(`report and raw runs kept in ${outputDir}`)
+  if (apiFailure !== undefined) throw apiFailure
 }
 
 let settings: BenchSettings

@@ -4,11 +4,19 @@ import { loadEnvConfig } from '../common/env-config.js'
 
 export const TARGET_IDS = ['api', 'node-bare', 'gatehouse', 'gatehouse-all-cores', 'gatehouse-baseline', 'nginx', 'nginx-all-cores', 'nginx-low-cost', 'caddy', 'caddy-all-cores'] as const
 export const SCENARIO_IDS = ['cached-get', 'uncached-get', 'write', 'graphql', 'new-tls'] as const
-/** edge: the targets and scenarios above; tenancy: the API's list query with and without its tenant transaction. */
-export const SECTION_IDS = ['edge', 'tenancy'] as const
+/**
+ * edge: the targets and scenarios above; api: the API alone beside a minimal reference service (bench/api/);
+ * tenancy: the API's list query with and without its tenant transaction.
+ */
+export const SECTION_IDS = ['edge', 'api', 'tenancy'] as const
+/** The api section's servers (bench/api/subjects.ts) and the requests each of them gets (bench/api/scenarios.ts). */
+export const API_SUBJECT_IDS = ['api', 'api-rls-bypassed', 'reference', 'reference-plain', 'api-pglite'] as const
+export const API_SCENARIO_IDS = ['list', 'get', 'create', 'update', 'graphql'] as const
 export type TargetId = typeof TARGET_IDS[number]
 export type ScenarioId = typeof SCENARIO_IDS[number]
 export type SectionId = typeof SECTION_IDS[number]
+export type ApiSubjectId = typeof API_SUBJECT_IDS[number]
+export type ApiScenarioId = typeof API_SCENARIO_IDS[number]
 
 const list = (ids: readonly string[]): string => `^(${ids.join('|')})(,(${ids.join('|')}))*$`
 
@@ -17,9 +25,11 @@ export const BenchEnvSchema = Type.Object({
   BENCH_ROUNDS: Type.Integer({ default: 3, minimum: 1, maximum: 50, description: 'Interleaved rounds; medians are reported' }),
   BENCH_WARMUP_SECONDS: Type.Integer({ default: 2, minimum: 0, maximum: 60, description: 'An uncounted run per target and scenario before the first round (0: none)' }),
   BENCH_CONNECTIONS: Type.Integer({ default: 32, minimum: 1, maximum: 1000, description: 'wrk connections (one wrk thread)' }),
-  BENCH_SECTIONS: Type.String({ default: SECTION_IDS.join(','), pattern: list(SECTION_IDS), description: 'What one run measures and reports: the edge comparison, the tenancy cost, or both' }),
+  BENCH_SECTIONS: Type.String({ default: SECTION_IDS.join(','), pattern: list(SECTION_IDS), description: 'What one run measures and reports: the edge comparison, the API beside a reference service, the tenancy cost' }),
   BENCH_TARGETS: Type.String({ default: TARGET_IDS.join(','), pattern: list(TARGET_IDS) }),
   BENCH_SCENARIOS: Type.String({ default: SCENARIO_IDS.join(','), pattern: list(SCENARIO_IDS) }),
+  BENCH_API_SUBJECTS: Type.String({ default: API_SUBJECT_IDS.join(','), pattern: list(API_SUBJECT_IDS), description: 'The servers of the api section' }),
+  BENCH_API_SCENARIOS: Type.String({ default: API_SCENARIO_IDS.join(','), pattern: list(API_SCENARIO_IDS), description: 'The requests of the api section' }),
   BENCH_BCRYPT_COST: Type.Integer({ default: 10, minimum: 4, maximum: 14, description: 'bcrypt cost of the logins every target checks (ours: 10)' }),
   BENCH_LOW_BCRYPT_COST: Type.Integer({ default: 5, minimum: 4, maximum: 14, description: 'Cost for the nginx-low-cost target' }),
   BENCH_TENANCY_CONCURRENCY: Type.Integer({ default: 8, minimum: 1, maximum: 256, description: 'Concurrent query loops (and pooled connections) of the tenancy section' }),
@@ -40,6 +50,8 @@ export interface BenchSettings {
   sections: SectionId[]
   targets: TargetId[]
   scenarios: ScenarioId[]
+  apiSubjects: ApiSubjectId[]
+  apiScenarios: ApiScenarioId[]
   bcryptCost: number
   lowBcryptCost: number
   tenancyConcurrency: number
@@ -61,6 +73,9 @@ export function loadBenchSettings (env: Record<string, string | undefined>): Ben
     sections: split<SectionId>(settings.BENCH_SECTIONS),
     targets: split<TargetId>(settings.BENCH_TARGETS),
     scenarios: split<ScenarioId>(settings.BENCH_SCENARIOS),
+    // Always in the order of the ids, whatever the order given: the api section's first pass asks the API first.
+    apiSubjects: API_SUBJECT_IDS.filter((id) => split<ApiSubjectId>(settings.BENCH_API_SUBJECTS).includes(id)),
+    apiScenarios: API_SCENARIO_IDS.filter((id) => split<ApiScenarioId>(settings.BENCH_API_SCENARIOS).includes(id)),
     bcryptCost: settings.BENCH_BCRYPT_COST,
     lowBcryptCost: settings.BENCH_LOW_BCRYPT_COST,
     tenancyConcurrency: settings.BENCH_TENANCY_CONCURRENCY,
@@ -81,6 +96,8 @@ export function reproduceCommand (settings: BenchSettings): string {
   if (settings.sections.join(',') !== defaults.sections.join(',')) env.push(`BENCH_SECTIONS=${settings.sections.join(',')}`)
   if (settings.targets.join(',') !== defaults.targets.join(',')) env.push(`BENCH_TARGETS=${settings.targets.join(',')}`)
   if (settings.scenarios.join(',') !== defaults.scenarios.join(',')) env.push(`BENCH_SCENARIOS=${settings.scenarios.join(',')}`)
+  if (settings.apiSubjects.join(',') !== defaults.apiSubjects.join(',')) env.push(`BENCH_API_SUBJECTS=${settings.apiSubjects.join(',')}`)
+  if (settings.apiScenarios.join(',') !== defaults.apiScenarios.join(',')) env.push(`BENCH_API_SCENARIOS=${settings.apiScenarios.join(',')}`)
   if (settings.bcryptCost !== defaults.bcryptCost) env.push(`BENCH_BCRYPT_COST=${settings.bcryptCost}`)
   if (settings.lowBcryptCost !== defaults.lowBcryptCost) env.push(`BENCH_LOW_BCRYPT_COST=${settings.lowBcryptCost}`)
   if (settings.tenancyConcurrency !== defaults.tenancyConcurrency) env.push(`BENCH_TENANCY_CONCURRENCY=${settings.tenancyConcurrency}`)

@@ -2,6 +2,9 @@
 // measured. Errors are counted, never dropped: non-2xx/3xx answers apart from socket errors, and wrk's
 // timeouts (no answer within WRK_TIMEOUT) apart from connect/read/write failures.
 import { execFile } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 
@@ -25,6 +28,26 @@ export interface WrkLoad {
   body?: string
   seconds: number
   connections: number
+}
+
+/** One request of a rotation: wrk sends them in turn, each connection taking the next. */
+export interface WrkRequest { method: string, path: string, headers: Record<string, string>, body?: string }
+
+/** Several requests in turn against one origin (its scheme, host and port), e.g. updates of many rows. */
+export interface WrkRotation { origin: string, requests: WrkRequest[], seconds: number, connections: number }
+
+/**
+ * The file bench/wrk/request.lua reads in rotation mode: a request per line, its fields separated by tabs
+ * (method, path, body or nothing, then header names and values). JSON text never holds a raw tab or newline.
+ */
+export function formatRequestFile (requests: WrkRequest[]): string {
+  if (requests.length === 0) throw new Error('a wrk rotation needs at least one request')
+  return requests.map((request) => {
+    const fields = [request.method, request.path, request.body ?? '', ...Object.entries(request.headers).flat()]
+    const bad = fields.find((field) => /[\t\r\n]/.test(field))
+    if (bad !== undefined) throw new Error(`a wrk request field holds a tab or a line break: ${JSON.stringify(bad)}`)
+    return fields.join('\t') + '\n'
+  }).join('')
 }
 
 function ms (value: string): number {
@@ -53,15 +76,29 @@ export function parseWrk (out: string): WrkRun {
   }
 }
 
-export async function runWrk (load: WrkLoad): Promise<WrkRun> {
-  const args = [
-    '-t1', `-c${load.connections}`, `-d${load.seconds}s`, `--timeout`, WRK_TIMEOUT, '--latency', '-s', SCRIPT,
-    ...Object.entries(load.headers).flatMap(([name, value]) => ['-H', `${name}: ${value}`]),
-    load.url,
-  ]
-  const env = { ...process.env, BENCH_WRK_METHOD: load.method, BENCH_WRK_BODY: load.body ?? '' }
-  const { stdout } = await promisify(execFile)('wrk', args, { env, timeout: (load.seconds + 30) * 1000, maxBuffer: 1 << 20 })
+async function wrk (args: string[], env: NodeJS.ProcessEnv, seconds: number): Promise<WrkRun> {
+  const { stdout } = await promisify(execFile)('wrk', ['-t1', ...args], { env: { ...process.env, ...env }, timeout: (seconds + 30) * 1000, maxBuffer: 1 << 20 })
   return parseWrk(stdout)
+}
+
+const common = (load: { connections: number, seconds: number }): string[] =>
+  [`-c${load.connections}`, `-d${load.seconds}s`, `--timeout`, WRK_TIMEOUT, '--latency', '-s', SCRIPT]
+
+export async function runWrk (load: WrkLoad): Promise<WrkRun> {
+  const headers = Object.entries(load.headers).flatMap(([name, value]) => ['-H', `${name}: ${value}`])
+  return wrk([...common(load), ...headers, load.url], { BENCH_WRK_METHOD: load.method, BENCH_WRK_BODY: load.body ?? '', BENCH_WRK_REQUESTS_FILE: '' }, load.seconds)
+}
+
+/** The same run over a rotation of requests (the script's second mode), through a file removed afterwards. */
+export async function runWrkRotation (load: WrkRotation): Promise<WrkRun> {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-wrk-'))
+  try {
+    const file = join(dir, 'requests.tsv')
+    writeFileSync(file, formatRequestFile(load.requests))
+    return await wrk([...common(load), `${load.origin}${load.requests[0]!.path}`], { BENCH_WRK_REQUESTS_FILE: file }, load.seconds)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
 }
 
 /** Exits with a clear message when a tool the bench drives is missing. */

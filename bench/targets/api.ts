@@ -6,25 +6,56 @@ import { startProcess, waitUntilAnswers, type Managed } from '../processes.js'
 import type { Scenario } from '../scenarios.js'
 import type { BenchContext, Target } from './target.js'
 
-export async function startApi (context: Omit<BenchContext, 'apiOrigin' | 'scenarios'>, port: number): Promise<{ api: Managed, origin: string }> {
-  const api = startProcess('API', process.execPath, [join(context.buildDir, 'dist/server/main.js')], {
-    cwd: context.buildDir,
-    logFile: join(context.dir, 'api.log'),
+/** How one compiled API process is run: the edge's upstream, and the api section's subjects (bench/api/). */
+export interface ApiProcess {
+  name: string
+  buildDir: string
+  port: number
+  logFile: string
+  /** Its DATA_DIR (the embedded database's folder when there is no databaseUrl). */
+  dataDir: string
+  /** Postgres to connect to; undefined: embedded PGlite in dataDir. */
+  databaseUrl: string | undefined
+  identitySecret: string
+  identityMaxAgeSeconds: number
+  logLevel: string
+}
+
+export async function startApiProcess (options: ApiProcess): Promise<{ api: Managed, origin: string }> {
+  // Not inherited from the bench's own environment: without a URL of ours, the API must run embedded.
+  const { DATABASE_URL: _inherited, ...env } = process.env
+  const api = startProcess(options.name, process.execPath, [join(options.buildDir, 'dist/server/main.js')], {
+    cwd: options.buildDir,
+    logFile: options.logFile,
     env: {
-      ...process.env,
-      PORT: String(port),
+      ...env,
+      PORT: String(options.port),
       HOST: '127.0.0.1',
-      DATA_DIR: join(context.dir, 'api-data'),
-      DATABASE_URL: context.database.appUrl,
-      IDENTITY_SECRET: context.identitySecret,
-      IDENTITY_MAX_AGE_SECONDS: String(context.identityMaxAgeSeconds),
-      LOG_LEVEL: context.settings.logLevel,
+      DATA_DIR: options.dataDir,
+      ...(options.databaseUrl !== undefined ? { DATABASE_URL: options.databaseUrl } : {}),
+      IDENTITY_SECRET: options.identitySecret,
+      IDENTITY_MAX_AGE_SECONDS: String(options.identityMaxAgeSeconds),
+      LOG_LEVEL: options.logLevel,
       NODE_ENV: 'production',
     },
   })
-  const origin = `http://127.0.0.1:${port}`
+  const origin = `http://127.0.0.1:${options.port}`
   await waitUntilAnswers(api, `${origin}/ready`)
   return { api, origin }
+}
+
+export async function startApi (context: Omit<BenchContext, 'apiOrigin' | 'scenarios'>, port: number): Promise<{ api: Managed, origin: string }> {
+  return startApiProcess({
+    name: 'API',
+    buildDir: context.buildDir,
+    port,
+    logFile: join(context.dir, 'api.log'),
+    dataDir: join(context.dir, 'api-data'),
+    databaseUrl: context.database.appUrl,
+    identitySecret: context.identitySecret,
+    identityMaxAgeSeconds: context.identityMaxAgeSeconds,
+    logLevel: context.settings.logLevel,
+  })
 }
 
 export function apiTarget (context: BenchContext, api: Managed): Target {
