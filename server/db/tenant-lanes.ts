@@ -24,6 +24,14 @@ class LaneExpiredError extends Error {
   }
 }
 
+class MoreThanOneStatementError extends Error {
+  constructor () {
+    super('A unit of work given as one Prisma operation sent a second statement after its first was committed: ' +
+      'write the work as an async function so that its statements share one transaction')
+    this.name = 'MoreThanOneStatementError'
+  }
+}
+
 class UnitOfWorkFailedError extends Error {
   constructor () {
     super('A statement of the unit of work failed and was not rethrown: the transaction was rolled back')
@@ -38,19 +46,39 @@ class Lane {
   #preludeSent = false
   #expired: LaneExpiredError | undefined
   #timer: NodeJS.Timeout | undefined
+  #committed = false
   /** A statement of this lane failed, or Prisma rolled back a transaction of its own inside it. */
   rollbackOnly = false
+  /** The work is one Prisma operation, not yet started (not an async function of several). */
+  oneOperation = false
+  /** Prisma began a transaction of its own within the lane (an operation of several statements). */
+  nestedTransaction = false
 
   constructor (readonly tenantId: string, private readonly pool: TenantLanePool, private readonly bounds: LaneBounds) {}
 
   async query (config: pg.QueryConfig): Promise<QueryResult> {
+    if (this.#preludeSent && this.#singleStatement()) throw new MoreThanOneStatementError()
+    const first = !this.#preludeSent
+    this.#preludeSent = true
     const client = await this.#connection()
     if (this.#expired !== undefined) throw this.#expired
-    if (this.#preludeSent) return client.query(config)
-    this.#preludeSent = true
+    if (!first) return client.query(config)
+    const commit = this.#singleStatement()
     return new Promise((resolve, reject) => {
-      client.query(new PreludedQuery(config, this.tenantId, (error, result) => error === null ? resolve(result) : reject(error)))
+      client.query(new PreludedQuery(config, { tenantId: this.tenantId, commit }, (error, result) => {
+        if (error !== null) {
+          reject(error)
+          return
+        }
+        this.#committed = commit
+        resolve(result)
+      }))
     })
+  }
+
+  /** One Prisma operation that opened no transaction of its own: its statement carries COMMIT along. */
+  #singleStatement (): boolean {
+    return this.oneOperation && !this.nestedTransaction
   }
 
   #connection (): Promise<pg.PoolClient> {
@@ -76,6 +104,11 @@ class Lane {
     const client = await this.#client.catch(() => undefined)
     if (client === undefined) return
     clearTimeout(this.#timer)
+    if (this.#committed) {
+      client.removeListener('error', ignoreHeldClientError)
+      client.release()
+      return
+    }
     try {
       if (this.#expired !== undefined) throw this.#expired
       const commit = outcome === 'commit' && !this.rollbackOnly
@@ -96,6 +129,9 @@ class Lane {
 }
 
 function ignoreHeldClientError (): void {}
+
+const isPrismaPromise = (value: unknown): boolean =>
+  (value as { [Symbol.toStringTag]?: unknown } | null)?.[Symbol.toStringTag] === 'PrismaPromise'
 
 /**
  * A statement Prisma meant for a transaction of its own (startTransaction) inside a lane: it joins the lane's
@@ -129,8 +165,12 @@ export class TenantLanePool extends pg.Pool {
     const lane = new Lane(tenantId, this, this.#bounds)
     let result: T
     try {
-      // Awaited inside the lane: Prisma's queries are lazy and start when first awaited.
-      result = await this.#lanes.run(lane, async () => await work())
+      result = await this.#lanes.run(lane, () => {
+        const pending = work()
+        lane.oneOperation = isPrismaPromise(pending)
+        // Awaited inside the lane: Prisma's operations are lazy and start when first awaited.
+        return (async () => await pending)()
+      })
     } catch (error) {
       await lane.end('rollback').catch(() => {})
       throw error
@@ -159,6 +199,7 @@ export class TenantLanePool extends pg.Pool {
   override connect (...args: any[]): any {
     const lane = this.#lanes.getStore()
     if (lane === undefined || args.length > 0) return (super.connect as (...a: unknown[]) => unknown)(...args)
+    lane.nestedTransaction = true
     return Promise.resolve(nestedClient(lane))
   }
 }
