@@ -74,23 +74,22 @@ export function createTaskService (db: AppDatabaseClient) {
     },
 
     /**
-     * The first `perProject` tasks of each project, for GraphQL's Project.tasks loader: one query for any
-     * number of projects (a window function ranks tasks within each project).
+     * The first `perProject` tasks of each project, for GraphQL's Project.tasks loader: one statement for any
+     * number of projects (a window function ranks tasks within each project), so one round trip.
      */
     async firstOfProjects (tenantId: string, projectIds: readonly string[], filter: Pick<TaskFilter, 'status'>, perProject: number): Promise<Map<string, TaskDto[]>> {
       const ids = [...new Set(projectIds)]
-      const rows = await db.$withTenant(tenantId, (tx) => tx.$queryRaw<Array<{ id: string }>>`
-        SELECT id FROM (
-          SELECT id, row_number() OVER (PARTITION BY project_id ORDER BY created_at, id) AS rank
+      const rows = await db.$withTenant(tenantId, (tx) => tx.$queryRaw<Task[]>`
+        SELECT id, tenant_id AS "tenantId", project_id AS "projectId", title, description, status::text AS status, priority,
+               due_date AS "dueDate", created_at AS "createdAt", updated_at AS "updatedAt"
+        FROM (
+          SELECT *, row_number() OVER (PARTITION BY project_id ORDER BY created_at, id) AS rank
           FROM tasks
           WHERE project_id = ANY(${ids}::uuid[])
             AND (${filter.status ?? null}::task_status IS NULL OR status = ${filter.status ?? null}::task_status)
         ) ranked
-        WHERE rank <= ${perProject}`
-        .then((ranked) => tx.task.findMany({
-          where: { id: { in: ranked.map((row) => row.id) } },
-          orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
-        })))
+        WHERE rank <= ${perProject}
+        ORDER BY created_at, id`)
       const byProject = new Map<string, TaskDto[]>(ids.map((id) => [id, []]))
       for (const row of rows) byProject.get(row.projectId)?.push(toTaskDto(row))
       return byProject

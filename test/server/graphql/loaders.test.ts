@@ -44,6 +44,25 @@ forEachBackend(t, async (t, backend) => {
     t.ok(counts[0]! <= 3 * PER_UNIT, `at most three units of work (saw ${counts[0]} statements)`)
   })
 
+  t.test("a project's tasks carry every field as the task query gives it", async (t) => {
+    const tenant = await backend.createTenant()
+    const { projects } = await seed(backend, tenant, 2, 3)
+    // One task with every optional field set, so the nested loader's mapping of each is seen.
+    await backend.asOwner((session) => session.query(
+      "UPDATE tasks SET description = 'Spelled out', due_date = '2027-03-01', priority = 4 WHERE project_id = $1 AND title LIKE '%task 1'", [projects[0]!.id]))
+    const caller = callerFor(app, tenant)
+    const fields = 'id title description status priority dueDate createdAt updatedAt project { id }'
+    const nested = await gql<{ projects: { nodes: Array<{ tasks: Array<Record<string, unknown>> }> } }>(caller,
+      `{ projects(first: 2) { nodes { tasks(first: 3) { ${fields} } } } }`)
+    const direct = await gql<{ tasks: { nodes: Array<Record<string, unknown>> } }>(caller, `{ tasks(first: 10) { nodes { ${fields} } } }`)
+    t.equal(nested.errors, undefined)
+    const byId = new Map(direct.data!.tasks.nodes.map((task) => [task.id, task]))
+    const nestedTasks = nested.data!.projects.nodes.flatMap((node) => node.tasks)
+    t.equal(nestedTasks.length, 6)
+    for (const task of nestedTasks) t.same(task, byId.get(task.id as string))
+    t.ok(nestedTasks.some((task) => task.dueDate === '2027-03-01' && task.description === 'Spelled out' && task.priority === 4), 'optional fields included')
+  })
+
   t.test('aliased task lists with different arguments batch per argument set', async (t) => {
     const tenant = await backend.createTenant()
     const { tasks } = await seed(backend, tenant, 20, 6)
