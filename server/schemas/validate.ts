@@ -6,9 +6,17 @@ import { Compile } from 'typebox/compile'
 import { Value } from 'typebox/value'
 import { Errors } from '../errors.js'
 
+// Compiled once per schema: Value.Check interprets the schema on every call, several times the cost.
+const compiled = new WeakMap<TSchema, ReturnType<typeof Compile>>()
+
 /** `where` names the argument in the message (`input.title: …`); leave it empty for top-level arguments. */
 export function assertValid<Schema extends TSchema> (schema: Schema, value: unknown, where = ''): Static<Schema> {
-  if (Value.Check(schema, value)) return value as Static<Schema>
+  let validator = compiled.get(schema)
+  if (validator === undefined) {
+    validator = Compile(schema)
+    compiled.set(schema, validator)
+  }
+  if (validator.Check(value)) return value as Static<Schema>
   const first = Value.Errors(schema, value)[0]
   const path = [where, ...(first?.instancePath ?? '').split('/')].filter(Boolean).join('.')
   const unknown = first?.keyword === 'additionalProperties' ? ` (${String((first.params as { additionalProperties?: string[] }).additionalProperties)})` : ''
