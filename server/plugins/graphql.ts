@@ -3,7 +3,7 @@
 // @see https://mercurius.dev
 import type { FastifyInstance } from 'fastify'
 import mercurius from 'mercurius'
-import { GraphQLError, Kind, type GraphQLSchema, type OperationDefinitionNode } from 'graphql'
+import { GraphQLError, Kind, type DocumentNode, type GraphQLSchema, type OperationDefinitionNode } from 'graphql'
 import { classifyDatabaseError } from '../db/database-errors.js'
 import { Errors, RETRY_AFTER_SECONDS } from '../errors.js'
 import { loaders } from '../graphql/loaders.js'
@@ -70,7 +70,11 @@ function countOperation (counter: FastifyInstance['appMetrics']['graphqlOperatio
 
 const toGraphqlError = (error: Error): GraphQLError => error instanceof GraphQLError ? error : new GraphQLError(error.message, { originalError: error })
 
+// Per document: a client sending one query with ever new variables gets them checked, not remembered.
+const MAX_REMEMBERED_VARIABLE_SETS = 64
+
 export default async function graphqlPlugin (app: FastifyInstance, options: GraphqlOptions): Promise<void> {
+  const withinLimits = new WeakMap<DocumentNode, Set<string>>()
   if (options.graphiql) await app.register(graphiql)
 
   await app.register(async function authenticatedGraphql (scoped) {
@@ -118,10 +122,17 @@ export default async function graphqlPlugin (app: FastifyInstance, options: Grap
       const { request } = context.reply
       const params = (request.method === 'GET' ? request.query : request.body) as { operationName?: unknown } | undefined
       const operationName = typeof params?.operationName === 'string' && params.operationName !== '' ? params.operationName : undefined
-      assertSingleMutation(document, operationName)
-      assertQueryDepth(document, operationName, options.maxDepth)
-      assertQueryCost(schema, document, variables, operationName, options.maxCost)
-      assertIntrospectionCost(schema, document, variables, operationName)
+      // Mercurius hands a repeated query its cached document: limits it passed with these variables hold again.
+      const checked = `${operationName ?? ''}\n${JSON.stringify(variables ?? null)}`
+      const passed = withinLimits.get(document)
+      if (passed?.has(checked) !== true) {
+        assertSingleMutation(document, operationName)
+        assertQueryDepth(document, operationName, options.maxDepth)
+        assertQueryCost(schema, document, variables, operationName, options.maxCost)
+        assertIntrospectionCost(schema, document, variables, operationName)
+        if (passed === undefined) withinLimits.set(document, new Set([checked]))
+        else if (passed.size < MAX_REMEMBERED_VARIABLE_SETS) passed.add(checked)
+      }
       const operation = selectedOperation(document, operationName)
       if (operation?.operation === 'query') context.reply.header(READ_ONLY_RESPONSE_HEADER, '1')
       if (operation !== undefined) countOperation(scoped.appMetrics.graphqlOperations, schema, operation)
