@@ -1,4 +1,5 @@
 // Which database failures are the client's doing, which mean "retry later", and which are bugs.
+import { Errors } from '../errors.js'
 import { Prisma } from './prisma-client.js'
 
 // Connection-level failures: server down, pool exhausted, connection dropped, timed out.
@@ -66,4 +67,10 @@ export function classifyDatabaseError (error: unknown): DatabaseFailure {
   }
   if (causeChainShowsLostConnection(error)) return { kind: 'unavailable' }
   return { kind: 'other' }
+}
+
+/** For a .catch: a record that does not exist or is not this tenant's becomes the API's 404 for `what`. */
+export const notFoundAs = (what: string) => (error: unknown): never => {
+  if (classifyDatabaseError(error).kind === 'not-found') throw new Errors.NotFound(what)
+  throw error
 }

@@ -1,6 +1,7 @@
 // Project use cases, shared by REST and GraphQL. Every call runs as one tenant-scoped transaction,
 // so isolation holds even where a `where` clause is wrong: the database refuses other tenants' rows.
 import type { Project } from '../db/generated/client.js'
+import { notFoundAs } from '../db/database-errors.js'
 import { Errors } from '../errors.js'
 import type { AppDatabaseClient } from '../plugins/database.js'
 import type { CreateProjectInput, ListProjectsInput, ProjectDto, UpdateProjectInput } from '../schemas/project.js'
@@ -60,17 +61,14 @@ export function createProjectService (db: AppDatabaseClient) {
     },
 
     async update (tenantId: string, id: string, input: UpdateProjectInput): Promise<ProjectDto> {
-      const project = await db.$withTenant(tenantId, async (tx) => {
-        const { count } = await tx.project.updateMany({
-          where: { id },
-          data: {
-            ...(input.name !== undefined ? { name: input.name.trim() } : {}),
-            ...(input.description !== undefined ? { description: input.description } : {}),
-          },
-        })
-        return count === 0 ? null : tx.project.findUnique({ where: { id } })
-      })
-      if (project === null) throw new Errors.NotFound('Project')
+      // One UPDATE … RETURNING; a row this tenant cannot see is "not found" (P2025), as one that does not exist.
+      const project = await db.$withTenant(tenantId, (tx) => tx.project.update({
+        where: { id },
+        data: {
+          ...(input.name !== undefined ? { name: input.name.trim() } : {}),
+          ...(input.description !== undefined ? { description: input.description } : {}),
+        },
+      })).catch(notFoundAs('Project'))
       return toProjectDto(project)
     },
 

@@ -1,5 +1,7 @@
 // Task use cases, shared by REST and GraphQL, each one tenant-scoped transaction.
 import { Prisma, type Task } from '../db/generated/client.js'
+import { notFoundAs } from '../db/database-errors.js'
+import type { TenantTransaction } from '../db/tenant-scope.js'
 import { Errors } from '../errors.js'
 import type { AppDatabaseClient } from '../plugins/database.js'
 import type { CreateTaskInput, ListTasksInput, TaskDto, UpdateTaskInput } from '../schemas/task.js'
@@ -115,25 +117,24 @@ export function createTaskService (db: AppDatabaseClient) {
     },
 
     async update (tenantId: string, id: string, input: UpdateTaskInput): Promise<TaskDto> {
-      const task = await db.$withTenant(tenantId, async (tx) => {
-        if (input.projectId !== undefined) {
-          const target = await tx.project.findUnique({ where: { id: input.projectId }, select: { id: true } })
-          if (target === null) throw new Errors.NotFound('Project')
-        }
-        const { count } = await tx.task.updateMany({
-          where: { id },
-          data: {
-            ...(input.title !== undefined ? { title: input.title.trim() } : {}),
-            ...(input.description !== undefined ? { description: input.description } : {}),
-            ...(input.status !== undefined ? { status: input.status } : {}),
-            ...(input.priority !== undefined ? { priority: input.priority } : {}),
-            ...(input.dueDate !== undefined ? { dueDate: input.dueDate === null ? null : fromDay(input.dueDate) } : {}),
-            ...(input.projectId !== undefined ? { projectId: input.projectId } : {}),
-          },
-        })
-        return count === 0 ? null : tx.task.findUnique({ where: { id } })
+      const change = (tx: TenantTransaction) => tx.task.update({
+        where: { id },
+        data: {
+          ...(input.title !== undefined ? { title: input.title.trim() } : {}),
+          ...(input.description !== undefined ? { description: input.description } : {}),
+          ...(input.status !== undefined ? { status: input.status } : {}),
+          ...(input.priority !== undefined ? { priority: input.priority } : {}),
+          ...(input.dueDate !== undefined ? { dueDate: input.dueDate === null ? null : fromDay(input.dueDate) } : {}),
+          ...(input.projectId !== undefined ? { projectId: input.projectId } : {}),
+        },
       })
-      if (task === null) throw new Errors.NotFound('Task')
+      const { projectId } = input
+      // Moving a task checks its new project first; otherwise the UPDATE … RETURNING is the unit of work.
+      const task = await db.$withTenant(tenantId, projectId === undefined ? change : async (tx) => {
+        const target = await tx.project.findUnique({ where: { id: projectId }, select: { id: true } })
+        if (target === null) throw new Errors.NotFound('Project')
+        return change(tx)
+      }).catch(notFoundAs('Task'))
       return toTaskDto(task)
     },
 
