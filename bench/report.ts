@@ -164,13 +164,17 @@ export function renderTenancy (tenancy: TenancyResults): string {
   const perSecond = (variant: TenancyVariant): number => median(cellOf(variant).runs.map((run) => run.requestsPerSecond))
   const base = perSecond(tenancy.variants[0]!)
   const lines = ['## The API\'s tenancy cost: the list query with and without the per-request tenant transaction', '', tenancy.setup,
-    '', '| Variant | queries/s | vs A | p50 ms | p99 ms |', '| --- | ---: | ---: | ---: | ---: |']
+    '', '| Variant | queries/s | vs A | CPU µs/query | CPU vs A | p50 ms | p99 ms |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: |']
+  const cpuOf = (variant: TenancyVariant): number => median(cellOf(variant).runs.map((run) => run.cpuUs))
+  const baseCpu = cpuOf(tenancy.variants[0]!)
+  const versus = (value: number, against: number): string => Number.isNaN(against) || against === 0 ? '–' : `${(value / against).toFixed(2)}×`
   for (const variant of tenancy.variants) {
     const { runs, failures } = cellOf(variant)
     const rate = perSecond(variant)
-    lines.push(`| ${variant.label} | ${fixed(rate, 0)}${failures.length > 0 ? ` ⚠ ${failures.length} failed run(s)` : ''} | ` +
-      `${Number.isNaN(base) || base === 0 ? '–' : `${(rate / base).toFixed(2)}×`} | ${fixed(median(runs.map((run) => run.p50Ms)), 2)} | ${fixed(median(runs.map((run) => run.p99Ms)), 2)} |`)
+    lines.push(`| ${variant.label} | ${fixed(rate, 0)}${failures.length > 0 ? ` ⚠ ${failures.length} failed run(s)` : ''} | ${versus(rate, base)} | ` +
+      `${fixed(cpuOf(variant), 0)} | ${versus(cpuOf(variant), baseCpu)} | ${fixed(median(runs.map((run) => run.p50Ms)), 2)} | ${fixed(median(runs.map((run) => run.p99Ms)), 2)} |`)
   }
+  lines.push('', 'CPU is the bench process\'s own (it runs the queries): Prisma, the driver and the loop, not Postgres.')
   const failed = tenancy.variants.flatMap((variant) => cellOf(variant).failures.map((failure) => `- ${variant.label}: ${failure.split('\n')[0]!.slice(0, 400)}`))
   if (failed.length > 0) lines.push('', 'Runs that could not be made:', '', ...failed)
   return lines.join('\n') + '\n'

@@ -3,10 +3,13 @@
 //   plain: a query filtered by tenant_id (superuser, RLS bypassed, no transaction): the "where clause only" design;
 //   transaction: inside the per-request tenant transaction that sets app.tenant_id first, still as the superuser
 //     (RLS bypassed): the round trips alone;
-//   rls: what the API does: that transaction as the non-owner app role, so row-level security filters every row.
+//   rls: what the API does: that transaction as the non-owner app role, so row-level security filters every row;
+//   pg: the same transaction and page through node-postgres alone, in one message: Prisma's own cost is C ÷ D.
 // Each variant runs for BENCH_SECONDS from BENCH_TENANCY_CONCURRENCY loops over a pool of as many connections,
 // in the same warm-up and interleaved rounds as the edge targets (bench/measure.ts); the report gives medians
-// and ratios to plain: rls/transaction isolates the policy, transaction/plain the round trips.
+// and ratios to plain: rls/transaction isolates the policy, transaction/plain the round trips, and the bench
+// process's CPU per query.
+import pg from 'pg'
 import { migrate } from '../server/db/migrate.js'
 import { APP_ROLE } from '../server/db/embedded.js'
 import { createPostgresClient, type PrismaClient } from '../server/db/prisma-client.js'
@@ -23,9 +26,9 @@ const PROJECTS_PER_TENANT = 500
 const PAGE = 20
 
 /** What one timed run of a variant measured, from the bench's side of the pool. */
-export interface QueryRun { requestsPerSecond: number, p50Ms: number, p99Ms: number, requests: number }
+export interface QueryRun { requestsPerSecond: number, p50Ms: number, p99Ms: number, requests: number, cpuUs: number }
 
-export interface TenancyVariant { id: 'plain' | 'transaction' | 'rls', label: string }
+export interface TenancyVariant { id: 'plain' | 'transaction' | 'rls' | 'pg', label: string }
 
 export interface TenancyResults {
   serverVersion: string
@@ -41,6 +44,7 @@ const percentile = (sorted: number[], p: number): number => sorted[Math.min(sort
 /** `concurrency` closed loops calling `once` for `seconds`: the in-process counterpart of a wrk run. */
 async function drive (seconds: number, concurrency: number, once: () => Promise<unknown>): Promise<QueryRun> {
   const latencies: number[] = []
+  const cpu = process.cpuUsage()
   const deadline = performance.now() + seconds * 1000
   await Promise.all(Array.from({ length: concurrency }, async () => {
     while (performance.now() < deadline) {
@@ -49,8 +53,12 @@ async function drive (seconds: number, concurrency: number, once: () => Promise<
       latencies.push(performance.now() - started)
     }
   }))
+  const used = process.cpuUsage(cpu)
   latencies.sort((a, b) => a - b)
-  return { requestsPerSecond: latencies.length / seconds, p50Ms: percentile(latencies, 0.5), p99Ms: percentile(latencies, 0.99), requests: latencies.length }
+  return {
+    requestsPerSecond: latencies.length / seconds, p50Ms: percentile(latencies, 0.5), p99Ms: percentile(latencies, 0.99), requests: latencies.length,
+    cpuUs: (used.user + used.system) / latencies.length,
+  }
 }
 
 /** Loads TENANTS tenants of PROJECTS_PER_TENANT projects each, so the policy and the index have rows to skip. */
@@ -92,6 +100,9 @@ export async function measureTenancyCost (settings: BenchSettings): Promise<Tena
     }
     const superuser = pool(database.url())
     const appRole = pool(database.url(APP_ROLE))
+    const rawPool = new pg.Pool({ connectionString: database.url(APP_ROLE), max: concurrency })
+    rawPool.on('error', () => {})
+    clients.push({ prisma: { $disconnect: async () => {} } as unknown as PrismaClient, pool: rawPool })
     const page = { orderBy: [{ createdAt: 'asc' as const }, { id: 'asc' as const }], take: PAGE + 1 }
     let next = 0
     const tenant = (): string => tenants[next++ % tenants.length]!
@@ -103,11 +114,17 @@ export async function measureTenancyCost (settings: BenchSettings): Promise<Tena
         return superuser.$withTenant(tenantId, (tx) => tx.project.findMany({ where: { tenantId }, ...page }))
       },
       rls: () => appRole.$withTenant(tenant(), (tx) => tx.project.findMany(page)),
+      pg: () => {
+        const tenantId = pg.escapeLiteral(tenant())
+        return rawPool.query(`BEGIN; SELECT set_config('app.tenant_id', ${tenantId}, TRUE); ` +
+          `SELECT * FROM projects ORDER BY created_at, id LIMIT ${PAGE + 1}; COMMIT`)
+      },
     }
     const variants: TenancyVariant[] = [
       { id: 'plain', label: 'A. where tenant_id = …, no transaction, RLS bypassed' },
       { id: 'transaction', label: 'B. tenant transaction, RLS bypassed (round trips only)' },
       { id: 'rls', label: 'C. tenant transaction under RLS (what the API does)' },
+      { id: 'pg', label: 'D. the same under RLS through node-postgres alone, one message (no ORM)' },
     ]
     // The rows each variant returns must match, or the comparison is meaningless.
     const probe = tenants[0]!
