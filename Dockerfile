@@ -2,7 +2,7 @@
 # One image, two roles chosen by command: the API (default, `node dist/server/main.js`), the edge proxy
 # (`node dist/proxy/main.js`) and the one-shot migration (`node dist/scripts/db-migrate.js`). No secrets
 # and no certificates are built in: configuration is environment variables (and files compose mounts).
-ARG NODE_IMAGE=node:20.19.5-bookworm-slim
+ARG NODE_IMAGE=node:24.21.0-bookworm-slim
 
 # --- build: every dependency, the generated Prisma client, TypeScript compiled to dist/
 FROM ${NODE_IMAGE} AS build

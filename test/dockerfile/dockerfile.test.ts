@@ -39,7 +39,7 @@ const runtime = stages.at(-1)!
 
 t.test('stages: build, production dependencies, runtime on one pinned base image', async (t) => {
   t.same(stages.map((entry) => entry.name), ['build', 'prod-deps', 'runtime'])
-  t.match(args.NODE_IMAGE, /^node:20\.\d+\.\d+-bookworm-slim$/, 'node 20 (package.json engines), pinned to a patch release, slim')
+  t.match(args.NODE_IMAGE, /^node:24\.\d+\.\d+-bookworm-slim$/, 'node 24 LTS (package.json engines), pinned to a patch release, slim')
   for (const entry of stages) t.equal(entry.from, '${NODE_IMAGE}')
 })
 
