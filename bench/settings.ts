@@ -10,7 +10,7 @@ export const SCENARIO_IDS = ['cached-get', 'uncached-get', 'write', 'graphql', '
  */
 export const SECTION_IDS = ['edge', 'api', 'tenancy'] as const
 /** The api section's servers (bench/api/subjects.ts) and the requests each of them gets (bench/api/scenarios.ts). */
-export const API_SUBJECT_IDS = ['api', 'api-rls-bypassed', 'reference', 'reference-plain', 'api-pglite'] as const
+export const API_SUBJECT_IDS = ['api', 'api-rls-bypassed', 'api-baseline', 'reference', 'reference-plain', 'api-pglite'] as const
 export const API_SCENARIO_IDS = ['list', 'get', 'create', 'update', 'graphql'] as const
 export type TargetId = typeof TARGET_IDS[number]
 export type ScenarioId = typeof SCENARIO_IDS[number]

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto'
 import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { buildForBench } from '../build.js'
+import { buildForBench, buildRefForBench } from '../build.js'
 import { runRounds } from '../measure.js'
 import { killAllStarted, readProcesses } from '../processes.js'
 import type { Cell } from '../report.js'
@@ -115,7 +115,17 @@ export async function measureApiSection (settings: BenchSettings, outputDir: str
       // Signatures are made just before each run: they must outlive it (as bench/stack.ts).
       identityMaxAgeSeconds: Math.min(600, Math.max(60, settings.seconds + 30)),
     }
+    if (settings.apiSubjects.includes('api-baseline') && settings.baselineRef !== undefined) {
+      log(`api: compiling the API at ${settings.baselineRef}`)
+      const baseline = await buildRefForBench(settings.baselineRef, `bench-api-baseline-${randomBytes(4).toString('hex')}`)
+      cleanups.push(baseline.remove)
+      Object.assign(setup, { baseline: { buildDir: baseline.dir, commit: baseline.commit } })
+    }
     for (const id of settings.apiSubjects) {
+      if (id === 'api-baseline' && settings.baselineRef === undefined) {
+        log('api: skipping api-baseline: set BENCH_BASELINE_REF to a commit to compare with')
+        continue
+      }
       log(`api: starting ${id}`)
       subjects.push(await startSubject(id, setup))
     }

@@ -33,10 +33,13 @@ export interface SubjectSetup {
   logLevel: string
   database: ApiBenchDatabase
   plan: SeedPlan
+  /** The API compiled at BENCH_BASELINE_REF (the api-baseline subject): before/after in one run. */
+  baseline?: { buildDir: string, commit: string }
 }
 
 const ABOUT: Record<ApiSubjectId, { label: string, description: string }> = {
   api: { label: 'API', description: 'the compiled API (node dist/server/main.js) on the app role: every request a tenant transaction under row-level security' },
+  'api-baseline': { label: 'API at BENCH_BASELINE_REF', description: 'the compiled API of another commit (BENCH_BASELINE_REF) on the app role: before/after in one run' },
   'api-rls-bypassed': { label: 'API, RLS bypassed', description: 'the same API on the superuser: the same transactions, the policy not applied (isolation overhead = API ÷ this)' },
   reference: { label: 'reference', description: 'bench/api/reference-server.ts: Fastify + pg, no ORM; the same identity and body-digest checks and tenant cache; each request one round trip `BEGIN; set_config; …; COMMIT` on the app role under the same policy' },
   'reference-plain': { label: 'reference, WHERE only', description: 'the same reference on the superuser with `tenant_id = $1` in each WHERE and no transaction: the "where clause only" floor' },
@@ -73,12 +76,12 @@ async function startReference (id: ApiSubjectId, setup: SubjectSetup, isolation:
   return managed(id, reference, origin)
 }
 
-async function startApi (id: ApiSubjectId, setup: SubjectSetup, databaseUrl: string | undefined): Promise<ApiSubject> {
+async function startApi (id: ApiSubjectId, setup: SubjectSetup, databaseUrl: string | undefined, buildDir = setup.buildDir): Promise<ApiSubject> {
   const dataDir = join(setup.dir, `${id}-data`)
   // PGlite allows one process at a time: the rows go in before the API opens the folder (its DATA_DIR/pglite).
   if (databaseUrl === undefined) await seedEmbedded(join(dataDir, 'pglite'), setup.plan)
   const { api, origin } = await startApiProcess({
-    name: id, buildDir: setup.buildDir, port: await freePort(), logFile: join(setup.dir, `${id}.log`), dataDir, databaseUrl,
+    name: id, buildDir, port: await freePort(), logFile: join(setup.dir, `${id}.log`), dataDir, databaseUrl,
     identitySecret: setup.identitySecret, identityMaxAgeSeconds: setup.identityMaxAgeSeconds, logLevel: setup.logLevel,
   })
   return managed(id, api, origin, databaseUrl !== undefined)
@@ -89,6 +92,11 @@ export async function startSubject (id: ApiSubjectId, setup: SubjectSetup): Prom
   switch (id) {
     case 'api': return startApi(id, setup, appUrl)
     case 'api-rls-bypassed': return startApi(id, setup, superuserUrl)
+    case 'api-baseline': {
+      if (setup.baseline === undefined) throw new Error('api-baseline needs BENCH_BASELINE_REF')
+      const subject = await startApi(id, setup, appUrl, setup.baseline.buildDir)
+      return { ...subject, label: `API at ${setup.baseline.commit} (before)` }
+    }
     case 'api-pglite': return startApi(id, setup, undefined)
     case 'reference': return startReference(id, setup, 'rls', appUrl)
     case 'reference-plain': return startReference(id, setup, 'where-clause', superuserUrl)
