@@ -8,6 +8,7 @@ import { buildForBench } from './build.js'
 import { makeSharedCredentials } from './credentials.js'
 import { createBenchDatabase } from './database.js'
 import { freePort, killAllStarted, type Managed } from './processes.js'
+import { createTeardown } from './teardown.js'
 import { buildScenarios } from './scenarios.js'
 import type { BenchSettings } from './settings.js'
 import { startApi } from './targets/api.js'
@@ -18,32 +19,16 @@ export interface Stack { context: BenchContext, api: Managed, close(): Promise<v
 const log = (message: string): void => { process.stderr.write(`bench: ${message}\n`) }
 
 export async function openStack (settings: BenchSettings): Promise<Stack> {
-  const cleanups: Array<() => Promise<void> | void> = []
-  const close = async (): Promise<void> => {
-    for (const cleanup of cleanups.reverse()) {
-      try { await cleanup() } catch (error) { log(`cleanup: ${(error as Error).message}`) }
-    }
-    cleanups.length = 0
-    // Whatever a failed start left running (a target that was starting when another failed).
-    killAllStarted()
-  }
-  const interrupted = (): void => {
-    log('interrupted: stopping what it started')
-    killAllStarted()
-    void close().finally(() => process.exit(130))
-  }
-  process.once('SIGINT', interrupted)
-  process.once('SIGTERM', interrupted)
-  cleanups.push(() => { process.off('SIGINT', interrupted); process.off('SIGTERM', interrupted) })
+  const teardown = createTeardown(log)
   try {
     const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'))
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
+    teardown.add(() => rmSync(dir, { recursive: true, force: true }))
     log('compiling the API and the proxy (tsc -p tsconfig.build.json)')
     const build = await buildForBench(`bench-${randomBytes(4).toString('hex')}`)
-    cleanups.push(build.remove)
+    teardown.add(build.remove)
     log('creating the benchmark database')
     const database = await createBenchDatabase(settings.postgresUrl)
-    cleanups.push(database.drop)
+    teardown.add(database.drop)
     log(`database ${database.name} on Postgres ${database.serverVersion}; making the certificate and logins (bcrypt cost ${settings.bcryptCost} and ${settings.lowBcryptCost})`)
     const credentials = await makeSharedCredentials(dir, settings.bcryptCost, settings.lowBcryptCost)
     const base = {
@@ -57,11 +42,11 @@ export async function openStack (settings: BenchSettings): Promise<Stack> {
       identityMaxAgeSeconds: Math.min(600, Math.max(60, settings.seconds + 30)),
     }
     const { api, origin } = await startApi(base, await freePort())
-    cleanups.push(() => api.stop())
-    return { context: { ...base, apiOrigin: origin, scenarios: Object.values(buildScenarios(database.writeProjectId)).filter((scenario) => settings.scenarios.includes(scenario.id)) }, api, close }
+    teardown.add(() => api.stop())
+    return { context: { ...base, apiOrigin: origin, scenarios: Object.values(buildScenarios(database.writeProjectId)).filter((scenario) => settings.scenarios.includes(scenario.id)) }, api, close: teardown.close }
   } catch (error) {
     killAllStarted()
-    await close()
+    await teardown.close()
     throw error
   }
 }

@@ -6,6 +6,7 @@ import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { buildForBench, buildRefForBench } from '../build.js'
+import { createTeardown } from '../teardown.js'
 import { runRounds } from '../measure.js'
 import { killAllStarted, readProcesses } from '../processes.js'
 import type { Cell } from '../report.js'
@@ -79,37 +80,22 @@ async function runOnce ({ secret, database }: Section, settings: BenchSettings, 
 /** The section, rendered before its servers stop (the report's warnings read their logs, copied to outputDir). */
 export async function measureApiSection (settings: BenchSettings, outputDir: string): Promise<{ report: string, cells: Map<string, Cell<ApiRun>>, serverVersion: string }> {
   await requireTool('wrk', ['--version'], 'apt-get install wrk')
-  const cleanups: Array<() => Promise<void> | void> = []
-  const close = async (): Promise<void> => {
-    for (const cleanup of cleanups.reverse()) {
-      try { await cleanup() } catch (error) { log(`api: cleanup: ${(error as Error).message}`) }
-    }
-    cleanups.length = 0
-  }
-  // Ctrl-C must not leave processes or the database behind.
-  const interrupted = (): void => {
-    log('interrupted: stopping what the api section started')
-    killAllStarted()
-    void close().finally(() => process.exit(130))
-  }
-  process.once('SIGINT', interrupted)
-  process.once('SIGTERM', interrupted)
-  cleanups.push(() => { process.off('SIGINT', interrupted); process.off('SIGTERM', interrupted) })
+  const teardown = createTeardown((message) => log(`api: ${message}`))
   try {
     const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-api-'))
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
+    teardown.add(() => rmSync(dir, { recursive: true, force: true }))
     log('api: compiling the API (tsc -p tsconfig.build.json)')
     const build = await buildForBench(`bench-api-${randomBytes(4).toString('hex')}`)
-    cleanups.push(build.remove)
+    teardown.add(build.remove)
     const plan = planSeed()
     log('api: creating and seeding its database')
     const database = await createApiBenchDatabase(settings.postgresUrl, plan)
-    cleanups.push(database.drop)
+    teardown.add(database.drop)
 
     const secret = randomBytes(32).toString('base64url')
     const subjects: ApiSubject[] = []
-    // Stopped before the database is dropped (cleanups run in reverse).
-    cleanups.push(async () => { for (const subject of subjects.reverse()) await subject.stop() })
+    // Stopped before the database is dropped (teardown runs in reverse).
+    teardown.add(async () => { for (const subject of subjects.reverse()) await subject.stop() })
     const setup = {
       dir, buildDir: build.dir, identitySecret: secret, logLevel: settings.logLevel, database, plan,
       // Signatures are made just before each run: they must outlive it (as bench/stack.ts).
@@ -118,7 +104,7 @@ export async function measureApiSection (settings: BenchSettings, outputDir: str
     if (settings.apiSubjects.includes('api-baseline') && settings.baselineRef !== undefined) {
       log(`api: compiling the API at ${settings.baselineRef}`)
       const baseline = await buildRefForBench(settings.baselineRef, `bench-api-baseline-${randomBytes(4).toString('hex')}`)
-      cleanups.push(baseline.remove)
+      teardown.add(baseline.remove)
       Object.assign(setup, { baseline: { buildDir: baseline.dir, commit: baseline.commit } })
     }
     for (const id of settings.apiSubjects) {
@@ -157,6 +143,6 @@ export async function measureApiSection (settings: BenchSettings, outputDir: str
     killAllStarted()
     throw error
   } finally {
-    await close()
+    await teardown.close()
   }
 }
