@@ -1,6 +1,7 @@
 // Cursor (keyset) pagination: the cursor names the last row's sort value and id, so pages stay
 // stable while rows are inserted or deleted, and each page is one index range scan, never an OFFSET.
 import { Errors } from '../errors.js'
+import { isoTimestamp } from './iso-timestamp.js'
 
 export type SortValue = string | number | Date | null
 
@@ -24,7 +25,7 @@ interface CursorPayload { s: string, v: SortValue, id: string }
 
 export function encodeCursor (sort: SortSpec, row: Record<string, unknown> & { id: string }): string {
   const raw = row[sort.field]
-  const value = raw instanceof Date ? raw.toISOString() : (raw as SortValue)
+  const value = raw instanceof Date ? isoTimestamp(raw) : (raw as SortValue)
   const payload: CursorPayload = { s: `${sort.direction === 'desc' ? '-' : ''}${sort.field}`, v: value, id: row.id }
   return Buffer.from(JSON.stringify(payload)).toString('base64url')
 }

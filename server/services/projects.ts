@@ -5,6 +5,7 @@ import { notFoundAs } from '../db/database-errors.js'
 import { Errors } from '../errors.js'
 import type { AppDatabaseClient } from '../plugins/database.js'
 import type { CreateProjectInput, ListProjectsInput, ProjectDto, UpdateProjectInput } from '../schemas/project.js'
+import { isoTimestamp } from './iso-timestamp.js'
 import { afterCursor, orderBy, parseSort, toPage } from './keyset-page.js'
 import { substring } from './text-search.js'
 
@@ -19,8 +20,8 @@ export function toProjectDto (project: Project): ProjectDto {
     id: project.id,
     name: project.name,
     description: project.description,
-    createdAt: project.createdAt.toISOString(),
-    updatedAt: project.updatedAt.toISOString(),
+    createdAt: isoTimestamp(project.createdAt),
+    updatedAt: isoTimestamp(project.updatedAt),
   }
 }
 

@@ -5,6 +5,7 @@ import type { TenantTransaction } from '../db/tenant-scope.js'
 import { Errors } from '../errors.js'
 import type { AppDatabaseClient } from '../plugins/database.js'
 import type { CreateTaskInput, ListTasksInput, TaskDto, UpdateTaskInput } from '../schemas/task.js'
+import { isoTimestamp } from './iso-timestamp.js'
 import { afterCursor, orderBy, parseSort, toPage } from './keyset-page.js'
 import { substring } from './text-search.js'
 
@@ -17,7 +18,7 @@ const SORTABLE = {
 } as const
 
 /** Due dates are calendar days: stored as DATE, exchanged as YYYY-MM-DD. */
-const toDay = (date: Date): string => date.toISOString().slice(0, 10)
+const toDay = (date: Date): string => isoTimestamp(date).slice(0, 10)
 const fromDay = (day: string): Date => new Date(`${day}T00:00:00.000Z`)
 
 export function toTaskDto (task: Task): TaskDto {
@@ -29,8 +30,8 @@ export function toTaskDto (task: Task): TaskDto {
     status: task.status,
     priority: task.priority,
     dueDate: task.dueDate === null ? null : toDay(task.dueDate),
-    createdAt: task.createdAt.toISOString(),
-    updatedAt: task.updatedAt.toISOString(),
+    createdAt: isoTimestamp(task.createdAt),
+    updatedAt: isoTimestamp(task.updatedAt),
   }
 }
 
