@@ -33,6 +33,8 @@ function sqlState (error: unknown): string | undefined {
   return cause?.originalCode ?? (typeof cause?.code === 'string' && /^[0-9A-Z]{5}$/.test(cause.code) ? cause.code : undefined)
 }
 
+const SQLSTATE = /^[0-9A-Z]{5}$/
+
 const isUnavailableState = (state: unknown): boolean =>
   typeof state === 'string' && UNAVAILABLE_SQLSTATE_CLASSES.some((prefix) => state.startsWith(prefix))
 
@@ -45,6 +47,8 @@ function causeChainShowsLostConnection (error: unknown): boolean {
     // Prisma rethrows a failed COMMIT or ROLLBACK as the adapter's own error, unwrapped: its cause carries
     // the SQLSTATE, e.g. 57P01 when a server shutting down ends the connection as COMMIT is sent.
     if (isUnavailableState(originalCode)) return true
+    // A tenant lane's own COMMIT or ROLLBACK (tenant-lanes.ts) fails with node-postgres' error as it is: the SQLSTATE in code.
+    if (typeof code === 'string' && SQLSTATE.test(code) && isUnavailableState(code)) return true
     if (code === undefined && typeof message === 'string' && UNAVAILABLE_PG_MESSAGES.has(message)) return true
     current = (current as { cause?: unknown }).cause ?? (current as { meta?: { driverAdapterError?: unknown } }).meta?.driverAdapterError
   }

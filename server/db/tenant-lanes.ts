@@ -1,9 +1,6 @@
-// Tenant units of work on Postgres without Prisma's interactive transactions, which cost more CPU than the
-// query they wrap. A unit of work runs in a lane (an async context): Prisma issues its statements through the
-// pool's query(), which sends them to the lane's one connection. The first travels in one write with BEGIN
-// and set_config('app.tenant_id', …, TRUE) (preluded-query.ts); the lane ends with COMMIT or ROLLBACK, so
-// the setting stays transaction-local and a connection never returns to the pool inside a transaction.
-// Statements outside any lane (tenant lookup, health) use the pool as usual and see no tenant.
+// A tenant's unit of work on Postgres as a lane of the pool: an async context whose statements (Prisma's, through
+// pool.query) share one connection and one transaction, BEGIN and set_config('app.tenant_id', …, TRUE) sent with the
+// first of them (preluded-query.ts). Cheaper than Prisma's interactive transaction; statements outside lanes see no tenant.
 import { AsyncLocalStorage } from 'node:async_hooks'
 import pg from 'pg'
 import { PreludedQuery } from './preluded-query.js'

@@ -20,6 +20,12 @@ t.test('a COMMIT cut by a server shutting down or restarting is unavailable', as
   t.strictSame(classifyDatabaseError(adapterError('53300', 'too many connections')), { kind: 'unavailable' })
 })
 
+t.test("a lane's COMMIT cut the same way fails with node-postgres' own error, SQLSTATE in code: unavailable too", async (t) => {
+  const pgError = (code: string): Error => Object.assign(new Error('terminating connection due to administrator command'), { code, severity: 'FATAL' })
+  for (const state of ['57P01', '57P03', '08006', '53300']) t.strictSame(classifyDatabaseError(pgError(state)), { kind: 'unavailable' }, state)
+  for (const state of ['42501', '23505', '40001', '57014']) t.strictSame(classifyDatabaseError(pgError(state)), { kind: 'other' }, state)
+})
+
 t.test('other SQLSTATEs in the same shape are not mistaken for an outage', async (t) => {
   for (const state of ['42501', '23505', '22P02', '57014', '40001']) {
     t.strictSame(classifyDatabaseError(adapterError(state, 'some failure')), { kind: 'other' }, state)
