@@ -1,6 +1,6 @@
-// A tenant's unit of work on Postgres as a lane of the pool: an async context whose statements (Prisma's, through
-// pool.query) share one connection and one transaction, BEGIN and set_config('app.tenant_id', …, TRUE) sent with the
-// first of them (preluded-query.ts). Cheaper than Prisma's interactive transaction; statements outside lanes see no tenant.
+// A tenant's unit of work on Postgres as a lane of the pool: an async context whose statements (Prisma's, via
+// pool.query) share one connection and transaction, BEGIN and set_config('app.tenant_id', …, TRUE) sent with the
+// first (preluded-query.ts). Cheaper than Prisma's interactive transaction; statements outside a lane see no tenant.
 import { AsyncLocalStorage } from 'node:async_hooks'
 import pg from 'pg'
 import { PreludedQuery } from './preluded-query.js'
