@@ -28,7 +28,8 @@ interface PgQuery extends pg.Submittable {
   _getRows(connection: QueryConnection, rows?: number): void
   readonly portal: string
 }
-const Query = pg.Query as unknown as new (config: pg.QueryConfig & { rowMode?: string, types?: unknown }, values?: unknown, callback?: (error: Error | null, result: pg.QueryResult) => void) => PgQuery
+type Callback = (error: Error | null, result: pg.QueryResult) => void
+const Query = pg.Query as unknown as new (config: pg.QueryConfig, values?: unknown, callback?: Callback) => PgQuery
 
 export class PreludedQuery extends Query {
   /** Which of BEGIN, set_config, the statement and COMMIT is answering. */
@@ -36,7 +37,7 @@ export class PreludedQuery extends Query {
   readonly #tenantId: string
   readonly #commit: boolean
 
-  constructor (config: pg.QueryConfig, options: { tenantId: string, commit: boolean }, callback: (error: Error | null, result: pg.QueryResult) => void) {
+  constructor (config: pg.QueryConfig, options: { tenantId: string, commit: boolean }, callback: Callback) {
     super(config, undefined, callback)
     this.#tenantId = options.tenantId
     this.#commit = options.commit

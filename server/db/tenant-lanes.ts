@@ -186,7 +186,8 @@ export class TenantLanePool extends pg.Pool {
     if (lane === undefined || typeof args[0] !== 'object' || args.some((arg) => typeof arg === 'function')) {
       return (super.query as (...a: unknown[]) => unknown)(...args)
     }
-    const config = args[1] === undefined ? args[0] as pg.QueryConfig : { ...args[0] as pg.QueryConfig, values: args[1] as unknown[] }
+    const given = args[0] as pg.QueryConfig
+    const config = args[1] === undefined ? given : { ...given, values: args[1] as unknown[] }
     return lane.query(config).catch((error: unknown) => {
       lane.rollbackOnly = true
       throw error

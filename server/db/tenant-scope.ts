@@ -40,7 +40,8 @@ const uncapitalise = (model: string): string => model.charAt(0).toLowerCase() + 
  * run in the first caller's lane, as that caller's tenant. Here they are findFirst, which Prisma never batches.
  */
 export const laneTenantScope = (pool: TenantLanePool) => Prisma.defineExtension((client) => {
-  const models = client as unknown as Record<string, { findFirst(args: unknown): Promise<unknown>, findFirstOrThrow(args: unknown): Promise<unknown> }>
+  type FindFirst = (args: unknown) => Promise<unknown>
+  const models = client as unknown as Record<string, { findFirst: FindFirst, findFirstOrThrow: FindFirst }>
   return client.$extends({
     name: 'tenant-scope',
     query: {
