@@ -8,11 +8,6 @@ import { PreludedQuery } from './preluded-query.js'
 type QueryResult = pg.QueryResult
 const TRANSACTION_CONTROL = /^\s*(BEGIN|COMMIT|ROLLBACK)\b/i
 
-export interface LaneBounds {
-  /** How long one unit of work may hold its connection. */
-  timeoutMs: number
-}
-
 class LaneExpiredError extends Error {
   readonly code = 'ETIMEDOUT'
   constructor (timeoutMs: number) {
@@ -51,7 +46,7 @@ class Lane {
   /** Prisma began a transaction of its own within the lane (an operation of several statements). */
   nestedTransaction = false
 
-  constructor (readonly tenantId: string, private readonly pool: TenantLanePool, private readonly bounds: LaneBounds) {}
+  constructor (readonly tenantId: string, private readonly pool: TenantLanePool, private readonly timeoutMs: number) {}
 
   async query (config: pg.QueryConfig): Promise<QueryResult> {
     if (this.#preludeSent && this.#singleStatement()) throw new MoreThanOneStatementError()
@@ -83,14 +78,14 @@ class Lane {
       this.#held = client
       // A checked-out client's connection errors are emitted on it; the lane's next statement reports them.
       client.on('error', ignoreHeldClientError)
-      this.#timer = setTimeout(() => this.#expire(), this.bounds.timeoutMs).unref()
+      this.#timer = setTimeout(() => this.#expire(), this.timeoutMs).unref()
       return client
     })
     return this.#client
   }
 
   #expire (): void {
-    this.#expired = new LaneExpiredError(this.bounds.timeoutMs)
+    this.#expired = new LaneExpiredError(this.timeoutMs)
     // Whatever runs on it fails as a lost connection; the pool opens a fresh one for the next request.
     this.#held?.connection.stream.destroy()
   }
@@ -151,15 +146,15 @@ function nestedClient (lane: Lane): pg.PoolClient {
 
 export class TenantLanePool extends pg.Pool {
   readonly #lanes = new AsyncLocalStorage<Lane>()
-  #bounds: LaneBounds = { timeoutMs: 10_000 }
 
-  setLaneBounds (bounds: LaneBounds): void {
-    this.#bounds = bounds
+  /** `laneTimeoutMs`: how long one unit of work may hold its connection. */
+  constructor (config: pg.PoolConfig, private readonly laneTimeoutMs: number) {
+    super(config)
   }
 
   /** Runs `work` as one transaction of `tenantId`: every statement it issues through this pool joins it. */
   async inLane<T> (tenantId: string, work: () => Promise<T>): Promise<T> {
-    const lane = new Lane(tenantId, this, this.#bounds)
+    const lane = new Lane(tenantId, this, this.laneTimeoutMs)
     let result: T
     try {
       result = await this.#lanes.run(lane, () => {

@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { DatabaseConfig } from '../config.js'
 import { openEmbedded } from '../db/embedded.js'
-import { ANSWER_MARGIN_MS, createPgliteClient, createPostgresClient, type PrismaClient } from '../db/prisma-client.js'
+import { createPgliteClient, createPostgresClient, type PrismaClient } from '../db/prisma-client.js'
 import { queryMetrics } from '../db/query-metrics.js'
 import { interactiveTenantScope, laneTenantScope } from '../db/tenant-scope.js'
 
@@ -24,9 +24,6 @@ export interface Database {
 export async function openDatabase (config: DatabaseConfig, options: { emitQueryEvents?: boolean } = {}): Promise<Database> {
   if (config.kind === 'postgres') {
     const { prisma, pool } = createPostgresClient(config, options)
-    // A unit of work may hold its connection as long as one statement may run (and be answered): raising
-    // DATABASE_STATEMENT_TIMEOUT_MS must not leave requests cut off by a shorter, fixed transaction bound.
-    pool.setLaneBounds({ timeoutMs: config.statementTimeoutMs + ANSWER_MARGIN_MS })
     return {
       kind: 'postgres',
       prisma,
