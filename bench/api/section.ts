@@ -16,7 +16,7 @@ import { createApiBenchDatabase, planSeed, READ_PROJECTS, TASKS_PER_PROJECT, WRI
 import { AnswerMismatch, probeSubject } from './probe.js'
 import { renderApiSection } from './report.js'
 import { buildApiScenarios, signScenario, type ApiScenario } from './scenarios.js'
-import { startSubject, type ApiSubject } from './subjects.js'
+import { startSubject, type ApiSubject, type SubjectSetup } from './subjects.js'
 
 const log = (message: string): void => { process.stderr.write(`bench: ${message}\n`) }
 
@@ -96,7 +96,7 @@ export async function measureApiSection (settings: BenchSettings, outputDir: str
     const subjects: ApiSubject[] = []
     // Stopped before the database is dropped (teardown runs in reverse).
     teardown.add(async () => { for (const subject of subjects.reverse()) await subject.stop() })
-    const setup = {
+    const setup: SubjectSetup = {
       dir, buildDir: build.dir, identitySecret: secret, logLevel: settings.logLevel, database, plan,
       // Signatures are made just before each run: they must outlive it (as bench/stack.ts).
       identityMaxAgeSeconds: Math.min(600, Math.max(60, settings.seconds + 30)),
@@ -105,7 +105,7 @@ export async function measureApiSection (settings: BenchSettings, outputDir: str
       log(`api: compiling the API at ${settings.baselineRef}`)
       const baseline = await buildRefForBench(settings.baselineRef, `bench-api-baseline-${randomBytes(4).toString('hex')}`)
       teardown.add(baseline.remove)
-      Object.assign(setup, { baseline: { buildDir: baseline.dir, commit: baseline.commit } })
+      setup.baseline = { buildDir: baseline.dir, commit: baseline.commit }
     }
     for (const id of settings.apiSubjects) {
       if (id === 'api-baseline' && settings.baselineRef === undefined) {
