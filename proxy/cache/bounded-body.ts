@@ -6,17 +6,22 @@ import { PassThrough, pipeline, type Readable } from 'node:stream'
 export interface BoundedBodyHandlers {
   /** The body ended within the bound. */
   whole(body: Buffer): void | Promise<void>
-  /** The body passed the bound: all of it, from its first byte, flows through `body`. */
-  tooLarge(body: Readable): void
+  /** The body passed the bound: all of it, from its first byte, flows through `body` (or is `body`, read already). */
+  tooLarge(body: Buffer | Readable): void
   /** The body failed before either of the above. */
   failed(error: Error): void
 }
 
-export function readUpTo (stream: Readable, maxBytes: number, on: BoundedBodyHandlers): void {
+export function readUpTo (stream: Buffer | Readable, maxBytes: number, on: BoundedBodyHandlers): void {
   const chunks: Buffer[] = []
   let held = 0
   // A handler that throws or rejects is a failure of this body, not an unhandled rejection that ends the process.
   const complete = (): void => { new Promise<void>((resolve) => resolve(on.whole(Buffer.concat(chunks)))).catch(on.failed) }
+  if (Buffer.isBuffer(stream)) {
+    if (stream.length > maxBytes) return on.tooLarge(stream)
+    chunks.push(stream)
+    return complete()
+  }
   const hold = (chunk: Buffer): void => {
     chunks.push(chunk)
     held += chunk.length

@@ -174,9 +174,14 @@ async function responseCache (app: FastifyInstance, options: ProxyConfig['cache'
     cacheLookups.inc({ outcome: 'miss' })
   }
 
-  const release = async (request: FastifyRequest): Promise<void> => { request.cacheState?.settle?.({}) }
-  app.addHook('onResponse', release)
-  app.addHook('onRequestAbort', release)
+  app.addHook('onResponse', (request, _reply, done) => {
+    request.cacheState?.settle?.({})
+    done()
+  })
+  app.addHook('onRequestAbort', (request, done) => {
+    request.cacheState?.settle?.({})
+    done()
+  })
 
   // Route-level, and added after @fastify/rate-limit's own: a cache hit still spends the caller's budget.
   app.addHook('onRoute', (route: RouteOptions) => {
@@ -201,7 +206,7 @@ async function responseCache (app: FastifyInstance, options: ProxyConfig['cache'
     const state = request.cacheState
     const fwdStatus = response.statusCode
     if (state === null) {
-      reply.send(response.stream)
+      reply.send(response.body)
       return
     }
     if (state.mode === 'write') {
@@ -209,17 +214,17 @@ async function responseCache (app: FastifyInstance, options: ProxyConfig['cache'
       // The write's answer waits for the invalidation: a read right after it must not see the old data.
       // A GraphQL query sent by POST changed nothing, and the API says so.
       const changed = fwdStatus >= 200 && fwdStatus < 300 && response.headers[READ_ONLY_RESPONSE_HEADER] === undefined
-      if (changed) void store.invalidate(state.tenant).then(() => { reply.send(response.stream) })
-      else reply.send(response.stream)
+      if (changed) void store.invalidate(state.tenant).then(() => { reply.send(response.body) })
+      else reply.send(response.body)
       return
     }
     if (state.mode === 'bypass') {
       reply.header('cache-status', cacheStatus({ fwd: 'bypass', fwdStatus, ...(state.detail !== undefined ? { detail: state.detail } : {}) }))
-      reply.send(response.stream)
+      reply.send(response.body)
       return
     }
     if (fwdStatus >= 500 && state.stale !== undefined && Date.now() < state.stale.staleUntil) {
-      response.stream.resume()
+      if (!Buffer.isBuffer(response.body)) response.body.resume()
       serveStale(reply, state, fwdStatus)
       return
     }
@@ -229,10 +234,10 @@ async function responseCache (app: FastifyInstance, options: ProxyConfig['cache'
     const plan = request.method === 'GET' ? storagePlan(request, fwdStatus, response.headers) : undefined
     if (plan === undefined || 'reason' in plan) {
       if (plan !== undefined) state.detail = plan.reason
-      answerUnstored(reply, state, response, response.stream)
+      answerUnstored(reply, state, response, response.body)
       return
     }
-    readUpTo(response.stream as Readable, options.maxEntryBytes, {
+    readUpTo(response.body, options.maxEntryBytes, {
       async whole (body) {
         const entry = entryOf(plan, fwdStatus, response.headers, body)
         state.settle?.({ entry })
@@ -252,7 +257,7 @@ async function responseCache (app: FastifyInstance, options: ProxyConfig['cache'
     })
   }
 
-  function answerUnstored (reply: FastifyReply, state: CacheState, response: UpstreamResponse, body: NodeJS.ReadableStream): void {
+  function answerUnstored (reply: FastifyReply, state: CacheState, response: UpstreamResponse, body: Buffer | NodeJS.ReadableStream): void {
     state.settle?.(response.statusCode >= 500 ? { failedStatus: response.statusCode } : {})
     answerMiss(reply, state, response, false, body)
   }

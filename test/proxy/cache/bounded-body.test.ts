@@ -4,14 +4,21 @@ import { PassThrough, Readable } from 'node:stream'
 import t from 'tap'
 import { readUpTo } from '../../../proxy/cache/bounded-body.js'
 
-type Outcome = { whole: Buffer } | { tooLarge: Readable } | { failed: Error }
+type Outcome = { whole: Buffer } | { tooLarge: Buffer | Readable } | { failed: Error }
 
-const read = async (source: Readable, maxBytes: number): Promise<Outcome> => new Promise((resolve) => {
+const read = async (source: Buffer | Readable, maxBytes: number): Promise<Outcome> => new Promise((resolve) => {
   readUpTo(source, maxBytes, {
     whole: (body) => resolve({ whole: body }),
     tooLarge: (body) => resolve({ tooLarge: body }),
     failed: (error) => resolve({ failed: error }),
   })
+})
+
+t.test('a body forwarding read whole already: kept within the bound, handed on as it is past it', async (t) => {
+  t.same(await read(Buffer.from('abcdef'), 6), { whole: Buffer.from('abcdef') })
+  const large = Buffer.from('abcdefg')
+  const outcome = await read(large, 6)
+  t.equal((outcome as { tooLarge: Buffer }).tooLarge, large)
 })
 
 t.test('within the bound: the whole body at once', async (t) => {
@@ -33,7 +40,7 @@ t.test('past the bound: one stream of all of it, the rest read only as that stre
   }
   t.ok(written < 1024 * 1024, `the source stopped taking writes after ${written} bytes`)
   source.end('!')
-  const body = Buffer.concat(await outcome.tooLarge.toArray() as Buffer[]).toString()
+  const body = Buffer.concat(await (outcome.tooLarge as Readable).toArray() as Buffer[]).toString()
   t.equal(body.slice(0, 20), '0123456789abcdefghij', 'what was held before the bound comes first')
   t.equal(body.length, 20 + written + 1024 + 1, 'then every byte after it')
   t.ok(body.endsWith('x!'))
