@@ -57,9 +57,10 @@ async function edgeMetrics (app: FastifyInstance): Promise<void> {
       },
     },
   })
-  app.addHook('onRequest', async (request) => {
+  app.addHook('onRequest', (request, _reply, done) => {
     const socket = request.raw.socket as { getProtocol?: () => string | null }
     metrics.requestsByProtocol.inc({ http_version: request.raw.httpVersion, tls_version: socket.getProtocol?.() ?? 'none' })
+    done()
   })
   app.decorate('edgeMetrics', metrics)
 }

@@ -45,9 +45,10 @@ declare module 'fastify' {
 
 async function requestContext (app: FastifyInstance): Promise<void> {
   app.decorateRequest('traceparent', '')
-  app.addHook('onRequest', async (request, reply) => {
+  app.addHook('onRequest', (request, reply, done) => {
     request.traceparent = continueTrace(request.headers.traceparent)
     reply.header('x-request-id', request.id)
+    done()
   })
 }
 
