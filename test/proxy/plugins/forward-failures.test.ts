@@ -60,6 +60,32 @@ forEachBackend(t, async (t, backend) => {
     t.match(response.json(), { type: 'urn:gatehouse:problem:upstream-timeout', status: 504 })
   })
 
+  t.test('a small answer is read whole first: cut off mid-body it is a clean 502, trickling past the deadline a 504', async (t) => {
+    let mode: 'ok' | 'cut' | 'trickle' = 'ok'
+    const stub = await startHttpStub(t, (_request, response) => {
+      const headers = { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': '1000' }
+      if (mode === 'ok') return response.writeHead(200, headers).end(`"${'x'.repeat(998)}"`)
+      response.writeHead(200, headers).write('"' + 'x'.repeat(499))
+      if (mode === 'cut') setTimeout(() => response.socket?.destroy(), 20)
+    })
+    const stack = await startEdgeStack(t, backend, { UPSTREAM_URLS: stub, UPSTREAM_TIMEOUT_MS: '400' })
+    const alice = await stack.addLogin()
+    for (const http2 of [true, false]) {
+      mode = 'cut'
+      const cut = await stack.request('/api/v1/projects', { as: alice, http2 })
+      t.equal(cut.status, 502, 'no 200 with half a body')
+      t.match(cut.json(), { type: 'urn:gatehouse:problem:upstream-unavailable', status: 502 })
+      mode = 'trickle'
+      const slow = await stack.request('/api/v1/projects', { as: alice, http2 })
+      t.equal(slow.status, 504)
+      t.match(slow.json(), { type: 'urn:gatehouse:problem:upstream-timeout', status: 504 })
+      mode = 'ok'
+      const whole = await stack.request('/api/v1/projects', { as: alice, http2 })
+      t.equal(whole.status, 200)
+      t.equal(whole.body.length, 1000)
+    }
+  })
+
   t.test('through to the real API: bodies over BODY_LIMIT_BYTES get 413', async (t) => {
     const stack = await startEdgeStack(t, backend, { BODY_LIMIT_BYTES: '2048' })
     const alice = await stack.addLogin()
