@@ -50,6 +50,12 @@ await app.register(httpProxy, {
   proxyPayloads: false,
   undici: { connections: 128, pipelining: 1, keepAliveTimeout: 60_000 },
   replyOptions: {
+    // The upstream's own connection headers describe its connection to us, not ours to the client: passed on, a
+    // `Connection: keep-alive` answer to a client that sent `Connection: close` made wrk reuse a socket being closed.
+    rewriteHeaders: (headers) => {
+      const { connection: _connection, 'keep-alive': _keepAlive, ...kept } = headers
+      return kept
+    },
     rewriteRequestHeaders: (request, headers) => {
       const { authorization: _authorization, ...kept } = headers
       const body = bodies.get(request)

@@ -7,7 +7,7 @@ import { readProcesses, type Managed } from './processes.js'
 import { probe } from './probe.js'
 import { cellKey, type BenchResults, type Cell, type Run } from './report.js'
 import type { Scenario } from './scenarios.js'
-import type { BenchSettings, TargetId } from './settings.js'
+import type { BenchSettings, ServerId } from './settings.js'
 import type { BenchContext, Target } from './targets/target.js'
 import { runWrk } from './wrk.js'
 
@@ -73,7 +73,7 @@ export async function measure (context: BenchContext, targets: Target[], api: Ma
   const { settings } = context
   const memory: BenchResults['memory'] = new Map()
   const apiPid = api.child.pid!
-  const sampleMemory = (id: TargetId, now: { mib: number, processes: number }): void => {
+  const sampleMemory = (id: ServerId, now: { mib: number, processes: number }): void => {
     const before = memory.get(id)
     if (before === undefined || now.mib > before.mib) memory.set(id, now)
   }

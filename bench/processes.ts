@@ -105,9 +105,13 @@ export interface ProcessSnapshot {
    * costs, which is why the report shows it next to requests/s.
    */
   cpuMs(roots: number[]): number
-  /** Σ VmHWM (each process's peak resident set) over the roots' trees, in MiB. */
-  peakMemoryMiB(roots: number[]): { mib: number, processes: number }
+  /** Σ VmHWM (each process's peak resident set) over the roots' trees, in MiB; largestMiB: the biggest one's. */
+  peakMemoryMiB(roots: number[]): TreeMemory
+  /** Σ VmRSS (the resident set now) over the roots' trees, in MiB; largestMiB: the biggest process's. */
+  residentMiB(roots: number[]): TreeMemory
 }
+
+export interface TreeMemory { mib: number, processes: number, largestMiB: number }
 
 /**
  * One pass over /proc: every process's parent and CPU ticks from its stat, read once however many trees are
@@ -142,19 +146,25 @@ export function readProcesses (): ProcessSnapshot {
   }
   return {
     cpuMs: (roots) => trees(roots).reduce((sum, pid) => sum + (ticks.get(pid) ?? 0), 0) * 1000 / TICKS_PER_SECOND,
-    peakMemoryMiB (roots) {
-      let kb = 0
-      let processes = 0
-      for (const pid of trees(roots)) {
-        try {
-          const status = readFileSync(`/proc/${pid}/status`, 'utf8')
-          kb += Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0)
-          processes++
-        } catch { /* gone meanwhile */ }
-      }
-      return { mib: kb / 1024, processes }
-    },
+    peakMemoryMiB: (roots) => treeMemory(trees(roots), /VmHWM:\s+(\d+) kB/),
+    residentMiB: (roots) => treeMemory(trees(roots), /VmRSS:\s+(\d+) kB/),
   }
+}
+
+/** One field of /proc/<pid>/status (in kB) summed over the processes, and its largest value, in MiB. */
+function treeMemory (pids: number[], field: RegExp): TreeMemory {
+  let kb = 0
+  let largest = 0
+  let processes = 0
+  for (const pid of pids) {
+    try {
+      const value = Number(field.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0)
+      kb += value
+      largest = Math.max(largest, value)
+      processes++
+    } catch { /* gone meanwhile */ }
+  }
+  return { mib: kb / 1024, processes, largestMiB: largest / 1024 }
 }
 
 /** A loopback port that was free a moment ago. */

@@ -4,10 +4,10 @@
 import { readFileSync } from 'node:fs'
 import type { Scenario } from './scenarios.js'
 import type { QueryRun, TenancyResults, TenancyVariant } from './tenancy.js'
-import type { ScenarioId, TargetId } from './settings.js'
+import type { AnyScenarioId, ServerId } from './settings.js'
 import type { WrkRun } from './wrk.js'
 
-export interface TargetRow { id: TargetId, label: string, workers: string, omissions: string[], logFiles: string[] }
+export interface TargetRow { id: ServerId, label: string, workers: string, omissions: string[], logFiles: string[] }
 
 /** A wrk run with the CPU the target's processes and the API's used per request meanwhile (µs). */
 export interface Run extends WrkRun { targetCpuUs: number, apiCpuUs: number }
@@ -20,7 +20,7 @@ export interface BenchResults {
   targets: TargetRow[]
   scenarios: Scenario[]
   cells: Map<string, Cell>
-  memory: Map<TargetId, { mib: number, processes: number }>
+  memory: Map<ServerId, { mib: number, processes: number }>
 }
 
 // Warnings and worse: pino's numeric levels ≥ 40 or named ones (Caddy), nginx's bracketed levels; other lines as they are.
@@ -65,22 +65,22 @@ function summarise (runs: Run[]): Summary {
 export function renderReport (results: BenchResults): string {
   // The API is always measured for memory; it has no rows of its own when it was not a target.
   const measured = results.targets.filter((target) => results.scenarios.some((scenario) => results.cells.has(cellKey(target.id, scenario.id))))
-  const summaryOf = (target: TargetId, scenario: ScenarioId): Summary | string | undefined => {
+  const summaryOf = (target: ServerId, scenario: AnyScenarioId): Summary | string | undefined => {
     const cell = results.cells.get(cellKey(target, scenario))
     if (cell === undefined) return undefined
     if (cell.notApplicable !== undefined) return cell.notApplicable
     if (cell.runs.length === 0 && cell.failures.length > 0) return `every run failed (${cell.failures.length})`
     return cell.runs.length > 0 ? summarise(cell.runs) : undefined
   }
-  const baseline = (scenario: ScenarioId): number => {
+  const baseline = (scenario: AnyScenarioId): number => {
     const api = summaryOf('api', scenario)
     return typeof api === 'object' ? api.perSecond : Number.NaN
   }
-  const ratio = (value: number, scenario: ScenarioId): string => {
+  const ratio = (value: number, scenario: AnyScenarioId): string => {
     const base = baseline(scenario)
     return Number.isNaN(base) || base === 0 ? '–' : `${(value / base).toFixed(2)}×`
   }
-  const errorsOf = (summary: Summary, target: TargetId, scenario: ScenarioId): string => {
+  const errorsOf = (summary: Summary, target: ServerId, scenario: AnyScenarioId): string => {
     const errors = summary.non2xx + summary.socketErrors + summary.timeouts
     const failed = results.cells.get(cellKey(target, scenario))?.failures.length ?? 0
     return (errors === 0 ? '' : ` ⚠ ${errors} errors`) + (failed === 0 ? '' : ` ⚠ ${failed} failed run(s)`)

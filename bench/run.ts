@@ -1,4 +1,6 @@
-// npm run bench — one report of three sections (BENCH_SECTIONS, all by default), run in this order:
+// npm run bench — one report of four sections (BENCH_SECTIONS, all by default), run in this order:
+// edge-overhead: the edges alone — our proxy, the bare forwarder, a minimal Node edge, nginx, Caddy — in front of a
+//   trivial upstream, so each one's CPU per request is its own work, judged against targets (bench/edge-overhead/).
 // edge: the edge proxy side by side with nginx and Caddy doing the same work, on loopback, over the real API on a
 //   fresh Postgres database. Each scenario (cached GET, uncached GET, a write, a GraphQL query, new TLS
 //   connections) drives each target in turn with the same wrk load, interleaved over rounds; the report gives
@@ -10,7 +12,9 @@
 // See docs/benchmarks.md.
 //   BENCH_SECONDS (5)  BENCH_ROUNDS (3)  BENCH_WARMUP_SECONDS (2)  BENCH_CONNECTIONS (32)  BENCH_TARGETS / BENCH_SCENARIOS (all)
 //   BENCH_BCRYPT_COST (10)  BENCH_LOW_BCRYPT_COST (5)  BENCH_POSTGRES_URL (postgresql://postgres@127.0.0.1:5432/postgres)
-//   BENCH_SECTIONS (edge,api,tenancy)  BENCH_API_SUBJECTS / BENCH_API_SCENARIOS (all)  BENCH_TENANCY_CONCURRENCY (8)
+//   BENCH_EDGE_TARGETS / BENCH_EDGE_SCENARIOS (all)  BENCH_EDGE_CONNECTIONS (50): the edge-overhead section's
+//   BENCH_SECTIONS (edge-overhead,edge,api,tenancy)
+//   BENCH_API_SUBJECTS / BENCH_API_SCENARIOS (all)  BENCH_TENANCY_CONCURRENCY (8)
 //   BENCH_OUTPUT_DIR (.scratch/bench-results-<time>)  BENCH_BASELINE_REF: a commit whose proxy runs as one more row
 //   BENCH_PROFILE=1: CPU profiles of our proxy instead (bench/profile.ts)
 import { randomBytes } from 'node:crypto'
@@ -20,6 +24,7 @@ import { basename, join } from 'node:path'
 import { ConfigError } from '../common/env-config.js'
 import { buildRefForBench, ROOT } from './build.js'
 import { measureApiSection } from './api/section.js'
+import { measureEdgeOverhead } from './edge-overhead/section.js'
 import { measure } from './measure.js'
 import { freePort } from './processes.js'
 import { renderReport, renderTenancy, type Cell } from './report.js'
@@ -112,15 +117,19 @@ async function measureEdge (settings: BenchSettings, outputDir: string): Promise
 
 /** The sections asked for (BENCH_SECTIONS), one after the other, into one report. */
 async function benchmark (settings: BenchSettings): Promise<void> {
+  const overhead = settings.sections.includes('edge-overhead')
   const edge = settings.sections.includes('edge')
   const api = settings.sections.includes('api')
   const tenancy = settings.sections.includes('tenancy')
+  const overheadRuns = overhead ? settings.overheadTargets.length * settings.overheadScenarios.length : 0
   const edgeRuns = edge ? settings.targets.filter((id) => id !== 'gatehouse-baseline' || settings.baselineRef !== undefined).length * settings.scenarios.length : 0
   const apiRuns = api ? settings.apiSubjects.length * settings.apiScenarios.length : 0
   const tenancyRuns = tenancy ? 3 : 0
   const perCell = settings.rounds * (settings.seconds + 1.5) + (settings.warmupSeconds > 0 ? settings.warmupSeconds + 1.5 : 0)
-  log(`up to ${edgeRuns} edge, ${apiRuns} api and ${tenancyRuns} tenancy cells × ${settings.rounds} runs of ${settings.seconds} s (and warm-ups of ${settings.warmupSeconds} s): ` +
-    `about ${Math.ceil((edgeRuns + apiRuns + tenancyRuns) * perCell / 60)} minutes once everything is up`)
+  const cells = overheadRuns + edgeRuns + apiRuns + tenancyRuns
+  log(`up to ${overheadRuns} edge-overhead, ${edgeRuns} edge, ${apiRuns} api and ${tenancyRuns} tenancy cells × ` +
+    `${settings.rounds} runs of ${settings.seconds} s (and warm-ups of ${settings.warmupSeconds} s): ` +
+    `about ${Math.ceil(cells * perCell / 60)} minutes once everything is up`)
   const outputDir = settings.outputDir ?? join(ROOT, '.scratch', `bench-results-${new Date().toISOString().replace(/[:.]/g, '-')}`)
   mkdirSync(outputDir, { recursive: true })
 
@@ -128,13 +137,29 @@ async function benchmark (settings: BenchSettings): Promise<void> {
   const runs: Record<string, unknown> = {}
   let postgres: string | undefined
   let tools = ''
-  let apiFailure: Error | undefined
+  let failure: Error | undefined
+  if (overhead) {
+    // First, on a machine nothing else of the bench is using yet; it needs no database.
+    try {
+      const measured = await measureEdgeOverhead(settings, outputDir)
+      sections.push(measured.report)
+      for (const [id, cell] of measured.cells) runs[`edge-overhead/${id}`] = cell
+      tools = `; ${measured.tools}`
+    } catch (error) {
+      // As the api section's: the other sections still run, and the bench exits with the error once they are written.
+      if (!edge && !api && !tenancy) throw error
+      log(`edge-overhead failed: ${(error as Error).message}`)
+      const why = (error as Error).message.split('\n').slice(0, 3).join(' / ')
+      sections.push(`## The edge alone, beside nginx and Caddy\n\n⚠ Not measured: ${why}\n`)
+      failure = error as Error
+    }
+  }
   if (edge) {
     const measured = await measureEdge(settings, outputDir)
     sections.push(measured.report)
     Object.assign(runs, Object.fromEntries(measured.cells))
     postgres = measured.serverVersion
-    tools = `; ${measured.tools}`
+    tools ||= `; ${measured.tools}`
   }
   if (api) {
     // After the edge's servers have stopped: its own database and processes, the cores to themselves.
@@ -145,10 +170,10 @@ async function benchmark (settings: BenchSettings): Promise<void> {
       postgres ??= measured.serverVersion
     } catch (error) {
       // The other sections' runs are kept in the report; the bench still exits with the error once it is written.
-      if (!edge && !tenancy) throw error
+      if (!overhead && !edge && !tenancy) throw error
       log(`api failed: ${(error as Error).message}`)
       sections.push(`## The API alone, beside a minimal reference service\n\n⚠ Not measured: ${(error as Error).message.split('\n').slice(0, 3).join(' / ')}\n`)
-      apiFailure = error as Error
+      failure ??= error as Error
     }
   }
   if (tenancy) {
@@ -161,7 +186,7 @@ async function benchmark (settings: BenchSettings): Promise<void> {
       postgres ??= measured.serverVersion
     } catch (error) {
       // The runs already made are worth keeping.
-      if (!edge && !api) throw error
+      if (!overhead && !edge && !api) throw error
       log(`tenancy failed: ${(error as Error).message}`)
       sections.push(`## The API's tenancy cost\n\n⚠ Not measured: ${(error as Error).message.split('\n')[0]}\n`)
     }
@@ -169,7 +194,8 @@ async function benchmark (settings: BenchSettings): Promise<void> {
   const report = [
     `# Benchmark, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`,
     '',
-    `Machine: ${availableParallelism()} × ${cpus()[0]?.model.trim() ?? 'CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB; Node ${process.version}; PostgreSQL ${postgres ?? '?'}${tools}.`,
+    `Machine: ${availableParallelism()} × ${cpus()[0]?.model.trim() ?? 'CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB; Node ${process.version}` +
+      `${postgres !== undefined ? `; PostgreSQL ${postgres}` : ''}${tools}.`,
     `Reproduce: \`${reproduceCommand(settings)}\`.`,
     '',
     ...sections,
@@ -178,7 +204,7 @@ async function benchmark (settings: BenchSettings): Promise<void> {
   writeFileSync(join(outputDir, 'runs.json'), JSON.stringify(runs, null, 2))
   process.stdout.write(report)
   log(`report and raw runs kept in ${outputDir}`)
-  if (apiFailure !== undefined) throw apiFailure
+  if (failure !== undefined) throw failure
 }
 
 let settings: BenchSettings

@@ -1,10 +1,11 @@
 // The five loads every target gets, described once so each server is sent exactly the same requests.
-import type { ScenarioId } from './settings.js'
+import type { AnyScenarioId, ScenarioId } from './settings.js'
 import { READER, WRITER, type Login } from './credentials.js'
 import { PROJECTS } from './database.js'
 
 export interface Scenario {
-  id: ScenarioId
+  /** One of the edge section's (below) or the edge-overhead section's (bench/edge-overhead/scenarios.ts). */
+  id: AnyScenarioId
   title: string
   method: 'GET' | 'POST'
   /** Path and query, exactly as sent (the identity signature covers it). */
@@ -18,6 +19,11 @@ export interface Scenario {
   newConnections: boolean
   /** Whether a proxy with a cache should answer it from the cache. */
   cached: boolean
+  /**
+   * A proxy without a cache may forward it instead: what is measured is the rest (the new connections' handshakes),
+   * not the cache. Otherwise such a proxy is not applicable to a cached scenario.
+   */
+  cacheOptional?: boolean
   expectedStatus: number
 }
 

@@ -1,19 +1,31 @@
-// The edge benchmark's knobs, read once through the same validated loader the API and the proxy use.
+// The benchmark's knobs, read once through the same validated loader the API and the proxy use.
 import { Type, type Static } from 'typebox'
 import { loadEnvConfig } from '../common/env-config.js'
 
 export const TARGET_IDS = ['api', 'node-bare', 'gatehouse', 'gatehouse-all-cores', 'gatehouse-baseline', 'nginx', 'nginx-all-cores', 'nginx-low-cost', 'caddy', 'caddy-all-cores'] as const
 export const SCENARIO_IDS = ['cached-get', 'uncached-get', 'write', 'graphql', 'new-tls'] as const
+/** The edge-overhead section's rows (bench/edge-overhead/): the edges in front of a trivial upstream. */
+export const OVERHEAD_TARGET_IDS = [
+  'upstream-direct', 'gatehouse', 'gatehouse-all-cores', 'gatehouse-baseline', 'node-bare', 'node-minimal', 'nginx',
+  'caddy',
+] as const
+export const OVERHEAD_SCENARIO_IDS = ['forwarded', 'cache-hit', 'new-tls'] as const
 /**
- * edge: the targets and scenarios above; api: the API alone beside a minimal reference service (bench/api/);
+ * edge-overhead: the edges alone in front of a trivial upstream (bench/edge-overhead/); edge: the targets and
+ * scenarios above, in front of the API; api: the API alone beside a minimal reference service (bench/api/);
  * tenancy: the API's list query with and without its tenant transaction.
  */
-export const SECTION_IDS = ['edge', 'api', 'tenancy'] as const
+export const SECTION_IDS = ['edge-overhead', 'edge', 'api', 'tenancy'] as const
 /** The api section's servers (bench/api/subjects.ts) and the requests each of them gets (bench/api/scenarios.ts). */
 export const API_SUBJECT_IDS = ['api', 'api-rls-bypassed', 'api-baseline', 'reference', 'reference-plain', 'api-pglite'] as const
 export const API_SCENARIO_IDS = ['list', 'get', 'create', 'update', 'graphql'] as const
 export type TargetId = typeof TARGET_IDS[number]
 export type ScenarioId = typeof SCENARIO_IDS[number]
+export type OverheadTargetId = typeof OVERHEAD_TARGET_IDS[number]
+export type OverheadScenarioId = typeof OVERHEAD_SCENARIO_IDS[number]
+/** Any server a section drives (a Target's id), and any load it is given (a Scenario's id). */
+export type ServerId = TargetId | OverheadTargetId
+export type AnyScenarioId = ScenarioId | OverheadScenarioId
 export type SectionId = typeof SECTION_IDS[number]
 export type ApiSubjectId = typeof API_SUBJECT_IDS[number]
 export type ApiScenarioId = typeof API_SCENARIO_IDS[number]
@@ -28,6 +40,17 @@ export const BenchEnvSchema = Type.Object({
   BENCH_SECTIONS: Type.String({ default: SECTION_IDS.join(','), pattern: list(SECTION_IDS), description: 'What one run measures and reports: the edge comparison, the API beside a reference service, the tenancy cost' }),
   BENCH_TARGETS: Type.String({ default: TARGET_IDS.join(','), pattern: list(TARGET_IDS) }),
   BENCH_SCENARIOS: Type.String({ default: SCENARIO_IDS.join(','), pattern: list(SCENARIO_IDS) }),
+  BENCH_EDGE_TARGETS: Type.String({
+    default: OVERHEAD_TARGET_IDS.join(','), pattern: list(OVERHEAD_TARGET_IDS),
+    description: 'The rows of the edge-overhead section',
+  }),
+  BENCH_EDGE_SCENARIOS: Type.String({
+    default: OVERHEAD_SCENARIO_IDS.join(','), pattern: list(OVERHEAD_SCENARIO_IDS),
+    description: 'The loads of the edge-overhead section',
+  }),
+  BENCH_EDGE_CONNECTIONS: Type.Integer({
+    default: 50, minimum: 1, maximum: 1000, description: 'wrk connections of the edge-overhead section (one wrk thread)',
+  }),
   BENCH_API_SUBJECTS: Type.String({ default: API_SUBJECT_IDS.join(','), pattern: list(API_SUBJECT_IDS), description: 'The servers of the api section' }),
   BENCH_API_SCENARIOS: Type.String({ default: API_SCENARIO_IDS.join(','), pattern: list(API_SCENARIO_IDS), description: 'The requests of the api section' }),
   BENCH_BCRYPT_COST: Type.Integer({ default: 10, minimum: 4, maximum: 14, description: 'bcrypt cost of the logins every target checks (ours: 10)' }),
@@ -50,6 +73,9 @@ export interface BenchSettings {
   sections: SectionId[]
   targets: TargetId[]
   scenarios: ScenarioId[]
+  overheadTargets: OverheadTargetId[]
+  overheadScenarios: OverheadScenarioId[]
+  overheadConnections: number
   apiSubjects: ApiSubjectId[]
   apiScenarios: ApiScenarioId[]
   bcryptCost: number
@@ -73,6 +99,10 @@ export function loadBenchSettings (env: Record<string, string | undefined>): Ben
     sections: split<SectionId>(settings.BENCH_SECTIONS),
     targets: split<TargetId>(settings.BENCH_TARGETS),
     scenarios: split<ScenarioId>(settings.BENCH_SCENARIOS),
+    // In the order of the ids, as the api section's: rows and columns do not depend on the order asked for.
+    overheadTargets: OVERHEAD_TARGET_IDS.filter((id) => split(settings.BENCH_EDGE_TARGETS).includes(id)),
+    overheadScenarios: OVERHEAD_SCENARIO_IDS.filter((id) => split(settings.BENCH_EDGE_SCENARIOS).includes(id)),
+    overheadConnections: settings.BENCH_EDGE_CONNECTIONS,
     // Always in the order of the ids, whatever the order given: the api section's first pass asks the API first.
     apiSubjects: API_SUBJECT_IDS.filter((id) => split<ApiSubjectId>(settings.BENCH_API_SUBJECTS).includes(id)),
     apiScenarios: API_SCENARIO_IDS.filter((id) => split<ApiScenarioId>(settings.BENCH_API_SCENARIOS).includes(id)),
@@ -96,6 +126,13 @@ export function reproduceCommand (settings: BenchSettings): string {
   if (settings.sections.join(',') !== defaults.sections.join(',')) env.push(`BENCH_SECTIONS=${settings.sections.join(',')}`)
   if (settings.targets.join(',') !== defaults.targets.join(',')) env.push(`BENCH_TARGETS=${settings.targets.join(',')}`)
   if (settings.scenarios.join(',') !== defaults.scenarios.join(',')) env.push(`BENCH_SCENARIOS=${settings.scenarios.join(',')}`)
+  const overheadTargets = settings.overheadTargets.join(',')
+  if (overheadTargets !== defaults.overheadTargets.join(',')) env.push(`BENCH_EDGE_TARGETS=${overheadTargets}`)
+  const overheadScenarios = settings.overheadScenarios.join(',')
+  if (overheadScenarios !== defaults.overheadScenarios.join(',')) env.push(`BENCH_EDGE_SCENARIOS=${overheadScenarios}`)
+  if (settings.overheadConnections !== defaults.overheadConnections) {
+    env.push(`BENCH_EDGE_CONNECTIONS=${settings.overheadConnections}`)
+  }
   if (settings.apiSubjects.join(',') !== defaults.apiSubjects.join(',')) env.push(`BENCH_API_SUBJECTS=${settings.apiSubjects.join(',')}`)
   if (settings.apiScenarios.join(',') !== defaults.apiScenarios.join(',')) env.push(`BENCH_API_SCENARIOS=${settings.apiScenarios.join(',')}`)
   if (settings.bcryptCost !== defaults.bcryptCost) env.push(`BENCH_BCRYPT_COST=${settings.bcryptCost}`)

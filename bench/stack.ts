@@ -43,7 +43,7 @@ export async function openStack (settings: BenchSettings): Promise<Stack> {
     }
     const { api, origin } = await startApi(base, await freePort())
     teardown.add(() => api.stop())
-    return { context: { ...base, apiOrigin: origin, scenarios: Object.values(buildScenarios(database.writeProjectId)).filter((scenario) => settings.scenarios.includes(scenario.id)) }, api, close: teardown.close }
+    return { context: { ...base, apiOrigin: origin, scenarios: Object.values(buildScenarios(database.writeProjectId)).filter((scenario) => settings.scenarios.some((id) => id === scenario.id)) }, api, close: teardown.close }
   } catch (error) {
     killAllStarted()
     await teardown.close()

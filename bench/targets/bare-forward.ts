@@ -1,14 +1,13 @@
 // A Node process doing only what forwarding needs (bench/bare-forward.ts): the floor our proxy's own work
-// is measured from. It runs from source through tsx's loader (it is not part of the build).
-import { createRequire } from 'node:module'
+// is measured from. It runs compiled, from the bench's build (bench/build.ts), as our proxy does.
 import { join } from 'node:path'
 import { ROOT } from '../build.js'
 import { startProcess, waitUntilAnswers } from '../processes.js'
-import { edgeCredentials, type BenchContext, type Target } from './target.js'
+import { edgeCredentials, type Target, type TargetContext } from './target.js'
 
-export async function startBareForward (context: BenchContext, port: number, nodeArgs: string[] = []): Promise<Target> {
-  const tsx = createRequire(import.meta.url).resolve('tsx')
-  const bare = startProcess('node-bare', process.execPath, [...nodeArgs, '--import', tsx, join(ROOT, 'bench/bare-forward.ts')], {
+export async function startBareForward (context: TargetContext, port: number, nodeArgs: string[] = []): Promise<Target> {
+  const entry = join(context.buildDir, 'dist/bench/bare-forward.js')
+  const bare = startProcess('node-bare', process.execPath, [...nodeArgs, entry], {
     cwd: ROOT,
     logFile: join(context.dir, 'node-bare.log'),
     env: {
@@ -30,7 +29,8 @@ export async function startBareForward (context: BenchContext, port: number, nod
     origin,
     logFiles: [bare.logFile],
     rootPids: () => [bare.child.pid!],
-    notApplicable: (scenario) => scenario.cached ? 'no cache: it only forwards' : undefined,
+    notApplicable: (scenario) => scenario.cached && scenario.cacheOptional !== true ? 'no cache: it only forwards'
+      : undefined,
     securityHeaders: false,
     omissions: ['no password check, rate limit, cache, security headers or metrics: TLS, forwarding and the identity signature only'],
     prepare: async (scenario) => edgeCredentials(scenario),

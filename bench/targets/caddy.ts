@@ -11,13 +11,13 @@ import { startProcess, waitUntilAnswers } from '../processes.js'
 import type { Scenario } from '../scenarios.js'
 import { EDGE_SECURITY_HEADER_VALUES } from '../security-headers.js'
 import type { TargetId } from '../settings.js'
-import { edgeCredentials, signScenarioRequests, type BenchContext, type Target } from './target.js'
+import { edgeCredentials, signScenarioRequests, type Target, type TargetContext } from './target.js'
 
 export const CADDY = '/usr/bin/caddy'
 
 export interface CaddyOptions { id: TargetId, label: string, port: number, adminPort: number, allCores: boolean }
 
-function config (context: BenchContext, options: CaddyOptions, dir: string): object {
+function config (context: TargetContext, options: CaddyOptions, dir: string): object {
   const signed = signScenarioRequests(context.identitySecret, context.scenarios, 'bench-caddy')
   const securityHeaders = {
     handler: 'headers',
@@ -87,7 +87,7 @@ function config (context: BenchContext, options: CaddyOptions, dir: string): obj
   }
 }
 
-export async function startCaddy (context: BenchContext, options: CaddyOptions): Promise<Target> {
+export async function startCaddy (context: TargetContext, options: CaddyOptions): Promise<Target> {
   const dir = join(context.dir, options.id)
   mkdirSync(dir, { recursive: true })
   const configFile = join(dir, 'caddy.json')
@@ -111,7 +111,8 @@ export async function startCaddy (context: BenchContext, options: CaddyOptions):
     origin,
     logFiles: [caddy.logFile],
     rootPids: () => [caddy.child.pid!],
-    notApplicable: (scenario) => scenario.cached ? 'no cache module in Debian\'s Caddy' : undefined,
+    notApplicable: (scenario) => scenario.cached && scenario.cacheOptional !== true
+      ? 'no cache module in Debian\'s Caddy' : undefined,
     securityHeaders: true,
     omissions: ['no rate limit (no module in Debian\'s Caddy)', 'no response cache'],
     async prepare (scenario: Scenario) {

@@ -4,7 +4,7 @@ import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { startProcess, waitUntilAnswers } from '../processes.js'
 import type { Scenario } from '../scenarios.js'
-import { edgeCredentials, type BenchContext, type Target } from './target.js'
+import { edgeCredentials, type Target, type TargetContext } from './target.js'
 
 export interface GatehouseOptions {
   port: number
@@ -17,7 +17,7 @@ export interface GatehouseOptions {
   baseline?: { buildDir: string, commit: string }
 }
 
-export async function startGatehouse (context: BenchContext, options: GatehouseOptions): Promise<Target> {
+export async function startGatehouse (context: TargetContext, options: GatehouseOptions): Promise<Target> {
   const id = options.baseline !== undefined ? 'gatehouse-baseline' : options.allCores ? 'gatehouse-all-cores' : 'gatehouse'
   const name = options.name ?? id
   const buildDir = options.baseline?.buildDir ?? context.buildDir
@@ -60,7 +60,10 @@ export async function startGatehouse (context: BenchContext, options: GatehouseO
     },
     expectedHeaders (scenario: Scenario): Record<string, RegExp> {
       if (scenario.login === undefined) return {}
-      const cache = scenario.cached ? /; hit/ : scenario.method === 'GET' ? /fwd=bypass/ : /fwd=method/
+      // A GET not answered from the cache: the client said no-store (bypass), or the upstream did (edge-overhead).
+      const noStoreAsked = /no-store/.test(scenario.headers['cache-control'] ?? '')
+      const forwardedGet = noStoreAsked ? /fwd=bypass/ : /fwd=uri-miss; fwd-status=200; detail=no-store/
+      const cache = scenario.cached ? /; hit/ : scenario.method === 'GET' ? forwardedGet : /fwd=method/
       return { 'cache-status': cache, 'ratelimit-limit': /^1000000000$/ }
     },
     stop: () => proxy.stop(),

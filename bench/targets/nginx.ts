@@ -13,7 +13,7 @@ import { startProcess, waitUntilAnswers } from '../processes.js'
 import type { Scenario } from '../scenarios.js'
 import { EDGE_SECURITY_HEADER_VALUES } from '../security-headers.js'
 import type { TargetId } from '../settings.js'
-import { edgeCredentials, signScenarioRequests, type BenchContext, type Target } from './target.js'
+import { edgeCredentials, signScenarioRequests, type Target, type TargetContext } from './target.js'
 
 export const NGINX = '/usr/sbin/nginx'
 // OpenSSL's names for the suites proxy/app.ts allows (TLS 1.3's own suites are always on).
@@ -27,7 +27,7 @@ const quote = (text: string): string => {
   return `"${text.replace(/["\\]/g, (character) => `\\${character}`)}"`
 }
 
-function config (context: BenchContext, options: NginxOptions, prefix: string): string {
+function config (context: TargetContext, options: NginxOptions, prefix: string): string {
   const { credentials } = context
   const signed = signScenarioRequests(context.identitySecret, context.scenarios, 'bench-nginx')
   const timestamp = signed[0]?.timestamp ?? '0'
@@ -132,7 +132,7 @@ http {
 `
 }
 
-export async function startNginx (context: BenchContext, options: NginxOptions): Promise<Target> {
+export async function startNginx (context: TargetContext, options: NginxOptions): Promise<Target> {
   const prefix = join(context.dir, options.id)
   mkdirSync(prefix, { recursive: true })
   const configFile = join(prefix, 'nginx.conf')
@@ -162,7 +162,9 @@ export async function startNginx (context: BenchContext, options: NginxOptions):
     },
     expectedHeaders (scenario: Scenario): Record<string, RegExp> {
       if (scenario.login === undefined) return {}
-      return { 'x-cache-status': scenario.cached ? /^HIT$/ : scenario.method === 'GET' ? /^BYPASS$/ : /^$|^-$/ }
+      // A GET the client asked not to be stored bypasses the cache; one the upstream answers with no-store misses it.
+      const forwardedGet = /no-store/.test(scenario.headers['cache-control'] ?? '') ? /^BYPASS$/ : /^MISS$/
+      return { 'x-cache-status': scenario.cached ? /^HIT$/ : scenario.method === 'GET' ? forwardedGet : /^$|^-$/ }
     },
     stop: () => nginx.stop('SIGQUIT'),
   }

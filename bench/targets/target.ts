@@ -2,7 +2,7 @@
 import type { BenchDatabase } from '../database.js'
 import { basicAuthorization, type SharedCredentials } from '../credentials.js'
 import type { Scenario } from '../scenarios.js'
-import type { BenchSettings, TargetId } from '../settings.js'
+import type { BenchSettings, ServerId } from '../settings.js'
 import { signIdentity } from '../../common/identity-signature.js'
 
 export interface BenchContext {
@@ -20,8 +20,11 @@ export interface BenchContext {
   identityMaxAgeSeconds: number
 }
 
+/** What starting a proxy target needs: no database (the edge-overhead section has none; its upstream is apiOrigin). */
+export type TargetContext = Omit<BenchContext, 'database'>
+
 export interface Target {
-  id: TargetId
+  id: ServerId
   /** Row label in the tables. */
   label: string
   /** Who serves requests, for the fairness column: processes, workers, threads. */

@@ -1,0 +1,93 @@
+// The edge-overhead section's verdicts: our proxy's ratios to Caddy, nginx and the minimal edge against its targets,
+// memory against its bound, PROXY_WORKERS=auto against one process, and the report's tables.
+import t from 'tap'
+import { cellKey, type Cell } from '../../../bench/report.js'
+import {
+  edgeOverheadChecks, renderEdgeOverhead, type OverheadResults, type OverheadRun,
+} from '../../../bench/edge-overhead/report.js'
+import type { Resumption } from '../../../bench/edge-overhead/resumption.js'
+import { buildOverheadScenarios } from '../../../bench/edge-overhead/scenarios.js'
+import type { TreeMemory } from '../../../bench/processes.js'
+import type { OverheadTargetId } from '../../../bench/settings.js'
+
+const run = (over: Partial<OverheadRun>): OverheadRun => ({
+  requestsPerSecond: 1000, p50Ms: 5, p99Ms: 20, requests: 5000, non2xx: 0, socketErrors: 0, timeouts: 0,
+  cpuUs: 100, upstreamCpuUs: 30, rssMiB: 90, largestRssMiB: 90, ...over,
+})
+
+/** Cells: [row, scenario, how its run differs from the default, or why n/a]; memory: [row, MiB]. */
+function results (cells: Array<[OverheadTargetId, string, Partial<OverheadRun> | string]>,
+  memory: Array<[OverheadTargetId, number]>): OverheadResults {
+  const rows = [...new Set(cells.map(([id]) => id))]
+    .map((id) => ({ id, label: `row ${id}`, workers: '1', omissions: [], logFiles: [] }))
+  return {
+    setup: 'The setup.',
+    rows,
+    scenarios: buildOverheadScenarios(['forwarded', 'cache-hit', 'new-tls']),
+    cells: new Map(cells.map(([id, scenario, over]): [string, Cell<OverheadRun>] => [cellKey(id, scenario),
+      typeof over === 'string' ? { runs: [], failures: [], notApplicable: over }
+        : { runs: [run(over)], failures: [] }])),
+    memory: new Map(memory.map(([id, largestMiB]): [OverheadTargetId, TreeMemory] =>
+      [id, { mib: largestMiB, processes: 1, largestMiB }])),
+    resumption: new Map<OverheadTargetId, Resumption | string>([
+      ['gatehouse', { attempts: 100, resumed: 50 }], ['nginx', 'not measured'],
+    ]),
+  }
+}
+
+const measured = results([
+  ['gatehouse', 'forwarded', { cpuUs: 180, requestsPerSecond: 3320 }],
+  ['gatehouse', 'cache-hit', { cpuUs: 100, requestsPerSecond: 6000, non2xx: 2 }],
+  ['gatehouse', 'new-tls', { cpuUs: 900, requestsPerSecond: 300 }],
+  ['gatehouse-all-cores', 'forwarded', { requestsPerSecond: 3320 }],
+  ['gatehouse-all-cores', 'cache-hit', { requestsPerSecond: 5000 }],
+  ['gatehouse-all-cores', 'new-tls', { requestsPerSecond: 500 }],
+  ['node-minimal', 'forwarded', { cpuUs: 170 }],
+  ['nginx', 'forwarded', { cpuUs: 90 }],
+  ['nginx', 'cache-hit', { cpuUs: 50, requestsPerSecond: 12000 }],
+  ['caddy', 'forwarded', { cpuUs: 150, requestsPerSecond: 4000 }],
+  ['caddy', 'cache-hit', 'no cache module'],
+  ['caddy', 'new-tls', { cpuUs: 600, requestsPerSecond: 800 }],
+], [['gatehouse', 130], ['gatehouse-all-cores', 110]])
+
+t.test('each target judged on the gatehouse row, at its bound', async (t) => {
+  const checks = Object.fromEntries(edgeOverheadChecks(measured).map((check) => [check.what, check.shown]))
+  t.same(checks, {
+    'forwarded: CPU/req ÷ caddy': '1.20× ✓',
+    'forwarded: CPU/req ÷ node-minimal': '1.06× ✓',
+    'forwarded: req/s ÷ caddy': '0.83× ✓',
+    'cache-hit: CPU/req ÷ nginx': '2.00× ✗ (≤ 1.6×)',
+    'cache-hit: req/s ÷ nginx': '0.50× ✗ (≥ 0.6×)',
+    'new-tls: req/s ÷ caddy': '0.38× ✗ (≥ 0.5×)',
+    'peak RSS of one process, gatehouse': '130 MiB ✗ (≤ 120 MiB)',
+    'peak RSS of one process, gatehouse-all-cores': '110 MiB ✓',
+    'forwarded: req/s PROXY_WORKERS=auto ÷ one process': '1.00× ✓',
+    'cache-hit: req/s PROXY_WORKERS=auto ÷ one process': '0.83× ✗ (≥ 1×)',
+    'new-tls: req/s PROXY_WORKERS=auto ÷ one process': '1.67× ✓',
+  })
+})
+
+t.test('a row not run leaves its targets unjudged, not failed', async (t) => {
+  const checks = edgeOverheadChecks(results([['gatehouse', 'forwarded', {}]], []))
+  const what = 'forwarded: CPU/req ÷ caddy'
+  t.same(checks.find((check) => check.what === what), { what, shown: '–', met: undefined })
+  t.notOk(checks.some((check) => check.met === false))
+})
+
+t.test('the report: the verdicts, a table per scenario, n/a with its reason, memory and resumption', async (t) => {
+  const report = renderEdgeOverhead(measured)
+  t.match(report, 'Targets met: 6 of 11.')
+  const line = (start: string, after: string): string =>
+    report.slice(report.indexOf(after)).split('\n').find((text) => text.startsWith(start))!
+  t.equal(line('| row gatehouse |', '### forwarded'),
+    '| row gatehouse | 1 | 3320 | 5.00 | 20.00 | 180 | 30 | 90 (90) | 1.20× ✓ | 1.06× ✓ | 0.83× ✓ | 0 |')
+  // Other rows get ratios without verdicts; the row compared with gets none.
+  t.equal(line('| row nginx |', '### forwarded'),
+    '| row nginx | 1 | 1000 | 5.00 | 20.00 | 90 | 30 | 90 (90) | 0.60× | 0.53× | 0.25× | 0 |')
+  t.equal(line('| row caddy |', '### forwarded'),
+    '| row caddy | 1 | 4000 | 5.00 | 20.00 | 150 | 30 | 90 (90) |  | 0.88× |  | 0 |')
+  t.match(line('| row gatehouse |', '### cache-hit'), /\| 2\.00× ✗ \(≤ 1\.6×\) \| 0\.50× ✗ \(≥ 0\.6×\) \| ⚠ 2 \|$/)
+  t.match(line('| row caddy |', '### cache-hit'), '| row caddy | n/a: no cache module |')
+  t.match(report, '| row gatehouse | 1 | 130 | 130 | 50 of 100 (50 %) |')
+  t.match(report, '| row nginx | – | – | – | not measured |')
+})
