@@ -15,6 +15,7 @@ import type { IncomingHttpHeaders } from 'node:http'
 import type { Readable } from 'node:stream'
 import type { ProxyConfig } from '../config.js'
 import { readUpTo } from '../cache/bounded-body.js'
+import { SingleFlight } from '../cache/single-flight.js'
 import {
   cacheStatus, etagMatches, requestDirectives, responseDecision, varyNames, type CacheStatus, type Storable,
 } from '../cache/http-cache-policy.js'
@@ -100,7 +101,7 @@ async function responseCache (app: FastifyInstance, options: ProxyConfig['cache'
     : memoryResponseStore({ maxEntries: options.maxEntries, maxBytes: options.maxBytes, onError: () => {} })
   await app.register(caching, { cache: store as never, cacheSegment: 'gatehouse-etags' })
 
-  const inflight = new Map<string, Promise<Flight>>()
+  const flights = new SingleFlight<Flight>()
   app.decorateRequest('cacheState', null)
 
   function serve (reply: FastifyReply, entry: CachedResponse, status: CacheStatus, ifNoneMatch: string | undefined): FastifyReply {
@@ -147,7 +148,7 @@ async function responseCache (app: FastifyInstance, options: ProxyConfig['cache'
 
     if (request.method !== 'GET') return
     const flight = `${key.segment}\n${key.id}`
-    const pending = inflight.get(flight)
+    const pending = flights.pending(flight)
     if (pending !== undefined) {
       const shared = await pending
       if (shared.entry !== undefined && varyMatches(shared.entry, request)) {
@@ -162,15 +163,7 @@ async function responseCache (app: FastifyInstance, options: ProxyConfig['cache'
       }
       return // the shared fetch gave nothing reusable: fetch on our own
     }
-    let settle!: (outcome: Flight) => void
-    inflight.set(flight, new Promise((resolve) => { settle = resolve }))
-    const state = request.cacheState
-    // Once only: a later call (onResponse after the entry was shared) must not remove the next fetch's flight.
-    state.settle = (outcome) => {
-      state.settle = undefined
-      inflight.delete(flight)
-      settle(outcome)
-    }
+    request.cacheState.settle = flights.start(flight)
     cacheLookups.inc({ outcome: 'miss' })
   }
 
