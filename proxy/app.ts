@@ -4,6 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import Fastify from 'fastify'
 import type { FastifyHttp2SecureOptions, FastifyServerOptions } from 'fastify'
 import type { Http2SecureServer } from 'node:http2'
+import type { Socket } from 'node:net'
 import type { SecureContextOptions } from 'node:tls'
 import type { ProxyConfig } from './config.js'
 import type { TlsMaterial } from './tls/local-ca.js'
@@ -86,7 +87,14 @@ export async function buildProxyApp (config: ProxyConfig, options: BuildProxyOpt
   }
   // Typed as a plain FastifyInstance: plugins shared with HTTP/1 code need not know it is HTTP/2.
   const app = Fastify(serverOptions) as unknown as FastifyInstance
-  applyServerTimeouts(app.server as unknown as Http2SecureServer, config.clientTimeouts)
+  const server = app.server as unknown as Http2SecureServer
+  applyServerTimeouts(server, config.clientTimeouts)
+  // Plain HTTP sent to the HTTPS port fails the handshake (OpenSSL knows it for HTTP); the TCP socket under the
+  // failed TLS one still carries a plain answer saying what to do, as Caddy and Go answer, not an empty reply.
+  server.on('tlsClientError', (error: Error & { code?: string }, tlsSocket) => {
+    const raw = (tlsSocket as unknown as { _parent?: Socket })._parent
+    if (error.code === 'ERR_SSL_HTTP_REQUEST' && raw?.writable === true) raw.end(rawClientErrorResponse(error))
+  })
 
   await app.register(problemDetails)
   await app.register(http2RequestDeadline, { requestTimeoutMs: config.clientTimeouts.requestMs })

@@ -27,7 +27,9 @@ export function rawClientErrorResponse (error: Error & { code?: string }): strin
     ? [431, 'Request Header Fields Too Large', 'headers-too-large', 'Request headers may take 16384 bytes at most']
     : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' // the header or request deadline passed (HEADERS_TIMEOUT_MS, REQUEST_TIMEOUT_MS)
       ? [408, 'Request Timeout', 'request-timeout', 'The request did not arrive in time']
-      : [400, 'Bad Request', 'malformed-request', 'The request is not valid HTTP/1.1']
+      : error.code === 'ERR_SSL_HTTP_REQUEST' // plain HTTP sent to the HTTPS port
+        ? [400, 'Bad Request', 'https-required', 'Client sent an HTTP request to an HTTPS server: use https://']
+        : [400, 'Bad Request', 'malformed-request', 'The request is not valid HTTP/1.1']
   const body = JSON.stringify({ type: `urn:gatehouse:problem:${slug}`, title: reason, status, detail })
   return [
     `HTTP/1.1 ${status} ${reason}`,

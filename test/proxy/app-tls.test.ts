@@ -53,6 +53,18 @@ forEachBackend(t, async (t, backend) => {
     t.same(overH1.json(), { data: [], next: null })
   })
 
+  t.test('plain HTTP sent to the HTTPS port gets a 400 that says to use https, not an empty reply', async (t) => {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const response = await fetch(`http://127.0.0.1:${port}/api/v1/projects`)
+      t.equal(response.status, 400)
+      t.match(response.headers.get('content-type'), /^application\/problem\+json/)
+      t.match(await response.json(), { type: 'urn:gatehouse:problem:https-required', status: 400, detail: /use https:\/\// })
+    }
+    const h2 = await handshake(stack.proxyUrl, { ca: stack.caCert, servername: 'localhost', ALPNProtocols: ['h2'] })
+    t.equal(h2.alpnProtocol, 'h2', 'the HTTPS port still serves TLS')
+    h2.end()
+  })
+
   t.test('TLS 1.0 and 1.1 are refused by the server; 1.2 and 1.3 are accepted', async (t) => {
     for (const version of ['TLSv1', 'TLSv1.1'] as const) {
       // SECLEVEL=0 lets this client offer the old protocols, so the refusal is the server's alert.
