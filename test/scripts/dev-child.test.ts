@@ -1,0 +1,112 @@
+// One process of npm run dev (scripts/dev/dev-child.ts), on a stand-in entry that says what happens to it:
+// a change restarts it without ending anything, a stop sends one signal, a stop of its own is reported with its
+// last lines, and it does not outlive dev.
+import { spawn } from 'node:child_process'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t, { type Test } from 'tap'
+import { DevChild, type ChildStop } from '../../scripts/dev/dev-child.js'
+import { eventually } from '../helpers/edge-stack.js'
+
+const ENTRY = `
+console.log('started ' + process.pid)
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => { console.log('got ' + signal); process.exit(0) })
+}
+const exitCode = process.env.EXIT_CODE
+if (exitCode !== undefined) {
+  setTimeout(() => { console.error('failing on purpose'); process.exit(Number(exitCode)) }, 50)
+}
+setInterval(() => {}, 1000)
+`
+
+interface Harness { child: DevChild, lines: string[], restarts: string[], stops: ChildStop[], src: string, dir: string }
+
+function harness (t: Test, env: Record<string, string> = {}): Harness {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-dev-child-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const src = join(dir, 'src')
+  mkdirSync(src)
+  writeFileSync(join(src, 'entry.ts'), ENTRY)
+  writeFileSync(join(src, 'other.ts'), 'export const x = 1\n')
+  const lines: string[] = []
+  const restarts: string[] = []
+  const stops: ChildStop[] = []
+  const child = new DevChild({
+    name: 'stub',
+    entry: 'src/entry.ts',
+    cwd: dir,
+    env: { PATH: process.env.PATH, ...env },
+    watch: [src],
+    onLine: (line) => lines.push(line),
+    onUnexpectedStop: (stop) => stops.push(stop),
+    onRestart: (changed) => restarts.push(changed),
+  })
+  t.teardown(() => child.stop('SIGKILL', 0))
+  return { child, lines, restarts, stops, src, dir }
+}
+
+const started = (lines: string[]): string[] => lines.filter((line) => line.startsWith('started '))
+
+t.test('a change to a watched source file restarts it; dev goes on; a stop sends one signal', async (t) => {
+  const { child, lines, restarts, stops, src } = harness(t)
+  child.start()
+  await eventually(async () => started(lines).length === 1, 20_000, 'the first start')
+  const first = child.pid
+
+  writeFileSync(join(src, 'notes.swp'), 'an editor\'s swap file')
+  writeFileSync(join(src, 'other.ts'), 'export const x = 2\n')
+  await eventually(async () => started(lines).length === 2, 20_000, 'the restart')
+  t.not(child.pid, first, 'a new process')
+  t.same(restarts, [join('src', 'other.ts')], 'one restart, for the source file (not the swap file)')
+  t.ok(lines.includes('got SIGTERM'), 'the old one was asked to stop, and could drain')
+  t.same(stops, [], 'a restart is not a stop')
+
+  const stop = await child.stop('SIGINT', 10_000)
+  t.same({ code: stop.code, signal: stop.signal }, { code: 0, signal: null })
+  t.equal(lines.filter((line) => line === 'got SIGINT').length, 1, 'one SIGINT')
+  t.same(stops, [], 'a requested stop is not reported as unexpected')
+})
+
+t.test('a process that stops by itself is reported with its status and last lines', async (t) => {
+  const { child, stops } = harness(t, { EXIT_CODE: '3' })
+  child.start()
+  await eventually(async () => stops.length === 1, 20_000, 'the stop')
+  t.equal(stops[0]!.code, 3)
+  t.ok(stops[0]!.lines.includes('failing on purpose'), 'its last words come with it')
+  const stop = await child.stop('SIGINT', 1000)
+  t.equal(stop.code, 3, 'stopping it afterwards changes nothing')
+})
+
+t.test('when dev dies without a word (SIGKILL), its process stops too', async (t) => {
+  const { dir } = harness(t)
+  // A stand-in for dev: starts the entry and prints its pid.
+  writeFileSync(join(dir, 'dev.mts'), `
+import { DevChild } from ${JSON.stringify(new URL('../../scripts/dev/dev-child.ts', import.meta.url).pathname)}
+const child = new DevChild({
+  name: 'stub', entry: 'src/entry.ts', cwd: ${JSON.stringify(dir)}, env: process.env, watch: [],
+  onLine: (line) => console.log(line), onUnexpectedStop: () => {}, onRestart: () => {},
+})
+child.start()
+`)
+  const dev = spawn(process.execPath, ['--import', 'tsx', join(dir, 'dev.mts')], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  let output = ''
+  dev.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  await eventually(async () => /started \d+/.test(output), 20_000, 'the process started')
+  const pid = Number(/started (\d+)/.exec(output)![1])
+  dev.kill('SIGKILL')
+  await eventually(async () => !alive(pid), 20_000, 'the orphan stopping')
+  t.pass(`process ${pid} stopped with dev`)
+})
+
+/** Running (not gone, and not a zombie waiting for a reaper). */
+function alive (pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))
+  } catch {
+    return false
+  }
+}
