@@ -12,7 +12,6 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from
 import fp from 'fastify-plugin'
 import caching from '@fastify/caching'
 import type { IncomingHttpHeaders } from 'node:http'
-import type { Readable } from 'node:stream'
 import type { ProxyConfig } from '../config.js'
 import { readUpTo } from '../cache/bounded-body.js'
 import { SingleFlight } from '../cache/single-flight.js'
