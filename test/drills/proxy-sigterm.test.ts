@@ -1,5 +1,5 @@
 // Drill (issue 5): SIGTERM to the proxy under load fails no request in flight — the proxy's side.
-// The real proxy process over real TLS, in front of an upstream that answers slowly (a pause, then 64 KiB
+// The real proxy process over real TLS, in front of an upstream that answers slowly (a pause, then 128 KiB
 // in four chunks with gaps, so the signal finds requests both waiting and mid-body), driven by
 // keep-alive clients: HTTP/1.1 connections and HTTP/2 sessions with several streams each. SIGTERM while
 // they are in flight, for PROXY_WORKERS=1 and =2:
@@ -18,10 +18,13 @@ import { eventually } from '../helpers/edge-stack.js'
 import { startKeepAliveLoad } from '../helpers/keep-alive-load.js'
 import { proxySetup } from '../helpers/proxy-process.js'
 import { proxyReady, spawnProxy } from '../helpers/service-processes.js'
+import { WHOLE_RESPONSE_MAX_BYTES } from '../../proxy/plugins/forward.js'
 
 const EXIT_BOUND_MS = 20_000
 const CHUNKS = 4
-const CHUNK_BYTES = 16 * 1024
+// Twice what the proxy reads whole before answering: these bodies stream through it, so the signal finds
+// responses half sent.
+const CHUNK_BYTES = WHOLE_RESPONSE_MAX_BYTES / 2
 
 /** What the upstream sends for `id`: checkable byte for byte without storing it. */
 const bodyFor = (id: string): Buffer => Buffer.concat(Array.from({ length: CHUNKS }, (_, index) => Buffer.alloc(CHUNK_BYTES, `${id}/${index};`)))
