@@ -55,6 +55,11 @@ export default async function graphiql (app: FastifyInstance): Promise<void> {
   app.get('/graphiql', { schema: { hide: true } }, async (_request, reply) =>
     reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(PAGE))
 
+  // The page's references are relative to /graphiql, so /graphiql/ (as people type it, and as /docs/ is) goes
+  // there; a relative Location keeps any prefix the app is mounted under.
+  app.get('/graphiql/', { schema: { hide: true } }, async (_request, reply) =>
+    reply.code(308).header('location', '../graphiql').send())
+
   app.get<{ Params: { file: string } }>('/graphiql/assets/:file', { schema: { hide: true } }, async (request, reply) => {
     const { file } = request.params
     if (file === 'start.js') return reply.type('text/javascript; charset=utf-8').header('cache-control', 'no-cache').send(START_SCRIPT)

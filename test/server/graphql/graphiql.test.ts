@@ -81,6 +81,13 @@ forEachBackend(t, async (t, backend) => {
     }
   })
 
+  t.test('/graphiql/ leads to the page: a 308 to ../graphiql, which resolves to /graphiql under any prefix', async (t) => {
+    const response = await app.inject({ method: 'GET', url: '/graphiql/' })
+    t.equal(response.statusCode, 308)
+    t.equal(new URL(response.headers.location as string, 'https://edge.example/graphiql/').pathname, '/graphiql')
+    t.equal(new URL(response.headers.location as string, 'https://edge.example/prefix/graphiql/').pathname, '/prefix/graphiql')
+  })
+
   t.test('anything else under /graphiql/assets is a 404 problem', async (t) => {
     for (const file of ['nope.js', 'constructor', '__proto__', 'toString', '..%2F..%2Fpackage.json', 'graphiql.min.js.map']) {
       const response = await app.inject({ method: 'GET', url: `/graphiql/assets/${file}` })
@@ -92,6 +99,7 @@ forEachBackend(t, async (t, backend) => {
   t.test('GRAPHIQL=false removes the playground (and leaves /graphql alone)', async (t) => {
     const off = await buildTestApp(t, backend, { GRAPHIQL: 'false' })
     t.equal((await off.inject({ method: 'GET', url: '/graphiql' })).statusCode, 404)
+    t.equal((await off.inject({ method: 'GET', url: '/graphiql/' })).statusCode, 404)
     t.equal((await off.inject({ method: 'GET', url: '/graphiql/assets/graphiql.js' })).statusCode, 404)
     t.equal((await off.inject({ method: 'POST', url: '/graphql', payload: { query: '{ viewer { user } }' } })).statusCode, 401)
   })
