@@ -10,13 +10,13 @@ import { DevChild, type ChildStop } from '../../scripts/dev/dev-child.js'
 import { eventually } from '../helpers/edge-stack.js'
 
 const ENTRY = `
-console.log('started ' + process.pid)
+process.stdout.write('started ' + process.pid + '\\n')
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => { console.log('got ' + signal); process.exit(0) })
+  process.on(signal, () => { process.stdout.write('got ' + signal + '\\n'); process.exit(0) })
 }
 const exitCode = process.env.EXIT_CODE
 if (exitCode !== undefined) {
-  setTimeout(() => { console.error('failing on purpose'); process.exit(Number(exitCode)) }, 50)
+  setTimeout(() => { process.stderr.write('failing on purpose\\n'); process.exit(Number(exitCode)) }, 50)
 }
 setInterval(() => {}, 1000)
 `
@@ -86,7 +86,7 @@ t.test('when dev dies without a word (SIGKILL), its process stops too', async (t
 import { DevChild } from ${JSON.stringify(new URL('../../scripts/dev/dev-child.ts', import.meta.url).pathname)}
 const child = new DevChild({
   name: 'stub', entry: 'src/entry.ts', cwd: ${JSON.stringify(dir)}, env: process.env, watch: [],
-  onLine: (line) => console.log(line), onUnexpectedStop: () => {}, onRestart: () => {},
+  onLine: (line) => process.stdout.write(line + '\\n'), onUnexpectedStop: () => {}, onRestart: () => {},
 })
 child.start()
 `)
