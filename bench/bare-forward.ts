@@ -9,7 +9,7 @@ import Fastify from 'fastify'
 import httpProxy from '@fastify/http-proxy'
 import type { FastifyRequest } from 'fastify'
 import { signIdentity } from '../common/identity-signature.js'
-import { TLS_OPTIONS } from '../proxy/app.js'
+import { TLS_OPTIONS } from '../proxy/tls/tls-options.js'
 import { Type } from 'typebox'
 import { loadEnvConfig } from '../common/env-config.js'
 

@@ -13,7 +13,7 @@ import { Type } from 'typebox'
 import { loadEnvConfig } from '../common/env-config.js'
 import { framesBody, signIdentity } from '../common/identity-signature.js'
 import { parseHtpasswd, type HtpasswdEntry } from '../proxy/auth/htpasswd.js'
-import { TLS_OPTIONS } from '../proxy/app.js'
+import { TLS_OPTIONS } from '../proxy/tls/tls-options.js'
 
 export const EDGE_HEADERS = {
   'strict-transport-security': 'max-age=15552000', 'x-content-type-options': 'nosniff', 'x-frame-options': 'DENY',

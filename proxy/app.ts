@@ -5,9 +5,9 @@ import Fastify from 'fastify'
 import type { FastifyHttp2SecureOptions, FastifyServerOptions } from 'fastify'
 import type { Http2SecureServer } from 'node:http2'
 import type { Socket } from 'node:net'
-import type { SecureContextOptions } from 'node:tls'
 import type { ProxyConfig } from './config.js'
 import type { TlsMaterial } from './tls/local-ca.js'
+import { TLS_OPTIONS } from './tls/tls-options.js'
 import edgeAuth from './plugins/edge-auth.js'
 import edgeMetrics from './plugins/edge-metrics.js'
 import edgeRateLimit from './plugins/edge-rate-limit.js'
@@ -22,17 +22,6 @@ import edgeTracing from './plugins/tracing.js'
 import healthRoutes from './routes/health.js'
 import { sendProblem } from '../common/problem.js'
 import { applyServerTimeouts } from '../common/server-timeouts.js'
-
-// Modern TLS only: 1.2 and 1.3, forward-secret AEAD suites (Mozilla "intermediate").
-export const TLS_OPTIONS: SecureContextOptions = {
-  minVersion: 'TLSv1.2',
-  ciphers: [
-    'TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256',
-    'ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-AES256-GCM-SHA384',
-    'ECDHE-RSA-AES256-GCM-SHA384', 'ECDHE-ECDSA-CHACHA20-POLY1305', 'ECDHE-RSA-CHACHA20-POLY1305',
-  ].join(':'),
-  honorCipherOrder: true,
-}
 
 /** What the edge forwards: the API's public surface, nothing else (not its /metrics, not /ready). */
 export const FORWARDED_PATHS = /^\/(api\/v1(\/|\?|$)|graphql(\?|$)|graphiql(\/|\?|$)|docs(\/|\?|$))/
