@@ -42,5 +42,5 @@ export const dashboardFiles = (): string[] =>
 if (process.argv[1]?.endsWith('generate-monitoring.ts')) {
   writeFileSync(root(RULES_FILE), prometheusRuleYaml())
   for (const name of dashboardFiles())
-    copyFileSync(root(`ops/grafana/dashboards/${name}`), root(`${DASHBOARDS_DIR}/${name}`))
+    {copyFileSync(root(`ops/grafana/dashboards/${name}`), root(`${DASHBOARDS_DIR}/${name}`))}
 }

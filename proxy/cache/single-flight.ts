@@ -14,15 +14,15 @@ export class SingleFlight<Outcome> {
    * onResponse after the entry was already shared) must not end the next fetch of the same key.
    */
   start (key: string): (outcome: Outcome) => void {
-    let resolve!: (outcome: Outcome) => void
-    const flight = new Promise<Outcome>((settle) => { resolve = settle })
+    let settle!: (outcome: Outcome) => void
+    const flight = new Promise<Outcome>((resolve) => { settle = resolve })
     this.#flights.set(key, flight)
     let ended = false
     return (outcome) => {
       if (ended) return
       ended = true
       if (this.#flights.get(key) === flight) this.#flights.delete(key)
-      resolve(outcome)
+      settle(outcome)
     }
   }
 

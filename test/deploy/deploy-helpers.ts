@@ -50,7 +50,7 @@ const rendered = new Map<string, K8sObject[]>()
 /** `kubectl kustomize` of an overlay (or any folder under deploy/kubernetes), once per test process. */
 export function render (overlay: string): K8sObject[] {
   if (!rendered.has(overlay))
-    rendered.set(overlay, parseObjects(kubectl(['kustomize', repoPath(KUSTOMIZE_ROOT, 'overlays', overlay)])))
+    {rendered.set(overlay, parseObjects(kubectl(['kustomize', repoPath(KUSTOMIZE_ROOT, 'overlays', overlay)])))}
   return rendered.get(overlay)!
 }
 
@@ -99,19 +99,19 @@ export function resolveEnv (
   const env: Record<string, string> = {}
   for (const variable of container.env ?? []) {
     if (variable.value !== undefined)
-      env[variable.name] = variable.value.replace(/\$\(([A-Z_][A-Z0-9_]*)\)/g, (_, name: string) => env[name] ?? '')
+      {env[variable.name] = variable.value.replace(/\$\(([A-Z_][A-Z0-9_]*)\)/g, (_, name: string) => env[name] ?? '')}
     const configMapRef = variable.valueFrom?.configMapKeyRef
     if (configMapRef !== undefined) {
       const value = named(objects, 'ConfigMap', configMapRef.name)?.data?.[configMapRef.key]
       if (value === undefined && configMapRef.optional !== true)
-        throw new Error(`${container.name}: ConfigMap ${configMapRef.name} has no ${configMapRef.key}`)
+        {throw new Error(`${container.name}: ConfigMap ${configMapRef.name} has no ${configMapRef.key}`)}
       if (value !== undefined) env[variable.name] = value
     }
     const secretRef = variable.valueFrom?.secretKeyRef
     if (secretRef !== undefined) {
       const value = secrets.get(`${namespace}/${secretRef.name}`)?.[secretRef.key]
       if (value === undefined)
-        throw new Error(`${container.name}: Secret ${namespace}/${secretRef.name} has no ${secretRef.key}`)
+        {throw new Error(`${container.name}: Secret ${namespace}/${secretRef.name} has no ${secretRef.key}`)}
       env[variable.name] = value
     }
   }

@@ -51,7 +51,7 @@ t.test('scrape jobs are named as the rules read them; every rule job has a scrap
     .flatMap((group: any) => group.rules)
     .find((rule: any) => rule.alert === 'ServiceDown') as { expr: string }
   for (const job of jobsOf('production'))
-    t.match(serviceDown.expr, new RegExp(`job=~"[^"]*\\b${job}\\b`), `ServiceDown watches ${job}`)
+    {t.match(serviceDown.expr, new RegExp(`job=~"[^"]*\\b${job}\\b`), `ServiceDown watches ${job}`)}
   const postgres = named(render('production'), 'PodMonitor', 'gatehouse-db')!
   t.match(
     postgres.spec.podMetricsEndpoints[0].metricRelabelings[0],
@@ -59,7 +59,7 @@ t.test('scrape jobs are named as the rules read them; every rule job has a scrap
     'PostgresDown reads pg_up',
   )
   for (const monitor of ofKind(render('production'), 'PodMonitor'))
-    t.equal(monitor.metadata.labels!.release, 'kube-prometheus-stack')
+    {t.equal(monitor.metadata.labels!.release, 'kube-prometheus-stack')}
 })
 
 t.test(
@@ -111,7 +111,7 @@ t.test("Fluent Bit: the output and the pino parser are ops/fluent-bit's; the tok
     'same outputs',
   )
   for (const output of config.pipeline.outputs)
-    t.equal(output.match, input.tag.replace(/\*$/, '*'), 'the output ships what the input reads')
+    {t.equal(output.match, input.tag.replace(/\*$/, '*'), 'the output ships what the input reads')}
   for (const filter of config.pipeline.filters) t.equal(filter.match, config.pipeline.outputs[0].match)
   t.same(config.parsers, compose.parsers, 'the same pino parser')
   t.same(config.service, compose.service)

@@ -31,7 +31,7 @@ function validatorFor (object: K8sObject): ValidateFunction | undefined {
     // A CRD's schema says only `metadata: {type: object}`; the API server checks it as ObjectMeta.
     if (definition !== undefined) validators.set(key, ajv.compile({ $ref: `k8s#/definitions/${definition}` }))
     else if (crd !== undefined)
-      validators.set(key, ajv.compile({ ...crd, properties: { ...crd.properties, metadata: { $ref: OBJECT_META } } }))
+      {validators.set(key, ajv.compile({ ...crd, properties: { ...crd.properties, metadata: { $ref: OBJECT_META } } }))}
     else return undefined
   }
   return validators.get(key)

@@ -15,20 +15,20 @@ for (const overlay of OVERLAYS) {
         const logCollector = workload.kind === 'DaemonSet' && workload.metadata.namespace === 'gatehouse-logging'
         t.equal(spec.securityContext.seccompProfile.type, 'RuntimeDefault', `${where}: seccomp RuntimeDefault`)
         if (logCollector)
-          t.equal(
+          {t.equal(
             spec.securityContext.runAsUser,
             0,
             `${where}: root, to read the nodes' root-owned log files (documented)`,
-          )
+          )}
         else
-          t.ok(spec.securityContext.runAsNonRoot === true && spec.securityContext.runAsUser > 0, `${where}: non-root`)
+          {t.ok(spec.securityContext.runAsNonRoot === true && spec.securityContext.runAsUser > 0, `${where}: non-root`)}
         t.equal(spec.hostNetwork ?? false, false)
         const volumes = spec.volumes ?? []
         if (!logCollector)
-          t.notOk(
+          {t.notOk(
             volumes.some((v: { hostPath?: unknown }) => v.hostPath !== undefined),
             `${where}: no hostPath`,
-          )
+          )}
         const tokenNeeded =
           logCollector ||
           volumes.some((v: { projected?: { sources: Array<{ serviceAccountToken?: unknown }> } }) =>
@@ -70,7 +70,7 @@ for (const overlay of OVERLAYS) {
         }
       }
       for (const cluster of ofKind(objects, 'Cluster'))
-        t.ok(cluster.spec.resources.requests.memory && cluster.spec.resources.limits.memory, 'Postgres resources')
+        {t.ok(cluster.spec.resources.requests.memory && cluster.spec.resources.limits.memory, 'Postgres resources')}
       t.notOk(
         objects.some((object) => object.kind === 'Secret'),
         'no Secret in the manifests: referenced, never inlined',

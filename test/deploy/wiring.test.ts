@@ -65,10 +65,10 @@ for (const overlay of OVERLAYS) {
       const key = file.split('/').at(-1)!
       t.ok(volume?.secret !== undefined, `${file} comes from Secret ${volume?.secret?.secretName}`)
       if (volume?.secret?.secretName === 'gatehouse-tls' && overlay !== 'dev')
-        t.ok(
+        {t.ok(
           named(objects, 'Certificate', 'gatehouse-edge')?.spec.secretName === 'gatehouse-tls',
           'cert-manager writes it',
-        )
+        )}
       else t.ok(key in (secrets.get(`gatehouse/${volume?.secret?.secretName}`) ?? {}), `create-secrets.sh makes ${key}`)
     }
     const service = named(objects, 'Service', 'gatehouse-proxy')!
@@ -127,7 +127,7 @@ for (const overlay of OVERLAYS) {
     const env = resolveEnv(objects, 'gatehouse', container(api, 'api'), secrets)
     for (const key of Object.keys(env)) t.ok(key in ServerEnvSchema.properties, `${key} is a setting of the API`)
     for (const key of ['DATABASE_URL', 'IDENTITY_SECRET', 'TRUST_PROXY'])
-      t.ok(key in env, `${key} is set (else a development fallback)`)
+      {t.ok(key in env, `${key} is set (else a development fallback)`)}
     const config = loadServerConfig(env)
     t.equal(config.database.kind, 'postgres')
     const url = new URL(config.database.kind === 'postgres' ? config.database.url : '')
@@ -206,7 +206,7 @@ for (const overlay of OVERLAYS) {
         !w.metadata.name.includes('redis'),
     )) {
       for (const c of allContainers(podTemplate(workload).spec))
-        t.equal(c.image, image, `${workload.metadata.name}/${c.name}: one image for all`)
+        {t.equal(c.image, image, `${workload.metadata.name}/${c.name}: one image for all`)}
     }
     t.same(container(proxy, 'proxy').command, ['node', readYaml('package.json').scripts['start:proxy'].split(' ')[1]])
     t.same(container(api, 'api').command, ['node', readYaml('package.json').scripts.start.split(' ')[1]])
@@ -226,10 +226,10 @@ for (const overlay of OVERLAYS) {
           `Service ${service.metadata.name} selects ${selected.map((w) => w.metadata.name).join(', ')}`,
         )
         for (const port of service.spec.ports)
-          t.ok(
+          {t.ok(
             selected.every((w) => portOf(w, port.targetPort) !== undefined),
             `${service.metadata.name}:${port.port} → a port of the pods`,
-          )
+          )}
       }
       for (const pdb of ofKind(objects, 'PodDisruptionBudget')) {
         t.ok(
@@ -245,13 +245,13 @@ for (const overlay of OVERLAYS) {
           `${workload.metadata.name} spreads over zones`,
         )
         if (overlay !== 'dev' && ['gatehouse-proxy', 'gatehouse-api'].includes(workload.metadata.name))
-          t.equal(zone?.whenUnsatisfiable, 'DoNotSchedule')
+          {t.equal(zone?.whenUnsatisfiable, 'DoNotSchedule')}
       }
       for (const hpa of ofKind(objects, 'HorizontalPodAutoscaler'))
-        t.ok(
+        {t.ok(
           named(objects, hpa.spec.scaleTargetRef.kind, hpa.spec.scaleTargetRef.name),
           `HPA ${hpa.metadata.name} targets a workload`,
-        )
+        )}
     },
   )
 }

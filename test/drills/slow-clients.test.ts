@@ -11,7 +11,7 @@
 // Bounds are for "does not hang" and leave a lot of slack for a loaded machine; none is about speed.
 import { connect as connectTcp } from 'node:net'
 import type { TLSSocket } from 'node:tls'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { BIG_BYTES, closedBy, startSlowPeerStack, trickle } from '../helpers/slow-peers.js'
 
 const HEADERS_MS = 1000
