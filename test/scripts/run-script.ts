@@ -1,9 +1,8 @@
-// Runs an operator command the way `npm run` does (tsx on the script), with a clean environment: only the
-// database and secret settings a test passes reach it, so nothing from the developer's shell leaks in.
+// Runs an operator command as `npm run` does (tsx on the script, loaded as every other test process loads it), with a
+// clean environment: only the database and secret settings a test passes reach it, nothing from the developer's shell.
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
@@ -11,7 +10,6 @@ import type { Test } from 'tap'
 import { openEmbedded } from '../../server/db/embedded.js'
 import { postgresUrls } from '../helpers/backends.js'
 
-const TSX_CLI = createRequire(import.meta.url).resolve('tsx/cli')
 const PROJECT_ROOT = new URL('../../', import.meta.url).pathname
 const SETTINGS = ['DATABASE_URL', 'DATABASE_OWNER_URL', 'DATA_DIR', 'IDENTITY_SECRET', 'LOG_LEVEL']
 
@@ -20,7 +18,7 @@ export interface ScriptResult { code: number | null, stdout: string, stderr: str
 export async function runScript (script: string, args: string[], env: Record<string, string>): Promise<ScriptResult> {
   const base = Object.fromEntries(Object.entries(process.env).filter(([key]) => !SETTINGS.includes(key)))
   return new Promise((resolve) => {
-    execFile(process.execPath, [TSX_CLI, `scripts/${script}.ts`, ...args], { cwd: PROJECT_ROOT, env: { ...base, ...env }, timeout: 90_000 },
+    execFile(process.execPath, ['--import', 'tsx', `scripts/${script}.ts`, ...args], { cwd: PROJECT_ROOT, env: { ...base, ...env }, timeout: 90_000 },
       (error, stdout, stderr) => resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : null, stdout, stderr }))
   })
 }

@@ -9,7 +9,7 @@ import { createCredentialVerifier } from '../../proxy/auth/credential-verifier.j
 import { parseHtpasswd } from '../../proxy/auth/htpasswd.js'
 
 async function userAdd (args: string[], stdin: string, env: Record<string, string>): Promise<{ code: number | null, stdout: string, stderr: string }> {
-  const child = spawn('npx', ['tsx', 'scripts/user-add.ts', ...args], { cwd: process.cwd(), env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/user-add.ts', ...args], { cwd: process.cwd(), env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', (chunk) => { stdout += String(chunk) })
