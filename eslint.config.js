@@ -4,11 +4,8 @@ import stylistic from '@stylistic/eslint-plugin'
 import neostandard from 'neostandard'
 
 export default [
-  ...neostandard({
-    ts: true,
-    noStyle: true,
-    ignores: ['dist/**', 'coverage/**', '.tap/**', 'server/db/generated/**'],
-  }),
+  { ignores: ['dist/', 'coverage/', '.tap/', 'server/db/generated/'] },
+  ...neostandard({ ts: true, noStyle: true }),
   {
     plugins: { '@stylistic': stylistic },
     rules: {

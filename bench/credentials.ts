@@ -29,7 +29,8 @@ export interface SharedCredentials {
 
 async function writeHtpasswd (file: string, cost: number): Promise<Htpasswd> {
   const hashes = new Map<string, string>()
-  // $2y$ as Apache's htpasswd -B writes it: our proxy, nginx (libxcrypt's crypt(3)) and Caddy (Go's bcrypt) all read it.
+  // $2y$ as Apache's htpasswd -B writes it: our proxy, nginx (libxcrypt's crypt(3)) and Caddy (Go's bcrypt) all read
+  // it.
   for (const login of LOGINS) hashes.set(login.login, await hashPassword(login.password, cost))
   writeFileSync(file, [...hashes].map(([login, hash]) => `${login}:${hash}`).join('\n') + '\n', { mode: 0o644 })
   return { file, cost, hashes }

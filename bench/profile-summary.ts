@@ -12,7 +12,10 @@ export interface CpuProfile { nodes: ProfileNode[], samples: number[], timeDelta
 const IDLE = new Set(['(idle)'])
 const PSEUDO: Record<string, string> = { '(garbage collector)': 'V8: garbage collector', '(program)': 'V8/native: outside JS', '(root)': '(root)' }
 
-/** Which part of the stack a frame belongs to. `buildDir` holds the compiled dist/ of our code; the repository's sources (run through tsx) count as ours too. */
+/**
+ * Which part of the stack a frame belongs to. `buildDir` holds the compiled dist/ of our code; the repository's sources
+ * (run through tsx) count as ours too.
+ */
 export function areaOf (frame: CallFrame, buildDir: string): { area: string, file: string } {
   const { url, functionName } = frame
   if (url === '') return { area: PSEUDO[functionName] ?? 'native builtins', file: '' }

@@ -1,8 +1,8 @@
 // BENCH_PROFILE=1 npm run bench — where our proxy spends its CPU: for each GET scenario (and any others
 // selected with BENCH_SCENARIOS), a fresh single-process proxy, then the bare Node forwarder (the floor), runs
-// under node --cpu-prof while wrk drives it for BENCH_SECONDS, then stops; its .cpuprofile is summarised (bench/profile-summary.ts) as self time by
-// area and by function, and total time in our own functions. The profiles stay in BENCH_OUTPUT_DIR for
-// Chrome DevTools or speedscope.
+// under node --cpu-prof while wrk drives it for BENCH_SECONDS, then stops; its .cpuprofile is summarised
+// (bench/profile-summary.ts) as self time by area and by function, and total time in our own functions. The profiles
+// stay in BENCH_OUTPUT_DIR for Chrome DevTools or speedscope.
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ROOT } from './build.js'

@@ -23,7 +23,8 @@ export interface BenchResults {
   memory: Map<ServerId, { mib: number, processes: number }>
 }
 
-// Warnings and worse: pino's numeric levels ≥ 40 or named ones (Caddy), nginx's bracketed levels; other lines as they are.
+// Warnings and worse: pino's numeric levels ≥ 40 or named ones (Caddy), nginx's bracketed levels; other lines as they
+// are.
 const NOT_A_WARNING = /"level":\s*((10|20|30)\b|"(debug|info)")|\[(debug|info|notice)\]/
 
 /** The lines of a server's log that report something wrong. */

@@ -10,7 +10,8 @@
 //   trip per request), with RLS bypassed and on PGlite too: CPU, rate and p99 ratios against targets (bench/api/).
 // tenancy: the API's list query with and without its per-request tenant transaction, as ratios (bench/tenancy.ts).
 // See docs/benchmarks.md.
-//   BENCH_SECONDS (5)  BENCH_ROUNDS (3)  BENCH_WARMUP_SECONDS (2)  BENCH_CONNECTIONS (32)  BENCH_TARGETS / BENCH_SCENARIOS (all)
+//   BENCH_SECONDS (5)  BENCH_ROUNDS (3)  BENCH_WARMUP_SECONDS (2)  BENCH_CONNECTIONS (32)
+//   BENCH_TARGETS / BENCH_SCENARIOS (all)
 //   BENCH_BCRYPT_COST (10)  BENCH_LOW_BCRYPT_COST (5)  BENCH_POSTGRES_URL (postgresql://postgres@127.0.0.1:5432/postgres)
 //   BENCH_EDGE_TARGETS / BENCH_EDGE_SCENARIOS (all)  BENCH_EDGE_CONNECTIONS (50): the edge-overhead section's
 //   BENCH_SECTIONS (edge-overhead,edge,api,tenancy)
@@ -75,7 +76,9 @@ async function startTargets (context: BenchContext, settings: BenchSettings, tar
 
 interface EdgeSection { report: string, cells: Map<string, Cell>, serverVersion: string, tools: string }
 
-/** The edge section, rendered before its servers stop: the warnings list reads their logs, which are kept in outputDir. */
+/**
+ * The edge section, rendered before its servers stop: the warnings list reads their logs, which are kept in outputDir.
+ */
 async function measureEdge (settings: BenchSettings, outputDir: string): Promise<EdgeSection> {
   const versions = {
     wrk: await requireTool('wrk', ['--version'], 'apt-get install wrk'),

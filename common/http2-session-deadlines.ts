@@ -62,7 +62,8 @@ export function enforceHttp2SessionDeadlines (server: Http2SecureServer, deadlin
           progress.moved = moved
           progress.movedAt = at
         } else if (at - progress.movedAt >= requestMs && [...progress.open].some((stream) => stream.writableLength > 0)) {
-          // Waiting on the API moves nothing either, but has nothing to deliver: only a client that stopped reading is cut.
+          // Waiting on the API moves nothing either, but has nothing to deliver: only a client that stopped reading is
+          // cut.
           session.destroy(new Http2StalledError(requestMs), constants.NGHTTP2_CANCEL)
           continue
         }

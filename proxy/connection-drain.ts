@@ -21,7 +21,10 @@ import { lingerIdleConnections } from '../common/idle-connection-linger.js'
 export interface DrainOptions {
   /** Between the GOAWAY notice and the final GOAWAY: about a round trip, for streams already on their way. */
   goawayNoticeMs?: number
-  /** How long an idle HTTP/1.1 connection (at the start of the drain, or after a keep-alive response) may still bring a request. */
+  /**
+   * How long an idle HTTP/1.1 connection (at the start of the drain, or after a keep-alive response) may still bring a
+   * request.
+   */
   idleCloseMs?: number
 }
 

@@ -13,7 +13,10 @@ export interface ProjectTaskRow { id: string, name: string, created_at: Date, ti
 
 const PROJECT_COLUMNS = 'p.id, p.name, p.description, p.created_at, p.updated_at'
 
-/** One statement written for an isolation: its values as literals or as `$n`, the tenant's condition where the policy is not there. */
+/**
+ * One statement written for an isolation: its values as literals or as `$n`, the tenant's condition where the policy is
+ * not there.
+ */
 class Statement {
   readonly values: unknown[] = []
 
@@ -76,7 +79,9 @@ export const sql = {
     return done(s, `UPDATE projects p SET ${set.join(', ')} ${s.where('p', `p.id = ${s.value(id)}`)} RETURNING ${PROJECT_COLUMNS}`)
   },
 
-  /** The first `projects` projects (and one more) with the first `tasks` tasks of each, oldest first, in one statement. */
+  /**
+   * The first `projects` projects (and one more) with the first `tasks` tasks of each, oldest first, in one statement.
+   */
   projectsWithTasks (isolation: Isolation, tenantId: string, projects: number, tasks: number): Query {
     const s = new Statement(isolation, tenantId)
     return done(s, `SELECT p.id, p.name, p.created_at, t.title, t.status FROM (
@@ -91,7 +96,8 @@ export const sql = {
 /** Runs one request's query as the isolation demands, in a single round trip either way. */
 export async function runQuery<Row extends pg.QueryResultRow> (pool: pg.Pool, isolation: Isolation, tenantId: string, query: Query): Promise<Row[]> {
   if (isolation === 'where-clause') return (await pool.query<Row>(query.text, query.values)).rows
-  // Four statements, four results; a failure leaves the transaction aborted, and pool.query then discards the connection.
+  // Four statements, four results; a failure leaves the transaction aborted, and pool.query then discards the
+  // connection.
   const results = await pool.query(`BEGIN; SELECT set_config('app.tenant_id', ${pg.escapeLiteral(tenantId)}, TRUE); ${query.text}; COMMIT`) as unknown as Array<pg.QueryResult<Row>>
   return results[2]!.rows
 }

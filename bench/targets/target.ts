@@ -41,7 +41,10 @@ export interface Target {
   securityHeaders: boolean
   /** Parts of the edge's work this target leaves out in every scenario (shown in the table's notes). */
   omissions: string[]
-  /** Just before each run: fresh identity signatures where they are static. Returns headers to send besides the scenario's. */
+  /**
+   * Just before each run: fresh identity signatures where they are static. Returns headers to send besides the
+   * scenario's.
+   */
   prepare(scenario: Scenario): Promise<Record<string, string>>
   /** Response headers a repeated probe must carry (e.g. a cache hit), checked before each run. */
   expectedHeaders(scenario: Scenario): Record<string, RegExp>

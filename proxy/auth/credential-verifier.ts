@@ -1,8 +1,8 @@
-// bcrypt is deliberately slow (~50 ms at cost 10; bcryptjs yields to the event loop between rounds): verifying it on every request would cap the proxy at a
-// few dozen requests per second per core. Successful verifications are remembered briefly, keyed by a
-// salted hash of the credentials (the plain password is never kept), and only while the user's hash in
-// the file is the one that verified — so a changed password or a removed user stops working as soon
-// as the file is re-read, and at the latest when the entry expires.
+// bcrypt is deliberately slow (~50 ms at cost 10; bcryptjs yields to the event loop between rounds): verifying it on
+// every request would cap the proxy at a few dozen requests per second per core. Successful verifications are
+// remembered briefly, keyed by a salted hash of the credentials (the plain password is never kept), and only while the
+// user's hash in the file is the one that verified — so a changed password or a removed user stops working as soon as
+// the file is re-read, and at the latest when the entry expires.
 import { hash, randomBytes } from 'node:crypto'
 import { compare } from 'bcryptjs'
 import { LRUCache } from 'lru-cache'
@@ -17,8 +17,8 @@ export interface VerifierOptions { cacheTtlMs: number, maxCachedLogins?: number 
 export function createCredentialVerifier (store: HtpasswdStore, options: VerifierOptions) {
   const salt = randomBytes(32).toString('base64')
   const verified = new LRUCache<string, string>({ max: options.maxCachedLogins ?? 10_000, ttl: Math.max(options.cacheTtlMs, 1) })
-  // One-shot hash of one string: a Hash object with four updates per request was ~2.5 % of a cache hit's CPU.
-  // Only logins of the file can be served from the cache, and none holds \0: the separator keeps login and password apart.
+  // One-shot hash of one string: a Hash object with four updates per request was ~2.5 % of a cache hit's CPU. Only
+  // logins of the file can be served from the cache, and none holds \0: the separator keeps login and password apart.
   const keyOf = (login: string, password: string): string => hash('sha256', `${salt}${login}\0${password}`, 'base64url')
 
   // One bcrypt check at a time per credentials and hash: when a busy login's cache entry expires, every request

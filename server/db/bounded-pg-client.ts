@@ -30,7 +30,8 @@ export function boundedPgClient (answerTimeoutMs: number): typeof pg.Client {
       }
       const result = (super.query as (...a: unknown[]) => unknown)(...args)
       if (submittable === undefined && callbackIndex < 0) (result as Promise<unknown>).then(settled, settled)
-      // pg settles a query on a later tick at the earliest (even one it refuses), so this is set before it can be cleared.
+      // pg settles a query on a later tick at the earliest (even one it refuses), so this is set before it can be
+      // cleared.
       timer = setTimeout(() => {
         // The same handle pg-pool uses to abandon a connect that timed out: 'close' → "Connection terminated
         // unexpectedly" for every queued query, the client marked unusable, one 'error' event.

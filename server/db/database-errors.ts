@@ -47,7 +47,8 @@ function causeChainShowsLostConnection (error: unknown): boolean {
     // Prisma rethrows a failed COMMIT or ROLLBACK as the adapter's own error, unwrapped: its cause carries
     // the SQLSTATE, e.g. 57P01 when a server shutting down ends the connection as COMMIT is sent.
     if (isUnavailableState(originalCode)) return true
-    // A tenant lane's own COMMIT or ROLLBACK (tenant-lanes.ts) fails with node-postgres' error as it is: the SQLSTATE in code.
+    // A tenant lane's own COMMIT or ROLLBACK (tenant-lanes.ts) fails with node-postgres' error as it is: the SQLSTATE
+    // in code.
     if (typeof code === 'string' && SQLSTATE.test(code) && isUnavailableState(code)) return true
     if (code === undefined && typeof message === 'string' && UNAVAILABLE_PG_MESSAGES.has(message)) return true
     current = (current as { cause?: unknown }).cause ?? (current as { meta?: { driverAdapterError?: unknown } }).meta?.driverAdapterError
@@ -64,7 +65,8 @@ export function classifyDatabaseError (error: unknown): DatabaseFailure {
     if (error.code === 'P2003') return { kind: 'conflict', detail: 'A referenced record does not exist' }
     if (error.code === 'P2000') return { kind: 'invalid', detail: 'A value is too long for its field' }
     const state = sqlState(error)
-    // A row-level-security refusal means the row belongs to someone else: as far as this tenant knows, it does not exist.
+    // A row-level-security refusal means the row belongs to someone else: as far as this tenant knows, it does not
+    // exist.
     if (state === '42501') return { kind: 'not-found' }
     if (state === '23514') return { kind: 'invalid', detail: 'A value is outside its allowed range' }
     if (isUnavailableState(state)) return { kind: 'unavailable' }

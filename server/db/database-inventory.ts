@@ -42,7 +42,9 @@ export async function userTables (session: SqlSession): Promise<string[]> {
   return rows.map((row) => row.name)
 }
 
-/** Objects that a restore could collide with: any table, view, sequence, type or function outside the system schemas. */
+/**
+ * Objects that a restore could collide with: any table, view, sequence, type or function outside the system schemas.
+ */
 export async function userObjects (session: SqlSession): Promise<string[]> {
   const rows = await session.query<{ name: string }>(
     `SELECT n.nspname || '.' || c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -97,7 +99,10 @@ export async function inventory (session: SqlSession, appRole: string): Promise<
   }
 }
 
-/** Tables holding a tenant_id must keep RLS enabled and forced, with a policy: otherwise the app role sees across tenants. */
+/**
+ * Tables holding a tenant_id must keep RLS enabled and forced, with a policy: otherwise the app role sees across
+ * tenants.
+ */
 export function rowSecurityProblems (rowSecurity: RowSecurity[]): string[] {
   return rowSecurity.flatMap((entry) => [
     ...(entry.enabled ? [] : [`${entry.table}: row-level security is not enabled`]),

@@ -23,7 +23,10 @@ export function assertValid<Schema extends TSchema> (schema: Schema, value: unkn
   throw new Errors.InvalidInput(`${path || 'arguments'}: ${first?.message ?? 'is invalid'}${unknown}`)
 }
 
-/** GraphQL passes explicit nulls for omitted nullable arguments in some clients; treat null as "not given" where the schema has no null. */
+/**
+ * GraphQL passes explicit nulls for omitted nullable arguments in some clients; treat null as "not given" where the
+ * schema has no null.
+ */
 export function withoutNulls<T extends Record<string, unknown>> (value: T | null | undefined, keepNull: readonly string[] = []): Partial<T> {
   if (value === null || value === undefined) return {}
   return Object.fromEntries(Object.entries(value).filter(([key, entry]) => entry !== null || keepNull.includes(key))) as Partial<T>

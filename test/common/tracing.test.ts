@@ -138,7 +138,8 @@ forEachBackend(t, async (t, backend) => {
       t.ok(queries.length > 0, 'database queries are recorded beneath the API span')
       t.ok(queries.every((span) => span.service === 'gatehouse-api' && span.traceId === call.traceId), 'by the API, in the same trace')
       const setsTenant = queries.some((span) => /set_config\('app\.tenant_id'/.test(String(span.attributes['db.query.text'])))
-      // On Postgres the setting travels in the first statement's message (server/db/tenant-lanes.ts), not as a query of Prisma's.
+      // On Postgres the setting travels in the first statement's message (server/db/tenant-lanes.ts), not as a query of
+      // Prisma's.
       if (backend.name === 'pglite') t.ok(setsTenant, 'including the tenant transaction\'s set_config')
       else t.notOk(setsTenant, 'the tenant setting is no query of its own: it travels with the first statement')
     })

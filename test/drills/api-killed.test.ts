@@ -86,7 +86,10 @@ const describe = (shot: Shot): string => `${shot.startedAt}-${shot.endedAt} ms $
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 const served = (shot: Shot): boolean => shot.status >= 200 && shot.status < 300
 
-/** Reconciled with the database (while the API runs: Postgres only). A write in flight at a kill may be stored unacknowledged. */
+/**
+ * Reconciled with the database (while the API runs: Postgres only). A write in flight at a kill may be stored
+ * unacknowledged.
+ */
 async function checkWrites (t: Test, label: string, shots: Shot[]): Promise<void> {
   if (!database.shared) return
   const writes = shots.filter((shot) => shot.method === 'POST').map((shot) => ({ marker: shot.marker!, acknowledged: shot.status === 201 }))

@@ -31,7 +31,10 @@ const bodyFor = (id: string): Buffer => Buffer.concat(Array.from({ length: CHUNK
 
 interface Upstream { url: string, received: Map<string, number>, answered: Map<string, number> }
 
-/** Answers `/api/v1/slow?id=…` after 300–800 ms, then its body in four chunks 60 ms apart. `hold=1`: headers at once, body over 1.2 s. */
+/**
+ * Answers `/api/v1/slow?id=…` after 300–800 ms, then its body in four chunks 60 ms apart. `hold=1`: headers at once,
+ * body over 1.2 s.
+ */
 async function slowUpstream (t: Test): Promise<Upstream> {
   const received = new Map<string, number>()
   const answered = new Map<string, number>()

@@ -111,7 +111,8 @@ async function outage (t: Test, drill: Drill, how: 'SIGKILL' | 'SHUTDOWN NOSAVE'
   else await redis.shutdownNoSave()
   const noticed = await markWhen(timeline, `round ${round}: outage noticed (gatehouse_proxy_redis_up 0)`, async () => await proxy.metric('gatehouse_proxy_redis_up') === 0, 10_000)
 
-  // Counting goes on without Redis (fail-open) or nothing is served (fail-closed): a fresh free-plan login spends its budget.
+  // Counting goes on without Redis (fail-open) or nothing is served (fail-closed): a fresh free-plan login spends its
+  // budget.
   const limited: number[] = []
   for (let i = 0; i < LIMITED_BUDGET + 2; i++) {
     limited.push((await requestEdge(`${proxy.url}/api/v1/projects`, proxy.agent, { as: drill.limited[round - 1]! })).status)

@@ -1,10 +1,10 @@
 // Drill (issue 5): a bounded soak of the edge process. For about 25 s, some three hundred misbehaving
 // clients cycle — slowloris over HTTP/1.1 and HTTP/2, bodies trickled in, idle keep-alive connections,
-// clients that never read a 64 MiB answer or never finish TLS — alongside requests to an API that trickles its body or never
-// answers, while normal clients keep going. The proxy's resident memory (VmRSS) is sampled throughout:
-// the last third may not grow past the early plateau by more than a generous margin, every normal request
-// is answered 2xx (in every third of the run), and every kind of misbehaving client is cut off again and
-// again (a client the edge never cut off would never start its next cycle).
+// clients that never read a 64 MiB answer or never finish TLS — alongside requests to an API that trickles its body or
+// never answers, while normal clients keep going. The proxy's resident memory (VmRSS) is sampled throughout: the last
+// third may not grow past the early plateau by more than a generous margin, every normal request is answered 2xx (in
+// every third of the run), and every kind of misbehaving client is cut off again and again (a client the edge never cut
+// off would never start its next cycle).
 import { connect as connectTcp } from 'node:net'
 import t from 'tap'
 import { Agent, request } from 'undici'
@@ -21,7 +21,10 @@ const stack = await startSlowPeerStack(t, {
 /** One misbehaving client's cycle: connect, misbehave until the edge gives up on it. */
 type Cycle = (stack: SlowPeerStack) => Promise<void>
 
-/** A cycle on one TLS connection: send `opening`, then `trickled` a piece every 200 ms if given, until the edge closes it. */
+/**
+ * A cycle on one TLS connection: send `opening`, then `trickled` a piece every 200 ms if given, until the edge closes
+ * it.
+ */
 const untilClosed = (alpn: 'http/1.1' | 'h2', opening: string | Buffer, trickled?: string): Cycle => async (stack) => {
   const socket = await stack.tls(alpn)
   const ended = closedBy(socket, Date.now(), 20_000)

@@ -37,7 +37,9 @@ export const postgresUrls = (): { app: string, owner: string } | undefined => {
 
 export const uniqueSlug = (prefix = 't'): string => `${prefix}-${randomBytes(6).toString('hex')}`
 
-/** An in-memory PGlite backend on its own (forEachBackend uses it; so do tests that must stay off the shared Postgres). */
+/**
+ * An in-memory PGlite backend on its own (forEachBackend uses it; so do tests that must stay off the shared Postgres).
+ */
 export async function pgliteBackend (options: { emitQueryEvents?: boolean } = {}): Promise<Backend> {
   const embedded = await openEmbedded(undefined)
   const prisma = createPgliteClient(embedded.db, options)

@@ -21,7 +21,10 @@ export interface DrillDatabase {
   tenants: { readers: string, writers: string }
   /** Settings for one more API process (`startApiProcess`). */
   apiSettings(): { databaseUrl?: string, env: Record<string, string> }
-  /** The writers' projects named `prefix…`, over every database the APIs used (PGlite: once they exited; each call opens them all). */
+  /**
+   * The writers' projects named `prefix…`, over every database the APIs used (PGlite: once they exited; each call opens
+   * them all).
+   */
   projects(prefix?: string): Promise<StoredProjects>
 }
 

@@ -53,7 +53,10 @@ export interface LoadPlan {
   readers: number
   pauseMs: number
   deadlineMs: number
-  /** Every client through the edge, every one straight to the API, or every other writer through the edge and the rest straight. */
+  /**
+   * Every client through the edge, every one straight to the API, or every other writer through the edge and the rest
+   * straight.
+   */
   through: 'edge' | 'api' | 'alternate'
   /** Every third writer and reader speaks GraphQL. */
   graphql?: boolean

@@ -9,7 +9,10 @@ import { basic, startEdgeStack, type EdgeStack, type Login } from '../helpers/ed
 
 interface RawAnswer { text: string, status: number, statuses: number[], closedAfterMs: number | undefined }
 
-/** Writes `data` on a fresh HTTP/1.1-over-TLS connection and collects what comes back until the server closes it or `waitMs` pass. */
+/**
+ * Writes `data` on a fresh HTTP/1.1-over-TLS connection and collects what comes back until the server closes it or
+ * `waitMs` pass.
+ */
 async function raw (stack: EdgeStack, data: string | Buffer, waitMs = 3000): Promise<RawAnswer> {
   const url = new URL(stack.proxyUrl)
   return new Promise((resolve, reject) => {

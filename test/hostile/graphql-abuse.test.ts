@@ -1,6 +1,6 @@
 // Attacks /graphql with expensive or malformed documents: wide and aliased selections, fragment cycles and fragment
-// doubling, huge `first`, batches, documents near the body limit, invalid UTF-8, introspection bombs, non-GraphQL queries.
-// Each is refused quickly with a 4xx in GraphQL's shape (or answered 200 when it is allowed), never a 5xx.
+// doubling, huge `first`, batches, documents near the body limit, invalid UTF-8, introspection bombs, non-GraphQL
+// queries. Each is refused quickly with a 4xx in GraphQL's shape (or answered 200 when it is allowed), never a 5xx.
 import t, { type Test } from 'tap'
 import { getIntrospectionQuery } from 'graphql'
 import type { FastifyInstance } from 'fastify'

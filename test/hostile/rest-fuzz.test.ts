@@ -1,5 +1,6 @@
-// Attacks the REST API's inputs with property-based fuzzing (fast-check, fixed seed, bounded runs): bodies, query strings, path ids.
-// Every answer must be a 2xx or a documented 4xx problem+json, never a 5xx; whatever a write accepted reads back as sent.
+// Attacks the REST API's inputs with property-based fuzzing (fast-check, fixed seed, bounded runs): bodies, query
+// strings, path ids. Every answer must be a 2xx or a documented 4xx problem+json, never a 5xx; whatever a write
+// accepted reads back as sent.
 import t, { type Test } from 'tap'
 import fc from 'fast-check'
 import type { LightMyRequestResponse } from 'fastify'
@@ -14,7 +15,10 @@ const FIELDS = ['name', 'title', 'description', 'status', 'priority', 'dueDate',
 
 interface Problem { type: string, title: string, status: number, code: string, requestId: string, errors?: Array<{ in: string, pointer: string, detail: string }> }
 
-/** Throws (so fast-check shrinks and reports the input) unless the answer has an allowed status and the documented shape. */
+/**
+ * Throws (so fast-check shrinks and reports the input) unless the answer has an allowed status and the documented
+ * shape.
+ */
 function assertDocumented (response: LightMyRequestResponse, allowed: readonly number[]): void {
   const fail = (why: string): never => { throw new Error(`${why}: ${response.statusCode} ${response.body.slice(0, 400)}`) }
   if (!allowed.includes(response.statusCode)) fail(`status not in ${allowed.join('/')}`)
@@ -40,7 +44,8 @@ async function holds (t: Test, name: string, property: fc.IAsyncPropertyWithHook
   t.notOk(details.failed, details.failed ? `${String(details.errorInstance)}\n${fc.defaultReportMessage(details)}` : name)
 }
 
-// Text with what breaks text handling: control characters, NUL, astral characters, lone surrogates, look-alike white space.
+// Text with what breaks text handling: control characters, NUL, astral characters, lone surrogates, look-alike white
+// space.
 const loneSurrogate = fc.integer({ min: 0xd800, max: 0xdfff }).map((code) => String.fromCharCode(code))
 const hostileChar = fc.oneof(
   { weight: 6, arbitrary: fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }) },
@@ -237,7 +242,8 @@ forEachBackend(t, async (t, backend) => {
     const id = fc.oneof(
       fc.uuid().map((uuid) => ({ text: uuid, uuid: true })),
       fc.uuid().map((uuid) => ({ text: uuid.toUpperCase().replace(/^(.)/, (first: string) => `%${first.charCodeAt(0).toString(16)}`), uuid: true })),
-      // Dot segments are left out: a client's URL parser resolves them before they are sent (the edge suite sends them raw).
+      // Dot segments are left out: a client's URL parser resolves them before they are sent (the edge suite sends them
+      // raw).
       fc.oneof(urlText(40), fc.constantFrom('%2F', '%00', 'null', '0', '{00000000-0000-0000-0000-000000000000}', '00000000-0000-0000-0000-00000000000g'))
         .filter((text) => text !== '' && !['.', '..'].includes(decodeURIComponentOr(text)) && !/^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$/i.test(decodeURIComponentOr(text)))
         .map((text) => ({ text, uuid: false })),

@@ -1,5 +1,6 @@
 // npm run tenant:export / tenant:delete on the embedded database and on Postgres: the export holds exactly one
-// tenant's rows, every column; delete needs --yes, removes exactly that tenant's rows and leaves the other's as they were.
+// tenant's rows, every column; delete needs --yes, removes exactly that tenant's rows and leaves the other's as they
+// were.
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'

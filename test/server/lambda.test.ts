@@ -83,7 +83,8 @@ forEachBackend(t, async (t, backend) => {
     t.equal(created.headers['cache-control'], 'no-store')
     t.equal(created.headers['x-request-id'], 'req-create-1')
 
-    // %20 is what a client sends; rebuilding the URL from the decoded parameters would give `+` and break the signature.
+    // %20 is what a client sends; rebuilding the URL from the decoded parameters would give `+` and break the
+    // signature.
     const url = '/api/v1/projects?q=Launch%20plan&limit=5'
     const listed = await handler(gatewayEvent({
       method: 'GET',

@@ -43,7 +43,8 @@ t.test('the summary judges the API against the reference and against itself with
   }
   const report = renderApiSection(results)
   const summary = (scenario: string): string => report.split('\n').find((line) => line.startsWith(`| ${scenario} |`))!
-  // CPU 1.5× (met), req/s 0.7× (met), p99 2× (met), isolation 1.125× (met; with Postgres 550 ÷ 500), the reference's non-2xx shown.
+  // CPU 1.5× (met), req/s 0.7× (met), p99 2× (met), isolation 1.125× (met; with Postgres 550 ÷ 500), the reference's
+  // non-2xx shown.
   t.match(summary('list'), '| list | 450 | 300 | 1.50× ✓ | 0.70× ✓ | 2.00× ✓ | 1.13× ✓ | 1.10× | ⚠ 3 |')
   // GraphQL's CPU bound is 2×: 3× misses it; no bypassed runs, so no isolation verdict, and its failure is shown.
   t.match(summary('graphql'), '| graphql | 900 | 300 | 3.00× ✗ (≤ 2×) | 1.00× ✓ | 1.00× ✓ | – | – | 0 ⚠ 1 failed run(s) |')

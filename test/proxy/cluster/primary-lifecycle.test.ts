@@ -1,6 +1,7 @@
 // The cluster's life at its edges: Ctrl-C (SIGINT to the primary and every worker at once) is still one
-// clean drain that finishes the requests in flight; workers do not outlive a primary killed outright; a bad PROXY_WORKERS stops the proxy
-// before it forks (exit 78); a port in use ends the start instead of restarting workers forever.
+// clean drain that finishes the requests in flight; workers do not outlive a primary killed outright; a bad
+// PROXY_WORKERS stops the proxy before it forks (exit 78); a port in use ends the start instead of restarting workers
+// forever.
 import { createServer } from 'node:net'
 import t from 'tap'
 import { eventually, startHttpStub } from '../../helpers/edge-stack.js'

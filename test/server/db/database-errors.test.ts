@@ -6,7 +6,9 @@ import pg from 'pg'
 import t from 'tap'
 import { classifyDatabaseError } from '../../../server/db/database-errors.js'
 
-/** What @prisma/adapter-pg throws for an error the server sent (convertDriverError), as Prisma rethrows it from COMMIT. */
+/**
+ * What @prisma/adapter-pg throws for an error the server sent (convertDriverError), as Prisma rethrows it from COMMIT.
+ */
 const adapterError = (sqlState: string, message: string): Error =>
   Object.assign(new Error(message), {
     name: 'DriverAdapterError',
