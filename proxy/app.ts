@@ -20,7 +20,7 @@ import responseCache from './plugins/response-cache.js'
 import securityHeaders, { rawClientErrorResponse } from './plugins/security-headers.js'
 import edgeTracing from './plugins/tracing.js'
 import healthRoutes from './routes/health.js'
-import { sendProblem } from '../common/problem.js'
+import { PROBLEMS, problemOf, sendProblem, statusOf } from '../common/problem.js'
 import { applyServerTimeouts } from '../common/server-timeouts.js'
 
 /** What the edge forwards: the API's public surface, nothing else (not its /metrics, not /ready). */
@@ -70,8 +70,9 @@ export async function buildProxyApp (config: ProxyConfig, options: BuildProxyOpt
       else socket.destroy()
     },
     frameworkErrors: (error, request, reply) => {
-      sendProblem(request as unknown as FastifyRequest, reply as unknown as FastifyReply,
-        { status: error.statusCode ?? 400, code: error.code ?? 'FST_ERR_BAD_URL', slug: 'bad-request', title: 'Bad request', detail: error.message })
+      const status = statusOf(error)
+      sendProblem(request as unknown as FastifyRequest, reply as unknown as FastifyReply, problemOf(error.code, status),
+        status >= 500 ? undefined : error.message)
     },
   }
   // Typed as a plain FastifyInstance: plugins shared with HTTP/1 code need not know it is HTTP/2.
@@ -94,7 +95,7 @@ export async function buildProxyApp (config: ProxyConfig, options: BuildProxyOpt
     if (request.raw.httpVersionMajor !== 2) return done()
     const size = request.raw.rawHeaders.reduce((total, part) => total + part.length, 0)
     if (size <= MAX_HEADER_BYTES) return done()
-    sendProblem(request, reply, { status: 431, code: 'GH_HEADERS_TOO_LARGE', slug: 'headers-too-large', title: 'Request header fields too large', detail: `Request headers may take ${MAX_HEADER_BYTES} bytes at most` })
+    sendProblem(request, reply, PROBLEMS.HeadersTooLarge, `Request headers may take ${MAX_HEADER_BYTES} bytes at most`)
   })
   await app.register(edgeMetrics)
   await app.register(redis, { url: config.redisUrl })
@@ -118,11 +119,11 @@ export async function buildProxyApp (config: ProxyConfig, options: BuildProxyOpt
     edgeApp.addHook('onRequest', (request, reply, done) => {
       const path = request.url.split('?')[0]!
       if (SUSPICIOUS_PATH.test(path)) {
-        sendProblem(request, reply, { status: 400, code: 'GH_BAD_PATH', slug: 'bad-path', title: 'Bad request', detail: 'Dot segments, encoded slashes and backslashes are not accepted in paths' })
+        sendProblem(request, reply, PROBLEMS.BadPath)
         return
       }
       if (!FORWARDED_PATHS.test(request.url)) {
-        sendProblem(request, reply, { status: 404, code: 'GH_ROUTE_NOT_FOUND', slug: 'route-not-found', title: 'No such route', detail: `No route for ${request.method} ${path}` })
+        sendProblem(request, reply, PROBLEMS.RouteNotFound, `No route for ${request.method} ${path}`)
         return
       }
       done()

@@ -3,15 +3,15 @@
 import { randomUUID } from 'node:crypto'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import etag from '@fastify/etag'
+import { Errors, problemOf, sendProblem, statusOf } from '../common/problem.js'
 import type { ServerConfig } from './config.js'
-import { Errors } from './errors.js'
 import bodyDigestPlugin from './plugins/body-digest.js'
 import databasePlugin, { openDatabase, type Database } from './plugins/database.js'
 import graphqlPlugin from './plugins/graphql.js'
 import identityPlugin from './plugins/identity.js'
 import metricsPlugin from './plugins/metrics.js'
 import openapiPlugin from './plugins/openapi.js'
-import problemDetailsPlugin, { sendProblem } from './plugins/problem-details.js'
+import problemDetailsPlugin from './plugins/problem-details.js'
 import servicesPlugin from './plugins/services.js'
 import tracingPlugin from './plugins/tracing.js'
 import apiV1 from './routes/api/v1/index.js'
@@ -30,6 +30,9 @@ export interface BuildAppOptions {
   /** Logger settings; main.ts passes a pino configuration, tests usually `false`. */
   logger?: FastifyServerOptions['logger']
 }
+
+/** The only request bodies the API reads; anything else is a 415 that names them. */
+const ACCEPTED_MEDIA_TYPES = ['application/json'] as const
 
 // A client's request id is kept only if it is a sane token: it ends up in logs and headers.
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
@@ -65,7 +68,8 @@ async function assemble (config: ServerConfig, options: BuildAppOptions, databas
     frameworkErrors: (error, request, reply) => {
       // Refused before the onRequest hooks, which would have set it: the client still gets the id to quote.
       reply.header('x-request-id', request.id)
-      sendProblem(request, reply, error.statusCode ?? 400, error.code ?? 'FST_ERR_BAD_URL', error.message)
+      const status = statusOf(error)
+      sendProblem(request, reply, problemOf(error.code, status), status >= 500 ? undefined : error.message)
     },
   })
 
@@ -76,7 +80,7 @@ async function assemble (config: ServerConfig, options: BuildAppOptions, databas
   const parseJson = app.getDefaultJsonParser('error', 'error')
   const strictUtf8 = new TextDecoder('utf-8', { fatal: true })
   app.removeContentTypeParser('application/json')
-  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+  app.addContentTypeParser(ACCEPTED_MEDIA_TYPES[0], { parseAs: 'buffer' }, (request, body, done) => {
     let text: string
     try {
       text = strictUtf8.decode(body as Buffer)
@@ -104,7 +108,7 @@ async function assemble (config: ServerConfig, options: BuildAppOptions, databas
   const { otlpEndpoint, serviceName } = config.tracing
   if (otlpEndpoint !== undefined) await app.register(tracingPlugin, { otlpEndpoint, serviceName })
 
-  await app.register(problemDetailsPlugin)
+  await app.register(problemDetailsPlugin, { acceptedMediaTypes: ACCEPTED_MEDIA_TYPES })
   await app.register(metricsPlugin)
   await app.register(databasePlugin, { database, closeWithApp: ownsDatabase })
   await app.register(servicesPlugin)

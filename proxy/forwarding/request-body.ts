@@ -6,7 +6,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Http2ServerRequest } from 'node:http2'
 import type { Readable } from 'node:stream'
-import { EdgeErrors } from '../errors.js'
+import { Errors } from '../../common/problem.js'
 
 /** Bytes of request bodies held at once, across every request of this process. */
 export class BodyBudget {
@@ -53,7 +53,7 @@ function readWhole (request: FastifyRequest, payload: Readable, options: Request
     return true
   }
   if (declared !== undefined && !claim(declared)) {
-    done(new EdgeErrors.BodyBufferFull())
+    done(new Errors.BodyBufferFull())
     return
   }
   const chunks: Buffer[] = []
@@ -72,11 +72,11 @@ function readWhole (request: FastifyRequest, payload: Readable, options: Request
     received += chunk.length
     if (received > options.limitBytes || (declared !== undefined && received > declared)) {
       options.onClientFault(received > options.limitBytes ? 'too-large' : 'bad-framing')
-      finish(received > options.limitBytes ? new EdgeErrors.BodyTooLarge(options.limitBytes) : new EdgeErrors.BodyLengthMismatch())
+      finish(received > options.limitBytes ? new Errors.BodyTooLarge(options.limitBytes) : new Errors.BodyLengthMismatch())
       return
     }
     if (declared === undefined && !claim(chunk.length)) {
-      finish(new EdgeErrors.BodyBufferFull())
+      finish(new Errors.BodyBufferFull())
       return
     }
     chunks.push(chunk)
@@ -84,7 +84,7 @@ function readWhole (request: FastifyRequest, payload: Readable, options: Request
   const onEnd = (): void => {
     if (declared !== undefined && received !== declared) {
       options.onClientFault('bad-framing')
-      finish(new EdgeErrors.BodyLengthMismatch())
+      finish(new Errors.BodyLengthMismatch())
       return
     }
     finish(null, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, received))
@@ -92,7 +92,7 @@ function readWhole (request: FastifyRequest, payload: Readable, options: Request
   // The client went away (or reset its stream) before its body was complete: nobody waits for an answer.
   const onError = (): void => {
     options.onClientFault('aborted')
-    finish(new EdgeErrors.ClientAborted())
+    finish(new Errors.ClientAborted())
   }
   const onClose = (): void => { if (!payload.readableEnded) onError() }
   payload.on('data', onData)

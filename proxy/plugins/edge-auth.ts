@@ -9,9 +9,12 @@ import { createCredentialVerifier } from '../auth/credential-verifier.js'
 import { createFailureLimiter, isRefusal, type Refusal } from '../auth/failure-limiter.js'
 import { watchHtpasswd, type HtpasswdEntry } from '../auth/htpasswd.js'
 import type { ProxyConfig } from '../config.js'
-import { EdgeErrors } from '../errors.js'
+import { Errors } from '../../common/problem.js'
 
 export interface Principal { tenant: string, user: string }
+
+/** What @fastify/basic-auth throws for a missing Authorization header and for one that is not Basic credentials. */
+const BASIC_AUTH_REFUSED = 'FST_BASIC_AUTH_MISSING_OR_BAD_AUTHORIZATION_HEADER'
 
 declare module 'fastify' {
   interface FastifyRequest { principal: Principal | null }
@@ -76,14 +79,14 @@ async function edgeAuth (app: FastifyInstance, options: ProxyConfig['auth']): Pr
       if (isRefusal(outcome)) {
         reply.header('retry-after', String(outcome.retryAfterSeconds))
         authThrottled.inc({ throttle: outcome.throttle })
-        throw new EdgeErrors.TooManyLoginFailures()
+        throw new Errors.TooManyLoginFailures()
       }
       if (outcome === undefined) {
         // Label with the tenant only when it exists: attackers must not be able to grow the metric.
         const tenant = store.get(login)?.tenant ?? 'unknown'
         authFailures.inc({ tenant })
         request.log.info({ login: login.slice(0, 128), tenant }, 'login failed')
-        throw new EdgeErrors.Unauthorized('Invalid credentials')
+        throw new Errors.Unauthorized('Invalid credentials')
       }
       request.principal = { tenant: outcome.tenant, user: outcome.user }
     },
@@ -101,9 +104,13 @@ async function edgeAuth (app: FastifyInstance, options: ProxyConfig['auth']): Pr
       })
     } catch (error) {
       // A throttled login is answered as such; it is no anonymous request.
-      if (error instanceof EdgeErrors.TooManyLoginFailures) throw error
+      if (error instanceof Errors.TooManyLoginFailures) throw error
       for (const check of unauthenticatedChecks) await check(request, reply)
-      throw error
+      // The plugin's one code covers two different mistakes; its WWW-Authenticate challenge is already set.
+      if ((error as { code?: string }).code !== BASIC_AUTH_REFUSED) throw error
+      throw request.headers.authorization === undefined
+        ? new Errors.CredentialsMissing()
+        : new Errors.CredentialsMalformed()
     }
   })
 }

@@ -7,7 +7,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import rateLimit from '@fastify/rate-limit'
 import type { ProxyConfig } from '../config.js'
-import { EdgeErrors } from '../errors.js'
+import { Errors } from '../../common/problem.js'
 import { redisStoreWithFallback } from '../stores/rate-limit-store.js'
 
 export type RateLimitOptions = ProxyConfig['rateLimit']
@@ -50,7 +50,7 @@ async function edgeRateLimit (app: FastifyInstance, options: RateLimitOptions): 
     onExceeded: (request) => {
       app.edgeMetrics.rateLimited.inc({ tenant: request.principal?.tenant ?? 'anonymous' })
     },
-    errorResponseBuilder: (_request, context) => new EdgeErrors.RateLimited(`Rate limit of ${context.max} requests exceeded; retry in ${context.after}`),
+    errorResponseBuilder: (_request, context) => new Errors.RateLimited(`Rate limit of ${context.max} requests exceeded; retry in ${context.after}`),
   })
   // A request without valid credentials is answered 401 by edge-auth before any route hook runs: the
   // anonymous budget (per address) is applied there, so unauthenticated floods get 429 too.

@@ -11,7 +11,7 @@ import type { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Pool, type Dispatcher } from 'undici'
 import type { ProxyConfig } from '../config.js'
-import { EdgeErrors } from '../errors.js'
+import { Errors as EdgeErrors } from '../../common/problem.js'
 import { BodyBudget, receiveBodiesWhole } from '../forwarding/request-body.js'
 import { downstreamHeaders, upstreamHeaders } from '../forwarding/upstream-headers.js'
 import { UpstreamShares } from '../forwarding/user-share.js'
@@ -56,7 +56,7 @@ const INSTANCE_LOST = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'ECONN
 const NOT_LISTENING = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT'])
 
 /** The whole response is due by UPSTREAM_TIMEOUT_MS: an exchange cut off then fails with a 504's error. */
-const deadlinePassed = (error: unknown): boolean => (error as { code?: string } | null)?.code === 'GH_UPSTREAM_TIMEOUT'
+const deadlinePassed = (error: unknown): boolean => error instanceof EdgeErrors.UpstreamTimeout
 
 const METHODS = ['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT', 'OPTIONS']
 
@@ -118,7 +118,7 @@ export default async function forward (app: FastifyInstance, options: ForwardOpt
   function failed (request: FastifyRequest, reply: FastifyReply, error: unknown, deadline: AbortController): void {
     const cause = deadline.signal.aborted ? deadline.signal.reason : error
     options.tracing?.ended(request, cause as Error)
-    if ((cause as { code?: string }).code === 'GH_CLIENT_ABORTED' || reply.sent || reply.raw.destroyed) {
+    if (cause instanceof EdgeErrors.ClientAborted || reply.sent || reply.raw.destroyed) {
       // The client is gone (or was answered already): it is not the API's failure.
       clientFaults.inc({ kind: 'aborted' })
       request.log.info('client went away before the API answered')

@@ -6,7 +6,7 @@
 import { constants, type Http2ServerRequest } from 'node:http2'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { sendProblem } from '../../common/problem.js'
+import { PROBLEMS, sendProblem } from '../../common/problem.js'
 
 function startDeadline (request: FastifyRequest, reply: FastifyReply, requestTimeoutMs: number): void {
   const { stream } = request.raw as unknown as Http2ServerRequest
@@ -21,7 +21,7 @@ function startDeadline (request: FastifyRequest, reply: FastifyReply, requestTim
     }
     // Once the answer has gone out: a reset would discard what is still queued.
     stream.once('finish', reset)
-    void sendProblem(request, reply, { status: 408, code: 'GH_REQUEST_TIMEOUT', slug: 'request-timeout', title: 'Request Timeout', detail: 'The request did not arrive in time' })
+    void sendProblem(request, reply, PROBLEMS.RequestTimeout)
   }, requestTimeoutMs)
   timer.unref()
   stream.once('close', () => clearTimeout(timer))

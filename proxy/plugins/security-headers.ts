@@ -4,6 +4,8 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import helmet, { type FastifyHelmetOptions } from '@fastify/helmet'
+import { STATUS_CODES } from 'node:http'
+import { PROBLEMS, problemBody } from '../../common/problem.js'
 
 export const HSTS_MAX_AGE_SECONDS = 15_552_000 // 180 days
 
@@ -23,16 +25,16 @@ export const EDGE_SECURITY_HEADERS = new Set([
  * helmet cannot add its headers: this writes that answer itself, as problem+json under the same core policy.
  */
 export function rawClientErrorResponse (error: Error & { code?: string }): string {
-  const [status, reason, slug, detail] = error.code === 'HPE_HEADER_OVERFLOW'
-    ? [431, 'Request Header Fields Too Large', 'headers-too-large', 'Request headers may take 16384 bytes at most']
+  const [problem, detail] = error.code === 'HPE_HEADER_OVERFLOW'
+    ? [PROBLEMS.HeadersTooLarge, 'Request headers may take 16384 bytes at most']
     : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' // the header or request deadline passed (HEADERS_TIMEOUT_MS, REQUEST_TIMEOUT_MS)
-      ? [408, 'Request Timeout', 'request-timeout', 'The request did not arrive in time']
+      ? [PROBLEMS.RequestTimeout]
       : error.code === 'ERR_SSL_HTTP_REQUEST' // plain HTTP sent to the HTTPS port
-        ? [400, 'Bad Request', 'https-required', 'Client sent an HTTP request to an HTTPS server: use https://']
-        : [400, 'Bad Request', 'malformed-request', 'The request is not valid HTTP/1.1']
-  const body = JSON.stringify({ type: `urn:gatehouse:problem:${slug}`, title: reason, status, detail })
+        ? [PROBLEMS.HttpsRequired]
+        : [PROBLEMS.MalformedRequest]
+  const body = JSON.stringify(problemBody(problem, detail))
   return [
-    `HTTP/1.1 ${status} ${reason}`,
+    `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status]}`,
     'Content-Type: application/problem+json; charset=utf-8',
     `Content-Length: ${Buffer.byteLength(body)}`,
     `Strict-Transport-Security: max-age=${HSTS_MAX_AGE_SECONDS}`,

@@ -1,7 +1,7 @@
 // The proxy's own liveness and readiness, answered at the edge without credentials.
 import type { FastifyInstance } from 'fastify'
 import { request as undiciRequest } from 'undici'
-import { sendProblem } from '../../common/problem.js'
+import { PROBLEMS, sendProblem } from '../../common/problem.js'
 
 export interface HealthOptions { upstreams: URL[], timeoutMs: number }
 
@@ -25,10 +25,9 @@ export default async function healthRoutes (app: FastifyInstance, options: Healt
     const ready = states.filter((state) => state === 'ready').length
     if (ready > 0) return { status: 'ok', upstream: 'ready', upstreamsReady: ready, upstreams: states.length }
     request.log.warn({ upstreams: options.upstreams.map((upstream, index) => ({ upstream: upstream.origin, state: states[index] })) }, 'readiness: no API instance ready')
-    reply.header('retry-after', '5')
     const detail = states.every((state) => state.startsWith('unreachable'))
       ? 'The API is unreachable'
       : `The API ${states.find((state) => !state.startsWith('unreachable'))} to its readiness check`
-    return sendProblem(request, reply, { status: 503, code: 'GH_UPSTREAM_NOT_READY', slug: 'upstream-not-ready', title: 'Not ready', detail })
+    return sendProblem(request, reply, PROBLEMS.UpstreamNotReady, detail)
   })
 }

@@ -3,7 +3,7 @@
 // refuses. It composes the plugin's own Redis and local stores rather than re-implementing them.
 import { createRequire } from 'node:module'
 import type { Redis } from 'ioredis'
-import { EdgeErrors } from '../errors.js'
+import { Errors } from '../../common/problem.js'
 
 const require = createRequire(import.meta.url)
 type Callback = (error: Error | null, result?: { current: number, ttl: number }) => void
@@ -38,7 +38,7 @@ export function redisStoreWithFallback (options: FallbackOptions) {
         if (error === null || error === undefined) return callback(null, result)
         options.onRedisError(error)
         // Fail-closed: a 503 problem, not an obscure 500.
-        if (!options.failOpen) return callback(new EdgeErrors.RateLimitStoreDown())
+        if (!options.failOpen) return callback(new Errors.RateLimitStoreDown())
         this.local.incr(key, callback, timeWindow, max)
       }, timeWindow, max)
     }

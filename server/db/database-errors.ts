@@ -1,5 +1,5 @@
 // Which database failures are the client's doing, which mean "retry later", and which are bugs.
-import { Errors } from '../errors.js'
+import { Errors } from '../../common/problem.js'
 import { Prisma } from './prisma-client.js'
 
 // Connection-level failures: server down, pool exhausted, connection dropped, timed out.

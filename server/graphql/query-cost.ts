@@ -8,7 +8,7 @@ import {
   type DocumentNode, type FragmentDefinitionNode, type GraphQLSchema, type OperationDefinitionNode, type SelectionSetNode,
 } from 'graphql'
 import { getComplexity, type ComplexityEstimator } from 'graphql-query-complexity'
-import { Errors } from '../errors.js'
+import { Errors } from '../../common/problem.js'
 
 const listMultiplier: ComplexityEstimator = ({ args, childComplexity }) => {
   const first = typeof args.first === 'number' ? Math.max(args.first, 1) : 1

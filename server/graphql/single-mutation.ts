@@ -2,7 +2,7 @@
 // document with two would commit the first even when the second fails, and the answer (data: null, a
 // 4xx) would say the request failed although it changed data. Refused before anything runs instead.
 import { Kind, type DocumentNode, type OperationDefinitionNode, type SelectionSetNode } from 'graphql'
-import { Errors } from '../errors.js'
+import { Errors } from '../../common/problem.js'
 
 /** The operation a request runs: the one named, or the only one. */
 export function selectedOperation (document: DocumentNode, operationName: string | undefined): OperationDefinitionNode | undefined {

@@ -6,7 +6,7 @@ import { Transform, type Readable, type TransformCallback } from 'node:stream'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { contentDigest, finishContentDigest, framesBody } from '../../common/identity-signature.js'
-import { Errors } from '../errors.js'
+import { Errors } from '../../common/problem.js'
 
 const EMPTY_BODY_DIGEST = contentDigest('')
 const ignore = (): void => {}

@@ -4,8 +4,8 @@
 import type { FastifyInstance } from 'fastify'
 import mercurius from 'mercurius'
 import { GraphQLError, Kind, type DocumentNode, type GraphQLSchema, type OperationDefinitionNode } from 'graphql'
+import { Errors, PROBLEMS } from '../../common/problem.js'
 import { classifyDatabaseError } from '../db/database-errors.js'
-import { Errors, RETRY_AFTER_SECONDS } from '../errors.js'
 import { loaders } from '../graphql/loaders.js'
 import { assertIntrospectionCost, assertQueryCost, assertQueryDepth } from '../graphql/query-cost.js'
 import { READ_ONLY_RESPONSE_HEADER } from '../../common/edge-protocol.js'
@@ -13,10 +13,17 @@ import { resolvers } from '../graphql/resolvers.js'
 import { schema } from '../graphql/schema.js'
 import { assertSingleMutation, selectedOperation } from '../graphql/single-mutation.js'
 import graphiql from './graphiql.js'
+import { unsupportedMediaTypeDetail } from './problem-details.js'
 
 export interface GraphqlOptions { maxDepth: number, maxCost: number, graphiql: boolean }
 
 interface ErrorWithStatus { statusCode?: number, code?: string }
+
+/** Retry-After on every 503, REST or GraphQL: long enough for a restarted database or a failover. */
+const RETRY_AFTER_SECONDS = String(PROBLEMS.DatabaseUnavailable.retryAfterSeconds)
+
+/** The bodies mercurius reads at /graphql. */
+const GRAPHQL_MEDIA_TYPES = ['application/json', 'application/graphql']
 type Log = FastifyInstance['log']
 
 /**
@@ -32,12 +39,12 @@ function publicError (error: GraphQLError, log: Log, status?: number): Record<st
   if (status >= 500 && original !== undefined) {
     const failure = classifyDatabaseError(original)
     if (failure.kind === 'unavailable') {
-      status = 503
-      code = 'GH_DATABASE_UNAVAILABLE'
-      message = 'The database is unavailable; retry shortly'
+      status = PROBLEMS.DatabaseUnavailable.status
+      code = PROBLEMS.DatabaseUnavailable.code
+      message = PROBLEMS.DatabaseUnavailable.message
     } else {
       log.error({ err: original, path: error.path }, 'GraphQL resolver failed')
-      code = 'GH_INTERNAL'
+      code = PROBLEMS.Internal.code
       message = 'An internal error occurred'
     }
   }
@@ -100,7 +107,10 @@ export default async function graphqlPlugin (app: FastifyInstance, options: Grap
         if (request.identity === null) throw error
         const refused = Array.isArray(request.body)
           ? new Errors.InvalidInput('Batched queries are not supported; send one operation per request')
-          : error
+          : (error as { code?: string }).code === PROBLEMS.UnsupportedMediaType.code
+              ? new Errors.UnsupportedMediaType(
+                unsupportedMediaTypeDetail(request.headers['content-type'], GRAPHQL_MEDIA_TYPES))
+              : error
         const { statusCode, response } = formatExecution({ errors: [toGraphqlError(refused)] }, request.log)
         if (statusCode === 503) reply.header('retry-after', RETRY_AFTER_SECONDS)
         return reply.code(statusCode).send(response)

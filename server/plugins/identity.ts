@@ -5,7 +5,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { verifyIdentity } from '../../common/identity-signature.js'
-import { Errors } from '../errors.js'
+import { Errors } from '../../common/problem.js'
 import { createTenantService, type TenantRecord } from '../services/tenants.js'
 
 export interface RequestIdentity {

@@ -1,14 +1,16 @@
 // One error policy for the whole API: every error leaves as RFC 9457 application/problem+json.
 // 4xx details are passed on (they help the client fix its request); 5xx details are masked and logged.
 // @see https://www.rfc-editor.org/rfc/rfc9457
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyError, FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import {
+  Errors, knownProblem, PROBLEMS, problemOf, sendProblem, statusOf, type ProblemBody,
+} from '../../common/problem.js'
 import { classifyDatabaseError } from '../db/database-errors.js'
-import { Errors, problemType, RETRY_AFTER_SECONDS } from '../errors.js'
-import type { Problem } from '../schemas/problem.js'
+import { issueMessage } from '../schemas/validate.js'
 
 interface ValidationIssue { keyword?: string, instancePath?: string, schemaPath?: string, message?: string, params?: Record<string, unknown> }
-type IssueList = NonNullable<Problem['errors']>
+type IssueList = NonNullable<ProblemBody['errors']>
 
 // A body of a megabyte could hold thousands of problems; the first ones are enough to fix a request.
 const MAX_REPORTED_ISSUES = 20
@@ -43,10 +45,10 @@ function validationErrors (error: FastifyError): IssueList {
     } else if (issue.keyword === 'anyOf') {
       const prefix = branchPrefix(issue)
       const branches = issues.filter((other) => other.instancePath === path && other.schemaPath?.startsWith(prefix) === true && other.message !== undefined)
-      const detail = branches.length > 0 ? [...new Set(branches.map((branch) => branch.message))].join(', or ') : issue.message
-      entries.push({ in: where, pointer: path || '/', detail: detail ?? 'is invalid' })
+      const detail = branches.length > 0 ? [...new Set(branches.map(issueMessage))].join(', or ') : issueMessage(issue)
+      entries.push({ in: where, pointer: path || '/', detail })
     } else if (!inUnion(issue)) {
-      entries.push({ in: where, pointer: path || '/', detail: issue.message ?? 'is invalid' })
+      entries.push({ in: where, pointer: path || '/', detail: issueMessage(issue) })
     }
   }
   return entries.slice(0, MAX_REPORTED_ISSUES)
@@ -55,6 +57,12 @@ function validationErrors (error: FastifyError): IssueList {
 function validationDetail (errors: IssueList): string {
   const shown = errors.slice(0, 3).map((issue) => `${issue.in}${issue.pointer === '/' ? '' : issue.pointer} ${issue.detail}`)
   return `Invalid request: ${shown.join('; ')}${errors.length > shown.length ? `; and ${errors.length - shown.length} more` : ''}`
+}
+
+/** What a 415 says: which media type was refused and which are accepted. */
+export function unsupportedMediaTypeDetail (given: string | undefined, accepted: readonly string[]): string {
+  const refused = given === undefined ? 'A body without a Content-Type' : `Content-Type ${JSON.stringify(given)}`
+  return `${refused} is not accepted here; send ${accepted.join(' or ')}`
 }
 
 /** Turns anything thrown into the error the client should see. */
@@ -70,41 +78,38 @@ function normalise (error: FastifyError): FastifyError {
   }
 }
 
-export function sendProblem (request: FastifyRequest, reply: FastifyReply, status: number, code: string, detail: string | undefined, errors?: Problem['errors']): FastifyReply {
-  const problem: Problem = {
-    ...problemType(code),
-    status,
-    code,
-    instance: request.url,
-    requestId: request.id,
-    ...(detail !== undefined ? { detail } : {}),
-    ...(errors !== undefined ? { errors } : {}),
-  }
-  return reply.code(status).type('application/problem+json').send(problem)
+export interface ProblemDetailsOptions {
+  /** The media types request bodies may have: a 415 names them. */
+  acceptedMediaTypes: readonly string[]
 }
 
-async function problemDetails (app: FastifyInstance): Promise<void> {
+async function problemDetails (app: FastifyInstance, options: ProblemDetailsOptions): Promise<void> {
   app.setErrorHandler(function renderProblem (rawError: FastifyError, request, reply) {
     const error = normalise(rawError)
-    const status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500
+    const status = statusOf(error)
     if (status >= 500) {
       request.log.error({ err: rawError }, 'request failed')
-      if (status === 503) reply.header('retry-after', RETRY_AFTER_SECONDS)
-      const code = error.code?.startsWith('GH_') === true ? error.code : 'GH_INTERNAL'
-      const masked = code === 'GH_INTERNAL' ? 'An internal error occurred; it has been logged with this request id' : error.message
-      return sendProblem(request, reply, status, code, masked)
+      // Only the catalogue's own 5xx (database unavailable, …) keep their detail; anything else is masked.
+      const known = knownProblem(error.code)
+      if (known !== undefined) return sendProblem(request, reply, known, error.message)
+      return sendProblem(request, reply, PROBLEMS.Internal)
     }
     request.log.info({ code: error.code, status }, error.message)
     if (error.validation !== undefined) {
       const errors = validationErrors(error)
-      return sendProblem(request, reply, 400, 'FST_ERR_VALIDATION', validationDetail(errors), errors)
+      return sendProblem(request, reply, PROBLEMS.Validation, validationDetail(errors), errors)
     }
-    if (status === 429 && reply.getHeader('retry-after') === undefined) reply.header('retry-after', '1')
-    return sendProblem(request, reply, status, error.code ?? (status === 429 ? 'GH_RATE_LIMITED' : 'GH_BAD_REQUEST'), error.message)
+    if (error.code === PROBLEMS.UnsupportedMediaType.code) {
+      return sendProblem(request, reply, PROBLEMS.UnsupportedMediaType,
+        unsupportedMediaTypeDetail(request.headers['content-type'], options.acceptedMediaTypes))
+    }
+    const code = error.code ?? (status === 429 ? PROBLEMS.RateLimited.code : undefined)
+    return sendProblem(request, reply, problemOf(code, status), error.message)
   })
 
   app.setNotFoundHandler(function routeNotFound (request, reply) {
-    return sendProblem(request, reply, 404, 'GH_ROUTE_NOT_FOUND', `No route for ${request.method} ${request.url.split('?')[0]}`)
+    const path = request.url.split('?')[0]
+    return sendProblem(request, reply, PROBLEMS.RouteNotFound, `No route for ${request.method} ${path}`)
   })
 }
 

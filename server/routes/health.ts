@@ -2,8 +2,7 @@
 import type { FastifyInstance } from 'fastify'
 import { Type } from 'typebox'
 import { problemResponses } from '../schemas/problem.js'
-import { Errors } from '../errors.js'
-import { sendProblem } from '../plugins/problem-details.js'
+import { Errors, PROBLEMS, sendProblem } from '../../common/problem.js'
 
 const Status = Type.Object({ status: Type.Literal('ok'), database: Type.Optional(Type.String()) })
 
@@ -22,7 +21,7 @@ export default async function healthRoutes (app: FastifyInstance): Promise<void>
     },
   }, async (request, reply) => {
     // Balancers (the edge checks this) take a draining instance out of rotation while it still serves.
-    if (app.lifecycle.shuttingDown) return sendProblem(request, reply, 503, 'GH_SHUTTING_DOWN', 'This instance is shutting down')
+    if (app.lifecycle.shuttingDown) return sendProblem(request, reply, PROBLEMS.ShuttingDown)
     try {
       await app.database.ping()
     } catch (error) {

@@ -4,7 +4,7 @@ import type { FastifySchemaCompiler, FastifySchemaValidationError } from 'fastif
 import type { Static, TSchema } from 'typebox'
 import { Compile } from 'typebox/compile'
 import { Value } from 'typebox/value'
-import { Errors } from '../errors.js'
+import { Errors } from '../../common/problem.js'
 
 // Compiled once per schema: Value.Check interprets the schema on every call, several times the cost.
 const compiled = new WeakMap<TSchema, ReturnType<typeof Compile>>()
@@ -20,7 +20,21 @@ export function assertValid<Schema extends TSchema> (schema: Schema, value: unkn
   const first = Value.Errors(schema, value)[0]
   const path = [where, ...(first?.instancePath ?? '').split('/')].filter(Boolean).join('.')
   const unknown = first?.keyword === 'additionalProperties' ? ` (${String((first.params as { additionalProperties?: string[] }).additionalProperties)})` : ''
-  throw new Errors.InvalidInput(`${path || 'arguments'}: ${first?.message ?? 'is invalid'}${unknown}`)
+  const message = first !== undefined ? issueMessage(first) : 'is invalid'
+  throw new Errors.InvalidInput(`${path || 'arguments'}: ${message}${unknown}`)
+}
+
+/**
+ * A validation issue's message, naming the values allowed where the validator only says there are some
+ * ("must be equal to one of the allowed values"). TypeBox and Ajv both put them in `params`.
+ */
+export function issueMessage (issue: { keyword?: string, message?: string, params?: unknown }): string {
+  const params = (issue.params ?? {}) as { allowedValues?: unknown[], allowedValue?: unknown }
+  if (issue.keyword === 'enum' && Array.isArray(params.allowedValues)) {
+    return `must be one of: ${params.allowedValues.join(', ')}`
+  }
+  if (issue.keyword === 'const' && 'allowedValue' in params) return `must be ${String(params.allowedValue)}`
+  return issue.message ?? 'is invalid'
 }
 
 /**

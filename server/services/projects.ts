@@ -2,7 +2,7 @@
 // so isolation holds even where a `where` clause is wrong: the database refuses other tenants' rows.
 import type { Project } from '../db/generated/client.js'
 import { notFoundAs } from '../db/database-errors.js'
-import { Errors } from '../errors.js'
+import { Errors } from '../../common/problem.js'
 import type { AppDatabaseClient } from '../plugins/database.js'
 import type { CreateProjectInput, ListProjectsInput, ProjectDto, UpdateProjectInput } from '../schemas/project.js'
 import { isoTimestamp } from './iso-timestamp.js'

@@ -2,7 +2,7 @@
 import { Prisma, type Task } from '../db/generated/client.js'
 import { notFoundAs } from '../db/database-errors.js'
 import type { TenantTransaction } from '../db/tenant-scope.js'
-import { Errors } from '../errors.js'
+import { Errors } from '../../common/problem.js'
 import type { AppDatabaseClient } from '../plugins/database.js'
 import type { CreateTaskInput, ListTasksInput, TaskDto, UpdateTaskInput } from '../schemas/task.js'
 import { isoTimestamp } from './iso-timestamp.js'

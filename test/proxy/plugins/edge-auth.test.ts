@@ -18,7 +18,7 @@ forEachBackend(t, async (t, backend) => {
       t.equal(response.status, 401)
       t.match(response.headers['www-authenticate'], /^Basic realm="Gatehouse"/)
       t.match(response.headers['content-type'], /^application\/problem\+json/)
-      t.match(response.json(), { type: 'urn:gatehouse:problem:unauthenticated', status: 401 })
+      t.match(response.json(), { type: 'urn:gatehouse:problem:unauthenticated', status: 401, code: 'GH_EDGE_CREDENTIALS_MISSING' })
     }
   })
 
@@ -27,11 +27,20 @@ forEachBackend(t, async (t, backend) => {
     const wrong = await stack.request('/api/v1/projects', { as: { ...alice, password: `${alice.password}x` } })
     t.equal(wrong.status, 401)
     t.match(wrong.headers['www-authenticate'], /^Basic /)
-    t.equal(wrong.json().type, 'urn:gatehouse:problem:unauthenticated')
+    t.match(wrong.json(), { type: 'urn:gatehouse:problem:unauthenticated', code: 'GH_EDGE_UNAUTHORIZED' })
     const unknown = await stack.request('/api/v1/projects', { as: { ...alice, login: `mallory@${alice.tenant.slug}` } })
     t.equal(unknown.status, 401)
-    const garbage = await stack.request('/api/v1/projects', { headers: { authorization: 'Basic !!!not-base64' } })
-    t.equal(garbage.status, 401)
+    t.equal(unknown.json().code, 'GH_EDGE_UNAUTHORIZED')
+  })
+
+  t.test('an Authorization header that is not Basic credentials: 401 with its own code and the challenge', async (t) => {
+    const noColon = `Basic ${Buffer.from('alice-without-password').toString('base64')}`
+    for (const authorization of ['Basic !!!not-base64', 'Bearer some-token', noColon]) {
+      const response = await stack.request('/api/v1/projects', { headers: { authorization } })
+      t.equal(response.status, 401, authorization)
+      t.match(response.headers['www-authenticate'], /^Basic realm="Gatehouse"/)
+      t.match(response.json(), { type: 'urn:gatehouse:problem:unauthenticated', code: 'GH_EDGE_CREDENTIALS_MALFORMED' })
+    }
   })
 
   t.test('user@tenant logs in, and what it creates belongs to that tenant in the database', async (t) => {
@@ -86,7 +95,7 @@ forEachBackend(t, async (t, backend) => {
     const retryAfter = Number(locked.headers['retry-after'])
     t.ok(retryAfter >= 1 && retryAfter <= 60, `Retry-After ${retryAfter} is within the window`)
     t.match(locked.headers['content-type'], /^application\/problem\+json/)
-    t.equal(locked.json().type, 'urn:gatehouse:problem:login-throttled')
+    t.match(locked.json(), { type: 'urn:gatehouse:problem:login-throttled', code: 'GH_EDGE_LOGIN_THROTTLED' })
 
     const elsewhere = await stack.request('/api/v1/projects', { as: alice, localAddress: '127.0.0.3' })
     t.equal(elsewhere.status, 200, 'another address is not punished for the attacker')

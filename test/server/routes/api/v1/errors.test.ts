@@ -154,8 +154,28 @@ forEachBackend(t, async (t, backend) => {
     const caller = callerFor(app, await backend.createTenant())
     for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'application/xml']) {
       const response = await caller.request({ method: 'POST', url: '/api/v1/projects', headers: { 'content-type': type }, payload: 'name=x' })
-      assertProblem(t, response, 415, 'unsupported-media-type')
+      const problem = assertProblem(t, response, 415, 'unsupported-media-type')
+      t.equal(problem.detail, `Content-Type "${type}" is not accepted here; send application/json`, 'names what is accepted')
     }
+    const untyped = await caller.request({ method: 'POST', url: '/api/v1/projects', payload: 'name=x' })
+    t.equal(assertProblem(t, untyped, 415, 'unsupported-media-type').detail,
+      'A body without a Content-Type is not accepted here; send application/json')
+    const graphql = await caller.request({ method: 'POST', url: '/graphql', headers: { 'content-type': 'text/plain' }, payload: '{ x }' })
+    t.equal(graphql.statusCode, 415)
+    t.match(graphql.json().errors, [{
+      message: 'Content-Type "text/plain" is not accepted here; send application/json or application/graphql',
+      extensions: { code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE', status: 415 },
+    }])
+  })
+
+  t.test('an enum error names the allowed values', async (t) => {
+    const caller = callerFor(app, await backend.createTenant())
+    const sort = assertProblem(t, await caller.get('/api/v1/projects?sort=owner'), 400, 'validation')
+    t.same(sort.errors, [{ in: 'querystring', pointer: '/sort', detail: 'must be one of: createdAt, -createdAt, updatedAt, -updatedAt, name, -name' }])
+    t.match(sort.detail, 'querystring/sort must be one of: createdAt, -createdAt')
+    const project = await createProject(t, caller)
+    const status = assertProblem(t, await caller.post(`/api/v1/projects/${project.id}/tasks`, { title: 'x', status: 'open' }), 400, 'validation')
+    t.same(status.errors, [{ in: 'body', pointer: '/status', detail: 'must be one of: todo, in_progress, done' }])
   })
 
   t.test('a cursor that is not one of ours is a 400 invalid-cursor', async (t) => {

@@ -119,8 +119,32 @@ forEachBackend(t, async (t, backend) => {
     const sort = (path: string): unknown => doc.paths[path]!.get!.parameters!.find((p) => p.name === 'sort')!.schema!.enum
     t.same(sort('/api/v1/projects'), ['createdAt', '-createdAt', 'updatedAt', '-updatedAt', 'name', '-name'])
     t.same(sort('/api/v1/tasks'), ['createdAt', '-createdAt', 'updatedAt', '-updatedAt', 'priority', '-priority', 'dueDate', '-dueDate', 'title', '-title'])
+    // Typed, so Swagger UI shows a string enum (a drop-down), not "any".
+    for (const path of ['/api/v1/projects', '/api/v1/tasks']) {
+      t.match(doc.paths[path]!.get!.parameters!.find((p) => p.name === 'sort')!.schema, { type: 'string', enum: Array })
+    }
+    t.match(doc.paths['/api/v1/tasks']!.get!.parameters!.find((p) => p.name === 'status')!.schema, { type: 'string', enum: ['todo', 'in_progress', 'done'] })
+    const untyped: unknown[] = []
+    const walk = (node: unknown): void => {
+      if (node === null || typeof node !== 'object') return
+      if (Array.isArray((node as { enum?: unknown }).enum) && !('type' in node)) untyped.push(node)
+      Object.values(node).forEach(walk)
+    }
+    walk(doc)
+    t.same(untyped, [], 'no enum anywhere in the document without a type')
     const limit = doc.paths['/api/v1/projects']!.get!.parameters!.find((p) => p.name === 'limit')!.schema
     t.match(limit, { type: 'integer', minimum: 1, maximum: 100 })
+  })
+
+  t.test('the API routes declare the edge login (HTTP basic, user@tenant); health and readiness do not', async (t) => {
+    const schemes = (doc.components as { securitySchemes?: Record<string, unknown> }).securitySchemes ?? {}
+    t.same(Object.keys(schemes), ['edgeLogin'])
+    t.match(schemes.edgeLogin, { type: 'http', scheme: 'basic', description: /user@tenant/ })
+    for (const [method, path] of V1_OPERATIONS) {
+      t.same((doc.paths[path]![method] as { security?: unknown }).security, [{ edgeLogin: [] }], `${method} ${path}`)
+    }
+    for (const path of ['/health', '/ready']) t.equal((doc.paths[path]?.get as { security?: unknown } | undefined)?.security, undefined, path)
+    t.equal((doc as { security?: unknown }).security, undefined, 'not document-wide')
   })
 
   t.test('the documented operations are the ones the app serves', async (t) => {
