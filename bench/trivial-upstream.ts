@@ -21,6 +21,19 @@ const BODY = Buffer.from(JSON.stringify({
   next: null,
 }))
 
+// A page of 20 projects as the API lists them (GET /api/v1/projects): the body of the compression loads.
+export const PROJECT_PAGE = Buffer.from(JSON.stringify({
+  items: Array.from({ length: 20 }, (_, index) => ({
+    id: `0190a3b2-7c4d-7e8f-9a0b-${String(index).padStart(12, '0')}`,
+    name: `Project ${index} of the platform team`,
+    description: index % 3 === 0 ? null : `Tracks the work of milestone ${index}: design, rollout and the follow-up tasks.`,
+    createdAt: `2026-01-${String(1 + index).padStart(2, '0')}T09:30:00.000Z`,
+    updatedAt: `2026-02-${String(1 + index).padStart(2, '0')}T16:45:12.345Z`,
+  })),
+  limit: 20,
+  next: 'MDE5MGEzYjItN2M0ZC03ZThmLTlhMGItMDAwMDAwMDAwMDE5',
+}))
+
 export interface TrivialAnswer { status: number, headers: OutgoingHttpHeaders, body: Buffer }
 
 const answer = (cacheControl: string): TrivialAnswer => ({
