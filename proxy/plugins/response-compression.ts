@@ -27,7 +27,9 @@ async function responseCompression (app: FastifyInstance, settings: CompressionS
     if (reply.codingDecided || payload === null || payload === undefined) return done(null, payload)
     const headers = reply.getHeaders()
     const size = sizeOf(payload)
-    if (!responseVaries(reply.statusCode, headers, size, settings)) return done(null, payload)
+    // A stream's length, when its sender said it; unknown (undefined) it is coded, as nginx's gzip_min_length does.
+    const declared = headers['content-length'] === undefined ? undefined : Number(headers['content-length'])
+    if (!responseVaries(reply.statusCode, headers, size ?? declared, settings)) return done(null, payload)
     reply.header('vary', varyWithAcceptEncoding(headers.vary))
     const encoding = coding(request.method, request.headers)
     if (encoding === 'identity') return done(null, payload)
