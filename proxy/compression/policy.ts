@@ -37,7 +37,8 @@ export function responseVaries (status: number, headers: Record<string, unknown>
   if (headers['content-encoding'] !== undefined || headers['content-range'] !== undefined) return false
   if (!compressibleType(headers['content-type'])) return false
   const cacheControl = header(headers['cache-control'])
-  return cacheControl === undefined || !parseCacheControl(cacheControl).has('no-transform')
+  // Parsed only when it may say no-transform: this runs for every compressible response, asked for or not.
+  return cacheControl === undefined || !/no-transform/i.test(cacheControl) || !parseCacheControl(cacheControl).has('no-transform')
 }
 
 /** The request's side: what it asked for, unless it is a HEAD, a range, or forbids transformation itself. */
