@@ -24,7 +24,11 @@ const windowBits = (size: number, min: number, max: number): number => Math.max(
  */
 export function encodeSync (encoding: Encoding, body: Buffer, level: number): Buffer {
   switch (encoding) {
-    case 'gzip': return gzipSync(body, { level, windowBits: windowBits(body.length, 9, 15) })
+    case 'gzip': {
+      // As nginx sizes its deflate state for a response of known length: each step down in window, one in memLevel.
+      const bits = windowBits(body.length, 9, 15)
+      return gzipSync(body, { level, windowBits: bits, memLevel: Math.max(1, 8 - (15 - bits)) })
+    }
     case 'br': return brotliCompressSync(body, {
       params: { ...brotliParams(level, body.length), [constants.BROTLI_PARAM_LGWIN]: windowBits(body.length, 10, 24) },
     })

@@ -25,17 +25,24 @@ async function responseCompression (app: FastifyInstance, settings: CompressionS
 
   app.addHook('onSend', (request: FastifyRequest, reply: FastifyReply, payload: unknown, done) => {
     if (reply.codingDecided || payload === null || payload === undefined) return done(null, payload)
-    const headers = reply.getHeaders()
+    // The few headers the policy reads, not getHeaders()'s copy of them all: this runs on every forwarded response.
+    const headers: Record<string, unknown> = {
+      'content-type': reply.getHeader('content-type'),
+      'content-encoding': reply.getHeader('content-encoding'),
+      'content-range': reply.getHeader('content-range'),
+      'cache-control': reply.getHeader('cache-control'),
+    }
     const size = sizeOf(payload)
     // A stream's length, when its sender said it; unknown (undefined) it is coded, as nginx's gzip_min_length does.
-    const declared = headers['content-length'] === undefined ? undefined : Number(headers['content-length'])
+    const length = size === undefined ? reply.getHeader('content-length') : undefined
+    const declared = length === undefined ? undefined : Number(length)
     if (!responseVaries(reply.statusCode, headers, size ?? declared, settings)) return done(null, payload)
-    reply.header('vary', varyWithAcceptEncoding(headers.vary))
+    reply.header('vary', varyWithAcceptEncoding(reply.getHeader('vary')))
     const encoding = coding(request.method, request.headers)
     if (encoding === 'identity') return done(null, payload)
     const level = settings.levels[encoding]
     reply.header('content-encoding', encoding)
-    const etag = weakEtag(headers.etag)
+    const etag = weakEtag(reply.getHeader('etag'))
     if (etag !== undefined) reply.header('etag', etag)
     if (size !== undefined) {
       const body = encodeSync(encoding, Buffer.isBuffer(payload) ? payload : Buffer.from(payload as string), level)
