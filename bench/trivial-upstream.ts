@@ -26,7 +26,9 @@ export const PROJECT_PAGE = Buffer.from(JSON.stringify({
   items: Array.from({ length: 20 }, (_, index) => ({
     id: `0190a3b2-7c4d-7e8f-9a0b-${String(index).padStart(12, '0')}`,
     name: `Project ${index} of the platform team`,
-    description: index % 3 === 0 ? null : `Tracks the work of milestone ${index}: design, rollout and the follow-up tasks.`,
+    description: index % 3 === 0
+      ? null
+      : `Tracks the work of milestone ${index}: design, rollout and the follow-up tasks.`,
     createdAt: `2026-01-${String(1 + index).padStart(2, '0')}T09:30:00.000Z`,
     updatedAt: `2026-02-${String(1 + index).padStart(2, '0')}T16:45:12.345Z`,
   })),
@@ -46,7 +48,9 @@ const answer = (cacheControl: string): TrivialAnswer => ({
 const pageAnswer = (cacheControl: string): TrivialAnswer => ({
   status: 200,
   headers: {
-    'content-type': 'application/json; charset=utf-8', 'content-length': PROJECT_PAGE.length, 'cache-control': cacheControl,
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': PROJECT_PAGE.length,
+    'cache-control': cacheControl,
   },
   body: PROJECT_PAGE,
 })
@@ -56,8 +60,8 @@ const ANSWERS = {
 }
 
 /**
- * What any request gets: the same body (the 20-project page with body=page), `no-store` when its query has cache=no. The identity headers the edges
- * add are accepted unchecked: verifying them is the API's work, not the edge's.
+ * What any request gets: the same body (the 20-project page with body=page), `no-store` when its query has
+ * cache=no. The identity headers the edges add are accepted unchecked: verifying them is the API's work.
  */
 export function trivialAnswer (url: string): TrivialAnswer {
   const query = url.indexOf('?')

@@ -115,10 +115,13 @@ export function edgeOverheadChecks (results: Pick<OverheadResults, 'cells' | 'me
       pick(summaryOf(comparison.against, comparison.scenario), comparison.metric))
     checks.push(judged(`${comparison.scenario}: ${comparisonLabel(comparison)}`, verdict(value, comparison.bound)))
   }
-  const cpu = (row: OverheadTargetId, scenario: OverheadScenarioId): number | undefined => summaryOf(row, scenario)?.cpuUs
+  const cpu = (row: OverheadTargetId, scenario: OverheadScenarioId): number | undefined =>
+    summaryOf(row, scenario)?.cpuUs
   for (const coding of CODINGS) {
     const hit = ratio(cpu('gatehouse', `page-hit-${coding}`), cpu('gatehouse', 'page-hit'))
-    if (!Number.isNaN(hit)) checks.push(judged(`page-hit-${coding}: CPU/req ÷ page-hit (uncoded)`, verdict(hit, { max: CODED_HIT_VS_PLAIN })))
+    if (!Number.isNaN(hit)) {
+      checks.push(judged(`page-hit-${coding}: CPU/req ÷ page-hit (uncoded)`, verdict(hit, { max: CODED_HIT_VS_PLAIN })))
+    }
     const ours = (cpu('gatehouse', `page-miss-${coding}`) ?? Number.NaN) - (cpu('gatehouse', 'page-miss') ?? Number.NaN)
     const nginx = (cpu('nginx', 'page-miss-gzip') ?? Number.NaN) - (cpu('nginx', 'page-miss') ?? Number.NaN)
     // A difference of noisy medians can come out at or below zero: then there is nothing to divide by.

@@ -36,7 +36,10 @@ type OverheadTarget = Target & { id: OverheadTargetId }
  * baseline build none (the baseline may predate compression).
  */
 const CODINGS: Partial<Record<OverheadTargetId, ReadonlyArray<string>>> = {
-  gatehouse: ['gzip', 'br', 'zstd'], 'gatehouse-all-cores': ['gzip', 'br', 'zstd'], nginx: ['gzip'], caddy: ['gzip', 'zstd'],
+  gatehouse: ['gzip', 'br', 'zstd'],
+  'gatehouse-all-cores': ['gzip', 'br', 'zstd'],
+  nginx: ['gzip'],
+  caddy: ['gzip', 'zstd'],
 }
 
 /** A row asked for a coding it has is probed for it; one asked for a coding it lacks is not applicable. */

@@ -7,7 +7,8 @@ import type { Encoding } from '../compression/negotiation.js'
 import { responseVaries, varyWithAcceptEncoding, weakEtag, type CompressionSettings } from '../compression/policy.js'
 import type { CacheKey, CachedResponse, ResponseStore } from './response-store.js'
 
-export const variantKey = (key: CacheKey, encoding: Encoding): CacheKey => ({ segment: key.segment, id: `${key.id}\n${encoding}` })
+export const variantKey = (key: CacheKey, encoding: Encoding): CacheKey =>
+  ({ segment: key.segment, id: `${key.id}\n${encoding}` })
 
 export class EncodedVariants {
   constructor (private readonly store: ResponseStore, private readonly settings: CompressionSettings) {}
@@ -28,7 +29,8 @@ export class EncodedVariants {
     const headers: CachedResponse['headers'] = { ...entry.headers, 'content-encoding': encoding }
     const etag = weakEtag(entry.headers.etag)
     if (etag !== undefined) headers.etag = etag
-    return { ...entry, headers, body: encodeSync(encoding, entry.body, this.settings.levels[encoding]), encodable: false }
+    const body = encodeSync(encoding, entry.body, this.settings.levels[encoding])
+    return { ...entry, headers, body, encodable: false }
   }
 
   async keep (key: CacheKey, encoding: Encoding, variant: CachedResponse): Promise<void> {
@@ -39,7 +41,8 @@ export class EncodedVariants {
    * A new uncoded entry was stored: variants made from the one it replaces are dropped (they could still be
    * fresh after a revalidation), and the coding this request asked for, if any, is made and kept.
    */
-  async replaced (key: CacheKey, entry: CachedResponse, encoding: Encoding | 'identity'): Promise<CachedResponse | undefined> {
+  async replaced (key: CacheKey, entry: CachedResponse,
+    encoding: Encoding | 'identity'): Promise<CachedResponse | undefined> {
     const variant = encoding !== 'identity' && entry.encodable === true ? this.make(entry, encoding) : undefined
     await Promise.all(this.settings.encodings.map((each) => each === encoding && variant !== undefined
       ? this.keep(key, each, variant)

@@ -16,7 +16,8 @@ const brotliParams = (level: number, size?: number): Record<number, number> => (
 const zstdParams = (level: number): Record<number, number> => ({ [constants.ZSTD_c_compressionLevel]: level })
 
 /** log2 of the smallest window that holds the whole body: less state to set up for a small body, same output. */
-const windowBits = (size: number, min: number, max: number): number => Math.max(min, Math.min(max, Math.ceil(Math.log2(size + 262))))
+const windowBits = (size: number, min: number, max: number): number =>
+  Math.max(min, Math.min(max, Math.ceil(Math.log2(size + 262))))
 
 /**
  * One body in memory, coded at once. Each coder is told the body's size (a window no larger than it, Brotli's size

@@ -16,7 +16,8 @@ export interface CompressionSettings {
 
 // Text that compresses. Everything else — images, archives, fonts, octet-streams, already-coded media — is left
 // alone: an allowlist, as Caddy's encode has, so a type nobody thought of is never squeezed for nothing.
-const COMPRESSIBLE = /^(text\/|application\/(json|javascript|ecmascript|xml|graphql-response\+json|x-www-form-urlencoded|[\w.+-]+\+(json|xml))\b|image\/svg\+xml\b)/i
+const COMPRESSIBLE = new RegExp('^(text/|image/svg\\+xml\\b|application/(json|javascript|ecmascript|xml|' +
+  'graphql-response\\+json|x-www-form-urlencoded|[\\w.+-]+\\+(json|xml))\\b)', 'i')
 
 export const compressibleType = (contentType: unknown): boolean =>
   typeof contentType === 'string' && COMPRESSIBLE.test(contentType)
@@ -38,7 +39,8 @@ export function responseVaries (status: number, headers: Record<string, unknown>
   if (!compressibleType(headers['content-type'])) return false
   const cacheControl = header(headers['cache-control'])
   // Parsed only when it may say no-transform: this runs for every compressible response, asked for or not.
-  return cacheControl === undefined || !/no-transform/i.test(cacheControl) || !parseCacheControl(cacheControl).has('no-transform')
+  return cacheControl === undefined || !/no-transform/i.test(cacheControl) ||
+    !parseCacheControl(cacheControl).has('no-transform')
 }
 
 /** The request's side: what it asked for, unless it is a HEAD, a range, or forbids transformation itself. */
@@ -57,7 +59,8 @@ export function requestCoder (settings: CompressionSettings): (method: string, h
 export function varyWithAcceptEncoding (vary: unknown): string {
   const text = header(vary)
   if (text === undefined || text.trim() === '') return 'Accept-Encoding'
-  if (text.split(',').some((name) => { const trimmed = name.trim().toLowerCase(); return trimmed === 'accept-encoding' || trimmed === '*' })) return text
+  const names = text.split(',').map((name) => name.trim().toLowerCase())
+  if (names.includes('accept-encoding') || names.includes('*')) return text
   return `${text}, Accept-Encoding`
 }
 

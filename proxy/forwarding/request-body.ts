@@ -98,7 +98,11 @@ function readWhole (request: FastifyRequest, payload: Readable, options: Request
     if (coding === undefined) return finish(null, body)
     decodeBody(coding, body, options.limitBytes, (failure, decoded) => {
       if (failure === 'too-large') options.onClientFault('too-large')
-      if (failure !== null) return finish(failure === 'too-large' ? new EdgeErrors.BodyTooLarge(options.limitBytes) : new EdgeErrors.BadBodyEncoding(coding))
+      if (failure !== null) {
+        return finish(failure === 'too-large'
+          ? new EdgeErrors.BodyTooLarge(options.limitBytes)
+          : new EdgeErrors.BadBodyEncoding(coding))
+      }
       // Held as well as the coded body until the exchange ends; what goes upstream is the decoded body alone.
       if (!claim(decoded!.length)) return finish(new EdgeErrors.BodyBufferFull())
       delete request.headers['content-encoding']
@@ -134,7 +138,8 @@ const unsupportedCoding = (request: FastifyRequest): boolean => {
 export function receiveBodiesWhole (app: FastifyInstance, options: RequestBodyOptions): void {
   app.decorateRequest('bodyHold', null)
   // Only requests that carry a body pay for a listener: the hold is given back when the exchange ends.
-  app.addHook('onRequest', function holdBodyBudget (request: FastifyRequest, reply: FastifyReply, next: (error?: Error) => void) {
+  app.addHook('onRequest', function holdBodyBudget (request: FastifyRequest, reply: FastifyReply,
+    next: (error?: Error) => void) {
     if (hasBody(request)) {
       // One coding the edge can decode, or none: anything else (deflate, a chain of codings) is 415, and the
       // answer says what is accepted (RFC 9110 §12.5.3).

@@ -115,7 +115,8 @@ async function responseCache (app: FastifyInstance, options: ResponseCacheOption
   const codingOf = options.compression.enabled ? requestCoder(options.compression) : (): Coding => 'identity'
 
   /** Answers from an entry; an uncoded one is coded on the way for a client that asked (stale, collapsed). */
-  function serve (reply: FastifyReply, entry: CachedResponse, status: CacheStatus, ifNoneMatch: string | undefined, coding: Coding = 'identity'): FastifyReply {
+  function serve (reply: FastifyReply, entry: CachedResponse, status: CacheStatus, ifNoneMatch: string | undefined,
+    coding: Coding = 'identity'): FastifyReply {
     const sent = coding !== 'identity' && entry.encodable === true ? variants.make(entry, coding) : entry
     reply.codingDecided = true
     for (const [name, value] of Object.entries(sent.headers)) reply.header(name, value)
@@ -165,7 +166,9 @@ async function responseCache (app: FastifyInstance, options: ResponseCacheOption
     if (found !== undefined && variantFits && now < found.freshUntil && !asked.mustRevalidate) {
       cacheLookups.inc({ outcome: 'hit' })
       const ttlSeconds = Math.floor((found.freshUntil - now) / 1000)
-      if (coding === 'identity' || found.encodable !== true) return serve(reply, found, { hit: true, ttlSeconds }, ifNoneMatch)
+      if (coding === 'identity' || found.encodable !== true) {
+        return serve(reply, found, { hit: true, ttlSeconds }, ifNoneMatch)
+      }
       // The first request for this coding: made once, kept for the next ones.
       const coded = variants.make(found, coding)
       await variants.keep(key, coding, coded)
@@ -173,7 +176,10 @@ async function responseCache (app: FastifyInstance, options: ResponseCacheOption
     }
     const fwd: Miss = found === undefined ? 'uri-miss' : !variantFits ? 'vary-miss' : asked.mustRevalidate && now < found.freshUntil ? 'request' : 'stale'
     const stale = variantFits && found !== undefined && now < found.staleUntil ? found : undefined
-    request.cacheState = { mode: 'lookup', tenant, key, fwd, coding, ...(ifNoneMatch !== undefined ? { ifNoneMatch } : {}), ...(stale !== undefined ? { stale } : {}) }
+    request.cacheState = {
+      mode: 'lookup', tenant, key, fwd, coding,
+      ...(ifNoneMatch !== undefined ? { ifNoneMatch } : {}), ...(stale !== undefined ? { stale } : {}),
+    }
 
     if (request.method !== 'GET') return
     const flight = `${key.segment}\n${key.id}`
@@ -315,7 +321,9 @@ async function responseCache (app: FastifyInstance, options: ResponseCacheOption
     for (const name of Object.keys(reply.getHeaders())) {
       if (name !== 'x-request-id' && !name.startsWith('ratelimit') && !EDGE_SECURITY_HEADERS.has(name)) reply.removeHeader(name)
     }
-    return serve(reply, stale, { fwd: 'stale', fwdStatus, ttlSeconds: Math.floor((stale.freshUntil - Date.now()) / 1000), detail: 'stale-if-error' }, state.ifNoneMatch, state.coding)
+    const ttlSeconds = Math.floor((stale.freshUntil - Date.now()) / 1000)
+    const status: CacheStatus = { fwd: 'stale', fwdStatus, ttlSeconds, detail: 'stale-if-error' }
+    return serve(reply, stale, status, state.ifNoneMatch, state.coding)
   }
 
   function onUpstreamError (request: FastifyRequest, reply: FastifyReply, status: 502 | 504): boolean {

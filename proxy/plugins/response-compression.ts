@@ -6,7 +6,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { pipeline, type Readable } from 'node:stream'
 import { encoderStream, encodeSync } from '../compression/codecs.js'
-import { requestCoder, responseVaries, varyWithAcceptEncoding, weakEtag, type CompressionSettings } from '../compression/policy.js'
+import {
+  requestCoder, responseVaries, varyWithAcceptEncoding, weakEtag, type CompressionSettings,
+} from '../compression/policy.js'
 
 declare module 'fastify' {
   interface FastifyReply {
