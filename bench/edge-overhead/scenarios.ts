@@ -37,8 +37,8 @@ export function buildOverheadScenarios (ids: OverheadScenarioId[]): OverheadScen
     const hit = `page-hit${suffix}` as const
     all[miss] = {
       id: miss,
-      title: `20-project page, miss: GET ${OVERHEAD_PATH}?body=page&cache=no (no-store: forwarded and coded every time), ` +
-        asked,
+      title: `20-project page, miss: GET ${OVERHEAD_PATH}?body=page&cache=no ` +
+        `(no-store: forwarded and coded every time), ${asked}`,
       method: 'GET', url: `${OVERHEAD_PATH}?body=page&cache=no`, login: READER, headers,
       newConnections: false, cached: false, expectedStatus: 200, ...(encoding !== undefined ? { encoding } : {}),
     }
