@@ -1,6 +1,6 @@
 // Negotiated response compression at the edge, over real TLS, HTTP/2 and HTTP/1.1, with undici, Node's fetch
 // and http2 clients and curl --compressed: what each Accept-Encoding gets, and every response left uncoded.
-import { execFile } from 'node:child_process'
+import { execFile, execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { connect as http2Connect } from 'node:http2'
 import { tmpdir } from 'node:os'
@@ -133,7 +133,16 @@ t.test('Node\'s own clients: fetch decodes by itself, http2 with zlib', async (t
   t.same(decode('br', body), PAGE)
 })
 
-t.test('curl --compressed over HTTP/2 and HTTP/1.1', async (t) => {
+const hasCurl = ((): boolean => {
+  try {
+    execFileSync('curl', ['--version'], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+})()
+
+t.test('curl --compressed over HTTP/2 and HTTP/1.1', { skip: hasCurl ? false : 'curl is not installed' }, async (t) => {
   const stack = await startScriptedStack(t)
   stack.respond(pageResponder())
   const [alice] = stack.logins
