@@ -90,6 +90,27 @@ for (const [store, env] of STORES) {
       t.match(gzip.headers['cache-status'], /detail=encoded-gzip/)
     })
 
+    t.test('concurrent misses in several codings: one upstream request, each answer in its own coding', async (t) => {
+      const stack = await startScriptedStack(t, env)
+      const page = pageResponder()
+      stack.respond(async (request, response) => {
+        await new Promise((resolve) => setTimeout(resolve, 300)) // holds the fetch open so the others collapse onto it
+        page(request, response)
+      })
+      const [alice] = stack.logins
+      const codings = ['gzip', 'br', 'zstd', undefined, 'gzip', 'br']
+      const responses = await Promise.all(codings.map((coding) => stack.request('/api/v1/projects', {
+        as: alice, headers: coding === undefined ? {} : { 'accept-encoding': coding },
+      })))
+      t.equal(stack.seen.length, 1, 'one request reached the upstream')
+      for (const [index, response] of responses.entries()) {
+        t.equal(response.headers['content-encoding'], codings[index], `request ${index}: its own coding`)
+        t.same(decode(response.headers['content-encoding'], response.bytes), PAGE)
+      }
+      const statuses = responses.map((response) => String(response.headers['cache-status']))
+      t.equal(statuses.filter((status) => status.endsWith('collapsed')).length, codings.length - 1)
+    })
+
     t.test('a stale-if-error answer is coded too', async (t) => {
       const stack = await startScriptedStack(t, env)
       stack.respond(pageResponder('s-maxage=1, stale-if-error=60'))
