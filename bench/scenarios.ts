@@ -25,6 +25,8 @@ export interface Scenario {
    */
   cacheOptional?: boolean
   expectedStatus: number
+  /** The content coding asked for (Accept-Encoding) and expected back; undefined: none asked. */
+  encoding?: 'gzip' | 'br' | 'zstd'
 }
 
 export const READ_URL = `/api/v1/projects?limit=${PROJECTS}`

@@ -9,7 +9,12 @@ export const OVERHEAD_TARGET_IDS = [
   'upstream-direct', 'gatehouse', 'gatehouse-all-cores', 'gatehouse-baseline', 'node-bare', 'node-minimal', 'nginx',
   'caddy',
 ] as const
-export const OVERHEAD_SCENARIO_IDS = ['forwarded', 'cache-hit', 'new-tls'] as const
+export const OVERHEAD_SCENARIO_IDS = [
+  'forwarded', 'cache-hit', 'new-tls',
+  // Compression (bench/edge-overhead/scenarios.ts): a 20-project page, uncoded and in each coding, missed and hit.
+  'page-miss', 'page-miss-gzip', 'page-miss-br', 'page-miss-zstd',
+  'page-hit', 'page-hit-gzip', 'page-hit-br', 'page-hit-zstd',
+] as const
 /**
  * edge-overhead: the edges alone in front of a trivial upstream (bench/edge-overhead/); edge: the targets and
  * scenarios above, in front of the API; api: the API alone beside a minimal reference service (bench/api/);

@@ -21,6 +21,21 @@ const BODY = Buffer.from(JSON.stringify({
   next: null,
 }))
 
+// A page of 20 projects as the API lists them (GET /api/v1/projects): the body of the compression loads.
+export const PROJECT_PAGE = Buffer.from(JSON.stringify({
+  items: Array.from({ length: 20 }, (_, index) => ({
+    id: `0190a3b2-7c4d-7e8f-9a0b-${String(index).padStart(12, '0')}`,
+    name: `Project ${index} of the platform team`,
+    description: index % 3 === 0
+      ? null
+      : `Tracks the work of milestone ${index}: design, rollout and the follow-up tasks.`,
+    createdAt: `2026-01-${String(1 + index).padStart(2, '0')}T09:30:00.000Z`,
+    updatedAt: `2026-02-${String(1 + index).padStart(2, '0')}T16:45:12.345Z`,
+  })),
+  limit: 20,
+  next: 'MDE5MGEzYjItN2M0ZC03ZThmLTlhMGItMDAwMDAwMDAwMDE5',
+}))
+
 export interface TrivialAnswer { status: number, headers: OutgoingHttpHeaders, body: Buffer }
 
 const answer = (cacheControl: string): TrivialAnswer => ({
@@ -30,15 +45,30 @@ const answer = (cacheControl: string): TrivialAnswer => ({
   },
   body: BODY,
 })
-const ANSWERS = { cacheable: answer(CACHEABLE), uncacheable: answer(UNCACHEABLE) }
+const pageAnswer = (cacheControl: string): TrivialAnswer => ({
+  status: 200,
+  headers: {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': PROJECT_PAGE.length,
+    'cache-control': cacheControl,
+  },
+  body: PROJECT_PAGE,
+})
+const ANSWERS = {
+  cacheable: answer(CACHEABLE), uncacheable: answer(UNCACHEABLE),
+  pageCacheable: pageAnswer(CACHEABLE), pageUncacheable: pageAnswer(UNCACHEABLE),
+}
 
 /**
- * What any request gets: the same body, `no-store` when its query has cache=no. The identity headers the edges
- * add are accepted unchecked: verifying them is the API's work, not the edge's.
+ * What any request gets: the same body (the 20-project page with body=page), `no-store` when its query has
+ * cache=no. The identity headers the edges add are accepted unchecked: verifying them is the API's work.
  */
 export function trivialAnswer (url: string): TrivialAnswer {
   const query = url.indexOf('?')
-  const uncacheable = query !== -1 && new URLSearchParams(url.slice(query + 1)).get('cache') === 'no'
+  if (query === -1) return ANSWERS.cacheable
+  const parameters = new URLSearchParams(url.slice(query + 1))
+  const uncacheable = parameters.get('cache') === 'no'
+  if (parameters.get('body') === 'page') return uncacheable ? ANSWERS.pageUncacheable : ANSWERS.pageCacheable
   return uncacheable ? ANSWERS.uncacheable : ANSWERS.cacheable
 }
 

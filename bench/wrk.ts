@@ -19,6 +19,8 @@ export interface WrkRun {
   non2xx: number
   socketErrors: number
   timeouts: number
+  /** Bytes of responses wrk read (headers and bodies, after TLS), as it reports them (two decimals of its unit). */
+  bytesRead: number
 }
 
 export interface WrkLoad {
@@ -63,6 +65,9 @@ export function parseWrk (out: string): WrkRun {
   const p99 = /^\s+99%\s+(\S+)/m.exec(out)
   if (perSecond === null || total === null) throw new Error(`unreadable wrk output:\n${out}`)
   const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(out)
+  // wrk prints sizes in binary units (its format_binary): 1.00MB is 1024² bytes.
+  const read = /requests in [^,]+,\s+([\d.]+)([KMGT]?B) read/.exec(out)
+  const unit = { B: 1, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3, TB: 1024 ** 4 }[read?.[2] ?? 'B'] ?? 1
   const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)
   return {
     requestsPerSecond: Number(perSecond[1]),
@@ -73,6 +78,7 @@ export function parseWrk (out: string): WrkRun {
     non2xx: Number(non2xx?.[1] ?? 0),
     socketErrors: socket !== null ? Number(socket[1]) + Number(socket[2]) + Number(socket[3]) : 0,
     timeouts: socket !== null ? Number(socket[4]) : 0,
+    bytesRead: read !== null ? Number(read[1]) * unit : Number.NaN,
   }
 }
 

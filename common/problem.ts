@@ -52,6 +52,10 @@ export const PROBLEMS = {
     title: 'Invalid Content-Length',
     message: 'Request body size did not match Content-Length',
   },
+  BadBodyEncoding: {
+    code: 'GH_BAD_BODY_ENCODING', status: 400, slug: 'bad-content-encoding', title: 'Undecodable request body',
+    message: 'The request body is not valid %s data',
+  },
   BadUrl: { code: 'FST_ERR_BAD_URL', status: 400, slug: 'bad-url', title: 'Malformed URL' },
   BadPath: {
     code: 'GH_BAD_PATH', status: 400, slug: 'bad-path', title: 'Path not accepted',
@@ -116,6 +120,11 @@ export const PROBLEMS = {
     message: 'Request body is larger than %s bytes',
   },
   UriTooLong: { code: 'FST_ERR_MAX_PARAM_LENGTH', status: 414, slug: 'uri-too-long', title: 'URI too long' },
+  UnsupportedBodyEncoding: {
+    code: 'GH_UNSUPPORTED_BODY_ENCODING', status: 415, slug: 'unsupported-content-encoding',
+    title: 'Unsupported content coding',
+    message: 'Request bodies may be coded with gzip, br or zstd, not %s',
+  },
   UnsupportedMediaType: {
     code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE', status: 415, slug: 'unsupported-media-type',
     title: 'Unsupported media type',

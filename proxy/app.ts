@@ -17,6 +17,7 @@ import problemDetails from './plugins/problem-details.js'
 import redis from './plugins/redis.js'
 import requestContext, { requestIdFrom } from './plugins/request-context.js'
 import responseCache from './plugins/response-cache.js'
+import responseCompression from './plugins/response-compression.js'
 import securityHeaders, { rawClientErrorResponse } from './plugins/security-headers.js'
 import edgeTracing from './plugins/tracing.js'
 import healthRoutes from './routes/health.js'
@@ -129,7 +130,8 @@ export async function buildProxyApp (config: ProxyConfig, options: BuildProxyOpt
       done()
     })
     await edgeApp.register(edgeRateLimit, config.rateLimit)
-    await edgeApp.register(responseCache, config.cache)
+    if (config.compression.enabled) await edgeApp.register(responseCompression, config.compression)
+    await edgeApp.register(responseCache, { ...config.cache, compression: config.compression })
     await edgeApp.register(forward, {
       upstreams: config.upstreams,
       timeouts: config.upstream,

@@ -8,6 +8,8 @@ import { ConfigError, loadEnvConfig } from '../common/env-config.js'
 import { readOrCreateSecret } from '../common/secret-file.js'
 import { serverTimeouts, serverTimeoutSettings, type ServerTimeouts } from '../common/server-timeouts.js'
 import { tracingConfig, type TracingConfig } from '../common/tracing.js'
+import type { CompressionSettings } from './compression/policy.js'
+import { ENCODINGS, type Encoding } from './compression/negotiation.js'
 
 const Plan = Type.Enum(['free', 'pro', 'enterprise'])
 
@@ -47,6 +49,12 @@ export const ProxyEnvSchema = Type.Object({
   CACHE_MAX_BYTES: Type.Integer({ default: 64 * 1024 * 1024, minimum: 1024 }),
   CACHE_MAX_ENTRY_BYTES: Type.Integer({ default: 1024 * 1024, minimum: 1 }),
   CACHE_MAX_STALE_IF_ERROR_SECONDS: Type.Integer({ default: 300, minimum: 0 }),
+  COMPRESSION: Type.Boolean({ default: true, description: 'Compress responses clients ask to have compressed (Accept-Encoding)' }),
+  COMPRESSION_ENCODINGS: Type.String({ default: 'zstd,br,gzip', pattern: `^(${ENCODINGS.join('|')})(,(${ENCODINGS.join('|')}))*$`, description: 'Offered codings, most preferred first' }),
+  COMPRESSION_GZIP_LEVEL: Type.Integer({ default: 1, minimum: 1, maximum: 9 }),
+  COMPRESSION_BROTLI_LEVEL: Type.Integer({ default: 1, minimum: 0, maximum: 11 }),
+  COMPRESSION_ZSTD_LEVEL: Type.Integer({ default: 1, minimum: 1, maximum: 19 }),
+  COMPRESSION_MIN_BYTES: Type.Integer({ default: 1024, minimum: 0, description: 'Smaller bodies are sent uncompressed' }),
   BODY_LIMIT_BYTES: Type.Integer({ default: 1_048_576, minimum: 1024 }),
   BODY_BUFFER_MAX_BYTES: Type.Integer({ default: 64 * 1024 * 1024, minimum: 1024, description: 'Request bodies held at the edge at once, all requests together; past it 503 + Retry-After' }),
   UPSTREAM_USER_MAX_IN_FLIGHT: Type.Optional(Type.Integer({ minimum: 1, description: 'Requests one tenant user may have at the API at once (default: a quarter of the pool, UPSTREAM_CONNECTIONS per instance)' })),
@@ -84,6 +92,7 @@ export interface ProxyConfig {
     failOpen: boolean
   }
   cache: { maxEntries: number, maxBytes: number, maxEntryBytes: number, maxStaleIfErrorSeconds: number }
+  compression: CompressionSettings
   bodyLimitBytes: number
   /** All request bodies buffered at the edge at once may take this much memory. */
   bodyBufferMaxBytes: number
@@ -131,6 +140,8 @@ export function loadProxyConfig (env: Record<string, string | undefined> = proce
     throw new ConfigError(['TLS_CERT_FILE and TLS_KEY_FILE: set both to use your own certificate, or neither for a local CA'])
   }
   const workers = parseWorkers(settings.PROXY_WORKERS)
+  const encodings = settings.COMPRESSION_ENCODINGS.split(',') as Encoding[]
+  if (new Set(encodings).size < encodings.length) throw new ConfigError([`COMPRESSION_ENCODINGS: "${settings.COMPRESSION_ENCODINGS}" names a coding twice`])
   const upstreams = settings.UPSTREAM_URLS.split(',').map((entry) => entry.trim()).filter(Boolean)
   const badUpstream = upstreams.find((entry) => !URL.canParse(entry) || !/^https?:$/.test(new URL(entry).protocol))
   if (badUpstream !== undefined) throw new ConfigError([`UPSTREAM_URLS: "${badUpstream}" is not an http(s) URL`])
@@ -174,6 +185,12 @@ export function loadProxyConfig (env: Record<string, string | undefined> = proce
       maxBytes: settings.CACHE_MAX_BYTES,
       maxEntryBytes: settings.CACHE_MAX_ENTRY_BYTES,
       maxStaleIfErrorSeconds: settings.CACHE_MAX_STALE_IF_ERROR_SECONDS,
+    },
+    compression: {
+      enabled: settings.COMPRESSION,
+      encodings,
+      levels: { gzip: settings.COMPRESSION_GZIP_LEVEL, br: settings.COMPRESSION_BROTLI_LEVEL, zstd: settings.COMPRESSION_ZSTD_LEVEL },
+      minBytes: settings.COMPRESSION_MIN_BYTES,
     },
     bodyLimitBytes: settings.BODY_LIMIT_BYTES,
     bodyBufferMaxBytes: settings.BODY_BUFFER_MAX_BYTES,

@@ -12,6 +12,8 @@ import type { OverheadScenario } from './scenarios.js'
 export interface OverheadRun extends WrkRun {
   cpuUs: number
   upstreamCpuUs: number
+  /** Bytes wrk read per response, headers included (the compression loads' bytes on the wire). */
+  bytesPerResponse: number
   /** Σ VmRSS over the row's processes, and the largest process's, at their highest during the run. */
   rssMiB: number
   largestRssMiB: number
@@ -45,14 +47,26 @@ export const COMPARISONS: Comparison[] = [
   { scenario: 'cache-hit', metric: 'rate', against: 'nginx', bound: { min: 0.6 } },
   { scenario: 'new-tls', metric: 'rate', against: 'caddy', bound: { min: 0.5 } },
   { scenario: 'new-tls', metric: 'cpu', against: 'caddy' },
+  { scenario: 'page-miss-gzip', metric: 'cpu', against: 'nginx' },
+  { scenario: 'page-miss-gzip', metric: 'cpu', against: 'caddy' },
+  { scenario: 'page-hit-gzip', metric: 'cpu', against: 'nginx' },
 ]
+/**
+ * Compression's targets (issue 13): a coded cache hit costs at most 1.2× an uncoded one (the variant is stored, not
+ * made again), and what compressing a miss adds to ours — coded miss minus uncoded miss — is no more than what it
+ * adds to nginx's (gzip at its default level 1) for the same body.
+ */
+export const CODED_HIT_VS_PLAIN = 1.2
+export const MISS_COMPRESSION_VS_NGINX = 1
+const CODINGS = ['gzip', 'br', 'zstd'] as const
+
 /** Peak RSS of any one proxy process, at most; PROXY_WORKERS=auto's req/s ÷ one process's, at least, everywhere. */
 export const PEAK_RSS_MIB = 120
 export const ALL_CORES_VS_ONE = 1
 
 export interface Summary {
   perSecond: number, p50: number, p99: number, cpuUs: number, upstreamCpuUs: number
-  rssMiB: number, largestRssMiB: number, errors: number
+  rssMiB: number, largestRssMiB: number, errors: number, bytesPerResponse: number
 }
 
 export function summarise (runs: OverheadRun[]): Summary {
@@ -62,6 +76,7 @@ export function summarise (runs: OverheadRun[]): Summary {
     p99: median(runs.map((run) => run.p99Ms)),
     cpuUs: median(runs.map((run) => run.cpuUs)),
     upstreamCpuUs: median(runs.map((run) => run.upstreamCpuUs)),
+    bytesPerResponse: median(runs.map((run) => run.bytesPerResponse)),
     rssMiB: Math.max(...runs.map((run) => run.rssMiB)),
     largestRssMiB: Math.max(...runs.map((run) => run.largestRssMiB)),
     errors: runs.reduce((total, run) => total + run.non2xx + run.socketErrors + run.timeouts, 0),
@@ -100,6 +115,22 @@ export function edgeOverheadChecks (results: Pick<OverheadResults, 'cells' | 'me
       pick(summaryOf(comparison.against, comparison.scenario), comparison.metric))
     checks.push(judged(`${comparison.scenario}: ${comparisonLabel(comparison)}`, verdict(value, comparison.bound)))
   }
+  const cpu = (row: OverheadTargetId, scenario: OverheadScenarioId): number | undefined =>
+    summaryOf(row, scenario)?.cpuUs
+  for (const coding of CODINGS) {
+    const hit = ratio(cpu('gatehouse', `page-hit-${coding}`), cpu('gatehouse', 'page-hit'))
+    if (!Number.isNaN(hit)) {
+      checks.push(judged(`page-hit-${coding}: CPU/req ÷ page-hit (uncoded)`, verdict(hit, { max: CODED_HIT_VS_PLAIN })))
+    }
+    const ours = (cpu('gatehouse', `page-miss-${coding}`) ?? Number.NaN) - (cpu('gatehouse', 'page-miss') ?? Number.NaN)
+    const nginx = (cpu('nginx', 'page-miss-gzip') ?? Number.NaN) - (cpu('nginx', 'page-miss') ?? Number.NaN)
+    // A difference of noisy medians can come out at or below zero: then there is nothing to divide by.
+    const miss = nginx > 0 ? ratio(Math.max(0, ours), nginx) : Number.NaN
+    if (!Number.isNaN(miss)) {
+      checks.push(judged(`page-miss-${coding}: compression CPU/req (coded − uncoded miss) ÷ nginx's gzip`,
+        verdict(miss, { max: MISS_COMPRESSION_VS_NGINX })))
+    }
+  }
   for (const id of ['gatehouse', 'gatehouse-all-cores'] as const) {
     const largest = results.memory.get(id)?.largestMiB
     if (largest === undefined) continue
@@ -126,10 +157,12 @@ function scenarioTable (results: OverheadResults, scenario: OverheadScenario): s
   const comparisons = COMPARISONS.filter((comparison) => comparison.scenario === id)
   const titles = comparisons.map((comparison) => comparison.bound === undefined
     ? comparisonLabel(comparison) : `${comparisonLabel(comparison)} (${boundText(comparison.bound)})`)
-  const columns = 6 + titles.length
+  // The compression loads show what went over the wire too.
+  const bytes = id.startsWith('page')
+  const columns = 6 + titles.length + (bytes ? 1 : 0)
   const lines = ['', `### ${id}: ${scenario.title}`, '',
     '| Row | Workers | req/s | p50 ms | p99 ms | CPU µs/req | upstream CPU µs/req | RSS MiB (largest process) | ' +
-      `${titles.join(' | ')} | errors |`,
+      [...(bytes ? ['bytes/resp'] : []), ...titles, 'errors'].join(' | ') + ' |',
     `| --- | --- | ${Array.from({ length: columns }, () => '---:').join(' | ')} | ---: |`]
   const empty = Array.from({ length: columns }, () => '').join(' | ')
   for (const row of results.rows) {
@@ -153,7 +186,8 @@ function scenarioTable (results: OverheadResults, scenario: OverheadScenario): s
     const upstream = row.id === 'upstream-direct' ? '(the row)' : fixed(summary.upstreamCpuUs, 0)
     lines.push(`| ${row.label} | ${row.workers} | ${fixed(summary.perSecond, 0)}${failed} | ` +
       `${fixed(summary.p50, 2)} | ${fixed(summary.p99, 2)} | ${fixed(summary.cpuUs, 0)} | ${upstream} | ` +
-      `${fixed(summary.rssMiB, 0)} (${fixed(summary.largestRssMiB, 0)}) | ${ratios.join(' | ')} | ` +
+      `${fixed(summary.rssMiB, 0)} (${fixed(summary.largestRssMiB, 0)}) | ` +
+      [...(bytes ? [fixed(summary.bytesPerResponse, 0)] : []), ...ratios, ''].join(' | ') +
       `${summary.errors === 0 ? '0' : `⚠ ${summary.errors}`} |`)
   }
   return lines

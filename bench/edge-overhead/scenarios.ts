@@ -1,6 +1,7 @@
 // The edge-overhead section's three loads, the same for every row: a GET the upstream forbids storing (so every
 // edge forwards each one), a GET it lets caches keep for a minute (answered from the edges' caches), and that
-// cacheable GET on a new connection each time (the handshake's cost; an edge without a cache forwards it).
+// cacheable GET on a new connection each time (the handshake's cost; an edge without a cache forwards it). Then
+// compression: a 20-project page forwarded (every request a miss the edge compresses) and hit, uncoded and coded.
 import { READER } from '../credentials.js'
 import type { Scenario } from '../scenarios.js'
 import type { OverheadScenarioId } from '../settings.js'
@@ -11,7 +12,7 @@ export const OVERHEAD_PATH = '/api/v1/edge-overhead'
 export type OverheadScenario = Scenario & { id: OverheadScenarioId }
 
 export function buildOverheadScenarios (ids: OverheadScenarioId[]): OverheadScenario[] {
-  const all: { [Id in OverheadScenarioId]: OverheadScenario & { id: Id } } = {
+  const all: Partial<Record<OverheadScenarioId, OverheadScenario>> = {
     forwarded: {
       id: 'forwarded', title: `Forwarded GET ${OVERHEAD_PATH}?cache=no (the upstream answers no-store)`,
       method: 'GET', url: `${OVERHEAD_PATH}?cache=no`, login: READER, headers: {},
@@ -28,5 +29,24 @@ export function buildOverheadScenarios (ids: OverheadScenarioId[]): OverheadScen
       newConnections: true, cached: true, cacheOptional: true, expectedStatus: 200,
     },
   }
-  return ids.map((id) => all[id])
+  for (const encoding of [undefined, 'gzip', 'br', 'zstd'] as const) {
+    const suffix = encoding === undefined ? '' : `-${encoding}` as const
+    const headers: Record<string, string> = encoding === undefined ? {} : { 'accept-encoding': encoding }
+    const asked = encoding === undefined ? 'no Accept-Encoding' : `Accept-Encoding: ${encoding}`
+    const miss = `page-miss${suffix}` as const
+    const hit = `page-hit${suffix}` as const
+    all[miss] = {
+      id: miss,
+      title: `20-project page, miss: GET ${OVERHEAD_PATH}?body=page&cache=no ` +
+        `(no-store: forwarded and coded every time), ${asked}`,
+      method: 'GET', url: `${OVERHEAD_PATH}?body=page&cache=no`, login: READER, headers,
+      newConnections: false, cached: false, expectedStatus: 200, ...(encoding !== undefined ? { encoding } : {}),
+    }
+    all[hit] = {
+      id: hit, title: `20-project page, cache hit: GET ${OVERHEAD_PATH}?body=page (public, max-age=60), ${asked}`,
+      method: 'GET', url: `${OVERHEAD_PATH}?body=page`, login: READER, headers,
+      newConnections: false, cached: true, expectedStatus: 200, ...(encoding !== undefined ? { encoding } : {}),
+    }
+  }
+  return ids.map((id) => all[id]!)
 }

@@ -19,7 +19,7 @@ import { startMinimalEdge } from '../targets/minimal-edge.js'
 import { NGINX, startNginx } from '../targets/nginx.js'
 import type { Target, TargetContext } from '../targets/target.js'
 import { startTrivialUpstream, upstreamDirectTarget } from '../targets/trivial-upstream.js'
-import { trivialAnswer } from '../trivial-upstream.js'
+import { PROJECT_PAGE, trivialAnswer } from '../trivial-upstream.js'
 import { createTeardown } from '../teardown.js'
 import { requireTool, runWrk, WRK_TIMEOUT } from '../wrk.js'
 import { renderEdgeOverhead, type OverheadRun } from './report.js'
@@ -29,6 +29,32 @@ import { buildOverheadScenarios, type OverheadScenario } from './scenarios.js'
 const log = (message: string): void => { process.stderr.write(`bench: edge-overhead: ${message}\n`) }
 
 type OverheadTarget = Target & { id: OverheadTargetId }
+
+/**
+ * The codings each row compresses with, as configured in its target: ours all three; nginx gzip (Debian's has no
+ * Brotli or zstd module); Caddy gzip and zstd (no Brotli encoder in its standard build); the floors and the
+ * baseline build none (the baseline may predate compression).
+ */
+const CODINGS: Partial<Record<OverheadTargetId, ReadonlyArray<string>>> = {
+  gatehouse: ['gzip', 'br', 'zstd'],
+  'gatehouse-all-cores': ['gzip', 'br', 'zstd'],
+  nginx: ['gzip'],
+  caddy: ['gzip', 'zstd'],
+}
+
+/** A row asked for a coding it has is probed for it; one asked for a coding it lacks is not applicable. */
+function withCodings (target: OverheadTarget): OverheadTarget {
+  const codings = CODINGS[target.id] ?? []
+  return {
+    ...target,
+    notApplicable: (scenario) => scenario.encoding !== undefined && !codings.includes(scenario.encoding)
+      ? `no ${scenario.encoding}` : target.notApplicable(scenario),
+    expectedHeaders: (scenario) => ({
+      ...target.expectedHeaders(scenario),
+      ...(scenario.encoding !== undefined ? { 'content-encoding': new RegExp(`^${scenario.encoding}$`) } : {}),
+    }),
+  }
+}
 
 /** Starts one row; undefined when it is not to be run. */
 async function startRow (id: OverheadTargetId, context: TargetContext, upstream: Managed,
@@ -94,6 +120,7 @@ async function runOnce ({ context, upstreamPid, memory }: Runner, target: Overhe
       ...run,
       // The upstream-direct row's own CPU is the upstream's.
       cpuUs: perRequest(before.target, after.target),
+      bytesPerResponse: run.requests > 0 ? run.bytesRead / run.requests : Number.NaN,
       upstreamCpuUs: perRequest(before.upstream, after.upstream),
       rssMiB: rss.mib,
       largestRssMiB: rss.largestMiB,
@@ -116,7 +143,10 @@ function setup (settings: BenchSettings): string {
     `nginx: salted SHA-1), keep-alive except new-tls; ${warmUp}${settings.rounds} interleaved round(s), medians; ` +
     'errors summed over the rounds. CPU: the row\'s process tree, from /proc, over the run. ' +
     'RSS: the highest Σ VmRSS sampled every 250 ms during the ' +
-    'runs. Resumption: 100 TLS connections one after the other, each offering the ticket the previous one received.'
+    'runs. Resumption: 100 TLS connections one after the other, each offering the ticket the previous one received. ' +
+    'Compression (page-*): the 20-project page (bench/trivial-upstream.ts PROJECT_PAGE, ' +
+    `${PROJECT_PAGE.length} bytes); bytes/resp is what wrk read per response, headers included; nginx gzip at its ` +
+    'default level 1, Caddy encode with gzip at level 1 and zstd at its default, ours at COMPRESSION_*_LEVEL defaults.'
 }
 
 export interface EdgeOverheadSection { report: string, cells: Map<string, Cell<OverheadRun>>, tools: string }
@@ -160,7 +190,7 @@ export async function measureEdgeOverhead (settings: BenchSettings, outputDir: s
     for (const id of wanted) {
       log(`starting ${id}`)
       const target = await startRow(id, context, upstream, (step) => teardown.add(step))
-      if (target !== undefined) targets.push({ ...target, id })
+      if (target !== undefined) targets.push(withCodings({ ...target, id }))
     }
 
     const runner: Runner = { context, upstreamPid: upstream.child.pid!, memory: new Map() }

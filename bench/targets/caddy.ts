@@ -56,6 +56,14 @@ function config (context: TargetContext, options: CaddyOptions, dir: string): ob
                     mappings: signed.map((entry) => ({ input: entry.key, outputs: [entry.tenant, entry.user, entry.timestamp, entry.signature, entry.contentDigest] })),
                     defaults: ['', '', '', '', ''],
                   },
+                  // encode zstd gzip, gzip at level 1 as nginx's default, for the JSON the API sends.
+                  {
+                    handler: 'encode',
+                    encodings: { zstd: {}, gzip: { level: 1 } },
+                    prefer: ['zstd', 'gzip'],
+                    minimum_length: 1024,
+                    match: { headers: { 'Content-Type': ['application/json*'] } },
+                  },
                   {
                     handler: 'reverse_proxy',
                     upstreams: [{ dial: new URL(context.apiOrigin).host }],

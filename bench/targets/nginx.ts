@@ -79,6 +79,14 @@ http {
   }
   map $http_cache_control $client_no_store { "~*no-store" 1; default 0; }
 
+  # Compression as "gzip on" gives it, at its default level (1), for the JSON the API sends: the cache keeps the
+  # uncoded response and every hit is compressed again.
+  gzip on;
+  gzip_types application/json;
+  gzip_min_length 1024;
+  gzip_proxied any;
+  gzip_vary on;
+
   server {
     listen 127.0.0.1:${options.port} ssl http2;
     ssl_certificate ${credentials.certChainFile};

@@ -84,7 +84,7 @@ export function etagMatches (ifNoneMatch: unknown, etag: unknown): boolean {
 export const CACHE_NAME = 'Gatehouse'
 
 export type CacheStatus =
-  | { hit: true, ttlSeconds: number }
+  | { hit: true, ttlSeconds: number, detail?: string }
   | { fwd: 'uri-miss' | 'vary-miss' | 'stale' | 'request' | 'bypass' | 'method', fwdStatus?: number, stored?: boolean, collapsed?: boolean, ttlSeconds?: number, detail?: string }
 
 /** The RFC 9211 Cache-Status field value for what this cache did. */
@@ -92,6 +92,7 @@ export function cacheStatus (status: CacheStatus): string {
   const parts = [CACHE_NAME]
   if ('hit' in status) {
     parts.push('hit', `ttl=${status.ttlSeconds}`)
+    if (status.detail !== undefined) parts.push(`detail=${status.detail}`)
     return parts.join('; ')
   }
   parts.push(`fwd=${status.fwd}`)

@@ -18,6 +18,8 @@ export interface CachedResponse {
   staleUntil: number
   /** The request's values of the headers the response varies on. */
   vary: Record<string, string>
+  /** An uncoded entry that is coded for clients that ask (proxy/cache/encoded-variants.ts). */
+  encodable?: boolean
 }
 
 export interface CacheKey { id: string, segment: string }

@@ -2,11 +2,15 @@
 // proxy_request_buffering): a slow or unfinished upload holds only the edge's memory, never an API
 // connection; an oversized body is refused here (413) whether it declared its length or not; and the edge
 // can sign a digest of exactly what it forwards. Memory is bounded twice: BODY_LIMIT_BYTES a request, and
-// BODY_BUFFER_MAX_BYTES for all bodies held at once (past it, 503 + Retry-After).
+// BODY_BUFFER_MAX_BYTES for all bodies held at once (past it, 503 + Retry-After). A compressed body
+// (Content-Encoding gzip, br or zstd) is decoded here, its decoded size held to the same limit (a zip bomb is
+// 413), so the API receives, and the identity signature covers, the body itself.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Http2ServerRequest } from 'node:http2'
 import type { Readable } from 'node:stream'
 import { Errors } from '../../common/problem.js'
+import { decodeBody, REQUEST_CODINGS } from '../compression/codecs.js'
+import type { Encoding } from '../compression/negotiation.js'
 
 /** Bytes of request bodies held at once, across every request of this process. */
 export class BodyBudget {
@@ -21,6 +25,8 @@ export class BodyBudget {
 
   give (bytes: number): void { this.#used -= bytes }
 }
+
+const ACCEPTED_CODINGS = 'gzip, br, zstd'
 
 /** What one request holds of the budget, given back when its exchange ends however it ends. */
 interface Hold { bytes: number }
@@ -87,7 +93,21 @@ function readWhole (request: FastifyRequest, payload: Readable, options: Request
       finish(new Errors.BodyLengthMismatch())
       return
     }
-    finish(null, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, received))
+    const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received)
+    const coding = codingOf(request)
+    if (coding === undefined) return finish(null, body)
+    decodeBody(coding, body, options.limitBytes, (failure, decoded) => {
+      if (failure === 'too-large') options.onClientFault('too-large')
+      if (failure !== null) {
+        return finish(failure === 'too-large'
+          ? new Errors.BodyTooLarge(options.limitBytes)
+          : new Errors.BadBodyEncoding(coding))
+      }
+      // Held as well as the coded body until the exchange ends; what goes upstream is the decoded body alone.
+      if (!claim(decoded!.length)) return finish(new Errors.BodyBufferFull())
+      delete request.headers['content-encoding']
+      finish(null, decoded)
+    })
   }
   // The client went away (or reset its stream) before its body was complete: nobody waits for an answer.
   const onError = (): void => {
@@ -101,12 +121,33 @@ function readWhole (request: FastifyRequest, payload: Readable, options: Request
   payload.on('close', onClose)
 }
 
+/** The coding of a request's body that the edge decodes; undefined for none (or identity). */
+function codingOf (request: FastifyRequest): Encoding | undefined {
+  const coding = request.headers['content-encoding']
+  return coding === undefined ? undefined : REQUEST_CODINGS[coding.trim().toLowerCase()]
+}
+
+const unsupportedCoding = (request: FastifyRequest): boolean => {
+  const coding = request.headers['content-encoding']
+  if (coding === undefined) return false
+  const name = coding.trim().toLowerCase()
+  return name !== 'identity' && name !== '' && REQUEST_CODINGS[name] === undefined
+}
+
 /** Replaces every body parser of this context: bodies arrive as Buffers, whatever their type. */
 export function receiveBodiesWhole (app: FastifyInstance, options: RequestBodyOptions): void {
   app.decorateRequest('bodyHold', null)
   // Only requests that carry a body pay for a listener: the hold is given back when the exchange ends.
-  app.addHook('onRequest', function holdBodyBudget (request: FastifyRequest, reply: FastifyReply, next: () => void) {
+  app.addHook('onRequest', function holdBodyBudget (request: FastifyRequest, reply: FastifyReply,
+    next: (error?: Error) => void) {
     if (hasBody(request)) {
+      // One coding the edge can decode, or none: anything else (deflate, a chain of codings) is 415, and the
+      // answer says what is accepted (RFC 9110 §12.5.3).
+      if (unsupportedCoding(request)) {
+        reply.header('accept-encoding', ACCEPTED_CODINGS)
+        next(new Errors.UnsupportedBodyEncoding(String(request.headers['content-encoding'])))
+        return
+      }
       const hold: Hold = { bytes: 0 }
       request.bodyHold = hold
       reply.raw.once('close', () => { options.budget.give(hold.bytes); hold.bytes = 0 })

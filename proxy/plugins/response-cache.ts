@@ -3,7 +3,8 @@
 // store @fastify/caching holds (memory, bounded; Redis with REDIS_URL). Conditional requests are
 // answered here; concurrent misses for one key wait for a single upstream request; a failing upstream is
 // covered by a stale entry within its stale-if-error window; a successful write makes the tenant's
-// entries unreachable. Every response says what happened in Cache-Status (RFC 9211).
+// entries unreachable. Every response says what happened in Cache-Status (RFC 9211). Clients that ask for a
+// coding get a coded variant, made once and kept beside the entry (proxy/cache/encoded-variants.ts).
 //
 // @fastify/caching's own reply.etag() registry is not used: it is global, not per tenant, so it could
 // answer one tenant's If-None-Match with another tenant's validator.
@@ -14,6 +15,9 @@ import caching from '@fastify/caching'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { ProxyConfig } from '../config.js'
 import { readUpTo } from '../cache/bounded-body.js'
+import { EncodedVariants } from '../cache/encoded-variants.js'
+import type { Coding } from '../compression/negotiation.js'
+import { requestCoder, type CompressionSettings } from '../compression/policy.js'
 import { SingleFlight } from '../cache/single-flight.js'
 import {
   cacheStatus, etagMatches, requestDirectives, responseDecision, varyNames, type CacheStatus, type Storable,
@@ -37,6 +41,8 @@ interface CacheState {
   ifNoneMatch?: string
   /** An entry past freshness that may still cover an upstream failure. */
   stale?: CachedResponse
+  /** The content coding this request is to get (identity: none). */
+  coding?: Coding
   /** Set for the one request that fetches a key while others wait for it. */
   settle?: (flight: Flight) => void
   detail?: string
@@ -93,7 +99,9 @@ function entryOf (plan: StoragePlan, status: number, headers: IncomingHttpHeader
 
 const headerText = (value: unknown): string | undefined => Array.isArray(value) ? value.join(', ') : typeof value === 'string' ? value : undefined
 
-async function responseCache (app: FastifyInstance, options: ProxyConfig['cache']): Promise<void> {
+export type ResponseCacheOptions = ProxyConfig['cache'] & { compression: CompressionSettings }
+
+async function responseCache (app: FastifyInstance, options: ResponseCacheOptions): Promise<void> {
   const { cacheLookups, cacheEntries, redisErrors } = app.edgeMetrics
   const store = app.redis !== null
     ? redisResponseStore(app.redis, { prefix: 'gatehouse:cache:', onError: () => redisErrors.inc() })
@@ -102,16 +110,24 @@ async function responseCache (app: FastifyInstance, options: ProxyConfig['cache'
 
   const flights = new SingleFlight<Flight>()
   app.decorateRequest('cacheState', null)
+  if (!app.hasReplyDecorator('codingDecided')) app.decorateReply('codingDecided', false)
+  const variants = new EncodedVariants(store, options.compression)
+  const codingOf = options.compression.enabled ? requestCoder(options.compression) : (): Coding => 'identity'
 
-  function serve (reply: FastifyReply, entry: CachedResponse, status: CacheStatus, ifNoneMatch: string | undefined): FastifyReply {
-    for (const [name, value] of Object.entries(entry.headers)) reply.header(name, value)
-    reply.header('age', String(Math.max(0, Math.floor((Date.now() - entry.storedAt) / 1000))))
+  /** Answers from an entry; an uncoded one is coded on the way for a client that asked (stale, collapsed). */
+  function serve (reply: FastifyReply, entry: CachedResponse, status: CacheStatus, ifNoneMatch: string | undefined,
+    coding: Coding = 'identity'): FastifyReply {
+    const sent = coding !== 'identity' && entry.encodable === true ? variants.make(entry, coding) : entry
+    reply.codingDecided = true
+    for (const [name, value] of Object.entries(sent.headers)) reply.header(name, value)
+    reply.header('age', String(Math.max(0, Math.floor((Date.now() - sent.storedAt) / 1000))))
     reply.header('cache-status', cacheStatus(status))
-    if (etagMatches(ifNoneMatch, entry.headers.etag)) {
+    if (etagMatches(ifNoneMatch, sent.headers.etag)) {
       reply.removeHeader('content-type')
+      reply.removeHeader('content-encoding')
       return reply.code(304).send()
     }
-    return reply.code(entry.status).send(entry.body)
+    return reply.code(sent.status).send(sent.body)
   }
 
   async function lookup (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
@@ -134,16 +150,36 @@ async function responseCache (app: FastifyInstance, options: ProxyConfig['cache'
     delete request.headers['if-none-match']
     delete request.headers['if-modified-since']
 
+    const coding = codingOf(request.method, request.headers)
+    // A client that asks for a coding is answered from its coded variant when there is one: no compression.
+    if (coding !== 'identity') {
+      const coded = await variants.find(key, coding)
+      const now = Date.now()
+      if (coded !== undefined && now < coded.freshUntil && !asked.mustRevalidate && varyMatches(coded, request)) {
+        cacheLookups.inc({ outcome: 'hit' })
+        return serve(reply, coded, { hit: true, ttlSeconds: Math.floor((coded.freshUntil - now) / 1000) }, ifNoneMatch)
+      }
+    }
     const found = (await store.get(key))?.item
     const variantFits = found !== undefined && varyMatches(found, request)
     const now = Date.now()
     if (found !== undefined && variantFits && now < found.freshUntil && !asked.mustRevalidate) {
       cacheLookups.inc({ outcome: 'hit' })
-      return serve(reply, found, { hit: true, ttlSeconds: Math.floor((found.freshUntil - now) / 1000) }, ifNoneMatch)
+      const ttlSeconds = Math.floor((found.freshUntil - now) / 1000)
+      if (coding === 'identity' || found.encodable !== true) {
+        return serve(reply, found, { hit: true, ttlSeconds }, ifNoneMatch)
+      }
+      // The first request for this coding: made once, kept for the next ones.
+      const coded = variants.make(found, coding)
+      await variants.keep(key, coding, coded)
+      return serve(reply, coded, { hit: true, ttlSeconds, detail: `encoded-${coding}` }, ifNoneMatch)
     }
     const fwd: Miss = found === undefined ? 'uri-miss' : !variantFits ? 'vary-miss' : asked.mustRevalidate && now < found.freshUntil ? 'request' : 'stale'
     const stale = variantFits && found !== undefined && now < found.staleUntil ? found : undefined
-    request.cacheState = { mode: 'lookup', tenant, key, fwd, ...(ifNoneMatch !== undefined ? { ifNoneMatch } : {}), ...(stale !== undefined ? { stale } : {}) }
+    request.cacheState = {
+      mode: 'lookup', tenant, key, fwd, coding,
+      ...(ifNoneMatch !== undefined ? { ifNoneMatch } : {}), ...(stale !== undefined ? { stale } : {}),
+    }
 
     if (request.method !== 'GET') return
     const flight = `${key.segment}\n${key.id}`
@@ -153,7 +189,7 @@ async function responseCache (app: FastifyInstance, options: ProxyConfig['cache'
       if (shared.entry !== undefined && varyMatches(shared.entry, request)) {
         cacheLookups.inc({ outcome: 'collapsed' })
         request.cacheState = null
-        return serve(reply, shared.entry, { fwd, collapsed: true, fwdStatus: shared.entry.status }, ifNoneMatch)
+        return serve(reply, shared.entry, { fwd, collapsed: true, fwdStatus: shared.entry.status }, ifNoneMatch, coding)
       }
       // The upstream just failed (or timed out) for this key: asking it again would most likely fail the
       // same way after as long a wait, so the stale entry this request may use is served at once.
@@ -232,11 +268,19 @@ async function responseCache (app: FastifyInstance, options: ProxyConfig['cache'
     readUpTo(response.body, options.maxEntryBytes, {
       async whole (body) {
         const entry = entryOf(plan, fwdStatus, response.headers, body)
+        variants.prepare(entry)
         state.settle?.({ entry })
         // Stored before it is answered: whoever asks next, here or at another proxy, finds it.
         await store.set(state.key!, entry, entry.staleUntil - entry.storedAt)
+        const coded = await variants.replaced(state.key!, entry, state.coding ?? 'identity')
         cacheEntries.set(store.size)
-        answerMiss(reply, state, response, true, body)
+        reply.codingDecided = true
+        if (entry.encodable === true) reply.header('vary', entry.headers.vary)
+        if (coded === undefined) return answerMiss(reply, state, response, true, body)
+        reply.header('content-encoding', coded.headers['content-encoding'])
+        if (coded.headers.etag !== undefined) reply.header('etag', coded.headers.etag)
+        reply.header('content-length', coded.body.length)
+        answerMiss(reply, state, response, true, coded.body)
       },
       tooLarge (body) {
         state.detail = 'too-large'
@@ -262,6 +306,7 @@ async function responseCache (app: FastifyInstance, options: ProxyConfig['cache'
       if (!Buffer.isBuffer(body)) body.resume()
       reply.removeHeader('content-length')
       reply.removeHeader('content-type')
+      reply.removeHeader('content-encoding')
       reply.code(304).send()
       return
     }
@@ -276,7 +321,9 @@ async function responseCache (app: FastifyInstance, options: ProxyConfig['cache'
     for (const name of Object.keys(reply.getHeaders())) {
       if (name !== 'x-request-id' && !name.startsWith('ratelimit') && !EDGE_SECURITY_HEADERS.has(name)) reply.removeHeader(name)
     }
-    return serve(reply, stale, { fwd: 'stale', fwdStatus, ttlSeconds: Math.floor((stale.freshUntil - Date.now()) / 1000), detail: 'stale-if-error' }, state.ifNoneMatch)
+    const ttlSeconds = Math.floor((stale.freshUntil - Date.now()) / 1000)
+    const status: CacheStatus = { fwd: 'stale', fwdStatus, ttlSeconds, detail: 'stale-if-error' }
+    return serve(reply, stale, status, state.ifNoneMatch, state.coding)
   }
 
   function onUpstreamError (request: FastifyRequest, reply: FastifyReply, status: 502 | 504): boolean {

@@ -6,7 +6,8 @@ t.test('the edge-overhead section runs first, on 50 connections, every row and l
   const settings = loadBenchSettings({})
   t.same(settings.sections, ['edge-overhead', 'edge', 'api', 'tenancy'])
   t.equal(settings.overheadConnections, 50)
-  t.same(settings.overheadScenarios, ['forwarded', 'cache-hit', 'new-tls'])
+  t.same(settings.overheadScenarios, ['forwarded', 'cache-hit', 'new-tls', 'page-miss', 'page-miss-gzip', 'page-miss-br',
+    'page-miss-zstd', 'page-hit', 'page-hit-gzip', 'page-hit-br', 'page-hit-zstd'])
   t.equal(settings.overheadTargets[0], 'upstream-direct')
   t.equal(reproduceCommand(settings), 'BENCH_SECONDS=5 BENCH_ROUNDS=3 npm run bench')
 })

@@ -31,3 +31,12 @@ t.test('served over HTTP with whatever identity headers come along', async (t) =
   t.equal(response.headers['cache-control'], UNCACHEABLE)
   t.equal((await response.body.text()).length, trivialAnswer('/').body.length)
 })
+
+t.test('body=page: the 20-project page the compression loads use, cacheable or not as the others', async (t) => {
+  const page = trivialAnswer('/api/v1/edge-overhead?body=page')
+  t.equal((JSON.parse(page.body.toString()) as { items: unknown[] }).items.length, 20)
+  t.ok(page.body.length > 4000, `${page.body.length} bytes`)
+  t.equal(page.headers['content-length'], page.body.length)
+  t.equal(page.headers['cache-control'], CACHEABLE)
+  t.equal(trivialAnswer('/api/v1/edge-overhead?body=page&cache=no').headers['cache-control'], UNCACHEABLE)
+})

@@ -20,7 +20,14 @@ import { TEST_IDENTITY_SECRET, testConfig } from './build-app.js'
 
 export interface Login { tenant: TestTenant, login: string, password: string }
 
-export interface EdgeResponse { status: number, headers: Record<string, string | string[] | undefined>, body: string, json<T = any>(): T }
+export interface EdgeResponse {
+  status: number
+  headers: Record<string, string | string[] | undefined>
+  body: string
+  /** The body as it came over the wire (undici does not decode content codings). */
+  bytes: Buffer
+  json<T = any>(): T
+}
 
 export interface EdgeRequestOptions {
   method?: string
@@ -184,8 +191,9 @@ export async function requestEdge (url: string, dispatcher: Dispatcher, options:
     },
     ...(options.body !== undefined ? { body: options.body } : {}),
   })
-  const body = await response.body.text()
-  return { status: response.statusCode, headers: response.headers, body, json: () => JSON.parse(body) }
+  const bytes = Buffer.from(await response.body.arrayBuffer())
+  const body = bytes.toString()
+  return { status: response.statusCode, headers: response.headers, body, bytes, json: () => JSON.parse(body) }
 }
 
 /** A port that was free a moment ago, for servers a test starts outside this process. */

@@ -17,6 +17,9 @@ export interface SeenRequest { method: string, url: string, tenant: string, head
 
 export interface ScriptedStack {
   proxy: FastifyInstance
+  proxyUrl: string
+  /** The test CA's certificate file, for clients outside this process (curl). */
+  caCertPath: string
   /** Every request that reached the upstream, in order. */
   seen: SeenRequest[]
   /** Replace how the upstream answers from now on. */
@@ -78,6 +81,8 @@ export async function startScriptedStack (t: Test, proxyEnv: Record<string, stri
 
   return {
     proxy,
+    proxyUrl,
+    caCertPath: join(dataDir, 'tls', 'ca.crt'),
     seen,
     logins,
     respond: (next) => { responder = next },

@@ -37,6 +37,13 @@ t.test('each bad setting is refused with its name', async (t) => {
     [{ RATE_LIMIT_FAIL_OPEN: 'maybe' }, /^RATE_LIMIT_FAIL_OPEN: /],
     [{ TENANT_PLANS: 'acme=platinum' }, /^TENANT_PLANS: /],
     [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL: must be one of fatal, error/],
+    [{ COMPRESSION: 'sometimes' }, /^COMPRESSION: /],
+    [{ COMPRESSION_ENCODINGS: 'gzip,deflate' }, /^COMPRESSION_ENCODINGS: /],
+    [{ COMPRESSION_ENCODINGS: 'gzip,br,gzip' }, /^COMPRESSION_ENCODINGS: .*twice/],
+    [{ COMPRESSION_GZIP_LEVEL: '10' }, /^COMPRESSION_GZIP_LEVEL: /],
+    [{ COMPRESSION_BROTLI_LEVEL: '12' }, /^COMPRESSION_BROTLI_LEVEL: /],
+    [{ COMPRESSION_ZSTD_LEVEL: '0' }, /^COMPRESSION_ZSTD_LEVEL: /],
+    [{ COMPRESSION_MIN_BYTES: '-1' }, /^COMPRESSION_MIN_BYTES: /],
     [{ IDENTITY_SECRET: 'short' }, /^IDENTITY_SECRET: .*not shown/],
     [{ TLS_CERT_FILE: '/etc/cert.pem' }, /^TLS_CERT_FILE and TLS_KEY_FILE: set both/],
     [{ PROXY_WORKERS: '0' }, /^PROXY_WORKERS: a whole number from 1 to 1024, or "auto" .*\(got "0"\)/],
@@ -103,4 +110,14 @@ t.test('PROXY_CONFIG_FILE: settings from JSON, the environment wins, unknown key
   writeFileSync(file, '{ not json')
   t.match(problemsOf({ PROXY_CONFIG_FILE: file }), [/^PROXY_CONFIG_FILE: cannot read /])
   t.throws(() => loadProxyConfig({ PROXY_CONFIG_FILE: join(dir, 'missing.json'), IDENTITY_SECRET: SECRET }), ConfigError)
+})
+
+t.test('compression settings: on by default, zstd then Brotli then gzip at level 1, from 1 KiB', async (t) => {
+  const dir = tempDir(t)
+  t.same(loadProxyConfig({ IDENTITY_SECRET: SECRET, DATA_DIR: dir }).compression,
+    { enabled: true, encodings: ['zstd', 'br', 'gzip'], levels: { gzip: 1, br: 1, zstd: 1 }, minBytes: 1024 })
+  const chosen = loadProxyConfig({
+    IDENTITY_SECRET: SECRET, DATA_DIR: dir, COMPRESSION: 'false', COMPRESSION_ENCODINGS: 'gzip', COMPRESSION_GZIP_LEVEL: '6', COMPRESSION_MIN_BYTES: '0',
+  }).compression
+  t.same(chosen, { enabled: false, encodings: ['gzip'], levels: { gzip: 6, br: 1, zstd: 1 }, minBytes: 0 })
 })

@@ -21,7 +21,7 @@ t.test('a ratio is met at its bound, missed past it, and not judged without numb
 })
 
 const run = (over: Partial<ApiRun>): ApiRun => ({
-  requestsPerSecond: 1000, p50Ms: 5, p99Ms: 20, requests: 2000, non2xx: 0, socketErrors: 0, timeouts: 0, cpuUs: 300, postgresCpuUs: 100, ...over,
+  requestsPerSecond: 1000, p50Ms: 5, p99Ms: 20, requests: 2000, non2xx: 0, socketErrors: 0, timeouts: 0, bytesRead: 2_000_000, cpuUs: 300, postgresCpuUs: 100, ...over,
 })
 const subject = (id: ApiSubject['id'], label: string): ApiSubject =>
   ({ id, label, description: `${label} described`, origin: '', pid: 0, logFile: '/nonexistent', onPostgres: true, stop: async () => {} })

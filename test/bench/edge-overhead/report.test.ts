@@ -11,8 +11,8 @@ import type { TreeMemory } from '../../../bench/processes.js'
 import type { OverheadTargetId } from '../../../bench/settings.js'
 
 const run = (over: Partial<OverheadRun>): OverheadRun => ({
-  requestsPerSecond: 1000, p50Ms: 5, p99Ms: 20, requests: 5000, non2xx: 0, socketErrors: 0, timeouts: 0,
-  cpuUs: 100, upstreamCpuUs: 30, rssMiB: 90, largestRssMiB: 90, ...over,
+  requestsPerSecond: 1000, p50Ms: 5, p99Ms: 20, requests: 5000, non2xx: 0, socketErrors: 0, timeouts: 0, bytesRead: 5_000_000,
+  cpuUs: 100, upstreamCpuUs: 30, bytesPerResponse: 1000, rssMiB: 90, largestRssMiB: 90, ...over,
 })
 
 /** Cells: [row, scenario, how its run differs from the default, or why n/a]; memory: [row, MiB]. */
@@ -90,4 +90,29 @@ t.test('the report: the verdicts, a table per scenario, n/a with its reason, mem
   t.match(line('| row caddy |', '### cache-hit'), '| row caddy | n/a: no cache module |')
   t.match(report, '| row gatehouse | 1 | 130 | 130 | 50 of 100 (50 %) |')
   t.match(report, '| row nginx | – | – | – | not measured |')
+})
+
+t.test('compression: coded hits against the uncoded hit, a miss\'s compression against nginx\'s', async (t) => {
+  const compression = results([
+    ['gatehouse', 'page-hit', { cpuUs: 100, bytesPerResponse: 5200 }],
+    ['gatehouse', 'page-hit-gzip', { cpuUs: 110, bytesPerResponse: 1100 }],
+    ['gatehouse', 'page-hit-br', { cpuUs: 130 }],
+    ['gatehouse', 'page-miss', { cpuUs: 200 }],
+    ['gatehouse', 'page-miss-gzip', { cpuUs: 240 }],
+    ['gatehouse', 'page-miss-zstd', { cpuUs: 190 }],
+    ['nginx', 'page-miss', { cpuUs: 60 }],
+    ['nginx', 'page-miss-gzip', { cpuUs: 110 }],
+    ['nginx', 'page-hit-br', 'no br'],
+  ], [])
+  compression.scenarios = buildOverheadScenarios(['page-miss', 'page-miss-gzip', 'page-miss-zstd', 'page-hit', 'page-hit-gzip', 'page-hit-br'])
+  const checks = Object.fromEntries(edgeOverheadChecks(compression).map((check) => [check.what, check.shown]))
+  t.equal(checks['page-hit-gzip: CPU/req ÷ page-hit (uncoded)'], '1.10× ✓')
+  t.equal(checks['page-hit-br: CPU/req ÷ page-hit (uncoded)'], '1.30× ✗ (≤ 1.2×)')
+  t.equal(checks['page-miss-gzip: compression CPU/req (coded − uncoded miss) ÷ nginx\'s gzip'], '0.80× ✓')
+  t.equal(checks['page-miss-zstd: compression CPU/req (coded − uncoded miss) ÷ nginx\'s gzip'], '0.00× ✓', 'noise below zero counts as none')
+  t.notOk('page-miss-br: compression CPU/req (coded − uncoded miss) ÷ nginx\'s gzip' in checks, 'not run: not judged')
+  const report = renderEdgeOverhead(compression)
+  t.match(report, /### page-hit-gzip: [^\n]*\n\n\| Row [^\n]*\| bytes\/resp \| CPU\/req ÷ nginx \| errors \|/)
+  t.match(report, '| row gatehouse | 1 | 1000 | 5.00 | 20.00 | 110 | 30 | 90 (90) | 1100 | – | 0 |')
+  t.match(report, '| row nginx | n/a: no br |')
 })
