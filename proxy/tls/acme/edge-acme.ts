@@ -1,0 +1,84 @@
+// ACME for one edge process, assembled: storage (files, or Redis with REDIS_URL), the issuer, the challenge
+// answers, the book of certificates, the manager and the on-demand gate; and what the listeners need from
+// it (the SNI/ALPN callbacks for HTTPS, the HTTP-01 answers for the HTTP port). In a cluster the primary
+// runs this and its workers get certificates and challenge answers over IPC (proxy/cluster/).
+import type { FastifyBaseLogger } from 'fastify'
+import type { Registry } from 'prom-client'
+import type { AcmeConfig } from '../../config.js'
+import { createAcmeMetrics } from './acme-metrics.js'
+import { CertificateBook } from './certificate-book.js'
+import { Challenges } from './challenges.js'
+import { AcmeIssuer } from './issuer.js'
+import { AcmeManager } from './manager.js'
+import { OnDemandGate, refuseEveryHostname, type HostnameAsk, type OnDemandLimits } from './on-demand.js'
+import { RedisStorage } from './redis-storage.js'
+import type { RetryPolicy } from './renewal.js'
+import { sniSelection, type SniSelection } from './sni.js'
+import { FileStorage, type AcmeStorage } from './storage.js'
+
+/** What a process that serves the public ports needs from ACME. */
+export interface AcmeListeners {
+  sni: SniSelection
+  /** The key authorization for an HTTP-01 token, or undefined. */
+  httpAnswer(token: string): Promise<string | undefined>
+}
+
+export interface EdgeAcme extends AcmeListeners {
+  book: CertificateBook
+  challenges: Challenges
+  manager: AcmeManager
+  /** Registers the ACME metrics in `registry` (the edge's, made with the app after this; or the primary's). */
+  exportMetrics(registry: Registry): void
+  close(): Promise<void>
+}
+
+export interface EdgeAcmeOptions {
+  log: FastifyBaseLogger
+  redisUrl: string | undefined
+  /** Names the default certificate covers (PROXY_HOSTNAMES). */
+  configured: string[]
+  /** On-demand TLS's question; by default every unconfigured name is refused. */
+  ask?: HostnameAsk
+  onDemandLimits?: Partial<OnDemandLimits>
+  retry?: RetryPolicy
+  pollMs?: number
+  /** Redis key prefix (tests keep theirs apart). */
+  redisPrefix?: string
+}
+
+export function openAcmeStorage (acme: AcmeConfig, redisUrl: string | undefined, log: FastifyBaseLogger, redisPrefix?: string): AcmeStorage {
+  if (redisUrl === undefined) return new FileStorage(acme.dir)
+  return RedisStorage.connect(redisUrl, (error) => log.warn({ err: error }, 'ACME storage: Redis error'), redisPrefix)
+}
+
+export function startEdgeAcme (acme: AcmeConfig, options: EdgeAcmeOptions): EdgeAcme {
+  const { log } = options
+  const storage = openAcmeStorage(acme, options.redisUrl, log, options.redisPrefix)
+  const challenges = new Challenges(storage)
+  const book = new CertificateBook()
+  const issuer = new AcmeIssuer({ ...acme, storage, responders: challenges, log, ...(options.pollMs !== undefined ? { pollMs: options.pollMs } : {}) })
+  const manager = new AcmeManager({
+    issuer,
+    storage,
+    storageKey: (name, part) => issuer.certificateKey(name, part),
+    book,
+    log,
+    onDemand: new OnDemandGate(options.ask ?? refuseEveryHostname, options.onDemandLimits),
+    ...(options.retry !== undefined ? { retry: options.retry } : {}),
+  })
+  if (acme.names.length === 0) log.warn('ACME_EMAIL is set but no name in PROXY_HOSTNAMES qualifies for a public certificate: only on-demand names will get one')
+  else log.info({ names: acme.names, directory: acme.directoryUrl, challenges: acme.challenges }, 'ACME: obtaining certificates in the background')
+  manager.manage(acme.names)
+  return {
+    book,
+    challenges,
+    manager,
+    sni: sniSelection({ book, challenges, configured: options.configured, tlsAlpn: acme.challenges.includes('tls-alpn-01'), onDemand: (name) => manager.serveOnDemand(name) }),
+    httpAnswer: (token) => challenges.httpAnswer(token),
+    exportMetrics: (registry) => manager.useMetrics(createAcmeMetrics(registry, book)),
+    async close () {
+      manager.close()
+      await storage.close()
+    },
+  }
+}
