@@ -41,6 +41,12 @@ export class AcmeIssuer implements Issuer {
     // acme-client has one HTTP client for the process: a private CA's root is added to it once, beside the usual ones.
     if (options.caCert !== undefined) acme.axios.defaults.httpsAgent = new Agent({ ca: [...rootCertificates, options.caCert] })
     acme.setLogger((message) => options.log.debug({ acme: message }, 'acme-client'))
+    // Its own retries wait 5 s, 10 s… per request and would hide an unreachable CA for minutes: one quick retry for
+    // a blip, then the order fails and the manager's backoff (with jitter, visible in logs and metrics) takes over.
+    const settings = (acme.axios.defaults as unknown as { acmeSettings: { retryMaxAttempts: number, retryDefaultDelay: number } }).acmeSettings
+    settings.retryMaxAttempts = 1
+    settings.retryDefaultDelay = 1
+    acme.axios.defaults.timeout = 30_000
   }
 
   private async account (): Promise<acme.Client> {
@@ -71,7 +77,17 @@ export class AcmeIssuer implements Issuer {
     const key = await acme.crypto.createPrivateEcdsaKey()
     const [, csr] = await acme.crypto.createCsr({ commonName: names[0], altNames: names }, key)
     const { responders } = this.options
-    const cert = await client.auto({
+    // After a failure the account is looked up again on the next order (same key, so the same account at a CA
+    // that still has it): a CA that lost it (a reset test CA, a wiped staging) gets it registered anew.
+    const cert = await this.autoOrder(client, csr, responders).catch((error: unknown) => {
+      this.client = undefined
+      throw error
+    })
+    return { key: key.toString(), cert }
+  }
+
+  private async autoOrder (client: acme.Client, csr: Buffer, responders: Challenges): Promise<string> {
+    return await client.auto({
       csr,
       email: this.options.email,
       termsOfServiceAgreed: true,
@@ -82,7 +98,6 @@ export class AcmeIssuer implements Issuer {
       challengeCreateFn: async (authz, challenge, keyAuthorization) => responders.present(authz, challenge as { type: string, token: string }, keyAuthorization),
       challengeRemoveFn: async (authz, challenge) => responders.remove(authz, challenge as { type: string, token: string }),
     })
-    return { key: key.toString(), cert }
   }
 
   /** Where this CA's certificates are kept in the storage. */

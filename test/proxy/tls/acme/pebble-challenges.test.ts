@@ -17,6 +17,7 @@ for (const challenge of ['http-01', 'tls-alpn-01'] as const) {
     const served = await servedCertificate(ports.https, 'edge.example.com', root)
     t.ok(served.authorized, `the chain verifies against Pebble's root for edge.example.com (${served.authorizationError ?? 'ok'})`)
     t.match(served.issuer, /Pebble Intermediate CA/, 'issued by Pebble')
+    t.ok(edge.logs.some((line) => String(line.acme).includes(`selected type: ${challenge}`)), `the order was validated by ${challenge}`)
     t.equal(await edge.orders('success'), 1, 'one order')
     t.equal(await edge.orders('failure'), 0, 'no failed order')
     t.ok(edge.logs.some((line) => line.name === 'edge.example.com' && /serving the default \(local CA\) certificate/.test(String(line.msg))),
