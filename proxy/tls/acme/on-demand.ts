@@ -57,7 +57,7 @@ export class OnDemandGate {
 
   constructor (private readonly ask: HostnameAsk, limits: Partial<OnDemandLimits> = {}, now: () => number = Date.now) {
     const l = { ...DEFAULT_ON_DEMAND_LIMITS, ...limits }
-    this.answers = new LRUCache({ max: l.maxAnswers, ttl: l.allowTtlMs, ttlAutopurge: false, perf: { now } })
+    this.answers = new LRUCache({ max: l.maxAnswers, ttl: l.allowTtlMs, ttlResolution: 0, perf: { now } })
     this.denyTtlMs = l.denyTtlMs
     this.asks = new TokenBucket(l.askBurst, l.asksPerSecond / 1000, now)
     this.orders = new TokenBucket(l.orderBurst, l.ordersPerMinute / 60_000, now)
