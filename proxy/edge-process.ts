@@ -91,6 +91,7 @@ export async function runEdgeProcess (config: ProxyConfig, hooks: EdgeHooks = {}
   await app.listen({ host: config.host, port: config.httpsPort })
   if (config.httpPort !== 0) await redirect.listen({ host: config.host, port: config.httpPort })
   if (metrics !== undefined) await metrics.listen({ host: config.metrics.host, port: config.metrics.port })
+  acme?.start() // only now: the CA's validation must find the ports listening
 
   if (worker !== undefined) {
     reportReady()

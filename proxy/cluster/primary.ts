@@ -82,6 +82,7 @@ export async function runPrimary (config: ProxyConfig, hooks: EdgeHooks = {}): P
   try {
     await metrics.listen({ host: config.metrics.host, port: config.metrics.port })
     await pool.started
+    acme?.start() // only now: the CA validates against the workers' ports
   } catch (error) {
     log.fatal({ err: error }, 'the proxy could not start')
     await pool.drain()

@@ -71,6 +71,7 @@ export async function startAcmeEdge (t: Test, pebble: Pebble, options: AcmeEdgeO
   const redirect = buildRedirectServer(options.ports.https, { timeouts: config.clientTimeouts, maxConnections: 100, acmeHttpAnswer: acme.httpAnswer })
   await app.listen({ host: '127.0.0.1', port: options.ports.https })
   await redirect.listen({ host: '127.0.0.1', port: options.ports.http })
+  acme.start()
   let closed = false
   const close = async (): Promise<void> => {
     if (closed) return

@@ -27,6 +27,8 @@ export interface EdgeAcme extends AcmeListeners {
   book: CertificateBook
   challenges: Challenges
   manager: AcmeManager
+  /** Starts obtaining the configured names in the background: once the ports the CA validates against listen. */
+  start(): void
   /** Registers the ACME metrics in `registry` (the edge's, made with the app after this; or the primary's). */
   exportMetrics(registry: Registry): void
   close(): Promise<void>
@@ -66,10 +68,12 @@ export function startEdgeAcme (acme: AcmeConfig, options: EdgeAcmeOptions): Edge
     onDemand: new OnDemandGate(options.ask ?? refuseEveryHostname, options.onDemandLimits),
     ...(options.retry !== undefined ? { retry: options.retry } : {}),
   })
-  if (acme.names.length === 0) log.warn('ACME_EMAIL is set but no name in PROXY_HOSTNAMES qualifies for a public certificate: only on-demand names will get one')
-  else log.info({ names: acme.names, directory: acme.directoryUrl, challenges: acme.challenges }, 'ACME: obtaining certificates in the background')
-  manager.manage(acme.names)
   return {
+    start () {
+      if (acme.names.length === 0) log.warn('ACME_EMAIL is set but no name in PROXY_HOSTNAMES qualifies for a public certificate: only on-demand names will get one')
+      else log.info({ names: acme.names, directory: acme.directoryUrl, challenges: acme.challenges }, 'ACME: obtaining certificates in the background')
+      manager.manage(acme.names)
+    },
     book,
     challenges,
     manager,
