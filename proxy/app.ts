@@ -7,7 +7,7 @@ import type { Http2SecureServer } from 'node:http2'
 import type { Socket } from 'node:net'
 import type { ProxyConfig } from './config.js'
 import type { TlsMaterial } from './tls/local-ca.js'
-import type { SniSelection } from './tls/acme/sni.js'
+import { closeChallengeConnections, type SniSelection } from './tls/acme/sni.js'
 import { TLS_OPTIONS } from './tls/tls-options.js'
 import edgeAuth from './plugins/edge-auth.js'
 import edgeMetrics from './plugins/edge-metrics.js'
@@ -82,6 +82,7 @@ export async function buildProxyApp (config: ProxyConfig, options: BuildProxyOpt
   const app = Fastify(serverOptions) as unknown as FastifyInstance
   const server = app.server as unknown as Http2SecureServer
   applyServerTimeouts(server, config.clientTimeouts)
+  if (options.sni !== undefined) closeChallengeConnections(server)
   // Plain HTTP sent to the HTTPS port fails the handshake (OpenSSL knows it for HTTP); the TCP socket under the
   // failed TLS one still carries a plain answer saying what to do, as Caddy and Go answer, not an empty reply.
   server.on('tlsClientError', (error: Error & { code?: string }, tlsSocket) => {
