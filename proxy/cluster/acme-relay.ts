@@ -12,8 +12,10 @@ import { isMessage, sendToWorker, type ToPrimary, type ToWorker } from './messag
 /** The primary's side: forwards `acme`'s changes to `workers()`; `handle` takes each worker message it understands. */
 export function relayAcme (acme: EdgeAcme, workers: () => Worker[]) {
   const changes: ChallengeChange[] = []
-  acme.book.onSet((name, material) => {
-    for (const worker of workers()) sendToWorker(worker, { type: 'gatehouse:acme-certificate', name, ...material })
+  acme.book.onChange((name, material) => {
+    for (const worker of workers()) {
+      sendToWorker(worker, material === undefined ? { type: 'gatehouse:acme-forget', name } : { type: 'gatehouse:acme-certificate', name, ...material })
+    }
   })
   acme.challenges.onChange((change) => {
     // Kept for workers started while the challenge is in flight (a replaced worker).
@@ -32,7 +34,7 @@ export function relayAcme (acme: EdgeAcme, workers: () => Worker[]) {
       }
       if (isMessage<ToPrimary, 'gatehouse:acme-on-demand'>(message, 'gatehouse:acme-on-demand')) {
         acme.manager.serveOnDemand(message.name).then((ok) => ok, () => false).then((ok) => {
-          // The certificate went to every worker (book.onSet) before this answer: the worker finds it in its book.
+          // The certificate went to every worker (book.onChange) before this answer: the worker finds it in its book.
           sendToWorker(worker, { type: 'gatehouse:acme-on-demand-result', id: message.id, ok })
         })
         return true
@@ -54,6 +56,7 @@ export function acmeFromPrimary (config: ProxyConfig, configured: string[]): Acm
   let nextId = 0
   process.on('message', (message: unknown) => {
     if (isMessage<ToWorker, 'gatehouse:acme-certificate'>(message, 'gatehouse:acme-certificate')) book.set(message.name, { key: message.key, cert: message.cert })
+    else if (isMessage<ToWorker, 'gatehouse:acme-forget'>(message, 'gatehouse:acme-forget')) book.delete(message.name)
     else if (isMessage<ToWorker, 'gatehouse:acme-challenge'>(message, 'gatehouse:acme-challenge')) challenges.apply(message.change)
     else if (isMessage<ToWorker, 'gatehouse:acme-on-demand-result'>(message, 'gatehouse:acme-on-demand-result')) {
       waiting.get(message.id)?.(message.ok)

@@ -13,6 +13,7 @@ export type ToWorker =
   | { type: 'gatehouse:metrics-request', id: number }
   /** ACME (proxy/cluster/acme-relay.ts): a certificate for a name, a challenge answer, an on-demand outcome. */
   | { type: 'gatehouse:acme-certificate', name: string, key: string, cert: string }
+  | { type: 'gatehouse:acme-forget', name: string }
   | { type: 'gatehouse:acme-challenge', change: ChallengeChange }
   | { type: 'gatehouse:acme-on-demand-result', id: number, ok: boolean }
 

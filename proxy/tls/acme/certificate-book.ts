@@ -14,7 +14,7 @@ export function validity (cert: string): { notBefore: Date, notAfter: Date } {
 
 export class CertificateBook {
   private readonly entries = new Map<string, BookEntry>()
-  private readonly listeners = new Set<(name: string, material: TlsMaterial) => void>()
+  private readonly listeners = new Set<(name: string, material: TlsMaterial | undefined) => void>()
 
   /** Serves `material` for `name` from the next handshake on; open connections keep theirs. */
   set (name: string, material: TlsMaterial): BookEntry {
@@ -24,10 +24,16 @@ export class CertificateBook {
     return entry
   }
 
+  /** Stops serving `name` (an on-demand name no longer allowed): its handshakes go to on-demand again. */
+  delete (name: string): void {
+    this.entries.delete(name)
+    for (const listener of this.listeners) listener(name, undefined)
+  }
+
   get (name: string): BookEntry | undefined { return this.entries.get(name.toLowerCase()) }
 
   names (): string[] { return [...this.entries.keys()] }
 
-  /** Told of every certificate set (the cluster primary forwards them to its workers). */
-  onSet (listener: (name: string, material: TlsMaterial) => void): void { this.listeners.add(listener) }
+  /** Told of every certificate set, or name deleted (undefined): the cluster primary forwards them to its workers. */
+  onChange (listener: (name: string, material: TlsMaterial | undefined) => void): void { this.listeners.add(listener) }
 }

@@ -63,8 +63,9 @@ export class AcmeManager {
       if (state.onDemand && book.get(name) !== undefined && this.options.onDemand !== undefined) {
         // A tenant's domain is renewed only while it is still theirs.
         if (await this.options.onDemand.allowed(name) === 'not-allowed') {
-          log.info({ name }, 'on-demand name no longer allowed: not renewed')
+          log.info({ name }, 'on-demand name no longer allowed: not renewed, no longer served')
           this.managed.delete(name)
+          book.delete(name)
           return false
         }
       }
