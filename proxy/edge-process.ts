@@ -47,8 +47,10 @@ export async function runEdgeProcess (config: ProxyConfig, hooks: EdgeHooks = {}
     : { ...loggerOptions('proxy', config.logLevel), base: { service: 'proxy', pid: process.pid, worker: worker.id } }
   const fromPrimary = worker === undefined ? undefined : await certificatesFromPrimary()
   const certificates = fromPrimary ?? await openCertificateSource(config.tls)
-  const acme = worker === undefined ? startOwnAcme(config, pino(logger).child({ component: 'acme' }), hooks) : undefined
-  const acmeListeners: AcmeListeners | undefined = acme ?? (worker !== undefined && config.acme !== undefined ? acmeFromPrimary(config, configuredNames(config)) : undefined)
+  const acmeLog = pino(logger).child({ component: 'acme' })
+  const acme = worker === undefined ? startOwnAcme(config, acmeLog, hooks) : undefined
+  const acmeListeners: AcmeListeners | undefined = acme ??
+    (worker !== undefined && config.acme !== undefined ? acmeFromPrimary(config, configuredNames(config), acmeLog) : undefined)
   const app = await buildProxyApp(config, { tls: certificates.initial, logger, ...(acmeListeners !== undefined ? { sni: acmeListeners.sni } : {}) })
   acme?.exportMetrics(app.edgeMetrics.registry)
   const server = app.server as unknown as Http2SecureServer
@@ -76,7 +78,7 @@ export async function runEdgeProcess (config: ProxyConfig, hooks: EdgeHooks = {}
     if (err !== undefined) app.log.error({ err }, 'shutting down after an unexpected error')
     else app.log.info({ signal: signal ?? drainReason }, 'shutting down: finishing in-flight requests')
     certificates.close()
-    await Promise.all([redirect.close(), metrics?.close(), connections.drain(), acme?.close()])
+    await Promise.all([redirect.close(), metrics?.close(), connections.drain(), acmeListeners?.close()])
     // Only now: once Fastify's close() begins it answers 503 to requests on open connections.
     await app.close()
   })

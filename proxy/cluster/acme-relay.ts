@@ -2,10 +2,11 @@
 // workers), and relays to every worker each certificate and challenge answer; a worker asks the primary for
 // an on-demand name its handshake met and waits for the outcome.
 import type { Worker } from 'node:cluster'
+import type { FastifyBaseLogger } from 'fastify'
 import type { ProxyConfig } from '../config.js'
 import { CertificateBook } from '../tls/acme/certificate-book.js'
 import { Challenges, type ChallengeChange } from '../tls/acme/challenges.js'
-import type { AcmeListeners, EdgeAcme } from '../tls/acme/edge-acme.js'
+import { openAcmeStorage, type AcmeListeners, type EdgeAcme } from '../tls/acme/edge-acme.js'
 import { sniSelection } from '../tls/acme/sni.js'
 import { isMessage, sendToWorker, type ToPrimary, type ToWorker } from './messages.js'
 
@@ -49,9 +50,11 @@ function send (message: ToPrimary): void {
 }
 
 /** A worker's side: its book and challenge answers are the primary's, and on-demand names are the primary's call. */
-export function acmeFromPrimary (config: ProxyConfig, configured: string[]): AcmeListeners {
+export function acmeFromPrimary (config: ProxyConfig, configured: string[], log: FastifyBaseLogger): AcmeListeners {
   const book = new CertificateBook()
-  const challenges = new Challenges()
+  // With Redis, another proxy's primary may have placed the order the CA is validating here: its answers are there.
+  const shared = config.redisUrl === undefined || config.acme === undefined ? undefined : openAcmeStorage(config.acme, config.redisUrl, log)
+  const challenges = new Challenges(shared)
   const waiting = new Map<number, (ok: boolean) => void>()
   let nextId = 0
   process.on('message', (message: unknown) => {
@@ -74,5 +77,6 @@ export function acmeFromPrimary (config: ProxyConfig, configured: string[]): Acm
   return {
     sni: sniSelection({ book, challenges, configured, tlsAlpn: config.acme?.challenges.includes('tls-alpn-01') ?? false, onDemand }),
     httpAnswer: (token) => challenges.httpAnswer(token),
+    async close () { await shared?.close() },
   }
 }

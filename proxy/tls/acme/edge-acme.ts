@@ -21,6 +21,7 @@ export interface AcmeListeners {
   sni: SniSelection
   /** The key authorization for an HTTP-01 token, or undefined. */
   httpAnswer(token: string): Promise<string | undefined>
+  close(): Promise<void>
 }
 
 export interface EdgeAcme extends AcmeListeners {
@@ -31,7 +32,6 @@ export interface EdgeAcme extends AcmeListeners {
   start(): void
   /** Registers the ACME metrics in `registry` (the edge's, made with the app after this; or the primary's). */
   exportMetrics(registry: Registry): void
-  close(): Promise<void>
 }
 
 export interface EdgeAcmeOptions {
