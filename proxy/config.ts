@@ -124,7 +124,8 @@ function acmeConfig (settings: ProxyEnv): AcmeConfig | undefined {
     try {
       caCert = readFileSync(settings.ACME_CA_CERT_FILE, 'utf8')
     } catch (error) {
-      throw new ConfigError([`ACME_CA_CERT_FILE: cannot read ${settings.ACME_CA_CERT_FILE}: ${(error as Error).message}`])
+      const reason = (error as Error).message
+      throw new ConfigError([`ACME_CA_CERT_FILE: cannot read ${settings.ACME_CA_CERT_FILE}: ${reason}`])
     }
   }
   const challenges = [...new Set(settings.ACME_CHALLENGES.split(','))] as AcmeChallenge[]

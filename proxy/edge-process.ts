@@ -26,12 +26,14 @@ export interface EdgeHooks {
 }
 
 /** The names the default certificate is for: served it until their ACME certificate arrives, never refused. */
-export const configuredNames = (config: ProxyConfig): string[] => config.tls.kind === 'local-ca' ? config.tls.hostnames : config.acme?.names ?? []
+export const configuredNames = (config: ProxyConfig): string[] =>
+  config.tls.kind === 'local-ca' ? config.tls.hostnames : config.acme?.names ?? []
 
 /** ACME in a process of its own (not a cluster worker): it orders and renews, logging as the proxy. */
 export function startOwnAcme (config: ProxyConfig, log: FastifyBaseLogger, hooks: EdgeHooks): EdgeAcme | undefined {
   if (config.acme === undefined) return undefined
-  return startEdgeAcme(config.acme, { log, redisUrl: config.redisUrl, configured: configuredNames(config), ...(hooks.ask !== undefined ? { ask: hooks.ask } : {}) })
+  const ask = hooks.ask !== undefined ? { ask: hooks.ask } : {}
+  return startEdgeAcme(config.acme, { log, redisUrl: config.redisUrl, configured: configuredNames(config), ...ask })
 }
 
 export async function runEdgeProcess (config: ProxyConfig, hooks: EdgeHooks = {}): Promise<void> {
@@ -49,9 +51,11 @@ export async function runEdgeProcess (config: ProxyConfig, hooks: EdgeHooks = {}
   const certificates = fromPrimary ?? await openCertificateSource(config.tls)
   const acmeLog = pino(logger).child({ component: 'acme' })
   const acme = worker === undefined ? startOwnAcme(config, acmeLog, hooks) : undefined
-  const acmeListeners: AcmeListeners | undefined = acme ??
-    (worker !== undefined && config.acme !== undefined ? acmeFromPrimary(config, configuredNames(config), acmeLog) : undefined)
-  const app = await buildProxyApp(config, { tls: certificates.initial, logger, ...(acmeListeners !== undefined ? { sni: acmeListeners.sni } : {}) })
+  const fromCluster = worker !== undefined && config.acme !== undefined
+  const acmeListeners: AcmeListeners | undefined =
+    acme ?? (fromCluster ? acmeFromPrimary(config, configuredNames(config), acmeLog) : undefined)
+  const sni = acmeListeners !== undefined ? { sni: acmeListeners.sni } : {}
+  const app = await buildProxyApp(config, { tls: certificates.initial, logger, ...sni })
   acme?.exportMetrics(app.edgeMetrics.registry)
   const server = app.server as unknown as Http2SecureServer
   if (fromPrimary !== undefined) server.setTicketKeys(fromPrimary.ticketKeys)
@@ -60,7 +64,9 @@ export async function runEdgeProcess (config: ProxyConfig, hooks: EdgeHooks = {}
   const sideServer = { timeouts: config.clientTimeouts, logger }
   const redirectPort = config.publicHttpsPort ?? config.httpsPort
   const redirect = buildRedirectServer(redirectPort, {
-    ...sideServer, maxConnections: config.maxConnections, ...(acmeListeners !== undefined ? { acmeHttpAnswer: acmeListeners.httpAnswer } : {}),
+    ...sideServer,
+    maxConnections: config.maxConnections,
+    ...(acmeListeners !== undefined ? { acmeHttpAnswer: acmeListeners.httpAnswer } : {}),
   })
   const metrics = worker === undefined ? buildMetricsServer(app.edgeMetrics.registry, sideServer) : undefined
   if (worker !== undefined) answerMetricsRequests(app.edgeMetrics.registry)

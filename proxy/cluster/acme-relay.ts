@@ -15,7 +15,9 @@ export function relayAcme (acme: EdgeAcme, workers: () => Worker[]) {
   const changes: ChallengeChange[] = []
   acme.book.onChange((name, material) => {
     for (const worker of workers()) {
-      sendToWorker(worker, material === undefined ? { type: 'gatehouse:acme-forget', name } : { type: 'gatehouse:acme-certificate', name, ...material })
+      sendToWorker(worker, material === undefined
+        ? { type: 'gatehouse:acme-forget', name }
+        : { type: 'gatehouse:acme-certificate', name, ...material })
     }
   })
   acme.challenges.onChange((change) => {
@@ -29,7 +31,9 @@ export function relayAcme (acme: EdgeAcme, workers: () => Worker[]) {
     /** True when the message was ACME's. */
     handle (worker: Worker, message: unknown): boolean {
       if (isMessage<ToPrimary, 'gatehouse:acme-request'>(message, 'gatehouse:acme-request')) {
-        for (const name of acme.book.names()) sendToWorker(worker, { type: 'gatehouse:acme-certificate', name, ...acme.book.get(name)!.material })
+        for (const name of acme.book.names()) {
+          sendToWorker(worker, { type: 'gatehouse:acme-certificate', name, ...acme.book.get(name)!.material })
+        }
         for (const change of changes) sendToWorker(worker, { type: 'gatehouse:acme-challenge', change })
         return true
       }
@@ -53,14 +57,20 @@ function send (message: ToPrimary): void {
 export function acmeFromPrimary (config: ProxyConfig, configured: string[], log: FastifyBaseLogger): AcmeListeners {
   const book = new CertificateBook()
   // With Redis, another proxy's primary may have placed the order the CA is validating here: its answers are there.
-  const shared = config.redisUrl === undefined || config.acme === undefined ? undefined : openAcmeStorage(config.acme, config.redisUrl, log)
+  const shared = config.redisUrl === undefined || config.acme === undefined
+    ? undefined
+    : openAcmeStorage(config.acme, config.redisUrl, log)
   const challenges = new Challenges(shared)
   const waiting = new Map<number, (ok: boolean) => void>()
   let nextId = 0
   process.on('message', (message: unknown) => {
-    if (isMessage<ToWorker, 'gatehouse:acme-certificate'>(message, 'gatehouse:acme-certificate')) book.set(message.name, { key: message.key, cert: message.cert })
+    if (isMessage<ToWorker, 'gatehouse:acme-certificate'>(message, 'gatehouse:acme-certificate')) {
+      book.set(message.name, { key: message.key, cert: message.cert })
+    }
     else if (isMessage<ToWorker, 'gatehouse:acme-forget'>(message, 'gatehouse:acme-forget')) book.delete(message.name)
-    else if (isMessage<ToWorker, 'gatehouse:acme-challenge'>(message, 'gatehouse:acme-challenge')) challenges.apply(message.change)
+    else if (isMessage<ToWorker, 'gatehouse:acme-challenge'>(message, 'gatehouse:acme-challenge')) {
+      challenges.apply(message.change)
+    }
     else if (isMessage<ToWorker, 'gatehouse:acme-on-demand-result'>(message, 'gatehouse:acme-on-demand-result')) {
       waiting.get(message.id)?.(message.ok)
       waiting.delete(message.id)
@@ -75,7 +85,9 @@ export function acmeFromPrimary (config: ProxyConfig, configured: string[], log:
     send({ type: 'gatehouse:acme-on-demand', id, name })
   })
   return {
-    sni: sniSelection({ book, challenges, configured, tlsAlpn: config.acme?.challenges.includes('tls-alpn-01') ?? false, onDemand }),
+    sni: sniSelection({
+      book, challenges, configured, tlsAlpn: config.acme?.challenges.includes('tls-alpn-01') ?? false, onDemand,
+    }),
     httpAnswer: (token) => challenges.httpAnswer(token),
     async close () { await shared?.close() },
   }

@@ -13,10 +13,17 @@ export function createAcmeMetrics (registry: Registry, book: CertificateBook, no
       aggregator: 'min',
       registers,
       collect () {
-        for (const name of book.names()) this.set({ name }, Math.round((book.get(name)!.notAfter.getTime() - now()) / 1000))
+        for (const name of book.names()) {
+          this.set({ name }, Math.round((book.get(name)!.notAfter.getTime() - now()) / 1000))
+        }
       },
     }),
-    orders: new promClient.Counter({ name: 'gatehouse_proxy_acme_orders_total', help: 'ACME certificate orders by result', labelNames: ['result'] as const, registers }),
+    orders: new promClient.Counter({
+      name: 'gatehouse_proxy_acme_orders_total',
+      help: 'ACME certificate orders by result',
+      labelNames: ['result'] as const,
+      registers,
+    }),
     onDemandRefusals: new promClient.Counter({
       name: 'gatehouse_proxy_on_demand_refusals_total',
       help: 'Handshakes for unknown names refused without an order, by reason',

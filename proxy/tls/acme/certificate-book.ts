@@ -18,7 +18,8 @@ export class CertificateBook {
 
   /** Serves `material` for `name` from the next handshake on; open connections keep theirs. */
   set (name: string, material: TlsMaterial): BookEntry {
-    const entry = { material, context: createSecureContext({ ...TLS_OPTIONS, key: material.key, cert: material.cert }), ...validity(material.cert) }
+    const context = createSecureContext({ ...TLS_OPTIONS, key: material.key, cert: material.cert })
+    const entry = { material, context, ...validity(material.cert) }
     this.entries.set(name, entry)
     for (const listener of this.listeners) listener(name, material)
     return entry

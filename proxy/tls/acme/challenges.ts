@@ -12,6 +12,9 @@ export interface ChallengeChange { kind: ChallengeKind, id: string, answer: stri
 
 const TOKEN = /^[A-Za-z0-9_-]{1,256}$/
 
+/** What of an ACME challenge the answers need. */
+export interface AcmeChallengeRef { type: string, token: string }
+
 export class Challenges {
   private readonly answers = { 'http-01': new Map<string, string>(), 'tls-alpn-01': new Map<string, string>() }
   private readonly listeners = new Set<(change: ChallengeChange) => void>()
@@ -19,18 +22,21 @@ export class Challenges {
   constructor (private readonly storage?: AcmeStorage) {}
 
   /** acme-client's challengeCreateFn: makes the answer available before the CA is told to look. */
-  async present (authz: acme.Authorization, challenge: { type: string, token: string }, keyAuthorization: string): Promise<void> {
+  async present (authz: acme.Authorization, challenge: AcmeChallengeRef, keyAuthorization: string): Promise<void> {
     if (challenge.type === 'http-01') await this.put('http-01', challenge.token, keyAuthorization)
     else if (challenge.type === 'tls-alpn-01') {
       const [key, cert] = await acme.crypto.createAlpnCertificate(authz, keyAuthorization)
-      await this.put('tls-alpn-01', authz.identifier.value.toLowerCase(), JSON.stringify({ key: key.toString(), cert: cert.toString() }))
+      const answer = JSON.stringify({ key: key.toString(), cert: cert.toString() })
+      await this.put('tls-alpn-01', authz.identifier.value.toLowerCase(), answer)
     } else throw new Error(`challenge ${challenge.type} is not answered here`)
   }
 
   /** acme-client's challengeRemoveFn. */
-  async remove (authz: acme.Authorization, challenge: { type: string, token: string }): Promise<void> {
+  async remove (authz: acme.Authorization, challenge: AcmeChallengeRef): Promise<void> {
     if (challenge.type === 'http-01') await this.put('http-01', challenge.token, undefined)
-    else if (challenge.type === 'tls-alpn-01') await this.put('tls-alpn-01', authz.identifier.value.toLowerCase(), undefined)
+    else if (challenge.type === 'tls-alpn-01') {
+      await this.put('tls-alpn-01', authz.identifier.value.toLowerCase(), undefined)
+    }
   }
 
   /** Applies a change made elsewhere (a cluster worker receiving the primary's). */

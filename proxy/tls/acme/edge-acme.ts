@@ -48,7 +48,9 @@ export interface EdgeAcmeOptions {
   redisPrefix?: string
 }
 
-export function openAcmeStorage (acme: AcmeConfig, redisUrl: string | undefined, log: FastifyBaseLogger, redisPrefix?: string): AcmeStorage {
+export function openAcmeStorage (
+  acme: AcmeConfig, redisUrl: string | undefined, log: FastifyBaseLogger, redisPrefix?: string,
+): AcmeStorage {
   if (redisUrl === undefined) return new FileStorage(acme.dir)
   return RedisStorage.connect(redisUrl, (error) => log.warn({ err: error }, 'ACME storage: Redis error'), redisPrefix)
 }
@@ -58,7 +60,9 @@ export function startEdgeAcme (acme: AcmeConfig, options: EdgeAcmeOptions): Edge
   const storage = openAcmeStorage(acme, options.redisUrl, log, options.redisPrefix)
   const challenges = new Challenges(storage)
   const book = new CertificateBook()
-  const issuer = new AcmeIssuer({ ...acme, storage, responders: challenges, log, ...(options.pollMs !== undefined ? { pollMs: options.pollMs } : {}) })
+  const issuer = new AcmeIssuer({
+    ...acme, storage, responders: challenges, log, ...(options.pollMs !== undefined ? { pollMs: options.pollMs } : {}),
+  })
   const manager = new AcmeManager({
     issuer,
     storage,
@@ -70,14 +74,24 @@ export function startEdgeAcme (acme: AcmeConfig, options: EdgeAcmeOptions): Edge
   })
   return {
     start () {
-      if (acme.names.length === 0) log.warn('ACME_EMAIL is set but no name in PROXY_HOSTNAMES qualifies for a public certificate: only on-demand names will get one')
-      else log.info({ names: acme.names, directory: acme.directoryUrl, challenges: acme.challenges }, 'ACME: obtaining certificates in the background')
+      if (acme.names.length === 0) {
+        log.warn('ACME_EMAIL is set, but no name in PROXY_HOSTNAMES can have a public certificate: on-demand only')
+      } else {
+        const { names, directoryUrl: directory, challenges: offered } = acme
+        log.info({ names, directory, challenges: offered }, 'ACME: obtaining certificates in the background')
+      }
       manager.manage(acme.names)
     },
     book,
     challenges,
     manager,
-    sni: sniSelection({ book, challenges, configured: options.configured, tlsAlpn: acme.challenges.includes('tls-alpn-01'), onDemand: (name) => manager.serveOnDemand(name) }),
+    sni: sniSelection({
+      book,
+      challenges,
+      configured: options.configured,
+      tlsAlpn: acme.challenges.includes('tls-alpn-01'),
+      onDemand: (name) => manager.serveOnDemand(name),
+    }),
     httpAnswer: (token) => challenges.httpAnswer(token),
     exportMetrics: (registry) => manager.useMetrics(createAcmeMetrics(registry, book)),
     async close () {

@@ -7,7 +7,7 @@ import acme from 'acme-client'
 import type { FastifyBaseLogger } from 'fastify'
 import type { AcmeChallenge } from '../../config.js'
 import type { TlsMaterial } from '../local-ca.js'
-import type { Challenges } from './challenges.js'
+import type { AcmeChallengeRef, Challenges } from './challenges.js'
 import type { AcmeStorage } from './storage.js'
 
 export interface Issuer {
@@ -39,11 +39,14 @@ export class AcmeIssuer implements Issuer {
   constructor (private readonly options: AcmeIssuerOptions) {
     this.prefix = issuerKey(options.directoryUrl)
     // acme-client has one HTTP client for the process: a private CA's root is added to it once, beside the usual ones.
-    if (options.caCert !== undefined) acme.axios.defaults.httpsAgent = new Agent({ ca: [...rootCertificates, options.caCert] })
+    if (options.caCert !== undefined) {
+      acme.axios.defaults.httpsAgent = new Agent({ ca: [...rootCertificates, options.caCert] })
+    }
     acme.setLogger((message) => options.log.debug({ acme: message }, 'acme-client'))
     // Its own retries wait 5 s, 10 s… per request and would hide an unreachable CA for minutes: one quick retry for
     // a blip, then the order fails and the manager's backoff (with jitter, visible in logs and metrics) takes over.
-    const settings = (acme.axios.defaults as unknown as { acmeSettings: { retryMaxAttempts: number, retryDefaultDelay: number } }).acmeSettings
+    type RetrySettings = { acmeSettings: { retryMaxAttempts: number, retryDefaultDelay: number } }
+    const settings = (acme.axios.defaults as unknown as RetrySettings).acmeSettings
     settings.retryMaxAttempts = 1
     settings.retryDefaultDelay = 1
     acme.axios.defaults.timeout = 30_000
@@ -68,7 +71,13 @@ export class AcmeIssuer implements Issuer {
       }
     }
     const pollMs = this.options.pollMs ?? 1000
-    this.client = new acme.Client({ directoryUrl: this.options.directoryUrl, accountKey, backoffMin: pollMs, backoffMax: pollMs * 10, backoffAttempts: 12 })
+    this.client = new acme.Client({
+      directoryUrl: this.options.directoryUrl,
+      accountKey,
+      backoffMin: pollMs,
+      backoffMax: 10 * pollMs,
+      backoffAttempts: 12,
+    })
     return this.client
   }
 
@@ -95,8 +104,9 @@ export class AcmeIssuer implements Issuer {
       // No self-check: it would fetch the challenge through DNS and the network as the CA does, which behind
       // NAT or split DNS fails when the CA's view succeeds (Caddy does not self-check either).
       skipChallengeVerification: true,
-      challengeCreateFn: async (authz, challenge, keyAuthorization) => responders.present(authz, challenge as { type: string, token: string }, keyAuthorization),
-      challengeRemoveFn: async (authz, challenge) => responders.remove(authz, challenge as { type: string, token: string }),
+      challengeCreateFn: async (authz, challenge, keyAuthorization) =>
+        responders.present(authz, challenge as AcmeChallengeRef, keyAuthorization),
+      challengeRemoveFn: async (authz, challenge) => responders.remove(authz, challenge as AcmeChallengeRef),
     })
   }
 

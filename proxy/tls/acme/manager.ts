@@ -26,7 +26,12 @@ export interface AcmeManagerOptions {
   now?: () => number
 }
 
-interface Managed { onDemand: boolean, attempt: number, timer: NodeJS.Timeout | undefined, running: Promise<boolean> | undefined }
+interface Managed {
+  onDemand: boolean
+  attempt: number
+  timer: NodeJS.Timeout | undefined
+  running: Promise<boolean> | undefined
+}
 
 export class AcmeManager {
   private readonly managed = new Map<string, Managed>()
@@ -76,7 +81,8 @@ export class AcmeManager {
       return true
     } catch (error) {
       const delayMs = retryDelayMs(state.attempt++, this.options.retry ?? DEFAULT_RETRY)
-      log.error({ err: error, name, retryInMs: delayMs, serving: book.get(name) !== undefined ? 'the previous certificate' : 'the default certificate' },
+      const serving = book.get(name) !== undefined ? 'the previous certificate' : 'the default certificate'
+      log.error({ err: error, name, retryInMs: delayMs, serving },
         'ACME certificate not obtained; retrying later')
       this.schedule(name, state, delayMs)
       return false
@@ -105,10 +111,14 @@ export class AcmeManager {
     const current = book.get(name)
     const first = await this.stored(name)
     if (first !== undefined && !this.due(first) && !force) {
-      if (current?.material.cert !== first.cert) log.info({ name, notAfter: validity(first.cert).notAfter }, 'ACME certificate loaded from storage')
+      if (current?.material.cert !== first.cert) {
+        log.info({ name, notAfter: validity(first.cert).notAfter }, 'ACME certificate loaded from storage')
+      }
       return first
     }
-    if (current === undefined) log.info({ name }, 'no ACME certificate yet: serving the default (local CA) certificate for this name until it arrives')
+    if (current === undefined) {
+      log.info({ name }, 'no ACME certificate yet: serving the default (local CA) certificate until it arrives')
+    }
     const release = await storage.lock(`certificate-${name}`)
     try {
       // Another proxy may have ordered it while this one waited for the lock.
@@ -125,7 +135,8 @@ export class AcmeManager {
       this.options.metrics?.orders.inc({ result: 'success' })
       await storage.put(storageKey(name, 'key'), material.key)
       await storage.put(storageKey(name, 'crt'), material.cert)
-      log.info({ name, notAfter: validity(material.cert).notAfter, tookMs: this.now() - started, onDemand: state.onDemand }, 'ACME certificate obtained')
+      const { notAfter } = validity(material.cert)
+      log.info({ name, notAfter, tookMs: this.now() - started, onDemand: state.onDemand }, 'ACME certificate obtained')
       return material
     } finally {
       await release()

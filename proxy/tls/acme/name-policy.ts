@@ -8,8 +8,10 @@ const LOCAL_SUFFIXES = ['.localhost', '.local', '.internal', '.home.arpa']
 /** A DNS name of letter-digit-hyphen labels, 1–63 characters each, 253 at most in all. */
 const DNS_NAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/
 
+const normalise = (name: string): string => name.toLowerCase().replace(/\.$/, '')
+
 export function qualifiesForPublicCertificate (name: string): boolean {
-  const host = name.toLowerCase().replace(/\.$/, '')
+  const host = normalise(name)
   if (host === 'localhost' || isIP(host.replace(/^\[|\]$/g, '')) !== 0) return false
   if (LOCAL_SUFFIXES.some((suffix) => host.endsWith(suffix) || host === suffix.slice(1))) return false
   // Wildcards need the DNS-01 challenge, which this edge does not answer; a single label ("intranet") is no
@@ -19,5 +21,5 @@ export function qualifiesForPublicCertificate (name: string): boolean {
 
 /** The names of `hostnames` that get ACME certificates, normalised (lower case, no trailing dot, once each). */
 export function publicNames (hostnames: string[]): string[] {
-  return [...new Set(hostnames.filter(qualifiesForPublicCertificate).map((name) => name.toLowerCase().replace(/\.$/, '')))]
+  return [...new Set(hostnames.filter(qualifiesForPublicCertificate).map(normalise))]
 }

@@ -24,7 +24,13 @@ export interface OnDemandLimits {
 }
 
 export const DEFAULT_ON_DEMAND_LIMITS: OnDemandLimits = {
-  allowTtlMs: 60_000, denyTtlMs: 10_000, maxAnswers: 10_000, asksPerSecond: 10, askBurst: 20, ordersPerMinute: 10, orderBurst: 5,
+  allowTtlMs: 60_000,
+  denyTtlMs: 10_000,
+  maxAnswers: 10_000,
+  asksPerSecond: 10,
+  askBurst: 20,
+  ordersPerMinute: 10,
+  orderBurst: 5,
 }
 
 /** A token bucket on a passed clock. */

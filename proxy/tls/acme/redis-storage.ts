@@ -12,7 +12,8 @@ export const REDIS_LOCK_TTL_MS = 30_000
 
 // Only the holder's token may extend or delete the lock: a holder that lost it (paused past the TTL)
 // must not release the next holder's.
-const REFRESH = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
+const REFRESH = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) " +
+  'else return 0 end'
 const RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 
 export class RedisStorage implements AcmeStorage {

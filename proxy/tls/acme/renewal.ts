@@ -15,7 +15,7 @@ export const DEFAULT_RETRY: RetryPolicy = { baseMs: 60_000, maxMs: 6 * 3_600_000
  * The wait before retry number `attempt` (0 for the first): exponential, capped, with "equal jitter" (half
  * fixed, half random) so proxies that failed together do not retry together.
  */
-export function retryDelayMs (attempt: number, policy: RetryPolicy = DEFAULT_RETRY, random: () => number = Math.random): number {
+export function retryDelayMs (attempt: number, policy: RetryPolicy = DEFAULT_RETRY, random = Math.random): number {
   const ceiling = Math.min(policy.maxMs, policy.baseMs * 2 ** Math.min(attempt, 30))
   return Math.round(ceiling / 2 + random() * ceiling / 2)
 }

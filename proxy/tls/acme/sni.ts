@@ -73,7 +73,9 @@ export function sniSelection (options: SniOptions): SniSelection {
  * A TLS-ALPN-01 validation ends with its handshake (RFC 8737 §3): the connection is closed before the HTTP/2
  * server would open a session on it and write its SETTINGS.
  */
-export function closeChallengeConnections (server: { prependListener(event: 'secureConnection', listener: (socket: TLSSocket) => void): unknown }): void {
+type SecureServer = { prependListener(event: 'secureConnection', listener: (socket: TLSSocket) => void): unknown }
+
+export function closeChallengeConnections (server: SecureServer): void {
   server.prependListener('secureConnection', (socket) => {
     if (socket.alpnProtocol === ACME_TLS_ALPN) socket.destroy()
   })

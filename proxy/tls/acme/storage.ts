@@ -21,8 +21,8 @@ export interface AcmeStorage {
 
 /** Keys are built from host names and fixed words only; anything else is a bug, not a path to follow. */
 export function checkKey (key: string): string {
-  if (!/^[a-z0-9][a-z0-9._/-]*$/i.test(key) || key.includes('..')) throw new Error(`invalid ACME storage key ${JSON.stringify(key)}`)
-  return key
+  if (/^[a-z0-9][a-z0-9._/-]*$/i.test(key) && !key.includes('..')) return key
+  throw new Error(`invalid ACME storage key ${JSON.stringify(key)}`)
 }
 
 const LOCK_POLL_MS = 250
