@@ -59,16 +59,20 @@ export async function startAcmeEdge (t: Test, pebble: Pebble, options: AcmeEdgeO
   const logs: Array<Record<string, unknown>> = []
   const log = pino({ level: 'debug' }, new Writable({
     write (chunk: Buffer, _encoding, callback) {
-      for (const line of chunk.toString().split('\n').filter(Boolean)) logs.push(JSON.parse(line) as Record<string, unknown>)
+      const lines = chunk.toString().split('\n').filter(Boolean)
+      for (const line of lines) logs.push(JSON.parse(line) as Record<string, unknown>)
       callback()
     },
   })) as unknown as FastifyBaseLogger
   const tls = await ensureLocalCertificate(join(dataDir, 'tls'), configuredNames(config))
   const { ports: _ports, env: _env, ...acmeOptions } = options
-  const acme = startEdgeAcme(config.acme!, { log, configured: configuredNames(config), redisUrl: config.redisUrl, pollMs: 100, ...acmeOptions })
+  const configured = configuredNames(config)
+  const acme = startEdgeAcme(config.acme!, { log, configured, redisUrl: config.redisUrl, pollMs: 100, ...acmeOptions })
   const app = await buildProxyApp(config, { tls, sni: acme.sni })
   acme.exportMetrics(app.edgeMetrics.registry)
-  const redirect = buildRedirectServer(options.ports.https, { timeouts: config.clientTimeouts, maxConnections: 100, acmeHttpAnswer: acme.httpAnswer })
+  const redirect = buildRedirectServer(options.ports.https, {
+    timeouts: config.clientTimeouts, maxConnections: 100, acmeHttpAnswer: acme.httpAnswer,
+  })
   await app.listen({ host: '127.0.0.1', port: options.ports.https })
   await redirect.listen({ host: '127.0.0.1', port: options.ports.http })
   acme.start()

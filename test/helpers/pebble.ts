@@ -41,10 +41,14 @@ export async function startPebble (t: Test, options: PebbleOptions): Promise<Peb
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-pebble-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const caCertFile = join(dir, 'cert.pem')
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'key.pem'),
-    '-out', caCertFile, '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-days', '2'], { stdio: 'ignore' })
+  execFileSync('openssl', [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'key.pem'),
+    '-out', caCertFile, '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-days', '2',
+  ], { stdio: 'ignore' })
   const caCert = readFileSync(caCertFile, 'utf8')
-  const [acmePort, managementPort, dnsPort, dnsManagementPort] = [await freePort(), await freePort(), await freePort(), await freePort()]
+  const ports = []
+  for (let i = 0; i < 4; i++) ports.push(await freePort())
+  const [acmePort, managementPort, dnsPort, dnsManagementPort] = ports as [number, number, number, number]
   writeFileSync(join(dir, 'pebble.json'), JSON.stringify({
     pebble: {
       listenAddress: `127.0.0.1:${acmePort}`,
@@ -122,7 +126,9 @@ export interface ServedCertificate {
 /** One handshake with `servername` to the edge on loopback; the certificate it presents, checked against `ca`. */
 export async function servedCertificate (port: number, servername: string, ca?: string): Promise<ServedCertificate> {
   return await new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port, servername, ...(ca !== undefined ? { ca } : {}), rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] }, () => {
+    const trust = ca !== undefined ? { ca } : {}
+    const options = { host: '127.0.0.1', port, servername, ...trust, rejectUnauthorized: false }
+    const socket = connect({ ...options, ALPNProtocols: ['http/1.1'] }, () => {
       const peer = socket.getPeerCertificate()
       resolve({
         authorized: socket.authorized,
@@ -136,3 +142,7 @@ export async function servedCertificate (port: number, servername: string, ca?: 
     socket.once('error', reject)
   })
 }
+
+/** Whether the edge on `port` serves `servername` a chain that verifies against `root`. */
+export const servesVerified = async (port: number, servername: string, root: string): Promise<boolean> =>
+  (await servedCertificate(port, servername, root)).authorized

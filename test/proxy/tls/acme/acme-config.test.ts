@@ -8,7 +8,8 @@ import { ConfigError } from '../../../../common/env-config.js'
 import { loadProxyConfig } from '../../../../proxy/config.js'
 
 const SECRET = 'a-secret-of-at-least-thirty-two-characters'
-const load = (env: Record<string, string>) => loadProxyConfig({ IDENTITY_SECRET: SECRET, DATA_DIR: '/srv/edge', ...env })
+const load = (env: Record<string, string>) =>
+  loadProxyConfig({ IDENTITY_SECRET: SECRET, DATA_DIR: '/srv/edge', ...env })
 const problemsOf = (env: Record<string, string>): string[] => {
   try {
     load(env)
@@ -22,7 +23,8 @@ const problemsOf = (env: Record<string, string>): string[] => {
 t.equal(load({}).acme, undefined, 'off without ACME_EMAIL')
 
 t.test('on with ACME_EMAIL, for the public names only', async (t) => {
-  const acme = load({ ACME_EMAIL: 'ops@example.com', PROXY_HOSTNAMES: 'localhost,127.0.0.1,Edge.Example.com,nas.home.arpa' }).acme!
+  const acme = load({ ACME_EMAIL: 'ops@example.com',
+    PROXY_HOSTNAMES: 'localhost,127.0.0.1,Edge.Example.com,nas.home.arpa' }).acme!
   t.same(acme.names, ['edge.example.com'])
   t.equal(acme.directoryUrl, 'https://acme-v02.api.letsencrypt.org/directory', "Let's Encrypt production by default")
   t.same(acme.challenges, ['http-01', 'tls-alpn-01'], 'both challenges by default')
@@ -34,8 +36,9 @@ t.test('ACME_CA_CERT_FILE is read at start', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-acme-config-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   writeFileSync(join(dir, 'ca.pem'), '-----BEGIN CERTIFICATE-----\n')
-  t.match(load({ ACME_EMAIL: 'ops@example.com', ACME_CA_CERT_FILE: join(dir, 'ca.pem') }).acme!.caCert, /BEGIN CERTIFICATE/)
-  t.match(problemsOf({ ACME_EMAIL: 'ops@example.com', ACME_CA_CERT_FILE: join(dir, 'missing.pem') })[0], /^ACME_CA_CERT_FILE: cannot read/)
+  const caCertFile = (name: string) => ({ ACME_EMAIL: 'ops@example.com', ACME_CA_CERT_FILE: join(dir, name) })
+  t.match(load(caCertFile('ca.pem')).acme!.caCert, /BEGIN CERTIFICATE/)
+  t.match(problemsOf(caCertFile('missing.pem'))[0], /^ACME_CA_CERT_FILE: cannot read/)
 })
 
 t.test('bad values name their variable', async (t) => {
@@ -43,9 +46,11 @@ t.test('bad values name their variable', async (t) => {
     [{ ACME_EMAIL: 'not-an-address' }, /^ACME_EMAIL: /],
     [{ ACME_EMAIL: 'ops@example.com', ACME_DIRECTORY_URL: 'ftp://ca.example' }, /^ACME_DIRECTORY_URL: /],
     [{ ACME_EMAIL: 'ops@example.com', ACME_CHALLENGES: 'dns-01' }, /^ACME_CHALLENGES: /],
-    [{ ACME_EMAIL: 'ops@example.com', ACME_CHALLENGES: 'http-01', PROXY_HTTP_PORT: '0' }, /^ACME_CHALLENGES: http-01 alone needs the HTTP port/],
+    [{ ACME_EMAIL: 'ops@example.com', ACME_CHALLENGES: 'http-01',
+      PROXY_HTTP_PORT: '0' }, /^ACME_CHALLENGES: http-01 alone needs the HTTP port/],
   ]
   for (const [env, expected] of cases) t.match(problemsOf(env)[0], expected, JSON.stringify(env))
-  t.same(load({ ACME_EMAIL: 'ops@example.com', ACME_CHALLENGES: 'tls-alpn-01', PROXY_HTTP_PORT: '0' }).acme!.challenges, ['tls-alpn-01'],
+  t.same(load({ ACME_EMAIL: 'ops@example.com', ACME_CHALLENGES: 'tls-alpn-01',
+    PROXY_HTTP_PORT: '0' }).acme!.challenges, ['tls-alpn-01'],
     'TLS-ALPN-01 alone works without the HTTP port')
 })

@@ -22,7 +22,8 @@ t.test('expiry seconds per name, and orders by result', async (t) => {
   metrics.orders.inc({ result: 'success' })
   metrics.orders.inc({ result: 'failure' })
   const text = await registry.metrics()
-  t.match(text, /gatehouse_proxy_certificate_expiry_seconds\{name="edge.example.com"\} 1123200\n/, '13 days left, in seconds')
+  t.match(text, /gatehouse_proxy_certificate_expiry_seconds\{name="edge.example.com"\} 1123200\n/,
+    '13 days left, in seconds')
   t.match(text, /gatehouse_proxy_acme_orders_total\{result="success"\} 1\n/)
   t.match(text, /gatehouse_proxy_acme_orders_total\{result="failure"\} 1\n/)
 })

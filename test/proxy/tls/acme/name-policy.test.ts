@@ -33,7 +33,8 @@ const table: Array<[string, boolean]> = [
 ]
 
 for (const [name, expected] of table) {
-  t.equal(qualifiesForPublicCertificate(name), expected, `${JSON.stringify(name)} ${expected ? 'qualifies' : 'keeps the local CA'}`)
+  t.equal(qualifiesForPublicCertificate(name), expected,
+    `${JSON.stringify(name)} ${expected ? 'qualifies' : 'keeps the local CA'}`)
 }
 
 t.same(publicNames(['localhost', '127.0.0.1', 'Edge.Example.com', 'edge.example.com.', 'api.example.org']),

@@ -7,7 +7,8 @@ function setUp (answer: (name: string) => Promise<boolean>, limits = {}) {
   let now = 1_000_000
   const asked: string[] = []
   const gate = new OnDemandGate(async (name) => { asked.push(name); return await answer(name) },
-    { allowTtlMs: 60_000, denyTtlMs: 10_000, askBurst: 3, asksPerSecond: 1, orderBurst: 2, ordersPerMinute: 1, ...limits }, () => now)
+    { allowTtlMs: 60_000, denyTtlMs: 10_000, askBurst: 3, asksPerSecond: 1, orderBurst: 2,
+      ordersPerMinute: 1, ...limits }, () => now)
   return { gate, asked, advance: (ms: number) => { now += ms } }
 }
 
@@ -34,7 +35,8 @@ t.test('concurrent handshakes share one ask; a failed ask is not remembered', as
     if (fail) throw new Error('API down')
     return true
   }, { askBurst: 10 })
-  t.same(await Promise.all([gate.allowed('a.example'), gate.allowed('a.example'), gate.allowed('a.example')]), ['ask-failed', 'ask-failed', 'ask-failed'])
+  t.same(await Promise.all([gate.allowed('a.example'), gate.allowed('a.example'),
+    gate.allowed('a.example')]), ['ask-failed', 'ask-failed', 'ask-failed'])
   t.equal(asked.length, 1, 'one ask for three handshakes')
   fail = false
   t.equal(await gate.allowed('a.example'), true, 'asked again after the failure')
@@ -44,7 +46,8 @@ t.test('asks and orders have budgets that refill', async (t) => {
   const { gate, asked, advance } = setUp(async () => false)
   const results = []
   for (let i = 0; i < 5; i++) results.push(await gate.allowed(`n${i}.example`))
-  t.same(results, ['not-allowed', 'not-allowed', 'not-allowed', 'ask-rate', 'ask-rate'], 'three asks, then refused without asking')
+  t.same(results, ['not-allowed', 'not-allowed', 'not-allowed', 'ask-rate', 'ask-rate'],
+    'three asks, then refused without asking')
   t.equal(asked.length, 3)
   advance(1000)
   t.equal(await gate.allowed('n5.example'), 'not-allowed', 'a second later one more ask')

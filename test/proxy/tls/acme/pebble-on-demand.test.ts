@@ -57,7 +57,8 @@ t.test('a flood of random names costs a bounded number of asks and orders', asyn
     return false
   }
   const limits = { askBurst: 20, asksPerSecond: 1 }
-  const edge = await startAcmeEdge(t, pebble, { ports, ask, onDemandLimits: limits, env: { PROXY_HOSTNAMES: 'localhost' } })
+  const edge = await startAcmeEdge(t, pebble, { ports, ask, onDemandLimits: limits,
+    env: { PROXY_HOSTNAMES: 'localhost' } })
   const names = Array.from({ length: 200 }, () => `${randomBytes(6).toString('hex')}.flood.example`)
   const served = (await Promise.all(names.map((name) => handshakes(ports.https, name)))).filter(Boolean).length
   t.equal(served, 0, 'none of 200 random names gets a handshake')
@@ -71,7 +72,8 @@ t.test('an ask that says yes to every name still cannot order past the budget', 
   const ports = await edgePorts()
   const pebble = await startPebble(t, { httpPort: ports.http, tlsPort: ports.https })
   const edge = await startAcmeEdge(t, pebble, {
-    ports, ask: async () => true, onDemandLimits: { askBurst: 100, orderBurst: 2, ordersPerMinute: 1 }, env: { PROXY_HOSTNAMES: 'localhost' },
+    ports, ask: async () => true, onDemandLimits: { askBurst: 100, orderBurst: 2, ordersPerMinute: 1 },
+      env: { PROXY_HOSTNAMES: 'localhost' },
   })
   const names = Array.from({ length: 40 }, () => `${randomBytes(6).toString('hex')}.flood.example`)
   const served = (await Promise.all(names.map((name) => handshakes(ports.https, name)))).filter(Boolean).length
@@ -84,12 +86,14 @@ t.test('a name no longer allowed is not renewed, and no longer served', async (t
   const ports = await edgePorts()
   const pebble = await startPebble(t, { httpPort: ports.http, tlsPort: ports.https, validitySeconds: 6 })
   let owned = true
-  const edge = await startAcmeEdge(t, pebble, { ports, ask: async () => owned, onDemandLimits: { allowTtlMs: 500, denyTtlMs: 500 }, env: { PROXY_HOSTNAMES: 'localhost' } })
+  const edge = await startAcmeEdge(t, pebble, { ports, ask: async () => owned, onDemandLimits: { allowTtlMs: 500,
+    denyTtlMs: 500 }, env: { PROXY_HOSTNAMES: 'localhost' } })
   const root = await pebble.root()
   t.ok((await servedCertificate(ports.https, 'shop.acme-corp.com', root)).authorized, 'served while the tenant has it')
   owned = false // the tenant removed the domain
   // Renewal falls due at 4 s: the gate is asked again, says no, and the name is dropped.
   await eventually(async () => !(await handshakes(ports.https, 'shop.acme-corp.com')), 10_000, 'the name refused')
   t.equal(await edge.orders('success'), 1, 'not renewed')
-  t.ok(edge.logs.some((line) => line.name === 'shop.acme-corp.com' && /no longer allowed/.test(String(line.msg))), 'and the log says why')
+  t.ok(edge.logs.some((line) => line.name === 'shop.acme-corp.com' && /no longer allowed/.test(String(line.msg))),
+    'and the log says why')
 })

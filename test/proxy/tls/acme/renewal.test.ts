@@ -7,7 +7,8 @@ const at = (days: number): Date => new Date(Date.UTC(2026, 0, 1) + days * DAY)
 
 t.test('renewal is due at two thirds of the lifetime', async (t) => {
   const table: Array<[number, number, number]> = [[0, 90, 60], [0, 30, 20], [10, 16, 14], [0, 7, 7 * 2 / 3]]
-  for (const [from, to, due] of table) t.equal(renewalDue(at(from), at(to)).getTime(), at(due).getTime(), `valid ${from}→${to} days: due at day ${due}`)
+  for (const [from, to, due] of table) t.equal(renewalDue(at(from), at(to)).getTime(), at(due).getTime(),
+    `valid ${from}→${to} days: due at day ${due}`)
 })
 
 t.test('retries back off exponentially, capped, with jitter', async (t) => {

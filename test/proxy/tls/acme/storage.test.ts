@@ -14,7 +14,10 @@ async function lockIsExclusive (t: import('tap').Test, one: AcmeStorage, two: Ac
   const events: string[] = []
   const releaseOne = await one.lock('certificate-edge.example.com')
   events.push('one holds')
-  const second = two.lock('certificate-edge.example.com').then((release) => { events.push('two holds'); return release })
+  const second = two.lock('certificate-edge.example.com').then((release) => {
+    events.push('two holds')
+    return release
+  })
   await new Promise((resolve) => setTimeout(resolve, 400))
   events.push('one releases')
   await releaseOne()
@@ -30,7 +33,8 @@ t.test('files', async (t) => {
   t.teardown(() => storage.close())
   await storage.put('ca.example-dir/certificates/edge.example.com.key', 'secret')
   t.equal(await storage.get('ca.example-dir/certificates/edge.example.com.key'), 'secret')
-  t.equal(statSync(join(dir, 'acme/ca.example-dir/certificates/edge.example.com.key')).mode & 0o777, 0o600, 'the file is 0600')
+  t.equal(statSync(join(dir, 'acme/ca.example-dir/certificates/edge.example.com.key')).mode & 0o777, 0o600,
+    'the file is 0600')
   t.equal(statSync(join(dir, 'acme/ca.example-dir')).mode & 0o777, 0o700, 'its folder 0700')
   t.equal(await storage.get('ca.example-dir/account.key'), undefined, 'a missing key reads as undefined')
   await storage.delete('ca.example-dir/certificates/edge.example.com.key')
