@@ -36,7 +36,8 @@ fi
 hostname="$(sed -n 's/^PUBLIC_HOSTNAME=//p' "$env_file" | tail -n 1)"
 hostname="${hostname:-localhost}"
 # The self-signed pair covers every public name; with ACME_EMAIL it only serves until the real certificates arrive.
-sans="$(printf '%s,localhost' "$hostname" | tr ',' '\n' | sed '/^$/d' | awk '!seen[$0]++' | sed 's/^/DNS:/' | paste -sd, -)"
+sans="$(printf '%s,localhost' "$hostname" | tr ',' '\n' | sed '/^$/d' | awk '!seen[$0]++' \
+  | sed 's/^/DNS:/' | paste -sd, -)"
 
 # A self-signed certificate for the public name, unless one is there (put your own cert.pem/key.pem here).
 if [ -e "$data/tls/cert.pem" ] && [ -e "$data/tls/key.pem" ]; then
