@@ -1,7 +1,6 @@
-// ACME for one edge process, assembled: storage (files, or Redis with REDIS_URL), the issuer, the challenge
-// answers, the book of certificates, the manager and the on-demand gate; and what the listeners need from
-// it (the SNI/ALPN callbacks for HTTPS, the HTTP-01 answers for the HTTP port). In a cluster the primary
-// runs this and its workers get certificates and challenge answers over IPC (proxy/cluster/).
+// ACME for one edge process, assembled (storage, issuer, challenge answers, certificate book, manager, on-demand
+// gate), and what the listeners need from it: the SNI/ALPN callbacks for HTTPS and the HTTP-01 answers. In a
+// cluster the primary runs this and relays to its workers (proxy/cluster/acme-relay.ts).
 import type { FastifyBaseLogger } from 'fastify'
 import type { Registry } from 'prom-client'
 import type { AcmeConfig } from '../../config.js'
