@@ -7,6 +7,7 @@ import type { Http2SecureServer } from 'node:http2'
 import type { Socket } from 'node:net'
 import type { ProxyConfig } from './config.js'
 import type { TlsMaterial } from './tls/local-ca.js'
+import { closeChallengeConnections, type SniSelection } from './tls/acme/sni.js'
 import { TLS_OPTIONS } from './tls/tls-options.js'
 import edgeAuth from './plugins/edge-auth.js'
 import edgeMetrics from './plugins/edge-metrics.js'
@@ -36,6 +37,8 @@ const SUSPICIOUS_PATH = /(^|\/)\.{1,2}(\/|$)|%2e|%2f|%5c|\\/i
 export interface BuildProxyOptions {
   tls: TlsMaterial
   logger?: FastifyServerOptions['logger']
+  /** With ACME: the certificate chosen per SNI name (and TLS-ALPN-01's by ALPN); `tls` is the default one. */
+  sni?: SniSelection
 }
 
 export async function buildProxyApp (config: ProxyConfig, options: BuildProxyOptions): Promise<FastifyInstance> {
@@ -49,6 +52,7 @@ export async function buildProxyApp (config: ProxyConfig, options: BuildProxyOpt
       settings: { maxConcurrentStreams: config.http2MaxConcurrentStreams },
       maxSessionRejectedStreams: 100,
       maxSessionInvalidFrames: 100,
+      ...options.sni,
     },
     logger: (options.logger ?? false) as FastifyHttp2SecureOptions<Http2SecureServer>['logger'],
     bodyLimit: config.bodyLimitBytes,
@@ -80,6 +84,7 @@ export async function buildProxyApp (config: ProxyConfig, options: BuildProxyOpt
   const app = Fastify(serverOptions) as unknown as FastifyInstance
   const server = app.server as unknown as Http2SecureServer
   applyServerTimeouts(server, config.clientTimeouts)
+  if (options.sni !== undefined) closeChallengeConnections(server)
   // Plain HTTP sent to the HTTPS port fails the handshake (OpenSSL knows it for HTTP); the TCP socket under the
   // failed TLS one still carries a plain answer saying what to do, as Caddy and Go answer, not an empty reply.
   server.on('tlsClientError', (error: Error & { code?: string }, tlsSocket) => {

@@ -10,6 +10,7 @@ import { serverTimeouts, serverTimeoutSettings, type ServerTimeouts } from '../c
 import { tracingConfig, type TracingConfig } from '../common/tracing.js'
 import type { CompressionSettings } from './compression/policy.js'
 import { ENCODINGS, type Encoding } from './compression/negotiation.js'
+import { publicNames } from './tls/acme/name-policy.js'
 
 const Plan = Type.Enum(['free', 'pro', 'enterprise'])
 
@@ -64,6 +65,10 @@ export const ProxyEnvSchema = Type.Object({
   ...serverTimeoutSettings({ headersMs: 10_000, requestMs: 60_000, keepAliveMs: 60_000 }),
   OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://', description: 'OTLP/HTTP collector; spans go to <url>/v1/traces. Unset: no tracing' })),
   OTEL_SERVICE_NAME: Type.String({ default: 'gatehouse-proxy', minLength: 1 }),
+  ACME_EMAIL: Type.Optional(Type.String({ pattern: '^[^@\\s]+@[^@\\s]+$', description: 'Turns ACME on: certificates from a public CA for the public names in PROXY_HOSTNAMES; the CA\'s contact for the account' })),
+  ACME_DIRECTORY_URL: Type.String({ default: 'https://acme-v02.api.letsencrypt.org/directory', pattern: '^https?://', description: 'ACME directory (staging: https://acme-staging-v02.api.letsencrypt.org/directory)' }),
+  ACME_CA_CERT_FILE: Type.Optional(Type.String({ minLength: 1, description: 'PEM to trust for a private ACME server\'s own HTTPS (Pebble, step-ca)' })),
+  ACME_CHALLENGES: Type.String({ default: 'http-01,tls-alpn-01', pattern: '^(http-01|tls-alpn-01)(,(http-01|tls-alpn-01))*$', description: 'Challenges offered, in order of preference' }),
 })
 
 export type ProxyEnv = Static<typeof ProxyEnvSchema>
@@ -105,6 +110,45 @@ export interface ProxyConfig {
   /** How long a client may take over its headers, its whole request, and between requests. */
   clientTimeouts: ServerTimeouts
   tracing: TracingConfig
+  /** ACME_EMAIL set: certificates from an ACME CA for `names` (PROXY_HOSTNAMES that qualify), kept in `dir`. */
+  acme: AcmeConfig | undefined
+}
+
+export type AcmeChallenge = 'http-01' | 'tls-alpn-01'
+
+export interface AcmeConfig {
+  email: string
+  directoryUrl: string
+  /** The ACME server's own HTTPS is checked against this PEM as well as the usual roots. */
+  caCert: string | undefined
+  challenges: AcmeChallenge[]
+  names: string[]
+  dir: string
+}
+
+function acmeConfig (settings: ProxyEnv): AcmeConfig | undefined {
+  if (settings.ACME_EMAIL === undefined) return undefined
+  let caCert: string | undefined
+  if (settings.ACME_CA_CERT_FILE !== undefined) {
+    try {
+      caCert = readFileSync(settings.ACME_CA_CERT_FILE, 'utf8')
+    } catch (error) {
+      const reason = (error as Error).message
+      throw new ConfigError([`ACME_CA_CERT_FILE: cannot read ${settings.ACME_CA_CERT_FILE}: ${reason}`])
+    }
+  }
+  const challenges = [...new Set(settings.ACME_CHALLENGES.split(','))] as AcmeChallenge[]
+  if (challenges.length === 1 && challenges[0] === 'http-01' && settings.PROXY_HTTP_PORT === 0) {
+    throw new ConfigError(['ACME_CHALLENGES: http-01 alone needs the HTTP port, and PROXY_HTTP_PORT is 0'])
+  }
+  return {
+    email: settings.ACME_EMAIL,
+    directoryUrl: settings.ACME_DIRECTORY_URL,
+    caCert,
+    challenges,
+    names: publicNames(settings.PROXY_HOSTNAMES.split(',').map((name) => name.trim())),
+    dir: join(settings.DATA_DIR, 'acme'),
+  }
 }
 
 function readConfigFile (path: string): Record<string, string> {
@@ -200,5 +244,6 @@ export function loadProxyConfig (env: Record<string, string | undefined> = proce
     shutdownGraceMs: settings.SHUTDOWN_GRACE_MS,
     clientTimeouts: serverTimeouts(settings),
     tracing: tracingConfig(settings.OTEL_EXPORTER_OTLP_ENDPOINT, settings.OTEL_SERVICE_NAME),
+    acme: acmeConfig(settings),
   }
 }

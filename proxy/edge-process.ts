@@ -14,8 +14,29 @@ import { buildMetricsServer, buildRedirectServer, capConnections } from './serve
 import { keepCertificateCurrent, openCertificateSource, type CertificateSource } from './tls/certificate-source.js'
 import { trustInstructions } from './tls/local-ca.js'
 import { answerMetricsRequests, certificatesFromPrimary, onDrainRequest, reportReady } from './cluster/worker.js'
+import { pino } from 'pino'
+import { acmeFromPrimary } from './cluster/acme-relay.js'
+import { startEdgeAcme, type AcmeListeners, type EdgeAcme } from './tls/acme/edge-acme.js'
+import type { HostnameAsk } from './tls/acme/on-demand.js'
 
-export async function runEdgeProcess (config: ProxyConfig): Promise<void> {
+/** What the proxy's entry may plug in beyond its settings. */
+export interface EdgeHooks {
+  /** On-demand TLS: whether a name nobody configured belongs to a tenant (default: no name does). */
+  ask?: HostnameAsk
+}
+
+/** The names the default certificate is for: served it until their ACME certificate arrives, never refused. */
+export const configuredNames = (config: ProxyConfig): string[] =>
+  config.tls.kind === 'local-ca' ? config.tls.hostnames : config.acme?.names ?? []
+
+/** ACME in a process of its own (not a cluster worker): it orders and renews, logging as the proxy. */
+export function startOwnAcme (config: ProxyConfig, log: FastifyBaseLogger, hooks: EdgeHooks): EdgeAcme | undefined {
+  if (config.acme === undefined) return undefined
+  const ask = hooks.ask !== undefined ? { ask: hooks.ask } : {}
+  return startEdgeAcme(config.acme, { log, redisUrl: config.redisUrl, configured: configuredNames(config), ...ask })
+}
+
+export async function runEdgeProcess (config: ProxyConfig, hooks: EdgeHooks = {}): Promise<void> {
   const worker = cluster.worker
   // In a cluster the worker drains when the primary asks or on a signal (proxy/cluster/worker.ts), possibly
   // while it is still starting: remember it until shutdown exists.
@@ -28,14 +49,25 @@ export async function runEdgeProcess (config: ProxyConfig): Promise<void> {
     : { ...loggerOptions('proxy', config.logLevel), base: { service: 'proxy', pid: process.pid, worker: worker.id } }
   const fromPrimary = worker === undefined ? undefined : await certificatesFromPrimary()
   const certificates = fromPrimary ?? await openCertificateSource(config.tls)
-  const app = await buildProxyApp(config, { tls: certificates.initial, logger })
+  const acmeLog = pino(logger).child({ component: 'acme' })
+  const acme = worker === undefined ? startOwnAcme(config, acmeLog, hooks) : undefined
+  const fromCluster = worker !== undefined && config.acme !== undefined
+  const acmeListeners: AcmeListeners | undefined =
+    acme ?? (fromCluster ? acmeFromPrimary(config, configuredNames(config), acmeLog) : undefined)
+  const sni = acmeListeners !== undefined ? { sni: acmeListeners.sni } : {}
+  const app = await buildProxyApp(config, { tls: certificates.initial, logger, ...sni })
+  acme?.exportMetrics(app.edgeMetrics.registry)
   const server = app.server as unknown as Http2SecureServer
   if (fromPrimary !== undefined) server.setTicketKeys(fromPrimary.ticketKeys)
   // Per process: in a cluster each worker caps its own.
   capConnections(server, config.maxConnections)
   const sideServer = { timeouts: config.clientTimeouts, logger }
   const redirectPort = config.publicHttpsPort ?? config.httpsPort
-  const redirect = buildRedirectServer(redirectPort, { ...sideServer, maxConnections: config.maxConnections })
+  const redirect = buildRedirectServer(redirectPort, {
+    ...sideServer,
+    maxConnections: config.maxConnections,
+    ...(acmeListeners !== undefined ? { acmeHttpAnswer: acmeListeners.httpAnswer } : {}),
+  })
   const metrics = worker === undefined ? buildMetricsServer(app.edgeMetrics.registry, sideServer) : undefined
   if (worker !== undefined) answerMetricsRequests(app.edgeMetrics.registry)
 
@@ -52,7 +84,7 @@ export async function runEdgeProcess (config: ProxyConfig): Promise<void> {
     if (err !== undefined) app.log.error({ err }, 'shutting down after an unexpected error')
     else app.log.info({ signal: signal ?? drainReason }, 'shutting down: finishing in-flight requests')
     certificates.close()
-    await Promise.all([redirect.close(), metrics?.close(), connections.drain()])
+    await Promise.all([redirect.close(), metrics?.close(), connections.drain(), acmeListeners?.close()])
     // Only now: once Fastify's close() begins it answers 503 to requests on open connections.
     await app.close()
   })
@@ -67,6 +99,7 @@ export async function runEdgeProcess (config: ProxyConfig): Promise<void> {
   await app.listen({ host: config.host, port: config.httpsPort })
   if (config.httpPort !== 0) await redirect.listen({ host: config.host, port: config.httpPort })
   if (metrics !== undefined) await metrics.listen({ host: config.metrics.host, port: config.metrics.port })
+  acme?.start() // only now: the CA's validation must find the ports listening
 
   if (worker !== undefined) {
     reportReady()

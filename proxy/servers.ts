@@ -39,11 +39,26 @@ function sideServer (options: SideServerOptions, maxConnections: number): Fastif
   return app
 }
 
-type RedirectServerOptions = SideServerOptions & { maxConnections: number }
+type RedirectServerOptions = SideServerOptions & {
+  maxConnections: number
+  /** With ACME: the HTTP-01 key authorization for a token, answered before anything is redirected. */
+  acmeHttpAnswer?: (token: string) => Promise<string | undefined>
+}
+
+const ACME_CHALLENGE_PATH = /^\/\.well-known\/acme-challenge\/([^/?#]+)$/
 
 export function buildRedirectServer (httpsPort: number, options: RedirectServerOptions): FastifyInstance {
   const app = sideServer(options, options.maxConnections)
   app.get('/health', async () => ({ status: 'ok' }))
+  const { acmeHttpAnswer } = options
+  if (acmeHttpAnswer !== undefined) {
+    // A token nobody is answering goes on to the redirect like any other path, as Caddy does.
+    app.addHook('onRequest', async (request, reply) => {
+      const token = request.method === 'GET' ? ACME_CHALLENGE_PATH.exec(request.url)?.[1] : undefined
+      const answer = token === undefined ? undefined : await acmeHttpAnswer(token)
+      if (answer !== undefined) return reply.type('text/plain').send(answer)
+    })
+  }
   app.all('/*', async (request, reply) => {
     const host = (request.headers.host ?? 'localhost').replace(/:\d+$/, '')
     const safeHost = /^[A-Za-z0-9.-]+$|^\[[0-9a-fA-F:]+\]$/.test(host) ? host : 'localhost'

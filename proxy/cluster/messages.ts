@@ -2,6 +2,7 @@
 // Everything is prefixed, so prom-client's or anyone else's messages on the same channel are never mistaken.
 import type { Worker } from 'node:cluster'
 import type { Registry } from 'prom-client'
+import type { ChallengeChange } from '../tls/acme/challenges.js'
 
 export type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>
 
@@ -10,11 +11,18 @@ export type ToWorker =
   | { type: 'gatehouse:tls', key: string, cert: string, ticketKeys: string }
   | { type: 'gatehouse:drain' }
   | { type: 'gatehouse:metrics-request', id: number }
+  /** ACME (proxy/cluster/acme-relay.ts): a certificate for a name, a challenge answer, an on-demand outcome. */
+  | { type: 'gatehouse:acme-certificate', name: string, key: string, cert: string }
+  | { type: 'gatehouse:acme-forget', name: string }
+  | { type: 'gatehouse:acme-challenge', change: ChallengeChange }
+  | { type: 'gatehouse:acme-on-demand-result', id: number, ok: boolean }
 
 export type ToPrimary =
   | { type: 'gatehouse:tls-request' }
   | { type: 'gatehouse:ready' }
   | { type: 'gatehouse:metrics', id: number, metrics: MetricsJson }
+  | { type: 'gatehouse:acme-request' }
+  | { type: 'gatehouse:acme-on-demand', id: number, name: string }
 
 export function isMessage<Message extends { type: string }, Type extends Message['type']> (
   message: unknown, type: Type,

@@ -13,7 +13,8 @@ import { pino } from 'pino'
 import closeWithGrace from 'close-with-grace'
 import { loggerOptions } from '../../common/logger.js'
 import type { ProxyConfig } from '../config.js'
-import { announceReady } from '../edge-process.js'
+import { announceReady, startOwnAcme, type EdgeHooks } from '../edge-process.js'
+import { relayAcme } from './acme-relay.js'
 import { buildMetricsServer } from '../servers.js'
 import { openCertificateSource } from '../tls/certificate-source.js'
 import type { TlsMaterial } from '../tls/local-ca.js'
@@ -24,7 +25,7 @@ import { startWorkerPool, WorkerStartError } from './worker-pool.js'
 /** The primary waits this much longer than a worker's own grace period before killing what is left. */
 const SHUTDOWN_MARGIN_MS = 5000
 
-export async function runPrimary (config: ProxyConfig): Promise<void> {
+export async function runPrimary (config: ProxyConfig, hooks: EdgeHooks = {}): Promise<void> {
   const logOptions = { ...loggerOptions('proxy', config.logLevel), base: { service: 'proxy', pid: process.pid, role: 'primary' } }
   const log = pino(logOptions)
   const certificates = await openCertificateSource(config.tls)
@@ -40,15 +41,20 @@ export async function runPrimary (config: ProxyConfig): Promise<void> {
       'whose connections reach several workers gets up to PROXY_WORKERS times the budgets, and each worker has its own response cache')
   }
 
+  // The primary alone orders and renews; its workers serve what it relays.
+  const acme = startOwnAcme(config, log.child({ component: 'acme' }), hooks)
   const pool = startWorkerPool({
     count: config.workers,
     log,
     onMessage (worker, message) {
+      if (acmeRelay?.handle(worker, message) === true) return
       if (isMessage<ToPrimary, 'gatehouse:tls-request'>(message, 'gatehouse:tls-request')) sendToWorker(worker, { type: 'gatehouse:tls', ...tls, ticketKeys })
     },
     onRestart: () => primaryMetrics.workerRestarts.inc(),
   })
+  const acmeRelay = acme === undefined ? undefined : relayAcme(acme, pool.workers)
   const primaryMetrics = createPrimaryMetrics(pool.workers)
+  acme?.exportMetrics(primaryMetrics.registry)
   const metrics = buildMetricsServer(clusterMetricsSource(primaryMetrics.registry, pool.workers), { timeouts: config.clientTimeouts, logger: logOptions })
 
   // The certificate source checked the new pair (key matches, not expired) before it gets here.
@@ -67,6 +73,7 @@ export async function runPrimary (config: ProxyConfig): Promise<void> {
     if (err !== undefined) log.error({ err }, 'shutting down after an unexpected error')
     else log.info({ signal }, 'shutting down: every worker finishes its in-flight requests')
     certificates.close()
+    await acme?.close()
     const clean = await pool.drain()
     await metrics.close()
     if (!clean) throw new Error('a worker did not stop cleanly')
@@ -75,6 +82,7 @@ export async function runPrimary (config: ProxyConfig): Promise<void> {
   try {
     await metrics.listen({ host: config.metrics.host, port: config.metrics.port })
     await pool.started
+    acme?.start() // only now: the CA validates against the workers' ports
   } catch (error) {
     log.fatal({ err: error }, 'the proxy could not start')
     await pool.drain()

@@ -69,6 +69,8 @@ export const EXTERNAL_METRICS: Record<string, string> = {
   pg_up: 'postgres-exporter: 1 when it can connect to PostgreSQL',
   pg_stat_database_numbackends: 'postgres-exporter: pg_stat_database.numbackends per database',
   pg_settings_max_connections: 'postgres-exporter: the max_connections setting',
+  // Not external, but only on a proxy with ACME_EMAIL; test/proxy/tls/acme/acme-metrics.test.ts reads it from that proxy.
+  gatehouse_proxy_certificate_expiry_seconds: 'proxy with ACME: seconds until the certificate served for a name expires',
 }
 
 export interface RuleGroup { name: string, rules: Array<{ record?: string, alert?: string, expr: string, for?: string, labels?: Record<string, string>, annotations?: Record<string, string> }> }

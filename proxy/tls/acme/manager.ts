@@ -1,0 +1,184 @@
+// Keeps a certificate for each managed name: loaded from storage or ordered (under the storage lock, so one
+// proxy orders for all), put in the book, renewed at two thirds of its life, retried with backoff and jitter
+// on failure — never dropping the certificate in use. On-demand names join when the gate allows them.
+import type { FastifyBaseLogger } from 'fastify'
+import type { TlsMaterial } from '../local-ca.js'
+import type { AcmeMetrics } from './acme-metrics.js'
+import { validity, type CertificateBook } from './certificate-book.js'
+import type { Issuer } from './issuer.js'
+import type { OnDemandGate, Refusal } from './on-demand.js'
+import { DEFAULT_RETRY, renewalDue, retryDelayMs, type RetryPolicy } from './renewal.js'
+import type { AcmeStorage } from './storage.js'
+
+/** Longest wait between looks at a name: a renewal another proxy made is picked up from storage by then. */
+export const MAX_CHECK_INTERVAL_MS = 12 * 3_600_000
+
+export interface AcmeManagerOptions {
+  issuer: Issuer
+  storage: AcmeStorage
+  /** Where certificates are kept in the storage (per CA). */
+  storageKey(name: string, part: 'crt' | 'key'): string
+  book: CertificateBook
+  log: FastifyBaseLogger
+  metrics?: AcmeMetrics
+  retry?: RetryPolicy
+  onDemand?: OnDemandGate
+  now?: () => number
+}
+
+interface Managed {
+  onDemand: boolean
+  attempt: number
+  timer: NodeJS.Timeout | undefined
+  running: Promise<boolean> | undefined
+}
+
+export class AcmeManager {
+  private readonly managed = new Map<string, Managed>()
+  private readonly onDemandInFlight = new Map<string, Promise<boolean>>()
+  private closed = false
+  private readonly now: () => number
+
+  constructor (private readonly options: AcmeManagerOptions) {
+    this.now = options.now ?? Date.now
+  }
+
+  /** Starts keeping `names` in the background; until a name's certificate is there, the default one serves it. */
+  manage (names: string[], onDemand = false): void {
+    for (const name of names) {
+      if (this.managed.has(name)) continue
+      this.managed.set(name, { onDemand, attempt: 0, timer: undefined, running: undefined })
+      void this.refresh(name)
+    }
+  }
+
+  /** Loads or orders `name` now (single flight); `force` orders even when the stored certificate is not due. */
+  refresh (name: string, force = false): Promise<boolean> {
+    const state = this.managed.get(name)
+    if (state === undefined) return Promise.resolve(false)
+    if (state.running !== undefined) return state.running
+    clearTimeout(state.timer)
+    state.running = this.run(name, state, force).finally(() => { state.running = undefined })
+    return state.running
+  }
+
+  private async run (name: string, state: Managed, force: boolean): Promise<boolean> {
+    const { log, book } = this.options
+    try {
+      if (state.onDemand && book.get(name) !== undefined && this.options.onDemand !== undefined) {
+        // A tenant's domain is renewed only while it is still theirs.
+        if (await this.options.onDemand.allowed(name) === 'not-allowed') {
+          log.info({ name }, 'on-demand name no longer allowed: not renewed, no longer served')
+          this.managed.delete(name)
+          book.delete(name)
+          return false
+        }
+      }
+      const material = await this.loadOrObtain(name, force, state)
+      const entry = book.set(name, material)
+      state.attempt = 0
+      this.schedule(name, state, renewalDue(entry.notBefore, entry.notAfter).getTime() - this.now())
+      return true
+    } catch (error) {
+      const delayMs = retryDelayMs(state.attempt++, this.options.retry ?? DEFAULT_RETRY)
+      const serving = book.get(name) !== undefined ? 'the previous certificate' : 'the default certificate'
+      log.error({ err: error, name, retryInMs: delayMs, serving },
+        'ACME certificate not obtained; retrying later')
+      this.schedule(name, state, delayMs)
+      return false
+    }
+  }
+
+  private schedule (name: string, state: Managed, delayMs: number): void {
+    if (this.closed || !this.managed.has(name)) return
+    state.timer = setTimeout(() => { void this.refresh(name) }, Math.max(0, Math.min(delayMs, MAX_CHECK_INTERVAL_MS)))
+    state.timer.unref()
+  }
+
+  private async stored (name: string): Promise<TlsMaterial | undefined> {
+    const { storage, storageKey } = this.options
+    const [cert, key] = await Promise.all([storage.get(storageKey(name, 'crt')), storage.get(storageKey(name, 'key'))])
+    return cert === undefined || key === undefined ? undefined : { cert, key }
+  }
+
+  private due (material: TlsMaterial): boolean {
+    const { notBefore, notAfter } = validity(material.cert)
+    return this.now() >= renewalDue(notBefore, notAfter).getTime()
+  }
+
+  private async loadOrObtain (name: string, force: boolean, state: Managed): Promise<TlsMaterial> {
+    const { storage, storageKey, log, book } = this.options
+    const current = book.get(name)
+    const first = await this.stored(name)
+    if (first !== undefined && !this.due(first) && !force) {
+      if (current?.material.cert !== first.cert) {
+        log.info({ name, notAfter: validity(first.cert).notAfter }, 'ACME certificate loaded from storage')
+      }
+      return first
+    }
+    if (current === undefined) {
+      log.info({ name }, 'no ACME certificate yet: serving the default (local CA) certificate until it arrives')
+    }
+    const release = await storage.lock(`certificate-${name}`)
+    try {
+      // Another proxy may have ordered it while this one waited for the lock.
+      const again = await this.stored(name)
+      if (again !== undefined && !this.due(again) && (!force || again.cert !== first?.cert)) return again
+      const started = this.now()
+      let material: TlsMaterial
+      try {
+        material = await this.options.issuer.obtain([name])
+      } catch (error) {
+        this.options.metrics?.orders.inc({ result: 'failure' })
+        throw error
+      }
+      this.options.metrics?.orders.inc({ result: 'success' })
+      await storage.put(storageKey(name, 'key'), material.key)
+      await storage.put(storageKey(name, 'crt'), material.cert)
+      const { notAfter } = validity(material.cert)
+      log.info({ name, notAfter, tookMs: this.now() - started, onDemand: state.onDemand }, 'ACME certificate obtained')
+      return material
+    } finally {
+      await release()
+    }
+  }
+
+  /**
+   * A handshake named `name`, which nobody configured: asks the gate, then loads or orders it (rate-limited).
+   * Resolves true once the book has a certificate for it.
+   */
+  serveOnDemand (name: string): Promise<boolean> {
+    if (this.options.book.get(name) !== undefined) return Promise.resolve(true)
+    const inFlight = this.onDemandInFlight.get(name)
+    if (inFlight !== undefined) return inFlight
+    const attempt = this.onDemand(name).finally(() => this.onDemandInFlight.delete(name))
+    this.onDemandInFlight.set(name, attempt)
+    return attempt
+  }
+
+  private async onDemand (name: string): Promise<boolean> {
+    const gate = this.options.onDemand
+    const refuse = (reason: Refusal): false => {
+      this.options.metrics?.onDemandRefusals.inc({ reason })
+      this.options.log.debug({ name, reason }, 'on-demand certificate refused')
+      return false
+    }
+    if (gate === undefined) return refuse('not-allowed')
+    const allowed = await gate.allowed(name)
+    if (allowed !== true) return refuse(allowed)
+    const state = this.managed.get(name)
+    if (state?.running !== undefined) return await state.running
+    if (state !== undefined) return false // managed, failed, waiting for its retry: not another order per handshake
+    // One stored by another proxy costs no order; only a real order spends the budget.
+    if (await this.stored(name).catch(() => undefined) === undefined && !gate.mayOrder()) return refuse('order-rate')
+    this.managed.set(name, { onDemand: true, attempt: 0, timer: undefined, running: undefined })
+    return await this.refresh(name)
+  }
+
+  useMetrics (metrics: AcmeMetrics): void { this.options.metrics = metrics }
+
+  close (): void {
+    this.closed = true
+    for (const state of this.managed.values()) clearTimeout(state.timer)
+  }
+}
