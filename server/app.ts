@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import etag from '@fastify/etag'
 import type { ServerConfig } from './config.js'
+import { INTERNAL_PREFIX } from '../common/internal-channel.js'
 import { Errors } from './errors.js'
 import bodyDigestPlugin from './plugins/body-digest.js'
 import databasePlugin, { openDatabase, type Database } from './plugins/database.js'
@@ -16,6 +17,7 @@ import servicesPlugin from './plugins/services.js'
 import tracingPlugin from './plugins/tracing.js'
 import apiV1 from './routes/api/v1/index.js'
 import healthRoutes from './routes/health.js'
+import internalRoutes from './routes/internal/index.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -116,5 +118,6 @@ async function assemble (config: ServerConfig, options: BuildAppOptions, databas
   await app.register(healthRoutes)
   await app.register(apiV1, { prefix: '/api/v1', cacheSMaxAgeSeconds: config.cacheSMaxAgeSeconds })
   await app.register(graphqlPlugin, config.graphql)
+  await app.register(internalRoutes, { prefix: INTERNAL_PREFIX, identitySecret: config.identity.secret, maxAgeSeconds: config.identity.maxAgeSeconds })
   return app
 }

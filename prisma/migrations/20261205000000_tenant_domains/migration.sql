@@ -35,9 +35,9 @@ CREATE POLICY "tenant_isolation" ON "tenant_domains"
 
 -- Which tenant owns this exact hostname (none: no row). SECURITY DEFINER runs it as the migration's role, which
 -- (a superuser, as db:migrate connects) is not subject to the policy; a pinned search_path keeps it from being
--- redirected. Only the app role may call it.
-CREATE FUNCTION "tenant_domain_owner"("name" TEXT) RETURNS TABLE ("tenant_id" UUID, "slug" VARCHAR(63))
+-- redirected. Only the app role may call it. (The parameter is not called `name`: tenants.name would win.)
+CREATE FUNCTION "tenant_domain_owner"("wanted" TEXT) RETURNS TABLE ("tenant_id" UUID, "slug" VARCHAR(63))
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp
-    AS $$ SELECT d.tenant_id, t.slug FROM tenant_domains d JOIN tenants t ON t.id = d.tenant_id WHERE d.hostname = name $$;
+    AS $$ SELECT d.tenant_id, t.slug FROM tenant_domains d JOIN tenants t ON t.id = d.tenant_id WHERE d.hostname = wanted $$;
 REVOKE ALL ON FUNCTION "tenant_domain_owner"(TEXT) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION "tenant_domain_owner"(TEXT) TO "gatehouse_app";
