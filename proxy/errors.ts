@@ -15,6 +15,8 @@ export const EdgeErrors = {
   BodyBufferFull: createError('GH_EDGE_BUSY', 'The edge is holding as many request bodies as it may; retry shortly', 503),
   ClientAborted: createError('GH_CLIENT_ABORTED', 'The client closed the request before its body was complete', 400),
   UserConcurrency: createError<[number]>('GH_TOO_MANY_IN_FLIGHT', 'You have %s requests in progress at the API, as many as one user may; retry when one is answered', 429),
+  WrongTenantDomain: createError<[string]>('GH_EDGE_WRONG_TENANT_DOMAIN', '%s', 403),
+  TenantFactsUnavailable: createError('GH_EDGE_TENANT_FACTS_UNAVAILABLE', 'The edge cannot yet tell whose domain this is; retry shortly', 503),
 } as const
 
 export const EDGE_PROBLEMS: Record<string, { slug: string, title: string }> = {
@@ -32,6 +34,8 @@ export const EDGE_PROBLEMS: Record<string, { slug: string, title: string }> = {
   GH_EDGE_BUSY: { slug: 'edge-busy', title: 'Service busy' },
   GH_CLIENT_ABORTED: { slug: 'client-aborted', title: 'Request incomplete' },
   GH_TOO_MANY_IN_FLIGHT: { slug: 'too-many-in-flight', title: 'Too many requests in progress' },
+  GH_EDGE_WRONG_TENANT_DOMAIN: { slug: 'wrong-tenant-domain', title: "Another tenant's domain" },
+  GH_EDGE_TENANT_FACTS_UNAVAILABLE: { slug: 'tenant-facts-unavailable', title: 'Service unavailable' },
   FST_ERR_BAD_URL: { slug: 'bad-url', title: 'Malformed URL' },
   GH_INTERNAL: { slug: 'internal', title: 'Internal server error' },
 }

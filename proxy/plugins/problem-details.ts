@@ -10,7 +10,7 @@ import { EDGE_PROBLEMS } from '../errors.js'
 const OUTAGE_REFUSALS = new Set(['GH_RATE_LIMIT_UNAVAILABLE', 'GH_UPSTREAM_STARTING', 'GH_EDGE_BUSY'])
 
 // Refusals a client should retry soon: they say when (RFC 9110 §10.2.3).
-const RETRY_AFTER_SECONDS: Record<string, string> = { GH_UPSTREAM_STARTING: '1', GH_EDGE_BUSY: '1', GH_TOO_MANY_IN_FLIGHT: '1' }
+const RETRY_AFTER_SECONDS: Record<string, string> = { GH_UPSTREAM_STARTING: '1', GH_EDGE_BUSY: '1', GH_TOO_MANY_IN_FLIGHT: '1', GH_EDGE_TENANT_FACTS_UNAVAILABLE: '1' }
 
 // What streaming an answer into a response whose client has already hung up fails with (undici aborts the
 // API's body when Fastify finds the response closed).

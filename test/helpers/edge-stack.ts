@@ -43,7 +43,7 @@ export interface EdgeStack {
   caCert: string
   dataDir: string
   htpasswdFile: string
-  /** Adds a login for a fresh tenant (bcrypt cost 4 keeps tests fast). */
+  /** Adds a login for a fresh tenant with this plan stored (the edge learns it from the API); bcrypt cost 4. */
   addLogin(user?: string, plan?: 'free' | 'pro' | 'enterprise'): Promise<Login>
   /** The proxy's log lines, parsed, when started with `{ captureLogs: true }`. */
   logs: Array<Record<string, unknown>>
@@ -107,7 +107,6 @@ export async function startEdgeStack (t: Test, backend: Backend, proxyEnv: Recor
       const password = `pw-${Math.random().toString(36).slice(2)}`
       lines.push(`${user}@${tenant.slug}:${await hashPassword(password, 4)}`)
       plans.push(`${tenant.slug}=${plan}`)
-      proxyConfig.rateLimit.tenantPlans.set(tenant.slug, plan)
       writeFileSync(htpasswdFile, lines.join('\n') + '\n')
       // The proxy polls the file (1 s): wait until it authenticates this login. Each probe comes from a
       // fresh loopback address, so its 401s never count against the addresses tests throttle; the

@@ -1,0 +1,32 @@
+// A request that arrives on a tenant's own domain (Host or :authority) belongs to that tenant: another tenant's
+// login gets 403. Who owns a name comes from tenant-facts, from memory on the request path. Registered after
+// edge-auth in the authenticated context, so the principal is known.
+import { isIP } from 'node:net'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { isLocalOnlyName, requestHostname } from '../../common/hostname.js'
+import { EdgeErrors } from '../errors.js'
+
+async function tenantDomain (app: FastifyInstance): Promise<void> {
+  const facts = app.tenantFacts
+  const decide = (request: FastifyRequest, hostname: string, owner: string | null): Error | undefined =>
+    owner === null || owner === request.principal!.tenant
+      ? undefined
+      : new EdgeErrors.WrongTenantDomain(`${hostname} belongs to another tenant; log in as one of its users, or use the main name`)
+
+  app.addHook('onRequest', (request: FastifyRequest, _reply: FastifyReply, done: (error?: Error) => void) => {
+    if (request.principal === null) return done()
+    const hostname = requestHostname(request.host)
+    // Addresses and local-only names can never be a tenant's: no lookup at all.
+    if (hostname === '' || isIP(hostname) !== 0 || isLocalOnlyName(hostname)) return done()
+    const known = facts.domainOwnerNow(hostname)
+    if (known !== undefined) return done(decide(request, hostname, known))
+    // First request on this name since the answer left memory: wait for it once (one lookup for all callers).
+    facts.domainOwner(hostname).then((owner) => done(decide(request, hostname, owner)), (error: unknown) => {
+      request.log.warn({ hostname, error: (error as Error).message }, 'could not tell whose domain this is')
+      done(new EdgeErrors.TenantFactsUnavailable())
+    })
+  })
+}
+
+export default fp(tenantDomain, { name: 'tenant-domain', fastify: '5.x', dependencies: ['edge-auth', 'tenant-facts'] })
