@@ -43,8 +43,8 @@ export interface EdgeStack {
   caCert: string
   dataDir: string
   htpasswdFile: string
-  /** Adds a login for a fresh tenant with this plan stored (the edge learns it from the API); bcrypt cost 4. */
-  addLogin(user?: string, plan?: 'free' | 'pro' | 'enterprise'): Promise<Login>
+  /** Adds a login for a fresh tenant with this plan stored (the edge learns it from the API), or for `tenant`. */
+  addLogin(user?: string, plan?: 'free' | 'pro' | 'enterprise', tenant?: TestTenant): Promise<Login>
   /** The proxy's log lines, parsed, when started with `{ captureLogs: true }`. */
   logs: Array<Record<string, unknown>>
   request(path: string, options?: EdgeRequestOptions): Promise<EdgeResponse>
@@ -102,8 +102,8 @@ export async function startEdgeStack (t: Test, backend: Backend, proxyEnv: Recor
     dataDir,
     htpasswdFile,
     logs,
-    async addLogin (user = 'alice', plan = 'free') {
-      const tenant = await backend.createTenant(plan)
+    async addLogin (user = 'alice', plan = 'free', existing?: TestTenant) {
+      const tenant = existing ?? await backend.createTenant(plan)
       const password = `pw-${Math.random().toString(36).slice(2)}`
       lines.push(`${user}@${tenant.slug}:${await hashPassword(password, 4)}`)
       plans.push(`${tenant.slug}=${plan}`)
