@@ -41,8 +41,9 @@ export function createTenantFactsClient (options: TenantFactsOptions) {
 
   async function getJson (path: string, signal: AbortSignal): Promise<unknown> {
     let lastError: unknown
+    const start = first
     for (let attempt = 0; attempt < options.upstreams.length; attempt++) {
-      const upstream = options.upstreams[(first + attempt) % options.upstreams.length]!
+      const upstream = options.upstreams[(start + attempt) % options.upstreams.length]!
       try {
         const response = await agent.request({
           origin: upstream.origin, path, method: 'GET', signal,
@@ -58,7 +59,7 @@ export function createTenantFactsClient (options: TenantFactsOptions) {
         return JSON.parse(text)
       } catch (error) {
         lastError = error
-        first = (first + attempt + 1) % options.upstreams.length
+        first = (start + attempt + 1) % options.upstreams.length
         if (signal.aborted) break
       }
     }
