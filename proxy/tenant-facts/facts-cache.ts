@@ -1,6 +1,7 @@
 // What the edge knows about tenants, kept in memory (lru-cache): answers served from memory, refreshed in the
 // background once older than the TTL, the last good answer kept when a refresh fails, one load per key at a time,
-// negative answers cached like any other, and loads for keys not in memory capped so a flood of new keys costs little.
+// negative answers cached like any other, a key never learnt and failing remembered as failing for a TTL (one attempt
+// per key per TTL, not one per request), and loads for keys not in memory capped so a flood of new keys costs little.
 // @see https://github.com/isaacs/node-lru-cache
 import { LRUCache } from 'lru-cache'
 
@@ -23,9 +24,14 @@ export class FactsBusyError extends Error {
   }
 }
 
+/** What is kept for a key whose load failed before any answer was learnt. */
+class Failure {
+  constructor (readonly error: unknown) {}
+}
+
 export function createFactsCache<V extends object> (options: FactsCacheOptions<V>) {
   const loading = new Set<string>()
-  const cache = new LRUCache<string, V>({
+  const cache = new LRUCache<string, V | Failure>({
     max: options.maxEntries,
     ttl: options.ttlMs,
     // The clock is read on every check: a TTL of seconds needs no coarser resolution to be cheap.
@@ -40,8 +46,8 @@ export function createFactsCache<V extends object> (options: FactsCacheOptions<V
       } catch (error) {
         options.onError?.(key, error)
         // The last good answer, stored again: kept, and the next attempt waits a TTL rather than one per request.
-        if (stale !== undefined) return stale
-        throw error
+        // Never learnt: the failure itself is kept as long, so callers fail at once instead of each asking again.
+        return stale instanceof Failure || stale === undefined ? new Failure(error) : stale
       } finally {
         loading.delete(key)
       }
@@ -59,13 +65,15 @@ export function createFactsCache<V extends object> (options: FactsCacheOptions<V
       if (cache.peek(key, { allowStale: true }) === undefined && !loading.has(key) && loading.size >= options.maxInFlight) {
         throw new FactsBusyError()
       }
-      return cache.fetch(key) as Promise<V>
+      const value = await cache.fetch(key)
+      if (value instanceof Failure) throw value.error
+      return value!
     },
     /** The answer in memory now, without waiting (undefined: not known yet); a stale one is refreshed in the background. */
     now (key: string): V | undefined {
       const hit = cache.peek(key, { allowStale: true })
       if (hit !== undefined) refreshIfStale(key)
-      return hit
+      return hit instanceof Failure ? undefined : hit
     },
     get size (): number { return cache.size },
     clear (): void { cache.clear() },

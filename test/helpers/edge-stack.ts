@@ -196,9 +196,19 @@ export async function freePort (host = '127.0.0.1'): Promise<number> {
   return port
 }
 
+/**
+ * A stand-in for the API knows no tenant facts: the edge's own lookups (/internal/v1) get 404 here, so the edge uses
+ * its defaults and a test's handler sees only what the edge forwards. True when it answered.
+ */
+export function answerInternalLookup (request: IncomingMessage, response: ServerResponse): boolean {
+  if (request.url?.startsWith('/internal/') !== true) return false
+  response.writeHead(404, { 'content-type': 'application/problem+json' }).end('{"status":404}')
+  return true
+}
+
 /** A plain HTTP server on loopback standing in for the API (to see what reaches it, or to never answer). */
 export async function startHttpStub (t: Test, handler: (request: IncomingMessage, response: ServerResponse) => void): Promise<string> {
-  const server = createServer(handler)
+  const server = createServer((request, response) => { if (!answerInternalLookup(request, response)) handler(request, response) })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   t.teardown(async () => {
     server.closeAllConnections()

@@ -77,14 +77,20 @@ t.test('a failed refresh keeps the last good answer and waits a TTL before tryin
   t.same(h.cache.now('acme'), { value: 'enterprise' }, 'recovers when the API is back')
 })
 
-t.test('a key never learnt rejects while the API is down, and is not remembered as an answer', async (t) => {
+t.test('a key never learnt rejects while the API is down: tried once per TTL, never taken for an answer', async (t) => {
   const h = harness()
   h.fail(true)
   await t.rejects(h.cache.get('acme'), /API down/)
-  t.equal(h.cache.now('acme'), undefined)
+  for (let i = 0; i < 10; i++) await t.rejects(h.cache.get('acme'), /API down/)
+  t.equal(h.cache.now('acme'), undefined, 'no answer in memory')
+  t.equal(h.loads.length, 1, 'one attempt, not one per lookup')
   h.fail(false)
   h.answers.set('acme', 'pro')
+  h.advance(5001)
+  await t.rejects(h.cache.get('acme'), /API down/, 'past the TTL: the failure is served while the retry runs')
+  await settle()
   t.same(await h.cache.get('acme'), { value: 'pro' })
+  t.equal(h.loads.length, 2)
 })
 
 t.test('concurrent lookups of one key share one load', async (t) => {

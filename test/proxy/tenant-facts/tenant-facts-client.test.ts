@@ -1,10 +1,12 @@
 // The edge's client for tenant facts against the real API: signed lookups of plans and domain owners, `ask`
 // for on-demand TLS, refusal without the shared secret, an upstream down skipped, the last good answer kept.
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { createTenantFactsClient } from '../../../proxy/tenant-facts/tenant-facts-client.js'
 import { forEachBackend, uniqueSlug } from '../../helpers/backends.js'
 import { buildTestApp, callerFor, TEST_IDENTITY_SECRET } from '../../helpers/build-app.js'
-import { eventually, freePort, startHttpStub } from '../../helpers/edge-stack.js'
+import { eventually, freePort } from '../../helpers/edge-stack.js'
 
 const silent = { warn: () => {} }
 
@@ -51,11 +53,15 @@ forEachBackend(t, async (t, backend) => {
 t.test('a failed refresh keeps the last good answer; a wrong shape is no answer', async (t) => {
   let time = 1_000_000 // lru-cache treats a start time of 0 as none
   let mode: 'good' | 'down' | 'odd' = 'good'
-  const stub = await startHttpStub(t, (request, response) => {
+  // Not startHttpStub: that one refuses the internal lookups this stub is here to answer.
+  const server = createServer((_request, response) => {
     if (mode === 'down') { response.writeHead(503).end(); return }
     response.writeHead(200, { 'content-type': 'application/json' })
     response.end(mode === 'good' ? JSON.stringify({ slug: 'acme', plan: 'pro' }) : JSON.stringify({ plan: 'platinum' }))
   })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { server.closeAllConnections(); server.close() })
+  const stub = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   const warnings: string[] = []
   const facts = createTenantFactsClient({
     upstreams: [new URL(stub)], identitySecret: TEST_IDENTITY_SECRET, ttlMs: 5000, maxEntries: 100, timeoutMs: 2000,
