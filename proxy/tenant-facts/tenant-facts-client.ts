@@ -27,7 +27,7 @@ export interface TenantFactsOptions {
   timeoutMs: number
   /** Lookups of keys not in memory in flight at once (per kind). */
   maxInFlight?: number
-  log: { warn(object: object, message: string): void }
+  log: { warn(object: object, message: string): void, info(object: object, message: string): void }
   clock?: { now(): number }
 }
 
@@ -38,6 +38,16 @@ export function createTenantFactsClient (options: TenantFactsOptions) {
   })
   // Rotates past an upstream that failed, so one instance down costs one failed attempt, not one per lookup.
   let first = 0
+  // Once per outage, not per key: with thousands of tenants a down API would otherwise log thousands of lines a TTL.
+  let failing = false
+  const failed = (what: object, error: unknown): void => {
+    if (!failing) options.log.warn({ ...what, error: (error as Error).message }, 'could not learn tenant facts from the API; keeping what is known')
+    failing = true
+  }
+  const answered = (): void => {
+    if (failing) options.log.info({}, 'tenant facts: the API answers again')
+    failing = false
+  }
 
   async function getJson (path: string, signal: AbortSignal): Promise<unknown> {
     let lastError: unknown
@@ -56,7 +66,9 @@ export function createTenantFactsClient (options: TenantFactsOptions) {
         }
         const text = await response.body.text()
         if (text.length > MAX_ANSWER_BYTES) throw new Error(`${upstream.origin}${path} answered ${text.length} bytes`)
-        return JSON.parse(text)
+        const parsed: unknown = JSON.parse(text)
+        answered()
+        return parsed
       } catch (error) {
         lastError = error
         first = (start + attempt + 1) % options.upstreams.length
@@ -79,7 +91,7 @@ export function createTenantFactsClient (options: TenantFactsOptions) {
       if (!TenantAnswer.Check(answer)) throw new Error('the API answered a tenant lookup in an unknown shape')
       return { plan: answer.plan }
     },
-    onError: (slug, error) => options.log.warn({ tenant: slug, error: (error as Error).message }, "could not learn the tenant's plan from the API; keeping what is known"),
+    onError: (slug, error) => failed({ tenant: slug }, error),
   })
   const owners = createFactsCache<{ tenant: string | null }>({
     ...common,
@@ -88,7 +100,7 @@ export function createTenantFactsClient (options: TenantFactsOptions) {
       if (!DomainAnswer.Check(answer)) throw new Error('the API answered a domain lookup in an unknown shape')
       return { tenant: answer.tenant }
     },
-    onError: (hostname, error) => options.log.warn({ hostname: hostname.slice(0, 253), error: (error as Error).message }, 'could not learn who owns a hostname from the API; keeping what is known'),
+    onError: (hostname, error) => failed({ hostname: hostname.slice(0, 253) }, error),
   })
 
   return {

@@ -197,12 +197,17 @@ export async function freePort (host = '127.0.0.1'): Promise<number> {
 }
 
 /**
- * A stand-in for the API knows no tenant facts: the edge's own lookups (/internal/v1) get 404 here, so the edge uses
- * its defaults and a test's handler sees only what the edge forwards. True when it answered.
+ * A stand-in for the API knows no tenants: the edge's own lookups (/internal/v1) are answered here as the API answers
+ * for unknown ones (no plan: the edge's default; no domain owner), so a test's handler sees only what the edge
+ * forwards. True when it answered.
  */
 export function answerInternalLookup (request: IncomingMessage, response: ServerResponse): boolean {
+  const match = /^\/internal\/v1\/(tenants|domains)\/([^/?]+)$/.exec(request.url ?? '')
   if (request.url?.startsWith('/internal/') !== true) return false
-  response.writeHead(404, { 'content-type': 'application/problem+json' }).end('{"status":404}')
+  const name = decodeURIComponent(match?.[2] ?? '')
+  const answer = match?.[1] === 'tenants' ? { slug: name, plan: null } : match?.[1] === 'domains' ? { hostname: name, tenant: null } : undefined
+  if (answer === undefined) response.writeHead(404, { 'content-type': 'application/problem+json' }).end('{"status":404}')
+  else response.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(answer))
   return true
 }
 
