@@ -15,7 +15,7 @@ export default async function domainRoutes (fastify: FastifyInstance): Promise<v
     schema: {
       tags,
       summary: "List the tenant's own hostnames",
-      response: { 200: DomainListSchema, ...problemResponses(401, 403) },
+      response: { 200: DomainListSchema, ...problemResponses(400, 401, 403) },
     },
   }, async (request) => ({ data: await domains.list(app.identityOf(request).tenant.id) }))
 
