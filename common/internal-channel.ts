@@ -15,7 +15,9 @@ export function internalKey (identitySecret: string): string {
 }
 
 /** Headers for one internal GET (`url`: path and query, as the API sees it). */
-export function signInternalRequest (key: string, url: string, requestId: string, now = Date.now()): Record<string, string> {
+export function signInternalRequest (
+  key: string, url: string, requestId: string, now = Date.now(),
+): Record<string, string> {
   return signIdentity(key, { ...EDGE_IDENTITY, requestId, method: 'GET', url }, now)
 }
 

@@ -101,7 +101,8 @@ export async function buildProxyApp (config: ProxyConfig, options: BuildProxyOpt
   await app.register(edgeMetrics)
   await app.register(redis, { url: config.redisUrl })
   await app.register(requestContext)
-  await app.register(tenantFacts, { upstreams: config.upstreams, identitySecret: config.identitySecret, settings: config.tenantFacts })
+  await app.register(tenantFacts,
+    { upstreams: config.upstreams, identitySecret: config.identitySecret, settings: config.tenantFacts })
   // Tracing only when an OTLP endpoint is configured: otherwise no hook is added and the OpenTelemetry SDK
   // is never imported (startTracing imports it); request-context still forwards a traceparent as before.
   const { otlpEndpoint, serviceName } = config.tracing

@@ -42,9 +42,14 @@ export const ProxyEnvSchema = Type.Object({
   RATE_LIMIT_PRO: Type.Integer({ default: 1200, minimum: 1 }),
   RATE_LIMIT_ENTERPRISE: Type.Integer({ default: 6000, minimum: 1 }),
   RATE_LIMIT_FAIL_OPEN: Type.Boolean({ default: true, description: 'Serve when the rate-limit store is unreachable' }),
-  TENANT_PLANS: Type.String({ default: '', pattern: '^([a-z0-9-]+=(free|pro|enterprise))?(,[a-z0-9-]+=(free|pro|enterprise))*$', description: 'Override: slug=plan,… wins over the plan stored with the tenant (empty: the stored plan for all)' }),
-  TENANT_FACTS_TTL_SECONDS: Type.Integer({ default: 5, minimum: 1, maximum: 300, description: 'How long the edge keeps what the API said about a tenant (plan, domain owner) before asking again' }),
-  TENANT_FACTS_MAX_ENTRIES: Type.Integer({ default: 10_000, minimum: 100, description: 'Tenants and hostnames the edge keeps answers for (least recently used go first)' }),
+  TENANT_PLANS: Type.String({ default: '', pattern: '^([a-z0-9-]+=(free|pro|enterprise))?(,[a-z0-9-]+=(free|pro|enterprise))*$', description: 'Override: slug=plan,… wins over the stored plan' }),
+  TENANT_FACTS_TTL_SECONDS: Type.Integer({
+    default: 5, minimum: 1, maximum: 300,
+    description: 'How long the edge uses what the API said about a tenant (plan, domain owner) before asking again',
+  }),
+  TENANT_FACTS_MAX_ENTRIES: Type.Integer({
+    default: 10_000, minimum: 100, description: 'Tenants and hostnames the edge keeps answers for (least recently used go first)',
+  }),
   CACHE_MAX_ENTRIES: Type.Integer({ default: 10_000, minimum: 1 }),
   CACHE_MAX_BYTES: Type.Integer({ default: 64 * 1024 * 1024, minimum: 1024 }),
   CACHE_MAX_ENTRY_BYTES: Type.Integer({ default: 1024 * 1024, minimum: 1 }),

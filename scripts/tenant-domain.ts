@@ -1,10 +1,12 @@
-// npm run domain:add -- <tenant> <hostname> — claims a hostname for a tenant (requests on it then belong to the tenant).
+// npm run domain:add -- <tenant> <hostname> — claims a hostname for a tenant (requests on it then belong to it).
 // npm run domain:remove -- <tenant> <hostname> — gives it up. One script, the command named by --remove.
 import { parseArgs } from 'node:util'
 import { migrate } from '../server/db/migrate.js'
 import { loadOperatorEnv, openOperatorSession } from '../server/db/operator-session.js'
 import { TenantNotFoundError } from '../server/db/tenant-data.js'
-import { addTenantDomain, removeTenantDomain, TenantSettingError, validHostnameOrRefuse } from '../server/db/tenant-settings.js'
+import {
+  addTenantDomain, removeTenantDomain, TenantSettingError, validHostnameOrRefuse,
+} from '../server/db/tenant-settings.js'
 import { runCli, say, UsageError } from './cli.js'
 
 const removing = process.argv.includes('--remove')

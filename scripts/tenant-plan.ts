@@ -28,9 +28,12 @@ runCli('tenant:plan', async () => {
   try {
     await migrate(operator.session)
     const previous = await setTenantPlan(operator.session, slug, plan)
-    say(`tenant ${slug}: plan ${previous} → ${plan} (the edge applies it within TENANT_FACTS_TTL_SECONDS, 5 s by default)`)
+    say(`tenant ${slug}: plan ${previous} → ${plan} ` +
+      '(the edge applies it within TENANT_FACTS_TTL_SECONDS, 5 s by default)')
   } catch (error) {
-    if (error instanceof TenantNotFoundError) throw new UsageError(`${error.message} in ${operator.target}; nothing changed`)
+    if (error instanceof TenantNotFoundError) {
+      throw new UsageError(`${error.message} in ${operator.target}; nothing changed`)
+    }
     throw error
   } finally {
     await operator.close()

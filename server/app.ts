@@ -118,6 +118,7 @@ async function assemble (config: ServerConfig, options: BuildAppOptions, databas
   await app.register(healthRoutes)
   await app.register(apiV1, { prefix: '/api/v1', cacheSMaxAgeSeconds: config.cacheSMaxAgeSeconds })
   await app.register(graphqlPlugin, config.graphql)
-  await app.register(internalRoutes, { prefix: INTERNAL_PREFIX, identitySecret: config.identity.secret, maxAgeSeconds: config.identity.maxAgeSeconds })
+  await app.register(internalRoutes,
+    { prefix: INTERNAL_PREFIX, identitySecret: config.identity.secret, maxAgeSeconds: config.identity.maxAgeSeconds })
   return app
 }

@@ -12,7 +12,7 @@ async function tenantDomain (app: FastifyInstance): Promise<void> {
   const decide = (request: FastifyRequest, hostname: string, owner: string | null): Error | undefined =>
     owner === null || owner === request.principal!.tenant
       ? undefined
-      : new EdgeErrors.WrongTenantDomain(`${hostname} belongs to another tenant; log in as one of its users, or use the main name`)
+      : new EdgeErrors.WrongTenantDomain(`${hostname} belongs to another tenant: use the main name, or its logins`)
 
   app.addHook('onRequest', (request: FastifyRequest, _reply: FastifyReply, done: (error?: Error) => void) => {
     if (request.principal === null) return done()

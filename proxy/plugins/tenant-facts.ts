@@ -15,7 +15,9 @@ export interface TenantFactsPluginOptions {
 }
 
 async function tenantFacts (app: FastifyInstance, options: TenantFactsPluginOptions): Promise<void> {
-  const client = createTenantFactsClient({ upstreams: options.upstreams, identitySecret: options.identitySecret, ...options.settings, log: app.log })
+  const client = createTenantFactsClient({
+    upstreams: options.upstreams, identitySecret: options.identitySecret, ...options.settings, log: app.log,
+  })
   app.decorate('tenantFacts', client)
   app.addHook('onClose', async () => { await client.close() })
 }

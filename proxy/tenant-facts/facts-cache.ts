@@ -60,16 +60,17 @@ export function createFactsCache<V extends object> (options: FactsCacheOptions<V
   }
 
   return {
-    /** The answer from memory (however old: a stale one is refreshed in the background), else loaded once for all callers. */
+    /** The answer from memory (a stale one is refreshed in the background), else loaded once for all callers. */
     async get (key: string): Promise<V> {
-      if (cache.peek(key, { allowStale: true }) === undefined && !loading.has(key) && loading.size >= options.maxInFlight) {
+      const known = cache.peek(key, { allowStale: true }) !== undefined
+      if (!known && !loading.has(key) && loading.size >= options.maxInFlight) {
         throw new FactsBusyError()
       }
       const value = await cache.fetch(key)
       if (value instanceof Failure) throw value.error
       return value!
     },
-    /** The answer in memory now, without waiting (undefined: not known yet); a stale one is refreshed in the background. */
+    /** The answer in memory now, without waiting (undefined: not known yet); a stale one is refreshed. */
     now (key: string): V | undefined {
       const hit = cache.peek(key, { allowStale: true })
       if (hit !== undefined) refreshIfStale(key)

@@ -34,14 +34,20 @@ export interface TenantFactsOptions {
 export function createTenantFactsClient (options: TenantFactsOptions) {
   const key = internalKey(options.identitySecret)
   const agent: Dispatcher = new Agent({
-    connections: 4, connectTimeout: options.timeoutMs, headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs,
+    connections: 4,
+    connectTimeout: options.timeoutMs,
+    headersTimeout: options.timeoutMs,
+    bodyTimeout: options.timeoutMs,
   })
   // Rotates past an upstream that failed, so one instance down costs one failed attempt, not one per lookup.
   let first = 0
   // Once per outage, not per key: with thousands of tenants a down API would otherwise log thousands of lines a TTL.
   let failing = false
   const failed = (what: object, error: unknown): void => {
-    if (!failing) options.log.warn({ ...what, error: (error as Error).message }, 'could not learn tenant facts from the API; keeping what is known')
+    if (!failing) {
+      const message = 'could not learn tenant facts from the API; keeping what is known'
+      options.log.warn({ ...what, error: (error as Error).message }, message)
+    }
     failing = true
   }
   const answered = (): void => {
@@ -106,7 +112,7 @@ export function createTenantFactsClient (options: TenantFactsOptions) {
   return {
     /** The plan stored with the tenant; null when the API knows no such tenant. Rejects only when never learnt. */
     plan: async (slug: string): Promise<TenantPlan | null> => (await plans.get(slug)).plan,
-    /** The slug of the tenant that owns this hostname (as a request names it), or null. Rejects only when never learnt. */
+    /** The slug of the tenant owning this hostname (as a request names it), or null. Rejects only when never learnt. */
     domainOwner: async (hostname: string): Promise<string | null> => (await owners.get(hostname)).tenant,
     /** The owner in memory now (undefined: not known yet); a stale answer is refreshed in the background. */
     domainOwnerNow: (hostname: string): string | null | undefined => owners.now(hostname)?.tenant,

@@ -20,7 +20,8 @@ async function tenantId (session: SqlSession, slug: string): Promise<string> {
 /** Sets a tenant's plan; returns the plan it had. */
 export async function setTenantPlan (session: SqlSession, slug: string, plan: Plan): Promise<Plan> {
   const [row] = await session.query<{ previous: Plan }>(
-    `UPDATE tenants t SET plan = $2::tenant_plan FROM (SELECT id, plan AS previous FROM tenants WHERE slug = $1 FOR UPDATE) o
+    `UPDATE tenants t SET plan = $2::tenant_plan
+       FROM (SELECT id, plan AS previous FROM tenants WHERE slug = $1 FOR UPDATE) o
       WHERE t.id = o.id RETURNING o.previous::text AS previous`, [slug, plan])
   if (row === undefined) throw new TenantNotFoundError(slug)
   return row.previous
@@ -50,12 +51,18 @@ export async function addTenantDomain (session: SqlSession, slug: string, input:
   const hostname = validHostnameOrRefuse(input)
   const id = await tenantId(session, slug)
   return asTenant(session, id, async () => {
-    const [count] = await session.query<{ n: number }>('SELECT count(*)::int AS n FROM tenant_domains WHERE tenant_id = $1', [id])
-    if ((count?.n ?? 0) >= MAX_DOMAINS_PER_TENANT) throw new TenantSettingError(`tenant "${slug}" has ${MAX_DOMAINS_PER_TENANT} domains, the most one may have`)
+    const [count] = await session.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM tenant_domains WHERE tenant_id = $1', [id])
+    if ((count?.n ?? 0) >= MAX_DOMAINS_PER_TENANT) {
+      throw new TenantSettingError(`tenant "${slug}" has ${MAX_DOMAINS_PER_TENANT} domains, the most one may have`)
+    }
     const inserted = await session.query(
-      'INSERT INTO tenant_domains (id, tenant_id, hostname) VALUES (gen_random_uuid(), $1, $2) ON CONFLICT (hostname) DO NOTHING RETURNING id',
+      `INSERT INTO tenant_domains (id, tenant_id, hostname) VALUES (gen_random_uuid(), $1, $2)
+       ON CONFLICT (hostname) DO NOTHING RETURNING id`,
       [id, hostname])
-    if (inserted.length === 0) throw new TenantSettingError(`${hostname} is already claimed (by this or another tenant)`)
+    if (inserted.length === 0) {
+      throw new TenantSettingError(`${hostname} is already claimed (by this or another tenant)`)
+    }
     return hostname
   })
 }
@@ -65,7 +72,8 @@ export async function removeTenantDomain (session: SqlSession, slug: string, inp
   const hostname = validHostnameOrRefuse(input)
   const id = await tenantId(session, slug)
   return asTenant(session, id, async () => {
-    const deleted = await session.query('DELETE FROM tenant_domains WHERE tenant_id = $1 AND hostname = $2 RETURNING id', [id, hostname])
+    const deleted = await session.query(
+      'DELETE FROM tenant_domains WHERE tenant_id = $1 AND hostname = $2 RETURNING id', [id, hostname])
     if (deleted.length === 0) throw new TenantSettingError(`tenant "${slug}" has no domain ${hostname}`)
     return hostname
   })

@@ -3,7 +3,11 @@ import { Type, type Static } from 'typebox'
 import { Uuid } from './common.js'
 
 /** Before validation a name may still be Unicode (IDNA): up to four times its punycode length. */
-const HostnameInput = Type.String({ minLength: 1, maxLength: 1012, description: 'A hostname such as api.acme-corp.com (Unicode names are stored as punycode)' })
+const HostnameInput = Type.String({
+  minLength: 1,
+  maxLength: 1012,
+  description: 'A hostname such as api.acme-corp.com (Unicode names are stored as punycode)',
+})
 
 export const DomainSchema = Type.Object({
   id: Uuid,
@@ -13,7 +17,8 @@ export const DomainSchema = Type.Object({
 
 export const DomainListSchema = Type.Object({ data: Type.Array(DomainSchema) }, { title: 'DomainList' })
 
-export const AddDomainBody = Type.Object({ hostname: HostnameInput }, { additionalProperties: false, title: 'AddDomain' })
+export const AddDomainBody = Type.Object({ hostname: HostnameInput },
+  { additionalProperties: false, title: 'AddDomain' })
 
 export const HostnameParams = Type.Object({ hostname: HostnameInput }, { additionalProperties: false })
 

@@ -23,7 +23,8 @@ const toDomainDto = (domain: TenantDomain): DomainDto =>
 export function createDomainService (db: AppDatabaseClient) {
   return {
     async list (tenantId: string): Promise<DomainDto[]> {
-      const rows = await db.$withTenant(tenantId, (tx) => tx.tenantDomain.findMany({ orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] }))
+      const rows = await db.$withTenant(tenantId,
+        (tx) => tx.tenantDomain.findMany({ orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] }))
       return rows.map(toDomainDto)
     },
 
@@ -36,7 +37,9 @@ export function createDomainService (db: AppDatabaseClient) {
         return tx.tenantDomain.create({ data: { tenantId, hostname } })
       }).catch((error: unknown) => {
         // The name is unique across tenants: whoever holds it, it is not free (and which tenant is not said).
-        if (classifyDatabaseError(error).kind === 'conflict') throw new Errors.Conflict(`The hostname ${hostname} is already claimed`)
+        if (classifyDatabaseError(error).kind === 'conflict') {
+          throw new Errors.Conflict(`The hostname ${hostname} is already claimed`)
+        }
         throw error
       })
       return toDomainDto(domain)
@@ -52,7 +55,8 @@ export function createDomainService (db: AppDatabaseClient) {
     async owner (hostname: string): Promise<{ tenantId: string, slug: string } | null> {
       const check = checkHostname(hostname)
       if (!check.ok) return null
-      const rows = await db.$queryRaw<Array<{ tenant_id: string, slug: string }>>`SELECT tenant_id, slug FROM tenant_domain_owner(${check.hostname})`
+      const rows = await db.$queryRaw<Array<{ tenant_id: string, slug: string }>>`
+        SELECT tenant_id, slug FROM tenant_domain_owner(${check.hostname})`
       return rows[0] !== undefined ? { tenantId: rows[0].tenant_id, slug: rows[0].slug } : null
     },
   }
