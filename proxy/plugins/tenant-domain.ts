@@ -7,6 +7,8 @@ import fp from 'fastify-plugin'
 import { isLocalOnlyName, requestHostname } from '../../common/hostname.js'
 import { EdgeErrors } from '../errors.js'
 
+const STORED_SPELLING = /^[a-z0-9.-]{1,253}$/
+
 async function tenantDomain (app: FastifyInstance): Promise<void> {
   const facts = app.tenantFacts
   const decide = (request: FastifyRequest, hostname: string, owner: string | null): Error | undefined =>
@@ -17,8 +19,9 @@ async function tenantDomain (app: FastifyInstance): Promise<void> {
   app.addHook('onRequest', (request: FastifyRequest, _reply: FastifyReply, done: (error?: Error) => void) => {
     if (request.principal === null) return done()
     const hostname = requestHostname(request.host)
-    // Addresses and local-only names can never be a tenant's: no lookup at all.
-    if (hostname === '' || isIP(hostname) !== 0 || isLocalOnlyName(hostname)) return done()
+    // Addresses, local-only names and anything not spelt as stored names are (lowercase LDH ASCII, 253 at most)
+    // can never be a tenant's: no lookup at all, so junk Host headers cost a regex, not a question to the API.
+    if (!STORED_SPELLING.test(hostname) || isIP(hostname) !== 0 || isLocalOnlyName(hostname)) return done()
     const known = facts.domainOwnerNow(hostname)
     if (known !== undefined) return done(decide(request, hostname, known))
     // First request on this name since the answer left memory: wait for it once (one lookup for all callers).

@@ -35,7 +35,7 @@ forEachBackend(t, async (t, backend) => {
   }
 
   t.test('names no tenant owns, and the main name, serve every tenant as before', async (t) => {
-    for (const host of [`${uniqueSlug('nobody')}.example.com`, 'localhost', '127.0.0.1']) {
+    for (const host of [`${uniqueSlug('nobody')}.example.com`, 'localhost', '127.0.0.1', `${'a'.repeat(300)}.example.com`, 'under_score.example']) {
       t.equal((await onHost(host, '/api/v1/projects', { as: other })).status, 200, host)
     }
   })
