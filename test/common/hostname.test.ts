@@ -46,7 +46,9 @@ const refused: Array<[string, RegExp]> = [
 ]
 
 t.test('accepted names, in their stored spelling', async (t) => {
-  for (const [input, stored] of accepted) t.same(checkHostname(input), { ok: true, hostname: stored }, JSON.stringify(input))
+  for (const [input, stored] of accepted) {
+    t.same(checkHostname(input), { ok: true, hostname: stored }, JSON.stringify(input))
+  }
 })
 
 t.test('refused names say why', async (t) => {

@@ -10,32 +10,44 @@ forEachBackend(t, async (t, backend) => {
   const stack = await startEdgeStack(t, backend, { TENANT_FACTS_TTL_SECONDS: '1' })
   // The test CA's certificate names localhost only (certificates per tenant name are the ACME work's): the chain is
   // still checked, the name in it is not, so a request can name the tenant's domain in Host / :authority.
-  const agents = [true, false].map((allowH2) => new Agent({ allowH2, connect: { ca: stack.caCert, servername: 'localhost', checkServerIdentity: () => undefined } }))
+  const connect = { ca: stack.caCert, servername: 'localhost', checkServerIdentity: () => undefined }
+  const agents = [true, false].map((allowH2) => new Agent({ allowH2, connect }))
   t.teardown(async () => { await Promise.all(agents.map((agent) => agent.close())) })
   const onHost = (host: string, path: string, options: EdgeRequestOptions = {}) =>
-    requestEdge(`${stack.proxyUrl}${path}`, agents[options.http2 === false ? 1 : 0]!, { ...options, headers: { ...options.headers, host } })
+    requestEdge(`${stack.proxyUrl}${path}`, agents[options.http2 === false ? 1 : 0]!,
+      { ...options, headers: { ...options.headers, host } })
   const owner = await stack.addLogin('alice')
   const other = await stack.addLogin('mallory')
   const hostname = `${uniqueSlug('api')}.example.com`
-  const claimed = await stack.request('/api/v1/domains', { as: owner, method: 'POST', body: JSON.stringify({ hostname }) })
+  const body = JSON.stringify({ hostname })
+  const claimed = await stack.request('/api/v1/domains', { as: owner, method: 'POST', body })
   t.equal(claimed.status, 201, claimed.body)
 
   for (const http2 of [true, false]) {
-    t.test(`on the tenant's domain over HTTP/${http2 ? '2' : '1.1'}: its users pass, another tenant's get 403`, async (t) => {
+    const over = `HTTP/${http2 ? '2' : '1.1'}`
+    t.test(`on the tenant's domain over ${over}: its users pass, another tenant's get 403`, async (t) => {
       const own = await onHost(`${hostname.toUpperCase()}:443`, '/api/v1/projects', { as: owner, http2 })
       t.equal(own.status, 200, own.body)
       const foreign = await onHost(hostname, '/api/v1/projects', { as: other, http2 })
       t.equal(foreign.status, 403)
       t.equal(foreign.headers['content-type'], 'application/problem+json; charset=utf-8')
-      t.match(foreign.json(), { status: 403, code: 'GH_EDGE_WRONG_TENANT_DOMAIN', type: 'urn:gatehouse:problem:wrong-tenant-domain', detail: new RegExp(hostname) })
-      const graphql = await onHost(hostname, '/graphql', { as: other, http2, method: 'POST', body: JSON.stringify({ query: '{ viewer { user } }' }) })
+      t.match(foreign.json(), {
+        status: 403,
+        code: 'GH_EDGE_WRONG_TENANT_DOMAIN',
+        type: 'urn:gatehouse:problem:wrong-tenant-domain',
+        detail: new RegExp(hostname),
+      })
+      const query = JSON.stringify({ query: '{ viewer { user } }' })
+      const graphql = await onHost(hostname, '/graphql', { as: other, http2, method: 'POST', body: query })
       t.equal(graphql.status, 403, 'GraphQL too')
       t.equal((await onHost(hostname, '/api/v1/projects', { http2 })).status, 401, 'no credentials: 401 first')
     })
   }
 
   t.test('names no tenant owns, and the main name, serve every tenant as before', async (t) => {
-    for (const host of [`${uniqueSlug('nobody')}.example.com`, 'localhost', '127.0.0.1', `${'a'.repeat(300)}.example.com`, 'under_score.example']) {
+    const hosts = [`${uniqueSlug('nobody')}.example.com`, 'localhost', '127.0.0.1',
+      `${'a'.repeat(300)}.example.com`, 'under_score.example']
+    for (const host of hosts) {
       t.equal((await onHost(host, '/api/v1/projects', { as: other })).status, 200, host)
     }
   })
@@ -48,7 +60,8 @@ forEachBackend(t, async (t, backend) => {
     t.teardown(() => { facts.domainOwner = original })
     await onHost(hostname, '/api/v1/projects', { as: owner })
     lookups = 0
-    const statuses = await Promise.all(Array.from({ length: 30 }, () => onHost(hostname, '/api/v1/projects', { as: owner }).then((r) => r.status)))
+    const statuses = await Promise.all(Array.from({ length: 30 },
+      () => onHost(hostname, '/api/v1/projects', { as: owner }).then((response) => response.status)))
     t.same([...new Set(statuses)], [200])
     t.equal(lookups, 0, 'answered from memory')
   })

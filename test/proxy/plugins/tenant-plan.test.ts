@@ -11,7 +11,8 @@ const LIMITS = { RATE_LIMIT_FREE: '300', RATE_LIMIT_PRO: '1200', RATE_LIMIT_ENTE
 const limitSeen = async (stack: EdgeStack, login: Login): Promise<{ limit: string, remaining: number }> => {
   const response = await stack.request('/api/v1/projects?limit=1', { as: login })
   if (response.status !== 200) throw new Error(`expected 200, got ${response.status}: ${response.body}`)
-  return { limit: String(response.headers['ratelimit-limit']), remaining: Number(response.headers['ratelimit-remaining']) }
+  const { 'ratelimit-limit': limit, 'ratelimit-remaining': remaining } = response.headers
+  return { limit: String(limit), remaining: Number(remaining) }
 }
 
 forEachBackend(t, async (t, backend) => {
@@ -27,7 +28,8 @@ forEachBackend(t, async (t, backend) => {
       const result = await runScript('tenant-plan', [login.tenant.slug, 'pro'], { DATABASE_OWNER_URL: ownerUrl })
       t.equal(result.code, 0, result.stderr)
     } else {
-      await backend.asOwner((session) => session.query("UPDATE tenants SET plan = 'pro' WHERE id = $1", [login.tenant.id]))
+      await backend.asOwner((session) =>
+        session.query("UPDATE tenants SET plan = 'pro' WHERE id = $1", [login.tenant.id]))
     }
     let seen = before
     while (seen.limit !== '1200' && Date.now() - changedAt < 15_000) {
@@ -39,7 +41,8 @@ forEachBackend(t, async (t, backend) => {
     t.ok(seen.remaining < 1200 - 1, `the window's requests still count (remaining ${seen.remaining})`)
   })
 
-  t.test('a tenant added with --plan pro is pro at the edge from its first request', { skip: ownerUrl === undefined && 'the script needs Postgres' }, async (t) => {
+  const skip = ownerUrl === undefined && 'the script needs Postgres'
+  t.test('a tenant added with --plan pro is pro at the edge from its first request', { skip }, async (t) => {
     const slug = uniqueSlug('added')
     const added = await runScript('tenant-add', [slug, '--plan', 'pro'], { DATABASE_OWNER_URL: ownerUrl! })
     t.equal(added.code, 0, added.stderr)

@@ -115,7 +115,8 @@ t.test('unknown keys are answered from memory too (negative caching), within a b
 t.test('a flood of new keys: loads in flight are capped, the rest fail at once', async (t) => {
   const h = harness({ maxInFlight: 5 })
   h.hold(true)
-  const flood = Array.from({ length: 200 }, (_, i) => h.cache.get(`k${i}`).then(() => 'answered', (error: Error) => error))
+  const flood = Array.from({ length: 200 },
+    (_, i) => h.cache.get(`k${i}`).then(() => 'answered', (error: Error) => error))
   await settle()
   t.equal(h.loads.length, 5, 'five loads, not two hundred')
   h.release()

@@ -15,7 +15,9 @@ forEachBackend(t, async (t, backend) => {
   await api.listen({ host: '127.0.0.1', port: 0 })
   const apiUrl = new URL(`http://127.0.0.1:${(api.server.address() as { port: number }).port}`)
   const client = (secret = TEST_IDENTITY_SECRET, upstreams = [apiUrl]) => {
-    const made = createTenantFactsClient({ upstreams, identitySecret: secret, ttlMs: 5000, maxEntries: 1000, timeoutMs: 2000, log: silent })
+    const made = createTenantFactsClient({
+      upstreams, identitySecret: secret, ttlMs: 5000, maxEntries: 1000, timeoutMs: 2000, log: silent,
+    })
     t.teardown(() => made.close())
     return made
   }
@@ -32,7 +34,9 @@ forEachBackend(t, async (t, backend) => {
     t.equal(await facts.domainOwner('unclaimed.example.com'), null)
     t.equal(await facts.ask(hostname), true)
     t.equal(await facts.ask(hostname.toUpperCase()), true, 'any spelling of the name')
-    for (const name of ['unclaimed.example.com', '*.example.com', 'localhost', '10.0.0.1', 'a..b']) t.equal(await facts.ask(name), false, name)
+    for (const name of ['unclaimed.example.com', '*.example.com', 'localhost', '10.0.0.1', 'a..b']) {
+      t.equal(await facts.ask(name), false, name)
+    }
   })
 
   t.test('without the shared secret the API answers 401: no answer, and ask says no', async (t) => {
@@ -65,7 +69,10 @@ t.test('a failed refresh keeps the last good answer; a wrong shape is no answer'
   const warnings: string[] = []
   const facts = createTenantFactsClient({
     upstreams: [new URL(stub)], identitySecret: TEST_IDENTITY_SECRET, ttlMs: 5000, maxEntries: 100, timeoutMs: 2000,
-    log: { warn: (_object, message) => { warnings.push(message) }, info: (_object, message) => { warnings.push(message) } },
+    log: {
+      warn: (_object, message) => { warnings.push(message) },
+      info: (_object, message) => { warnings.push(message) },
+    },
     clock: { now: () => time },
   })
   t.teardown(() => facts.close())

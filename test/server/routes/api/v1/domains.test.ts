@@ -18,7 +18,8 @@ forEachBackend(t, async (t, backend) => {
     const domain = added.json<DomainBody>()
     t.equal(domain.hostname, name.toLowerCase())
     t.equal(added.headers.location, `/api/v1/domains/${domain.hostname}`)
-    const idn = (await caller.post('/api/v1/domains', { hostname: `${uniqueSlug('bücher')}.example` })).json<DomainBody>()
+    const unicode = `${uniqueSlug('bücher')}.example`
+    const idn = (await caller.post('/api/v1/domains', { hostname: unicode })).json<DomainBody>()
     t.match(idn.hostname, /^xn--/)
 
     const list = await caller.get('/api/v1/domains')
@@ -27,13 +28,15 @@ forEachBackend(t, async (t, backend) => {
 
     t.equal((await caller.delete(`/api/v1/domains/${name}`)).statusCode, 204, 'removed by any spelling of the name')
     t.equal((await caller.delete(`/api/v1/domains/${name}`)).statusCode, 404)
-    t.same((await caller.get('/api/v1/domains')).json<{ data: DomainBody[] }>().data.map((entry) => entry.hostname), [idn.hostname])
+    const left = (await caller.get('/api/v1/domains')).json<{ data: DomainBody[] }>().data
+    t.same(left.map((entry) => entry.hostname), [idn.hostname])
   })
 
   t.test('bad names are 400 problems that say why', async (t) => {
     const caller = callerFor(app, await backend.createTenant())
-    for (const [hostname, reason] of [['*.acme.com', /wildcard/], ['10.0.0.1', /IP address/], ['printer.local', /local-only/],
-      ['localhost', /two labels/], ['a..b.com', /label/]] as const) {
+    const bad = [['*.acme.com', /wildcard/], ['10.0.0.1', /IP address/], ['printer.local', /local-only/],
+      ['localhost', /two labels/], ['a..b.com', /label/]] as const
+    for (const [hostname, reason] of bad) {
       const response = await caller.post('/api/v1/domains', { hostname })
       t.equal(response.statusCode, 400, hostname)
       t.equal(response.headers['content-type'], 'application/problem+json; charset=utf-8')
@@ -54,7 +57,8 @@ forEachBackend(t, async (t, backend) => {
     t.equal((await other.delete(`/api/v1/domains/${hostname}`)).statusCode, 404)
     t.equal((await owner.get('/api/v1/domains')).json<{ data: DomainBody[] }>().data.length, 1, 'still the owner\'s')
     // The database itself refuses the app role a look across tenants.
-    const seen = await backend.asApp((session) => session.query('SELECT hostname FROM tenant_domains WHERE hostname = $1', [hostname]))
+    const seen = await backend.asApp((session) =>
+      session.query('SELECT hostname FROM tenant_domains WHERE hostname = $1', [hostname]))
     t.same(seen, [], 'RLS hides it without app.tenant_id')
   })
 
@@ -65,7 +69,8 @@ forEachBackend(t, async (t, backend) => {
     await backend.asOwner(async (session) => {
       await session.query("SELECT set_config('app.tenant_id', $1, FALSE)", [tenant.id])
       for (let index = 0; index < MAX_DOMAINS_PER_TENANT; index++) {
-        await session.query('INSERT INTO tenant_domains (id, tenant_id, hostname) VALUES (gen_random_uuid(), $1, $2)', [tenant.id, `${prefix}-${index}.example.com`])
+        await session.query('INSERT INTO tenant_domains (id, tenant_id, hostname) VALUES (gen_random_uuid(), $1, $2)',
+          [tenant.id, `${prefix}-${index}.example.com`])
       }
       await session.query("SELECT set_config('app.tenant_id', '', FALSE)")
     })
@@ -77,13 +82,15 @@ forEachBackend(t, async (t, backend) => {
   t.test('the same over GraphQL', async (t) => {
     const caller = callerFor(app, await backend.createTenant())
     const hostname = `${uniqueSlug('gql')}.example.org`
-    const added = await caller.graphql('mutation ($h: String!) { addDomain(hostname: $h) { hostname createdAt } }', { h: hostname })
+    const added = await caller.graphql('mutation ($h: String!) { addDomain(hostname: $h) { hostname createdAt } }',
+      { h: hostname })
     t.equal(added.statusCode, 200, added.body)
     t.equal(added.json().data.addDomain.hostname, hostname)
     t.same((await caller.graphql('{ domains { hostname } }')).json().data, { domains: [{ hostname }] })
     const bad = await caller.graphql('mutation { addDomain(hostname: "*.example.org") { hostname } }')
     t.match(bad.json().errors[0], { message: /wildcard/, extensions: { code: 'GH_INVALID_INPUT' } })
-    t.same((await caller.graphql('mutation ($h: String!) { removeDomain(hostname: $h) }', { h: hostname })).json().data, { removeDomain: true })
+    const removed = await caller.graphql('mutation ($h: String!) { removeDomain(hostname: $h) }', { h: hostname })
+    t.same(removed.json().data, { removeDomain: true })
     t.same((await caller.graphql('{ domains { hostname } }')).json().data, { domains: [] })
   })
 
