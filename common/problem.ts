@@ -99,6 +99,10 @@ export const PROBLEMS = {
     code: 'GH_UNAUTHENTICATED', status: 401, slug: 'unauthenticated', title: 'Authentication required',
     message: '%s',
   },
+  WrongTenantDomain: {
+    code: 'GH_EDGE_WRONG_TENANT_DOMAIN', status: 403, slug: 'wrong-tenant-domain', title: "Another tenant's domain",
+    message: '%s',
+  },
   UnknownTenant: {
     code: 'GH_UNKNOWN_TENANT', status: 403, slug: 'unknown-tenant', title: 'Unknown tenant',
     message: 'Tenant "%s" does not exist',
@@ -175,6 +179,11 @@ export const PROBLEMS = {
   UpstreamStarting: {
     code: 'GH_UPSTREAM_STARTING', status: 503, slug: 'upstream-starting', title: 'Service starting',
     message: 'The API is starting; retry shortly', retryAfterSeconds: 1,
+  },
+  TenantFactsUnavailable: {
+    code: 'GH_EDGE_TENANT_FACTS_UNAVAILABLE', status: 503, slug: 'tenant-facts-unavailable',
+    title: 'Service unavailable', message: 'The edge cannot yet tell whose domain this is; retry shortly',
+    retryAfterSeconds: 1,
   },
   RateLimitStoreDown: {
     code: 'GH_RATE_LIMIT_UNAVAILABLE', status: 503, slug: 'rate-limit-unavailable', title: 'Service unavailable',

@@ -20,6 +20,8 @@ import requestContext, { requestIdFrom } from './plugins/request-context.js'
 import responseCache from './plugins/response-cache.js'
 import responseCompression from './plugins/response-compression.js'
 import securityHeaders, { rawClientErrorResponse } from './plugins/security-headers.js'
+import tenantDomain from './plugins/tenant-domain.js'
+import tenantFacts from './plugins/tenant-facts.js'
 import edgeTracing from './plugins/tracing.js'
 import healthRoutes from './routes/health.js'
 import { PROBLEMS, problemOf, sendProblem, statusOf } from '../common/problem.js'
@@ -106,6 +108,8 @@ export async function buildProxyApp (config: ProxyConfig, options: BuildProxyOpt
   await app.register(edgeMetrics)
   await app.register(redis, { url: config.redisUrl })
   await app.register(requestContext)
+  await app.register(tenantFacts,
+    { upstreams: config.upstreams, identitySecret: config.identitySecret, settings: config.tenantFacts })
   // Tracing only when an OTLP endpoint is configured: otherwise no hook is added and the OpenTelemetry SDK
   // is never imported (startTracing imports it); request-context still forwards a traceparent as before.
   const { otlpEndpoint, serviceName } = config.tracing
@@ -117,6 +121,7 @@ export async function buildProxyApp (config: ProxyConfig, options: BuildProxyOpt
   await app.register(async function edge (edgeApp) {
     await edgeApp.register(edgeAuth, config.auth)
     edgeApp.addHook('onRequest', edgeApp.edgeAuthenticate)
+    await edgeApp.register(tenantDomain)
     edgeApp.addHook('onResponse', (request, reply, done) => {
       if (request.principal !== null) edgeApp.edgeMetrics.tenantRequests.inc({ tenant: request.principal.tenant, status_class: `${Math.floor(reply.statusCode / 100)}xx` })
       done()

@@ -45,7 +45,14 @@ export const ProxyEnvSchema = Type.Object({
   RATE_LIMIT_PRO: Type.Integer({ default: 1200, minimum: 1 }),
   RATE_LIMIT_ENTERPRISE: Type.Integer({ default: 6000, minimum: 1 }),
   RATE_LIMIT_FAIL_OPEN: Type.Boolean({ default: true, description: 'Serve when the rate-limit store is unreachable' }),
-  TENANT_PLANS: Type.String({ default: '', pattern: '^([a-z0-9-]+=(free|pro|enterprise))?(,[a-z0-9-]+=(free|pro|enterprise))*$', description: 'slug=plan,… (others are free)' }),
+  TENANT_PLANS: Type.String({ default: '', pattern: '^([a-z0-9-]+=(free|pro|enterprise))?(,[a-z0-9-]+=(free|pro|enterprise))*$', description: 'Override: slug=plan,… wins over the stored plan' }),
+  TENANT_FACTS_TTL_SECONDS: Type.Integer({
+    default: 5, minimum: 1, maximum: 300,
+    description: 'How long the edge uses what the API said about a tenant (plan, domain owner) before asking again',
+  }),
+  TENANT_FACTS_MAX_ENTRIES: Type.Integer({
+    default: 10_000, minimum: 100, description: 'Tenants and hostnames the edge keeps answers for (least recently used go first)',
+  }),
   CACHE_MAX_ENTRIES: Type.Integer({ default: 10_000, minimum: 1 }),
   CACHE_MAX_BYTES: Type.Integer({ default: 64 * 1024 * 1024, minimum: 1024 }),
   CACHE_MAX_ENTRY_BYTES: Type.Integer({ default: 1024 * 1024, minimum: 1 }),
@@ -93,9 +100,12 @@ export interface ProxyConfig {
     windowMs: number
     anonymous: number
     perPlan: Record<TenantPlan, number>
+    /** TENANT_PLANS: overrides of the plan stored with the tenant (which the edge learns from the API). */
     tenantPlans: Map<string, TenantPlan>
     failOpen: boolean
   }
+  /** What the edge learns from the API about tenants (proxy/tenant-facts/), and how long it keeps it. */
+  tenantFacts: { ttlMs: number, maxEntries: number, timeoutMs: number }
   cache: { maxEntries: number, maxBytes: number, maxEntryBytes: number, maxStaleIfErrorSeconds: number }
   compression: CompressionSettings
   bodyLimitBytes: number
@@ -223,6 +233,11 @@ export function loadProxyConfig (env: Record<string, string | undefined> = proce
       perPlan: { free: settings.RATE_LIMIT_FREE, pro: settings.RATE_LIMIT_PRO, enterprise: settings.RATE_LIMIT_ENTERPRISE },
       tenantPlans: new Map(settings.TENANT_PLANS.split(',').filter(Boolean).map((pair) => pair.split('=') as [string, TenantPlan])),
       failOpen: settings.RATE_LIMIT_FAIL_OPEN,
+    },
+    tenantFacts: {
+      ttlMs: settings.TENANT_FACTS_TTL_SECONDS * 1000,
+      maxEntries: settings.TENANT_FACTS_MAX_ENTRIES,
+      timeoutMs: Math.min(settings.UPSTREAM_TIMEOUT_MS, 2000),
     },
     cache: {
       maxEntries: settings.CACHE_MAX_ENTRIES,

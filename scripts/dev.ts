@@ -54,7 +54,6 @@ const proxy = devChild('proxy', 'proxy/main.ts', {
   PROXY_HTTP_PORT: PORTS.PROXY_HTTP_PORT,
   PROXY_METRICS_PORT: PORTS.PROXY_METRICS_PORT,
   UPSTREAM_URLS: `http://127.0.0.1:${PORTS.PORT}`,
-  TENANT_PLANS: env.TENANT_PLANS ?? 'acme=pro,globex=free',
 }, ['proxy', 'common'])
 const children = [api, proxy]
 const readiness = [readyUrl('http', env.HOST, PORTS.PORT), readyUrl('https', env.PROXY_HOST, PORTS.PROXY_HTTPS_PORT)]

@@ -5,6 +5,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import etag from '@fastify/etag'
 import { Errors, problemOf, sendProblem, statusOf } from '../common/problem.js'
 import type { ServerConfig } from './config.js'
+import { INTERNAL_PREFIX } from '../common/internal-channel.js'
 import bodyDigestPlugin from './plugins/body-digest.js'
 import databasePlugin, { openDatabase, type Database } from './plugins/database.js'
 import graphqlPlugin from './plugins/graphql.js'
@@ -16,6 +17,7 @@ import servicesPlugin from './plugins/services.js'
 import tracingPlugin from './plugins/tracing.js'
 import apiV1 from './routes/api/v1/index.js'
 import healthRoutes from './routes/health.js'
+import internalRoutes from './routes/internal/index.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -120,5 +122,7 @@ async function assemble (config: ServerConfig, options: BuildAppOptions, databas
   await app.register(healthRoutes)
   await app.register(apiV1, { prefix: '/api/v1', cacheSMaxAgeSeconds: config.cacheSMaxAgeSeconds })
   await app.register(graphqlPlugin, config.graphql)
+  await app.register(internalRoutes,
+    { prefix: INTERNAL_PREFIX, identitySecret: config.identity.secret, maxAgeSeconds: config.identity.maxAgeSeconds })
   return app
 }

@@ -1,5 +1,6 @@
 // Request budgets (@fastify/rate-limit): per tenant user once authenticated, per client address before;
-// limits by the tenant's plan; IETF RateLimit-* headers, Retry-After and a problem+json 429.
+// limits by the tenant's plan (stored with the tenant, learnt from the API through tenant-facts); IETF RateLimit-*
+// headers, Retry-After and a problem+json 429.
 // Shared through Redis when configured, with local counting while Redis is away (or 503, fail-closed).
 // Registered inside the authenticated context, after edge-auth, so the key is known.
 // @see https://github.com/fastify/fastify-rate-limit
@@ -17,9 +18,14 @@ export function rateLimitKey (request: FastifyRequest): string {
 }
 
 async function edgeRateLimit (app: FastifyInstance, options: RateLimitOptions): Promise<void> {
-  const limitFor = (request: FastifyRequest): number => request.principal === null
-    ? options.anonymous
-    : options.perPlan[options.tenantPlans.get(request.principal.tenant) ?? 'free']
+  // The plan stored with the tenant, as the API says (from memory: tenant-facts refreshes it in the background),
+  // unless TENANT_PLANS overrides it; free for a tenant the API does not know or has never been reached about.
+  const limitFor = async (request: FastifyRequest): Promise<number> => {
+    if (request.principal === null) return options.anonymous
+    const tenant = request.principal.tenant
+    const plan = options.tenantPlans.get(tenant) ?? await app.tenantFacts.plan(tenant).catch(() => null) ?? 'free'
+    return options.perPlan[plan]
+  }
 
   // Once per outage, not per request: the flag is cleared by one listener when Redis is back (a listener
   // added per failed count would pile up for as long as the outage lasts).
@@ -58,4 +64,4 @@ async function edgeRateLimit (app: FastifyInstance, options: RateLimitOptions): 
   app.edgeOnUnauthenticated(async (request, reply) => { await anonymousBudget.call(app, request, reply) })
 }
 
-export default fp(edgeRateLimit, { name: 'edge-rate-limit', fastify: '5.x', dependencies: ['edge-auth', 'redis', 'edge-metrics'] })
+export default fp(edgeRateLimit, { name: 'edge-rate-limit', fastify: '5.x', dependencies: ['edge-auth', 'redis', 'edge-metrics', 'tenant-facts'] })

@@ -2,6 +2,7 @@
 import type { IResolvers, MercuriusContext } from 'mercurius'
 import { Type } from 'typebox'
 import { IdParams, Uuid } from '../schemas/common.js'
+import { HostnameParams } from '../schemas/domain.js'
 import { CreateProjectBody, ListProjectsQuery, UpdateProjectBody } from '../schemas/project.js'
 import { CreateTaskBody, ListTasksQuery, UpdateTaskBody } from '../schemas/task.js'
 import { assertValid, withoutNulls } from '../schemas/validate.js'
@@ -50,9 +51,19 @@ export const resolvers: IResolvers = {
         throw error
       })
     },
+
+    domains: async (_root, _args, context) => context.app.services.domains.list(tenantOf(context)),
   },
 
   Mutation: {
+    addDomain: async (_root, args: { hostname: string }, context) =>
+      context.app.services.domains.add(tenantOf(context), assertValid(HostnameParams, args).hostname),
+
+    removeDomain: async (_root, args: { hostname: string }, context) => {
+      await context.app.services.domains.remove(tenantOf(context), assertValid(HostnameParams, args).hostname)
+      return true
+    },
+
     createProject: async (_root, args: { input: Record<string, unknown> }, context) =>
       context.app.services.projects.create(tenantOf(context), assertValid(CreateProjectBody, withoutNulls(args.input, ['description']), 'input')),
 

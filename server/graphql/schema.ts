@@ -45,6 +45,14 @@ export const schema = /* GraphQL */ `
     project: Project!
   }
 
+  "A hostname of the tenant's own: requests arriving on it belong to the tenant"
+  type Domain {
+    id: ID!
+    "Lowercase; IDNA names as punycode"
+    hostname: String!
+    createdAt: String!
+  }
+
   type ProjectConnection {
     nodes: [Project!]!
     "Pass as \`after\` for the next page; null on the last page"
@@ -73,6 +81,8 @@ export const schema = /* GraphQL */ `
     project(id: ID!): Project
     tasks(first: Int = 20, after: String, sort: TaskSort = createdAt, filter: TaskFilter): TaskConnection!
     task(id: ID!): Task
+    "The tenant's own hostnames, oldest first"
+    domains: [Domain!]!
   }
 
   input CreateProjectInput {
@@ -110,5 +120,8 @@ export const schema = /* GraphQL */ `
     createTask(projectId: ID!, input: CreateTaskInput!): Task!
     updateTask(id: ID!, input: UpdateTaskInput!): Task!
     deleteTask(id: ID!): Boolean!
+    "Claim a hostname (no IP addresses, wildcards or local-only names)"
+    addDomain(hostname: String!): Domain!
+    removeDomain(hostname: String!): Boolean!
   }
 `

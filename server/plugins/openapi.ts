@@ -36,6 +36,7 @@ async function openapi (app: FastifyInstance): Promise<void> {
       tags: [
         { name: 'projects', description: 'Projects of the calling tenant' },
         { name: 'tasks', description: 'Tasks within projects' },
+        { name: 'domains', description: "The calling tenant's own hostnames" },
         { name: 'operations', description: 'Health and readiness' },
       ],
       components: {

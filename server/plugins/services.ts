@@ -1,6 +1,7 @@
 // The use cases REST and GraphQL share, built once per app over its database client.
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import { createDomainService } from '../services/domains.js'
 import { createProjectService } from '../services/projects.js'
 import { createTaskService } from '../services/tasks.js'
 
@@ -8,6 +9,7 @@ function createServices (app: FastifyInstance) {
   return {
     projects: createProjectService(app.db),
     tasks: createTaskService(app.db),
+    domains: createDomainService(app.db),
   }
 }
 

@@ -50,8 +50,8 @@ export interface EdgeStack {
   caCert: string
   dataDir: string
   htpasswdFile: string
-  /** Adds a login for a fresh tenant (bcrypt cost 4 keeps tests fast). */
-  addLogin(user?: string, plan?: 'free' | 'pro' | 'enterprise'): Promise<Login>
+  /** Adds a login for a fresh tenant with this plan stored (the edge learns it from the API), or for `tenant`. */
+  addLogin(user?: string, plan?: 'free' | 'pro' | 'enterprise', tenant?: TestTenant): Promise<Login>
   /** The proxy's log lines, parsed, when started with `{ captureLogs: true }`. */
   logs: Array<Record<string, unknown>>
   request(path: string, options?: EdgeRequestOptions): Promise<EdgeResponse>
@@ -109,12 +109,11 @@ export async function startEdgeStack (t: Test, backend: Backend, proxyEnv: Recor
     dataDir,
     htpasswdFile,
     logs,
-    async addLogin (user = 'alice', plan = 'free') {
-      const tenant = await backend.createTenant(plan)
+    async addLogin (user = 'alice', plan = 'free', existing?: TestTenant) {
+      const tenant = existing ?? await backend.createTenant(plan)
       const password = `pw-${Math.random().toString(36).slice(2)}`
       lines.push(`${user}@${tenant.slug}:${await hashPassword(password, 4)}`)
       plans.push(`${tenant.slug}=${plan}`)
-      proxyConfig.rateLimit.tenantPlans.set(tenant.slug, plan)
       writeFileSync(htpasswdFile, lines.join('\n') + '\n')
       // The proxy polls the file (1 s): wait until it authenticates this login. Each probe comes from a
       // fresh loopback address, so its 401s never count against the addresses tests throttle; the
@@ -205,9 +204,24 @@ export async function freePort (host = '127.0.0.1'): Promise<number> {
   return port
 }
 
+/**
+ * A stand-in for the API knows no tenants: the edge's own lookups (/internal/v1) are answered here as the API answers
+ * for unknown ones (no plan: the edge's default; no domain owner), so a test's handler sees only what the edge
+ * forwards. True when it answered.
+ */
+export function answerInternalLookup (request: IncomingMessage, response: ServerResponse): boolean {
+  const match = /^\/internal\/v1\/(tenants|domains)\/([^/?]+)$/.exec(request.url ?? '')
+  if (request.url?.startsWith('/internal/') !== true) return false
+  const name = decodeURIComponent(match?.[2] ?? '')
+  const answer = match?.[1] === 'tenants' ? { slug: name, plan: null } : match?.[1] === 'domains' ? { hostname: name, tenant: null } : undefined
+  if (answer === undefined) response.writeHead(404, { 'content-type': 'application/problem+json' }).end('{"status":404}')
+  else response.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(answer))
+  return true
+}
+
 /** A plain HTTP server on loopback standing in for the API (to see what reaches it, or to never answer). */
 export async function startHttpStub (t: Test, handler: (request: IncomingMessage, response: ServerResponse) => void): Promise<string> {
-  const server = createServer(handler)
+  const server = createServer((request, response) => { if (!answerInternalLookup(request, response)) handler(request, response) })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   t.teardown(async () => {
     server.closeAllConnections()

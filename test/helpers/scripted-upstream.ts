@@ -9,7 +9,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
 import { hashPassword } from '../../proxy/auth/htpasswd-file.js'
 import { uniqueSlug } from './backends.js'
-import { requestEdge, startTestProxy, type EdgeRequestOptions, type EdgeResponse, type Login } from './edge-stack.js'
+import { answerInternalLookup, requestEdge, startTestProxy, type EdgeRequestOptions, type EdgeResponse, type Login } from './edge-stack.js'
 
 export type Responder = (request: IncomingMessage, response: ServerResponse, body: string) => void | Promise<void>
 
@@ -47,6 +47,7 @@ export async function startScriptedStack (t: Test, proxyEnv: Record<string, stri
   const seen: SeenRequest[] = []
   let responder: Responder = shareable()
   const upstream: Server = createServer((request, response) => {
+    if (answerInternalLookup(request, response)) return
     const chunks: Buffer[] = []
     request.on('data', (chunk: Buffer) => chunks.push(chunk))
     request.on('end', () => {

@@ -145,7 +145,7 @@ const dmmf = (await internals.getDMMF({ datamodel: await readFile(new URL('../..
 const expected = expectedShape(dmmf)
 
 t.test('schema.prisma is read completely', async (t) => {
-  t.same(Object.keys(expected.tables).sort(), ['projects', 'tasks', 'tenants'])
+  t.same(Object.keys(expected.tables).sort(), ['projects', 'tasks', 'tenant_domains', 'tenants'])
   t.equal(expected.tables.tasks?.due_date, 'date, null')
   t.equal(expected.tables.tenants?.plan, 'tenant_plan, not null')
   t.ok(expected.foreignKeys.includes('tasks(tenant_id, project_id) → projects(tenant_id, id)'))

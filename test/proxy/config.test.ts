@@ -36,6 +36,9 @@ t.test('each bad setting is refused with its name', async (t) => {
     [{ RATE_LIMIT_FREE: '0' }, /^RATE_LIMIT_FREE: /],
     [{ RATE_LIMIT_FAIL_OPEN: 'maybe' }, /^RATE_LIMIT_FAIL_OPEN: /],
     [{ TENANT_PLANS: 'acme=platinum' }, /^TENANT_PLANS: /],
+    [{ TENANT_FACTS_TTL_SECONDS: '0' }, /^TENANT_FACTS_TTL_SECONDS: /],
+    [{ TENANT_FACTS_TTL_SECONDS: '3601' }, /^TENANT_FACTS_TTL_SECONDS: /],
+    [{ TENANT_FACTS_MAX_ENTRIES: 'many' }, /^TENANT_FACTS_MAX_ENTRIES: /],
     [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL: must be one of fatal, error/],
     [{ COMPRESSION: 'sometimes' }, /^COMPRESSION: /],
     [{ COMPRESSION_ENCODINGS: 'gzip,deflate' }, /^COMPRESSION_ENCODINGS: /],
@@ -75,6 +78,9 @@ t.test('values become the config the app uses', async (t) => {
   t.equal(config.rateLimit.windowMs, 30_000)
   t.equal(config.rateLimit.failOpen, false)
   t.equal(config.auth.cacheTtlMs, 5000)
+  t.same(config.tenantFacts, { ttlMs: 5000, maxEntries: 10_000, timeoutMs: 2000 }, 'tenant facts kept 5 s by default')
+  t.same(loadProxyConfig({ DATA_DIR: dir, IDENTITY_SECRET: SECRET, TENANT_FACTS_TTL_SECONDS: '2', TENANT_FACTS_MAX_ENTRIES: '500' }).tenantFacts,
+    { ttlMs: 2000, maxEntries: 500, timeoutMs: 2000 })
   t.same(config.tls, { kind: 'local-ca', dir: join(dir, 'tls'), hostnames: ['localhost', '127.0.0.1', '::1'] })
   t.equal(config.auth.htpasswdFile, join(dir, 'htpasswd'))
   t.same(config.clientTimeouts, { headersMs: 10_000, requestMs: 60_000, keepAliveMs: 60_000 }, 'client deadlines by default')

@@ -67,9 +67,9 @@ if (urls !== undefined) {
       t.equal((await stat(dumpPath)).mode & 0o777, 0o600, 'only the owner may read a dump of every tenant')
       t.equal(manifest.database, new URL(source).pathname.slice(1))
       t.same(manifest.migrations, (await readMigrations()).map((migration) => migration.name))
-      // fillSource: 2 tenants, 2 projects each, 3 + 4 tasks; the one init migration.
-      t.same(manifest.tables, { 'public._prisma_migrations': 1, 'public.projects': 4, 'public.tasks': 7, 'public.tenants': 2 })
-      t.same(manifest.rowSecurity, ['projects', 'tasks'].map((table) => ({ table: `public.${table}`, enabled: true, forced: true, policies: ['tenant_isolation'] })))
+      // fillSource: 2 tenants, 2 projects each, 3 + 4 tasks, no domains; the two migrations.
+      t.same(manifest.tables, { 'public._prisma_migrations': 2, 'public.projects': 4, 'public.tasks': 7, 'public.tenant_domains': 0, 'public.tenants': 2 })
+      t.same(manifest.rowSecurity, ['projects', 'tasks', 'tenant_domains'].map((table) => ({ table: `public.${table}`, enabled: true, forced: true, policies: ['tenant_isolation'] })))
       t.match(manifest.serverVersion, /^\d+\.\d+/)
       t.same(await readdir(outDir), [basename(dumpPath), basename(manifestPath)].sort(), 'no partial files left')
     })
@@ -77,7 +77,7 @@ if (urls !== undefined) {
     const target = await throwawayDatabase(t, urls.owner)
     const restored = await runScript('db-restore', [manifestPath], { DATABASE_OWNER_URL: target })
     t.equal(restored.code, 0, restored.stderr)
-    t.match(restored.stdout, /restored .* into gatehouse_scripts_\w+: 4 tables, 14 rows; counts, migrations, row-level security and gatehouse_app's privileges verified\n/)
+    t.match(restored.stdout, /restored .* into gatehouse_scripts_\w+: 5 tables, 15 rows; counts, migrations, row-level security and gatehouse_app's privileges verified\n/)
     t.match(restored.stdout, /^times: checksum [\d.]+ s, pg_restore [\d.]+ s, analyze [\d.]+ s, verify [\d.]+ s$/m)
 
     t.test('every row of every table, the schema and the policies are as they were', async (t) => {

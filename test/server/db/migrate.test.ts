@@ -85,7 +85,7 @@ function suite (t: Test, open: OpenDatabase, { concurrent }: { concurrent: boole
       const sha256 = createHash('sha256').update(await readFile(join(MIGRATIONS_DIR, row.migration_name, 'migration.sql'))).digest('hex')
       t.match(row, { checksum: sha256, finished: true, rolled_back: false, logs: null, applied_steps_count: 1 }, row.migration_name)
     }
-    t.same(await tables(session), ['_prisma_migrations', 'projects', 'tasks', 'tenants'])
+    t.same(await tables(session), ['_prisma_migrations', 'projects', 'tasks', 'tenant_domains', 'tenants'])
 
     const second = await migrate(session)
     t.same(second, { applied: [], alreadyApplied: names, warnings: [] }, 'a second run applies nothing')

@@ -7,7 +7,7 @@ import type { SqlSession } from '../../../server/db/sql-session.js'
 import { forEachBackend, type Backend } from '../../helpers/backends.js'
 
 const APP_ROLE = 'gatehouse_app'
-const TENANT_OWNED = ['projects', 'tasks']
+const TENANT_OWNED = ['projects', 'tasks', 'tenant_domains']
 
 /**
  * Raw SQL as the app role inside one transaction whose tenant is `tenantId` (null: never set), committed
@@ -39,6 +39,7 @@ async function seedTenant (backend: Backend): Promise<Seeded> {
   await asTenant(backend, tenantId, async (session) => {
     await session.query('INSERT INTO projects (id, tenant_id, name, updated_at) VALUES ($1, $2, $3, now())', [projectId, tenantId, 'Plans'])
     await session.query('INSERT INTO tasks (id, tenant_id, project_id, title, updated_at) VALUES ($1, $2, $3, $4, now())', [taskId, tenantId, projectId, 'Secret task'])
+    await session.query('INSERT INTO tenant_domains (id, tenant_id, hostname) VALUES ($1, $2, $3)', [randomUUID(), tenantId, `${tenantId}.example.com`])
   })
   return { tenantId, projectId, taskId }
 }
@@ -118,6 +119,22 @@ forEachBackend(t, async (t, backend) => {
       { code: '42501' }, `${label}: insert refused`)
     }
     t.equal((await ownerView(backend, a.tenantId)).length, 2)
+  })
+
+  t.test("a hostname's owner is one exact name through tenant_domain_owner(), never a listing", async (t) => {
+    const a = await seedTenant(backend)
+    await asTenant(backend, null, async (session) => {
+      t.same(await session.query('SELECT tenant_id::text FROM tenant_domain_owner($1)', [`${a.tenantId}.example.com`]), [{ tenant_id: a.tenantId }])
+      t.same(await session.query('SELECT tenant_id FROM tenant_domain_owner($1)', ['%']), [], 'no pattern matching')
+      t.equal(await rowCount(session, 'tenant_domains'), 0, 'the table itself shows nothing without a tenant')
+    })
+    const b = await seedTenant(backend)
+    await t.rejects(asTenant(backend, b.tenantId, (session) => session.query(
+      'INSERT INTO tenant_domains (id, tenant_id, hostname) VALUES ($1, $2, $3)', [randomUUID(), a.tenantId, `planted-${b.tenantId}.example.com`])),
+    { code: '42501' }, 'claiming a name in another tenant\'s name')
+    await t.rejects(asTenant(backend, b.tenantId, (session) => session.query(
+      'INSERT INTO tenant_domains (id, tenant_id, hostname) VALUES ($1, $2, $3)', [randomUUID(), b.tenantId, `${a.tenantId}.example.com`])),
+    { code: '23505' }, "another tenant's name is taken")
   })
 
   t.test('the app role can read tenants but not change them', async (t) => {

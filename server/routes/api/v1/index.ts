@@ -1,6 +1,7 @@
 // /api/v1: every route here needs a verified identity and runs in that identity's tenant.
 import type { FastifyInstance } from 'fastify'
 import { requestValidatorCompiler } from '../../../schemas/validate.js'
+import domainRoutes from './domains.js'
 import projectRoutes from './projects.js'
 import taskRoutes from './tasks.js'
 
@@ -25,4 +26,5 @@ export default async function apiV1 (app: FastifyInstance, options: ApiV1Options
 
   await app.register(projectRoutes, { prefix: '/projects' })
   await app.register(taskRoutes, { prefix: '/tasks' })
+  await app.register(domainRoutes, { prefix: '/domains' })
 }

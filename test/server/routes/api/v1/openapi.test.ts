@@ -27,6 +27,7 @@ const V1_OPERATIONS = [
   ['get', '/api/v1/projects/{id}/tasks'], ['post', '/api/v1/projects/{id}/tasks'],
   ['get', '/api/v1/tasks'],
   ['get', '/api/v1/tasks/{id}'], ['patch', '/api/v1/tasks/{id}'], ['delete', '/api/v1/tasks/{id}'],
+  ['get', '/api/v1/domains'], ['post', '/api/v1/domains'], ['delete', '/api/v1/domains/{hostname}'],
 ] as const
 const HTTP_METHODS = new Set(['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'])
 
