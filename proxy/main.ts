@@ -2,10 +2,13 @@
 // process serving everything (proxy/edge-process.ts), or with PROXY_WORKERS > 1 a node:cluster primary
 // (proxy/cluster/primary.ts) whose workers each run that same edge process.
 import cluster from 'node:cluster'
+import { pino } from 'pino'
 import { ConfigError } from '../common/env-config.js'
+import { loggerOptions } from '../common/logger.js'
 import { runPrimary } from './cluster/primary.js'
 import { loadProxyConfig, type ProxyConfig } from './config.js'
-import { runEdgeProcess } from './edge-process.js'
+import { runEdgeProcess, type EdgeHooks } from './edge-process.js'
+import { createTenantFactsClient } from './tenant-facts/tenant-facts-client.js'
 
 let config: ProxyConfig
 try {
@@ -16,5 +19,16 @@ try {
   process.exit(78) // EX_CONFIG
 }
 
-if (cluster.isPrimary && config.workers > 1) await runPrimary(config)
-else await runEdgeProcess(config)
+// On-demand TLS orders a certificate for a name nobody configured only when the API says a tenant owns it (Caddy's
+// `ask`), asked by whichever process orders: the primary in a cluster, else the one process.
+function askTheApi (config: ProxyConfig): EdgeHooks {
+  if (config.acme === undefined || cluster.isWorker) return {}
+  const log = pino(loggerOptions('proxy', config.logLevel)).child({ component: 'tenant-facts' })
+  const client = createTenantFactsClient({
+    upstreams: config.upstreams, identitySecret: config.identitySecret, ...config.tenantFacts, log,
+  })
+  return { ask: client.ask }
+}
+
+if (cluster.isPrimary && config.workers > 1) await runPrimary(config, askTheApi(config))
+else await runEdgeProcess(config, askTheApi(config))
