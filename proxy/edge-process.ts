@@ -17,12 +17,14 @@ import { answerMetricsRequests, certificatesFromPrimary, onDrainRequest, reportR
 import { pino } from 'pino'
 import { acmeFromPrimary } from './cluster/acme-relay.js'
 import { startEdgeAcme, type AcmeListeners, type EdgeAcme } from './tls/acme/edge-acme.js'
-import type { HostnameAsk } from './tls/acme/on-demand.js'
+import type { HostnameAsk, OnDemandLimits } from './tls/acme/on-demand.js'
 
 /** What the proxy's entry may plug in beyond its settings. */
 export interface EdgeHooks {
   /** On-demand TLS: whether a name nobody configured belongs to a tenant (default: no name does). */
   ask?: HostnameAsk
+  /** How long its answers are believed, and how often it may be asked (defaults: on-demand.ts). */
+  onDemandLimits?: Partial<OnDemandLimits>
 }
 
 /** The names the default certificate is for: served it until their ACME certificate arrives, never refused. */
@@ -33,7 +35,10 @@ export const configuredNames = (config: ProxyConfig): string[] =>
 export function startOwnAcme (config: ProxyConfig, log: FastifyBaseLogger, hooks: EdgeHooks): EdgeAcme | undefined {
   if (config.acme === undefined) return undefined
   const ask = hooks.ask !== undefined ? { ask: hooks.ask } : {}
-  return startEdgeAcme(config.acme, { log, redisUrl: config.redisUrl, configured: configuredNames(config), ...ask })
+  const limits = hooks.onDemandLimits !== undefined ? { onDemandLimits: hooks.onDemandLimits } : {}
+  return startEdgeAcme(config.acme, {
+    log, redisUrl: config.redisUrl, configured: configuredNames(config), ...ask, ...limits,
+  })
 }
 
 export async function runEdgeProcess (config: ProxyConfig, hooks: EdgeHooks = {}): Promise<void> {

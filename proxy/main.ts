@@ -27,7 +27,10 @@ function askTheApi (config: ProxyConfig): EdgeHooks {
   const client = createTenantFactsClient({
     upstreams: config.upstreams, identitySecret: config.identitySecret, ...config.tenantFacts, log,
   })
-  return { ask: client.ask }
+  // The client already keeps each answer TENANT_FACTS_TTL_SECONDS: the gate believes it no longer, or a removed
+  // domain would still be renewed for the gate's own minute.
+  const ttlMs = config.tenantFacts.ttlMs
+  return { ask: client.ask, onDemandLimits: { allowTtlMs: ttlMs, denyTtlMs: ttlMs } }
 }
 
 if (cluster.isPrimary && config.workers > 1) await runPrimary(config, askTheApi(config))

@@ -124,7 +124,9 @@ export function createTenantFactsClient (options: TenantFactsOptions) {
       const check = checkHostname(hostname)
       if (!check.ok) return false
       try {
-        return (await owners.get(check.hostname)).tenant !== null
+        // Fresh, not stale-while-revalidate: a yes buys a certificate served and renewed for months, so a
+        // domain its tenant removed must not get one more renewal from an answer older than the TTL.
+        return (await owners.fresh(check.hostname)).tenant !== null
       } catch {
         return false
       }

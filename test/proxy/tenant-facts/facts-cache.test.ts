@@ -126,3 +126,19 @@ t.test('a flood of new keys: loads in flight are capped, the rest fail at once',
   h.hold(false)
   t.same(await h.cache.get('k0'), { value: null }, 'a key already known is still answered')
 })
+
+t.test('fresh waits for an answer past the TTL rather than serve the stale one; a failure keeps it', async (t) => {
+  const h = harness()
+  h.answers.set('shop.acme-corp.com', 'acme')
+  t.same(await h.cache.fresh('shop.acme-corp.com'), { value: 'acme' })
+  h.answers.set('shop.acme-corp.com', null) // the tenant removed it
+  h.advance(4999)
+  t.same(await h.cache.fresh('shop.acme-corp.com'), { value: 'acme' }, 'within the TTL: from memory')
+  t.equal(h.loads.length, 1)
+  h.advance(2)
+  t.same(await h.cache.fresh('shop.acme-corp.com'), { value: null }, 'past it: the new answer, not the stale one')
+  t.equal(h.loads.length, 2)
+  h.fail(true)
+  h.advance(6000)
+  t.same(await h.cache.fresh('shop.acme-corp.com'), { value: null }, 'a failed refresh: the last good answer')
+})
