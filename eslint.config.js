@@ -9,9 +9,16 @@ export default [
   {
     plugins: { '@stylistic': stylistic },
     rules: {
-      '@stylistic/max-len': ['error', {
-        code: 120, ignoreUrls: true, ignoreStrings: true, ignoreTemplateLiterals: true, ignoreRegExpLiterals: true,
-      }],
+      '@stylistic/max-len': [
+        'error',
+        {
+          code: 120,
+          ignoreUrls: true,
+          ignoreStrings: true,
+          ignoreTemplateLiterals: true,
+          ignoreRegExpLiterals: true,
+        },
+      ],
       // `void promise` marks a promise whose rejection is handled elsewhere (a .catch on it, or an owner's handler).
       'no-void': ['error', { allowAsStatement: true }],
       // Its loops wait on flags that callbacks flip (`while (!stopped)`), which the rule cannot see.

@@ -13,22 +13,33 @@ import { TLS_OPTIONS } from '../proxy/tls/tls-options.js'
 import { Type } from 'typebox'
 import { loadEnvConfig } from '../common/env-config.js'
 
-const settings = loadEnvConfig(Type.Object({
-  BARE_PORT: Type.Integer({ minimum: 1, maximum: 65535 }),
-  BARE_UPSTREAM: Type.String({ pattern: '^http://' }),
-  BARE_CERT_FILE: Type.String({ minLength: 1 }),
-  BARE_KEY_FILE: Type.String({ minLength: 1 }),
-  BARE_IDENTITY_SECRET: Type.String({ minLength: 32 }),
-}), process.env)
+const settings = loadEnvConfig(
+  Type.Object({
+    BARE_PORT: Type.Integer({ minimum: 1, maximum: 65535 }),
+    BARE_UPSTREAM: Type.String({ pattern: '^http://' }),
+    BARE_CERT_FILE: Type.String({ minLength: 1 }),
+    BARE_KEY_FILE: Type.String({ minLength: 1 }),
+    BARE_IDENTITY_SECRET: Type.String({ minLength: 32 }),
+  }),
+  process.env,
+)
 
 const app = Fastify({
   http2: true,
-  https: { allowHTTP1: true, ...TLS_OPTIONS, key: readFileSync(settings.BARE_KEY_FILE), cert: readFileSync(settings.BARE_CERT_FILE) },
+  https: {
+    allowHTTP1: true,
+    ...TLS_OPTIONS,
+    key: readFileSync(settings.BARE_KEY_FILE),
+    cert: readFileSync(settings.BARE_CERT_FILE),
+  },
 })
 
-const loginOf = (request: FastifyRequest): { tenant: string, user: string } => {
+const loginOf = (request: FastifyRequest): { tenant: string; user: string } => {
   const header = request.headers.authorization ?? ''
-  const login = Buffer.from(header.replace(/^Basic /, ''), 'base64').toString().split(':')[0] ?? ''
+  const login =
+    Buffer.from(header.replace(/^Basic /, ''), 'base64')
+      .toString()
+      .split(':')[0] ?? ''
   const [user = '', tenant = ''] = login.split('@')
   return { tenant, user }
 }
@@ -52,17 +63,28 @@ await app.register(httpProxy, {
   replyOptions: {
     // The upstream's own connection headers describe its connection to us, not ours to the client: passed on, a
     // `Connection: keep-alive` answer to a client that sent `Connection: close` made wrk reuse a socket being closed.
-    rewriteHeaders: (headers) => {
+    rewriteHeaders: headers => {
       const { connection: _connection, 'keep-alive': _keepAlive, ...kept } = headers
       return kept
     },
     rewriteRequestHeaders: (request, headers) => {
       const { authorization: _authorization, ...kept } = headers
       const body = bodies.get(request)
-      return { ...kept, ...signIdentity(settings.BARE_IDENTITY_SECRET, { ...loginOf(request as FastifyRequest), requestId: String(request.id), method: request.method, url: request.url, body }) }
+      return {
+        ...kept,
+        ...signIdentity(settings.BARE_IDENTITY_SECRET, {
+          ...loginOf(request as FastifyRequest),
+          requestId: String(request.id),
+          method: request.method,
+          url: request.url,
+          body,
+        }),
+      }
     },
   },
 })
 await app.listen({ host: '127.0.0.1', port: settings.BARE_PORT })
 // A normal exit on SIGTERM, so that node --cpu-prof writes its profile.
-process.once('SIGTERM', () => { void app.close().then(() => process.exit(0)) })
+process.once('SIGTERM', () => {
+  void app.close().then(() => process.exit(0))
+})

@@ -11,18 +11,21 @@ export const ROOT = join(import.meta.dirname, '..')
 /** The bench's own servers, compiled with the build: no TypeScript loader in their measured processes either. */
 export const BENCH_ENTRIES = ['bench/bare-forward.ts', 'bench/minimal-edge.ts', 'bench/trivial-upstream.ts']
 
-export async function buildForBench (name: string): Promise<{ dir: string, remove(): void }> {
+export async function buildForBench(name: string): Promise<{ dir: string; remove(): void }> {
   const dir = join(ROOT, '.scratch', name)
   mkdirSync(dir, { recursive: true })
   // tsconfig.build.json's sources plus BENCH_ENTRIES (and what they import), into dir/dist/ with the same layout.
   const build = JSON.parse(readFileSync(join(ROOT, 'tsconfig.build.json'), 'utf8')) as { include: string[] }
   const config = join(dir, 'tsconfig.bench.json')
-  writeFileSync(config, JSON.stringify({
-    extends: join(ROOT, 'tsconfig.build.json'),
-    compilerOptions: { rootDir: ROOT, outDir: join(dir, 'dist') },
-    include: [...build.include, ...BENCH_ENTRIES].map((path) => join(ROOT, path)),
-    exclude: [join(ROOT, 'test')],
-  }))
+  writeFileSync(
+    config,
+    JSON.stringify({
+      extends: join(ROOT, 'tsconfig.build.json'),
+      compilerOptions: { rootDir: ROOT, outDir: join(dir, 'dist') },
+      include: [...build.include, ...BENCH_ENTRIES].map(path => join(ROOT, path)),
+      exclude: [join(ROOT, 'test')],
+    }),
+  )
   try {
     const tsc = join(ROOT, 'node_modules/typescript/bin/tsc')
     await promisify(execFile)(process.execPath, [tsc, '-p', config], { cwd: ROOT, timeout: 180_000 })
@@ -42,7 +45,10 @@ export async function buildForBench (name: string): Promise<{ dir: string, remov
  * run: the commit's sources from `git archive`, with the generated Prisma client of this checkout (it is not
  * in git), compiled next to the current build.
  */
-export async function buildRefForBench (ref: string, name: string): Promise<{ dir: string, commit: string, remove(): void }> {
+export async function buildRefForBench(
+  ref: string,
+  name: string,
+): Promise<{ dir: string; commit: string; remove(): void }> {
   const run = promisify(execFile)
   let commit: string
   try {
@@ -54,12 +60,28 @@ export async function buildRefForBench (ref: string, name: string): Promise<{ di
   mkdirSync(dir, { recursive: true })
   const remove = (): void => rmSync(dir, { recursive: true, force: true })
   try {
-    await run('sh', ['-c', `git archive --format=tar "$1" server proxy common scripts prisma tsconfig.json tsconfig.build.json package.json | tar -x -C "$2"`, 'sh', commit, dir], { cwd: ROOT })
+    await run(
+      'sh',
+      [
+        '-c',
+        `git archive --format=tar "$1" server proxy common scripts prisma tsconfig.json tsconfig.build.json package.json | tar -x -C "$2"`,
+        'sh',
+        commit,
+        dir,
+      ],
+      { cwd: ROOT },
+    )
     cpSync(join(ROOT, 'server/db/generated'), join(dir, 'server/db/generated'), { recursive: true })
-    await run(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', join(dir, 'dist')], { cwd: dir, timeout: 180_000 })
+    await run(
+      process.execPath,
+      [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', join(dir, 'dist')],
+      { cwd: dir, timeout: 180_000 },
+    )
   } catch (error) {
     remove()
-    throw new Error(`building ${ref} (${commit}) failed:\n${(error as { stdout?: string }).stdout ?? (error as Error).message}`)
+    throw new Error(
+      `building ${ref} (${commit}) failed:\n${(error as { stdout?: string }).stdout ?? (error as Error).message}`,
+    )
   }
   return { dir, commit, remove }
 }

@@ -9,9 +9,18 @@ import { encodeSync } from '../proxy/compression/codecs.js'
 import type { Encoding } from '../proxy/compression/negotiation.js'
 import responseCompression from '../proxy/plugins/response-compression.js'
 
-const LEVELS: Array<[Encoding, number[]]> = [['gzip', [1, 4, 6]], ['br', [1, 2, 4, 5]], ['zstd', [1, 3, 6]]]
+const LEVELS: Array<[Encoding, number[]]> = [
+  ['gzip', [1, 4, 6]],
+  ['br', [1, 2, 4, 5]],
+  ['zstd', [1, 3, 6]],
+]
 
-export interface LevelRow { encoding: string, level: number, bytes: number, microseconds: number }
+export interface LevelRow {
+  encoding: string
+  level: number
+  bytes: number
+  microseconds: number
+}
 
 /** CPU time (user + system) since `started`, in µs: steadier than wall time on a machine shared with other work. */
 const cpuMicroseconds = (started: NodeJS.CpuUsage): number => {
@@ -23,8 +32,8 @@ const cpuMicroseconds = (started: NodeJS.CpuUsage): number => {
  * Median CPU µs per compression over `rounds` batches of `iterations`, the rows interleaved round by round (so a
  * machine that slows down or speeds up weighs on every row alike), after one uncounted round.
  */
-export function measureLevels (body: Buffer, iterations = 1000, rounds = 7): LevelRow[] {
-  const cases = LEVELS.flatMap(([encoding, levels]) => levels.map((level) => ({ encoding, level })))
+export function measureLevels(body: Buffer, iterations = 1000, rounds = 7): LevelRow[] {
+  const cases = LEVELS.flatMap(([encoding, levels]) => levels.map(level => ({ encoding, level })))
   const times = cases.map(() => [] as number[])
   for (let round = 0; round <= rounds; round++) {
     for (const [index, { encoding, level }] of cases.entries()) {
@@ -35,28 +44,42 @@ export function measureLevels (body: Buffer, iterations = 1000, rounds = 7): Lev
     }
   }
   return cases.map(({ encoding, level }, index) => ({
-    encoding, level, bytes: encodeSync(encoding, body, level).length,
+    encoding,
+    level,
+    bytes: encodeSync(encoding, body, level).length,
     microseconds: times[index]!.sort((a, b) => a - b)[Math.floor(rounds / 2)]!,
   }))
 }
 
 /** CPU µs per injected GET of the page with Accept-Encoding: gzip (level 1), whole requests: compare the rows. */
-export async function measureHooks (requests = 3000): Promise<Array<{ hook: string, microseconds: number }>> {
+export async function measureHooks(requests = 3000): Promise<Array<{ hook: string; microseconds: number }>> {
   const apps: Array<[string, (app: FastifyInstance) => Promise<void>]> = [
     ['none', async () => {}],
-    ['@fastify/compress', async (app) => {
-      await app.register(compress, { encodings: ['gzip'], threshold: 1024, zlibOptions: { level: 1 } })
-    }],
-    ['ours (proxy/plugins/response-compression.ts)', async (app) => {
-      await app.register(responseCompression,
-        { enabled: true, encodings: ['gzip'], levels: { gzip: 1, br: 1, zstd: 1 }, minBytes: 1024 })
-    }],
+    [
+      '@fastify/compress',
+      async app => {
+        await app.register(compress, { encodings: ['gzip'], threshold: 1024, zlibOptions: { level: 1 } })
+      },
+    ],
+    [
+      'ours (proxy/plugins/response-compression.ts)',
+      async app => {
+        await app.register(responseCompression, {
+          enabled: true,
+          encodings: ['gzip'],
+          levels: { gzip: 1, br: 1, zstd: 1 },
+          minBytes: 1024,
+        })
+      },
+    ],
   ]
   const rows = []
   for (const [hook, register] of apps) {
     const app = Fastify()
     await register(app)
-    app.get('/', (_request, reply) => { reply.type('application/json').send(PROJECT_PAGE) })
+    app.get('/', (_request, reply) => {
+      reply.type('application/json').send(PROJECT_PAGE)
+    })
     await app.ready()
     const send = async (): Promise<void> => {
       const response = await app.inject({ url: '/', headers: { 'accept-encoding': 'gzip' } })

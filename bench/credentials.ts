@@ -7,15 +7,35 @@ import { hashPassword } from '../proxy/auth/htpasswd-file.js'
 import { ensureLocalCertificate } from '../proxy/tls/local-ca.js'
 import { READ_TENANT, WRITE_TENANT } from './database.js'
 
-export interface Login { login: string, user: string, tenant: string, password: string }
+export interface Login {
+  login: string
+  user: string
+  tenant: string
+  password: string
+}
 
-export const READER: Login = { login: `alice@${READ_TENANT}`, user: 'alice', tenant: READ_TENANT, password: 'alice-bench-password' }
-export const WRITER: Login = { login: `bob@${WRITE_TENANT}`, user: 'bob', tenant: WRITE_TENANT, password: 'bob-bench-password' }
+export const READER: Login = {
+  login: `alice@${READ_TENANT}`,
+  user: 'alice',
+  tenant: READ_TENANT,
+  password: 'alice-bench-password',
+}
+export const WRITER: Login = {
+  login: `bob@${WRITE_TENANT}`,
+  user: 'bob',
+  tenant: WRITE_TENANT,
+  password: 'bob-bench-password',
+}
 export const LOGINS = [READER, WRITER]
 
-export const basicAuthorization = (login: Login): string => `Basic ${Buffer.from(`${login.login}:${login.password}`).toString('base64')}`
+export const basicAuthorization = (login: Login): string =>
+  `Basic ${Buffer.from(`${login.login}:${login.password}`).toString('base64')}`
 
-export interface Htpasswd { file: string, cost: number, hashes: Map<string, string> }
+export interface Htpasswd {
+  file: string
+  cost: number
+  hashes: Map<string, string>
+}
 
 export interface SharedCredentials {
   /** Leaf then CA, PEM: what each server presents. */
@@ -27,7 +47,7 @@ export interface SharedCredentials {
   lowCostHtpasswd: Htpasswd
 }
 
-async function writeHtpasswd (file: string, cost: number): Promise<Htpasswd> {
+async function writeHtpasswd(file: string, cost: number): Promise<Htpasswd> {
   const hashes = new Map<string, string>()
   // $2y$ as Apache's htpasswd -B writes it: our proxy, nginx (libxcrypt's crypt(3)) and Caddy (Go's bcrypt) all read
   // it.
@@ -40,7 +60,7 @@ async function writeHtpasswd (file: string, cost: number): Promise<Htpasswd> {
  * The same logins as salted SHA-1 (`{SSHA}`, which nginx's auth_basic_user_file reads): one SHA-1 per check. nginx has
  * no verification cache; this stands in for one in the edge-overhead section, where the others check bcrypt once.
  */
-export function writeSshaHtpasswd (file: string): Htpasswd {
+export function writeSshaHtpasswd(file: string): Htpasswd {
   const hashes = new Map<string, string>()
   for (const login of LOGINS) {
     const salt = randomBytes(8)
@@ -52,7 +72,7 @@ export function writeSshaHtpasswd (file: string): Htpasswd {
   return { file, cost: 0, hashes }
 }
 
-export async function makeSharedCredentials (dir: string, cost: number, lowCost: number): Promise<SharedCredentials> {
+export async function makeSharedCredentials(dir: string, cost: number, lowCost: number): Promise<SharedCredentials> {
   const tls = await ensureLocalCertificate(join(dir, 'tls'), ['localhost', '127.0.0.1'])
   const certChainFile = join(dir, 'tls', 'chain.pem')
   writeFileSync(certChainFile, tls.cert)

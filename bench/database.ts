@@ -38,22 +38,28 @@ export interface FreshDatabase {
   drop(): Promise<void>
 }
 
-export async function createDatabase (serverUrl: string, prefix: string): Promise<FreshDatabase> {
+export async function createDatabase(serverUrl: string, prefix: string): Promise<FreshDatabase> {
   const name = `${prefix}_${randomBytes(4).toString('hex')}`
   const admin = new pg.Client({ connectionString: serverUrl, connectionTimeoutMillis: 5000 })
   try {
     await admin.connect()
   } catch (error) {
-    throw new Error(`cannot reach Postgres at ${new URL(serverUrl).host} (BENCH_POSTGRES_URL): ${(error as Error).message}`)
+    throw new Error(
+      `cannot reach Postgres at ${new URL(serverUrl).host} (BENCH_POSTGRES_URL): ${(error as Error).message}`,
+    )
   }
-  const [{ server_version: serverVersion }] = (await admin.query<{ server_version: string }>('SHOW server_version')).rows as [{ server_version: string }]
+  const [{ server_version: serverVersion }] = (await admin.query<{ server_version: string }>('SHOW server_version'))
+    .rows as [{ server_version: string }]
   await admin.query(`CREATE DATABASE ${name}`)
   await admin.end()
 
   const url = (user?: string): string => {
     const address = new URL(serverUrl)
     address.pathname = `/${name}`
-    if (user !== undefined) { address.username = user; address.password = '' }
+    if (user !== undefined) {
+      address.username = user
+      address.password = ''
+    }
     return address.toString()
   }
   const owner = new pg.Client({ connectionString: url() })
@@ -73,28 +79,40 @@ export async function createDatabase (serverUrl: string, prefix: string): Promis
   return { name, serverVersion, owner, url, drop }
 }
 
-export async function createBenchDatabase (serverUrl: string): Promise<BenchDatabase> {
+export async function createBenchDatabase(serverUrl: string): Promise<BenchDatabase> {
   const { name, serverVersion, owner, url, drop } = await createDatabase(serverUrl, 'gatehouse_bench')
   try {
     const session = pgSession(owner)
     await migrate(session)
     const readTenant = await createTenant(session, { slug: READ_TENANT, name: 'Acme Corp', plan: 'enterprise' })
-    const writeTenant = await createTenant(session, { slug: WRITE_TENANT, name: 'Globex Corporation', plan: 'enterprise' })
+    const writeTenant = await createTenant(session, {
+      slug: WRITE_TENANT,
+      name: 'Globex Corporation',
+      plan: 'enterprise',
+    })
     const writeProjectId = randomUUID()
     await owner.query('BEGIN')
     // FORCE ROW LEVEL SECURITY: rows are written as their tenant, as the seed does.
     await owner.query("SELECT set_config('app.tenant_id', $1, TRUE)", [readTenant])
     for (let project = 0; project < PROJECTS; project++) {
       const projectId = randomUUID()
-      await owner.query('INSERT INTO projects (id, tenant_id, name, description, updated_at) VALUES ($1, $2, $3, $4, now())',
-        [projectId, readTenant, `Project ${project + 1}`, `A project of ${TASKS_PER_PROJECT} tasks for the benchmark`])
+      await owner.query(
+        'INSERT INTO projects (id, tenant_id, name, description, updated_at) VALUES ($1, $2, $3, $4, now())',
+        [projectId, readTenant, `Project ${project + 1}`, `A project of ${TASKS_PER_PROJECT} tasks for the benchmark`],
+      )
       for (let task = 0; task < TASKS_PER_PROJECT; task++) {
-        await owner.query("INSERT INTO tasks (id, tenant_id, project_id, title, status, priority, updated_at) VALUES ($1, $2, $3, $4, 'todo', $5, now())",
-          [randomUUID(), readTenant, projectId, `Task ${task + 1} of project ${project + 1}`, task % 5])
+        await owner.query(
+          "INSERT INTO tasks (id, tenant_id, project_id, title, status, priority, updated_at) VALUES ($1, $2, $3, $4, 'todo', $5, now())",
+          [randomUUID(), readTenant, projectId, `Task ${task + 1} of project ${project + 1}`, task % 5],
+        )
       }
     }
     await owner.query("SELECT set_config('app.tenant_id', $1, TRUE)", [writeTenant])
-    await owner.query('INSERT INTO projects (id, tenant_id, name, updated_at) VALUES ($1, $2, $3, now())', [writeProjectId, writeTenant, 'Writes'])
+    await owner.query('INSERT INTO projects (id, tenant_id, name, updated_at) VALUES ($1, $2, $3, now())', [
+      writeProjectId,
+      writeTenant,
+      'Writes',
+    ])
     await owner.query('COMMIT')
     await owner.query('VACUUM ANALYZE')
     return {
@@ -102,7 +120,7 @@ export async function createBenchDatabase (serverUrl: string): Promise<BenchData
       appUrl: url(APP_ROLE),
       writeProjectId,
       serverVersion,
-      async resetWrites () {
+      async resetWrites() {
         // The owner is a superuser here: row-level security does not apply to it.
         const deleted = await owner.query('DELETE FROM tasks WHERE tenant_id = $1', [writeTenant])
         await owner.query('VACUUM tasks')

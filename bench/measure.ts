@@ -11,10 +11,12 @@ import type { BenchSettings, ServerId } from './settings.js'
 import type { BenchContext, Target } from './targets/target.js'
 import { runWrk } from './wrk.js'
 
-const log = (message: string): void => { process.stderr.write(`bench: ${message}\n`) }
+const log = (message: string): void => {
+  process.stderr.write(`bench: ${message}\n`)
+}
 
 /** What the rounds are made of: each load against each subject (edge targets, or the tenancy's query variants). */
-export interface Grid<S extends { id: string, label: string }, L extends { id: string }, R> {
+export interface Grid<S extends { id: string; label: string }, L extends { id: string }, R> {
   subjects: S[]
   loads: L[]
   /** Why a subject cannot do a load; its cell then holds that reason and no runs. */
@@ -30,8 +32,9 @@ export interface Grid<S extends { id: string, label: string }, L extends { id: s
  * other. A run that throws is recorded as a failure of its cell, not fatal (unless `grid.fatal` says so): one
  * bad moment must not throw away a quarter of an hour of runs.
  */
-export async function runRounds<S extends { id: string, label: string }, L extends { id: string }, R> (
-  settings: Pick<BenchSettings, 'rounds' | 'seconds' | 'warmupSeconds'>, grid: Grid<S, L, R>,
+export async function runRounds<S extends { id: string; label: string }, L extends { id: string }, R>(
+  settings: Pick<BenchSettings, 'rounds' | 'seconds' | 'warmupSeconds'>,
+  grid: Grid<S, L, R>,
 ): Promise<Map<string, Cell<R>>> {
   const cells = new Map<string, Cell<R>>()
   const notApplicable = (subject: S, load: L): string | undefined => grid.notApplicable?.(subject, load)
@@ -54,7 +57,10 @@ export async function runRounds<S extends { id: string, label: string }, L exten
         const cell = cells.get(key) ?? { runs: [], failures: [] }
         cells.set(key, cell)
         const reason = notApplicable(subject, load)
-        if (reason !== undefined) { cell.notApplicable = reason; continue }
+        if (reason !== undefined) {
+          cell.notApplicable = reason
+          continue
+        }
         log(`round ${round + 1}/${settings.rounds}, ${load.id}: ${subject.label}`)
         try {
           cell.runs.push(await grid.run(subject, load, settings.seconds))
@@ -69,11 +75,15 @@ export async function runRounds<S extends { id: string, label: string }, L exten
   return cells
 }
 
-export async function measure (context: BenchContext, targets: Target[], api: Managed): Promise<Pick<BenchResults, 'cells' | 'memory'>> {
+export async function measure(
+  context: BenchContext,
+  targets: Target[],
+  api: Managed,
+): Promise<Pick<BenchResults, 'cells' | 'memory'>> {
   const { settings } = context
   const memory: BenchResults['memory'] = new Map()
   const apiPid = api.child.pid!
-  const sampleMemory = (id: ServerId, now: { mib: number, processes: number }): void => {
+  const sampleMemory = (id: ServerId, now: { mib: number; processes: number }): void => {
     const before = memory.get(id)
     if (before === undefined || now.mib > before.mib) memory.set(id, now)
   }
@@ -88,18 +98,23 @@ export async function measure (context: BenchContext, targets: Target[], api: Ma
     await probe(target, scenario, headers, context.credentials.caCert)
     if (scenario.id === 'write') await context.database.resetWrites()
     const sampler = setInterval(() => sample(target), 500)
-    const cpuNow = (): { target: number, api: number } => {
+    const cpuNow = (): { target: number; api: number } => {
       const processes = readProcesses()
       return { target: processes.cpuMs(target.rootPids()), api: processes.cpuMs([apiPid]) }
     }
     const before = cpuNow()
     try {
       const run = await runWrk({
-        url: `${target.origin}${scenario.url}`, method: scenario.method, body: scenario.body,
-        headers: { ...scenario.headers, ...headers }, seconds, connections: settings.connections,
+        url: `${target.origin}${scenario.url}`,
+        method: scenario.method,
+        body: scenario.body,
+        headers: { ...scenario.headers, ...headers },
+        seconds,
+        connections: settings.connections,
       })
       const after = cpuNow()
-      const perRequestUs = (from: number, to: number): number => run.requests > 0 ? (to - from) * 1000 / run.requests : Number.NaN
+      const perRequestUs = (from: number, to: number): number =>
+        run.requests > 0 ? ((to - from) * 1000) / run.requests : Number.NaN
       return {
         ...run,
         targetCpuUs: target.id === 'api' ? Number.NaN : perRequestUs(before.target, after.target),
@@ -116,9 +131,11 @@ export async function measure (context: BenchContext, targets: Target[], api: Ma
     subjects: targets,
     loads: context.scenarios,
     notApplicable: (target, scenario) => target.notApplicable(scenario),
-    async run (target, scenario, seconds) {
+    async run(target, scenario, seconds) {
       const run = await once(target, scenario, seconds)
-      if (run.non2xx + run.socketErrors + run.timeouts > 0) log(`  ${run.non2xx} non-2xx, ${run.socketErrors} socket errors, ${run.timeouts} timeouts`)
+      if (run.non2xx + run.socketErrors + run.timeouts > 0) {
+        log(`  ${run.non2xx} non-2xx, ${run.socketErrors} socket errors, ${run.timeouts} timeouts`)
+      }
       return run
     },
   })

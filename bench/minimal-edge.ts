@@ -5,7 +5,12 @@
 import { compare } from 'bcryptjs'
 import { readFileSync } from 'node:fs'
 import {
-  Agent, request, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse,
+  Agent,
+  request,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type OutgoingHttpHeaders,
+  type ServerResponse,
 } from 'node:http'
 import { createServer } from 'node:https'
 import { resolve } from 'node:path'
@@ -16,40 +21,53 @@ import { parseHtpasswd, type HtpasswdEntry } from '../proxy/auth/htpasswd.js'
 import { TLS_OPTIONS } from '../proxy/tls/tls-options.js'
 
 export const EDGE_HEADERS = {
-  'strict-transport-security': 'max-age=15552000', 'x-content-type-options': 'nosniff', 'x-frame-options': 'DENY',
+  'strict-transport-security': 'max-age=15552000',
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
 }
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer',
-  'upgrade'])
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+])
 
 /** Logins checked against the htpasswd hashes once per distinct Authorization value, then looked up. */
 export class Logins {
   readonly #verified = new Map<string, HtpasswdEntry>()
   readonly #checking = new Map<string, Promise<HtpasswdEntry | undefined>>()
-  constructor (readonly entries: Map<string, HtpasswdEntry>) {}
+  constructor(readonly entries: Map<string, HtpasswdEntry>) {}
 
-  known (header: string | undefined): HtpasswdEntry | undefined {
+  known(header: string | undefined): HtpasswdEntry | undefined {
     return header === undefined ? undefined : this.#verified.get(header)
   }
 
   /** The bcrypt check, shared by concurrent requests with the same header (a failure is not remembered). */
-  verify (header: string): Promise<HtpasswdEntry | undefined> {
+  verify(header: string): Promise<HtpasswdEntry | undefined> {
     let pending = this.#checking.get(header)
     if (pending !== undefined) return pending
-    const [login = '', ...rest] = Buffer.from(header.replace(/^Basic /i, ''), 'base64').toString().split(':')
+    const [login = '', ...rest] = Buffer.from(header.replace(/^Basic /i, ''), 'base64')
+      .toString()
+      .split(':')
     const entry = this.entries.get(login)
     const checked = entry === undefined ? Promise.resolve(false) : compare(rest.join(':'), entry.hash)
-    pending = checked.then((ok) => {
-      if (!ok || entry === undefined) return undefined
-      this.#verified.set(header, entry)
-      return entry
-    }).finally(() => this.#checking.delete(header))
+    pending = checked
+      .then(ok => {
+        if (!ok || entry === undefined) return undefined
+        this.#verified.set(header, entry)
+        return entry
+      })
+      .finally(() => this.#checking.delete(header))
     this.#checking.set(header, pending)
     return pending
   }
 }
 
 /** Seconds a shared cache may keep a response: s-maxage, or max-age with public; 0 when it may not be stored. */
-export function sharedLifetime (cacheControl: string | undefined): number {
+export function sharedLifetime(cacheControl: string | undefined): number {
   const text = (cacheControl ?? '').toLowerCase()
   if (/(^|,)\s*(no-store|private|no-cache)\b/.test(text)) return 0
   const shared = /(?:^|,)\s*s-maxage=(\d+)/.exec(text)
@@ -57,18 +75,23 @@ export function sharedLifetime (cacheControl: string | undefined): number {
   return seconds === null ? 0 : Number(seconds[1])
 }
 
-export interface Entry { status: number, headers: OutgoingHttpHeaders, body: Buffer, freshUntil: number }
+export interface Entry {
+  status: number
+  headers: OutgoingHttpHeaders
+  body: Buffer
+  freshUntil: number
+}
 
 /** Fresh entries by key, the oldest dropped past maxEntries (a Map keeps insertion order). */
 export class MemoryCache {
   readonly #entries = new Map<string, Entry>()
-  constructor (readonly maxEntries = 10_000) {}
-  get (key: string, now = Date.now()): Entry | undefined {
+  constructor(readonly maxEntries = 10_000) {}
+  get(key: string, now = Date.now()): Entry | undefined {
     const entry = this.#entries.get(key)
     return entry !== undefined && now < entry.freshUntil ? entry : undefined
   }
 
-  set (key: string, entry: Entry): void {
+  set(key: string, entry: Entry): void {
     this.#entries.delete(key)
     this.#entries.set(key, entry)
     if (this.#entries.size > this.maxEntries) this.#entries.delete(this.#entries.keys().next().value!)
@@ -76,15 +99,20 @@ export class MemoryCache {
 }
 
 /** What the client gets of the upstream's headers: all but hop-by-hop ones, with the edge's own added. */
-export function downstream (headers: IncomingHttpHeaders): OutgoingHttpHeaders {
+export function downstream(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
   const kept: OutgoingHttpHeaders = {}
   for (const [name, value] of Object.entries(headers)) if (!HOP_BY_HOP.has(name)) kept[name] = value
   return Object.assign(kept, EDGE_HEADERS)
 }
 
-export interface MinimalEdgeOptions { upstream: URL, identitySecret: string, logins: Logins, perUserLimit: number }
+export interface MinimalEdgeOptions {
+  upstream: URL
+  identitySecret: string
+  logins: Logins
+  perUserLimit: number
+}
 
-export function minimalEdgeHandler (options: MinimalEdgeOptions): (req: IncomingMessage, res: ServerResponse) => void {
+export function minimalEdgeHandler(options: MinimalEdgeOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const agent = new Agent({ keepAlive: true, maxSockets: 128 })
   const cache = new MemoryCache()
   const counts = new Map<string, number>()
@@ -95,8 +123,13 @@ export function minimalEdgeHandler (options: MinimalEdgeOptions): (req: Incoming
     res.end(body)
   }
 
-  const forward = (req: IncomingMessage, res: ServerResponse, login: HtpasswdEntry, key: string,
-    body?: Buffer): void => {
+  const forward = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    login: HtpasswdEntry,
+    key: string,
+    body?: Buffer,
+  ): void => {
     const headers: OutgoingHttpHeaders = {}
     for (const [name, value] of Object.entries(req.headers)) {
       if (!HOP_BY_HOP.has(name) && name !== 'authorization') headers[name] = value
@@ -104,11 +137,19 @@ export function minimalEdgeHandler (options: MinimalEdgeOptions): (req: Incoming
     headers['x-forwarded-for'] = req.socket.remoteAddress
     headers['x-forwarded-proto'] = 'https'
     const { tenant, user } = login
-    Object.assign(headers, signIdentity(options.identitySecret, {
-      tenant, user, requestId: `minimal-${++sequence}`, method: req.method!, url: req.url!, body,
-    }))
+    Object.assign(
+      headers,
+      signIdentity(options.identitySecret, {
+        tenant,
+        user,
+        requestId: `minimal-${++sequence}`,
+        method: req.method!,
+        url: req.url!,
+        body,
+      }),
+    )
     const { hostname, port } = options.upstream
-    const upstream = request({ agent, hostname, port, method: req.method, path: req.url, headers }, (answer) => {
+    const upstream = request({ agent, hostname, port, method: req.method, path: req.url, headers }, answer => {
       const storable = req.method === 'GET' && answer.statusCode === 200
       const lifetime = storable ? sharedLifetime(answer.headers['cache-control']) : 0
       if (lifetime === 0) {
@@ -120,14 +161,19 @@ export function minimalEdgeHandler (options: MinimalEdgeOptions): (req: Incoming
       answer.on('data', (chunk: Buffer) => chunks.push(chunk))
       answer.on('end', () => {
         const entry: Entry = {
-          status: answer.statusCode!, headers: downstream(answer.headers), body: Buffer.concat(chunks),
+          status: answer.statusCode!,
+          headers: downstream(answer.headers),
+          body: Buffer.concat(chunks),
           freshUntil: Date.now() + lifetime * 1000,
         }
         cache.set(key, entry)
         reply(res, entry.status, { ...entry.headers, 'cache-status': 'minimal; fwd=miss; stored' }, entry.body)
       })
     })
-    upstream.on('error', () => { if (!res.headersSent) reply(res, 502, {}, ''); else res.destroy() })
+    upstream.on('error', () => {
+      if (!res.headersSent) reply(res, 502, {}, '')
+      else res.destroy()
+    })
     upstream.end(body)
   }
 
@@ -151,7 +197,7 @@ export function minimalEdgeHandler (options: MinimalEdgeOptions): (req: Incoming
     const login = options.logins.known(header)
     if (login !== undefined) return serve(req, res, login)
     if (header === undefined) return reply(res, 401, { 'www-authenticate': 'Basic realm="Gatehouse"' }, '')
-    void options.logins.verify(header).then((verified) => {
+    void options.logins.verify(header).then(verified => {
       if (verified === undefined) reply(res, 401, { 'www-authenticate': 'Basic realm="Gatehouse"' }, '')
       else serve(req, res, verified)
     })
@@ -159,14 +205,17 @@ export function minimalEdgeHandler (options: MinimalEdgeOptions): (req: Incoming
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === import.meta.filename) {
-  const settings = loadEnvConfig(Type.Object({
-    MINIMAL_PORT: Type.Integer({ minimum: 1, maximum: 65535 }),
-    MINIMAL_UPSTREAM: Type.String({ pattern: '^http://' }),
-    MINIMAL_CERT_FILE: Type.String({ minLength: 1 }),
-    MINIMAL_KEY_FILE: Type.String({ minLength: 1 }),
-    MINIMAL_HTPASSWD_FILE: Type.String({ minLength: 1 }),
-    MINIMAL_IDENTITY_SECRET: Type.String({ minLength: 32 }),
-  }), process.env)
+  const settings = loadEnvConfig(
+    Type.Object({
+      MINIMAL_PORT: Type.Integer({ minimum: 1, maximum: 65535 }),
+      MINIMAL_UPSTREAM: Type.String({ pattern: '^http://' }),
+      MINIMAL_CERT_FILE: Type.String({ minLength: 1 }),
+      MINIMAL_KEY_FILE: Type.String({ minLength: 1 }),
+      MINIMAL_HTPASSWD_FILE: Type.String({ minLength: 1 }),
+      MINIMAL_IDENTITY_SECRET: Type.String({ minLength: 32 }),
+    }),
+    process.env,
+  )
   const handler = minimalEdgeHandler({
     upstream: new URL(settings.MINIMAL_UPSTREAM),
     identitySecret: settings.MINIMAL_IDENTITY_SECRET,
@@ -177,5 +226,8 @@ if (process.argv[1] !== undefined && resolve(process.argv[1]) === import.meta.fi
   const key = readFileSync(settings.MINIMAL_KEY_FILE)
   const tls = { ...TLS_OPTIONS, key, cert: readFileSync(settings.MINIMAL_CERT_FILE) }
   const server = createServer(tls, handler).listen(settings.MINIMAL_PORT, '127.0.0.1')
-  process.once('SIGTERM', () => { server.close(() => process.exit(0)); server.closeAllConnections() })
+  process.once('SIGTERM', () => {
+    server.close(() => process.exit(0))
+    server.closeAllConnections()
+  })
 }

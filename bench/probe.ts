@@ -7,12 +7,24 @@ import { tail } from './processes.js'
 import { securityHeaderMismatches } from './security-headers.js'
 import type { Target } from './targets/target.js'
 
-export async function probe (target: Target, scenario: Scenario, headers: Record<string, string>, caCert: string): Promise<void> {
+export async function probe(
+  target: Target,
+  scenario: Scenario,
+  headers: Record<string, string>,
+  caCert: string,
+): Promise<void> {
   const agent = new Agent({ connect: { ca: caCert } })
-  const send = async (): Promise<{ status: number, headers: Record<string, string | string[] | undefined>, body: string }> => {
+  const send = async (): Promise<{
+    status: number
+    headers: Record<string, string | string[] | undefined>
+    body: string
+  }> => {
     const { connection: _connection, ...sent } = { ...scenario.headers, ...headers }
     const response = await request(`${target.origin}${scenario.url}`, {
-      method: scenario.method, headers: sent, dispatcher: agent, ...(scenario.body !== undefined ? { body: scenario.body } : {}),
+      method: scenario.method,
+      headers: sent,
+      dispatcher: agent,
+      ...(scenario.body !== undefined ? { body: scenario.body } : {}),
     })
     return { status: response.statusCode, headers: response.headers, body: await response.body.text() }
   }
@@ -30,17 +42,21 @@ export async function probe (target: Target, scenario: Scenario, headers: Record
         problems.push(`request failed: ${(error as Error).message} (${(error as { code?: string }).code ?? 'no code'})`)
         continue
       }
-      if (answer.status !== scenario.expectedStatus) problems.push(`status ${answer.status}, expected ${scenario.expectedStatus}: ${answer.body.slice(0, 300)}`)
+      if (answer.status !== scenario.expectedStatus) {
+        problems.push(`status ${answer.status}, expected ${scenario.expectedStatus}: ${answer.body.slice(0, 300)}`)
+      }
       if (target.securityHeaders) problems.push(...securityHeaderMismatches(answer.headers))
       for (const [name, pattern] of Object.entries(target.expectedHeaders(scenario))) {
         const value = answer.headers[name]
-        const text = Array.isArray(value) ? value.join(', ') : value ?? ''
+        const text = Array.isArray(value) ? value.join(', ') : (value ?? '')
         if (!pattern.test(text)) problems.push(`${name}: ${JSON.stringify(text)} does not match ${pattern}`)
       }
       if (problems.length === 0) return
     }
-    const logs = target.logFiles.map((file) => `${file}:\n${tail(file, 10)}`).join('\n')
-    throw new Error(`${target.label}, ${scenario.title}: the probe before the run found\n  ${problems.join('\n  ')}\nits logs end with:\n${logs}`)
+    const logs = target.logFiles.map(file => `${file}:\n${tail(file, 10)}`).join('\n')
+    throw new Error(
+      `${target.label}, ${scenario.title}: the probe before the run found\n  ${problems.join('\n  ')}\nits logs end with:\n${logs}`,
+    )
   } finally {
     await agent.close()
   }

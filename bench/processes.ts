@@ -19,7 +19,7 @@ export interface Managed {
 const running = new Set<Managed>()
 
 /** Last lines of a log, for error messages. */
-export function tail (file: string, lines = 20): string {
+export function tail(file: string, lines = 20): string {
   try {
     return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n')
   } catch {
@@ -27,20 +27,25 @@ export function tail (file: string, lines = 20): string {
   }
 }
 
-export function startProcess (name: string, command: string, args: string[], options: { env?: NodeJS.ProcessEnv, cwd?: string, logFile: string }): Managed {
+export function startProcess(
+  name: string,
+  command: string,
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; cwd?: string; logFile: string },
+): Managed {
   const log = openSync(options.logFile, 'a')
   const child = spawn(command, args, { env: options.env ?? process.env, cwd: options.cwd, stdio: ['ignore', log, log] })
   closeSync(log)
-  const exited = new Promise<string>((resolve) => {
+  const exited = new Promise<string>(resolve => {
     child.once('exit', (code, signal) => resolve(signal ?? String(code)))
-    child.once('error', (error) => resolve(`failed to start: ${error.message}`))
+    child.once('error', error => resolve(`failed to start: ${error.message}`))
   })
   const managed: Managed = {
     name,
     child,
     logFile: options.logFile,
     exited,
-    async stop (signal = 'SIGTERM', graceMs = 10_000) {
+    async stop(signal = 'SIGTERM', graceMs = 10_000) {
       running.delete(managed)
       if (child.exitCode !== null || child.signalCode !== null) return
       child.kill(signal)
@@ -56,23 +61,38 @@ export function startProcess (name: string, command: string, args: string[], opt
 }
 
 /** For exit paths that cannot wait: every process this bench started gets SIGKILL. */
-export function killAllStarted (): void {
+export function killAllStarted(): void {
   for (const managed of running) {
-    try { managed.child.kill('SIGKILL') } catch { /* already gone */ }
+    try {
+      managed.child.kill('SIGKILL')
+    } catch {
+      /* already gone */
+    }
   }
   running.clear()
 }
 
 /** Polls `probe` until it returns true; fails with the process's log when it exits or time runs out. */
-export async function waitUntil (managed: Managed, what: string, probe: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+export async function waitUntil(
+  managed: Managed,
+  what: string,
+  probe: () => Promise<boolean>,
+  timeoutMs = 60_000,
+): Promise<void> {
   let exit: string | undefined
-  void managed.exited.then((code) => { exit = code })
+  void managed.exited.then(code => {
+    exit = code
+  })
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
-    if (exit !== undefined) throw new Error(`${managed.name} exited (${exit}) before ${what}:\n${tail(managed.logFile)}`)
+    if (exit !== undefined) {
+      throw new Error(`${managed.name} exited (${exit}) before ${what}:\n${tail(managed.logFile)}`)
+    }
     try {
       if (await probe()) return
-    } catch { /* not yet */ }
+    } catch {
+      /* not yet */
+    }
     await sleep(200)
   }
   throw new Error(`${managed.name}: ${what} did not happen within ${timeoutMs / 1000} s:\n${tail(managed.logFile)}`)
@@ -82,7 +102,11 @@ export async function waitUntil (managed: Managed, what: string, probe: () => Pr
  * Waits until `url` answers 200 — over TLS trusting `caCert` when given — on a fresh connection each time
  * it is called (after nginx's reload, one to a new worker).
  */
-export async function waitUntilAnswers (managed: Managed, url: string, options: { caCert?: string, what?: string } = {}): Promise<void> {
+export async function waitUntilAnswers(
+  managed: Managed,
+  url: string,
+  options: { caCert?: string; what?: string } = {},
+): Promise<void> {
   const agent = new Agent(options.caCert !== undefined ? { connect: { ca: options.caCert } } : {})
   try {
     await waitUntil(managed, options.what ?? `its ${new URL(url).pathname} answered 200`, async () => {
@@ -111,13 +135,17 @@ export interface ProcessSnapshot {
   residentMiB(roots: number[]): TreeMemory
 }
 
-export interface TreeMemory { mib: number, processes: number, largestMiB: number }
+export interface TreeMemory {
+  mib: number
+  processes: number
+  largestMiB: number
+}
 
 /**
  * One pass over /proc: every process's parent and CPU ticks from its stat, read once however many trees are
  * then asked about (the sampler asks for the target's and the API's every half second).
  */
-export function readProcesses (): ProcessSnapshot {
+export function readProcesses(): ProcessSnapshot {
   const children = new Map<number, number[]>()
   const ticks = new Map<number, number>()
   for (const entry of readdirSync('/proc')) {
@@ -132,7 +160,9 @@ export function readProcesses (): ProcessSnapshot {
       else siblings.push(Number(entry))
       // utime, stime, cutime, cstime: fields 14–17 of stat, 12–15 after the command name.
       ticks.set(Number(entry), Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]))
-    } catch { /* gone meanwhile */ }
+    } catch {
+      /* gone meanwhile */
+    }
   }
   const trees = (roots: number[]): number[] => {
     const tree: number[] = []
@@ -145,14 +175,14 @@ export function readProcesses (): ProcessSnapshot {
     return tree
   }
   return {
-    cpuMs: (roots) => trees(roots).reduce((sum, pid) => sum + (ticks.get(pid) ?? 0), 0) * 1000 / TICKS_PER_SECOND,
-    peakMemoryMiB: (roots) => treeMemory(trees(roots), /VmHWM:\s+(\d+) kB/),
-    residentMiB: (roots) => treeMemory(trees(roots), /VmRSS:\s+(\d+) kB/),
+    cpuMs: roots => (trees(roots).reduce((sum, pid) => sum + (ticks.get(pid) ?? 0), 0) * 1000) / TICKS_PER_SECOND,
+    peakMemoryMiB: roots => treeMemory(trees(roots), /VmHWM:\s+(\d+) kB/),
+    residentMiB: roots => treeMemory(trees(roots), /VmRSS:\s+(\d+) kB/),
   }
 }
 
 /** One field of /proc/<pid>/status (in kB) summed over the processes, and its largest value, in MiB. */
-function treeMemory (pids: number[], field: RegExp): TreeMemory {
+function treeMemory(pids: number[], field: RegExp): TreeMemory {
   let kb = 0
   let largest = 0
   let processes = 0
@@ -162,16 +192,18 @@ function treeMemory (pids: number[], field: RegExp): TreeMemory {
       kb += value
       largest = Math.max(largest, value)
       processes++
-    } catch { /* gone meanwhile */ }
+    } catch {
+      /* gone meanwhile */
+    }
   }
   return { mib: kb / 1024, processes, largestMiB: largest / 1024 }
 }
 
 /** A loopback port that was free a moment ago. */
-export async function freePort (): Promise<number> {
+export async function freePort(): Promise<number> {
   const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
   const { port } = server.address() as { port: number }
-  await new Promise((resolve) => server.close(resolve))
+  await new Promise(resolve => server.close(resolve))
   return port
 }

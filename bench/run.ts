@@ -41,10 +41,17 @@ import type { BenchContext, Target } from './targets/target.js'
 import { requireTool, WRK_TIMEOUT } from './wrk.js'
 import { profileProxy } from './profile.js'
 
-const log = (message: string): void => { process.stderr.write(`bench: ${message}\n`) }
+const log = (message: string): void => {
+  process.stderr.write(`bench: ${message}\n`)
+}
 
 /** Starts the wanted targets into `targets` as it goes, so that a failure still stops those already up. */
-async function startTargets (context: BenchContext, settings: BenchSettings, targets: Target[], cleanups: Array<() => void>): Promise<void> {
+async function startTargets(
+  context: BenchContext,
+  settings: BenchSettings,
+  targets: Target[],
+  cleanups: Array<() => void>,
+): Promise<void> {
   const { htpasswd, lowCostHtpasswd } = context.credentials
   const starters: Record<Exclude<TargetId, 'api'>, () => Promise<Target | undefined>> = {
     'node-bare': async () => startBareForward(context, await freePort()),
@@ -58,13 +65,52 @@ async function startTargets (context: BenchContext, settings: BenchSettings, tar
       log(`building the proxy at ${settings.baselineRef}`)
       const baseline = await buildRefForBench(settings.baselineRef, `bench-baseline-${randomBytes(4).toString('hex')}`)
       cleanups.push(baseline.remove)
-      return startGatehouse(context, { port: await freePort(), allCores: false, baseline: { buildDir: baseline.dir, commit: baseline.commit } })
+      return startGatehouse(context, {
+        port: await freePort(),
+        allCores: false,
+        baseline: { buildDir: baseline.dir, commit: baseline.commit },
+      })
     },
-    nginx: async () => startNginx(context, { id: 'nginx', label: `nginx, bcrypt cost ${htpasswd.cost}`, port: await freePort(), allCores: false, htpasswd }),
-    'nginx-all-cores': async () => startNginx(context, { id: 'nginx-all-cores', label: `nginx all cores, bcrypt cost ${htpasswd.cost}`, port: await freePort(), allCores: true, htpasswd }),
-    'nginx-low-cost': async () => startNginx(context, { id: 'nginx-low-cost', label: `nginx, bcrypt cost ${lowCostHtpasswd.cost} (lowered for nginx only)`, port: await freePort(), allCores: false, htpasswd: lowCostHtpasswd }),
-    caddy: async () => startCaddy(context, { id: 'caddy', label: 'Caddy', port: await freePort(), adminPort: await freePort(), allCores: false }),
-    'caddy-all-cores': async () => startCaddy(context, { id: 'caddy-all-cores', label: 'Caddy all cores', port: await freePort(), adminPort: await freePort(), allCores: true }),
+    nginx: async () =>
+      startNginx(context, {
+        id: 'nginx',
+        label: `nginx, bcrypt cost ${htpasswd.cost}`,
+        port: await freePort(),
+        allCores: false,
+        htpasswd,
+      }),
+    'nginx-all-cores': async () =>
+      startNginx(context, {
+        id: 'nginx-all-cores',
+        label: `nginx all cores, bcrypt cost ${htpasswd.cost}`,
+        port: await freePort(),
+        allCores: true,
+        htpasswd,
+      }),
+    'nginx-low-cost': async () =>
+      startNginx(context, {
+        id: 'nginx-low-cost',
+        label: `nginx, bcrypt cost ${lowCostHtpasswd.cost} (lowered for nginx only)`,
+        port: await freePort(),
+        allCores: false,
+        htpasswd: lowCostHtpasswd,
+      }),
+    caddy: async () =>
+      startCaddy(context, {
+        id: 'caddy',
+        label: 'Caddy',
+        port: await freePort(),
+        adminPort: await freePort(),
+        allCores: false,
+      }),
+    'caddy-all-cores': async () =>
+      startCaddy(context, {
+        id: 'caddy-all-cores',
+        label: 'Caddy all cores',
+        port: await freePort(),
+        adminPort: await freePort(),
+        allCores: true,
+      }),
   }
   for (const id of settings.targets) {
     if (id === 'api') continue
@@ -74,16 +120,25 @@ async function startTargets (context: BenchContext, settings: BenchSettings, tar
   }
 }
 
-interface EdgeSection { report: string, cells: Map<string, Cell>, serverVersion: string, tools: string }
+interface EdgeSection {
+  report: string
+  cells: Map<string, Cell>
+  serverVersion: string
+  tools: string
+}
 
 /**
  * The edge section, rendered before its servers stop: the warnings list reads their logs, which are kept in outputDir.
  */
-async function measureEdge (settings: BenchSettings, outputDir: string): Promise<EdgeSection> {
+async function measureEdge(settings: BenchSettings, outputDir: string): Promise<EdgeSection> {
   const versions = {
     wrk: await requireTool('wrk', ['--version'], 'apt-get install wrk'),
-    nginx: settings.targets.some((id) => id.startsWith('nginx')) ? await requireTool(NGINX, ['-v'], 'apt-get install nginx') : 'not run',
-    caddy: settings.targets.some((id) => id.startsWith('caddy')) ? await requireTool(CADDY, ['version'], 'apt-get install caddy') : 'not run',
+    nginx: settings.targets.some(id => id.startsWith('nginx'))
+      ? await requireTool(NGINX, ['-v'], 'apt-get install nginx')
+      : 'not run',
+    caddy: settings.targets.some(id => id.startsWith('caddy'))
+      ? await requireTool(CADDY, ['version'], 'apt-get install caddy')
+      : 'not run',
   }
   const stack = await openStack(settings)
   const targets: Target[] = []
@@ -96,44 +151,71 @@ async function measureEdge (settings: BenchSettings, outputDir: string): Promise
     await startTargets(context, settings, targets, cleanups)
 
     const { cells, memory } = await measure(context, targets, stack.api)
-    const rows = settings.targets.includes('api') ? [...targets] : [{ ...api, label: 'API (only as upstream)' }, ...targets]
+    const rows = settings.targets.includes('api')
+      ? [...targets]
+      : [{ ...api, label: 'API (only as upstream)' }, ...targets]
     const report = renderReport({
-      header: ['## Edge: our proxy beside nginx and Caddy, in front of the API', '',
+      header: [
+        '## Edge: our proxy beside nginx and Caddy, in front of the API',
+        '',
         `Load: \`wrk -t1 -c${settings.connections} -d${settings.seconds}s --timeout ${WRK_TIMEOUT}\`, HTTP/1.1 over TLS 1.3 (the API direct: plain HTTP), keep-alive except new-tls; ` +
-          `${settings.warmupSeconds > 0 ? `an uncounted ${settings.warmupSeconds} s warm-up per target and scenario, then ` : ''}${settings.rounds} interleaved round(s), medians; errors summed over the rounds. Logins bcrypt cost ${settings.bcryptCost} unless the row says otherwise.`],
-      targets: rows.map((target) => ({ id: target.id, label: target.label, workers: target.workers, omissions: target.omissions, logFiles: target.logFiles })),
+          `${settings.warmupSeconds > 0 ? `an uncounted ${settings.warmupSeconds} s warm-up per target and scenario, then ` : ''}${settings.rounds} interleaved round(s), medians; errors summed over the rounds. Logins bcrypt cost ${settings.bcryptCost} unless the row says otherwise.`,
+      ],
+      targets: rows.map(target => ({
+        id: target.id,
+        label: target.label,
+        workers: target.workers,
+        omissions: target.omissions,
+        logFiles: target.logFiles,
+      })),
       scenarios: context.scenarios,
       cells,
       memory,
     })
     // The servers' own logs, for whatever the report's warnings section points at.
     for (const target of rows) {
-      for (const file of target.logFiles) if (existsSync(file)) copyFileSync(file, join(outputDir, `${target.id}-${basename(file)}`))
+      for (const file of target.logFiles) {
+        if (existsSync(file)) copyFileSync(file, join(outputDir, `${target.id}-${basename(file)}`))
+      }
     }
-    return { report, cells, serverVersion: context.database.serverVersion, tools: `${versions.nginx}; Caddy ${versions.caddy.split(' ')[0]}; ${versions.wrk.split(' [')[0]}` }
+    return {
+      report,
+      cells,
+      serverVersion: context.database.serverVersion,
+      tools: `${versions.nginx}; Caddy ${versions.caddy.split(' ')[0]}; ${versions.wrk.split(' [')[0]}`,
+    }
   } finally {
-    for (const target of targets.reverse()) await target.stop().catch((error: Error) => log(`stopping ${target.id}: ${error.message}`))
+    for (const target of targets.reverse()) {
+      await target.stop().catch((error: Error) => log(`stopping ${target.id}: ${error.message}`))
+    }
     for (const cleanup of cleanups) cleanup()
     await stack.close()
   }
 }
 
 /** The sections asked for (BENCH_SECTIONS), one after the other, into one report. */
-async function benchmark (settings: BenchSettings): Promise<void> {
+async function benchmark(settings: BenchSettings): Promise<void> {
   const overhead = settings.sections.includes('edge-overhead')
   const edge = settings.sections.includes('edge')
   const api = settings.sections.includes('api')
   const tenancy = settings.sections.includes('tenancy')
   const overheadRuns = overhead ? settings.overheadTargets.length * settings.overheadScenarios.length : 0
-  const edgeRuns = edge ? settings.targets.filter((id) => id !== 'gatehouse-baseline' || settings.baselineRef !== undefined).length * settings.scenarios.length : 0
+  const edgeRuns = edge
+    ? settings.targets.filter(id => id !== 'gatehouse-baseline' || settings.baselineRef !== undefined).length *
+      settings.scenarios.length
+    : 0
   const apiRuns = api ? settings.apiSubjects.length * settings.apiScenarios.length : 0
   const tenancyRuns = tenancy ? 3 : 0
-  const perCell = settings.rounds * (settings.seconds + 1.5) + (settings.warmupSeconds > 0 ? settings.warmupSeconds + 1.5 : 0)
+  const perCell =
+    settings.rounds * (settings.seconds + 1.5) + (settings.warmupSeconds > 0 ? settings.warmupSeconds + 1.5 : 0)
   const cells = overheadRuns + edgeRuns + apiRuns + tenancyRuns
-  log(`up to ${overheadRuns} edge-overhead, ${edgeRuns} edge, ${apiRuns} api and ${tenancyRuns} tenancy cells × ` +
-    `${settings.rounds} runs of ${settings.seconds} s (and warm-ups of ${settings.warmupSeconds} s): ` +
-    `about ${Math.ceil(cells * perCell / 60)} minutes once everything is up`)
-  const outputDir = settings.outputDir ?? join(ROOT, '.scratch', `bench-results-${new Date().toISOString().replace(/[:.]/g, '-')}`)
+  log(
+    `up to ${overheadRuns} edge-overhead, ${edgeRuns} edge, ${apiRuns} api and ${tenancyRuns} tenancy cells × ` +
+      `${settings.rounds} runs of ${settings.seconds} s (and warm-ups of ${settings.warmupSeconds} s): ` +
+      `about ${Math.ceil((cells * perCell) / 60)} minutes once everything is up`,
+  )
+  const outputDir =
+    settings.outputDir ?? join(ROOT, '.scratch', `bench-results-${new Date().toISOString().replace(/[:.]/g, '-')}`)
   mkdirSync(outputDir, { recursive: true })
 
   const sections: string[] = []
@@ -175,7 +257,9 @@ async function benchmark (settings: BenchSettings): Promise<void> {
       // The other sections' runs are kept in the report; the bench still exits with the error once it is written.
       if (!overhead && !edge && !tenancy) throw error
       log(`api failed: ${(error as Error).message}`)
-      sections.push(`## The API alone, beside a minimal reference service\n\n⚠ Not measured: ${(error as Error).message.split('\n').slice(0, 3).join(' / ')}\n`)
+      sections.push(
+        `## The API alone, beside a minimal reference service\n\n⚠ Not measured: ${(error as Error).message.split('\n').slice(0, 3).join(' / ')}\n`,
+      )
       failure ??= error as Error
     }
   }

@@ -14,11 +14,17 @@ import type { BenchSettings } from './settings.js'
 import { startApi } from './targets/api.js'
 import type { BenchContext } from './targets/target.js'
 
-export interface Stack { context: BenchContext, api: Managed, close(): Promise<void> }
+export interface Stack {
+  context: BenchContext
+  api: Managed
+  close(): Promise<void>
+}
 
-const log = (message: string): void => { process.stderr.write(`bench: ${message}\n`) }
+const log = (message: string): void => {
+  process.stderr.write(`bench: ${message}\n`)
+}
 
-export async function openStack (settings: BenchSettings): Promise<Stack> {
+export async function openStack(settings: BenchSettings): Promise<Stack> {
   const teardown = createTeardown(log)
   try {
     const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'))
@@ -29,7 +35,9 @@ export async function openStack (settings: BenchSettings): Promise<Stack> {
     log('creating the benchmark database')
     const database = await createBenchDatabase(settings.postgresUrl)
     teardown.add(database.drop)
-    log(`database ${database.name} on Postgres ${database.serverVersion}; making the certificate and logins (bcrypt cost ${settings.bcryptCost} and ${settings.lowBcryptCost})`)
+    log(
+      `database ${database.name} on Postgres ${database.serverVersion}; making the certificate and logins (bcrypt cost ${settings.bcryptCost} and ${settings.lowBcryptCost})`,
+    )
     const credentials = await makeSharedCredentials(dir, settings.bcryptCost, settings.lowBcryptCost)
     const base = {
       dir,
@@ -43,7 +51,17 @@ export async function openStack (settings: BenchSettings): Promise<Stack> {
     }
     const { api, origin } = await startApi(base, await freePort())
     teardown.add(() => api.stop())
-    return { context: { ...base, apiOrigin: origin, scenarios: Object.values(buildScenarios(database.writeProjectId)).filter((scenario) => settings.scenarios.some((id) => id === scenario.id)) }, api, close: teardown.close }
+    return {
+      context: {
+        ...base,
+        apiOrigin: origin,
+        scenarios: Object.values(buildScenarios(database.writeProjectId)).filter(scenario =>
+          settings.scenarios.some(id => id === scenario.id),
+        ),
+      },
+      api,
+      close: teardown.close,
+    }
   } catch (error) {
     killAllStarted()
     await teardown.close()

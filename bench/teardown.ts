@@ -9,11 +9,15 @@ export interface Teardown {
   close(): Promise<void>
 }
 
-export function createTeardown (log: (message: string) => void): Teardown {
+export function createTeardown(log: (message: string) => void): Teardown {
   const steps: Array<() => Promise<void> | void> = []
   const close = async (): Promise<void> => {
     for (const step of steps.reverse()) {
-      try { await step() } catch (error) { log(`cleanup: ${(error as Error).message}`) }
+      try {
+        await step()
+      } catch (error) {
+        log(`cleanup: ${(error as Error).message}`)
+      }
     }
     steps.length = 0
     // Whatever a failed start left running (a server that was starting when another failed).
@@ -26,6 +30,14 @@ export function createTeardown (log: (message: string) => void): Teardown {
   }
   process.once('SIGINT', interrupted)
   process.once('SIGTERM', interrupted)
-  steps.push(() => { process.off('SIGINT', interrupted); process.off('SIGTERM', interrupted) })
-  return { add: (step) => { steps.push(step) }, close }
+  steps.push(() => {
+    process.off('SIGINT', interrupted)
+    process.off('SIGTERM', interrupted)
+  })
+  return {
+    add: step => {
+      steps.push(step)
+    },
+    close,
+  }
 }

@@ -26,9 +26,18 @@ const PROJECTS_PER_TENANT = 500
 const PAGE = 20
 
 /** What one timed run of a variant measured, from the bench's side of the pool. */
-export interface QueryRun { requestsPerSecond: number, p50Ms: number, p99Ms: number, requests: number, cpuUs: number }
+export interface QueryRun {
+  requestsPerSecond: number
+  p50Ms: number
+  p99Ms: number
+  requests: number
+  cpuUs: number
+}
 
-export interface TenancyVariant { id: 'plain' | 'transaction' | 'rls' | 'pg', label: string }
+export interface TenancyVariant {
+  id: 'plain' | 'transaction' | 'rls' | 'pg'
+  label: string
+}
 
 export interface TenancyResults {
   serverVersion: string
@@ -39,30 +48,36 @@ export interface TenancyResults {
   cells: Map<TenancyVariant['id'], Cell<QueryRun>>
 }
 
-const percentile = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? Number.NaN
+const percentile = (sorted: number[], p: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? Number.NaN
 
 /** `concurrency` closed loops calling `once` for `seconds`: the in-process counterpart of a wrk run. */
-async function drive (seconds: number, concurrency: number, once: () => Promise<unknown>): Promise<QueryRun> {
+async function drive(seconds: number, concurrency: number, once: () => Promise<unknown>): Promise<QueryRun> {
   const latencies: number[] = []
   const cpu = process.cpuUsage()
   const deadline = performance.now() + seconds * 1000
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (performance.now() < deadline) {
-      const started = performance.now()
-      await once()
-      latencies.push(performance.now() - started)
-    }
-  }))
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < deadline) {
+        const started = performance.now()
+        await once()
+        latencies.push(performance.now() - started)
+      }
+    }),
+  )
   const used = process.cpuUsage(cpu)
   latencies.sort((a, b) => a - b)
   return {
-    requestsPerSecond: latencies.length / seconds, p50Ms: percentile(latencies, 0.5), p99Ms: percentile(latencies, 0.99), requests: latencies.length,
+    requestsPerSecond: latencies.length / seconds,
+    p50Ms: percentile(latencies, 0.5),
+    p99Ms: percentile(latencies, 0.99),
+    requests: latencies.length,
     cpuUs: (used.user + used.system) / latencies.length,
   }
 }
 
 /** Loads TENANTS tenants of PROJECTS_PER_TENANT projects each, so the policy and the index have rows to skip. */
-async function seed ({ owner }: FreshDatabase): Promise<string[]> {
+async function seed({ owner }: FreshDatabase): Promise<string[]> {
   const session = pgSession(owner)
   await migrate(session)
   const tenants: string[] = []
@@ -73,7 +88,9 @@ async function seed ({ owner }: FreshDatabase): Promise<string[]> {
     await owner.query(
       `INSERT INTO projects (id, tenant_id, name, description, created_at, updated_at)
        SELECT gen_random_uuid(), $1, 'Project ' || n, 'Seeded for the tenancy benchmark', now() - n * interval '1 minute', now()
-       FROM generate_series(1, $2) AS n`, [tenantId, PROJECTS_PER_TENANT])
+       FROM generate_series(1, $2) AS n`,
+      [tenantId, PROJECTS_PER_TENANT],
+    )
     await owner.query('COMMIT')
     tenants.push(tenantId)
   }
@@ -81,18 +98,25 @@ async function seed ({ owner }: FreshDatabase): Promise<string[]> {
   return tenants
 }
 
-export async function measureTenancyCost (settings: BenchSettings): Promise<TenancyResults> {
+export async function measureTenancyCost(settings: BenchSettings): Promise<TenancyResults> {
   const concurrency = settings.tenancyConcurrency
   const database = await createDatabase(settings.postgresUrl, 'gatehouse_bench_tenancy')
   // Ctrl-C must not leave the database behind (the edge's is dropped by bench/stack.ts the same way).
-  const interrupted = (): void => { void database.drop().finally(() => process.exit(130)) }
+  const interrupted = (): void => {
+    void database.drop().finally(() => process.exit(130))
+  }
   process.once('SIGINT', interrupted)
   process.once('SIGTERM', interrupted)
-  const clients: Array<{ prisma: PrismaClient, pool: { end(): Promise<void> } }> = []
+  const clients: Array<{ prisma: PrismaClient; pool: { end(): Promise<void> } }> = []
   try {
     const tenants = await seed(database)
     const pool = (url: string) => {
-      const client = createPostgresClient({ url, poolMax: concurrency, connectTimeoutMs: 5000, statementTimeoutMs: 10_000 })
+      const client = createPostgresClient({
+        url,
+        poolMax: concurrency,
+        connectTimeoutMs: 5000,
+        statementTimeoutMs: 10_000,
+      })
       // DROP DATABASE … WITH (FORCE) ends whatever the pools still hold; that is expected here, not a crash.
       client.pool.on('error', () => {})
       clients.push(client)
@@ -111,13 +135,15 @@ export async function measureTenancyCost (settings: BenchSettings): Promise<Tena
       plain: () => superuser.project.findMany({ where: { tenantId: tenant() }, ...page }),
       transaction: () => {
         const tenantId = tenant()
-        return superuser.$withTenant(tenantId, (tx) => tx.project.findMany({ where: { tenantId }, ...page }))
+        return superuser.$withTenant(tenantId, tx => tx.project.findMany({ where: { tenantId }, ...page }))
       },
-      rls: () => appRole.$withTenant(tenant(), (tx) => tx.project.findMany(page)),
+      rls: () => appRole.$withTenant(tenant(), tx => tx.project.findMany(page)),
       pg: () => {
         const tenantId = pg.escapeLiteral(tenant())
-        return rawPool.query(`BEGIN; SELECT set_config('app.tenant_id', ${tenantId}, TRUE); ` +
-          `SELECT * FROM projects ORDER BY created_at, id LIMIT ${PAGE + 1}; COMMIT`)
+        return rawPool.query(
+          `BEGIN; SELECT set_config('app.tenant_id', ${tenantId}, TRUE); ` +
+            `SELECT * FROM projects ORDER BY created_at, id LIMIT ${PAGE + 1}; COMMIT`,
+        )
       },
     }
     const variants: TenancyVariant[] = [
@@ -129,8 +155,10 @@ export async function measureTenancyCost (settings: BenchSettings): Promise<Tena
     // The rows each variant returns must match, or the comparison is meaningless.
     const probe = tenants[0]!
     const plain = await superuser.project.findMany({ where: { tenantId: probe }, ...page })
-    const isolated = await appRole.$withTenant(probe, (tx) => tx.project.findMany(page))
-    if (plain.length !== PAGE + 1 || JSON.stringify(plain) !== JSON.stringify(isolated)) throw new Error('tenancy: variants A and C return different rows')
+    const isolated = await appRole.$withTenant(probe, tx => tx.project.findMany(page))
+    if (plain.length !== PAGE + 1 || JSON.stringify(plain) !== JSON.stringify(isolated)) {
+      throw new Error('tenancy: variants A and C return different rows')
+    }
 
     const load = { id: 'tenancy' }
     const cells = await runRounds(settings, {
@@ -140,11 +168,14 @@ export async function measureTenancyCost (settings: BenchSettings): Promise<Tena
     })
     return {
       serverVersion: database.serverVersion,
-      setup: `${TENANTS} tenants × ${PROJECTS_PER_TENANT} projects in a database of its own; the first page of ${PAGE} (+1 for the cursor) by createdAt; ` +
+      setup:
+        `${TENANTS} tenants × ${PROJECTS_PER_TENANT} projects in a database of its own; the first page of ${PAGE} (+1 for the cursor) by createdAt; ` +
         `${concurrency} concurrent loops on a pool of ${concurrency}; ${settings.warmupSeconds > 0 ? `an uncounted ${settings.warmupSeconds} s warm-up each, then ` : ''}` +
         `${settings.seconds} s × ${settings.rounds} interleaved round(s), medians. A and C were checked to return the same rows.`,
       variants,
-      cells: new Map(variants.map((variant) => [variant.id, cells.get(cellKey(variant.id, load.id)) ?? { runs: [], failures: [] }])),
+      cells: new Map(
+        variants.map(variant => [variant.id, cells.get(cellKey(variant.id, load.id)) ?? { runs: [], failures: [] }]),
+      ),
     }
   } finally {
     for (const client of clients) {

@@ -33,32 +33,44 @@ export interface WrkLoad {
 }
 
 /** One request of a rotation: wrk sends them in turn, each connection taking the next. */
-export interface WrkRequest { method: string, path: string, headers: Record<string, string>, body?: string }
+export interface WrkRequest {
+  method: string
+  path: string
+  headers: Record<string, string>
+  body?: string
+}
 
 /** Several requests in turn against one origin (its scheme, host and port), e.g. updates of many rows. */
-export interface WrkRotation { origin: string, requests: WrkRequest[], seconds: number, connections: number }
+export interface WrkRotation {
+  origin: string
+  requests: WrkRequest[]
+  seconds: number
+  connections: number
+}
 
 /**
  * The file bench/wrk/request.lua reads in rotation mode: a request per line, its fields separated by tabs
  * (method, path, body or nothing, then header names and values). JSON text never holds a raw tab or newline.
  */
-export function formatRequestFile (requests: WrkRequest[]): string {
+export function formatRequestFile(requests: WrkRequest[]): string {
   if (requests.length === 0) throw new Error('a wrk rotation needs at least one request')
-  return requests.map((request) => {
-    const fields = [request.method, request.path, request.body ?? '', ...Object.entries(request.headers).flat()]
-    const bad = fields.find((field) => /[\t\r\n]/.test(field))
-    if (bad !== undefined) throw new Error(`a wrk request field holds a tab or a line break: ${JSON.stringify(bad)}`)
-    return fields.join('\t') + '\n'
-  }).join('')
+  return requests
+    .map(request => {
+      const fields = [request.method, request.path, request.body ?? '', ...Object.entries(request.headers).flat()]
+      const bad = fields.find(field => /[\t\r\n]/.test(field))
+      if (bad !== undefined) throw new Error(`a wrk request field holds a tab or a line break: ${JSON.stringify(bad)}`)
+      return fields.join('\t') + '\n'
+    })
+    .join('')
 }
 
-function ms (value: string): number {
+function ms(value: string): number {
   const match = /^([\d.]+)(us|ms|s|m)$/.exec(value.trim())
   if (match === null) throw new Error(`unreadable wrk latency "${value}"`)
   return Number(match[1]) * ({ us: 0.001, ms: 1, s: 1000, m: 60_000 } as const)[match[2] as 'us' | 'ms' | 's' | 'm']
 }
 
-export function parseWrk (out: string): WrkRun {
+export function parseWrk(out: string): WrkRun {
   const perSecond = /Requests\/sec:\s+([\d.]+)/.exec(out)
   const total = /(\d+) requests in/.exec(out)
   const p50 = /^\s+50%\s+(\S+)/m.exec(out)
@@ -82,39 +94,58 @@ export function parseWrk (out: string): WrkRun {
   }
 }
 
-async function wrk (args: string[], env: NodeJS.ProcessEnv, seconds: number): Promise<WrkRun> {
-  const { stdout } = await promisify(execFile)('wrk', ['-t1', ...args], { env: { ...process.env, ...env }, timeout: (seconds + 30) * 1000, maxBuffer: 1 << 20 })
+async function wrk(args: string[], env: NodeJS.ProcessEnv, seconds: number): Promise<WrkRun> {
+  const { stdout } = await promisify(execFile)('wrk', ['-t1', ...args], {
+    env: { ...process.env, ...env },
+    timeout: (seconds + 30) * 1000,
+    maxBuffer: 1 << 20,
+  })
   return parseWrk(stdout)
 }
 
-const common = (load: { connections: number, seconds: number }): string[] =>
-  [`-c${load.connections}`, `-d${load.seconds}s`, `--timeout`, WRK_TIMEOUT, '--latency', '-s', SCRIPT]
+const common = (load: { connections: number; seconds: number }): string[] => [
+  `-c${load.connections}`,
+  `-d${load.seconds}s`,
+  `--timeout`,
+  WRK_TIMEOUT,
+  '--latency',
+  '-s',
+  SCRIPT,
+]
 
-export async function runWrk (load: WrkLoad): Promise<WrkRun> {
+export async function runWrk(load: WrkLoad): Promise<WrkRun> {
   const headers = Object.entries(load.headers).flatMap(([name, value]) => ['-H', `${name}: ${value}`])
-  return wrk([...common(load), ...headers, load.url], { BENCH_WRK_METHOD: load.method, BENCH_WRK_BODY: load.body ?? '', BENCH_WRK_REQUESTS_FILE: '' }, load.seconds)
+  return wrk(
+    [...common(load), ...headers, load.url],
+    { BENCH_WRK_METHOD: load.method, BENCH_WRK_BODY: load.body ?? '', BENCH_WRK_REQUESTS_FILE: '' },
+    load.seconds,
+  )
 }
 
 /** The same run over a rotation of requests (the script's second mode), through a file removed afterwards. */
-export async function runWrkRotation (load: WrkRotation): Promise<WrkRun> {
+export async function runWrkRotation(load: WrkRotation): Promise<WrkRun> {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-wrk-'))
   try {
     const file = join(dir, 'requests.tsv')
     writeFileSync(file, formatRequestFile(load.requests))
-    return await wrk([...common(load), `${load.origin}${load.requests[0]!.path}`], { BENCH_WRK_REQUESTS_FILE: file }, load.seconds)
+    return await wrk(
+      [...common(load), `${load.origin}${load.requests[0]!.path}`],
+      { BENCH_WRK_REQUESTS_FILE: file },
+      load.seconds,
+    )
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
 }
 
 /** Exits with a clear message when a tool the bench drives is missing. */
-export async function requireTool (command: string, args: string[], install: string): Promise<string> {
+export async function requireTool(command: string, args: string[], install: string): Promise<string> {
   try {
     const { stdout, stderr } = await promisify(execFile)(command, args)
     return (stdout + stderr).trim().split('\n')[0]!
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new Error(`${command} is not installed (${install})`)
-    const output = error as { stdout?: string, stderr?: string }
+    const output = error as { stdout?: string; stderr?: string }
     return `${output.stdout ?? ''}${output.stderr ?? ''}`.trim().split('\n')[0] ?? command
   }
 }

@@ -5,8 +5,8 @@ import { type TObject, type Static } from 'typebox'
 import { Value } from 'typebox/value'
 
 export class ConfigError extends Error {
-  constructor (readonly problems: string[]) {
-    super(`Invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`)
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map(problem => `  - ${problem}`).join('\n')}`)
     this.name = 'ConfigError'
   }
 }
@@ -14,7 +14,10 @@ export class ConfigError extends Error {
 // Secrets and connection URLs (which carry passwords) are never echoed: the message ends up in logs.
 const SENSITIVE = /SECRET|PASSWORD|TOKEN|_URLS?$/i
 
-export function loadEnvConfig<Schema extends TObject> (schema: Schema, env: Record<string, string | undefined>): Static<Schema> {
+export function loadEnvConfig<Schema extends TObject>(
+  schema: Schema,
+  env: Record<string, string | undefined>,
+): Static<Schema> {
   const given: Record<string, string> = {}
   for (const key of Object.keys(schema.properties)) {
     const raw = env[key]
@@ -26,7 +29,9 @@ export function loadEnvConfig<Schema extends TObject> (schema: Schema, env: Reco
   // Convert truncates "3.5" to 3 and reads "0x10" or "1e3" as numbers: an integer setting takes plain digits,
   // anything else stays text so the check below names it.
   for (const [key, raw] of Object.entries(given)) {
-    if ((schema.properties[key] as { type?: unknown }).type === 'integer' && !/^\s*[+-]?\d+\s*$/.test(raw)) converted[key] = raw
+    if ((schema.properties[key] as { type?: unknown }).type === 'integer' && !/^\s*[+-]?\d+\s*$/.test(raw)) {
+      converted[key] = raw
+    }
   }
   if (Value.Check(schema, converted)) return converted as Static<Schema>
 
@@ -37,7 +42,11 @@ export function loadEnvConfig<Schema extends TObject> (schema: Schema, env: Reco
     if (problems.has(name)) continue
     const choices = (schema.properties[name] as { enum?: unknown[] } | undefined)?.enum
     const expected = choices !== undefined ? `must be one of ${choices.join(', ')}` : error.message
-    const got = !(name in given) ? '' : SENSITIVE.test(name) ? ` (got ${given[name]!.length} characters, not shown)` : ` (got ${JSON.stringify(given[name])})`
+    const got = !(name in given)
+      ? ''
+      : SENSITIVE.test(name)
+        ? ` (got ${given[name]!.length} characters, not shown)`
+        : ` (got ${JSON.stringify(given[name])})`
     problems.set(name, `${name}: ${expected}${got}`)
   }
   throw new ConfigError([...problems.values()])

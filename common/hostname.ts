@@ -3,7 +3,7 @@
 import { isIP } from 'node:net'
 import { domainToASCII, domainToUnicode } from 'node:url'
 
-export type HostnameCheck = { ok: true, hostname: string } | { ok: false, reason: string }
+export type HostnameCheck = { ok: true; hostname: string } | { ok: false; reason: string }
 
 /** RFC 1035: 255 octets on the wire, so 253 characters written out; 63 per label. */
 export const MAX_HOSTNAME_LENGTH = 253
@@ -12,15 +12,15 @@ const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/
 /** Names no public CA will certify and no one can own: loopback, mDNS, private-use and never-resolving ones. */
 const LOCAL_ONLY_SUFFIXES = ['localhost', 'local', 'internal', 'home.arpa', 'invalid']
 
-export function isLocalOnlyName (hostname: string): boolean {
-  return LOCAL_ONLY_SUFFIXES.some((suffix) => hostname === suffix || hostname.endsWith(`.${suffix}`))
+export function isLocalOnlyName(hostname: string): boolean {
+  return LOCAL_ONLY_SUFFIXES.some(suffix => hostname === suffix || hostname.endsWith(`.${suffix}`))
 }
 
 const refuse = (reason: string): HostnameCheck => ({ ok: false, reason })
 const TOO_LONG = `is longer than ${MAX_HOSTNAME_LENGTH} characters`
 
 /** Validates a hostname a tenant claims and returns its stored spelling, or why it is refused. */
-export function checkHostname (input: string): HostnameCheck {
+export function checkHostname(input: string): HostnameCheck {
   if (input.length === 0) return refuse('is empty')
   // Generous before mapping (a Unicode name is longer as punycode), so the mapping never runs on megabytes.
   if (input.length > MAX_HOSTNAME_LENGTH * 4) return refuse(TOO_LONG)
@@ -51,7 +51,7 @@ export function checkHostname (input: string): HostnameCheck {
  * The host a request names (Host or :authority), as tenant domains are stored: lowercase, without port or
  * trailing dot. Cheap (no IDNA: a client sends the ASCII form); a name that is not ASCII matches no domain.
  */
-export function requestHostname (host: string | undefined): string {
+export function requestHostname(host: string | undefined): string {
   if (host === undefined || host === '') return ''
   let name = host
   if (name.startsWith('[')) return '' // an IPv6 literal: never a tenant's domain

@@ -10,14 +10,14 @@ import { constants, type Http2SecureServer, type ServerHttp2Session, type Server
 /** Why a session was destroyed: the server emits these as 'sessionError'. */
 export class Http2StalledError extends Error {
   readonly code = 'GH_HTTP2_STALLED'
-  constructor (requestMs: number) {
+  constructor(requestMs: number) {
     super(`response data undelivered and nothing moved for ${requestMs} ms`)
   }
 }
 
 export class Http2HeadersTimeoutError extends Error {
   readonly code = 'GH_HTTP2_HEADERS_TIMEOUT'
-  constructor (headersMs: number) {
+  constructor(headersMs: number) {
     super(`request headers not complete within ${headersMs} ms`)
   }
 }
@@ -43,7 +43,11 @@ interface HeaderProgress {
  * that stopped reading: as the HTTP/1.1 side's socket timeout); and closes (GOAWAY NO_ERROR) one without an open
  * stream for `keepAliveMs`. One sweep every `sweepMs` over the server's live sessions, only while it has any.
  */
-export function enforceHttp2SessionDeadlines (server: Http2SecureServer, deadlines: { headersMs: number, requestMs: number, keepAliveMs: number }, sweepMs: number): void {
+export function enforceHttp2SessionDeadlines(
+  server: Http2SecureServer,
+  deadlines: { headersMs: number; requestMs: number; keepAliveMs: number },
+  sweepMs: number,
+): void {
   const { headersMs, requestMs, keepAliveMs } = deadlines
   const sessions = new Map<ServerHttp2Session, HeaderProgress>()
   let sweeper: NodeJS.Timeout | undefined
@@ -61,7 +65,7 @@ export function enforceHttp2SessionDeadlines (server: Http2SecureServer, deadlin
         if (moved !== progress.moved) {
           progress.moved = moved
           progress.movedAt = at
-        } else if (at - progress.movedAt >= requestMs && [...progress.open].some((stream) => stream.writableLength > 0)) {
+        } else if (at - progress.movedAt >= requestMs && [...progress.open].some(stream => stream.writableLength > 0)) {
           // Waiting on the API moves nothing either, but has nothing to deliver: only a client that stopped reading is
           // cut.
           session.destroy(new Http2StalledError(requestMs), constants.NGHTTP2_CANCEL)
@@ -87,7 +91,15 @@ export function enforceHttp2SessionDeadlines (server: Http2SecureServer, deadlin
   }
 
   server.on('session', (session: ServerHttp2Session) => {
-    const progress: HeaderProgress = { completed: 0, pending: 0, since: 0, open: new Set(), idleSince: Date.now(), moved: 0, movedAt: Date.now() }
+    const progress: HeaderProgress = {
+      completed: 0,
+      pending: 0,
+      since: 0,
+      open: new Set(),
+      idleSince: Date.now(),
+      moved: 0,
+      movedAt: Date.now(),
+    }
     sessions.set(session, progress)
     session.on('stream', (stream: ServerHttp2Stream) => {
       progress.completed = Math.max(progress.completed, stream.id ?? 0)

@@ -28,23 +28,31 @@ const SIGNATURE_VERSION = 'v2'
 const SHA256_DIGEST = /^sha-256=:[A-Za-z0-9+/]{43}=:$/
 
 /** The Content-Digest field value of a body: `sha-256=:<base64>:`. */
-export function contentDigest (body: Buffer | string): string {
+export function contentDigest(body: Buffer | string): string {
   return finishContentDigest(createHash('sha256').update(body))
 }
 
 /** The Content-Digest field value from a sha-256 hash already fed the body, as it streamed by. */
-export function finishContentDigest (sha256: Hash): string {
+export function finishContentDigest(sha256: Hash): string {
   return `sha-256=:${sha256.digest('base64')}:`
 }
 
-function mac (secret: string, identity: SignedIdentity, timestamp: string, digest: string): string {
-  const payload = [SIGNATURE_VERSION, identity.tenant, identity.user, identity.requestId,
-    identity.method.toUpperCase(), identity.url, timestamp, digest].join('\n')
+function mac(secret: string, identity: SignedIdentity, timestamp: string, digest: string): string {
+  const payload = [
+    SIGNATURE_VERSION,
+    identity.tenant,
+    identity.user,
+    identity.requestId,
+    identity.method.toUpperCase(),
+    identity.url,
+    timestamp,
+    digest,
+  ].join('\n')
   return createHmac('sha256', secret).update(payload).digest('base64url')
 }
 
 /** Headers the proxy adds to an upstream request; with a non-empty body, its Content-Digest too. */
-export function signIdentity (
+export function signIdentity(
   secret: string,
   identity: SignedIdentity & { body?: Buffer | string },
   now = Date.now(),
@@ -63,18 +71,18 @@ export function signIdentity (
 
 export type VerifyResult =
   /** `contentDigest`: the signed digest the body must match, when the request has one. */
-  | { ok: true, identity: SignedIdentity, contentDigest?: string }
-  | { ok: false, reason: 'missing' | 'malformed' | 'stale' | 'bad-signature' | 'unsigned-body' }
+  | { ok: true; identity: SignedIdentity; contentDigest?: string }
+  | { ok: false; reason: 'missing' | 'malformed' | 'stale' | 'bad-signature' | 'unsigned-body' }
 
 type HeaderBag = Record<string, string | string[] | undefined>
 
-function single (headers: HeaderBag, name: string): string | undefined {
+function single(headers: HeaderBag, name: string): string | undefined {
   const value = headers[name]
   return typeof value === 'string' ? value : undefined
 }
 
 /** Whether the request's framing announces a body (RFC 9112 §6.3): chunked, or a length other than 0. */
-export function framesBody (headers: HeaderBag): boolean {
+export function framesBody(headers: HeaderBag): boolean {
   const length = headers['content-length']
   return headers['transfer-encoding'] !== undefined || (length !== undefined && Number(length) !== 0)
 }
@@ -83,9 +91,9 @@ export function framesBody (headers: HeaderBag): boolean {
  * Checks the headers only. The body itself is compared with the returned `contentDigest` as it is read
  * (the API's body-digest hook); a request that frames a body without a signed digest is refused here.
  */
-export function verifyIdentity (
+export function verifyIdentity(
   secret: string,
-  request: { method: string, url: string, headers: HeaderBag },
+  request: { method: string; url: string; headers: HeaderBag },
   maxAgeSeconds: number,
   now = Date.now(),
 ): VerifyResult {
@@ -100,8 +108,11 @@ export function verifyIdentity (
     return { ok: false, reason: 'missing' }
   }
   // A repeated Content-Digest arrives joined (`a, b`) or as an array: neither is the one form the proxy sends.
-  if (!/^\d{1,12}$/.test(timestamp) || !signature.startsWith(`${SIGNATURE_VERSION}=`) ||
-    (digest !== undefined && (typeof digest !== 'string' || !SHA256_DIGEST.test(digest)))) {
+  if (
+    !/^\d{1,12}$/.test(timestamp) ||
+    !signature.startsWith(`${SIGNATURE_VERSION}=`) ||
+    (digest !== undefined && (typeof digest !== 'string' || !SHA256_DIGEST.test(digest)))
+  ) {
     return { ok: false, reason: 'malformed' }
   }
   if (Math.abs(now / 1000 - Number(timestamp)) > maxAgeSeconds) return { ok: false, reason: 'stale' }
@@ -109,7 +120,9 @@ export function verifyIdentity (
   const identity = { tenant, user, requestId, method: request.method, url: request.url }
   const expected = Buffer.from(mac(secret, identity, timestamp, digest ?? ''))
   const given = Buffer.from(signature.slice(SIGNATURE_VERSION.length + 1))
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { ok: false, reason: 'bad-signature' }
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+    return { ok: false, reason: 'bad-signature' }
+  }
   if (digest !== undefined) return { ok: true, identity, contentDigest: digest }
   return framesBody(request.headers) ? { ok: false, reason: 'unsigned-body' } : { ok: true, identity }
 }

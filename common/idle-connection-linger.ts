@@ -6,7 +6,9 @@
 // @see https://nodejs.org/docs/latest-v20.x/api/http.html#servercloseidleconnections
 
 /** Makes the server's closeIdleConnections (which close() calls) wait `lingerMs` before closing them. */
-export function lingerIdleConnections (server: { closeIdleConnections(): void }, lingerMs: number): void {
+export function lingerIdleConnections(server: { closeIdleConnections(): void }, lingerMs: number): void {
   const closeIdleNow = server.closeIdleConnections.bind(server)
-  server.closeIdleConnections = () => { setTimeout(closeIdleNow, lingerMs).unref() }
+  server.closeIdleConnections = () => {
+    setTimeout(closeIdleNow, lingerMs).unref()
+  }
 }

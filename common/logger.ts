@@ -9,12 +9,12 @@ export const REDACTED_PATHS = [
   'res.headers["set-cookie"]',
 ]
 
-export function loggerOptions (service: string, level: string): LoggerOptions {
+export function loggerOptions(service: string, level: string): LoggerOptions {
   return {
     level,
     base: { service },
     timestamp: () => `,"time":"${new Date().toISOString()}"`,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
-    formatters: { level: (label) => ({ level: label }) },
+    formatters: { level: label => ({ level: label }) },
   }
 }

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 
-export function readOrCreateSecret (path: string): string {
+export function readOrCreateSecret(path: string): string {
   try {
     return readFileSync(path, 'utf8').trim()
   } catch (error) {

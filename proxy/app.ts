@@ -43,12 +43,16 @@ export interface BuildProxyOptions {
   sni?: SniSelection
 }
 
-export async function buildProxyApp (config: ProxyConfig, options: BuildProxyOptions): Promise<FastifyInstance> {
+export async function buildProxyApp(config: ProxyConfig, options: BuildProxyOptions): Promise<FastifyInstance> {
   const serverOptions: FastifyHttp2SecureOptions<Http2SecureServer> = {
     http2: true,
     // A TLS handshake is bounded like the request headers that follow it.
     https: {
-      allowHTTP1: true, ...TLS_OPTIONS, key: options.tls.key, cert: options.tls.cert, handshakeTimeout: config.clientTimeouts.headersMs,
+      allowHTTP1: true,
+      ...TLS_OPTIONS,
+      key: options.tls.key,
+      cert: options.tls.cert,
+      handshakeTimeout: config.clientTimeouts.headersMs,
       // Streams past the limit are refused (REFUSED_STREAM); a session sending many such, or many frames
       // nghttp2 finds invalid, is hostile and dropped (Node's defaults: 100 and 1000).
       settings: { maxConcurrentStreams: config.http2MaxConcurrentStreams },
@@ -59,7 +63,7 @@ export async function buildProxyApp (config: ProxyConfig, options: BuildProxyOpt
     logger: (options.logger ?? false) as FastifyHttp2SecureOptions<Http2SecureServer>['logger'],
     bodyLimit: config.bodyLimitBytes,
     requestIdHeader: false,
-    genReqId: (request) => requestIdFrom(request.headers as Record<string, string | undefined>),
+    genReqId: request => requestIdFrom(request.headers as Record<string, string | undefined>),
     // Slow clients may not hold sockets open (the header, request and keep-alive deadlines are set on the
     // server below): a socket without any progress — e.g. a client that stopped reading its response — is
     // closed after the whole-request deadline, an idle HTTP/2 session after the keep-alive one.
@@ -67,19 +71,25 @@ export async function buildProxyApp (config: ProxyConfig, options: BuildProxyOpt
     // Idle HTTP/2 sessions (no open stream) are closed at KEEP_ALIVE_TIMEOUT_MS by common/http2-session-deadlines.ts;
     // Node's session timeout counts frames, not streams, so it is only the backstop for a session silent for
     // longer than any request may last.
-    http2SessionTimeout: config.clientTimeouts.keepAliveMs + config.clientTimeouts.requestMs + config.upstream.timeoutMs,
+    http2SessionTimeout:
+      config.clientTimeouts.keepAliveMs + config.clientTimeouts.requestMs + config.upstream.timeoutMs,
     clientErrorHandler: (error, socket) => {
       // What Node's HTTP/1.1 parser refused, or a request that missed its deadline, is answered. Anything else
       // (a TLS handshake that failed or timed out: there is no HTTP to answer, and an answer written to it
       // would wait for a handshake that never comes, holding the socket) just closes the connection.
       const code = (error as { code?: string }).code ?? ''
-      if (socket.writable && (code.startsWith('HPE_') || code === 'ERR_HTTP_REQUEST_TIMEOUT')) socket.end(rawClientErrorResponse(error))
-      else socket.destroy()
+      if (socket.writable && (code.startsWith('HPE_') || code === 'ERR_HTTP_REQUEST_TIMEOUT')) {
+        socket.end(rawClientErrorResponse(error))
+      } else socket.destroy()
     },
     frameworkErrors: (error, request, reply) => {
       const status = statusOf(error)
-      sendProblem(request as unknown as FastifyRequest, reply as unknown as FastifyReply, problemOf(error.code, status),
-        status >= 500 ? undefined : error.message)
+      sendProblem(
+        request as unknown as FastifyRequest,
+        reply as unknown as FastifyReply,
+        problemOf(error.code, status),
+        status >= 500 ? undefined : error.message,
+      )
     },
   }
   // Typed as a plain FastifyInstance: plugins shared with HTTP/1 code need not know it is HTTP/2.
@@ -108,22 +118,33 @@ export async function buildProxyApp (config: ProxyConfig, options: BuildProxyOpt
   await app.register(edgeMetrics)
   await app.register(redis, { url: config.redisUrl })
   await app.register(requestContext)
-  await app.register(tenantFacts,
-    { upstreams: config.upstreams, identitySecret: config.identitySecret, settings: config.tenantFacts })
+  await app.register(tenantFacts, {
+    upstreams: config.upstreams,
+    identitySecret: config.identitySecret,
+    settings: config.tenantFacts,
+  })
   // Tracing only when an OTLP endpoint is configured: otherwise no hook is added and the OpenTelemetry SDK
   // is never imported (startTracing imports it); request-context still forwards a traceparent as before.
   const { otlpEndpoint, serviceName } = config.tracing
   if (otlpEndpoint !== undefined) await app.register(edgeTracing, { otlpEndpoint, serviceName })
   await app.register(securityHeaders)
-  await app.register(healthRoutes, { upstreams: config.upstreams, timeoutMs: Math.min(config.upstream.timeoutMs, 2000) })
+  await app.register(healthRoutes, {
+    upstreams: config.upstreams,
+    timeoutMs: Math.min(config.upstream.timeoutMs, 2000),
+  })
 
   // Everything else needs a login, counts against a budget, may come from the cache, and goes upstream.
-  await app.register(async function edge (edgeApp) {
+  await app.register(async function edge(edgeApp) {
     await edgeApp.register(edgeAuth, config.auth)
     edgeApp.addHook('onRequest', edgeApp.edgeAuthenticate)
     await edgeApp.register(tenantDomain)
     edgeApp.addHook('onResponse', (request, reply, done) => {
-      if (request.principal !== null) edgeApp.edgeMetrics.tenantRequests.inc({ tenant: request.principal.tenant, status_class: `${Math.floor(reply.statusCode / 100)}xx` })
+      if (request.principal !== null) {
+        edgeApp.edgeMetrics.tenantRequests.inc({
+          tenant: request.principal.tenant,
+          status_class: `${Math.floor(reply.statusCode / 100)}xx`,
+        })
+      }
       done()
     })
     // Only the API's public surface goes through; its /metrics and anything else stay internal.

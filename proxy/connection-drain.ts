@@ -35,9 +35,12 @@ export interface ConnectionDrain {
 
 const MAX_STREAM_ID = 2 ** 31 - 1
 
-interface Http1Connection { pending: ServerResponse[], idleTimer: NodeJS.Timeout | undefined }
+interface Http1Connection {
+  pending: ServerResponse[]
+  idleTimer: NodeJS.Timeout | undefined
+}
 
-export function trackConnections (server: Http2SecureServer, options: DrainOptions = {}): ConnectionDrain {
+export function trackConnections(server: Http2SecureServer, options: DrainOptions = {}): ConnectionDrain {
   const goawayNoticeMs = options.goawayNoticeMs ?? 1000
   const idleCloseMs = options.idleCloseMs ?? 500
   let draining = false
@@ -51,7 +54,9 @@ export function trackConnections (server: Http2SecureServer, options: DrainOptio
   const goaway = (session: ServerHttp2Session): void => {
     if (session.closed || session.destroyed) return
     session.goaway(constants.NGHTTP2_NO_ERROR, MAX_STREAM_ID)
-    setTimeout(() => { if (!session.closed && !session.destroyed) session.close() }, goawayNoticeMs).unref()
+    setTimeout(() => {
+      if (!session.closed && !session.destroyed) session.close()
+    }, goawayNoticeMs).unref()
   }
 
   // Pipelined requests are answered in order: only the last one due may close the connection, or the
@@ -63,7 +68,9 @@ export function trackConnections (server: Http2SecureServer, options: DrainOptio
   }
   const closeWhenIdle = (socket: Socket, connection: Http1Connection, afterMs: number): void => {
     clearTimeout(connection.idleTimer)
-    connection.idleTimer = setTimeout(() => { if (connection.pending.length === 0) socket.destroySoon() }, afterMs)
+    connection.idleTimer = setTimeout(() => {
+      if (connection.pending.length === 0) socket.destroySoon()
+    }, afterMs)
     connection.idleTimer.unref()
   }
 
@@ -95,11 +102,11 @@ export function trackConnections (server: Http2SecureServer, options: DrainOptio
     })
   })
 
-  async function drainNow (): Promise<void> {
+  async function drainNow(): Promise<void> {
     draining = true
     // close() stops accepting (in a cluster worker: the primary stops handing it connections) and calls back
     // once every connection has ended.
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+    const closed = new Promise<void>(resolve => server.close(() => resolve()))
     for (const session of sessions) goaway(session)
     for (const [socket, connection] of http1) {
       if (connection.pending.length === 0) closeWhenIdle(socket, connection, idleCloseMs)
@@ -109,7 +116,7 @@ export function trackConnections (server: Http2SecureServer, options: DrainOptio
   }
 
   return {
-    drain () {
+    drain() {
       drained ??= drainNow()
       return drained
     },

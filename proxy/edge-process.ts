@@ -29,31 +29,38 @@ export interface EdgeHooks {
 
 /** The names the default certificate is for: served it until their ACME certificate arrives, never refused. */
 export const configuredNames = (config: ProxyConfig): string[] =>
-  config.tls.kind === 'local-ca' ? config.tls.hostnames : config.acme?.names ?? []
+  config.tls.kind === 'local-ca' ? config.tls.hostnames : (config.acme?.names ?? [])
 
 /** ACME in a process of its own (not a cluster worker): it orders and renews, logging as the proxy. */
-export function startOwnAcme (config: ProxyConfig, log: FastifyBaseLogger, hooks: EdgeHooks): EdgeAcme | undefined {
+export function startOwnAcme(config: ProxyConfig, log: FastifyBaseLogger, hooks: EdgeHooks): EdgeAcme | undefined {
   if (config.acme === undefined) return undefined
   const ask = hooks.ask !== undefined ? { ask: hooks.ask } : {}
   const limits = hooks.onDemandLimits !== undefined ? { onDemandLimits: hooks.onDemandLimits } : {}
   return startEdgeAcme(config.acme, {
-    log, redisUrl: config.redisUrl, configured: configuredNames(config), ...ask, ...limits,
+    log,
+    redisUrl: config.redisUrl,
+    configured: configuredNames(config),
+    ...ask,
+    ...limits,
   })
 }
 
-export async function runEdgeProcess (config: ProxyConfig, hooks: EdgeHooks = {}): Promise<void> {
+export async function runEdgeProcess(config: ProxyConfig, hooks: EdgeHooks = {}): Promise<void> {
   const worker = cluster.worker
   // In a cluster the worker drains when the primary asks or on a signal (proxy/cluster/worker.ts), possibly
   // while it is still starting: remember it until shutdown exists.
   let drainReason: string | undefined
-  let requestDrain = (reason: string): void => { drainReason ??= reason }
-  if (worker !== undefined) onDrainRequest((reason) => requestDrain(reason))
+  let requestDrain = (reason: string): void => {
+    drainReason ??= reason
+  }
+  if (worker !== undefined) onDrainRequest(reason => requestDrain(reason))
 
-  const logger = worker === undefined
-    ? loggerOptions('proxy', config.logLevel)
-    : { ...loggerOptions('proxy', config.logLevel), base: { service: 'proxy', pid: process.pid, worker: worker.id } }
+  const logger =
+    worker === undefined
+      ? loggerOptions('proxy', config.logLevel)
+      : { ...loggerOptions('proxy', config.logLevel), base: { service: 'proxy', pid: process.pid, worker: worker.id } }
   const fromPrimary = worker === undefined ? undefined : await certificatesFromPrimary()
-  const certificates = fromPrimary ?? await openCertificateSource(config.tls)
+  const certificates = fromPrimary ?? (await openCertificateSource(config.tls))
   const acmeLog = pino(logger).child({ component: 'acme' })
   const acme = worker === undefined ? startOwnAcme(config, acmeLog, hooks) : undefined
   const fromCluster = worker !== undefined && config.acme !== undefined
@@ -80,20 +87,28 @@ export async function runEdgeProcess (config: ProxyConfig, hooks: EdgeHooks = {}
   const connections = trackConnections(server)
 
   let closing = false
-  const shutdown = closeWithGrace({
-    delay: config.shutdownGraceMs,
-    ...(worker !== undefined ? { skip: ['SIGINT', 'SIGTERM'] as const satisfies closeWithGrace.Signals[] } : {}),
-    logger: { error: (message: unknown) => { if (typeof message === 'string') app.log.error(message); else app.log.error({ err: message }, 'shutdown failed') } },
-  }, async ({ signal, err }) => {
-    closing = true
-    if (err !== undefined) app.log.error({ err }, 'shutting down after an unexpected error')
-    else app.log.info({ signal: signal ?? drainReason }, 'shutting down: finishing in-flight requests')
-    certificates.close()
-    await Promise.all([redirect.close(), metrics?.close(), connections.drain(), acmeListeners?.close()])
-    // Only now: once Fastify's close() begins it answers 503 to requests on open connections.
-    await app.close()
-  })
-  requestDrain = (reason) => {
+  const shutdown = closeWithGrace(
+    {
+      delay: config.shutdownGraceMs,
+      ...(worker !== undefined ? { skip: ['SIGINT', 'SIGTERM'] as const satisfies closeWithGrace.Signals[] } : {}),
+      logger: {
+        error: (message: unknown) => {
+          if (typeof message === 'string') app.log.error(message)
+          else app.log.error({ err: message }, 'shutdown failed')
+        },
+      },
+    },
+    async ({ signal, err }) => {
+      closing = true
+      if (err !== undefined) app.log.error({ err }, 'shutting down after an unexpected error')
+      else app.log.info({ signal: signal ?? drainReason }, 'shutting down: finishing in-flight requests')
+      certificates.close()
+      await Promise.all([redirect.close(), metrics?.close(), connections.drain(), acmeListeners?.close()])
+      // Only now: once Fastify's close() begins it answers 503 to requests on open connections.
+      await app.close()
+    },
+  )
+  requestDrain = reason => {
     if (closing) return
     drainReason = reason
     shutdown.close()
@@ -118,17 +133,29 @@ export async function runEdgeProcess (config: ProxyConfig, hooks: EdgeHooks = {}
  * Once the proxy listens (one process, or a cluster's primary): how to trust a local CA made just now, and
  * where everything is. `extra` adds to the ready line (the cluster's worker pids).
  */
-export function announceReady (log: Pick<FastifyBaseLogger, 'info'>, config: ProxyConfig, certificates: Pick<CertificateSource, 'notice'>, extra: Record<string, unknown> = {}): void {
+export function announceReady(
+  log: Pick<FastifyBaseLogger, 'info'>,
+  config: ProxyConfig,
+  certificates: Pick<CertificateSource, 'notice'>,
+  extra: Record<string, unknown> = {},
+): void {
   if (config.tls.kind === 'local-ca') {
     log.info({ created: certificates.notice === 'created' }, 'local certificate authority in use')
-    if (certificates.notice === 'created') process.stderr.write(`\n${trustInstructions(`${config.tls.dir}/ca.crt`, config.publicHttpsPort ?? config.httpsPort)}\n\n`)
+    if (certificates.notice === 'created') {
+      process.stderr.write(
+        `\n${trustInstructions(`${config.tls.dir}/ca.crt`, config.publicHttpsPort ?? config.httpsPort)}\n\n`,
+      )
+    }
   }
-  log.info({
-    https: `https://localhost:${config.httpsPort}`,
-    redirect: config.httpPort !== 0 ? `http://localhost:${config.httpPort}` : 'off',
-    metrics: `http://${config.metrics.host}:${config.metrics.port}/metrics`,
-    upstreams: config.upstreams.map((url) => url.origin),
-    redis: config.redisUrl !== undefined,
-    ...extra,
-  }, 'gatehouse proxy ready')
+  log.info(
+    {
+      https: `https://localhost:${config.httpsPort}`,
+      redirect: config.httpPort !== 0 ? `http://localhost:${config.httpPort}` : 'off',
+      metrics: `http://${config.metrics.host}:${config.metrics.port}/metrics`,
+      upstreams: config.upstreams.map(url => url.origin),
+      redis: config.redisUrl !== undefined,
+      ...extra,
+    },
+    'gatehouse proxy ready',
+  )
 }

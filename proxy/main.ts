@@ -21,11 +21,14 @@ try {
 
 // On-demand TLS orders a certificate for a name nobody configured only when the API says a tenant owns it (Caddy's
 // `ask`), asked by whichever process orders: the primary in a cluster, else the one process.
-function askTheApi (config: ProxyConfig): EdgeHooks {
+function askTheApi(config: ProxyConfig): EdgeHooks {
   if (config.acme === undefined || cluster.isWorker) return {}
   const log = pino(loggerOptions('proxy', config.logLevel)).child({ component: 'tenant-facts' })
   const client = createTenantFactsClient({
-    upstreams: config.upstreams, identitySecret: config.identitySecret, ...config.tenantFacts, log,
+    upstreams: config.upstreams,
+    identitySecret: config.identitySecret,
+    ...config.tenantFacts,
+    log,
   })
   // The client already keeps each answer TENANT_FACTS_TTL_SECONDS: the gate believes it no longer, or a removed
   // domain would still be renewed for the gate's own minute.

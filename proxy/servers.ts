@@ -7,7 +7,10 @@ import type { Registry } from 'prom-client'
 import { applyServerTimeouts, type ServerTimeouts } from '../common/server-timeouts.js'
 
 /** What a side server is built with: the client deadlines every listener of ours has, and its log settings. */
-export interface SideServerOptions { timeouts: ServerTimeouts, logger?: boolean | object }
+export interface SideServerOptions {
+  timeouts: ServerTimeouts
+  logger?: boolean | object
+}
 
 /** One scraper or a few use the metrics port: MAX_CONNECTIONS is for the public ones. */
 export const METRICS_MAX_CONNECTIONS = 64
@@ -17,7 +20,7 @@ export const METRICS_MAX_CONNECTIONS = 64
  * server.maxConnections: in a cluster worker, a connection it refuses goes back to the primary, which hands it
  * to the next worker, round and round for as long as every worker is full.
  */
-export function capConnections (server: NetServer, max: number): void {
+export function capConnections(server: NetServer, max: number): void {
   let open = 0
   server.on('connection', (socket: Socket) => {
     if (open >= max) {
@@ -25,13 +28,15 @@ export function capConnections (server: NetServer, max: number): void {
       return
     }
     open++
-    socket.once('close', () => { open-- })
+    socket.once('close', () => {
+      open--
+    })
   })
 }
 
 // Every listener has the client deadlines, not only HTTPS: on Node's defaults (60 s for headers, looked at every
 // 30 s) a side port would be the one a slowloris picks.
-function sideServer (options: SideServerOptions, maxConnections: number): FastifyInstance {
+function sideServer(options: SideServerOptions, maxConnections: number): FastifyInstance {
   // connectionTimeout: a socket without any progress at all goes after the whole-request deadline, as on HTTPS.
   const app = Fastify({ logger: options.logger ?? false, connectionTimeout: options.timeouts.requestMs })
   applyServerTimeouts(app.server, options.timeouts)
@@ -47,7 +52,7 @@ type RedirectServerOptions = SideServerOptions & {
 
 const ACME_CHALLENGE_PATH = /^\/\.well-known\/acme-challenge\/([^/?#]+)$/
 
-export function buildRedirectServer (httpsPort: number, options: RedirectServerOptions): FastifyInstance {
+export function buildRedirectServer(httpsPort: number, options: RedirectServerOptions): FastifyInstance {
   const app = sideServer(options, options.maxConnections)
   app.get('/health', async () => ({ status: 'ok' }))
   const { acmeHttpAnswer } = options
@@ -72,8 +77,10 @@ export function buildRedirectServer (httpsPort: number, options: RedirectServerO
 /** A prom-client Registry, or anything else that renders the exposition format (the cluster's sum). */
 export type MetricsSource = Pick<Registry, 'contentType' | 'metrics'>
 
-export function buildMetricsServer (registry: MetricsSource, options: SideServerOptions): FastifyInstance {
+export function buildMetricsServer(registry: MetricsSource, options: SideServerOptions): FastifyInstance {
   const app = sideServer(options, METRICS_MAX_CONNECTIONS)
-  app.get('/metrics', { logLevel: 'warn' }, async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()))
+  app.get('/metrics', { logLevel: 'warn' }, async (_request, reply) =>
+    reply.type(registry.contentType).send(await registry.metrics()),
+  )
   return app
 }

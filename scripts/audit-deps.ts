@@ -10,7 +10,10 @@ import { runCli, say, UsageError } from './cli.js'
 const BLOCKING = ['high', 'critical'] as const
 
 interface AuditReport {
-  vulnerabilities?: Record<string, { severity: string, via: Array<string | { title?: string, url?: string }>, fixAvailable?: unknown }>
+  vulnerabilities?: Record<
+    string,
+    { severity: string; via: Array<string | { title?: string; url?: string }>; fixAvailable?: unknown }
+  >
   metadata?: { vulnerabilities?: Record<string, number> }
   error?: unknown
   message?: string
@@ -19,7 +22,7 @@ interface AuditReport {
 
 class AuditUnavailableError extends Error {}
 
-function runNpmAudit (): Promise<string> {
+function runNpmAudit(): Promise<string> {
   return new Promise((resolve, reject) => {
     // npm audit exits 1 whenever it finds anything (or fails); the JSON on stdout says which.
     execFile('npm', ['audit', '--omit=dev', '--json'], { maxBuffer: 64 * 2 ** 20 }, (error, stdout) => {
@@ -29,7 +32,7 @@ function runNpmAudit (): Promise<string> {
   })
 }
 
-function parse (text: string): AuditReport {
+function parse(text: string): AuditReport {
   try {
     return JSON.parse(text) as AuditReport
   } catch {
@@ -39,7 +42,9 @@ function parse (text: string): AuditReport {
 
 runCli('audit:deps', async () => {
   const args = process.argv.slice(2)
-  if (!(args.length === 0 || (args.length === 2 && args[0] === '--from'))) throw new UsageError('usage: npm run audit:deps [-- --from <npm-audit-report.json>]')
+  if (!(args.length === 0 || (args.length === 2 && args[0] === '--from'))) {
+    throw new UsageError('usage: npm run audit:deps [-- --from <npm-audit-report.json>]')
+  }
   const unavailable = (why: string): void => {
     process.stderr.write(`audit:deps: no audit could be made: ${why}\n`)
     process.exitCode = 69 // EX_UNAVAILABLE
@@ -53,10 +58,14 @@ runCli('audit:deps', async () => {
   }
   const report = parse(text)
   const counts = report.metadata?.vulnerabilities
-  if (counts === undefined || report.error !== undefined) return unavailable(report.message ?? 'the report has no vulnerability counts')
+  if (counts === undefined || report.error !== undefined) {
+    return unavailable(report.message ?? 'the report has no vulnerability counts')
+  }
   const findings = Object.entries(report.vulnerabilities ?? {})
   for (const [name, finding] of findings) {
-    const titles = finding.via.map((via) => typeof via === 'string' ? `via ${via}` : `${via.title ?? ''} ${via.url ?? ''}`.trim())
+    const titles = finding.via.map(via =>
+      typeof via === 'string' ? `via ${via}` : `${via.title ?? ''} ${via.url ?? ''}`.trim(),
+    )
     say(`${finding.severity.padEnd(8)} ${name}: ${titles.join('; ')}`)
   }
   const blocking = BLOCKING.reduce((sum, severity) => sum + (counts[severity] ?? 0), 0)

@@ -12,7 +12,9 @@ runCli('db:migrate', async () => {
     for (const warning of result.warnings) process.stderr.write(`warning: ${warning}\n`)
     for (const name of result.applied) say(`applied ${name}`)
     say(`${operator.target}: ${result.applied.length} applied, ${result.alreadyApplied.length} already applied`)
-    if (await syncAppRolePassword(operator.session, env.DATABASE_URL, APP_ROLE)) say(`set the password of role ${APP_ROLE} from DATABASE_URL`)
+    if (await syncAppRolePassword(operator.session, env.DATABASE_URL, APP_ROLE)) {
+      say(`set the password of role ${APP_ROLE} from DATABASE_URL`)
+    }
   } finally {
     await operator.close()
   }

@@ -9,7 +9,11 @@ runCli('db:seed', async () => {
   try {
     await migrate(operator.session)
     const created = await seedDemoData(operator.session)
-    say(created.length > 0 ? `${operator.target}: created demo tenants ${created.join(', ')}` : `${operator.target}: demo tenants already present`)
+    say(
+      created.length > 0
+        ? `${operator.target}: created demo tenants ${created.join(', ')}`
+        : `${operator.target}: demo tenants already present`,
+    )
   } finally {
     await operator.close()
   }

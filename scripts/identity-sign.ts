@@ -9,10 +9,21 @@ import { runCli, say, UsageError } from './cli.js'
 
 runCli('identity:sign', async () => {
   const [tenant, user, method, url, body, ...extra] = process.argv.slice(2)
-  if (tenant === undefined || user === undefined || method === undefined || url === undefined || extra.length > 0 || !url.startsWith('/')) {
+  if (
+    tenant === undefined ||
+    user === undefined ||
+    method === undefined ||
+    url === undefined ||
+    extra.length > 0 ||
+    !url.startsWith('/')
+  ) {
     throw new UsageError('usage: npm run -s identity:sign -- <tenant> <user> <METHOD> </path?query> [body]')
   }
   const { identity } = loadServerConfig()
   const headers = signIdentity(identity.secret, { tenant, user, requestId: randomUUID(), method, url, body })
-  say(Object.entries(headers).map(([name, value]) => `-H ${name}:${value}`).join(' '))
+  say(
+    Object.entries(headers)
+      .map(([name, value]) => `-H ${name}:${value}`)
+      .join(' '),
+  )
 })

@@ -9,21 +9,29 @@ const USAGE = 'usage: npm run tenant:add -- <slug> [--name "Display Name"] [--pl
 const SLUG = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/
 const PLANS = ['free', 'pro', 'enterprise'] as const
 
-function parse (argv: string[]): { slug: string, name: string, plan: typeof PLANS[number] } {
+function parse(argv: string[]): { slug: string; name: string; plan: (typeof PLANS)[number] } {
   let parsed
   try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, options: { name: { type: 'string' }, plan: { type: 'string', default: 'free' } } })
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { name: { type: 'string' }, plan: { type: 'string', default: 'free' } },
+    })
   } catch (error) {
     throw new UsageError(`${(error as Error).message}\n${USAGE}`)
   }
   const [slug, ...extra] = parsed.positionals
   if (slug === undefined || extra.length > 0) throw new UsageError(USAGE)
-  if (!SLUG.test(slug)) throw new UsageError(`"${slug}" is not a valid slug: use 1-63 lowercase letters, digits and inner hyphens`)
+  if (!SLUG.test(slug)) {
+    throw new UsageError(`"${slug}" is not a valid slug: use 1-63 lowercase letters, digits and inner hyphens`)
+  }
   const plan = parsed.values.plan
-  if (!PLANS.includes(plan as typeof PLANS[number])) throw new UsageError(`--plan must be one of ${PLANS.join(', ')} (got "${plan}")`)
+  if (!PLANS.includes(plan as (typeof PLANS)[number])) {
+    throw new UsageError(`--plan must be one of ${PLANS.join(', ')} (got "${plan}")`)
+  }
   const name = parsed.values.name ?? slug
   if (name.trim() === '' || name.length > 200) throw new UsageError('--name must be 1 to 200 characters')
-  return { slug, name: name.trim(), plan: plan as typeof PLANS[number] }
+  return { slug, name: name.trim(), plan: plan as (typeof PLANS)[number] }
 }
 
 runCli('tenant:add', async () => {
@@ -34,7 +42,9 @@ runCli('tenant:add', async () => {
     const id = await createTenant(operator.session, tenant)
     say(`created tenant ${tenant.slug} (${tenant.name}, plan ${tenant.plan}) with id ${id}`)
   } catch (error) {
-    if (error instanceof TenantExistsError) throw new UsageError(`tenant "${tenant.slug}" already exists; nothing changed`)
+    if (error instanceof TenantExistsError) {
+      throw new UsageError(`tenant "${tenant.slug}" already exists; nothing changed`)
+    }
     throw error
   } finally {
     await operator.close()

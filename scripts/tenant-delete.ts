@@ -7,7 +7,7 @@ import { runCli, say, UsageError } from './cli.js'
 
 const USAGE = 'usage: npm run tenant:delete -- <slug> --yes'
 
-function parse (argv: string[]): { slug: string } {
+function parse(argv: string[]): { slug: string } {
   let parsed
   try {
     parsed = parseArgs({ args: argv, allowPositionals: true, options: { yes: { type: 'boolean', default: false } } })
@@ -17,8 +17,10 @@ function parse (argv: string[]): { slug: string } {
   const [slug, ...extra] = parsed.positionals
   if (slug === undefined || extra.length > 0) throw new UsageError(USAGE)
   if (!parsed.values.yes) {
-    throw new UsageError(`this permanently deletes tenant "${slug}" and all its projects and tasks; ` +
-      `export them first (npm run tenant:export -- ${slug} --out FILE), then confirm with --yes. Nothing was deleted.`)
+    throw new UsageError(
+      `this permanently deletes tenant "${slug}" and all its projects and tasks; ` +
+        `export them first (npm run tenant:export -- ${slug} --out FILE), then confirm with --yes. Nothing was deleted.`,
+    )
   }
   return { slug }
 }
@@ -28,10 +30,16 @@ runCli('tenant:delete', async () => {
   const operator = await openOperatorSession(loadOperatorEnv())
   try {
     const result = await deleteTenant(operator.session, slug)
-    say(`deleted tenant ${slug} (${result.id}) from ${operator.target}: ` +
-      Object.entries(result.deleted).map(([table, count]) => `${count} ${table}`).join(', '))
+    say(
+      `deleted tenant ${slug} (${result.id}) from ${operator.target}: ` +
+        Object.entries(result.deleted)
+          .map(([table, count]) => `${count} ${table}`)
+          .join(', '),
+    )
   } catch (error) {
-    if (error instanceof TenantNotFoundError) throw new UsageError(`${error.message} in ${operator.target}; nothing was deleted`)
+    if (error instanceof TenantNotFoundError) {
+      throw new UsageError(`${error.message} in ${operator.target}; nothing was deleted`)
+    }
     throw error
   } finally {
     await operator.close()

@@ -5,7 +5,10 @@ import { migrate } from '../server/db/migrate.js'
 import { loadOperatorEnv, openOperatorSession } from '../server/db/operator-session.js'
 import { TenantNotFoundError } from '../server/db/tenant-data.js'
 import {
-  addTenantDomain, removeTenantDomain, TenantSettingError, validHostnameOrRefuse,
+  addTenantDomain,
+  removeTenantDomain,
+  TenantSettingError,
+  validHostnameOrRefuse,
 } from '../server/db/tenant-settings.js'
 import { runCli, say, UsageError } from './cli.js'
 
@@ -13,7 +16,7 @@ const removing = process.argv.includes('--remove')
 const command = removing ? 'domain:remove' : 'domain:add'
 const USAGE = `usage: npm run ${command} -- <tenant> <hostname>`
 
-function parse (argv: string[]): { slug: string, hostname: string } {
+function parse(argv: string[]): { slug: string; hostname: string } {
   let parsed
   try {
     parsed = parseArgs({ args: argv, allowPositionals: true, options: { remove: { type: 'boolean', default: false } } })

@@ -8,7 +8,7 @@ import { runCli, say, UsageError } from './cli.js'
 
 const USAGE = 'usage: npm run tenant:export -- <slug> [--out FILE]   (default: JSON on stdout)'
 
-function parse (argv: string[]): { slug: string, out: string | undefined } {
+function parse(argv: string[]): { slug: string; out: string | undefined } {
   let parsed
   try {
     parsed = parseArgs({ args: argv, allowPositionals: true, options: { out: { type: 'string' } } })
@@ -34,8 +34,11 @@ runCli('tenant:export', async () => {
     await operator.close()
   }
   const json = `${JSON.stringify(exported, null, 2)}\n`
-  const summary = `exported tenant ${slug} (${exported.tenant.id as string}): ` +
-    Object.entries(exported.tables).map(([table, rows]) => `${rows.length} ${table}`).join(', ')
+  const summary =
+    `exported tenant ${slug} (${exported.tenant.id as string}): ` +
+    Object.entries(exported.tables)
+      .map(([table, rows]) => `${rows.length} ${table}`)
+      .join(', ')
   if (out === undefined) {
     process.stdout.write(json)
     // stdout carries the document; the summary must not end up in it.
@@ -46,7 +49,9 @@ runCli('tenant:export', async () => {
     // Never overwrite: the file may be an earlier export someone still needs. Personal data: owner-only.
     await writeFile(out, json, { flag: 'wx', mode: 0o600 })
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new UsageError(`${out} already exists; choose another file`)
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new UsageError(`${out} already exists; choose another file`)
+    }
     throw error
   }
   say(`${summary} to ${out}`)

@@ -9,7 +9,7 @@ import { runCli, say, UsageError } from './cli.js'
 
 const USAGE = `usage: npm run tenant:plan -- <slug> <${PLANS.join('|')}>`
 
-function parse (argv: string[]): { slug: string, plan: Plan } {
+function parse(argv: string[]): { slug: string; plan: Plan } {
   let parsed
   try {
     parsed = parseArgs({ args: argv, allowPositionals: true, options: {} })
@@ -28,8 +28,10 @@ runCli('tenant:plan', async () => {
   try {
     await migrate(operator.session)
     const previous = await setTenantPlan(operator.session, slug, plan)
-    say(`tenant ${slug}: plan ${previous} → ${plan} ` +
-      '(the edge applies it within TENANT_FACTS_TTL_SECONDS, 5 s by default)')
+    say(
+      `tenant ${slug}: plan ${previous} → ${plan} ` +
+        '(the edge applies it within TENANT_FACTS_TTL_SECONDS, 5 s by default)',
+    )
   } catch (error) {
     if (error instanceof TenantNotFoundError) {
       throw new UsageError(`${error.message} in ${operator.target}; nothing changed`)

@@ -10,21 +10,24 @@ import { parseLogin } from '../proxy/auth/htpasswd.js'
 import { upsertLogin } from '../proxy/auth/htpasswd-file.js'
 import { runCli, say, UsageError } from './cli.js'
 
-const Env = Type.Object({ DATA_DIR: Type.String({ default: '.data' }), HTPASSWD_FILE: Type.Optional(Type.String({ minLength: 1 })) })
+const Env = Type.Object({
+  DATA_DIR: Type.String({ default: '.data' }),
+  HTPASSWD_FILE: Type.Optional(Type.String({ minLength: 1 })),
+})
 const USAGE = 'usage: npm run user:add -- <user>@<tenant>   (password on standard input, or asked for)'
 
-async function readPiped (): Promise<string> {
+async function readPiped(): Promise<string> {
   let text = ''
   for await (const chunk of process.stdin) text += String(chunk)
   return text.replace(/\r?\n$/, '')
 }
 
-async function askHidden (prompt: string): Promise<string> {
+async function askHidden(prompt: string): Promise<string> {
   const input = createInterface({ input: process.stdin, output: process.stderr, terminal: true })
   const output = input as unknown as { _writeToOutput: (text: string) => void }
   process.stderr.write(prompt)
   output._writeToOutput = () => {} // no echo
-  const answer = await new Promise<string>((resolve) => input.question('', resolve))
+  const answer = await new Promise<string>(resolve => input.question('', resolve))
   input.close()
   process.stderr.write('\n')
   return answer
@@ -34,14 +37,16 @@ runCli('user:add', async () => {
   const args = process.argv.slice(2)
   if (args.length !== 1 || args[0]!.startsWith('-')) throw new UsageError(USAGE)
   const login = args[0]!
-  if (parseLogin(login) === undefined) throw new UsageError(`"${login}" is not user@tenant (tenant: lowercase letters, digits, hyphens)`)
+  if (parseLogin(login) === undefined) {
+    throw new UsageError(`"${login}" is not user@tenant (tenant: lowercase letters, digits, hyphens)`)
+  }
   const env = loadEnvConfig(Env, process.env)
   const file = env.HTPASSWD_FILE ?? join(env.DATA_DIR, 'htpasswd')
 
   let password: string
   if (process.stdin.isTTY === true) {
     password = await askHidden(`Password for ${login}: `)
-    if (await askHidden('Again: ') !== password) throw new UsageError('the passwords differ; nothing changed')
+    if ((await askHidden('Again: ')) !== password) throw new UsageError('the passwords differ; nothing changed')
   } else {
     password = await readPiped()
   }

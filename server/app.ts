@@ -39,10 +39,10 @@ const ACCEPTED_MEDIA_TYPES = ['application/json'] as const
 // A client's request id is kept only if it is a sane token: it ends up in logs and headers.
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
-export async function buildApp (config: ServerConfig, options: BuildAppOptions = {}): Promise<FastifyInstance> {
+export async function buildApp(config: ServerConfig, options: BuildAppOptions = {}): Promise<FastifyInstance> {
   // Opening the embedded database (create, migrate, maybe seed) can take longer than Fastify's 10 s plugin
   // timeout on a busy machine, so it happens here, before the plugins load, rather than inside one.
-  const database = options.database ?? await openDatabase(config.database)
+  const database = options.database ?? (await openDatabase(config.database))
   try {
     return await assemble(config, options, database, options.database === undefined)
   } catch (error) {
@@ -51,7 +51,12 @@ export async function buildApp (config: ServerConfig, options: BuildAppOptions =
   }
 }
 
-async function assemble (config: ServerConfig, options: BuildAppOptions, database: Database, ownsDatabase: boolean): Promise<FastifyInstance> {
+async function assemble(
+  config: ServerConfig,
+  options: BuildAppOptions,
+  database: Database,
+  ownsDatabase: boolean,
+): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? false,
     bodyLimit: config.bodyLimitBytes,
@@ -61,7 +66,7 @@ async function assemble (config: ServerConfig, options: BuildAppOptions, databas
     // below) rather than refused with Fastify's bare 503: the edge does not retry a 503, and the grace
     // period bounds how long this can go on. See server/main.ts for the whole shutdown sequence.
     return503OnClosing: false,
-    genReqId: (request) => {
+    genReqId: request => {
       const given = request.headers['x-request-id']
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
     },
@@ -92,7 +97,9 @@ async function assemble (config: ServerConfig, options: BuildAppOptions, databas
     }
     parseJson(request, text, done)
   })
-  app.addHook('onRequest', async (request, reply) => { reply.header('x-request-id', request.id) })
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+  })
 
   // Shutting down begins before close() when main.ts drains, or with close(). From then every response closes
   // its connection, so keep-alive clients reconnect elsewhere and the connection of a request still in flight
@@ -100,7 +107,9 @@ async function assemble (config: ServerConfig, options: BuildAppOptions, databas
   // /ready answers 503 (routes/health.ts).
   const lifecycle = { shuttingDown: false }
   app.decorate('lifecycle', lifecycle)
-  app.addHook('preClose', async () => { lifecycle.shuttingDown = true })
+  app.addHook('preClose', async () => {
+    lifecycle.shuttingDown = true
+  })
   app.addHook('onSend', async (request, reply) => {
     if (lifecycle.shuttingDown && request.raw.httpVersionMajor === 1) reply.header('connection', 'close')
   })
@@ -122,7 +131,10 @@ async function assemble (config: ServerConfig, options: BuildAppOptions, databas
   await app.register(healthRoutes)
   await app.register(apiV1, { prefix: '/api/v1', cacheSMaxAgeSeconds: config.cacheSMaxAgeSeconds })
   await app.register(graphqlPlugin, config.graphql)
-  await app.register(internalRoutes,
-    { prefix: INTERNAL_PREFIX, identitySecret: config.identity.secret, maxAgeSeconds: config.identity.maxAgeSeconds })
+  await app.register(internalRoutes, {
+    prefix: INTERNAL_PREFIX,
+    identitySecret: config.identity.secret,
+    maxAgeSeconds: config.identity.maxAgeSeconds,
+  })
   return app
 }

@@ -21,7 +21,10 @@ export interface ApiGatewayEvent {
 
 export type LambdaHandler = (event: ApiGatewayEvent, context: unknown) => Promise<LambdaResponse>
 
-export interface LambdaSetup { config: ServerConfig, options?: BuildAppOptions }
+export interface LambdaSetup {
+  config: ServerConfig
+  options?: BuildAppOptions
+}
 
 export interface LambdaEntry {
   handler: LambdaHandler
@@ -30,22 +33,30 @@ export interface LambdaEntry {
 }
 
 // Fonts and images (Swagger UI, GraphiQL) must travel base64-encoded; JSON and text travel as they are.
-const BINARY_MIME_TYPES = ['image/png', 'image/x-icon', 'image/vnd.microsoft.icon', 'font/woff', 'font/woff2', 'application/octet-stream']
+const BINARY_MIME_TYPES = [
+  'image/png',
+  'image/x-icon',
+  'image/vnd.microsoft.icon',
+  'font/woff',
+  'font/woff2',
+  'application/octet-stream',
+]
 
 /**
  * Payload 2.0 carries the query string exactly as the client sent it. The adapter would otherwise rebuild
  * it from the decoded parameters, re-encoding it differently (`%20` becomes `+`), and the identity
  * signature, which covers the URL as the proxy sent it, would no longer verify.
  */
-function withRawUrl (event: ApiGatewayEvent): ApiGatewayEvent {
+function withRawUrl(event: ApiGatewayEvent): ApiGatewayEvent {
   if (event.version !== '2.0' || typeof event.rawPath !== 'string') return event
-  const query = typeof event.rawQueryString === 'string' && event.rawQueryString !== '' ? `?${event.rawQueryString}` : ''
+  const query =
+    typeof event.rawQueryString === 'string' && event.rawQueryString !== '' ? `?${event.rawQueryString}` : ''
   const { queryStringParameters: _decoded, ...rest } = event
   return { ...rest, rawPath: event.rawPath + query }
 }
 
-export function createLambdaHandler (setup: () => LambdaSetup | Promise<LambdaSetup>): LambdaEntry {
-  let built: Promise<{ app: FastifyInstance, proxy: LambdaHandler }> | undefined
+export function createLambdaHandler(setup: () => LambdaSetup | Promise<LambdaSetup>): LambdaEntry {
+  let built: Promise<{ app: FastifyInstance; proxy: LambdaHandler }> | undefined
 
   const build = async () => {
     const { config, options } = await setup()
@@ -56,7 +67,7 @@ export function createLambdaHandler (setup: () => LambdaSetup | Promise<LambdaSe
   }
 
   return {
-    async handler (event, context) {
+    async handler(event, context) {
       built ??= build()
       let ready: Awaited<typeof built>
       try {
@@ -67,7 +78,7 @@ export function createLambdaHandler (setup: () => LambdaSetup | Promise<LambdaSe
       }
       return ready.proxy(withRawUrl(event), context)
     },
-    async close () {
+    async close() {
       const current = built
       built = undefined
       const ready = await current?.catch(() => undefined)
@@ -77,7 +88,7 @@ export function createLambdaHandler (setup: () => LambdaSetup | Promise<LambdaSe
 }
 
 /** Settings from the function's environment, read on the first invocation rather than at import. */
-function fromEnvironment (): LambdaSetup {
+function fromEnvironment(): LambdaSetup {
   const config = loadServerConfig()
   return { config, options: { logger: loggerOptions('api', config.logLevel) } }
 }

@@ -46,25 +46,33 @@ const IDLE_LINGER_MS = 1000
 // Idle keep-alive connections linger a moment before close() cuts them: see common/idle-connection-linger.ts.
 lingerIdleConnections(server.server, IDLE_LINGER_MS)
 
-closeWithGrace({
-  delay: config.shutdownGraceMs,
-  // Its own messages (a second signal, the grace period running out) go to the same JSON log as ours.
-  logger: { error: (message: unknown) => { if (typeof message === 'string') server.log.error(message); else server.log.error({ err: message }, 'shutting down failed') } },
-}, async ({ signal, err }) => {
-  if (err !== undefined) {
-    // Something is broken: no drain, close at once.
-    server.log.error({ err }, 'shutting down after an unexpected error')
+closeWithGrace(
+  {
+    delay: config.shutdownGraceMs,
+    // Its own messages (a second signal, the grace period running out) go to the same JSON log as ours.
+    logger: {
+      error: (message: unknown) => {
+        if (typeof message === 'string') server.log.error(message)
+        else server.log.error({ err: message }, 'shutting down failed')
+      },
+    },
+  },
+  async ({ signal, err }) => {
+    if (err !== undefined) {
+      // Something is broken: no drain, close at once.
+      server.log.error({ err }, 'shutting down after an unexpected error')
+      await server.close()
+      return
+    }
+    server.lifecycle.shuttingDown = true
+    server.log.info({ signal, drainMs: config.shutdownDrainDelayMs }, 'shutting down: finishing in-flight requests')
+    if (config.shutdownDrainDelayMs > 0) {
+      await new Promise(resolve => setTimeout(resolve, config.shutdownDrainDelayMs))
+      server.log.info('drained: closing the listener')
+    }
     await server.close()
-    return
-  }
-  server.lifecycle.shuttingDown = true
-  server.log.info({ signal, drainMs: config.shutdownDrainDelayMs }, 'shutting down: finishing in-flight requests')
-  if (config.shutdownDrainDelayMs > 0) {
-    await new Promise((resolve) => setTimeout(resolve, config.shutdownDrainDelayMs))
-    server.log.info('drained: closing the listener')
-  }
-  await server.close()
-})
+  },
+)
 
 try {
   await server.listen({ host: config.host, port: config.port })

@@ -14,15 +14,31 @@ export const TASKS_PER_PROJECT = 5
 export const WRITE_PROJECTS = 128
 const STATUSES = ['todo', 'in_progress', 'done'] as const
 
-export interface PlannedTask { id: string, title: string, status: typeof STATUSES[number], priority: number, createdAt: string }
-export interface PlannedProject { id: string, name: string, description: string, createdAt: string, tasks: PlannedTask[] }
+export interface PlannedTask {
+  id: string
+  title: string
+  status: (typeof STATUSES)[number]
+  priority: number
+  createdAt: string
+}
+export interface PlannedProject {
+  id: string
+  name: string
+  description: string
+  createdAt: string
+  tasks: PlannedTask[]
+}
 
 /** Projects in the order the API lists them (createdAt, then id): each a minute after the one before. */
-export interface SeedPlan { readProjects: PlannedProject[], writeProjects: PlannedProject[] }
+export interface SeedPlan {
+  readProjects: PlannedProject[]
+  writeProjects: PlannedProject[]
+}
 
-const minutesAfter = (start: string, minutes: number): string => new Date(Date.parse(start) + minutes * 60_000).toISOString()
+const minutesAfter = (start: string, minutes: number): string =>
+  new Date(Date.parse(start) + minutes * 60_000).toISOString()
 
-export function planSeed (): SeedPlan {
+export function planSeed(): SeedPlan {
   const readProjects = Array.from({ length: READ_PROJECTS }, (_, project): PlannedProject => {
     const createdAt = minutesAfter('2025-01-01T00:00:00.000Z', project)
     return {
@@ -42,24 +58,39 @@ export function planSeed (): SeedPlan {
   // A day after the reading tenant's: the API's queries leave the tenant filter to the policy, so with RLS
   // bypassed (api-rls-bypassed) its first pages hold acme's rows only because no other tenant's sort before them.
   const writeProjects = Array.from({ length: WRITE_PROJECTS }, (_, project): PlannedProject => ({
-    id: randomUUID(), name: `Writes ${project + 1}`, description: 'Renamed by the update scenario', createdAt: minutesAfter('2025-01-02T00:00:00.000Z', project), tasks: [],
+    id: randomUUID(),
+    name: `Writes ${project + 1}`,
+    description: 'Renamed by the update scenario',
+    createdAt: minutesAfter('2025-01-02T00:00:00.000Z', project),
+    tasks: [],
   }))
   return { readProjects, writeProjects }
 }
 
 /** Creates both tenants and writes their rows as their tenant (FORCE ROW LEVEL SECURITY), in one transaction. */
-async function load (session: SqlSession, plan: SeedPlan): Promise<{ writeTenantId: string }> {
+async function load(session: SqlSession, plan: SeedPlan): Promise<{ writeTenantId: string }> {
   const readTenantId = await createTenant(session, { slug: READER.tenant, name: 'Acme Corp', plan: 'enterprise' })
-  const writeTenantId = await createTenant(session, { slug: WRITER.tenant, name: 'Globex Corporation', plan: 'enterprise' })
+  const writeTenantId = await createTenant(session, {
+    slug: WRITER.tenant,
+    name: 'Globex Corporation',
+    plan: 'enterprise',
+  })
   await session.exec('BEGIN')
-  for (const [tenantId, projects] of [[readTenantId, plan.readProjects], [writeTenantId, plan.writeProjects]] as const) {
+  for (const [tenantId, projects] of [
+    [readTenantId, plan.readProjects],
+    [writeTenantId, plan.writeProjects],
+  ] as const) {
     await session.query("SELECT set_config('app.tenant_id', $1, TRUE)", [tenantId])
     for (const project of projects) {
-      await session.query('INSERT INTO projects (id, tenant_id, name, description, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)',
-        [project.id, tenantId, project.name, project.description, project.createdAt])
+      await session.query(
+        'INSERT INTO projects (id, tenant_id, name, description, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)',
+        [project.id, tenantId, project.name, project.description, project.createdAt],
+      )
       for (const task of project.tasks) {
-        await session.query('INSERT INTO tasks (id, tenant_id, project_id, title, status, priority, created_at, updated_at) VALUES ($1, $2, $3, $4, $5::task_status, $6, $7, $7)',
-          [task.id, tenantId, project.id, task.title, task.status, task.priority, task.createdAt])
+        await session.query(
+          'INSERT INTO tasks (id, tenant_id, project_id, title, status, priority, created_at, updated_at) VALUES ($1, $2, $3, $4, $5::task_status, $6, $7, $7)',
+          [task.id, tenantId, project.id, task.title, task.status, task.priority, task.createdAt],
+        )
       }
     }
   }
@@ -85,27 +116,31 @@ export interface ApiBenchDatabase {
   drop(): Promise<void>
 }
 
-export async function createApiBenchDatabase (serverUrl: string, plan: SeedPlan): Promise<ApiBenchDatabase> {
+export async function createApiBenchDatabase(serverUrl: string, plan: SeedPlan): Promise<ApiBenchDatabase> {
   const { name, serverVersion, owner, url, drop } = await createDatabase(serverUrl, 'gatehouse_bench_api')
   try {
     const session = pgSession(owner)
     await migrate(session)
     const { writeTenantId } = await load(session, plan)
-    const seeded = plan.writeProjects.map((project) => project.id)
+    const seeded = plan.writeProjects.map(project => project.id)
     return {
       name,
       serverVersion,
       appUrl: url(APP_ROLE),
       superuserUrl: url(),
-      async resetWrites () {
-        const deleted = await owner.query('DELETE FROM projects WHERE tenant_id = $1 AND NOT (id = ANY($2::uuid[]))', [writeTenantId, seeded])
+      async resetWrites() {
+        const deleted = await owner.query('DELETE FROM projects WHERE tenant_id = $1 AND NOT (id = ANY($2::uuid[]))', [
+          writeTenantId,
+          seeded,
+        ])
         await owner.query('VACUUM projects')
         return deleted.rowCount ?? 0
       },
-      async clientBackends () {
+      async clientBackends() {
         const { rows } = await owner.query<{ pid: number }>(
-          "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid()")
-        return rows.map((row) => row.pid)
+          "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid()",
+        )
+        return rows.map(row => row.pid)
       },
       drop,
     }
@@ -119,7 +154,7 @@ export async function createApiBenchDatabase (serverUrl: string, plan: SeedPlan)
  * The same rows in an embedded database at `dataDir` (the API's DATA_DIR/pglite), opened, loaded and closed
  * before the api-pglite subject starts: PGlite allows one process at a time.
  */
-export async function seedEmbedded (dataDir: string, plan: SeedPlan): Promise<void> {
+export async function seedEmbedded(dataDir: string, plan: SeedPlan): Promise<void> {
   const embedded = await openEmbedded(dataDir, { asAppRole: false })
   try {
     await load(pgliteSession(embedded.db), plan)

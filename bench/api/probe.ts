@@ -10,28 +10,37 @@ import type { ApiScenario } from './scenarios.js'
 import type { ApiSubject } from './subjects.js'
 
 export class AnswerMismatch extends Error {
-  constructor (message: string) {
+  constructor(message: string) {
     super(message)
     this.name = 'AnswerMismatch'
   }
 }
 
 /** What a subject's answer has that the API's has not: the whole body for reads, the fields for writes. */
-export function answerDifference (scenario: Pick<ApiScenario, 'sameAs'>, body: unknown, apiBody: unknown): string | undefined {
+export function answerDifference(
+  scenario: Pick<ApiScenario, 'sameAs'>,
+  body: unknown,
+  apiBody: unknown,
+): string | undefined {
   if (scenario.sameAs === 'equal') {
-    return isDeepStrictEqual(body, apiBody) ? undefined : `the API answered ${JSON.stringify(apiBody).slice(0, 300)}\n  this one ${JSON.stringify(body).slice(0, 300)}`
+    return isDeepStrictEqual(body, apiBody)
+      ? undefined
+      : `the API answered ${JSON.stringify(apiBody).slice(0, 300)}\n  this one ${JSON.stringify(body).slice(0, 300)}`
   }
-  const fields = (value: unknown): string => value !== null && typeof value === 'object' ? Object.keys(value).sort().join(',') : typeof value
+  const fields = (value: unknown): string =>
+    value !== null && typeof value === 'object' ? Object.keys(value).sort().join(',') : typeof value
   return fields(body) === fields(apiBody) ? undefined : `fields ${fields(body)}, the API's ${fields(apiBody)}`
 }
 
-async function send (origin: string, signed: WrkRequest): Promise<{ status: number, text: string }> {
+async function send(origin: string, signed: WrkRequest): Promise<{ status: number; text: string }> {
   let failure: Error | undefined
   // A connection can be cut (a keep-alive race): tried again before it counts.
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       const response = await request(`${origin}${signed.path}`, {
-        method: signed.method, headers: signed.headers, ...(signed.body !== undefined ? { body: signed.body } : {}),
+        method: signed.method,
+        headers: signed.headers,
+        ...(signed.body !== undefined ? { body: signed.body } : {}),
       })
       return { status: response.statusCode, text: await response.body.text() }
     } catch (error) {
@@ -45,7 +54,12 @@ async function send (origin: string, signed: WrkRequest): Promise<{ status: numb
  * Checks one subject's answer to `signed[0]`; the API's answers are kept in `apiAnswers` for the other
  * subjects' (the first pass asks the API first). Unreachable: a plain error (that run fails, the bench goes on).
  */
-export async function probeSubject (subject: ApiSubject, scenario: ApiScenario, signed: WrkRequest[], apiAnswers: Map<ApiScenarioId, unknown>): Promise<void> {
+export async function probeSubject(
+  subject: ApiSubject,
+  scenario: ApiScenario,
+  signed: WrkRequest[],
+  apiAnswers: Map<ApiScenarioId, unknown>,
+): Promise<void> {
   const { status, text } = await send(subject.origin, signed[0]!)
   const problems: string[] = []
   let body: unknown
@@ -54,7 +68,9 @@ export async function probeSubject (subject: ApiSubject, scenario: ApiScenario, 
   } catch {
     problems.push(`not JSON: ${text.slice(0, 200)}`)
   }
-  if (status !== scenario.expectedStatus) problems.push(`status ${status}, expected ${scenario.expectedStatus}: ${text.slice(0, 300)}`)
+  if (status !== scenario.expectedStatus) {
+    problems.push(`status ${status}, expected ${scenario.expectedStatus}: ${text.slice(0, 300)}`)
+  }
   if (problems.length === 0) problems.push(...scenario.check(body))
   if (problems.length === 0 && subject.id === 'api') apiAnswers.set(scenario.id, body)
   const apiBody = apiAnswers.get(scenario.id)
@@ -63,6 +79,8 @@ export async function probeSubject (subject: ApiSubject, scenario: ApiScenario, 
     if (difference !== undefined) problems.push(`differs from the API's answer: ${difference}`)
   }
   if (problems.length > 0) {
-    throw new AnswerMismatch(`${subject.label}, ${scenario.id}: the probe before the run found\n  ${problems.join('\n  ')}\nits log ends with:\n${tail(subject.logFile, 10)}`)
+    throw new AnswerMismatch(
+      `${subject.label}, ${scenario.id}: the probe before the run found\n  ${problems.join('\n  ')}\nits log ends with:\n${tail(subject.logFile, 10)}`,
+    )
   }
 }

@@ -7,9 +7,21 @@ import pg from 'pg'
 
 export type Isolation = 'rls' | 'where-clause'
 
-export interface ProjectRow { id: string, name: string, description: string | null, created_at: Date, updated_at: Date }
+export interface ProjectRow {
+  id: string
+  name: string
+  description: string | null
+  created_at: Date
+  updated_at: Date
+}
 /** A project of the GraphQL page with one of its tasks (null when it has none). */
-export interface ProjectTaskRow { id: string, name: string, created_at: Date, title: string | null, status: string | null }
+export interface ProjectTaskRow {
+  id: string
+  name: string
+  created_at: Date
+  title: string | null
+  status: string | null
+}
 
 const PROJECT_COLUMNS = 'p.id, p.name, p.description, p.created_at, p.updated_at'
 
@@ -20,84 +32,118 @@ const PROJECT_COLUMNS = 'p.id, p.name, p.description, p.created_at, p.updated_at
 class Statement {
   readonly values: unknown[] = []
 
-  constructor (readonly isolation: Isolation, readonly tenantId: string) {
+  constructor(
+    readonly isolation: Isolation,
+    readonly tenantId: string,
+  ) {
     if (isolation === 'where-clause') this.values.push(tenantId)
   }
 
-  value (value: string | null): string {
+  value(value: string | null): string {
     if (this.isolation === 'rls') return value === null ? 'NULL' : pg.escapeLiteral(value)
     this.values.push(value)
     return `$${this.values.length}`
   }
 
-  tenant (): string {
+  tenant(): string {
     return this.isolation === 'rls' ? pg.escapeLiteral(this.tenantId) : '$1'
   }
 
   /** Under RLS the policy adds `tenant_id = <the transaction's tenant>` itself. */
-  where (alias: string, ...conditions: string[]): string {
+  where(alias: string, ...conditions: string[]): string {
     const all = this.isolation === 'rls' ? conditions : [`${alias}.tenant_id = $1`, ...conditions]
     return all.length === 0 ? '' : `WHERE ${all.join(' AND ')}`
   }
 }
 
 /** Numbers come from validated input; written out only when they are the integers they claim to be. */
-function integer (value: number): string {
+function integer(value: number): string {
   if (!Number.isSafeInteger(value)) throw new Error(`not an integer: ${value}`)
   return String(value)
 }
 
-export interface Query { text: string, values: unknown[] }
+export interface Query {
+  text: string
+  values: unknown[]
+}
 
 const done = (statement: Statement, text: string): Query => ({ text, values: statement.values })
 
 export const sql = {
   /** `limit` rows and one more, to know whether there is a next page (as the API does). */
-  listProjects (isolation: Isolation, tenantId: string, limit: number): Query {
+  listProjects(isolation: Isolation, tenantId: string, limit: number): Query {
     const s = new Statement(isolation, tenantId)
-    return done(s, `SELECT ${PROJECT_COLUMNS} FROM projects p ${s.where('p')} ORDER BY p.created_at, p.id LIMIT ${integer(limit + 1)}`)
+    return done(
+      s,
+      `SELECT ${PROJECT_COLUMNS} FROM projects p ${s.where('p')} ORDER BY p.created_at, p.id LIMIT ${integer(limit + 1)}`,
+    )
   },
 
-  getProject (isolation: Isolation, tenantId: string, id: string): Query {
+  getProject(isolation: Isolation, tenantId: string, id: string): Query {
     const s = new Statement(isolation, tenantId)
     return done(s, `SELECT ${PROJECT_COLUMNS} FROM projects p ${s.where('p', `p.id = ${s.value(id)}`)}`)
   },
 
-  createProject (isolation: Isolation, tenantId: string, project: { id: string, name: string, description: string | null }): Query {
+  createProject(
+    isolation: Isolation,
+    tenantId: string,
+    project: { id: string; name: string; description: string | null },
+  ): Query {
     const s = new Statement(isolation, tenantId)
-    return done(s, `INSERT INTO projects AS p (id, tenant_id, name, description, updated_at) VALUES (${s.value(project.id)}, ${s.tenant()}, ` +
-      `${s.value(project.name)}, ${s.value(project.description)}, now()) RETURNING ${PROJECT_COLUMNS}`)
+    return done(
+      s,
+      `INSERT INTO projects AS p (id, tenant_id, name, description, updated_at) VALUES (${s.value(project.id)}, ${s.tenant()}, ` +
+        `${s.value(project.name)}, ${s.value(project.description)}, now()) RETURNING ${PROJECT_COLUMNS}`,
+    )
   },
 
-  updateProject (isolation: Isolation, tenantId: string, id: string, change: { name?: string, description?: string | null }): Query {
+  updateProject(
+    isolation: Isolation,
+    tenantId: string,
+    id: string,
+    change: { name?: string; description?: string | null },
+  ): Query {
     const s = new Statement(isolation, tenantId)
     const set = [
       ...(change.name !== undefined ? [`name = ${s.value(change.name)}`] : []),
       ...(change.description !== undefined ? [`description = ${s.value(change.description)}`] : []),
       'updated_at = now()',
     ]
-    return done(s, `UPDATE projects p SET ${set.join(', ')} ${s.where('p', `p.id = ${s.value(id)}`)} RETURNING ${PROJECT_COLUMNS}`)
+    return done(
+      s,
+      `UPDATE projects p SET ${set.join(', ')} ${s.where('p', `p.id = ${s.value(id)}`)} RETURNING ${PROJECT_COLUMNS}`,
+    )
   },
 
   /**
    * The first `projects` projects (and one more) with the first `tasks` tasks of each, oldest first, in one statement.
    */
-  projectsWithTasks (isolation: Isolation, tenantId: string, projects: number, tasks: number): Query {
+  projectsWithTasks(isolation: Isolation, tenantId: string, projects: number, tasks: number): Query {
     const s = new Statement(isolation, tenantId)
-    return done(s, `SELECT p.id, p.name, p.created_at, t.title, t.status FROM (
+    return done(
+      s,
+      `SELECT p.id, p.name, p.created_at, t.title, t.status FROM (
         SELECT p.id, p.name, p.created_at FROM projects p ${s.where('p')} ORDER BY p.created_at, p.id LIMIT ${integer(projects + 1)}
       ) p LEFT JOIN LATERAL (
         SELECT t.title, t.status, t.created_at, t.id FROM tasks t ${s.where('t', 't.project_id = p.id')} ORDER BY t.created_at, t.id LIMIT ${integer(tasks)}
       ) t ON TRUE
-      ORDER BY p.created_at, p.id, t.created_at, t.id`)
+      ORDER BY p.created_at, p.id, t.created_at, t.id`,
+    )
   },
 }
 
 /** Runs one request's query as the isolation demands, in a single round trip either way. */
-export async function runQuery<Row extends pg.QueryResultRow> (pool: pg.Pool, isolation: Isolation, tenantId: string, query: Query): Promise<Row[]> {
+export async function runQuery<Row extends pg.QueryResultRow>(
+  pool: pg.Pool,
+  isolation: Isolation,
+  tenantId: string,
+  query: Query,
+): Promise<Row[]> {
   if (isolation === 'where-clause') return (await pool.query<Row>(query.text, query.values)).rows
   // Four statements, four results; a failure leaves the transaction aborted, and pool.query then discards the
   // connection.
-  const results = await pool.query(`BEGIN; SELECT set_config('app.tenant_id', ${pg.escapeLiteral(tenantId)}, TRUE); ${query.text}; COMMIT`) as unknown as Array<pg.QueryResult<Row>>
+  const results = (await pool.query(
+    `BEGIN; SELECT set_config('app.tenant_id', ${pg.escapeLiteral(tenantId)}, TRUE); ${query.text}; COMMIT`,
+  )) as unknown as Array<pg.QueryResult<Row>>
   return results[2]!.rows
 }

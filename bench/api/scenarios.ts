@@ -12,7 +12,10 @@ export const GRAPHQL_PAGE = { projects: 10, tasks: 5 }
 export const GRAPHQL_QUERY = `{ projects(first: ${GRAPHQL_PAGE.projects}) { nodes { name tasks(first: ${GRAPHQL_PAGE.tasks}) { title status } } next } }`
 const CREATED_NAME = 'Benchmark project'
 
-export interface Caller { tenant: string, user: string }
+export interface Caller {
+  tenant: string
+  user: string
+}
 export const READER: Caller = { tenant: 'acme', user: 'alice' }
 export const WRITER: Caller = { tenant: 'globex', user: 'bob' }
 
@@ -21,7 +24,7 @@ export interface ApiScenario {
   title: string
   caller: Caller
   /** What wrk sends, in turn: one request, or (update) one per row so that no two connections wait on one row lock. */
-  requests: Array<{ method: 'GET' | 'POST' | 'PATCH', path: string, body?: string }>
+  requests: Array<{ method: 'GET' | 'POST' | 'PATCH'; path: string; body?: string }>
   expectedStatus: number
   /** Whether it adds or changes rows: the created ones are deleted after each run. */
   writes: boolean
@@ -34,17 +37,24 @@ export interface ApiScenario {
   check(body: unknown): string[]
 }
 
-const projectDto = (project: PlannedProject) =>
-  ({ id: project.id, name: project.name, description: project.description, createdAt: project.createdAt, updatedAt: project.createdAt })
+const projectDto = (project: PlannedProject) => ({
+  id: project.id,
+  name: project.name,
+  description: project.description,
+  createdAt: project.createdAt,
+  updatedAt: project.createdAt,
+})
 
 const PROJECT_KEYS = Object.keys(projectDto({ id: '', name: '', description: '', createdAt: '', tasks: [] })).sort()
 
 /** Differences between an answer and the rows it should hold (`next`, the cursor, only checked to be a string). */
-function compare (what: string, actual: unknown, expected: unknown): string[] {
-  return isDeepStrictEqual(actual, expected) ? [] : [`${what}: ${JSON.stringify(actual)?.slice(0, 300)}, expected ${JSON.stringify(expected).slice(0, 300)}`]
+function compare(what: string, actual: unknown, expected: unknown): string[] {
+  return isDeepStrictEqual(actual, expected)
+    ? []
+    : [`${what}: ${JSON.stringify(actual)?.slice(0, 300)}, expected ${JSON.stringify(expected).slice(0, 300)}`]
 }
 
-function projectProblems (body: unknown, expected: { id?: string, name: string }): string[] {
+function projectProblems(body: unknown, expected: { id?: string; name: string }): string[] {
   const project = body as Record<string, unknown> | null
   if (project === null || typeof project !== 'object') return [`not a project: ${JSON.stringify(body)?.slice(0, 200)}`]
   return [
@@ -55,48 +65,97 @@ function projectProblems (body: unknown, expected: { id?: string, name: string }
 }
 
 /** `{ …, next: "<cursor>" }` with the rest as expected. */
-function pageProblems (body: unknown, expected: Record<string, unknown>, at: (body: unknown) => { next?: unknown } | undefined): string[] {
+function pageProblems(
+  body: unknown,
+  expected: Record<string, unknown>,
+  at: (body: unknown) => { next?: unknown } | undefined,
+): string[] {
   const page = at(body)
-  if (page === undefined || page === null || typeof page !== 'object') return [`not a page: ${JSON.stringify(body)?.slice(0, 200)}`]
+  if (page === undefined || page === null || typeof page !== 'object') {
+    return [`not a page: ${JSON.stringify(body)?.slice(0, 200)}`]
+  }
   const { next, ...rest } = page
-  return [...(typeof next === 'string' ? [] : [`next: ${JSON.stringify(next)}, expected a cursor`]), ...compare('rows', rest, expected)]
+  return [
+    ...(typeof next === 'string' ? [] : [`next: ${JSON.stringify(next)}, expected a cursor`]),
+    ...compare('rows', rest, expected),
+  ]
 }
 
-export function buildApiScenarios (plan: SeedPlan, ids: readonly ApiScenarioId[]): ApiScenario[] {
+export function buildApiScenarios(plan: SeedPlan, ids: readonly ApiScenarioId[]): ApiScenario[] {
   const listed = plan.readProjects.slice(0, LIST_LIMIT).map(projectDto)
   const target = plan.readProjects[0]!
-  const graphqlNodes = plan.readProjects.slice(0, GRAPHQL_PAGE.projects)
-    .map((project) => ({ name: project.name, tasks: project.tasks.slice(0, GRAPHQL_PAGE.tasks).map((task) => ({ title: task.title, status: task.status })) }))
+  const graphqlNodes = plan.readProjects.slice(0, GRAPHQL_PAGE.projects).map(project => ({
+    name: project.name,
+    tasks: project.tasks.slice(0, GRAPHQL_PAGE.tasks).map(task => ({ title: task.title, status: task.status })),
+  }))
   const all: ApiScenario[] = [
     {
-      id: 'list', title: `List: GET /api/v1/projects?limit=${LIST_LIMIT}`, caller: READER,
-      requests: [{ method: 'GET', path: `/api/v1/projects?limit=${LIST_LIMIT}` }], expectedStatus: 200, writes: false, sameAs: 'equal',
-      check: (body) => pageProblems(body, { data: listed }, (answer) => answer as { next?: unknown }),
+      id: 'list',
+      title: `List: GET /api/v1/projects?limit=${LIST_LIMIT}`,
+      caller: READER,
+      requests: [{ method: 'GET', path: `/api/v1/projects?limit=${LIST_LIMIT}` }],
+      expectedStatus: 200,
+      writes: false,
+      sameAs: 'equal',
+      check: body => pageProblems(body, { data: listed }, answer => answer as { next?: unknown }),
     },
     {
-      id: 'get', title: 'Get: GET /api/v1/projects/<id>', caller: READER,
-      requests: [{ method: 'GET', path: `/api/v1/projects/${target.id}` }], expectedStatus: 200, writes: false, sameAs: 'equal',
-      check: (body) => compare('project', body, projectDto(target)),
+      id: 'get',
+      title: 'Get: GET /api/v1/projects/<id>',
+      caller: READER,
+      requests: [{ method: 'GET', path: `/api/v1/projects/${target.id}` }],
+      expectedStatus: 200,
+      writes: false,
+      sameAs: 'equal',
+      check: body => compare('project', body, projectDto(target)),
     },
     {
-      id: 'create', title: 'Create: POST /api/v1/projects', caller: WRITER,
-      requests: [{ method: 'POST', path: '/api/v1/projects', body: JSON.stringify({ name: CREATED_NAME, description: 'Created by the api section of npm run bench' }) }],
-      expectedStatus: 201, writes: true, sameAs: 'keys',
-      check: (body) => projectProblems(body, { name: CREATED_NAME }),
+      id: 'create',
+      title: 'Create: POST /api/v1/projects',
+      caller: WRITER,
+      requests: [
+        {
+          method: 'POST',
+          path: '/api/v1/projects',
+          body: JSON.stringify({ name: CREATED_NAME, description: 'Created by the api section of npm run bench' }),
+        },
+      ],
+      expectedStatus: 201,
+      writes: true,
+      sameAs: 'keys',
+      check: body => projectProblems(body, { name: CREATED_NAME }),
     },
     {
-      id: 'update', title: `Update: PATCH /api/v1/projects/<id>, rotating over ${plan.writeProjects.length} projects`, caller: WRITER,
-      requests: plan.writeProjects.map((project, index) => ({ method: 'PATCH', path: `/api/v1/projects/${project.id}`, body: JSON.stringify({ name: `Renamed ${index + 1}` }) })),
-      expectedStatus: 200, writes: true, sameAs: 'keys',
-      check: (body) => projectProblems(body, { id: plan.writeProjects[0]!.id, name: 'Renamed 1' }),
+      id: 'update',
+      title: `Update: PATCH /api/v1/projects/<id>, rotating over ${plan.writeProjects.length} projects`,
+      caller: WRITER,
+      requests: plan.writeProjects.map((project, index) => ({
+        method: 'PATCH',
+        path: `/api/v1/projects/${project.id}`,
+        body: JSON.stringify({ name: `Renamed ${index + 1}` }),
+      })),
+      expectedStatus: 200,
+      writes: true,
+      sameAs: 'keys',
+      check: body => projectProblems(body, { id: plan.writeProjects[0]!.id, name: 'Renamed 1' }),
     },
     {
-      id: 'graphql', title: `GraphQL: ${GRAPHQL_QUERY}`, caller: READER,
-      requests: [{ method: 'POST', path: '/graphql', body: JSON.stringify({ query: GRAPHQL_QUERY }) }], expectedStatus: 200, writes: false, sameAs: 'equal',
-      check: (body) => pageProblems(body, { nodes: graphqlNodes }, (answer) => (answer as { data?: { projects?: { next?: unknown } } } | null)?.data?.projects),
+      id: 'graphql',
+      title: `GraphQL: ${GRAPHQL_QUERY}`,
+      caller: READER,
+      requests: [{ method: 'POST', path: '/graphql', body: JSON.stringify({ query: GRAPHQL_QUERY }) }],
+      expectedStatus: 200,
+      writes: false,
+      sameAs: 'equal',
+      check: body =>
+        pageProblems(
+          body,
+          { nodes: graphqlNodes },
+          answer => (answer as { data?: { projects?: { next?: unknown } } } | null)?.data?.projects,
+        ),
     },
   ]
-  return all.filter((scenario) => ids.includes(scenario.id))
+  return all.filter(scenario => ids.includes(scenario.id))
 }
 
 /**
@@ -104,12 +163,22 @@ export function buildApiScenarios (plan: SeedPlan, ids: readonly ApiScenarioId[]
  * signature's timestamp must stay within IDENTITY_MAX_AGE_SECONDS until it ends. Replaying a signed request is
  * what lets wrk send it again and again.
  */
-export function signScenario (secret: string, scenario: ApiScenario, now = Date.now()): WrkRequest[] {
-  return scenario.requests.map((request) => ({
+export function signScenario(secret: string, scenario: ApiScenario, now = Date.now()): WrkRequest[] {
+  return scenario.requests.map(request => ({
     ...request,
     headers: {
       ...(request.body !== undefined ? { 'content-type': 'application/json' } : {}),
-      ...signIdentity(secret, { ...scenario.caller, requestId: `bench-api-${scenario.id}`, method: request.method, url: request.path, body: request.body }, now),
+      ...signIdentity(
+        secret,
+        {
+          ...scenario.caller,
+          requestId: `bench-api-${scenario.id}`,
+          method: request.method,
+          url: request.path,
+          body: request.body,
+        },
+        now,
+      ),
     },
   }))
 }

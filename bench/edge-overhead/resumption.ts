@@ -3,20 +3,32 @@
 // A resumed connection skips the certificate signature, most of a new connection's CPU.
 import { connect, type TLSSocket } from 'node:tls'
 
-export interface Resumption { attempts: number, resumed: number }
+export interface Resumption {
+  attempts: number
+  resumed: number
+}
 
-interface Connection { reused: boolean, ticket: Buffer | undefined }
+interface Connection {
+  reused: boolean
+  ticket: Buffer | undefined
+}
 
 /** One connection: a GET of the URL's path with Connection: close, read to its end; the last ticket it was given. */
-function once (url: URL, caCert: string, session: Buffer | undefined): Promise<Connection> {
+function once(url: URL, caCert: string, session: Buffer | undefined): Promise<Connection> {
   return new Promise((resolve, reject) => {
     let ticket: Buffer | undefined
     let reused = false
     const socket: TLSSocket = connect({
-      host: url.hostname, port: Number(url.port), ca: caCert, session, ALPNProtocols: ['http/1.1'],
+      host: url.hostname,
+      port: Number(url.port),
+      ca: caCert,
+      session,
+      ALPNProtocols: ['http/1.1'],
     })
     // TLS 1.3 tickets come after the handshake: the server's answer has been read by the time the socket closes.
-    socket.on('session', (next: Buffer) => { ticket = next })
+    socket.on('session', (next: Buffer) => {
+      ticket = next
+    })
     socket.once('secureConnect', () => {
       reused = socket.isSessionReused()
       socket.write(`GET ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\nConnection: close\r\n\r\n`)
@@ -29,7 +41,7 @@ function once (url: URL, caCert: string, session: Buffer | undefined): Promise<C
 }
 
 /** `attempts` connections after a first one that only fetches a ticket. */
-export async function measureResumption (url: URL, caCert: string, attempts = 100): Promise<Resumption> {
+export async function measureResumption(url: URL, caCert: string, attempts = 100): Promise<Resumption> {
   let { ticket } = await once(url, caCert, undefined)
   let resumed = 0
   for (let attempt = 0; attempt < attempts; attempt++) {

@@ -26,7 +26,9 @@ import { renderEdgeOverhead, type OverheadRun } from './report.js'
 import { measureResumption, type Resumption } from './resumption.js'
 import { buildOverheadScenarios, type OverheadScenario } from './scenarios.js'
 
-const log = (message: string): void => { process.stderr.write(`bench: edge-overhead: ${message}\n`) }
+const log = (message: string): void => {
+  process.stderr.write(`bench: edge-overhead: ${message}\n`)
+}
 
 type OverheadTarget = Target & { id: OverheadTargetId }
 
@@ -43,13 +45,15 @@ const CODINGS: Partial<Record<OverheadTargetId, ReadonlyArray<string>>> = {
 }
 
 /** A row asked for a coding it has is probed for it; one asked for a coding it lacks is not applicable. */
-function withCodings (target: OverheadTarget): OverheadTarget {
+function withCodings(target: OverheadTarget): OverheadTarget {
   const codings = CODINGS[target.id] ?? []
   return {
     ...target,
-    notApplicable: (scenario) => scenario.encoding !== undefined && !codings.includes(scenario.encoding)
-      ? `no ${scenario.encoding}` : target.notApplicable(scenario),
-    expectedHeaders: (scenario) => ({
+    notApplicable: scenario =>
+      scenario.encoding !== undefined && !codings.includes(scenario.encoding)
+        ? `no ${scenario.encoding}`
+        : target.notApplicable(scenario),
+    expectedHeaders: scenario => ({
       ...target.expectedHeaders(scenario),
       ...(scenario.encoding !== undefined ? { 'content-encoding': new RegExp(`^${scenario.encoding}$`) } : {}),
     }),
@@ -57,13 +61,20 @@ function withCodings (target: OverheadTarget): OverheadTarget {
 }
 
 /** Starts one row; undefined when it is not to be run. */
-async function startRow (id: OverheadTargetId, context: TargetContext, upstream: Managed,
-  onCleanup: (step: () => void) => void): Promise<Target | undefined> {
+async function startRow(
+  id: OverheadTargetId,
+  context: TargetContext,
+  upstream: Managed,
+  onCleanup: (step: () => void) => void,
+): Promise<Target | undefined> {
   const port = await freePort()
   switch (id) {
-    case 'upstream-direct': return upstreamDirectTarget(upstream, context.apiOrigin)
-    case 'gatehouse': return startGatehouse(context, { port, allCores: false })
-    case 'gatehouse-all-cores': return startGatehouse(context, { port, allCores: true })
+    case 'upstream-direct':
+      return upstreamDirectTarget(upstream, context.apiOrigin)
+    case 'gatehouse':
+      return startGatehouse(context, { port, allCores: false })
+    case 'gatehouse-all-cores':
+      return startGatehouse(context, { port, allCores: true })
     case 'gatehouse-baseline': {
       const ref = context.settings.baselineRef
       if (ref === undefined) return undefined
@@ -73,23 +84,34 @@ async function startRow (id: OverheadTargetId, context: TargetContext, upstream:
       const { dir: buildDir, commit } = baseline
       return startGatehouse(context, { port, allCores: false, baseline: { buildDir, commit } })
     }
-    case 'node-bare': return startBareForward(context, port)
-    case 'node-minimal': return startMinimalEdge(context, port)
+    case 'node-bare':
+      return startBareForward(context, port)
+    case 'node-minimal':
+      return startMinimalEdge(context, port)
     case 'nginx': {
       // nginx would run bcrypt on every request (it has no verification cache): salted SHA-1 instead, about the
       // cost of the others' cache lookups, so that the row shows nginx's proxying and caching, not bcrypt.
       const htpasswd = writeSshaHtpasswd(join(context.dir, 'htpasswd-ssha'))
       return startNginx(context, { id, label: 'nginx, salted SHA-1 logins', port, allCores: false, htpasswd })
     }
-    case 'caddy': return startCaddy(context, { id, label: 'Caddy', port, adminPort: await freePort(), allCores: false })
+    case 'caddy':
+      return startCaddy(context, { id, label: 'Caddy', port, adminPort: await freePort(), allCores: false })
   }
 }
 
-interface Runner { context: TargetContext, upstreamPid: number, memory: Map<OverheadTargetId, TreeMemory> }
+interface Runner {
+  context: TargetContext
+  upstreamPid: number
+  memory: Map<OverheadTargetId, TreeMemory>
+}
 
 /** One run: fresh credentials, the probe, then wrk, with the row's and the upstream's CPU and the row's RSS. */
-async function runOnce ({ context, upstreamPid, memory }: Runner, target: OverheadTarget, scenario: OverheadScenario,
-  seconds: number): Promise<OverheadRun> {
+async function runOnce(
+  { context, upstreamPid, memory }: Runner,
+  target: OverheadTarget,
+  scenario: OverheadScenario,
+  seconds: number,
+): Promise<OverheadRun> {
   const headers = await target.prepare(scenario)
   await probe(target, scenario, headers, context.credentials.caCert)
   let rss = { mib: 0, largestMiB: 0 }
@@ -100,7 +122,7 @@ async function runOnce ({ context, upstreamPid, memory }: Runner, target: Overhe
     const peak = processes.peakMemoryMiB(target.rootPids())
     if (peak.mib > (memory.get(target.id)?.mib ?? -1)) memory.set(target.id, peak)
   }
-  const cpu = (): { target: number, upstream: number } => {
+  const cpu = (): { target: number; upstream: number } => {
     const processes = readProcesses()
     return { target: processes.cpuMs(target.rootPids()), upstream: processes.cpuMs([upstreamPid]) }
   }
@@ -108,12 +130,15 @@ async function runOnce ({ context, upstreamPid, memory }: Runner, target: Overhe
   const before = cpu()
   try {
     const run = await runWrk({
-      url: `${target.origin}${scenario.url}`, method: scenario.method, headers: { ...scenario.headers, ...headers },
-      seconds, connections: context.settings.overheadConnections,
+      url: `${target.origin}${scenario.url}`,
+      method: scenario.method,
+      headers: { ...scenario.headers, ...headers },
+      seconds,
+      connections: context.settings.overheadConnections,
     })
     const after = cpu()
     const perRequest = (from: number, to: number): number =>
-      run.requests > 0 ? (to - from) * 1000 / run.requests : Number.NaN
+      run.requests > 0 ? ((to - from) * 1000) / run.requests : Number.NaN
     const errors = run.non2xx + run.socketErrors + run.timeouts
     if (errors > 0) log(`  ${run.non2xx} non-2xx, ${run.socketErrors} socket errors, ${run.timeouts} timeouts`)
     return {
@@ -131,36 +156,44 @@ async function runOnce ({ context, upstreamPid, memory }: Runner, target: Overhe
   }
 }
 
-function setup (settings: BenchSettings): string {
-  const warmUp = settings.warmupSeconds > 0
-    ? `an uncounted ${settings.warmupSeconds} s warm-up per row and scenario, then ` : ''
+function setup(settings: BenchSettings): string {
+  const warmUp =
+    settings.warmupSeconds > 0 ? `an uncounted ${settings.warmupSeconds} s warm-up per row and scenario, then ` : ''
   const wrk = `wrk -t1 -c${settings.overheadConnections} -d${settings.seconds}s --timeout ${WRK_TIMEOUT}`
-  return 'A trivial upstream (bench/trivial-upstream.ts: one node:http process, the same ' +
+  return (
+    'A trivial upstream (bench/trivial-upstream.ts: one node:http process, the same ' +
     `${trivialAnswer('/').body.length} bytes of JSON to every request, \`Cache-Control: public, max-age=60\`, ` +
-    '`no-store` for `?cache=no`) behind each row; its CPU is not the row\'s but shown beside it. ' +
+    "`no-store` for `?cache=no`) behind each row; its CPU is not the row's but shown beside it. " +
     `Load: \`${wrk}\`, HTTP/1.1 over TLS 1.3 with one ECDSA P-256 certificate (upstream direct: plain HTTP), ` +
     `basic auth on every request (bcrypt cost ${settings.bcryptCost}, each checked once and then remembered; ` +
     `nginx: salted SHA-1), keep-alive except new-tls; ${warmUp}${settings.rounds} interleaved round(s), medians; ` +
-    'errors summed over the rounds. CPU: the row\'s process tree, from /proc, over the run. ' +
+    "errors summed over the rounds. CPU: the row's process tree, from /proc, over the run. " +
     'RSS: the highest Σ VmRSS sampled every 250 ms during the ' +
     'runs. Resumption: 100 TLS connections one after the other, each offering the ticket the previous one received. ' +
     'Compression (page-*): the 20-project page (bench/trivial-upstream.ts PROJECT_PAGE, ' +
     `${PROJECT_PAGE.length} bytes); bytes/resp is what wrk read per response, headers included; nginx gzip at its ` +
     'default level 1, Caddy encode with gzip at level 1 and zstd at its default, ours at COMPRESSION_*_LEVEL defaults.'
+  )
 }
 
-export interface EdgeOverheadSection { report: string, cells: Map<string, Cell<OverheadRun>>, tools: string }
+export interface EdgeOverheadSection {
+  report: string
+  cells: Map<string, Cell<OverheadRun>>
+  tools: string
+}
 
-export async function measureEdgeOverhead (settings: BenchSettings, outputDir: string): Promise<EdgeOverheadSection> {
-  const wanted = settings.overheadTargets
-    .filter((id) => id !== 'gatehouse-baseline' || settings.baselineRef !== undefined)
+export async function measureEdgeOverhead(settings: BenchSettings, outputDir: string): Promise<EdgeOverheadSection> {
+  const wanted = settings.overheadTargets.filter(
+    id => id !== 'gatehouse-baseline' || settings.baselineRef !== undefined,
+  )
   if (wanted.length < settings.overheadTargets.length) {
     log('skipping gatehouse-baseline: set BENCH_BASELINE_REF to a commit to compare with')
   }
   const tools = [
     (await requireTool('wrk', ['--version'], 'apt-get install wrk')).split(' [')[0]!,
     wanted.includes('nginx') ? await requireTool(NGINX, ['-v'], 'apt-get install nginx') : 'nginx not run',
-    wanted.includes('caddy') ? `Caddy ${(await requireTool(CADDY, ['version'], 'apt-get install caddy')).split(' ')[0]}`
+    wanted.includes('caddy')
+      ? `Caddy ${(await requireTool(CADDY, ['version'], 'apt-get install caddy')).split(' ')[0]}`
       : 'Caddy not run',
   ]
   const teardown = createTeardown(log)
@@ -168,7 +201,7 @@ export async function measureEdgeOverhead (settings: BenchSettings, outputDir: s
   try {
     const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-overhead-'))
     teardown.add(() => rmSync(dir, { recursive: true, force: true }))
-    log('compiling the proxy and the bench\'s servers (tsc -p tsconfig.build.json and bench/build.ts BENCH_ENTRIES)')
+    log("compiling the proxy and the bench's servers (tsc -p tsconfig.build.json and bench/build.ts BENCH_ENTRIES)")
     const build = await buildForBench(`bench-overhead-${randomBytes(4).toString('hex')}`)
     teardown.add(build.remove)
     const credentials = await makeSharedCredentials(dir, settings.bcryptCost, settings.lowBcryptCost)
@@ -182,14 +215,19 @@ export async function measureEdgeOverhead (settings: BenchSettings, outputDir: s
     })
     const scenarios = buildOverheadScenarios(settings.overheadScenarios)
     const context: TargetContext = {
-      dir, buildDir: build.dir, identitySecret: randomBytes(32).toString('base64url'), credentials,
-      apiOrigin: origin, scenarios, settings,
+      dir,
+      buildDir: build.dir,
+      identitySecret: randomBytes(32).toString('base64url'),
+      credentials,
+      apiOrigin: origin,
+      scenarios,
+      settings,
       // Nothing verifies the signatures here; nginx's and Caddy's tables are still remade before each run.
       identityMaxAgeSeconds: Math.min(600, Math.max(60, settings.seconds + 30)),
     }
     for (const id of wanted) {
       log(`starting ${id}`)
-      const target = await startRow(id, context, upstream, (step) => teardown.add(step))
+      const target = await startRow(id, context, upstream, step => teardown.add(step))
       if (target !== undefined) targets.push(withCodings({ ...target, id }))
     }
 
@@ -201,10 +239,14 @@ export async function measureEdgeOverhead (settings: BenchSettings, outputDir: s
       run: (target, scenario, seconds) => runOnce(runner, target, scenario, seconds),
     })
     const resumption = new Map<OverheadTargetId, Resumption | string>()
-    for (const target of targets.filter((target) => target.origin.startsWith('https:'))) {
+    for (const target of targets.filter(target => target.origin.startsWith('https:'))) {
       log(`TLS session resumption: ${target.label}`)
-      resumption.set(target.id, await measureResumption(new URL('/health', target.origin), credentials.caCert)
-        .catch((error: Error) => `⚠ ${error.message}`))
+      resumption.set(
+        target.id,
+        await measureResumption(new URL('/health', target.origin), credentials.caCert).catch(
+          (error: Error) => `⚠ ${error.message}`,
+        ),
+      )
     }
     const report = renderEdgeOverhead({
       setup: setup(settings),

@@ -21,7 +21,7 @@ export interface ApiProcess {
   logLevel: string
 }
 
-export async function startApiProcess (options: ApiProcess): Promise<{ api: Managed, origin: string }> {
+export async function startApiProcess(options: ApiProcess): Promise<{ api: Managed; origin: string }> {
   // Not inherited from the bench's own environment: without a URL of ours, the API must run embedded.
   const { DATABASE_URL: _inherited, ...env } = process.env
   const api = startProcess(options.name, process.execPath, [join(options.buildDir, 'dist/server/main.js')], {
@@ -44,7 +44,10 @@ export async function startApiProcess (options: ApiProcess): Promise<{ api: Mana
   return { api, origin }
 }
 
-export async function startApi (context: Omit<BenchContext, 'apiOrigin' | 'scenarios'>, port: number): Promise<{ api: Managed, origin: string }> {
+export async function startApi(
+  context: Omit<BenchContext, 'apiOrigin' | 'scenarios'>,
+  port: number,
+): Promise<{ api: Managed; origin: string }> {
   return startApiProcess({
     name: 'API',
     buildDir: context.buildDir,
@@ -58,7 +61,7 @@ export async function startApi (context: Omit<BenchContext, 'apiOrigin' | 'scena
   })
 }
 
-export function apiTarget (context: BenchContext, api: Managed): Target {
+export function apiTarget(context: BenchContext, api: Managed): Target {
   return {
     id: 'api',
     label: 'API direct (no proxy)',
@@ -69,9 +72,16 @@ export function apiTarget (context: BenchContext, api: Managed): Target {
     notApplicable: () => undefined,
     securityHeaders: false,
     omissions: ['plain HTTP, no TLS', 'identity pre-signed by the bench', 'no auth, rate limit, cache or edge headers'],
-    async prepare (scenario: Scenario) {
+    async prepare(scenario: Scenario) {
       if (scenario.login === undefined) return {}
-      return signIdentity(context.identitySecret, { tenant: scenario.login.tenant, user: scenario.login.user, requestId: 'bench-direct', method: scenario.method, url: scenario.url, body: scenario.body })
+      return signIdentity(context.identitySecret, {
+        tenant: scenario.login.tenant,
+        user: scenario.login.user,
+        requestId: 'bench-direct',
+        method: scenario.method,
+        url: scenario.url,
+        body: scenario.body,
+      })
     },
     expectedHeaders: () => ({}),
     // Stopped by the bench after every target that forwards to it.

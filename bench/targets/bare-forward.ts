@@ -5,7 +5,7 @@ import { ROOT } from '../build.js'
 import { startProcess, waitUntilAnswers } from '../processes.js'
 import { edgeCredentials, type Target, type TargetContext } from './target.js'
 
-export async function startBareForward (context: TargetContext, port: number, nodeArgs: string[] = []): Promise<Target> {
+export async function startBareForward(context: TargetContext, port: number, nodeArgs: string[] = []): Promise<Target> {
   const entry = join(context.buildDir, 'dist/bench/bare-forward.js')
   const bare = startProcess('node-bare', process.execPath, [...nodeArgs, entry], {
     cwd: ROOT,
@@ -29,11 +29,13 @@ export async function startBareForward (context: TargetContext, port: number, no
     origin,
     logFiles: [bare.logFile],
     rootPids: () => [bare.child.pid!],
-    notApplicable: (scenario) => scenario.cached && scenario.cacheOptional !== true ? 'no cache: it only forwards'
-      : undefined,
+    notApplicable: scenario =>
+      scenario.cached && scenario.cacheOptional !== true ? 'no cache: it only forwards' : undefined,
     securityHeaders: false,
-    omissions: ['no password check, rate limit, cache, security headers or metrics: TLS, forwarding and the identity signature only'],
-    prepare: async (scenario) => edgeCredentials(scenario),
+    omissions: [
+      'no password check, rate limit, cache, security headers or metrics: TLS, forwarding and the identity signature only',
+    ],
+    prepare: async scenario => edgeCredentials(scenario),
     expectedHeaders: () => ({}),
     stop: () => bare.stop(),
   }

@@ -15,22 +15,40 @@ import { edgeCredentials, signScenarioRequests, type Target, type TargetContext 
 
 export const CADDY = '/usr/bin/caddy'
 
-export interface CaddyOptions { id: TargetId, label: string, port: number, adminPort: number, allCores: boolean }
+export interface CaddyOptions {
+  id: TargetId
+  label: string
+  port: number
+  adminPort: number
+  allCores: boolean
+}
 
-function config (context: TargetContext, options: CaddyOptions, dir: string): object {
+function config(context: TargetContext, options: CaddyOptions, dir: string): object {
   const signed = signScenarioRequests(context.identitySecret, context.scenarios, 'bench-caddy')
   const securityHeaders = {
     handler: 'headers',
     // Deferred: applied as the response is written, so they replace whatever the API sent under these names.
-    response: { deferred: true, set: Object.fromEntries(Object.entries(EDGE_SECURITY_HEADER_VALUES).map(([name, value]) => [name, [value]])) },
+    response: {
+      deferred: true,
+      set: Object.fromEntries(Object.entries(EDGE_SECURITY_HEADER_VALUES).map(([name, value]) => [name, [value]])),
+    },
   }
-  const accounts = [...context.credentials.htpasswd.hashes].map(([username, hash]) => ({ username, password: Buffer.from(hash).toString('base64') }))
+  const accounts = [...context.credentials.htpasswd.hashes].map(([username, hash]) => ({
+    username,
+    password: Buffer.from(hash).toString('base64'),
+  }))
   return {
     admin: { listen: `127.0.0.1:${options.adminPort}` },
     logging: { logs: { default: { level: 'ERROR' } } },
     storage: { module: 'file_system', root: join(dir, 'storage') },
     apps: {
-      tls: { certificates: { load_files: [{ certificate: context.credentials.certChainFile, key: context.credentials.keyFile, tags: ['bench'] }] } },
+      tls: {
+        certificates: {
+          load_files: [
+            { certificate: context.credentials.certChainFile, key: context.credentials.keyFile, tags: ['bench'] },
+          ],
+        },
+      },
       http: {
         servers: {
           edge: {
@@ -41,19 +59,41 @@ function config (context: TargetContext, options: CaddyOptions, dir: string): ob
             routes: [
               {
                 match: [{ path: ['/health'] }],
-                handle: [securityHeaders, { handler: 'static_response', status_code: 200, headers: { 'Content-Type': ['application/json'] }, body: '{"status":"ok"}' }],
+                handle: [
+                  securityHeaders,
+                  {
+                    handler: 'static_response',
+                    status_code: 200,
+                    headers: { 'Content-Type': ['application/json'] },
+                    body: '{"status":"ok"}',
+                  },
+                ],
                 terminal: true,
               },
               {
                 match: [{ path: ['/api/v1', '/api/v1/*', '/graphql'] }],
                 handle: [
                   securityHeaders,
-                  { handler: 'authentication', providers: { http_basic: { hash: { algorithm: 'bcrypt' }, accounts, realm: 'Gatehouse', hash_cache: {} } } },
+                  {
+                    handler: 'authentication',
+                    providers: {
+                      http_basic: { hash: { algorithm: 'bcrypt' }, accounts, realm: 'Gatehouse', hash_cache: {} },
+                    },
+                  },
                   {
                     handler: 'map',
                     source: '{http.auth.user.id} {http.request.method} {http.request.uri}',
-                    destinations: ['{gatehouse_tenant}', '{gatehouse_user}', '{gatehouse_timestamp}', '{gatehouse_signature}', '{gatehouse_content_digest}'],
-                    mappings: signed.map((entry) => ({ input: entry.key, outputs: [entry.tenant, entry.user, entry.timestamp, entry.signature, entry.contentDigest] })),
+                    destinations: [
+                      '{gatehouse_tenant}',
+                      '{gatehouse_user}',
+                      '{gatehouse_timestamp}',
+                      '{gatehouse_signature}',
+                      '{gatehouse_content_digest}',
+                    ],
+                    mappings: signed.map(entry => ({
+                      input: entry.key,
+                      outputs: [entry.tenant, entry.user, entry.timestamp, entry.signature, entry.contentDigest],
+                    })),
                     defaults: ['', '', '', '', ''],
                   },
                   // encode zstd gzip, gzip at level 1 as nginx's default, for the JSON the API sends.
@@ -95,7 +135,7 @@ function config (context: TargetContext, options: CaddyOptions, dir: string): ob
   }
 }
 
-export async function startCaddy (context: TargetContext, options: CaddyOptions): Promise<Target> {
+export async function startCaddy(context: TargetContext, options: CaddyOptions): Promise<Target> {
   const dir = join(context.dir, options.id)
   mkdirSync(dir, { recursive: true })
   const configFile = join(dir, 'caddy.json')
@@ -119,18 +159,20 @@ export async function startCaddy (context: TargetContext, options: CaddyOptions)
     origin,
     logFiles: [caddy.logFile],
     rootPids: () => [caddy.child.pid!],
-    notApplicable: (scenario) => scenario.cached && scenario.cacheOptional !== true
-      ? 'no cache module in Debian\'s Caddy' : undefined,
+    notApplicable: scenario =>
+      scenario.cached && scenario.cacheOptional !== true ? "no cache module in Debian's Caddy" : undefined,
     securityHeaders: true,
-    omissions: ['no rate limit (no module in Debian\'s Caddy)', 'no response cache'],
-    async prepare (scenario: Scenario) {
+    omissions: ["no rate limit (no module in Debian's Caddy)", 'no response cache'],
+    async prepare(scenario: Scenario) {
       const response = await request(`http://127.0.0.1:${options.adminPort}/load`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify(config(context, options, dir)),
       })
       const text = await response.body.text()
-      if (response.statusCode !== 200) throw new Error(`${options.id}: reloading the configuration failed (${response.statusCode}): ${text}`)
+      if (response.statusCode !== 200) {
+        throw new Error(`${options.id}: reloading the configuration failed (${response.statusCode}): ${text}`)
+      }
       return edgeCredentials(scenario)
     },
     expectedHeaders: () => ({}),

@@ -14,40 +14,51 @@ export interface GatehouseOptions {
   /** Runs the proxy with a different log name (profiling). */
   name?: string
   /** Another build of the proxy (BENCH_BASELINE_REF): its row is gatehouse-baseline, labelled with the commit. */
-  baseline?: { buildDir: string, commit: string }
+  baseline?: { buildDir: string; commit: string }
 }
 
-export async function startGatehouse (context: TargetContext, options: GatehouseOptions): Promise<Target> {
-  const id = options.baseline !== undefined ? 'gatehouse-baseline' : options.allCores ? 'gatehouse-all-cores' : 'gatehouse'
+export async function startGatehouse(context: TargetContext, options: GatehouseOptions): Promise<Target> {
+  const id =
+    options.baseline !== undefined ? 'gatehouse-baseline' : options.allCores ? 'gatehouse-all-cores' : 'gatehouse'
   const name = options.name ?? id
   const buildDir = options.baseline?.buildDir ?? context.buildDir
-  const proxy = startProcess(name, process.execPath, [...(options.nodeArgs ?? []), join(buildDir, 'dist/proxy/main.js')], {
-    cwd: buildDir,
-    logFile: join(context.dir, `${name}.log`),
-    env: {
-      ...process.env,
-      DATA_DIR: join(context.dir, `${name}-data`),
-      PROXY_HOST: '127.0.0.1',
-      PROXY_HTTPS_PORT: String(options.port),
-      PROXY_HTTP_PORT: '0',
-      PROXY_METRICS_PORT: '0',
-      UPSTREAM_URLS: context.apiOrigin,
-      IDENTITY_SECRET: context.identitySecret,
-      TLS_CERT_FILE: context.credentials.certChainFile,
-      TLS_KEY_FILE: context.credentials.keyFile,
-      HTPASSWD_FILE: context.credentials.htpasswd.file,
-      TENANT_PLANS: 'acme=enterprise,globex=enterprise',
-      RATE_LIMIT_ENTERPRISE: '1000000000',
-      LOG_LEVEL: context.settings.logLevel,
-      NODE_ENV: 'production',
-      ...(options.allCores ? { PROXY_WORKERS: 'auto' } : {}),
+  const proxy = startProcess(
+    name,
+    process.execPath,
+    [...(options.nodeArgs ?? []), join(buildDir, 'dist/proxy/main.js')],
+    {
+      cwd: buildDir,
+      logFile: join(context.dir, `${name}.log`),
+      env: {
+        ...process.env,
+        DATA_DIR: join(context.dir, `${name}-data`),
+        PROXY_HOST: '127.0.0.1',
+        PROXY_HTTPS_PORT: String(options.port),
+        PROXY_HTTP_PORT: '0',
+        PROXY_METRICS_PORT: '0',
+        UPSTREAM_URLS: context.apiOrigin,
+        IDENTITY_SECRET: context.identitySecret,
+        TLS_CERT_FILE: context.credentials.certChainFile,
+        TLS_KEY_FILE: context.credentials.keyFile,
+        HTPASSWD_FILE: context.credentials.htpasswd.file,
+        TENANT_PLANS: 'acme=enterprise,globex=enterprise',
+        RATE_LIMIT_ENTERPRISE: '1000000000',
+        LOG_LEVEL: context.settings.logLevel,
+        NODE_ENV: 'production',
+        ...(options.allCores ? { PROXY_WORKERS: 'auto' } : {}),
+      },
     },
-  })
+  )
   const origin = `https://127.0.0.1:${options.port}`
   await waitUntilAnswers(proxy, `${origin}/health`, { caCert: context.credentials.caCert })
   return {
     id,
-    label: options.baseline !== undefined ? `Gatehouse proxy at ${options.baseline.commit} (baseline)` : options.allCores ? 'Gatehouse proxy, all cores' : 'Gatehouse proxy',
+    label:
+      options.baseline !== undefined
+        ? `Gatehouse proxy at ${options.baseline.commit} (baseline)`
+        : options.allCores
+          ? 'Gatehouse proxy, all cores'
+          : 'Gatehouse proxy',
     workers: options.allCores ? `PROXY_WORKERS=auto (${availableParallelism()} workers)` : '1 Node process',
     origin,
     logFiles: [proxy.logFile],
@@ -55,10 +66,10 @@ export async function startGatehouse (context: TargetContext, options: Gatehouse
     notApplicable: () => undefined,
     securityHeaders: true,
     omissions: [],
-    async prepare (scenario: Scenario) {
+    async prepare(scenario: Scenario) {
       return edgeCredentials(scenario)
     },
-    expectedHeaders (scenario: Scenario): Record<string, RegExp> {
+    expectedHeaders(scenario: Scenario): Record<string, RegExp> {
       if (scenario.login === undefined) return {}
       // A GET not answered from the cache: the client said no-store (bypass), or the upstream did (edge-overhead).
       const noStoreAsked = /no-store/.test(scenario.headers['cache-control'] ?? '')

@@ -6,7 +6,7 @@ import { startProcess, waitUntilAnswers } from '../processes.js'
 import { EDGE_HEADERS } from '../minimal-edge.js'
 import { edgeCredentials, type Target, type TargetContext } from './target.js'
 
-export async function startMinimalEdge (context: TargetContext, port: number): Promise<Target> {
+export async function startMinimalEdge(context: TargetContext, port: number): Promise<Target> {
   const edge = startProcess('node-minimal', process.execPath, [join(context.buildDir, 'dist/bench/minimal-edge.js')], {
     cwd: ROOT,
     logFile: join(context.dir, 'node-minimal.log'),
@@ -23,8 +23,9 @@ export async function startMinimalEdge (context: TargetContext, port: number): P
   })
   const origin = `https://127.0.0.1:${port}`
   await waitUntilAnswers(edge, `${origin}/health`, { caCert: context.credentials.caCert })
-  const edgeHeaders = Object.fromEntries(Object.entries(EDGE_HEADERS)
-    .map(([name, value]) => [name, new RegExp(`^${value}$`)]))
+  const edgeHeaders = Object.fromEntries(
+    Object.entries(EDGE_HEADERS).map(([name, value]) => [name, new RegExp(`^${value}$`)]),
+  )
   return {
     id: 'node-minimal',
     label: 'Minimal Node edge (floor)',
@@ -35,10 +36,14 @@ export async function startMinimalEdge (context: TargetContext, port: number): P
     notApplicable: () => undefined,
     // Three of the proxy's twelve security headers (checked below), not the whole set.
     securityHeaders: false,
-    omissions: ['HTTP/1.1 only', 'HSTS, nosniff and X-Frame-Options only', 'no request ids from clients, metrics, ' +
-      'logs, Cache-Status detail, conditional requests, collapsed misses, per-user upstream shares or timeouts'],
-    prepare: async (scenario) => edgeCredentials(scenario),
-    expectedHeaders (scenario) {
+    omissions: [
+      'HTTP/1.1 only',
+      'HSTS, nosniff and X-Frame-Options only',
+      'no request ids from clients, metrics, ' +
+        'logs, Cache-Status detail, conditional requests, collapsed misses, per-user upstream shares or timeouts',
+    ],
+    prepare: async scenario => edgeCredentials(scenario),
+    expectedHeaders(scenario) {
       if (scenario.login === undefined) return edgeHeaders
       return { ...edgeHeaders, 'cache-status': scenario.cached ? /^minimal; hit$/ : /^$/ }
     },

@@ -17,17 +17,24 @@ import { edgeCredentials, signScenarioRequests, type Target, type TargetContext 
 
 export const NGINX = '/usr/sbin/nginx'
 // OpenSSL's names for the suites proxy/app.ts allows (TLS 1.3's own suites are always on).
-const TLS12_CIPHERS = 'ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305'
+const TLS12_CIPHERS =
+  'ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305'
 
-export interface NginxOptions { id: TargetId, label: string, port: number, allCores: boolean, htpasswd: Htpasswd }
+export interface NginxOptions {
+  id: TargetId
+  label: string
+  port: number
+  allCores: boolean
+  htpasswd: Htpasswd
+}
 
 // nginx has no escape for "$" in a string: nothing the bench writes may contain one.
 const quote = (text: string): string => {
   if (text.includes('$')) throw new Error(`nginx config value with "$": ${text}`)
-  return `"${text.replace(/["\\]/g, (character) => `\\${character}`)}"`
+  return `"${text.replace(/["\\]/g, character => `\\${character}`)}"`
 }
 
-function config (context: TargetContext, options: NginxOptions, prefix: string): string {
+function config(context: TargetContext, options: NginxOptions, prefix: string): string {
   const { credentials } = context
   const signed = signScenarioRequests(context.identitySecret, context.scenarios, 'bench-nginx')
   const timestamp = signed[0]?.timestamp ?? '0'
@@ -35,7 +42,9 @@ function config (context: TargetContext, options: NginxOptions, prefix: string):
     ...Object.entries(EDGE_SECURITY_HEADER_VALUES).map(([name, value]) => `add_header ${name} ${quote(value)} always;`),
     'add_header x-cache-status $upstream_cache_status always;',
   ].join('\n      ')
-  const hide = Object.keys(EDGE_SECURITY_HEADER_VALUES).map((name) => `proxy_hide_header ${name};`).join('\n      ')
+  const hide = Object.keys(EDGE_SECURITY_HEADER_VALUES)
+    .map(name => `proxy_hide_header ${name};`)
+    .join('\n      ')
   return `
 # Written by bench/targets/nginx.ts for one benchmark run; not a production configuration.
 ${process.getuid?.() === 0 ? 'user root root;' : ''}
@@ -69,12 +78,12 @@ http {
   map $remote_user $gatehouse_tenant { "~@(?<slug>[^@]+)$" $slug; default ""; }
   # The signature of exactly this user, method and URL; anything else reaches the API unsigned and gets 401.
   map "$remote_user $request_method $request_uri" $gatehouse_signature {
-    ${signed.map((entry) => `${quote(entry.key)} ${quote(entry.signature)};`).join('\n    ')}
+    ${signed.map(entry => `${quote(entry.key)} ${quote(entry.signature)};`).join('\n    ')}
     default "";
   }
   # The digest of the body that signature covers; "" (no header sent) for a request without one.
   map "$remote_user $request_method $request_uri" $gatehouse_content_digest {
-    ${signed.map((entry) => `${quote(entry.key)} ${quote(entry.contentDigest)};`).join('\n    ')}
+    ${signed.map(entry => `${quote(entry.key)} ${quote(entry.contentDigest)};`).join('\n    ')}
     default "";
   }
   map $http_cache_control $client_no_store { "~*no-store" 1; default 0; }
@@ -140,15 +149,18 @@ http {
 `
 }
 
-export async function startNginx (context: TargetContext, options: NginxOptions): Promise<Target> {
+export async function startNginx(context: TargetContext, options: NginxOptions): Promise<Target> {
   const prefix = join(context.dir, options.id)
   mkdirSync(prefix, { recursive: true })
   const configFile = join(prefix, 'nginx.conf')
   const write = (): void => writeFileSync(configFile, config(context, options, prefix))
   write()
-  const nginx = startProcess(options.id, NGINX, ['-p', prefix, '-c', configFile, '-e', join(prefix, 'error.log')], { logFile: join(prefix, 'stderr.log') })
+  const nginx = startProcess(options.id, NGINX, ['-p', prefix, '-c', configFile, '-e', join(prefix, 'error.log')], {
+    logFile: join(prefix, 'stderr.log'),
+  })
   const origin = `https://127.0.0.1:${options.port}`
-  const healthy = (what?: string): Promise<void> => waitUntilAnswers(nginx, `${origin}/health`, { caCert: context.credentials.caCert, what })
+  const healthy = (what?: string): Promise<void> =>
+    waitUntilAnswers(nginx, `${origin}/health`, { caCert: context.credentials.caCert, what })
   await healthy()
   return {
     id: options.id,
@@ -160,7 +172,7 @@ export async function startNginx (context: TargetContext, options: NginxOptions)
     notApplicable: () => undefined,
     securityHeaders: true,
     omissions: ['no RateLimit-* headers', 'a write does not invalidate cached reads (no purge in open-source nginx)'],
-    async prepare (scenario: Scenario) {
+    async prepare(scenario: Scenario) {
       // Fresh signatures: a graceful reload (new workers read the new table; the cache zone is kept).
       write()
       nginx.child.kill('SIGHUP')
@@ -168,7 +180,7 @@ export async function startNginx (context: TargetContext, options: NginxOptions)
       await healthy('its /health answered 200 after a reload')
       return edgeCredentials(scenario)
     },
-    expectedHeaders (scenario: Scenario): Record<string, RegExp> {
+    expectedHeaders(scenario: Scenario): Record<string, RegExp> {
       if (scenario.login === undefined) return {}
       // A GET the client asked not to be stored bypasses the cache; one the upstream answers with no-store misses it.
       const forwardedGet = /no-store/.test(scenario.headers['cache-control'] ?? '') ? /^BYPASS$/ : /^MISS$/

@@ -57,20 +57,38 @@ export interface Target {
  * the requests of its scenarios and hands the servers a table from "login method url" to a signature and a
  * Content-Digest ('' without a body, which both servers then leave out), rewritten before every run.
  */
-export interface SignedRequest { key: string, tenant: string, user: string, timestamp: string, signature: string, contentDigest: string }
+export interface SignedRequest {
+  key: string
+  tenant: string
+  user: string
+  timestamp: string
+  signature: string
+  contentDigest: string
+}
 
-export function signScenarioRequests (secret: string, scenarios: Scenario[], requestId: string): SignedRequest[] {
+export function signScenarioRequests(secret: string, scenarios: Scenario[], requestId: string): SignedRequest[] {
   const signed = new Map<string, SignedRequest>()
   for (const scenario of scenarios) {
     if (scenario.login === undefined) continue
     const { login } = scenario
-    const headers = signIdentity(secret, { tenant: login.tenant, user: login.user, requestId, method: scenario.method, url: scenario.url, body: scenario.body })
+    const headers = signIdentity(secret, {
+      tenant: login.tenant,
+      user: login.user,
+      requestId,
+      method: scenario.method,
+      url: scenario.url,
+      body: scenario.body,
+    })
     const key = `${login.login} ${scenario.method} ${scenario.url}`
     if (signed.has(key) && signed.get(key)!.contentDigest !== (headers['content-digest'] ?? '')) {
       throw new Error(`scenarios share "${key}" with different bodies: one signature table entry cannot cover both`)
     }
     signed.set(key, {
-      key, tenant: login.tenant, user: login.user, timestamp: headers['x-gatehouse-timestamp']!, signature: headers['x-gatehouse-signature']!,
+      key,
+      tenant: login.tenant,
+      user: login.user,
+      timestamp: headers['x-gatehouse-timestamp']!,
+      signature: headers['x-gatehouse-signature']!,
       contentDigest: headers['content-digest'] ?? '',
     })
   }
@@ -78,6 +96,6 @@ export function signScenarioRequests (secret: string, scenarios: Scenario[], req
 }
 
 /** What a client of the edge sends to be let in: basic credentials, when the scenario has a login. */
-export function edgeCredentials (scenario: Scenario): Record<string, string> {
+export function edgeCredentials(scenario: Scenario): Record<string, string> {
   return scenario.login !== undefined ? { authorization: basicAuthorization(scenario.login) } : {}
 }

@@ -6,8 +6,11 @@ import { startProcess, waitUntilAnswers, type Managed } from '../processes.js'
 import type { Target } from './target.js'
 
 /** From the bench's build (bench/build.ts) in buildDir; its log in dir. */
-export async function startTrivialUpstream (buildDir: string, dir: string,
-  port: number): Promise<{ upstream: Managed, origin: string }> {
+export async function startTrivialUpstream(
+  buildDir: string,
+  dir: string,
+  port: number,
+): Promise<{ upstream: Managed; origin: string }> {
   const entry = join(buildDir, 'dist/bench/trivial-upstream.js')
   const upstream = startProcess('trivial-upstream', process.execPath, [entry], {
     cwd: ROOT,
@@ -19,7 +22,7 @@ export async function startTrivialUpstream (buildDir: string, dir: string,
   return { upstream, origin }
 }
 
-export function upstreamDirectTarget (upstream: Managed, origin: string): Target {
+export function upstreamDirectTarget(upstream: Managed, origin: string): Target {
   return {
     id: 'upstream-direct',
     label: 'Upstream direct (no edge)',
@@ -29,7 +32,7 @@ export function upstreamDirectTarget (upstream: Managed, origin: string): Target
     rootPids: () => [upstream.child.pid!],
     notApplicable: () => undefined,
     securityHeaders: false,
-    omissions: ['plain HTTP, no TLS', 'no auth, rate limit, cache, edge headers or identity: the upstream\'s own cost'],
+    omissions: ['plain HTTP, no TLS', "no auth, rate limit, cache, edge headers or identity: the upstream's own cost"],
     prepare: async () => ({}),
     expectedHeaders: () => ({}),
     // Stopped by the section after every target that forwards to it.

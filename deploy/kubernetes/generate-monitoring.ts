@@ -11,13 +11,13 @@ export const DASHBOARDS_DIR = 'deploy/kubernetes/base/monitoring/dashboards'
 const RULE_SOURCES = ['recording.yml', 'alerts.yml']
 
 /** Every group of ops/prometheus/rules, in file order, as Prometheus loads them. */
-export function opsRuleGroups (): unknown[] {
+export function opsRuleGroups(): unknown[] {
   return RULE_SOURCES.flatMap(
-    (file) => (parse(readFileSync(root(`ops/prometheus/rules/${file}`), 'utf8')) as { groups: unknown[] }).groups,
+    file => (parse(readFileSync(root(`ops/prometheus/rules/${file}`), 'utf8')) as { groups: unknown[] }).groups,
   )
 }
 
-export function prometheusRuleYaml (): string {
+export function prometheusRuleYaml(): string {
   const rule = {
     apiVersion: 'monitoring.coreos.com/v1',
     kind: 'PrometheusRule',
@@ -36,11 +36,12 @@ export function prometheusRuleYaml (): string {
 
 export const dashboardFiles = (): string[] =>
   readdirSync(root('ops/grafana/dashboards'))
-    .filter((name) => name.endsWith('.json'))
+    .filter(name => name.endsWith('.json'))
     .sort()
 
 if (process.argv[1]?.endsWith('generate-monitoring.ts')) {
   writeFileSync(root(RULES_FILE), prometheusRuleYaml())
-  for (const name of dashboardFiles())
-    {copyFileSync(root(`ops/grafana/dashboards/${name}`), root(`${DASHBOARDS_DIR}/${name}`))}
+  for (const name of dashboardFiles()) {
+    copyFileSync(root(`ops/grafana/dashboards/${name}`), root(`${DASHBOARDS_DIR}/${name}`))
+  }
 }

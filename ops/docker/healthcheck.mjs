@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs'
 import { request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 
-function defaultUrls () {
+function defaultUrls() {
   let command = ''
   try {
     command = readFileSync('/proc/1/cmdline', 'utf8').replaceAll('\0', ' ')
@@ -21,16 +21,16 @@ function defaultUrls () {
   return [`http://127.0.0.1:${process.env.PORT || '3000'}/health`]
 }
 
-function probe (url) {
-  return new Promise((resolve) => {
+function probe(url) {
+  return new Promise(resolve => {
     const send = url.startsWith('https:') ? httpsRequest : httpRequest
     // Only liveness over loopback: the certificate may be for the public name, not 127.0.0.1.
-    const request = send(url, { timeout: 2000, rejectUnauthorized: false }, (response) => {
+    const request = send(url, { timeout: 2000, rejectUnauthorized: false }, response => {
       response.resume()
       resolve(response.statusCode === 200 ? null : `${url}: ${response.statusCode}`)
     })
     request.on('timeout', () => request.destroy(new Error('timed out')))
-    request.on('error', (error) => resolve(`${url}: ${error.message}`))
+    request.on('error', error => resolve(`${url}: ${error.message}`))
     request.end()
   })
 }

@@ -12,11 +12,17 @@ import type { HtpasswdEntry, HtpasswdStore } from './htpasswd.js'
 // so response time does not reveal which logins exist.
 const DECOY_HASH = '$2b$10$CwTycUXWue0Thq9StjUM0uJ8.DhV8qH7jmX9c6Zb/5sN1q0P7Gk1W'
 
-export interface VerifierOptions { cacheTtlMs: number, maxCachedLogins?: number }
+export interface VerifierOptions {
+  cacheTtlMs: number
+  maxCachedLogins?: number
+}
 
-export function createCredentialVerifier (store: HtpasswdStore, options: VerifierOptions) {
+export function createCredentialVerifier(store: HtpasswdStore, options: VerifierOptions) {
   const salt = randomBytes(32).toString('base64')
-  const verified = new LRUCache<string, string>({ max: options.maxCachedLogins ?? 10_000, ttl: Math.max(options.cacheTtlMs, 1) })
+  const verified = new LRUCache<string, string>({
+    max: options.maxCachedLogins ?? 10_000,
+    ttl: Math.max(options.cacheTtlMs, 1),
+  })
   // One-shot hash of one string: a Hash object with four updates per request was ~2.5 % of a cache hit's CPU. Only
   // logins of the file can be served from the cache, and none holds \0: the separator keeps login and password apart.
   const keyOf = (login: string, password: string): string => hash('sha256', `${salt}${login}\0${password}`, 'base64url')
@@ -29,7 +35,9 @@ export function createCredentialVerifier (store: HtpasswdStore, options: Verifie
     const flight = `${key} ${against}`
     let pending = checking.get(flight)
     if (pending === undefined) {
-      pending = compare(password, against).catch(() => false).finally(() => checking.delete(flight))
+      pending = compare(password, against)
+        .catch(() => false)
+        .finally(() => checking.delete(flight))
       checking.set(flight, pending)
     }
     return pending
@@ -40,14 +48,14 @@ export function createCredentialVerifier (store: HtpasswdStore, options: Verifie
 
   return {
     /** The user's entry when these credentials verified recently and the file still holds that hash: no bcrypt. */
-    cachedEntry (login: string, password: string): HtpasswdEntry | undefined {
+    cachedEntry(login: string, password: string): HtpasswdEntry | undefined {
       const entry = store.get(login)
       return entry !== undefined && cached(entry, keyOf(login, password)) ? entry : undefined
     },
     /** The salted hash the credentials are known by: a key for work about them that must not hold the password. */
     credentialKey: keyOf,
     /** The user's entry when the password is right, otherwise undefined. */
-    async verify (login: string, password: string): Promise<HtpasswdEntry | undefined> {
+    async verify(login: string, password: string): Promise<HtpasswdEntry | undefined> {
       const entry = store.get(login)
       const key = keyOf(login, password)
       if (entry !== undefined && cached(entry, key)) return entry
@@ -56,7 +64,9 @@ export function createCredentialVerifier (store: HtpasswdStore, options: Verifie
       if (options.cacheTtlMs > 0) verified.set(key, entry.hash)
       return entry
     },
-    get cachedLogins (): number { return verified.size },
+    get cachedLogins(): number {
+      return verified.size
+    },
   }
 }
 

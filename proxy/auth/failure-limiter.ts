@@ -20,9 +20,14 @@ export interface FailureLimiterOptions {
 }
 
 export type Throttle = 'address' | 'login'
-export interface Refusal { throttle: Throttle, retryAfterSeconds: number }
+export interface Refusal {
+  throttle: Throttle
+  retryAfterSeconds: number
+}
 /** A granted reservation: release it when the credentials were right; left alone, it is the recorded failure. */
-export interface Reservation { release(): Promise<void> }
+export interface Reservation {
+  release(): Promise<void>
+}
 
 // Charges the counters in order, each up to its limit, atomically: the first that would go past its limit
 // is put back and named, and the charges before it stay (see reserve). New counters start the window.
@@ -43,7 +48,7 @@ for _, key in ipairs(KEYS) do
   if count > 1 then redis.call('DECR', key) elseif count == 1 then redis.call('DEL', key) end
 end`
 
-export function createFailureLimiter (options: FailureLimiterOptions) {
+export function createFailureLimiter(options: FailureLimiterOptions) {
   const now = options.now ?? Date.now
   const prefix = options.keyPrefix ?? 'gatehouse:auth-failures'
   // Request addresses come from the socket, so they are short; logins are whatever a client sends: hashed,
@@ -57,7 +62,10 @@ export function createFailureLimiter (options: FailureLimiterOptions) {
   const throttles = ['address', 'login'] as const
   // ttlResolution 0: the window is read on the clock passed in every time, not on a value cached for 1 ms.
   const local = new LRUCache<string, number>({
-    max: options.maxLocalKeys ?? 100_000, ttl: options.windowMs, ttlResolution: 0, perf: { now },
+    max: options.maxLocalKeys ?? 100_000,
+    ttl: options.windowMs,
+    ttlResolution: 0,
+    perf: { now },
   })
   const retryAfter = (ms: number): number => Math.max(1, Math.ceil((ms > 0 ? ms : options.windowMs) / 1000))
 
@@ -86,15 +94,21 @@ export function createFailureLimiter (options: FailureLimiterOptions) {
      * refuses it. A refusal by the login's throttle still spends the address's attempt: otherwise one address
      * could keep guessing while the login is locked and read the answers of the cache-hit path (see edge-auth).
      */
-    async reserve (address: string, login: string): Promise<Reservation | Refusal> {
+    async reserve(address: string, login: string): Promise<Reservation | Refusal> {
       const counters = keys(address, login)
       if (options.redis !== undefined) {
         const redis = options.redis
         try {
-          const [refused, ttl] = await redis.eval(RESERVE, 2, ...counters, options.windowMs, ...limits) as number[]
+          const [refused, ttl] = (await redis.eval(RESERVE, 2, ...counters, options.windowMs, ...limits)) as number[]
           if (refused! > 0) return { throttle: throttles[refused! - 1]!, retryAfterSeconds: retryAfter(ttl!) }
-          return { release: async () => { await redis.eval(RELEASE, 2, ...counters).catch(() => {}) } }
-        } catch { /* counted locally instead */ }
+          return {
+            release: async () => {
+              await redis.eval(RELEASE, 2, ...counters).catch(() => {})
+            },
+          }
+        } catch {
+          /* counted locally instead */
+        }
       }
       return localReserve(counters) ?? { release: async () => localRelease(counters) }
     },
@@ -103,13 +117,15 @@ export function createFailureLimiter (options: FailureLimiterOptions) {
      * For credentials the verification cache knows to be right (no bcrypt, nothing reserved): is the address
      * at its limit? A read — one Redis GET, or none while Redis is away — never a write.
      */
-    async addressRefusal (address: string): Promise<Refusal | undefined> {
+    async addressRefusal(address: string): Promise<Refusal | undefined> {
       const key = addressKey(address)
       if (options.redis !== undefined) {
         try {
-          if (Number(await options.redis.get(key) ?? 0) < options.addressLimit) return undefined
+          if (Number((await options.redis.get(key)) ?? 0) < options.addressLimit) return undefined
           return { throttle: 'address', retryAfterSeconds: retryAfter(await options.redis.pttl(key)) }
-        } catch { /* fall through to the local count */ }
+        } catch {
+          /* fall through to the local count */
+        }
       }
       if ((local.get(key) ?? 0) < options.addressLimit) return undefined
       return { throttle: 'address', retryAfterSeconds: retryAfter(local.getRemainingTTL(key)) }

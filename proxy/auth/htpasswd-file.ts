@@ -7,11 +7,16 @@ import { dirname } from 'node:path'
 export const BCRYPT_COST = 10
 
 /** `$2y$` is the prefix Apache's own tools write; bcrypt's algorithm is the same as `$2b$`. */
-export async function hashPassword (password: string, cost = BCRYPT_COST): Promise<string> {
+export async function hashPassword(password: string, cost = BCRYPT_COST): Promise<string> {
   return (await hash(password, cost)).replace(/^\$2b\$/, '$2y$')
 }
 
-export async function upsertLogin (path: string, login: string, password: string, cost = BCRYPT_COST): Promise<'added' | 'updated'> {
+export async function upsertLogin(
+  path: string,
+  login: string,
+  password: string,
+  cost = BCRYPT_COST,
+): Promise<'added' | 'updated'> {
   let lines: string[] = []
   try {
     lines = readFileSync(path, 'utf8').split(/\r?\n/)
@@ -19,7 +24,7 @@ export async function upsertLogin (path: string, login: string, password: string
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
   }
   const line = `${login}:${await hashPassword(password, cost)}`
-  const index = lines.findIndex((existing) => existing.startsWith(`${login}:`))
+  const index = lines.findIndex(existing => existing.startsWith(`${login}:`))
   if (index >= 0) lines[index] = line
   else lines.splice(lines.at(-1) === '' ? lines.length - 1 : lines.length, 0, line)
   const text = lines.filter((existing, position) => existing !== '' || position < lines.length - 1).join('\n') + '\n'

@@ -3,19 +3,27 @@
 // also catches editors and tools that replace the file by renaming a new one over it).
 import { readFileSync, unwatchFile, watchFile, type Stats } from 'node:fs'
 
-export interface HtpasswdEntry { login: string, user: string, tenant: string, hash: string }
+export interface HtpasswdEntry {
+  login: string
+  user: string
+  tenant: string
+  hash: string
+}
 
-export interface ParsedHtpasswd { entries: Map<string, HtpasswdEntry>, problems: string[] }
+export interface ParsedHtpasswd {
+  entries: Map<string, HtpasswdEntry>
+  problems: string[]
+}
 
 const LOGIN = /^([A-Za-z0-9._~+-]{1,64})@([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)$/
 const BCRYPT = /^\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}$/
 
-export function parseLogin (login: string): { user: string, tenant: string } | undefined {
+export function parseLogin(login: string): { user: string; tenant: string } | undefined {
   const match = LOGIN.exec(login)
   return match === null ? undefined : { user: match[1]!, tenant: match[2]! }
 }
 
-export function parseHtpasswd (text: string): ParsedHtpasswd {
+export function parseHtpasswd(text: string): ParsedHtpasswd {
   const entries = new Map<string, HtpasswdEntry>()
   const problems: string[] = []
   text.split(/\r?\n/).forEach((raw, index) => {
@@ -46,9 +54,9 @@ export interface HtpasswdStore {
  * Loads the file and keeps it current. A missing or unreadable file means no users (every login fails)
  * until it appears; `onReload` reports each load with its problems.
  */
-export function watchHtpasswd (
+export function watchHtpasswd(
   path: string,
-  onReload: (result: { users: number, problems: string[], error?: string }) => void,
+  onReload: (result: { users: number; problems: string[]; error?: string }) => void,
   { intervalMs = 1000 } = {},
 ): HtpasswdStore {
   let entries = new Map<string, HtpasswdEntry>()
@@ -68,8 +76,10 @@ export function watchHtpasswd (
   }
   watchFile(path, { interval: intervalMs, persistent: false }, changed)
   return {
-    get: (login) => entries.get(login),
-    get size () { return entries.size },
+    get: login => entries.get(login),
+    get size() {
+      return entries.size
+    },
     close: () => unwatchFile(path, changed),
   }
 }

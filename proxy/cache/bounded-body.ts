@@ -12,11 +12,13 @@ export interface BoundedBodyHandlers {
   failed(error: Error): void
 }
 
-export function readUpTo (stream: Buffer | Readable, maxBytes: number, on: BoundedBodyHandlers): void {
+export function readUpTo(stream: Buffer | Readable, maxBytes: number, on: BoundedBodyHandlers): void {
   const chunks: Buffer[] = []
   let held = 0
   // A handler that throws or rejects is a failure of this body, not an unhandled rejection that ends the process.
-  const complete = (): void => { new Promise<void>((resolve) => resolve(on.whole(Buffer.concat(chunks)))).catch(on.failed) }
+  const complete = (): void => {
+    new Promise<void>(resolve => resolve(on.whole(Buffer.concat(chunks)))).catch(on.failed)
+  }
   if (Buffer.isBuffer(stream)) {
     if (stream.length > maxBytes) return on.tooLarge(stream)
     chunks.push(stream)

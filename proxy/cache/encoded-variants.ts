@@ -7,25 +7,30 @@ import type { Encoding } from '../compression/negotiation.js'
 import { responseVaries, varyWithAcceptEncoding, weakEtag, type CompressionSettings } from '../compression/policy.js'
 import type { CacheKey, CachedResponse, ResponseStore } from './response-store.js'
 
-export const variantKey = (key: CacheKey, encoding: Encoding): CacheKey =>
-  ({ segment: key.segment, id: `${key.id}\n${encoding}` })
+export const variantKey = (key: CacheKey, encoding: Encoding): CacheKey => ({
+  segment: key.segment,
+  id: `${key.id}\n${encoding}`,
+})
 
 export class EncodedVariants {
-  constructor (private readonly store: ResponseStore, private readonly settings: CompressionSettings) {}
+  constructor(
+    private readonly store: ResponseStore,
+    private readonly settings: CompressionSettings,
+  ) {}
 
   /** Marks an uncoded entry about to be stored as one to code for those who ask; its Vary then says so. */
-  prepare (entry: CachedResponse): void {
+  prepare(entry: CachedResponse): void {
     if (!this.settings.enabled || !responseVaries(entry.status, entry.headers, entry.body.length, this.settings)) return
     entry.headers.vary = varyWithAcceptEncoding(entry.headers.vary)
     entry.encodable = true
   }
 
-  async find (key: CacheKey, encoding: Encoding): Promise<CachedResponse | undefined> {
+  async find(key: CacheKey, encoding: Encoding): Promise<CachedResponse | undefined> {
     return (await this.store.get(variantKey(key, encoding)))?.item
   }
 
   /** The entry coded: same lifetimes and Vary values, its body compressed, its ETag weak. */
-  make (entry: CachedResponse, encoding: Encoding): CachedResponse {
+  make(entry: CachedResponse, encoding: Encoding): CachedResponse {
     const headers: CachedResponse['headers'] = { ...entry.headers, 'content-encoding': encoding }
     const etag = weakEtag(entry.headers.etag)
     if (etag !== undefined) headers.etag = etag
@@ -33,7 +38,7 @@ export class EncodedVariants {
     return { ...entry, headers, body, encodable: false }
   }
 
-  async keep (key: CacheKey, encoding: Encoding, variant: CachedResponse): Promise<void> {
+  async keep(key: CacheKey, encoding: Encoding, variant: CachedResponse): Promise<void> {
     await this.store.set(variantKey(key, encoding), variant, variant.staleUntil - Date.now())
   }
 
@@ -41,12 +46,19 @@ export class EncodedVariants {
    * A new uncoded entry was stored: variants made from the one it replaces are dropped (they could still be
    * fresh after a revalidation), and the coding this request asked for, if any, is made and kept.
    */
-  async replaced (key: CacheKey, entry: CachedResponse,
-    encoding: Encoding | 'identity'): Promise<CachedResponse | undefined> {
+  async replaced(
+    key: CacheKey,
+    entry: CachedResponse,
+    encoding: Encoding | 'identity',
+  ): Promise<CachedResponse | undefined> {
     const variant = encoding !== 'identity' && entry.encodable === true ? this.make(entry, encoding) : undefined
-    await Promise.all(this.settings.encodings.map((each) => each === encoding && variant !== undefined
-      ? this.keep(key, each, variant)
-      : this.store.delete(variantKey(key, each))))
+    await Promise.all(
+      this.settings.encodings.map(each =>
+        each === encoding && variant !== undefined
+          ? this.keep(key, each, variant)
+          : this.store.delete(variantKey(key, each)),
+      ),
+    )
     return variant
   }
 }

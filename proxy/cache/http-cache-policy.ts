@@ -6,20 +6,23 @@ import type { OutgoingHttpHeaders } from 'node:http'
 export type CacheControl = Map<string, string | true>
 
 /** `max-age=0, s-maxage=5, no-cache="set-cookie"` → { max-age: '0', s-maxage: '5', no-cache: 'set-cookie' } */
-export function parseCacheControl (header: unknown): CacheControl {
+export function parseCacheControl(header: unknown): CacheControl {
   const directives: CacheControl = new Map()
   const text = Array.isArray(header) ? header.join(',') : typeof header === 'string' ? header : ''
   for (const part of text.split(',')) {
     const [rawName, ...rest] = part.split('=')
     const name = rawName?.trim().toLowerCase()
     if (name === undefined || name === '') continue
-    const value = rest.join('=').trim().replace(/^"(.*)"$/, '$1')
+    const value = rest
+      .join('=')
+      .trim()
+      .replace(/^"(.*)"$/, '$1')
     if (!directives.has(name)) directives.set(name, rest.length > 0 ? value : true)
   }
   return directives
 }
 
-function seconds (directives: CacheControl, name: string): number | undefined {
+function seconds(directives: CacheControl, name: string): number | undefined {
   const value = directives.get(name)
   if (typeof value !== 'string' || !/^\d+$/.test(value)) return undefined
   return Number(value)
@@ -32,7 +35,7 @@ export interface Storable {
   /** How long after that it may still be served when the upstream fails (stale-if-error). */
   staleIfErrorMs: number
 }
-export type Decision = Storable | { storable: false, reason: string }
+export type Decision = Storable | { storable: false; reason: string }
 
 const STORABLE_STATUS = new Set([200, 203, 204, 300, 301, 404, 410])
 
@@ -40,7 +43,11 @@ const STORABLE_STATUS = new Set([200, 203, 204, 300, 301, 404, 410])
  * May a shared cache keep this response to an authenticated GET? Only with explicit shared-cache
  * permission (s-maxage or public), as RFC 9111 §3.5 requires for requests carrying Authorization.
  */
-export function responseDecision (status: number, headers: OutgoingHttpHeaders, maxStaleIfErrorSeconds: number): Decision {
+export function responseDecision(
+  status: number,
+  headers: OutgoingHttpHeaders,
+  maxStaleIfErrorSeconds: number,
+): Decision {
   if (!STORABLE_STATUS.has(status)) return { storable: false, reason: 'status' }
   const directives = parseCacheControl(headers['cache-control'])
   for (const forbidden of ['no-store', 'private', 'no-cache']) {
@@ -57,7 +64,7 @@ export function responseDecision (status: number, headers: OutgoingHttpHeaders, 
 }
 
 /** What the client asked of caches: `no-store` skips the cache, `no-cache` or `max-age=0` revalidates. */
-export function requestDirectives (header: unknown): { noStore: boolean, mustRevalidate: boolean } {
+export function requestDirectives(header: unknown): { noStore: boolean; mustRevalidate: boolean } {
   const directives = parseCacheControl(header)
   return {
     noStore: directives.has('no-store'),
@@ -66,29 +73,39 @@ export function requestDirectives (header: unknown): { noStore: boolean, mustRev
 }
 
 /** Lower-cased header names a response varies on, sorted; '*' when it varies on everything. */
-export function varyNames (header: unknown): string[] | '*' {
+export function varyNames(header: unknown): string[] | '*' {
   const text = Array.isArray(header) ? header.join(',') : typeof header === 'string' ? header : ''
-  const names = text.split(',').map((name) => name.trim().toLowerCase()).filter(Boolean)
+  const names = text
+    .split(',')
+    .map(name => name.trim().toLowerCase())
+    .filter(Boolean)
   return names.includes('*') ? '*' : [...new Set(names)].sort()
 }
 
 const opaque = (tag: string): string => tag.trim().replace(/^W\//, '')
 
 /** If-None-Match against an ETag, by the weak comparison RFC 9110 §13.1.2 prescribes for GET. */
-export function etagMatches (ifNoneMatch: unknown, etag: unknown): boolean {
+export function etagMatches(ifNoneMatch: unknown, etag: unknown): boolean {
   if (typeof ifNoneMatch !== 'string' || typeof etag !== 'string') return false
   if (ifNoneMatch.trim() === '*') return true
-  return ifNoneMatch.split(',').some((candidate) => opaque(candidate) === opaque(etag))
+  return ifNoneMatch.split(',').some(candidate => opaque(candidate) === opaque(etag))
 }
 
 export const CACHE_NAME = 'Gatehouse'
 
 export type CacheStatus =
-  | { hit: true, ttlSeconds: number, detail?: string }
-  | { fwd: 'uri-miss' | 'vary-miss' | 'stale' | 'request' | 'bypass' | 'method', fwdStatus?: number, stored?: boolean, collapsed?: boolean, ttlSeconds?: number, detail?: string }
+  | { hit: true; ttlSeconds: number; detail?: string }
+  | {
+      fwd: 'uri-miss' | 'vary-miss' | 'stale' | 'request' | 'bypass' | 'method'
+      fwdStatus?: number
+      stored?: boolean
+      collapsed?: boolean
+      ttlSeconds?: number
+      detail?: string
+    }
 
 /** The RFC 9211 Cache-Status field value for what this cache did. */
-export function cacheStatus (status: CacheStatus): string {
+export function cacheStatus(status: CacheStatus): string {
   const parts = [CACHE_NAME]
   if ('hit' in status) {
     parts.push('hit', `ttl=${status.ttlSeconds}`)

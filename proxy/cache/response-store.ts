@@ -22,8 +22,11 @@ export interface CachedResponse {
   encodable?: boolean
 }
 
-export interface CacheKey { id: string, segment: string }
-type Result = { item: CachedResponse, stored: number, ttl: number } | null
+export interface CacheKey {
+  id: string
+  segment: string
+}
+type Result = { item: CachedResponse; stored: number; ttl: number } | null
 type Callback<T> = (error: unknown, result: T) => void
 
 export interface ResponseStore {
@@ -42,21 +45,24 @@ export interface ResponseStore {
   readonly size: number
 }
 
-export interface StoreOptions { maxEntries: number, maxBytes: number, onError(error: Error): void }
+export interface StoreOptions {
+  maxEntries: number
+  maxBytes: number
+  onError(error: Error): void
+}
 
 /**
  * Keys are hashed: URLs can be long and hold anything, store keys should not. One-shot crypto.hash gives the
  * digest a Hash object gives (Redis keys stay the same across versions) at a fraction of the cost: it runs on
  * every lookup and was ~2.5 % of a cache hit's CPU (npm run bench, BENCH_PROFILE=1).
  */
-export const flatKey = (key: CacheKey | string): string => typeof key === 'string'
-  ? key
-  : `${key.segment}:${hash('sha256', key.id, 'base64url')}`
+export const flatKey = (key: CacheKey | string): string =>
+  typeof key === 'string' ? key : `${key.segment}:${hash('sha256', key.id, 'base64url')}`
 
 const HEADER_OVERHEAD_BYTES = 512
 
 /** Wraps promise methods so that an abstract-cache callback, when given, receives the outcome too. */
-function withCallbacks<T extends object> (methods: T): T {
+function withCallbacks<T extends object>(methods: T): T {
   const wrapped: Record<string, unknown> = {}
   for (const [name, method] of Object.entries(methods)) {
     if (typeof method !== 'function') continue
@@ -64,33 +70,44 @@ function withCallbacks<T extends object> (methods: T): T {
       const last = args.at(-1)
       if (typeof last !== 'function') return method(...args)
       const promise = method(...args.slice(0, -1)) as Promise<unknown>
-      promise.then((result) => (last as Callback<unknown>)(null, result), (error) => (last as Callback<unknown>)(error, undefined))
+      promise.then(
+        result => (last as Callback<unknown>)(null, result),
+        error => (last as Callback<unknown>)(error, undefined),
+      )
       return promise
     }
   }
   return wrapped as T
 }
 
-export function memoryResponseStore (options: StoreOptions): ResponseStore {
+export function memoryResponseStore(options: StoreOptions): ResponseStore {
   const entries = new LRUCache<string, CachedResponse>({
     max: options.maxEntries,
     maxSize: options.maxBytes,
-    sizeCalculation: (entry) => entry.body.length + HEADER_OVERHEAD_BYTES,
+    sizeCalculation: entry => entry.body.length + HEADER_OVERHEAD_BYTES,
   })
   // Not in the LRU: an evicted generation would bring back entries stored before the last write.
   const generations = new Map<string, number>()
   const methods = withCallbacks({
-    async get (key: CacheKey | string): Promise<Result> {
+    async get(key: CacheKey | string): Promise<Result> {
       const item = entries.get(flatKey(key))
       return item === undefined ? null : { item, stored: item.storedAt, ttl: Math.max(0, item.staleUntil - Date.now()) }
     },
-    async set (key: CacheKey | string, value: CachedResponse, ttlMs: number): Promise<void> {
+    async set(key: CacheKey | string, value: CachedResponse, ttlMs: number): Promise<void> {
       entries.set(flatKey(key), value, { ttl: Math.max(1, ttlMs) })
     },
-    async has (key: CacheKey | string): Promise<boolean> { return entries.has(flatKey(key)) },
-    async delete (key: CacheKey | string): Promise<void> { entries.delete(flatKey(key)) },
-    async generation (tenant: string): Promise<string | undefined> { return String(generations.get(tenant) ?? 0) },
-    async invalidate (tenant: string): Promise<void> { generations.set(tenant, (generations.get(tenant) ?? 0) + 1) },
+    async has(key: CacheKey | string): Promise<boolean> {
+      return entries.has(flatKey(key))
+    },
+    async delete(key: CacheKey | string): Promise<void> {
+      entries.delete(flatKey(key))
+    },
+    async generation(tenant: string): Promise<string | undefined> {
+      return String(generations.get(tenant) ?? 0)
+    },
+    async invalidate(tenant: string): Promise<void> {
+      generations.set(tenant, (generations.get(tenant) ?? 0) + 1)
+    },
   })
   // defineProperty, not Object.assign: assign would copy the getter's value once instead of the getter.
   return Object.defineProperties(methods, {
@@ -100,9 +117,14 @@ export function memoryResponseStore (options: StoreOptions): ResponseStore {
   }) as ResponseStore
 }
 
-interface StoredJson extends Omit<CachedResponse, 'body'> { body: string }
+interface StoredJson extends Omit<CachedResponse, 'body'> {
+  body: string
+}
 
-export function redisResponseStore (redis: Redis, options: Pick<StoreOptions, 'onError'> & { prefix: string }): ResponseStore {
+export function redisResponseStore(
+  redis: Redis,
+  options: Pick<StoreOptions, 'onError'> & { prefix: string },
+): ResponseStore {
   const key = (name: CacheKey | string): string => options.prefix + flatKey(name)
   const generationKey = (tenant: string): string => `${options.prefix}generation:${tenant}`
   // Tenants whose write could not bump their generation (Redis away or not answering): if Redis kept its
@@ -118,32 +140,40 @@ export function redisResponseStore (redis: Redis, options: Pick<StoreOptions, 'o
     }
   }
   const methods = withCallbacks({
-    get: (name: CacheKey | string): Promise<Result> => failSoft(async () => {
-      const text = await redis.get(key(name))
-      if (text === null) return null
-      const parsed = JSON.parse(text) as StoredJson
-      const item: CachedResponse = { ...parsed, body: Buffer.from(parsed.body, 'base64') }
-      return { item, stored: item.storedAt, ttl: Math.max(0, item.staleUntil - Date.now()) }
-    }, null),
-    set: (name: CacheKey | string, value: CachedResponse, ttlMs: number): Promise<void> => failSoft(async () => {
-      const stored: StoredJson = { ...value, body: value.body.toString('base64') }
-      await redis.set(key(name), JSON.stringify(stored), 'PX', Math.max(1, Math.ceil(ttlMs)))
-    }, undefined),
-    has: (name: CacheKey | string): Promise<boolean> => failSoft(async () => (await redis.exists(key(name))) === 1, false),
-    delete: (name: CacheKey | string): Promise<void> => failSoft(async () => { await redis.del(key(name)) }, undefined),
-    generation: (tenant: string): Promise<string | undefined> => failSoft(async () => {
-      if (unbumped.has(tenant)) {
-        const bumped = String(await redis.incr(generationKey(tenant)))
+    get: (name: CacheKey | string): Promise<Result> =>
+      failSoft(async () => {
+        const text = await redis.get(key(name))
+        if (text === null) return null
+        const parsed = JSON.parse(text) as StoredJson
+        const item: CachedResponse = { ...parsed, body: Buffer.from(parsed.body, 'base64') }
+        return { item, stored: item.storedAt, ttl: Math.max(0, item.staleUntil - Date.now()) }
+      }, null),
+    set: (name: CacheKey | string, value: CachedResponse, ttlMs: number): Promise<void> =>
+      failSoft(async () => {
+        const stored: StoredJson = { ...value, body: value.body.toString('base64') }
+        await redis.set(key(name), JSON.stringify(stored), 'PX', Math.max(1, Math.ceil(ttlMs)))
+      }, undefined),
+    has: (name: CacheKey | string): Promise<boolean> =>
+      failSoft(async () => (await redis.exists(key(name))) === 1, false),
+    delete: (name: CacheKey | string): Promise<void> =>
+      failSoft(async () => {
+        await redis.del(key(name))
+      }, undefined),
+    generation: (tenant: string): Promise<string | undefined> =>
+      failSoft(async () => {
+        if (unbumped.has(tenant)) {
+          const bumped = String(await redis.incr(generationKey(tenant)))
+          unbumped.delete(tenant)
+          return bumped
+        }
+        return (await redis.get(generationKey(tenant))) ?? '0'
+      }, undefined),
+    invalidate: (tenant: string): Promise<void> =>
+      failSoft(async () => {
+        unbumped.add(tenant)
+        await redis.incr(generationKey(tenant))
         unbumped.delete(tenant)
-        return bumped
-      }
-      return (await redis.get(generationKey(tenant))) ?? '0'
-    }, undefined),
-    invalidate: (tenant: string): Promise<void> => failSoft(async () => {
-      unbumped.add(tenant)
-      await redis.incr(generationKey(tenant))
-      unbumped.delete(tenant)
-    }, undefined),
+      }, undefined),
   })
   return Object.assign(methods, { await: true as const, kind: 'redis' as const, size: 0 })
 }

@@ -5,7 +5,7 @@ export class SingleFlight<Outcome> {
   readonly #flights = new Map<string, Promise<Outcome>>()
 
   /** How the fetch of `key` under way will end, or undefined when none is. */
-  pending (key: string): Promise<Outcome> | undefined {
+  pending(key: string): Promise<Outcome> | undefined {
     return this.#flights.get(key)
   }
 
@@ -13,12 +13,14 @@ export class SingleFlight<Outcome> {
    * Registers the fetch of `key` and returns what ends it. Only its first call counts: a later one (the answer's
    * onResponse after the entry was already shared) must not end the next fetch of the same key.
    */
-  start (key: string): (outcome: Outcome) => void {
+  start(key: string): (outcome: Outcome) => void {
     let settle!: (outcome: Outcome) => void
-    const flight = new Promise<Outcome>((resolve) => { settle = resolve })
+    const flight = new Promise<Outcome>(resolve => {
+      settle = resolve
+    })
     this.#flights.set(key, flight)
     let ended = false
-    return (outcome) => {
+    return outcome => {
       if (ended) return
       ended = true
       if (this.#flights.get(key) === flight) this.#flights.delete(key)
@@ -26,5 +28,7 @@ export class SingleFlight<Outcome> {
     }
   }
 
-  get size (): number { return this.#flights.size }
+  get size(): number {
+    return this.#flights.size
+  }
 }

@@ -13,23 +13,39 @@ import type { MetricsSource } from '../servers.js'
 import { isMessage, sendToWorker, type MetricsJson, type ToPrimary } from './messages.js'
 
 /** The primary's own series: its process (it accepts every connection) and the pool's state. */
-export function createPrimaryMetrics (workers: () => Worker[]) {
+export function createPrimaryMetrics(workers: () => Worker[]) {
   const registry = new promClient.Registry()
   promClient.collectDefaultMetrics({ register: registry })
   const registers = [registry]
   return {
     registry,
     workers: new promClient.Gauge({
-      name: 'gatehouse_proxy_workers', help: 'Worker processes alive (PROXY_WORKERS)', registers,
-      collect () { this.set(workers().length) },
+      name: 'gatehouse_proxy_workers',
+      help: 'Worker processes alive (PROXY_WORKERS)',
+      registers,
+      collect() {
+        this.set(workers().length)
+      },
     }),
-    workerRestarts: new promClient.Counter({ name: 'gatehouse_proxy_worker_restarts_total', help: 'Workers replaced after they died', registers }),
+    workerRestarts: new promClient.Counter({
+      name: 'gatehouse_proxy_worker_restarts_total',
+      help: 'Workers replaced after they died',
+      registers,
+    }),
   }
 }
 
-interface Scrape { results: MetricsJson[], waiting: Set<number>, done(): void }
+interface Scrape {
+  results: MetricsJson[]
+  waiting: Set<number>
+  done(): void
+}
 
-export function clusterMetricsSource (primary: Registry, workers: () => Worker[], { timeoutMs = 3000 } = {}): MetricsSource {
+export function clusterMetricsSource(
+  primary: Registry,
+  workers: () => Worker[],
+  { timeoutMs = 3000 } = {},
+): MetricsSource {
   const scrapes = new Map<number, Scrape>()
   let nextId = 0
 
@@ -41,17 +57,22 @@ export function clusterMetricsSource (primary: Registry, workers: () => Worker[]
     if (scrape.waiting.size === 0) scrape.done()
   })
   cluster.on('exit', (worker: Worker) => {
-    for (const scrape of scrapes.values()) if (scrape.waiting.delete(worker.id) && scrape.waiting.size === 0) scrape.done()
+    for (const scrape of scrapes.values()) {
+      if (scrape.waiting.delete(worker.id) && scrape.waiting.size === 0) scrape.done()
+    }
   })
 
   const collect = async (): Promise<MetricsJson[]> => {
     const id = nextId++
-    const asked = workers().filter((worker) => worker.isConnected())
+    const asked = workers().filter(worker => worker.isConnected())
     const results: MetricsJson[] = []
-    await new Promise<void>((resolve) => {
+    await new Promise<void>(resolve => {
       const timer = setTimeout(resolve, timeoutMs)
-      const done = (): void => { clearTimeout(timer); resolve() }
-      scrapes.set(id, { results, waiting: new Set(asked.map((worker) => worker.id)), done })
+      const done = (): void => {
+        clearTimeout(timer)
+        resolve()
+      }
+      scrapes.set(id, { results, waiting: new Set(asked.map(worker => worker.id)), done })
       if (asked.length === 0) done()
       for (const worker of asked) sendToWorker(worker, { type: 'gatehouse:metrics-request', id })
     })
@@ -61,7 +82,7 @@ export function clusterMetricsSource (primary: Registry, workers: () => Worker[]
 
   return {
     contentType: primary.contentType,
-    async metrics () {
+    async metrics() {
       const [fromWorkers, own] = await Promise.all([collect(), primary.getMetricsAsJSON()])
       return AggregatorRegistry.aggregate([...fromWorkers, own]).metrics()
     },

@@ -25,8 +25,11 @@ import { startWorkerPool, WorkerStartError } from './worker-pool.js'
 /** The primary waits this much longer than a worker's own grace period before killing what is left. */
 const SHUTDOWN_MARGIN_MS = 5000
 
-export async function runPrimary (config: ProxyConfig, hooks: EdgeHooks = {}): Promise<void> {
-  const logOptions = { ...loggerOptions('proxy', config.logLevel), base: { service: 'proxy', pid: process.pid, role: 'primary' } }
+export async function runPrimary(config: ProxyConfig, hooks: EdgeHooks = {}): Promise<void> {
+  const logOptions = {
+    ...loggerOptions('proxy', config.logLevel),
+    base: { service: 'proxy', pid: process.pid, role: 'primary' },
+  }
   const log = pino(logOptions)
   const certificates = await openCertificateSource(config.tls)
   let tls: TlsMaterial = certificates.initial
@@ -37,8 +40,11 @@ export async function runPrimary (config: ProxyConfig, hooks: EdgeHooks = {}): P
   const ticketKeys = randomBytes(48).toString('base64')
 
   if (config.redisUrl === undefined) {
-    log.warn({ workers: config.workers }, 'no REDIS_URL: each worker counts rate limits and failed logins on its own, so a client ' +
-      'whose connections reach several workers gets up to PROXY_WORKERS times the budgets, and each worker has its own response cache')
+    log.warn(
+      { workers: config.workers },
+      'no REDIS_URL: each worker counts rate limits and failed logins on its own, so a client ' +
+        'whose connections reach several workers gets up to PROXY_WORKERS times the budgets, and each worker has its own response cache',
+    )
   }
 
   // The primary alone orders and renews; its workers serve what it relays.
@@ -46,38 +52,60 @@ export async function runPrimary (config: ProxyConfig, hooks: EdgeHooks = {}): P
   const pool = startWorkerPool({
     count: config.workers,
     log,
-    onMessage (worker, message) {
+    onMessage(worker, message) {
       if (acmeRelay?.handle(worker, message) === true) return
-      if (isMessage<ToPrimary, 'gatehouse:tls-request'>(message, 'gatehouse:tls-request')) sendToWorker(worker, { type: 'gatehouse:tls', ...tls, ticketKeys })
+      if (isMessage<ToPrimary, 'gatehouse:tls-request'>(message, 'gatehouse:tls-request')) {
+        sendToWorker(worker, { type: 'gatehouse:tls', ...tls, ticketKeys })
+      }
     },
     onRestart: () => primaryMetrics.workerRestarts.inc(),
   })
   const acmeRelay = acme === undefined ? undefined : relayAcme(acme, pool.workers)
   const primaryMetrics = createPrimaryMetrics(pool.workers)
   acme?.exportMetrics(primaryMetrics.registry)
-  const metrics = buildMetricsServer(clusterMetricsSource(primaryMetrics.registry, pool.workers), { timeouts: config.clientTimeouts, logger: logOptions })
+  const metrics = buildMetricsServer(clusterMetricsSource(primaryMetrics.registry, pool.workers), {
+    timeouts: config.clientTimeouts,
+    logger: logOptions,
+  })
 
   // The certificate source checked the new pair (key matches, not expired) before it gets here.
-  certificates.watch((material) => {
-    tls = material
-    for (const worker of pool.workers()) sendToWorker(worker, { type: 'gatehouse:tls', ...material, ticketKeys })
-    log.info('TLS certificate reloaded')
-  }, (error) => log.error({ err: error }, 'new TLS certificate rejected; still serving the previous one'))
+  certificates.watch(
+    material => {
+      tls = material
+      for (const worker of pool.workers()) sendToWorker(worker, { type: 'gatehouse:tls', ...material, ticketKeys })
+      log.info('TLS certificate reloaded')
+    },
+    error => log.error({ err: error }, 'new TLS certificate rejected; still serving the previous one'),
+  )
 
-  closeWithGrace({
-    delay: config.shutdownGraceMs + SHUTDOWN_MARGIN_MS,
-    logger: { error: (message: unknown) => { if (typeof message === 'string') log.error(message); else log.error({ err: message }, 'shutdown failed') } },
-    onSecondSignal: (signal) => { log.error({ signal }, 'second signal: stopping the workers now'); pool.kill() },
-    onTimeout: () => { log.error('workers still running after the grace period: killed'); pool.kill() },
-  }, async ({ signal, err }) => {
-    if (err !== undefined) log.error({ err }, 'shutting down after an unexpected error')
-    else log.info({ signal }, 'shutting down: every worker finishes its in-flight requests')
-    certificates.close()
-    await acme?.close()
-    const clean = await pool.drain()
-    await metrics.close()
-    if (!clean) throw new Error('a worker did not stop cleanly')
-  })
+  closeWithGrace(
+    {
+      delay: config.shutdownGraceMs + SHUTDOWN_MARGIN_MS,
+      logger: {
+        error: (message: unknown) => {
+          if (typeof message === 'string') log.error(message)
+          else log.error({ err: message }, 'shutdown failed')
+        },
+      },
+      onSecondSignal: signal => {
+        log.error({ signal }, 'second signal: stopping the workers now')
+        pool.kill()
+      },
+      onTimeout: () => {
+        log.error('workers still running after the grace period: killed')
+        pool.kill()
+      },
+    },
+    async ({ signal, err }) => {
+      if (err !== undefined) log.error({ err }, 'shutting down after an unexpected error')
+      else log.info({ signal }, 'shutting down: every worker finishes its in-flight requests')
+      certificates.close()
+      await acme?.close()
+      const clean = await pool.drain()
+      await metrics.close()
+      if (!clean) throw new Error('a worker did not stop cleanly')
+    },
+  )
 
   try {
     await metrics.listen({ host: config.metrics.host, port: config.metrics.port })
@@ -89,5 +117,5 @@ export async function runPrimary (config: ProxyConfig, hooks: EdgeHooks = {}): P
     process.exit(error instanceof WorkerStartError ? error.exitCode : 1)
   }
 
-  announceReady(log, config, certificates, { workers: pool.workers().map((worker) => worker.process.pid) })
+  announceReady(log, config, certificates, { workers: pool.workers().map(worker => worker.process.pid) })
 }

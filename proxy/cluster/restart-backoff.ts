@@ -9,13 +9,17 @@ export interface RestartBackoffOptions {
   stableAfterMs: number
 }
 
-export const DEFAULT_RESTART_BACKOFF: RestartBackoffOptions = { initialDelayMs: 200, maxDelayMs: 30_000, stableAfterMs: 60_000 }
+export const DEFAULT_RESTART_BACKOFF: RestartBackoffOptions = {
+  initialDelayMs: 200,
+  maxDelayMs: 30_000,
+  stableAfterMs: 60_000,
+}
 
-export function createRestartBackoff (options: RestartBackoffOptions = DEFAULT_RESTART_BACKOFF) {
+export function createRestartBackoff(options: RestartBackoffOptions = DEFAULT_RESTART_BACKOFF) {
   let recentDeaths = 0
   return {
     /** The delay before replacing a worker that died after running for `uptimeMs`. */
-    nextDelayMs (uptimeMs: number): number {
+    nextDelayMs(uptimeMs: number): number {
       if (uptimeMs >= options.stableAfterMs) recentDeaths = 0
       const delay = Math.min(options.initialDelayMs * 2 ** recentDeaths, options.maxDelayMs)
       recentDeaths++

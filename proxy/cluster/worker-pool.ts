@@ -4,7 +4,12 @@
 // start (a port in use, a setting only the worker checks), and the primary gives up with its exit code.
 import cluster, { type Worker } from 'node:cluster'
 import type { Logger } from 'pino'
-import { createRestartBackoff, DEFAULT_RESTART_BACKOFF, type RestartBackoff, type RestartBackoffOptions } from './restart-backoff.js'
+import {
+  createRestartBackoff,
+  DEFAULT_RESTART_BACKOFF,
+  type RestartBackoff,
+  type RestartBackoffOptions,
+} from './restart-backoff.js'
 import { isMessage, sendToWorker, type ToPrimary } from './messages.js'
 
 export interface WorkerPoolOptions {
@@ -28,16 +33,31 @@ export interface WorkerPool {
   kill(): void
 }
 
-interface Slot { index: number, worker: Worker | undefined, startedAt: number, backoff: RestartBackoff, restartTimer: NodeJS.Timeout | undefined }
-
-export class WorkerStartError extends Error {
-  constructor (readonly exitCode: number, message: string) { super(message) }
+interface Slot {
+  index: number
+  worker: Worker | undefined
+  startedAt: number
+  backoff: RestartBackoff
+  restartTimer: NodeJS.Timeout | undefined
 }
 
-export function startWorkerPool (options: WorkerPoolOptions): WorkerPool {
+export class WorkerStartError extends Error {
+  constructor(
+    readonly exitCode: number,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
   const { log } = options
   const slots: Slot[] = Array.from({ length: options.count }, (_, index) => ({
-    index, worker: undefined, startedAt: 0, backoff: createRestartBackoff(options.backoff ?? DEFAULT_RESTART_BACKOFF), restartTimer: undefined,
+    index,
+    worker: undefined,
+    startedAt: 0,
+    backoff: createRestartBackoff(options.backoff ?? DEFAULT_RESTART_BACKOFF),
+    restartTimer: undefined,
   }))
   const ready = new Set<Worker>()
   let allReady = false
@@ -45,7 +65,10 @@ export function startWorkerPool (options: WorkerPoolOptions): WorkerPool {
   let clean = true
   let resolveStarted!: () => void
   let rejectStarted!: (error: Error) => void
-  const started = new Promise<void>((resolve, reject) => { resolveStarted = resolve; rejectStarted = reject })
+  const started = new Promise<void>((resolve, reject) => {
+    resolveStarted = resolve
+    rejectStarted = reject
+  })
   started.catch(() => {}) // the caller awaits it; an early rejection must not count as unhandled
   let wakeDrain: (() => void) | undefined
 
@@ -54,7 +77,9 @@ export function startWorkerPool (options: WorkerPoolOptions): WorkerPool {
     slot.worker = worker
     slot.startedAt = Date.now()
     worker.on('message', (message: unknown) => {
-      if (!isMessage<ToPrimary, 'gatehouse:ready'>(message, 'gatehouse:ready')) return options.onMessage(worker, message)
+      if (!isMessage<ToPrimary, 'gatehouse:ready'>(message, 'gatehouse:ready')) {
+        return options.onMessage(worker, message)
+      }
       ready.add(worker)
       if (allReady) log.info({ worker: worker.id, workerPid: worker.process.pid }, 'proxy worker replaced')
       else if (ready.size === slots.length) {
@@ -71,7 +96,12 @@ export function startWorkerPool (options: WorkerPoolOptions): WorkerPool {
         log.info(exit, 'proxy worker stopped')
       } else if (!allReady) {
         log.fatal(exit, 'a proxy worker exited before the proxy was ready')
-        rejectStarted(new WorkerStartError(code !== 0 && code !== null ? code : 1, `worker exited with ${signal ?? `code ${code}`} while starting`))
+        rejectStarted(
+          new WorkerStartError(
+            code !== 0 && code !== null ? code : 1,
+            `worker exited with ${signal ?? `code ${code}`} while starting`,
+          ),
+        )
       } else {
         const delayMs = slot.backoff.nextDelayMs(Date.now() - slot.startedAt)
         log.error({ ...exit, restartInMs: delayMs }, 'proxy worker died; replacing it')
@@ -85,14 +115,14 @@ export function startWorkerPool (options: WorkerPoolOptions): WorkerPool {
     })
   }
 
-  const alive = (): Worker[] => slots.flatMap((slot) => slot.worker !== undefined ? [slot.worker] : [])
+  const alive = (): Worker[] => slots.flatMap(slot => (slot.worker !== undefined ? [slot.worker] : []))
 
   for (const slot of slots) fork(slot)
 
   return {
     started,
     workers: alive,
-    async drain () {
+    async drain() {
       draining = true
       for (const slot of slots) clearTimeout(slot.restartTimer)
       for (const worker of alive()) {
@@ -100,10 +130,14 @@ export function startWorkerPool (options: WorkerPoolOptions): WorkerPool {
         if (worker.isConnected()) sendToWorker(worker, { type: 'gatehouse:drain' })
         else worker.process.kill('SIGTERM')
       }
-      while (alive().length > 0) await new Promise<void>((resolve) => { wakeDrain = resolve })
+      while (alive().length > 0) {
+        await new Promise<void>(resolve => {
+          wakeDrain = resolve
+        })
+      }
       return clean
     },
-    kill () {
+    kill() {
       clean = false
       for (const worker of alive()) worker.process.kill('SIGKILL')
     },

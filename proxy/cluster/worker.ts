@@ -6,15 +6,17 @@ import type { CertificateSource } from '../tls/certificate-source.js'
 import type { TlsMaterial } from '../tls/local-ca.js'
 import { isMessage, type ToPrimary, type ToWorker } from './messages.js'
 
-function send (message: ToPrimary): void {
+function send(message: ToPrimary): void {
   if (process.connected) process.send?.(message)
 }
 
 /** The primary's certificate: asked for once, then every renewal or reload it pushes; and its session ticket keys. */
-export async function certificatesFromPrimary (): Promise<CertificateSource & { ticketKeys: Buffer }> {
+export async function certificatesFromPrimary(): Promise<CertificateSource & { ticketKeys: Buffer }> {
   let apply: ((material: TlsMaterial) => void) | undefined
-  let resolveInitial: ((first: { material: TlsMaterial, ticketKeys: Buffer }) => void) | undefined
-  const initial = new Promise<{ material: TlsMaterial, ticketKeys: Buffer }>((resolve) => { resolveInitial = resolve })
+  let resolveInitial: ((first: { material: TlsMaterial; ticketKeys: Buffer }) => void) | undefined
+  const initial = new Promise<{ material: TlsMaterial; ticketKeys: Buffer }>(resolve => {
+    resolveInitial = resolve
+  })
   const onMessage = (message: unknown): void => {
     if (!isMessage<ToWorker, 'gatehouse:tls'>(message, 'gatehouse:tls')) return
     const material = { key: message.key, cert: message.cert }
@@ -33,17 +35,24 @@ export async function certificatesFromPrimary (): Promise<CertificateSource & { 
     ticketKeys: first.ticketKeys,
     notice: undefined,
     // The primary checked the pair before sending it: a rejected one never gets here.
-    watch (onApply) { apply = onApply },
-    close () { process.off('message', onMessage) },
+    watch(onApply) {
+      apply = onApply
+    },
+    close() {
+      process.off('message', onMessage)
+    },
   }
 }
 
-export function answerMetricsRequests (registry: Registry): void {
+export function answerMetricsRequests(registry: Registry): void {
   process.on('message', (message: unknown) => {
     if (!isMessage<ToWorker, 'gatehouse:metrics-request'>(message, 'gatehouse:metrics-request')) return
-    registry.getMetricsAsJSON().then((metrics) => send({ type: 'gatehouse:metrics', id: message.id, metrics }), () => {
-      send({ type: 'gatehouse:metrics', id: message.id, metrics: [] })
-    })
+    registry.getMetricsAsJSON().then(
+      metrics => send({ type: 'gatehouse:metrics', id: message.id, metrics }),
+      () => {
+        send({ type: 'gatehouse:metrics', id: message.id, metrics: [] })
+      },
+    )
   })
 }
 
@@ -53,7 +62,7 @@ export function answerMetricsRequests (registry: Registry): void {
  * and the primary's request may overtake the signal: neither may count as a worker's "second signal"
  * (close-with-grace exits 1 on one). Forcing a stop is the primary's call: it kills the workers.
  */
-export function onDrainRequest (drain: (reason: string) => void): void {
+export function onDrainRequest(drain: (reason: string) => void): void {
   process.on('message', (message: unknown) => {
     if (isMessage<ToWorker, 'gatehouse:drain'>(message, 'gatehouse:drain')) drain('asked by the primary')
   })
@@ -61,6 +70,6 @@ export function onDrainRequest (drain: (reason: string) => void): void {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => drain(signal))
 }
 
-export function reportReady (): void {
+export function reportReady(): void {
   send({ type: 'gatehouse:ready' })
 }

@@ -2,8 +2,17 @@
 // few kB the thread pool's round trip costs more than the work), streams for the rest, and bounded decoding of
 // request bodies, whose output stops at the limit however small the input was (a zip bomb).
 import {
-  brotliCompressSync, brotliDecompress, constants, createBrotliCompress, createGzip, createZstdCompress, gunzip,
-  gzipSync, zstdCompressSync, zstdDecompress, type Gzip,
+  brotliCompressSync,
+  brotliDecompress,
+  constants,
+  createBrotliCompress,
+  createGzip,
+  createZstdCompress,
+  gunzip,
+  gzipSync,
+  zstdCompressSync,
+  zstdDecompress,
+  type Gzip,
 } from 'node:zlib'
 import type { Transform } from 'node:stream'
 import type { Encoding } from './negotiation.js'
@@ -23,25 +32,33 @@ const windowBits = (size: number, min: number, max: number): number =>
  * One body in memory, coded at once. Each coder is told the body's size (a window no larger than it, Brotli's size
  * hint, zstd's pledged size), which for a page of JSON cuts the coder's setup, most of the cost, by up to half.
  */
-export function encodeSync (encoding: Encoding, body: Buffer, level: number): Buffer {
+export function encodeSync(encoding: Encoding, body: Buffer, level: number): Buffer {
   switch (encoding) {
     case 'gzip': {
       // As nginx sizes its deflate state for a response of known length: each step down in window, one in memLevel.
       const bits = windowBits(body.length, 9, 15)
       return gzipSync(body, { level, windowBits: bits, memLevel: Math.max(1, 8 - (15 - bits)) })
     }
-    case 'br': return brotliCompressSync(body, {
-      params: { ...brotliParams(level, body.length), [constants.BROTLI_PARAM_LGWIN]: windowBits(body.length, 10, 24) },
-    })
-    case 'zstd': return zstdCompressSync(body, { params: zstdParams(level), pledgedSrcSize: body.length })
+    case 'br':
+      return brotliCompressSync(body, {
+        params: {
+          ...brotliParams(level, body.length),
+          [constants.BROTLI_PARAM_LGWIN]: windowBits(body.length, 10, 24),
+        },
+      })
+    case 'zstd':
+      return zstdCompressSync(body, { params: zstdParams(level), pledgedSrcSize: body.length })
   }
 }
 
-export function encoderStream (encoding: Encoding, level: number): Transform | Gzip {
+export function encoderStream(encoding: Encoding, level: number): Transform | Gzip {
   switch (encoding) {
-    case 'gzip': return createGzip({ level })
-    case 'br': return createBrotliCompress({ params: brotliParams(level) })
-    case 'zstd': return createZstdCompress({ params: zstdParams(level) })
+    case 'gzip':
+      return createGzip({ level })
+    case 'br':
+      return createBrotliCompress({ params: brotliParams(level) })
+    case 'zstd':
+      return createZstdCompress({ params: zstdParams(level) })
   }
 }
 
@@ -51,16 +68,23 @@ export const REQUEST_CODINGS: Record<string, Encoding> = { gzip: 'gzip', 'x-gzip
 export type DecodeFailure = 'too-large' | 'corrupt'
 
 /** Decodes off the event loop (zlib's thread pool); more than maxBytes of output stops it: 'too-large'. */
-export function decodeBody (encoding: Encoding, body: Buffer, maxBytes: number,
-  done: (failure: DecodeFailure | null, decoded?: Buffer) => void): void {
+export function decodeBody(
+  encoding: Encoding,
+  body: Buffer,
+  maxBytes: number,
+  done: (failure: DecodeFailure | null, decoded?: Buffer) => void,
+): void {
   const finish = (error: Error | null, decoded: Buffer): void => {
     if (error === null) return done(null, decoded)
     done((error as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE' ? 'too-large' : 'corrupt')
   }
   const options = { maxOutputLength: maxBytes }
   switch (encoding) {
-    case 'gzip': return gunzip(body, options, finish)
-    case 'br': return brotliDecompress(body, options, finish)
-    case 'zstd': return zstdDecompress(body, options, finish)
+    case 'gzip':
+      return gunzip(body, options, finish)
+    case 'br':
+      return brotliDecompress(body, options, finish)
+    case 'zstd':
+      return zstdDecompress(body, options, finish)
   }
 }

@@ -15,24 +15,32 @@ import type { Encoding } from '../compression/negotiation.js'
 /** Bytes of request bodies held at once, across every request of this process. */
 export class BodyBudget {
   #used = 0
-  constructor (readonly maxBytes: number) {}
-  get used (): number { return this.#used }
-  take (bytes: number): boolean {
+  constructor(readonly maxBytes: number) {}
+  get used(): number {
+    return this.#used
+  }
+  take(bytes: number): boolean {
     if (this.#used + bytes > this.maxBytes) return false
     this.#used += bytes
     return true
   }
 
-  give (bytes: number): void { this.#used -= bytes }
+  give(bytes: number): void {
+    this.#used -= bytes
+  }
 }
 
 const ACCEPTED_CODINGS = 'gzip, br, zstd'
 
 /** What one request holds of the budget, given back when its exchange ends however it ends. */
-interface Hold { bytes: number }
+interface Hold {
+  bytes: number
+}
 
 declare module 'fastify' {
-  interface FastifyRequest { bodyHold: Hold | null }
+  interface FastifyRequest {
+    bodyHold: Hold | null
+  }
 }
 
 export interface RequestBodyOptions {
@@ -42,11 +50,18 @@ export interface RequestBodyOptions {
   onClientFault(kind: 'aborted' | 'bad-framing' | 'too-large'): void
 }
 
-const hasBody = (request: FastifyRequest): boolean => request.raw.httpVersionMajor === 2
-  ? !(request.raw as unknown as Http2ServerRequest).stream.endAfterHeaders
-  : request.headers['transfer-encoding'] !== undefined || (request.headers['content-length'] !== undefined && request.headers['content-length'] !== '0')
+const hasBody = (request: FastifyRequest): boolean =>
+  request.raw.httpVersionMajor === 2
+    ? !(request.raw as unknown as Http2ServerRequest).stream.endAfterHeaders
+    : request.headers['transfer-encoding'] !== undefined ||
+      (request.headers['content-length'] !== undefined && request.headers['content-length'] !== '0')
 
-function readWhole (request: FastifyRequest, payload: Readable, options: RequestBodyOptions, done: (error: Error | null, body?: Buffer) => void): void {
+function readWhole(
+  request: FastifyRequest,
+  payload: Readable,
+  options: RequestBodyOptions,
+  done: (error: Error | null, body?: Buffer) => void,
+): void {
   const hold = request.bodyHold
   const declaredHeader = request.headers['content-length']
   const declared = declaredHeader === undefined ? undefined : Number(declaredHeader)
@@ -78,7 +93,9 @@ function readWhole (request: FastifyRequest, payload: Readable, options: Request
     received += chunk.length
     if (received > options.limitBytes || (declared !== undefined && received > declared)) {
       options.onClientFault(received > options.limitBytes ? 'too-large' : 'bad-framing')
-      finish(received > options.limitBytes ? new Errors.BodyTooLarge(options.limitBytes) : new Errors.BodyLengthMismatch())
+      finish(
+        received > options.limitBytes ? new Errors.BodyTooLarge(options.limitBytes) : new Errors.BodyLengthMismatch(),
+      )
       return
     }
     if (declared === undefined && !claim(chunk.length)) {
@@ -99,9 +116,9 @@ function readWhole (request: FastifyRequest, payload: Readable, options: Request
     decodeBody(coding, body, options.limitBytes, (failure, decoded) => {
       if (failure === 'too-large') options.onClientFault('too-large')
       if (failure !== null) {
-        return finish(failure === 'too-large'
-          ? new Errors.BodyTooLarge(options.limitBytes)
-          : new Errors.BadBodyEncoding(coding))
+        return finish(
+          failure === 'too-large' ? new Errors.BodyTooLarge(options.limitBytes) : new Errors.BadBodyEncoding(coding),
+        )
       }
       // Held as well as the coded body until the exchange ends; what goes upstream is the decoded body alone.
       if (!claim(decoded!.length)) return finish(new Errors.BodyBufferFull())
@@ -114,7 +131,9 @@ function readWhole (request: FastifyRequest, payload: Readable, options: Request
     options.onClientFault('aborted')
     finish(new Errors.ClientAborted())
   }
-  const onClose = (): void => { if (!payload.readableEnded) onError() }
+  const onClose = (): void => {
+    if (!payload.readableEnded) onError()
+  }
   payload.on('data', onData)
   payload.on('end', onEnd)
   payload.on('error', onError)
@@ -122,7 +141,7 @@ function readWhole (request: FastifyRequest, payload: Readable, options: Request
 }
 
 /** The coding of a request's body that the edge decodes; undefined for none (or identity). */
-function codingOf (request: FastifyRequest): Encoding | undefined {
+function codingOf(request: FastifyRequest): Encoding | undefined {
   const coding = request.headers['content-encoding']
   return coding === undefined ? undefined : REQUEST_CODINGS[coding.trim().toLowerCase()]
 }
@@ -135,28 +154,33 @@ const unsupportedCoding = (request: FastifyRequest): boolean => {
 }
 
 /** Replaces every body parser of this context: bodies arrive as Buffers, whatever their type. */
-export function receiveBodiesWhole (app: FastifyInstance, options: RequestBodyOptions): void {
+export function receiveBodiesWhole(app: FastifyInstance, options: RequestBodyOptions): void {
   app.decorateRequest('bodyHold', null)
   // Only requests that carry a body pay for a listener: the hold is given back when the exchange ends.
-  app.addHook('onRequest', function holdBodyBudget (request: FastifyRequest, reply: FastifyReply,
-    next: (error?: Error) => void) {
-    if (hasBody(request)) {
-      // One coding the edge can decode, or none: anything else (deflate, a chain of codings) is 415, and the
-      // answer says what is accepted (RFC 9110 §12.5.3).
-      if (unsupportedCoding(request)) {
-        reply.header('accept-encoding', ACCEPTED_CODINGS)
-        next(new Errors.UnsupportedBodyEncoding(String(request.headers['content-encoding'])))
-        return
+  app.addHook(
+    'onRequest',
+    function holdBodyBudget(request: FastifyRequest, reply: FastifyReply, next: (error?: Error) => void) {
+      if (hasBody(request)) {
+        // One coding the edge can decode, or none: anything else (deflate, a chain of codings) is 415, and the
+        // answer says what is accepted (RFC 9110 §12.5.3).
+        if (unsupportedCoding(request)) {
+          reply.header('accept-encoding', ACCEPTED_CODINGS)
+          next(new Errors.UnsupportedBodyEncoding(String(request.headers['content-encoding'])))
+          return
+        }
+        const hold: Hold = { bytes: 0 }
+        request.bodyHold = hold
+        reply.raw.once('close', () => {
+          options.budget.give(hold.bytes)
+          hold.bytes = 0
+        })
+        // An HTTP/2 body says nothing of itself in headers; without a type Fastify would take it for none and
+        // leave it unread. A recipient may assume octet-stream (RFC 9110 §8.3).
+        if (request.headers['content-type'] === undefined) request.headers['content-type'] = 'application/octet-stream'
       }
-      const hold: Hold = { bytes: 0 }
-      request.bodyHold = hold
-      reply.raw.once('close', () => { options.budget.give(hold.bytes); hold.bytes = 0 })
-      // An HTTP/2 body says nothing of itself in headers; without a type Fastify would take it for none and
-      // leave it unread. A recipient may assume octet-stream (RFC 9110 §8.3).
-      if (request.headers['content-type'] === undefined) request.headers['content-type'] = 'application/octet-stream'
-    }
-    next()
-  })
+      next()
+    },
+  )
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', (request, payload, done) => readWhole(request, payload as Readable, options, done))
 }

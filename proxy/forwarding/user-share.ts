@@ -7,15 +7,17 @@
 /** How many shares of one user's requests may wait for a place before more are refused. */
 const QUEUE_FACTOR = 4
 
-interface Waiter { resolve(granted: boolean): void }
+interface Waiter {
+  resolve(granted: boolean): void
+}
 
 export class UpstreamShares {
   readonly #inFlight = new Map<string, number>()
   readonly #waiting = new Map<string, Waiter[]>()
-  constructor (readonly perUser: number) {}
+  constructor(readonly perUser: number) {}
 
   /** Takes one of the user's places at once if one is free (the usual case: no promise). */
-  tryTake (user: string): boolean {
+  tryTake(user: string): boolean {
     const held = this.#inFlight.get(user) ?? 0
     if (held >= this.perUser) return false
     this.#inFlight.set(user, held + 1)
@@ -23,25 +25,29 @@ export class UpstreamShares {
   }
 
   /** Waits for a place freed by one of the user's requests; false if too many wait already or `signal` fires first. */
-  wait (user: string, signal: AbortSignal): Promise<boolean> {
+  wait(user: string, signal: AbortSignal): Promise<boolean> {
     const queue = this.#waiting.get(user) ?? []
     if (queue.length >= this.perUser * QUEUE_FACTOR || signal.aborted) return Promise.resolve(false)
     this.#waiting.set(user, queue)
-    return new Promise<boolean>((resolve) => {
+    return new Promise<boolean>(resolve => {
       const waiter: Waiter = { resolve }
       queue.push(waiter)
-      signal.addEventListener('abort', () => {
-        const at = queue.indexOf(waiter)
-        if (at === -1) return // already granted: its place is given back by its own release
-        queue.splice(at, 1)
-        if (queue.length === 0 && this.#waiting.get(user) === queue) this.#waiting.delete(user)
-        resolve(false)
-      }, { once: true })
+      signal.addEventListener(
+        'abort',
+        () => {
+          const at = queue.indexOf(waiter)
+          if (at === -1) return // already granted: its place is given back by its own release
+          queue.splice(at, 1)
+          if (queue.length === 0 && this.#waiting.get(user) === queue) this.#waiting.delete(user)
+          resolve(false)
+        },
+        { once: true },
+      )
     })
   }
 
   /** Gives a place back: to the user's next waiting request, or free. */
-  release (user: string): void {
+  release(user: string): void {
     const queue = this.#waiting.get(user)
     const next = queue?.shift()
     if (queue !== undefined && queue.length === 0) this.#waiting.delete(user)
@@ -54,5 +60,7 @@ export class UpstreamShares {
     else this.#inFlight.set(user, held - 1)
   }
 
-  heldBy (user: string): number { return this.#inFlight.get(user) ?? 0 }
+  heldBy(user: string): number {
+    return this.#inFlight.get(user) ?? 0
+  }
 }

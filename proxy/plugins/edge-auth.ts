@@ -11,13 +11,18 @@ import { watchHtpasswd, type HtpasswdEntry } from '../auth/htpasswd.js'
 import type { ProxyConfig } from '../config.js'
 import { Errors } from '../../common/problem.js'
 
-export interface Principal { tenant: string, user: string }
+export interface Principal {
+  tenant: string
+  user: string
+}
 
 /** What @fastify/basic-auth throws for a missing Authorization header and for one that is not Basic credentials. */
 const BASIC_AUTH_REFUSED = 'FST_BASIC_AUTH_MISSING_OR_BAD_AUTHORIZATION_HEADER'
 
 declare module 'fastify' {
-  interface FastifyRequest { principal: Principal | null }
+  interface FastifyRequest {
+    principal: Principal | null
+  }
   interface FastifyInstance {
     edgeAuthenticate(request: FastifyRequest, reply: FastifyReply): Promise<void>
     /** Adds a check every request without valid credentials passes before its 401 (it may answer instead). */
@@ -27,10 +32,14 @@ declare module 'fastify' {
 
 export type UnauthenticatedCheck = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
 
-async function edgeAuth (app: FastifyInstance, options: ProxyConfig['auth']): Promise<void> {
+async function edgeAuth(app: FastifyInstance, options: ProxyConfig['auth']): Promise<void> {
   const store = watchHtpasswd(options.htpasswdFile, ({ users, problems, error }) => {
-    if (error !== undefined) app.log.warn({ file: options.htpasswdFile, error }, 'credentials file unreadable: every login fails until it is fixed')
-    else app.log.info({ file: options.htpasswdFile, users }, 'credentials loaded')
+    if (error !== undefined) {
+      app.log.warn(
+        { file: options.htpasswdFile, error },
+        'credentials file unreadable: every login fails until it is fixed',
+      )
+    } else app.log.info({ file: options.htpasswdFile, users }, 'credentials loaded')
     for (const problem of problems) app.log.warn({ file: options.htpasswdFile }, problem)
   })
   app.addHook('onClose', async () => store.close())
@@ -67,15 +76,16 @@ async function edgeAuth (app: FastifyInstance, options: ProxyConfig['auth']): Pr
   app.decorateRequest('principal', null)
   await app.register(basicAuth, {
     authenticate: { realm: 'Gatehouse' },
-    async validate (login, password, request, reply) {
+    async validate(login, password, request, reply) {
       // Credentials the cache knows to be right skip the login's throttle and reserve nothing (no bcrypt runs):
       // spraying wrong passwords at a login from many addresses must not lock its active user out. The address's
       // block still applies (one read): a blocked address would otherwise keep guessing, and see 200 for the
       // right password whenever its user had logged in lately.
       const known = verifier.cachedEntry(login, password)
-      const outcome = known !== undefined
-        ? await failures.addressRefusal(request.ip) ?? known
-        : await attempt(request.ip, login, password)
+      const outcome =
+        known !== undefined
+          ? ((await failures.addressRefusal(request.ip)) ?? known)
+          : await attempt(request.ip, login, password)
       if (isRefusal(outcome)) {
         reply.header('retry-after', String(outcome.retryAfterSeconds))
         authThrottled.inc({ throttle: outcome.throttle })
@@ -95,24 +105,32 @@ async function edgeAuth (app: FastifyInstance, options: ProxyConfig['auth']): Pr
   // Requests without valid credentials never reach the route's own hooks (the 401 comes first), so
   // whatever must also apply to them — the per-address anonymous budget — is called from here.
   const unauthenticatedChecks: UnauthenticatedCheck[] = []
-  app.decorate('edgeOnUnauthenticated', (check: UnauthenticatedCheck) => { unauthenticatedChecks.push(check) })
-
-  app.decorate('edgeAuthenticate', async function edgeAuthenticate (request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    try {
-      await new Promise<void>((resolve, reject) => {
-        app.basicAuth(request, reply, (error?: Error) => { if (error !== undefined) reject(error); else resolve() })
-      })
-    } catch (error) {
-      // A throttled login is answered as such; it is no anonymous request.
-      if (error instanceof Errors.TooManyLoginFailures) throw error
-      for (const check of unauthenticatedChecks) await check(request, reply)
-      // The plugin's one code covers two different mistakes; its WWW-Authenticate challenge is already set.
-      if ((error as { code?: string }).code !== BASIC_AUTH_REFUSED) throw error
-      throw request.headers.authorization === undefined
-        ? new Errors.CredentialsMissing()
-        : new Errors.CredentialsMalformed()
-    }
+  app.decorate('edgeOnUnauthenticated', (check: UnauthenticatedCheck) => {
+    unauthenticatedChecks.push(check)
   })
+
+  app.decorate(
+    'edgeAuthenticate',
+    async function edgeAuthenticate(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+      try {
+        await new Promise<void>((resolve, reject) => {
+          app.basicAuth(request, reply, (error?: Error) => {
+            if (error !== undefined) reject(error)
+            else resolve()
+          })
+        })
+      } catch (error) {
+        // A throttled login is answered as such; it is no anonymous request.
+        if (error instanceof Errors.TooManyLoginFailures) throw error
+        for (const check of unauthenticatedChecks) await check(request, reply)
+        // The plugin's one code covers two different mistakes; its WWW-Authenticate challenge is already set.
+        if ((error as { code?: string }).code !== BASIC_AUTH_REFUSED) throw error
+        throw request.headers.authorization === undefined
+          ? new Errors.CredentialsMissing()
+          : new Errors.CredentialsMalformed()
+      }
+    },
+  )
 }
 
 export default fp(edgeAuth, { name: 'edge-auth', fastify: '5.x', dependencies: ['edge-metrics', 'redis'] })

@@ -13,29 +13,33 @@ import { redisStoreWithFallback } from '../stores/rate-limit-store.js'
 
 export type RateLimitOptions = ProxyConfig['rateLimit']
 
-export function rateLimitKey (request: FastifyRequest): string {
-  return request.principal !== null ? `user:${request.principal.tenant}:${request.principal.user}` : `addr:${request.ip}`
+export function rateLimitKey(request: FastifyRequest): string {
+  return request.principal !== null
+    ? `user:${request.principal.tenant}:${request.principal.user}`
+    : `addr:${request.ip}`
 }
 
-async function edgeRateLimit (app: FastifyInstance, options: RateLimitOptions): Promise<void> {
+async function edgeRateLimit(app: FastifyInstance, options: RateLimitOptions): Promise<void> {
   // The plan stored with the tenant, as the API says (from memory: tenant-facts refreshes it in the background),
   // unless TENANT_PLANS overrides it; free for a tenant the API does not know or has never been reached about.
   const limitFor = async (request: FastifyRequest): Promise<number> => {
     if (request.principal === null) return options.anonymous
     const tenant = request.principal.tenant
-    const plan = options.tenantPlans.get(tenant) ?? await app.tenantFacts.plan(tenant).catch(() => null) ?? 'free'
+    const plan = options.tenantPlans.get(tenant) ?? (await app.tenantFacts.plan(tenant).catch(() => null)) ?? 'free'
     return options.perPlan[plan]
   }
 
   // Once per outage, not per request: the flag is cleared by one listener when Redis is back (a listener
   // added per failed count would pile up for as long as the outage lasts).
   let redisOutageLogged = false
-  app.redis?.on('ready', () => { redisOutageLogged = false })
+  app.redis?.on('ready', () => {
+    redisOutageLogged = false
+  })
   await app.register(rateLimit, {
     global: true,
     hook: 'preHandler',
     timeWindow: options.windowMs,
-    max: (request) => limitFor(request),
+    max: request => limitFor(request),
     keyGenerator: rateLimitKey,
     enableDraftSpec: true,
     skipOnError: false,
@@ -45,23 +49,32 @@ async function edgeRateLimit (app: FastifyInstance, options: RateLimitOptions): 
             redis: app.redis,
             failOpen: options.failOpen,
             nameSpace: 'gatehouse:rate-limit:',
-            onRedisError: (error) => {
+            onRedisError: error => {
               app.edgeMetrics.redisErrors.inc()
-              if (!redisOutageLogged) app.log.warn({ error: error.message, failOpen: options.failOpen }, 'rate limit store unreachable')
+              if (!redisOutageLogged) {
+                app.log.warn({ error: error.message, failOpen: options.failOpen }, 'rate limit store unreachable')
+              }
               redisOutageLogged = true
             },
           }) as never,
         }
       : {}),
-    onExceeded: (request) => {
+    onExceeded: request => {
       app.edgeMetrics.rateLimited.inc({ tenant: request.principal?.tenant ?? 'anonymous' })
     },
-    errorResponseBuilder: (_request, context) => new Errors.RateLimited(`Rate limit of ${context.max} requests exceeded; retry in ${context.after}`),
+    errorResponseBuilder: (_request, context) =>
+      new Errors.RateLimited(`Rate limit of ${context.max} requests exceeded; retry in ${context.after}`),
   })
   // A request without valid credentials is answered 401 by edge-auth before any route hook runs: the
   // anonymous budget (per address) is applied there, so unauthenticated floods get 429 too.
   const anonymousBudget = app.rateLimit({ max: options.anonymous })
-  app.edgeOnUnauthenticated(async (request, reply) => { await anonymousBudget.call(app, request, reply) })
+  app.edgeOnUnauthenticated(async (request, reply) => {
+    await anonymousBudget.call(app, request, reply)
+  })
 }
 
-export default fp(edgeRateLimit, { name: 'edge-rate-limit', fastify: '5.x', dependencies: ['edge-auth', 'redis', 'edge-metrics', 'tenant-facts'] })
+export default fp(edgeRateLimit, {
+  name: 'edge-rate-limit',
+  fastify: '5.x',
+  dependencies: ['edge-auth', 'redis', 'edge-metrics', 'tenant-facts'],
+})

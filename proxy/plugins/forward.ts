@@ -19,7 +19,11 @@ import { createUpstreamPool } from '../upstream/upstream-pool.js'
 import type { UpstreamTracing } from './tracing.js'
 
 /** The API's response: status and headers, and its body read whole (a small one) or still streaming. */
-export interface UpstreamResponse { statusCode: number, headers: IncomingHttpHeaders, body: Buffer | Readable }
+export interface UpstreamResponse {
+  statusCode: number
+  headers: IncomingHttpHeaders
+  body: Buffer | Readable
+}
 
 /**
  * A response up to this size is read whole before it is answered, as nginx's proxy buffers do: it leaves in one
@@ -29,7 +33,7 @@ export interface UpstreamResponse { statusCode: number, headers: IncomingHttpHea
 export const WHOLE_RESPONSE_MAX_BYTES = 64 * 1024
 
 /** Whether the API's answer is small enough, and has a body at all, to be read whole. */
-function readWhole (method: string, status: number, headers: IncomingHttpHeaders): boolean {
+function readWhole(method: string, status: number, headers: IncomingHttpHeaders): boolean {
   if (method === 'HEAD' || status === 204 || status === 304) return false
   const length = Number(headers['content-length'])
   return length >= 0 && length <= WHOLE_RESPONSE_MAX_BYTES
@@ -60,9 +64,13 @@ const deadlinePassed = (error: unknown): boolean => error instanceof EdgeErrors.
 
 const METHODS = ['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT', 'OPTIONS']
 
-export default async function forward (app: FastifyInstance, options: ForwardOptions): Promise<void> {
+export default async function forward(app: FastifyInstance, options: ForwardOptions): Promise<void> {
   const { upstreamDuration, upstreamErrors, clientFaults } = app.edgeMetrics
-  receiveBodiesWhole(app, { limitBytes: options.bodyLimitBytes, budget: new BodyBudget(options.bodyBufferMaxBytes), onClientFault: (kind) => clientFaults.inc({ kind }) })
+  receiveBodiesWhole(app, {
+    limitBytes: options.bodyLimitBytes,
+    budget: new BodyBudget(options.bodyBufferMaxBytes),
+    onClientFault: kind => clientFaults.inc({ kind }),
+  })
   // A declared length over the limit is refused before anything else reads the request.
   app.addHook('onRequest', (request, _reply, done) => {
     if (Number(request.headers['content-length'] ?? 0) <= options.bodyLimitBytes) return done()
@@ -70,26 +78,31 @@ export default async function forward (app: FastifyInstance, options: ForwardOpt
     done(new EdgeErrors.BodyTooLarge(options.bodyLimitBytes))
   })
 
-  const balanced = options.upstreams.length > 1
-    ? createUpstreamPool(options.upstreams, {
-        ...options.timeouts,
-        onState: (origin, inRotation) => {
-          app.edgeMetrics.upstreamUp.set({ upstream: origin }, inRotation ? 1 : 0)
-          if (!inRotation) app.log.warn({ upstream: origin }, 'API instance out of rotation: its /ready fails')
-          else app.log.info({ upstream: origin }, 'API instance in rotation')
-        },
-      })
-    : undefined
+  const balanced =
+    options.upstreams.length > 1
+      ? createUpstreamPool(options.upstreams, {
+          ...options.timeouts,
+          onState: (origin, inRotation) => {
+            app.edgeMetrics.upstreamUp.set({ upstream: origin }, inRotation ? 1 : 0)
+            if (!inRotation) app.log.warn({ upstream: origin }, 'API instance out of rotation: its /ready fails')
+            else app.log.info({ upstream: origin }, 'API instance in rotation')
+          },
+        })
+      : undefined
   const origin = options.upstreams[0]!.origin
-  const dispatcher: Dispatcher = balanced?.dispatcher ?? new Pool(origin, {
-    connections: options.timeouts.connections,
-    pipelining: 1,
-    keepAliveTimeout: 60_000,
-    headersTimeout: options.timeouts.timeoutMs,
-    bodyTimeout: options.timeouts.timeoutMs,
-    connect: { timeout: options.timeouts.connectTimeoutMs },
+  const dispatcher: Dispatcher =
+    balanced?.dispatcher ??
+    new Pool(origin, {
+      connections: options.timeouts.connections,
+      pipelining: 1,
+      keepAliveTimeout: 60_000,
+      headersTimeout: options.timeouts.timeoutMs,
+      bodyTimeout: options.timeouts.timeoutMs,
+      connect: { timeout: options.timeouts.connectTimeoutMs },
+    })
+  app.addHook('onClose', async () => {
+    await (balanced !== undefined ? balanced.close() : dispatcher.close())
   })
-  app.addHook('onClose', async () => { await (balanced !== undefined ? balanced.close() : dispatcher.close()) })
 
   const shares = new UpstreamShares(options.userMaxInFlight)
   // Until some API instance has answered once, "nothing listens there" means it is still starting: 503 with
@@ -98,10 +111,22 @@ export default async function forward (app: FastifyInstance, options: ForwardOpt
   let startingLogged = false
 
   /** One exchange with the API: retried (GET and HEAD only) when an instance was lost before any answer. */
-  async function exchange (request: FastifyRequest, headers: IncomingHttpHeaders, body: Buffer | undefined, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
+  async function exchange(
+    request: FastifyRequest,
+    headers: IncomingHttpHeaders,
+    body: Buffer | undefined,
+    signal: AbortSignal,
+  ): Promise<Dispatcher.ResponseData> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await dispatcher.request({ origin, path: request.url, method: request.method as Dispatcher.HttpMethod, headers, body: body ?? null, signal })
+        return await dispatcher.request({
+          origin,
+          path: request.url,
+          method: request.method as Dispatcher.HttpMethod,
+          headers,
+          body: body ?? null,
+          signal,
+        })
       } catch (error) {
         const code = (error as { code?: string }).code ?? ''
         // The pool may pick the lost instance again until the check this failure sets off has taken it out, so
@@ -115,7 +140,7 @@ export default async function forward (app: FastifyInstance, options: ForwardOpt
     }
   }
 
-  function failed (request: FastifyRequest, reply: FastifyReply, error: unknown, deadline: AbortController): void {
+  function failed(request: FastifyRequest, reply: FastifyReply, error: unknown, deadline: AbortController): void {
     const cause = deadline.signal.aborted ? deadline.signal.reason : error
     options.tracing?.ended(request, cause as Error)
     if (cause instanceof EdgeErrors.ClientAborted || reply.sent || reply.raw.destroyed) {
@@ -131,7 +156,12 @@ export default async function forward (app: FastifyInstance, options: ForwardOpt
       reply.send(new EdgeErrors.UpstreamStarting())
       return
     }
-    const kind = deadlinePassed(cause) || code === 'UND_ERR_HEADERS_TIMEOUT' ? 'timeout' : NOT_LISTENING.has(code) ? 'connect' : 'other'
+    const kind =
+      deadlinePassed(cause) || code === 'UND_ERR_HEADERS_TIMEOUT'
+        ? 'timeout'
+        : NOT_LISTENING.has(code)
+          ? 'connect'
+          : 'other'
     upstreamErrors.inc({ kind })
     // Expected network conditions: one line, no stack. Anything else carries its stack.
     if (code !== '') request.log.warn({ kind, code, reason: (cause as Error).message }, 'forwarding to the API failed')
@@ -141,7 +171,7 @@ export default async function forward (app: FastifyInstance, options: ForwardOpt
     reply.send(status === 504 ? new EdgeErrors.UpstreamTimeout() : new EdgeErrors.UpstreamUnavailable())
   }
 
-  async function forwardRequest (request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  async function forwardRequest(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const user = `${request.principal!.tenant}\n${request.principal!.user}`
     // The whole response is due by UPSTREAM_TIMEOUT_MS (as Envoy's route timeout), a wait for the user's turn
     // included: the idle body timeout alone never fires for an API that trickles its body forever. A client
@@ -161,7 +191,7 @@ export default async function forward (app: FastifyInstance, options: ForwardOpt
       if (!reply.raw.writableEnded && !deadline.signal.aborted) deadline.abort(new EdgeErrors.ClientAborted())
       release()
     })
-    held = shares.tryTake(user) || await shares.wait(user, deadline.signal)
+    held = shares.tryTake(user) || (await shares.wait(user, deadline.signal))
     if (!held) {
       clearTimeout(timer)
       if (deadline.signal.aborted) return failed(request, reply, deadline.signal.reason, deadline)
@@ -173,7 +203,12 @@ export default async function forward (app: FastifyInstance, options: ForwardOpt
     const requestBody = request.body as Buffer | undefined
     let response: Dispatcher.ResponseData
     try {
-      response = await exchange(request, upstreamHeaders(request, options.identitySecret, requestBody), requestBody, deadline.signal)
+      response = await exchange(
+        request,
+        upstreamHeaders(request, options.identitySecret, requestBody),
+        requestBody,
+        deadline.signal,
+      )
     } catch (error) {
       release()
       failed(request, reply, error, deadline)
@@ -183,7 +218,10 @@ export default async function forward (app: FastifyInstance, options: ForwardOpt
     const stream = response.body as unknown as Readable
     // Whatever happens to the body from here (cut at the deadline, client gone), its error has an owner.
     stream.on('error', () => {})
-    upstreamDuration.observe({ status_class: `${Math.floor(response.statusCode / 100)}xx` }, Number(process.hrtime.bigint() - started) / 1e9)
+    upstreamDuration.observe(
+      { status_class: `${Math.floor(response.statusCode / 100)}xx` },
+      Number(process.hrtime.bigint() - started) / 1e9,
+    )
     options.tracing?.ended(request, response.statusCode)
     let body: Buffer | Readable = stream
     if (readWhole(request.method, response.statusCode, response.headers)) {
@@ -198,14 +236,23 @@ export default async function forward (app: FastifyInstance, options: ForwardOpt
       release()
     } else {
       stream.once('close', release)
-      deadline.signal.addEventListener('abort', () => {
-        if (!deadlinePassed(deadline.signal.reason)) return
-        upstreamErrors.inc({ kind: 'timeout' })
-        request.log.warn({ deadlineMs: options.timeouts.timeoutMs }, 'the API response did not complete in time: cut off')
-        // Mid-answer over HTTP/2, the reset must carry an error code: Fastify's own would say NO_ERROR, which a
-        // client may take for the end of a complete response.
-        if (reply.raw.headersSent && request.raw.httpVersionMajor === 2) (request.raw as unknown as Http2ServerRequest).stream.close(http2.NGHTTP2_INTERNAL_ERROR)
-      }, { once: true })
+      deadline.signal.addEventListener(
+        'abort',
+        () => {
+          if (!deadlinePassed(deadline.signal.reason)) return
+          upstreamErrors.inc({ kind: 'timeout' })
+          request.log.warn(
+            { deadlineMs: options.timeouts.timeoutMs },
+            'the API response did not complete in time: cut off',
+          )
+          // Mid-answer over HTTP/2, the reset must carry an error code: Fastify's own would say NO_ERROR, which a
+          // client may take for the end of a complete response.
+          if (reply.raw.headersSent && request.raw.httpVersionMajor === 2) {
+            ;(request.raw as unknown as Http2ServerRequest).stream.close(http2.NGHTTP2_INTERNAL_ERROR)
+          }
+        },
+        { once: true },
+      )
     }
     if (reply.sent || reply.raw.destroyed) {
       stream.destroy()
@@ -219,6 +266,12 @@ export default async function forward (app: FastifyInstance, options: ForwardOpt
 
   for (const url of ['/', '/*']) {
     // A callback handler: an async one returning the reply would await it, adding listeners to every response.
-    app.route({ method: METHODS, url, handler (request, reply) { forwardRequest(request, reply).catch((error: Error) => reply.send(error)) } })
+    app.route({
+      method: METHODS,
+      url,
+      handler(request, reply) {
+        forwardRequest(request, reply).catch((error: Error) => reply.send(error))
+      },
+    })
   }
 }

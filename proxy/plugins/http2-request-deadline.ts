@@ -8,13 +8,15 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { PROBLEMS, sendProblem } from '../../common/problem.js'
 
-function startDeadline (request: FastifyRequest, reply: FastifyReply, requestTimeoutMs: number): void {
+function startDeadline(request: FastifyRequest, reply: FastifyReply, requestTimeoutMs: number): void {
   const { stream } = request.raw as unknown as Http2ServerRequest
   if (stream.endAfterHeaders) return // no body to wait for
   const timer = setTimeout(() => {
     if (stream.destroyed || stream.state.remoteClose === 1) return
     request.log.info({ deadlineMs: requestTimeoutMs }, 'request body not received in time')
-    const reset = (): void => { if (!stream.destroyed) stream.close(constants.NGHTTP2_NO_ERROR) }
+    const reset = (): void => {
+      if (!stream.destroyed) stream.close(constants.NGHTTP2_NO_ERROR)
+    }
     if (reply.sent) {
       reset()
       return
@@ -27,9 +29,9 @@ function startDeadline (request: FastifyRequest, reply: FastifyReply, requestTim
   stream.once('close', () => clearTimeout(timer))
 }
 
-async function http2RequestDeadline (app: FastifyInstance, options: { requestTimeoutMs: number }): Promise<void> {
+async function http2RequestDeadline(app: FastifyInstance, options: { requestTimeoutMs: number }): Promise<void> {
   // Every request passes here, most with nothing to do: a callback hook, not an async one (no promise each).
-  app.addHook('onRequest', function requestDeadline (request, reply, done) {
+  app.addHook('onRequest', function requestDeadline(request, reply, done) {
     if (request.raw.httpVersionMajor === 2) startDeadline(request, reply, options.requestTimeoutMs)
     done()
   })

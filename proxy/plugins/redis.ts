@@ -5,27 +5,38 @@ import type { Redis } from 'ioredis'
 import { connectRedis } from '../stores/redis-connection.js'
 
 declare module 'fastify' {
-  interface FastifyInstance { redis: Redis | null }
+  interface FastifyInstance {
+    redis: Redis | null
+  }
 }
 
-async function redis (app: FastifyInstance, options: { url: string | undefined }): Promise<void> {
+async function redis(app: FastifyInstance, options: { url: string | undefined }): Promise<void> {
   if (options.url === undefined) {
     app.decorate('redis', null)
     return
   }
   const { redisUp, redisErrors } = app.edgeMetrics
-  const client = connectRedis(options.url, app.log, { up: (isUp) => redisUp.set(isUp ? 1 : 0), error: () => redisErrors.inc() })
+  const client = connectRedis(options.url, app.log, {
+    up: isUp => redisUp.set(isUp ? 1 : 0),
+    error: () => redisErrors.inc(),
+  })
   app.decorate('redis', client)
   // Start with the shared store when it is there (bounded: a Redis that is down must not stop the edge).
   app.addHook('onReady', async () => {
     if (client.status === 'ready') return
-    await new Promise<void>((resolve) => {
-      const done = (): void => { clearTimeout(timer); client.off('ready', done); resolve() }
+    await new Promise<void>(resolve => {
+      const done = (): void => {
+        clearTimeout(timer)
+        client.off('ready', done)
+        resolve()
+      }
       const timer = setTimeout(done, 2000)
       client.once('ready', done)
     })
   })
-  app.addHook('onClose', async () => { client.disconnect() })
+  app.addHook('onClose', async () => {
+    client.disconnect()
+  })
 }
 
 export default fp(redis, { name: 'redis', fastify: '5.x', dependencies: ['edge-metrics'] })

@@ -9,7 +9,9 @@ import fp from 'fastify-plugin'
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/
 
-export function requestIdFrom (headers: FastifyRequest['headers'] | Record<string, string | string[] | undefined>): string {
+export function requestIdFrom(
+  headers: FastifyRequest['headers'] | Record<string, string | string[] | undefined>,
+): string {
   const given = headers['x-request-id']
   return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
 }
@@ -21,7 +23,7 @@ const RANDOM_POOL_BYTES = 4096
 let randomPool = Buffer.alloc(0)
 let randomOffset = 0
 
-export function randomHex (bytes: number): string {
+export function randomHex(bytes: number): string {
   if (randomOffset + bytes > randomPool.length) {
     randomPool = randomFillSync(Buffer.allocUnsafe(RANDOM_POOL_BYTES))
     randomOffset = 0
@@ -32,7 +34,7 @@ export function randomHex (bytes: number): string {
 }
 
 /** Our span in the caller's trace, or the root of a new one. */
-export function continueTrace (header: unknown): string {
+export function continueTrace(header: unknown): string {
   const match = typeof header === 'string' ? TRACEPARENT.exec(header) : null
   const traceId = match !== null && !/^0+$/.test(match[1]!) ? match[1]! : randomHex(16)
   const flags = match?.[3] ?? '01'
@@ -40,10 +42,12 @@ export function continueTrace (header: unknown): string {
 }
 
 declare module 'fastify' {
-  interface FastifyRequest { traceparent: string }
+  interface FastifyRequest {
+    traceparent: string
+  }
 }
 
-async function requestContext (app: FastifyInstance): Promise<void> {
+async function requestContext(app: FastifyInstance): Promise<void> {
   app.decorateRequest('traceparent', '')
   app.addHook('onRequest', (request, reply, done) => {
     request.traceparent = continueTrace(request.headers.traceparent)

@@ -20,9 +20,21 @@ import type { Coding } from '../compression/negotiation.js'
 import { requestCoder, type CompressionSettings } from '../compression/policy.js'
 import { SingleFlight } from '../cache/single-flight.js'
 import {
-  cacheStatus, etagMatches, requestDirectives, responseDecision, varyNames, type CacheStatus, type Storable,
+  cacheStatus,
+  etagMatches,
+  requestDirectives,
+  responseDecision,
+  varyNames,
+  type CacheStatus,
+  type Storable,
 } from '../cache/http-cache-policy.js'
-import { memoryResponseStore, redisResponseStore, type CacheKey, type CachedResponse, type ResponseStore } from '../cache/response-store.js'
+import {
+  memoryResponseStore,
+  redisResponseStore,
+  type CacheKey,
+  type CachedResponse,
+  type ResponseStore,
+} from '../cache/response-store.js'
 import { downstreamHeaders } from '../forwarding/upstream-headers.js'
 import type { UpstreamResponse } from './forward.js'
 import { EDGE_SECURITY_HEADERS } from './security-headers.js'
@@ -31,7 +43,10 @@ import { READ_ONLY_RESPONSE_HEADER } from '../../common/edge-protocol.js'
 type Miss = 'uri-miss' | 'vary-miss' | 'stale' | 'request'
 
 /** How the one fetch of a key ended, for the requests that waited on it: the entry it stored, or its failure. */
-interface Flight { entry?: CachedResponse, failedStatus?: number }
+interface Flight {
+  entry?: CachedResponse
+  failedStatus?: number
+}
 
 interface CacheState {
   mode: 'write' | 'bypass' | 'lookup'
@@ -56,7 +71,9 @@ declare module 'fastify' {
       onUpstreamError(request: FastifyRequest, reply: FastifyReply, status: 502 | 504): boolean
     }
   }
-  interface FastifyRequest { cacheState: CacheState | null }
+  interface FastifyRequest {
+    cacheState: CacheState | null
+  }
 }
 
 const RESPONSES = 'gatehouse-responses'
@@ -67,14 +84,16 @@ const UNSTORED = new Set(['content-length', 'set-cookie', 'x-request-id', 'age',
 // Identity the edge itself sends upstream: a response varying on it varies on who the caller is.
 const PRINCIPAL_HEADERS = new Set(['x-gatehouse-tenant', 'x-gatehouse-user', 'authorization'])
 
-function varyValues (request: FastifyRequest, names: string[]): Record<string, string> | undefined {
+function varyValues(request: FastifyRequest, names: string[]): Record<string, string> | undefined {
   const values: Record<string, string> = {}
   for (const name of names) {
     if (PRINCIPAL_HEADERS.has(name)) values[name] = `${request.principal?.tenant}/${request.principal?.user}`
-    else if (name.startsWith('x-gatehouse-')) return undefined // signed per request: nothing to share
+    else if (name.startsWith('x-gatehouse-')) {
+      return undefined
+    } // signed per request: nothing to share
     else {
       const value = request.headers[name]
-      values[name] = Array.isArray(value) ? value.join(', ') : value ?? ''
+      values[name] = Array.isArray(value) ? value.join(', ') : (value ?? '')
     }
   }
   return values
@@ -86,26 +105,39 @@ const varyMatches = (entry: CachedResponse, request: FastifyRequest): boolean =>
 }
 
 /** A response found storable: its lifetimes, and the request's values of the headers it varies on. */
-interface StoragePlan { decision: Storable, vary: Record<string, string> }
+interface StoragePlan {
+  decision: Storable
+  vary: Record<string, string>
+}
 
-function entryOf (plan: StoragePlan, status: number, headers: IncomingHttpHeaders, body: Buffer): CachedResponse {
+function entryOf(plan: StoragePlan, status: number, headers: IncomingHttpHeaders, body: Buffer): CachedResponse {
   const kept: CachedResponse['headers'] = {}
-  for (const [name, value] of Object.entries(downstreamHeaders(headers))) if (value !== undefined && !UNSTORED.has(name)) kept[name] = value
+  for (const [name, value] of Object.entries(downstreamHeaders(headers))) {
+    if (value !== undefined && !UNSTORED.has(name)) kept[name] = value
+  }
   const now = Date.now()
   return {
-    status, headers: kept, body, vary: plan.vary, storedAt: now, freshUntil: now + plan.decision.freshMs, staleUntil: now + plan.decision.freshMs + plan.decision.staleIfErrorMs,
+    status,
+    headers: kept,
+    body,
+    vary: plan.vary,
+    storedAt: now,
+    freshUntil: now + plan.decision.freshMs,
+    staleUntil: now + plan.decision.freshMs + plan.decision.staleIfErrorMs,
   }
 }
 
-const headerText = (value: unknown): string | undefined => Array.isArray(value) ? value.join(', ') : typeof value === 'string' ? value : undefined
+const headerText = (value: unknown): string | undefined =>
+  Array.isArray(value) ? value.join(', ') : typeof value === 'string' ? value : undefined
 
 export type ResponseCacheOptions = ProxyConfig['cache'] & { compression: CompressionSettings }
 
-async function responseCache (app: FastifyInstance, options: ResponseCacheOptions): Promise<void> {
+async function responseCache(app: FastifyInstance, options: ResponseCacheOptions): Promise<void> {
   const { cacheLookups, cacheEntries, redisErrors } = app.edgeMetrics
-  const store = app.redis !== null
-    ? redisResponseStore(app.redis, { prefix: 'gatehouse:cache:', onError: () => redisErrors.inc() })
-    : memoryResponseStore({ maxEntries: options.maxEntries, maxBytes: options.maxBytes, onError: () => {} })
+  const store =
+    app.redis !== null
+      ? redisResponseStore(app.redis, { prefix: 'gatehouse:cache:', onError: () => redisErrors.inc() })
+      : memoryResponseStore({ maxEntries: options.maxEntries, maxBytes: options.maxBytes, onError: () => {} })
   await app.register(caching, { cache: store as never, cacheSegment: 'gatehouse-etags' })
 
   const flights = new SingleFlight<Flight>()
@@ -115,8 +147,13 @@ async function responseCache (app: FastifyInstance, options: ResponseCacheOption
   const codingOf = options.compression.enabled ? requestCoder(options.compression) : (): Coding => 'identity'
 
   /** Answers from an entry; an uncoded one is coded on the way for a client that asked (stale, collapsed). */
-  function serve (reply: FastifyReply, entry: CachedResponse, status: CacheStatus, ifNoneMatch: string | undefined,
-    coding: Coding = 'identity'): FastifyReply {
+  function serve(
+    reply: FastifyReply,
+    entry: CachedResponse,
+    status: CacheStatus,
+    ifNoneMatch: string | undefined,
+    coding: Coding = 'identity',
+  ): FastifyReply {
     const sent = coding !== 'identity' && entry.encodable === true ? variants.make(entry, coding) : entry
     reply.codingDecided = true
     for (const [name, value] of Object.entries(sent.headers)) reply.header(name, value)
@@ -130,7 +167,7 @@ async function responseCache (app: FastifyInstance, options: ResponseCacheOption
     return reply.code(sent.status).send(sent.body)
   }
 
-  async function lookup (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
+  async function lookup(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
     const tenant = request.principal?.tenant
     if (tenant === undefined) return
     if (request.method !== 'GET' && request.method !== 'HEAD') {
@@ -174,11 +211,23 @@ async function responseCache (app: FastifyInstance, options: ResponseCacheOption
       await variants.keep(key, coding, coded)
       return serve(reply, coded, { hit: true, ttlSeconds, detail: `encoded-${coding}` }, ifNoneMatch)
     }
-    const fwd: Miss = found === undefined ? 'uri-miss' : !variantFits ? 'vary-miss' : asked.mustRevalidate && now < found.freshUntil ? 'request' : 'stale'
+    const fwd: Miss =
+      found === undefined
+        ? 'uri-miss'
+        : !variantFits
+          ? 'vary-miss'
+          : asked.mustRevalidate && now < found.freshUntil
+            ? 'request'
+            : 'stale'
     const stale = variantFits && found !== undefined && now < found.staleUntil ? found : undefined
     request.cacheState = {
-      mode: 'lookup', tenant, key, fwd, coding,
-      ...(ifNoneMatch !== undefined ? { ifNoneMatch } : {}), ...(stale !== undefined ? { stale } : {}),
+      mode: 'lookup',
+      tenant,
+      key,
+      fwd,
+      coding,
+      ...(ifNoneMatch !== undefined ? { ifNoneMatch } : {}),
+      ...(stale !== undefined ? { stale } : {}),
     }
 
     if (request.method !== 'GET') return
@@ -213,7 +262,8 @@ async function responseCache (app: FastifyInstance, options: ResponseCacheOption
 
   // Route-level, and added after @fastify/rate-limit's own: a cache hit still spends the caller's budget.
   app.addHook('onRoute', (route: RouteOptions) => {
-    const existing = route.preHandler === undefined ? [] : Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler]
+    const existing =
+      route.preHandler === undefined ? [] : Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler]
     route.preHandler = [...existing, lookup] as RouteOptions['preHandler']
   })
 
@@ -221,7 +271,11 @@ async function responseCache (app: FastifyInstance, options: ResponseCacheOption
    * What of this response may be stored — how long it stays fresh and usable when stale, and the request's
    * values of the headers it varies on — or why nothing may, as far as its status and headers tell.
    */
-  function storagePlan (request: FastifyRequest, status: number, headers: IncomingHttpHeaders): StoragePlan | { reason: string } {
+  function storagePlan(
+    request: FastifyRequest,
+    status: number,
+    headers: IncomingHttpHeaders,
+  ): StoragePlan | { reason: string } {
     const decision = responseDecision(status, headers, options.maxStaleIfErrorSeconds)
     if (!decision.storable) return { reason: decision.reason }
     const vary = varyValues(request, varyNames(headers.vary) as string[])
@@ -230,7 +284,7 @@ async function responseCache (app: FastifyInstance, options: ResponseCacheOption
     return { decision, vary }
   }
 
-  function onUpstreamResponse (request: FastifyRequest, reply: FastifyReply, response: UpstreamResponse): void {
+  function onUpstreamResponse(request: FastifyRequest, reply: FastifyReply, response: UpstreamResponse): void {
     const state = request.cacheState
     const fwdStatus = response.statusCode
     if (state === null) {
@@ -242,12 +296,18 @@ async function responseCache (app: FastifyInstance, options: ResponseCacheOption
       // The write's answer waits for the invalidation: a read right after it must not see the old data.
       // A GraphQL query sent by POST changed nothing, and the API says so.
       const changed = fwdStatus >= 200 && fwdStatus < 300 && response.headers[READ_ONLY_RESPONSE_HEADER] === undefined
-      if (changed) void store.invalidate(state.tenant).then(() => { reply.send(response.body) })
-      else reply.send(response.body)
+      if (changed) {
+        void store.invalidate(state.tenant).then(() => {
+          reply.send(response.body)
+        })
+      } else reply.send(response.body)
       return
     }
     if (state.mode === 'bypass') {
-      reply.header('cache-status', cacheStatus({ fwd: 'bypass', fwdStatus, ...(state.detail !== undefined ? { detail: state.detail } : {}) }))
+      reply.header(
+        'cache-status',
+        cacheStatus({ fwd: 'bypass', fwdStatus, ...(state.detail !== undefined ? { detail: state.detail } : {}) }),
+      )
       reply.send(response.body)
       return
     }
@@ -266,7 +326,7 @@ async function responseCache (app: FastifyInstance, options: ResponseCacheOption
       return
     }
     readUpTo(response.body, options.maxEntryBytes, {
-      async whole (body) {
+      async whole(body) {
         const entry = entryOf(plan, fwdStatus, response.headers, body)
         variants.prepare(entry)
         state.settle?.({ entry })
@@ -282,26 +342,45 @@ async function responseCache (app: FastifyInstance, options: ResponseCacheOption
         reply.header('content-length', coded.body.length)
         answerMiss(reply, state, response, true, coded.body)
       },
-      tooLarge (body) {
+      tooLarge(body) {
         state.detail = 'too-large'
         answerUnstored(reply, state, response, body)
       },
-      failed (error) {
+      failed(error) {
         state.settle?.({})
         reply.send(error)
       },
     })
   }
 
-  function answerUnstored (reply: FastifyReply, state: CacheState, response: UpstreamResponse, body: Buffer | NodeJS.ReadableStream): void {
+  function answerUnstored(
+    reply: FastifyReply,
+    state: CacheState,
+    response: UpstreamResponse,
+    body: Buffer | NodeJS.ReadableStream,
+  ): void {
     state.settle?.(response.statusCode >= 500 ? { failedStatus: response.statusCode } : {})
     answerMiss(reply, state, response, false, body)
   }
 
   /** A miss says what happened in Cache-Status, then answers 304 if the client's validator matches, or the body. */
-  function answerMiss (reply: FastifyReply, state: CacheState, response: UpstreamResponse, stored: boolean, body: Buffer | NodeJS.ReadableStream): void {
+  function answerMiss(
+    reply: FastifyReply,
+    state: CacheState,
+    response: UpstreamResponse,
+    stored: boolean,
+    body: Buffer | NodeJS.ReadableStream,
+  ): void {
     const fwdStatus = response.statusCode
-    reply.header('cache-status', cacheStatus({ fwd: state.fwd!, fwdStatus, stored, ...(state.detail !== undefined ? { detail: state.detail } : {}) }))
+    reply.header(
+      'cache-status',
+      cacheStatus({
+        fwd: state.fwd!,
+        fwdStatus,
+        stored,
+        ...(state.detail !== undefined ? { detail: state.detail } : {}),
+      }),
+    )
     if (fwdStatus === 200 && etagMatches(state.ifNoneMatch, response.headers.etag)) {
       if (!Buffer.isBuffer(body)) body.resume()
       reply.removeHeader('content-length')
@@ -313,31 +392,45 @@ async function responseCache (app: FastifyInstance, options: ResponseCacheOption
     reply.send(body)
   }
 
-  function serveStale (reply: FastifyReply, state: CacheState, fwdStatus: number): FastifyReply {
+  function serveStale(reply: FastifyReply, state: CacheState, fwdStatus: number): FastifyReply {
     cacheLookups.inc({ outcome: 'stale' })
     state.settle?.({ failedStatus: fwdStatus })
     const stale = state.stale!
     // What the failed response set goes; the edge's own headers (request id, budget, security policy) stay.
     for (const name of Object.keys(reply.getHeaders())) {
-      if (name !== 'x-request-id' && !name.startsWith('ratelimit') && !EDGE_SECURITY_HEADERS.has(name)) reply.removeHeader(name)
+      if (name !== 'x-request-id' && !name.startsWith('ratelimit') && !EDGE_SECURITY_HEADERS.has(name)) {
+        reply.removeHeader(name)
+      }
     }
     const ttlSeconds = Math.floor((stale.freshUntil - Date.now()) / 1000)
     const status: CacheStatus = { fwd: 'stale', fwdStatus, ttlSeconds, detail: 'stale-if-error' }
     return serve(reply, stale, status, state.ifNoneMatch, state.coding)
   }
 
-  function onUpstreamError (request: FastifyRequest, reply: FastifyReply, status: 502 | 504): boolean {
+  function onUpstreamError(request: FastifyRequest, reply: FastifyReply, status: 502 | 504): boolean {
     const state = request.cacheState
     if (state?.mode === 'lookup' && state.stale !== undefined && Date.now() < state.stale.staleUntil) {
       serveStale(reply, state, status)
       return true
     }
     state?.settle?.({ failedStatus: status })
-    if (state !== null) reply.header('cache-status', cacheStatus({ fwd: state.mode === 'write' ? 'method' : state.mode === 'bypass' ? 'bypass' : state.fwd!, fwdStatus: status }))
+    if (state !== null) {
+      reply.header(
+        'cache-status',
+        cacheStatus({
+          fwd: state.mode === 'write' ? 'method' : state.mode === 'bypass' ? 'bypass' : state.fwd!,
+          fwdStatus: status,
+        }),
+      )
+    }
     return false
   }
 
   app.decorate('responseCache', { store, onUpstreamResponse, onUpstreamError })
 }
 
-export default fp(responseCache, { name: 'response-cache', fastify: '5.x', dependencies: ['edge-metrics', 'redis', 'edge-auth'] })
+export default fp(responseCache, {
+  name: 'response-cache',
+  fastify: '5.x',
+  dependencies: ['edge-metrics', 'redis', 'edge-auth'],
+})

@@ -7,7 +7,11 @@ import fp from 'fastify-plugin'
 import { pipeline, type Readable } from 'node:stream'
 import { encoderStream, encodeSync } from '../compression/codecs.js'
 import {
-  requestCoder, responseVaries, varyWithAcceptEncoding, weakEtag, type CompressionSettings,
+  requestCoder,
+  responseVaries,
+  varyWithAcceptEncoding,
+  weakEtag,
+  type CompressionSettings,
 } from '../compression/policy.js'
 
 declare module 'fastify' {
@@ -17,11 +21,10 @@ declare module 'fastify' {
   }
 }
 
-const sizeOf = (payload: unknown): number | undefined => Buffer.isBuffer(payload)
-  ? payload.length
-  : typeof payload === 'string' ? Buffer.byteLength(payload) : undefined
+const sizeOf = (payload: unknown): number | undefined =>
+  Buffer.isBuffer(payload) ? payload.length : typeof payload === 'string' ? Buffer.byteLength(payload) : undefined
 
-async function responseCompression (app: FastifyInstance, settings: CompressionSettings): Promise<void> {
+async function responseCompression(app: FastifyInstance, settings: CompressionSettings): Promise<void> {
   if (!app.hasReplyDecorator('codingDecided')) app.decorateReply('codingDecided', false)
   const coding = requestCoder(settings)
 

@@ -15,23 +15,33 @@ export const HSTS_MAX_AGE_SECONDS = 15_552_000 // 180 days
  * over those set earlier, so forwarding and the cache drop these from upstream responses.
  */
 export const EDGE_SECURITY_HEADERS = new Set([
-  'content-security-policy', 'cross-origin-opener-policy', 'cross-origin-resource-policy', 'origin-agent-cluster',
-  'referrer-policy', 'strict-transport-security', 'x-content-type-options', 'x-dns-prefetch-control',
-  'x-download-options', 'x-frame-options', 'x-permitted-cross-domain-policies', 'x-xss-protection',
+  'content-security-policy',
+  'cross-origin-opener-policy',
+  'cross-origin-resource-policy',
+  'origin-agent-cluster',
+  'referrer-policy',
+  'strict-transport-security',
+  'x-content-type-options',
+  'x-dns-prefetch-control',
+  'x-download-options',
+  'x-frame-options',
+  'x-permitted-cross-domain-policies',
+  'x-xss-protection',
 ])
 
 /**
  * What Node's HTTP/1.1 parser refuses (malformed or oversized requests) never reaches Fastify's hooks, so
  * helmet cannot add its headers: this writes that answer itself, as problem+json under the same core policy.
  */
-export function rawClientErrorResponse (error: Error & { code?: string }): string {
-  const [problem, detail] = error.code === 'HPE_HEADER_OVERFLOW'
-    ? [PROBLEMS.HeadersTooLarge, 'Request headers may take 16384 bytes at most']
-    : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' // the header or request deadline passed (HEADERS_TIMEOUT_MS, REQUEST_TIMEOUT_MS)
-      ? [PROBLEMS.RequestTimeout]
-      : error.code === 'ERR_SSL_HTTP_REQUEST' // plain HTTP sent to the HTTPS port
-        ? [PROBLEMS.HttpsRequired]
-        : [PROBLEMS.MalformedRequest]
+export function rawClientErrorResponse(error: Error & { code?: string }): string {
+  const [problem, detail] =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? [PROBLEMS.HeadersTooLarge, 'Request headers may take 16384 bytes at most']
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' // the header or request deadline passed (HEADERS_TIMEOUT_MS, REQUEST_TIMEOUT_MS)
+        ? [PROBLEMS.RequestTimeout]
+        : error.code === 'ERR_SSL_HTTP_REQUEST' // plain HTTP sent to the HTTPS port
+          ? [PROBLEMS.HttpsRequired]
+          : [PROBLEMS.MalformedRequest]
   const body = JSON.stringify(problemBody(problem, detail))
   return [
     `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status]}`,
@@ -76,7 +86,7 @@ export const HELMET_OPTIONS: FastifyHelmetOptions = {
  * middleware on every request (it allows per-route options, which the edge never uses): parsing the CSP and
  * making a dozen closures was about 5 % of the CPU a cache hit costs (npm run bench, BENCH_PROFILE=1).
  */
-export async function helmetHeaders (): Promise<Array<[string, string]>> {
+export async function helmetHeaders(): Promise<Array<[string, string]>> {
   const probe = Fastify()
   await probe.register(helmet, HELMET_OPTIONS)
   probe.get('/', async () => 'ok')
@@ -86,19 +96,22 @@ export async function helmetHeaders (): Promise<Array<[string, string]>> {
     .filter(([name]) => !['content-type', 'content-length', 'date', 'connection', 'keep-alive'].includes(name))
     .map(([name, value]) => [name, String(value)] as [string, string])
   const names = headers.map(([name]) => name).sort()
-  // EDGE_SECURITY_HEADERS decides what forwarding and the cache drop from upstream answers: it must be exactly this set.
+  // EDGE_SECURITY_HEADERS decides what forwarding and the cache drop from upstream answers: it must be exactly this
+  // set.
   if (names.join() !== [...EDGE_SECURITY_HEADERS].sort().join()) {
-    throw new Error(`helmet sends ${names.join(', ')}; EDGE_SECURITY_HEADERS lists ${[...EDGE_SECURITY_HEADERS].join(', ')}`)
+    throw new Error(
+      `helmet sends ${names.join(', ')}; EDGE_SECURITY_HEADERS lists ${[...EDGE_SECURITY_HEADERS].join(', ')}`,
+    )
   }
   return headers
 }
 
-async function securityHeaders (app: FastifyInstance): Promise<void> {
+async function securityHeaders(app: FastifyInstance): Promise<void> {
   const headers = Object.freeze(Object.fromEntries(await helmetHeaders()))
   // Fastify's own headers, not the raw response's: one raw setHeader makes Node take its slow path for every
   // header of the answer (about 8 % of a cache hit's CPU). Nothing at the edge lets an upstream's copy replace
   // these (EDGE_SECURITY_HEADERS), and Fastify keeps them on its error answers.
-  app.addHook('onRequest', function edgeSecurityHeaders (_request, reply, done) {
+  app.addHook('onRequest', function edgeSecurityHeaders(_request, reply, done) {
     reply.headers(headers)
     done()
   })

@@ -9,7 +9,7 @@ import { Errors } from '../../common/problem.js'
 
 const STORED_SPELLING = /^[a-z0-9.-]{1,253}$/
 
-async function tenantDomain (app: FastifyInstance): Promise<void> {
+async function tenantDomain(app: FastifyInstance): Promise<void> {
   const facts = app.tenantFacts
   const decide = (request: FastifyRequest, hostname: string, owner: string | null): Error | undefined =>
     owner === null || owner === request.principal!.tenant
@@ -25,10 +25,13 @@ async function tenantDomain (app: FastifyInstance): Promise<void> {
     const known = facts.domainOwnerNow(hostname)
     if (known !== undefined) return done(decide(request, hostname, known))
     // First request on this name since the answer left memory: wait for it once (one lookup for all callers).
-    facts.domainOwner(hostname).then((owner) => done(decide(request, hostname, owner)), (error: unknown) => {
-      request.log.warn({ hostname, error: (error as Error).message }, 'could not tell whose domain this is')
-      done(new Errors.TenantFactsUnavailable())
-    })
+    facts.domainOwner(hostname).then(
+      owner => done(decide(request, hostname, owner)),
+      (error: unknown) => {
+        request.log.warn({ hostname, error: (error as Error).message }, 'could not tell whose domain this is')
+        done(new Errors.TenantFactsUnavailable())
+      },
+    )
   })
 }
 

@@ -5,7 +5,9 @@ import type { ProxyConfig } from '../config.js'
 import { createTenantFactsClient, type TenantFactsClient } from '../tenant-facts/tenant-facts-client.js'
 
 declare module 'fastify' {
-  interface FastifyInstance { tenantFacts: TenantFactsClient }
+  interface FastifyInstance {
+    tenantFacts: TenantFactsClient
+  }
 }
 
 export interface TenantFactsPluginOptions {
@@ -14,12 +16,17 @@ export interface TenantFactsPluginOptions {
   settings: ProxyConfig['tenantFacts']
 }
 
-async function tenantFacts (app: FastifyInstance, options: TenantFactsPluginOptions): Promise<void> {
+async function tenantFacts(app: FastifyInstance, options: TenantFactsPluginOptions): Promise<void> {
   const client = createTenantFactsClient({
-    upstreams: options.upstreams, identitySecret: options.identitySecret, ...options.settings, log: app.log,
+    upstreams: options.upstreams,
+    identitySecret: options.identitySecret,
+    ...options.settings,
+    log: app.log,
   })
   app.decorate('tenantFacts', client)
-  app.addHook('onClose', async () => { await client.close() })
+  app.addHook('onClose', async () => {
+    await client.close()
+  })
 }
 
 export default fp(tenantFacts, { name: 'tenant-facts', fastify: '5.x' })

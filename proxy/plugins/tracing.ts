@@ -18,16 +18,23 @@ export interface UpstreamTracing {
 }
 
 declare module 'fastify' {
-  interface FastifyInstance { edgeTracing: UpstreamTracing }
+  interface FastifyInstance {
+    edgeTracing: UpstreamTracing
+  }
 }
 
 const UNTRACED = new Set(['/health', '/ready'])
 
-async function edgeTracing (app: FastifyInstance, options: { otlpEndpoint: string, serviceName: string }): Promise<void> {
+async function edgeTracing(
+  app: FastifyInstance,
+  options: { otlpEndpoint: string; serviceName: string },
+): Promise<void> {
   const tracing = await startTracing(options)
-  app.addHook('onClose', async () => { await tracing.shutdown() })
+  app.addHook('onClose', async () => {
+    await tracing.shutdown()
+  })
 
-  const traced = new WeakMap<FastifyRequest, { span: Span, context: Context, upstream?: Span }>()
+  const traced = new WeakMap<FastifyRequest, { span: Span; context: Context; upstream?: Span }>()
 
   const endUpstream = (entry: { upstream?: Span }, outcome: number | Error): void => {
     const span = entry.upstream
@@ -39,20 +46,24 @@ async function edgeTracing (app: FastifyInstance, options: { otlpEndpoint: strin
     span.end()
   }
 
-  app.addHook('onRequest', async (request) => {
+  app.addHook('onRequest', async request => {
     const route = request.routeOptions.url
     if (route !== undefined && UNTRACED.has(route)) return
     const parent = tracing.extract(request.headers)
-    const span = tracing.tracer.startSpan(request.method, {
-      kind: SpanKind.SERVER,
-      attributes: {
-        'http.request.method': request.method,
-        'url.path': request.url.split('?')[0],
-        'network.protocol.version': request.raw.httpVersion,
-        'client.address': request.ip,
-        'gatehouse.request_id': request.id,
+    const span = tracing.tracer.startSpan(
+      request.method,
+      {
+        kind: SpanKind.SERVER,
+        attributes: {
+          'http.request.method': request.method,
+          'url.path': request.url.split('?')[0],
+          'network.protocol.version': request.raw.httpVersion,
+          'client.address': request.ip,
+          'gatehouse.request_id': request.id,
+        },
       },
-    }, parent)
+      parent,
+    )
     const active = trace.setSpan(parent, span)
     traced.set(request, { span, context: active })
     // Answered at the edge (cache, 401, 429): still the edge's span that any later hop would hang under.
@@ -71,18 +82,22 @@ async function edgeTracing (app: FastifyInstance, options: { otlpEndpoint: strin
   })
 
   app.decorate('edgeTracing', {
-    started (request) {
+    started(request) {
       const entry = traced.get(request)
       if (entry === undefined) return request.traceparent
       // A retried attempt (another instance after a refused connect) gets a span of its own.
       endUpstream(entry, new Error('retried on another API instance'))
-      entry.upstream = tracing.tracer.startSpan(`${request.method} upstream`, {
-        kind: SpanKind.CLIENT,
-        attributes: { 'http.request.method': request.method, 'url.path': request.url.split('?')[0] },
-      }, entry.context)
+      entry.upstream = tracing.tracer.startSpan(
+        `${request.method} upstream`,
+        {
+          kind: SpanKind.CLIENT,
+          attributes: { 'http.request.method': request.method, 'url.path': request.url.split('?')[0] },
+        },
+        entry.context,
+      )
       return tracing.traceparent(trace.setSpan(entry.context, entry.upstream)) ?? request.traceparent
     },
-    ended (request, outcome) {
+    ended(request, outcome) {
       const entry = traced.get(request)
       if (entry !== undefined) endUpstream(entry, outcome)
     },

@@ -6,7 +6,7 @@ import type { Redis } from 'ioredis'
 import { Errors } from '../../common/problem.js'
 
 const require = createRequire(import.meta.url)
-type Callback = (error: Error | null, result?: { current: number, ttl: number }) => void
+type Callback = (error: Error | null, result?: { current: number; ttl: number }) => void
 interface Store {
   incr(key: string, callback: Callback, timeWindow: number, max: number): void
   child(routeOptions: unknown): Store
@@ -23,30 +23,38 @@ export interface FallbackOptions {
   onRedisError(error: Error): void
 }
 
-export function redisStoreWithFallback (options: FallbackOptions) {
+export function redisStoreWithFallback(options: FallbackOptions) {
   return class RedisWithLocalFallbackStore implements Store {
     private readonly shared: Store
     private readonly local: Store
 
-    constructor (params: { continueExceeding: boolean, exponentialBackoff: boolean }, shared?: Store, local?: Store) {
-      this.shared = shared ?? new RedisStore(params.continueExceeding, params.exponentialBackoff, options.redis, options.nameSpace)
+    constructor(params: { continueExceeding: boolean; exponentialBackoff: boolean }, shared?: Store, local?: Store) {
+      this.shared =
+        shared ?? new RedisStore(params.continueExceeding, params.exponentialBackoff, options.redis, options.nameSpace)
       this.local = local ?? new LocalStore(params.continueExceeding, params.exponentialBackoff, 10_000)
     }
 
-    incr (key: string, callback: Callback, timeWindow: number, max: number): void {
-      this.shared.incr(key, (error, result) => {
-        if (error === null || error === undefined) return callback(null, result)
-        options.onRedisError(error)
-        // Fail-closed: a 503 problem, not an obscure 500.
-        if (!options.failOpen) return callback(new Errors.RateLimitStoreDown())
-        this.local.incr(key, callback, timeWindow, max)
-      }, timeWindow, max)
+    incr(key: string, callback: Callback, timeWindow: number, max: number): void {
+      this.shared.incr(
+        key,
+        (error, result) => {
+          if (error === null || error === undefined) return callback(null, result)
+          options.onRedisError(error)
+          // Fail-closed: a 503 problem, not an obscure 500.
+          if (!options.failOpen) return callback(new Errors.RateLimitStoreDown())
+          this.local.incr(key, callback, timeWindow, max)
+        },
+        timeWindow,
+        max,
+      )
     }
 
-    child (routeOptions: unknown): Store {
+    child(routeOptions: unknown): Store {
       return new RedisWithLocalFallbackStore(
-        routeOptions as { continueExceeding: boolean, exponentialBackoff: boolean },
-        this.shared.child(routeOptions), this.local.child(routeOptions))
+        routeOptions as { continueExceeding: boolean; exponentialBackoff: boolean },
+        this.shared.child(routeOptions),
+        this.local.child(routeOptions),
+      )
     }
   }
 }

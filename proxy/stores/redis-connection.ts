@@ -20,13 +20,13 @@ const COMMAND_TIMEOUT_MS = 500
 export const WATCHDOG_INTERVAL_MS = 1000
 export const WATCHDOG_MISSES = 2
 
-export function connectRedis (url: string, log: FastifyBaseLogger, observer: RedisHealthObserver): Redis {
+export function connectRedis(url: string, log: FastifyBaseLogger, observer: RedisHealthObserver): Redis {
   const redis = new Redis(url, {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     connectTimeout: 1000,
     commandTimeout: COMMAND_TIMEOUT_MS,
-    retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+    retryStrategy: attempt => Math.min(attempt * 200, 2000),
     lazyConnect: false,
   })
   let isUp: boolean | undefined
@@ -43,7 +43,9 @@ export function connectRedis (url: string, log: FastifyBaseLogger, observer: Red
     set(false, error.message)
   })
   redis.on('end', () => set(false, 'connection ended'))
-  redis.on('close', () => { if (isUp === true) set(false, 'connection closed') })
+  redis.on('close', () => {
+    if (isUp === true) set(false, 'connection closed')
+  })
 
   // A PING whose timeout fired late was timed out by this process being busy (its answer may be waiting
   // unread), not by Redis: it proves nothing either way. Two misses in a row, not one, before acting.
@@ -54,14 +56,19 @@ export function connectRedis (url: string, log: FastifyBaseLogger, observer: Red
       return
     }
     const sent = Date.now()
-    redis.ping().then(() => { missed = 0 }, () => {
-      if (Date.now() - sent > COMMAND_TIMEOUT_MS + 250) return
-      if (++missed < WATCHDOG_MISSES || redis.status !== 'ready') return
-      missed = 0
-      observer.error()
-      set(false, `no answer to ${WATCHDOG_MISSES} PINGs in a row`)
-      redis.disconnect(true) // reconnects; commands are refused until Redis answers the new connection
-    })
+    redis.ping().then(
+      () => {
+        missed = 0
+      },
+      () => {
+        if (Date.now() - sent > COMMAND_TIMEOUT_MS + 250) return
+        if (++missed < WATCHDOG_MISSES || redis.status !== 'ready') return
+        missed = 0
+        observer.error()
+        set(false, `no answer to ${WATCHDOG_MISSES} PINGs in a row`)
+        redis.disconnect(true) // reconnects; commands are refused until Redis answers the new connection
+      },
+    )
   }, WATCHDOG_INTERVAL_MS)
   watchdog.unref()
   redis.on('end', () => clearInterval(watchdog))

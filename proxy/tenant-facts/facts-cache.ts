@@ -18,7 +18,7 @@ export interface FactsCacheOptions<V extends object> {
 }
 
 export class FactsBusyError extends Error {
-  constructor () {
+  constructor() {
     super('too many lookups in flight')
     this.name = 'FactsBusyError'
   }
@@ -26,10 +26,11 @@ export class FactsBusyError extends Error {
 
 /** What is kept for a key whose load failed before any answer was learnt. */
 class Failure {
-  constructor (readonly error: unknown) {}
+  // eslint-disable-next-line n/handle-callback-err -- a stored failure, not a callback's error argument
+  constructor(readonly error: unknown) {}
 }
 
-export function createFactsCache<V extends object> (options: FactsCacheOptions<V>) {
+export function createFactsCache<V extends object>(options: FactsCacheOptions<V>) {
   const loading = new Set<string>()
   const cache = new LRUCache<string, V | Failure>({
     max: options.maxEntries,
@@ -61,7 +62,7 @@ export function createFactsCache<V extends object> (options: FactsCacheOptions<V
 
   return {
     /** The answer from memory (a stale one is refreshed in the background), else loaded once for all callers. */
-    async get (key: string): Promise<V> {
+    async get(key: string): Promise<V> {
       const known = cache.peek(key, { allowStale: true }) !== undefined
       if (!known && !loading.has(key) && loading.size >= options.maxInFlight) {
         throw new FactsBusyError()
@@ -74,7 +75,7 @@ export function createFactsCache<V extends object> (options: FactsCacheOptions<V
      * An answer no older than the TTL: a stale one is refreshed and waited for (if that refresh fails, the last
      * good answer). For questions whose answer lasts far longer than the TTL, such as ordering a certificate.
      */
-    async fresh (key: string): Promise<V> {
+    async fresh(key: string): Promise<V> {
       const known = cache.peek(key, { allowStale: true }) !== undefined
       if (!known && !loading.has(key) && loading.size >= options.maxInFlight) {
         throw new FactsBusyError()
@@ -84,13 +85,17 @@ export function createFactsCache<V extends object> (options: FactsCacheOptions<V
       return value!
     },
     /** The answer in memory now, without waiting (undefined: not known yet); a stale one is refreshed. */
-    now (key: string): V | undefined {
+    now(key: string): V | undefined {
       const hit = cache.peek(key, { allowStale: true })
       if (hit !== undefined) refreshIfStale(key)
       return hit instanceof Failure ? undefined : hit
     },
-    get size (): number { return cache.size },
-    clear (): void { cache.clear() },
+    get size(): number {
+      return cache.size
+    },
+    clear(): void {
+      cache.clear()
+    },
   }
 }
 

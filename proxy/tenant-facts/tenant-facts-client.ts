@@ -27,11 +27,11 @@ export interface TenantFactsOptions {
   timeoutMs: number
   /** Lookups of keys not in memory in flight at once (per kind). */
   maxInFlight?: number
-  log: { warn(object: object, message: string): void, info(object: object, message: string): void }
+  log: { warn(object: object, message: string): void; info(object: object, message: string): void }
   clock?: { now(): number }
 }
 
-export function createTenantFactsClient (options: TenantFactsOptions) {
+export function createTenantFactsClient(options: TenantFactsOptions) {
   const key = internalKey(options.identitySecret)
   const agent: Dispatcher = new Agent({
     connections: 4,
@@ -55,14 +55,17 @@ export function createTenantFactsClient (options: TenantFactsOptions) {
     failing = false
   }
 
-  async function getJson (path: string, signal: AbortSignal): Promise<unknown> {
+  async function getJson(path: string, signal: AbortSignal): Promise<unknown> {
     let lastError: unknown
     const start = first
     for (let attempt = 0; attempt < options.upstreams.length; attempt++) {
       const upstream = options.upstreams[(start + attempt) % options.upstreams.length]!
       try {
         const response = await agent.request({
-          origin: upstream.origin, path, method: 'GET', signal,
+          origin: upstream.origin,
+          path,
+          method: 'GET',
+          signal,
           headers: signInternalRequest(key, path, `edge-${randomUUID()}`),
         })
         const length = Number(response.headers['content-length'] ?? 0)
@@ -92,7 +95,7 @@ export function createTenantFactsClient (options: TenantFactsOptions) {
   }
   const plans = createFactsCache<{ plan: TenantPlan | null }>({
     ...common,
-    async load (slug, signal) {
+    async load(slug, signal) {
       const answer = await getJson(`${INTERNAL_PREFIX}/tenants/${encodeURIComponent(slug)}`, signal)
       if (!TenantAnswer.Check(answer)) throw new Error('the API answered a tenant lookup in an unknown shape')
       return { plan: answer.plan }
@@ -101,7 +104,7 @@ export function createTenantFactsClient (options: TenantFactsOptions) {
   })
   const owners = createFactsCache<{ tenant: string | null }>({
     ...common,
-    async load (hostname, signal) {
+    async load(hostname, signal) {
       const answer = await getJson(`${INTERNAL_PREFIX}/domains/${encodeURIComponent(hostname)}`, signal)
       if (!DomainAnswer.Check(answer)) throw new Error('the API answered a domain lookup in an unknown shape')
       return { tenant: answer.tenant }
@@ -120,7 +123,7 @@ export function createTenantFactsClient (options: TenantFactsOptions) {
      * On-demand TLS's question (Caddy's `ask`): may a certificate be ordered for this name? Only for a valid
      * name a tenant owns; any doubt (an invalid name, the API unreachable, too many lookups at once) is no.
      */
-    async ask (hostname: string): Promise<boolean> {
+    async ask(hostname: string): Promise<boolean> {
       const check = checkHostname(hostname)
       if (!check.ok) return false
       try {
@@ -131,7 +134,7 @@ export function createTenantFactsClient (options: TenantFactsOptions) {
         return false
       }
     },
-    async close (): Promise<void> {
+    async close(): Promise<void> {
       plans.clear()
       owners.clear()
       await agent.close()

@@ -18,7 +18,7 @@ export interface CertificateSource {
 }
 
 /** Refuses a certificate that does not belong to the key, or that has expired. */
-export function readCertificatePair (certFile: string, keyFile: string, now = new Date()): TlsMaterial {
+export function readCertificatePair(certFile: string, keyFile: string, now = new Date()): TlsMaterial {
   const cert = readFileSync(certFile, 'utf8')
   const key = readFileSync(keyFile, 'utf8')
   const leaf = new X509Certificate(cert)
@@ -32,14 +32,17 @@ export function readCertificatePair (certFile: string, keyFile: string, now = ne
 
 const RENEWAL_CHECK_MS = 6 * 3_600_000
 
-export async function openCertificateSource (tls: ProxyConfig['tls'], { pollMs = 1000 } = {}): Promise<CertificateSource> {
+export async function openCertificateSource(
+  tls: ProxyConfig['tls'],
+  { pollMs = 1000 } = {},
+): Promise<CertificateSource> {
   if (tls.kind === 'files') {
     const initial = readCertificatePair(tls.certFile, tls.keyFile)
     let listener: (() => void) | undefined
     return {
       initial,
       notice: undefined,
-      watch (apply, fail) {
+      watch(apply, fail) {
         listener = () => {
           try {
             apply(readCertificatePair(tls.certFile, tls.keyFile))
@@ -50,7 +53,7 @@ export async function openCertificateSource (tls: ProxyConfig['tls'], { pollMs =
         watchFile(tls.certFile, { interval: pollMs, persistent: false }, listener)
         watchFile(tls.keyFile, { interval: pollMs, persistent: false }, listener)
       },
-      close () {
+      close() {
         if (listener === undefined) return
         unwatchFile(tls.certFile, listener)
         unwatchFile(tls.keyFile, listener)
@@ -63,15 +66,17 @@ export async function openCertificateSource (tls: ProxyConfig['tls'], { pollMs =
   return {
     initial: local,
     notice: local.outcome === 'created-ca' ? 'created' : 'reused',
-    watch (apply, fail) {
+    watch(apply, fail) {
       timer = setInterval(() => {
-        ensureLocalCertificate(tls.dir, tls.hostnames).then((renewed) => {
+        ensureLocalCertificate(tls.dir, tls.hostnames).then(renewed => {
           if (renewed.outcome !== 'reused') apply(renewed)
         }, fail)
       }, RENEWAL_CHECK_MS)
       timer.unref()
     },
-    close () { clearInterval(timer) },
+    close() {
+      clearInterval(timer)
+    },
   }
 }
 
@@ -79,16 +84,24 @@ export async function openCertificateSource (tls: ProxyConfig['tls'], { pollMs =
  * Starts `source`'s watch and swaps each new pair into the running server (new handshakes use it,
  * open connections keep theirs); a rejected pair is logged and the previous one stays in use.
  */
-export function keepCertificateCurrent (
+export function keepCertificateCurrent(
   source: CertificateSource,
-  server: { setSecureContext(options: SecureContextOptions): void, getTicketKeys(): Buffer },
+  server: { setSecureContext(options: SecureContextOptions): void; getTicketKeys(): Buffer },
   tlsOptions: SecureContextOptions,
   log: FastifyBaseLogger,
 ): void {
-  source.watch((material) => {
-    // A new secure context draws new session ticket keys unless given the current ones: every ticket out
-    // there (and, in a cluster, the keys all workers share) would stop resuming at each reload.
-    server.setSecureContext({ ...tlsOptions, key: material.key, cert: material.cert, ticketKeys: server.getTicketKeys() })
-    log.info('TLS certificate reloaded')
-  }, (error) => log.error({ err: error }, 'new TLS certificate rejected; still serving the previous one'))
+  source.watch(
+    material => {
+      // A new secure context draws new session ticket keys unless given the current ones: every ticket out
+      // there (and, in a cluster, the keys all workers share) would stop resuming at each reload.
+      server.setSecureContext({
+        ...tlsOptions,
+        key: material.key,
+        cert: material.cert,
+        ticketKeys: server.getTicketKeys(),
+      })
+      log.info('TLS certificate reloaded')
+    },
+    error => log.error({ err: error }, 'new TLS certificate rejected; still serving the previous one'),
+  )
 }

@@ -18,7 +18,10 @@ export const LEAF_LIFETIME_DAYS = 30
 /** Reissue the leaf once less than this much of its life is left. */
 export const LEAF_RENEW_BEFORE_DAYS = 10
 
-export interface TlsMaterial { key: string, cert: string }
+export interface TlsMaterial {
+  key: string
+  cert: string
+}
 
 export interface LocalCertificate extends TlsMaterial {
   caCertPath: string
@@ -27,24 +30,27 @@ export interface LocalCertificate extends TlsMaterial {
   outcome: 'created-ca' | 'issued-leaf' | 'reused'
 }
 
-async function toPem (key: webcrypto.CryptoKey): Promise<string> {
+async function toPem(key: webcrypto.CryptoKey): Promise<string> {
   const der = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', key))
-  return `-----BEGIN PRIVATE KEY-----\n${der.toString('base64').replace(/(.{64})/g, '$1\n').trim()}\n-----END PRIVATE KEY-----\n`
+  return `-----BEGIN PRIVATE KEY-----\n${der
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n')
+    .trim()}\n-----END PRIVATE KEY-----\n`
 }
 
-async function importKey (pem: string): Promise<webcrypto.CryptoKey> {
+async function importKey(pem: string): Promise<webcrypto.CryptoKey> {
   const der = createPrivateKey(pem).export({ type: 'pkcs8', format: 'der' })
   return webcrypto.subtle.importKey('pkcs8', der, ALGORITHM, true, ['sign'])
 }
 
 const serial = (): string => `01${randomBytes(15).toString('hex')}` // positive, 16 bytes
 
-function writeSecret (path: string, content: string): void {
+function writeSecret(path: string, content: string): void {
   writeFileSync(path, content, { mode: 0o600 })
   chmodSync(path, 0o600)
 }
 
-async function createCa (dir: string, now: Date): Promise<void> {
+async function createCa(dir: string, now: Date): Promise<void> {
   const keys = await webcrypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify'])
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serial(),
@@ -63,11 +69,11 @@ async function createCa (dir: string, now: Date): Promise<void> {
   writeFileSync(join(dir, 'ca.crt'), cert.toString('pem') + '\n')
 }
 
-async function issueLeaf (dir: string, hostnames: string[], now: Date): Promise<void> {
+async function issueLeaf(dir: string, hostnames: string[], now: Date): Promise<void> {
   const caCert = new x509.X509Certificate(readFileSync(join(dir, 'ca.crt'), 'utf8'))
   const caKey = await importKey(readFileSync(join(dir, 'ca.key'), 'utf8'))
   const keys = await webcrypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify'])
-  const names = hostnames.map((name) => ({ type: isIP(name) === 0 ? 'dns' : 'ip', value: name }) as x509.JsonGeneralName)
+  const names = hostnames.map(name => ({ type: isIP(name) === 0 ? 'dns' : 'ip', value: name }) as x509.JsonGeneralName)
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serial(),
     subject: `CN=${hostnames[0] ?? 'localhost'}`,
@@ -89,17 +95,21 @@ async function issueLeaf (dir: string, hostnames: string[], now: Date): Promise<
   writeFileSync(join(dir, 'leaf.crt'), cert.toString('pem') + '\n')
 }
 
-function leafNeedsIssuing (dir: string, hostnames: string[], now: Date): boolean {
+function leafNeedsIssuing(dir: string, hostnames: string[], now: Date): boolean {
   if (!existsSync(join(dir, 'leaf.crt')) || !existsSync(join(dir, 'leaf.key'))) return true
   const leaf = new X509Certificate(readFileSync(join(dir, 'leaf.crt')))
   const ca = new X509Certificate(readFileSync(join(dir, 'ca.crt')))
   if (!leaf.checkIssued(ca) || !leaf.verify(ca.publicKey)) return true // the CA was replaced
   if (new Date(leaf.validTo).getTime() - now.getTime() < LEAF_RENEW_BEFORE_DAYS * DAY_MS) return true
-  return hostnames.some((name) => (isIP(name) === 0 ? leaf.checkHost(name) : leaf.checkIP(name)) === undefined)
+  return hostnames.some(name => (isIP(name) === 0 ? leaf.checkHost(name) : leaf.checkIP(name)) === undefined)
 }
 
 /** Makes sure a valid CA and leaf exist in `dir`, creating or reissuing what is missing or due. */
-export async function ensureLocalCertificate (dir: string, hostnames: string[], now = new Date()): Promise<LocalCertificate> {
+export async function ensureLocalCertificate(
+  dir: string,
+  hostnames: string[],
+  now = new Date(),
+): Promise<LocalCertificate> {
   mkdirSync(dir, { recursive: true, mode: 0o700 })
   let outcome: LocalCertificate['outcome'] = 'reused'
   if (!existsSync(join(dir, 'ca.crt')) || !existsSync(join(dir, 'ca.key'))) {
@@ -122,7 +132,7 @@ export async function ensureLocalCertificate (dir: string, hostnames: string[], 
 }
 
 /** How to make this machine's tools trust the local CA. */
-export function trustInstructions (caCertPath: string, httpsPort = 8443): string {
+export function trustInstructions(caCertPath: string, httpsPort = 8443): string {
   return [
     `Local HTTPS certificates are signed by the Gatehouse development CA at ${caCertPath}.`,
     'Trust it once:',

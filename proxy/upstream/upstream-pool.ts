@@ -31,8 +31,8 @@ export interface UpstreamPool {
 /** However many requests are refused meanwhile, rounds of checks start at most this often. */
 export const MIN_RECHECK_MS = 100
 
-export function createUpstreamPool (upstreams: URL[], options: UpstreamPoolOptions): UpstreamPool {
-  const origins = [...new Set(upstreams.map((url) => url.origin))]
+export function createUpstreamPool(upstreams: URL[], options: UpstreamPoolOptions): UpstreamPool {
+  const origins = [...new Set(upstreams.map(url => url.origin))]
   const dispatcher = new Rotation(origins, {
     connections: options.connections,
     pipelining: 1,
@@ -58,13 +58,13 @@ export function createUpstreamPool (upstreams: URL[], options: UpstreamPoolOptio
   }
 
   const check = async (): Promise<void> => {
-    const results = await Promise.all(origins.map(async (origin) => [origin, await probe(origin)] as const))
+    const results = await Promise.all(origins.map(async origin => [origin, await probe(origin)] as const))
     const ready = results.filter(([, ok]) => ok).map(([origin]) => origin)
     const wanted = new Set(ready.length > 0 ? ready : origins)
-    const changed = origins.filter((origin) => wanted.has(origin) !== rotation.has(origin))
+    const changed = origins.filter(origin => wanted.has(origin) !== rotation.has(origin))
     if (changed.length === 0) return
     // One new pool over the new set (see rotation.ts for why not BalancedPool's add/removeUpstream).
-    dispatcher.use(origins.filter((origin) => wanted.has(origin)))
+    dispatcher.use(origins.filter(origin => wanted.has(origin)))
     for (const origin of changed) {
       if (wanted.has(origin)) rotation.add(origin)
       else rotation.delete(origin)
@@ -79,7 +79,9 @@ export function createUpstreamPool (upstreams: URL[], options: UpstreamPoolOptio
     if (closed) return Promise.resolve()
     if (running !== undefined) return running
     lastRound = Date.now()
-    running = check().finally(() => { running = undefined })
+    running = check().finally(() => {
+      running = undefined
+    })
     return running
   }
   const timer = setInterval(round, options.healthIntervalMs)
@@ -89,12 +91,15 @@ export function createUpstreamPool (upstreams: URL[], options: UpstreamPoolOptio
   const checkSoon = (): void => {
     if (soon !== undefined) return
     // A round already under way may have probed before the failure: the next one starts after it.
-    soon = setTimeout(() => {
-      void (running ?? Promise.resolve()).then(() => {
-        soon = undefined
-        return round()
-      })
-    }, Math.max(0, lastRound + MIN_RECHECK_MS - Date.now()))
+    soon = setTimeout(
+      () => {
+        void (running ?? Promise.resolve()).then(() => {
+          soon = undefined
+          return round()
+        })
+      },
+      Math.max(0, lastRound + MIN_RECHECK_MS - Date.now()),
+    )
     soon.unref()
   }
 
@@ -104,7 +109,7 @@ export function createUpstreamPool (upstreams: URL[], options: UpstreamPoolOptio
     inRotation: () => [...rotation],
     check,
     checkSoon,
-    async close () {
+    async close() {
       closed = true
       clearInterval(timer)
       clearTimeout(soon)

@@ -51,12 +51,16 @@ export class DevChild {
   #settle: NodeJS.Timeout | undefined
   #stopped: Promise<ChildStop> | undefined
 
-  constructor (private readonly options: DevChildOptions) {}
+  constructor(private readonly options: DevChildOptions) {}
 
-  get name (): string { return this.options.name }
-  get pid (): number | undefined { return this.#process?.pid }
+  get name(): string {
+    return this.options.name
+  }
+  get pid(): number | undefined {
+    return this.#process?.pid
+  }
 
-  start (): void {
+  start(): void {
     if (this.#stopped !== undefined) return // dev is ending: nothing new starts
     this.#spawn()
     for (const folder of this.options.watch) {
@@ -64,7 +68,7 @@ export class DevChild {
         const watcher = watch(folder, { recursive: true }, (_event, file) => {
           if (file !== null && SOURCE_FILE.test(file)) this.#changed(relative(this.options.cwd, join(folder, file)))
         })
-        watcher.on('error', (error) => this.options.onLine(`(dev: stopped watching ${folder}: ${error.message})`))
+        watcher.on('error', error => this.options.onLine(`(dev: stopped watching ${folder}: ${error.message})`))
         this.#watchers.push(watcher)
       } catch (error) {
         this.options.onLine(`(dev: cannot watch ${folder}: ${(error as Error).message})`)
@@ -73,7 +77,7 @@ export class DevChild {
   }
 
   /** Asks it to stop with one signal (it drains); past `deadlineMs` it is killed. Resolves once it has exited. */
-  stop (signal: NodeJS.Signals, deadlineMs: number): Promise<ChildStop> {
+  stop(signal: NodeJS.Signals, deadlineMs: number): Promise<ChildStop> {
     if (this.#stopped !== undefined) return this.#stopped
     this.#closeWatchers()
     const child = this.#process
@@ -86,7 +90,7 @@ export class DevChild {
     // A restart in progress has already signalled this process: it is on its way out, and no new one starts.
     const alreadySignalled = this.#state === 'restarting'
     this.#state = 'stopping'
-    this.#stopped = new Promise((resolve) => {
+    this.#stopped = new Promise(resolve => {
       const kill = setTimeout(() => child.kill('SIGKILL'), deadlineMs)
       child.once('exit', (code, exitSignal) => {
         clearTimeout(kill)
@@ -98,7 +102,7 @@ export class DevChild {
     return this.#stopped
   }
 
-  #spawn (): void {
+  #spawn(): void {
     const { entry, env, cwd } = this.options
     this.#lines = []
     const child = spawn(process.execPath, ['--import', TSX_LOADER, '--import', GUARD, entry], {
@@ -110,14 +114,14 @@ export class DevChild {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     })
     this.#process = child
-    const outputs = [child.stdout!, child.stderr!].map((stream) => {
+    const outputs = [child.stdout!, child.stderr!].map(stream => {
       const lines = createInterface({ input: stream, crlfDelay: Infinity })
-      lines.on('line', (line) => {
+      lines.on('line', line => {
         this.#lines.push(line)
         if (this.#lines.length > KEPT_LINES) this.#lines.shift()
         this.options.onLine(line)
       })
-      return new Promise((resolve) => lines.once('close', resolve))
+      return new Promise(resolve => lines.once('close', resolve))
     })
     child.once('exit', (code, signal) => {
       if (this.#state === 'restarting') {
@@ -131,13 +135,14 @@ export class DevChild {
       this.#state = 'stopped'
       this.#closeWatchers()
       // Its last words are the reason: wait for them (briefly: a grandchild may hold the pipes).
-      const flushed = new Promise((resolve) => setTimeout(resolve, 500).unref())
-      void Promise.race([Promise.all(outputs), flushed])
-        .then(() => this.options.onUnexpectedStop({ code, signal, lines: this.#lines }))
+      const flushed = new Promise(resolve => setTimeout(resolve, 500).unref())
+      void Promise.race([Promise.all(outputs), flushed]).then(() =>
+        this.options.onUnexpectedStop({ code, signal, lines: this.#lines }),
+      )
     })
   }
 
-  #changed (file: string): void {
+  #changed(file: string): void {
     if (this.#state !== 'running' && this.#state !== 'restarting') return
     this.#pendingChange = file
     clearTimeout(this.#settle)
@@ -154,7 +159,7 @@ export class DevChild {
     }, SETTLE_MS)
   }
 
-  #closeWatchers (): void {
+  #closeWatchers(): void {
     clearTimeout(this.#settle)
     for (const watcher of this.#watchers) watcher.close()
     this.#watchers = []

@@ -10,23 +10,31 @@ import pg from 'pg'
 
 type AnyCallback = (...args: unknown[]) => void
 
-export function boundedPgClient (answerTimeoutMs: number): typeof pg.Client {
+export function boundedPgClient(answerTimeoutMs: number): typeof pg.Client {
   return class BoundedPgClient extends pg.Client {
-    override query (...args: any[]): any {
-      const submittable = typeof args[0]?.submit === 'function' ? args[0] as { callback?: AnyCallback } : undefined
+    override query(...args: any[]): any {
+      const submittable = typeof args[0]?.submit === 'function' ? (args[0] as { callback?: AnyCallback }) : undefined
       // A Submittable that reads on its own (pg-cursor, pg-query-stream) is left as it is; one with a
       // callback (a tenant lane's preluded query) is bounded like any query.
-      if (submittable !== undefined && typeof submittable.callback !== 'function') return (super.query as (...a: unknown[]) => unknown)(...args)
+      if (submittable !== undefined && typeof submittable.callback !== 'function') {
+        return (super.query as (...a: unknown[]) => unknown)(...args)
+      }
       let timer: NodeJS.Timeout | undefined
       const settled = (): void => clearTimeout(timer)
       // pg-pool's pool.query passes a callback (and pg then returns nothing); Prisma's transactions await a promise.
-      const callbackIndex = args.findLastIndex((arg) => typeof arg === 'function')
+      const callbackIndex = args.findLastIndex(arg => typeof arg === 'function')
       if (submittable !== undefined) {
         const callback = submittable.callback!
-        submittable.callback = (...results: unknown[]) => { settled(); callback(...results) }
+        submittable.callback = (...results: unknown[]) => {
+          settled()
+          callback(...results)
+        }
       } else if (callbackIndex >= 0) {
         const callback = args[callbackIndex] as AnyCallback
-        args[callbackIndex] = (...results: unknown[]) => { settled(); callback(...results) }
+        args[callbackIndex] = (...results: unknown[]) => {
+          settled()
+          callback(...results)
+        }
       }
       const result = (super.query as (...a: unknown[]) => unknown)(...args)
       if (submittable === undefined && callbackIndex < 0) (result as Promise<unknown>).then(settled, settled)

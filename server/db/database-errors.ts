@@ -6,7 +6,12 @@ import { Prisma } from './prisma-client.js'
 const UNAVAILABLE_PRISMA_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'P2028'])
 const UNAVAILABLE_SQLSTATE_CLASSES = ['08', '53', '57P'] // connection exception, insufficient resources, operator intervention
 const UNAVAILABLE_NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN'])
-const UNAVAILABLE_ADAPTER_KINDS = new Set(['DatabaseNotReachable', 'SocketTimeout', 'ConnectionClosed', 'TooManyConnections'])
+const UNAVAILABLE_ADAPTER_KINDS = new Set([
+  'DatabaseNotReachable',
+  'SocketTimeout',
+  'ConnectionClosed',
+  'TooManyConnections',
+])
 // node-postgres reports a lost or unobtainable connection as a plain Error with no code, and Prisma's pg
 // adapter passes such errors through untranslated: a connection cut mid-query (server stopped or killed),
 // a connect or pool checkout that timed out, a client or pool already closed. Only the message tells.
@@ -23,25 +28,33 @@ const UNAVAILABLE_PG_MESSAGES = new Set([
 export type DatabaseFailure =
   | { kind: 'unavailable' }
   | { kind: 'not-found' }
-  | { kind: 'conflict', detail: string }
-  | { kind: 'invalid', detail: string }
+  | { kind: 'conflict'; detail: string }
+  | { kind: 'invalid'; detail: string }
   | { kind: 'other' }
 
-function sqlState (error: unknown): string | undefined {
-  const meta = (error as { meta?: { driverAdapterError?: { cause?: { originalCode?: string, code?: string } } } }).meta
+function sqlState(error: unknown): string | undefined {
+  const meta = (error as { meta?: { driverAdapterError?: { cause?: { originalCode?: string; code?: string } } } }).meta
   const cause = meta?.driverAdapterError?.cause
-  return cause?.originalCode ?? (typeof cause?.code === 'string' && /^[0-9A-Z]{5}$/.test(cause.code) ? cause.code : undefined)
+  return (
+    cause?.originalCode ??
+    (typeof cause?.code === 'string' && /^[0-9A-Z]{5}$/.test(cause.code) ? cause.code : undefined)
+  )
 }
 
 const SQLSTATE = /^[0-9A-Z]{5}$/
 
 const isUnavailableState = (state: unknown): boolean =>
-  typeof state === 'string' && UNAVAILABLE_SQLSTATE_CLASSES.some((prefix) => state.startsWith(prefix))
+  typeof state === 'string' && UNAVAILABLE_SQLSTATE_CLASSES.some(prefix => state.startsWith(prefix))
 
-function causeChainShowsLostConnection (error: unknown): boolean {
+function causeChainShowsLostConnection(error: unknown): boolean {
   let current: unknown = error
   for (let depth = 0; depth < 6 && current !== null && typeof current === 'object'; depth++) {
-    const { code, kind, message, originalCode } = current as { code?: unknown, kind?: unknown, message?: unknown, originalCode?: unknown }
+    const { code, kind, message, originalCode } = current as {
+      code?: unknown
+      kind?: unknown
+      message?: unknown
+      originalCode?: unknown
+    }
     if (typeof code === 'string' && UNAVAILABLE_NODE_CODES.has(code)) return true
     if (typeof kind === 'string' && UNAVAILABLE_ADAPTER_KINDS.has(kind)) return true
     // Prisma rethrows a failed COMMIT or ROLLBACK as the adapter's own error, unwrapped: its cause carries
@@ -51,12 +64,14 @@ function causeChainShowsLostConnection (error: unknown): boolean {
     // in code.
     if (typeof code === 'string' && SQLSTATE.test(code) && isUnavailableState(code)) return true
     if (code === undefined && typeof message === 'string' && UNAVAILABLE_PG_MESSAGES.has(message)) return true
-    current = (current as { cause?: unknown }).cause ?? (current as { meta?: { driverAdapterError?: unknown } }).meta?.driverAdapterError
+    current =
+      (current as { cause?: unknown }).cause ??
+      (current as { meta?: { driverAdapterError?: unknown } }).meta?.driverAdapterError
   }
   return false
 }
 
-export function classifyDatabaseError (error: unknown): DatabaseFailure {
+export function classifyDatabaseError(error: unknown): DatabaseFailure {
   if (error instanceof Prisma.PrismaClientInitializationError) return { kind: 'unavailable' }
   if (error instanceof Prisma.PrismaClientKnownRequestError) {
     if (UNAVAILABLE_PRISMA_CODES.has(error.code)) return { kind: 'unavailable' }
@@ -76,7 +91,9 @@ export function classifyDatabaseError (error: unknown): DatabaseFailure {
 }
 
 /** For a .catch: a record that does not exist or is not this tenant's becomes the API's 404 for `what`. */
-export const notFoundAs = (what: string) => (error: unknown): never => {
-  if (classifyDatabaseError(error).kind === 'not-found') throw new Errors.NotFound(what)
-  throw error
-}
+export const notFoundAs =
+  (what: string) =>
+  (error: unknown): never => {
+    if (classifyDatabaseError(error).kind === 'not-found') throw new Errors.NotFound(what)
+    throw error
+  }

@@ -11,16 +11,18 @@ import { pgliteSession } from './sql-session.js'
 export const APP_ROLE = 'gatehouse_app'
 
 export class EmbeddedDatabaseBusyError extends Error {
-  constructor (dataDir: string, pid: number) {
-    super(pid === process.pid
-      ? `The embedded database in ${dataDir} is already open in this process (${pid}): share that one instead of opening it again.`
-      : `The embedded database in ${dataDir} is open in process ${pid}. PGlite allows one process at a time: ` +
-        'stop that process first (or point DATABASE_URL at a Postgres server).')
+  constructor(dataDir: string, pid: number) {
+    super(
+      pid === process.pid
+        ? `The embedded database in ${dataDir} is already open in this process (${pid}): share that one instead of opening it again.`
+        : `The embedded database in ${dataDir} is open in process ${pid}. PGlite allows one process at a time: ` +
+            'stop that process first (or point DATABASE_URL at a Postgres server).',
+    )
     this.name = 'EmbeddedDatabaseBusyError'
   }
 }
 
-function processIsAlive (pid: number): boolean {
+function processIsAlive(pid: number): boolean {
   try {
     process.kill(pid, 0)
     return true
@@ -36,7 +38,7 @@ const openInThisProcess = new Set<string>()
  * A pid file beside the data folder: two processes writing one PGlite folder would corrupt it.
  * Created exclusively ('wx'), so two processes starting at once cannot both believe they won.
  */
-function claimDataDir (dataDir: string): () => void {
+function claimDataDir(dataDir: string): () => void {
   const key = resolve(dataDir)
   if (openInThisProcess.has(key)) throw new EmbeddedDatabaseBusyError(dataDir, process.pid)
   const lockPath = `${dataDir}.pid`
@@ -73,9 +75,13 @@ export interface EmbeddedDatabase {
  * `asAppRole: false` leaves the session as the owner, and `migrate: false` leaves migrating to the
  * caller, for operator scripts (db:migrate reports what it applied).
  */
-export async function openEmbedded (
+export async function openEmbedded(
   dataDir: string | undefined,
-  { seed = false, asAppRole = true, migrate: migrateOnOpen = true }: { seed?: boolean, asAppRole?: boolean, migrate?: boolean } = {},
+  {
+    seed = false,
+    asAppRole = true,
+    migrate: migrateOnOpen = true,
+  }: { seed?: boolean; asAppRole?: boolean; migrate?: boolean } = {},
 ): Promise<EmbeddedDatabase> {
   const release = dataDir === undefined ? () => {} : claimDataDir(dataDir)
   try {
@@ -87,7 +93,7 @@ export async function openEmbedded (
     if (asAppRole) await db.exec(`SET ROLE ${APP_ROLE}`)
     return {
       db,
-      async close () {
+      async close() {
         await db.close()
         release()
       },

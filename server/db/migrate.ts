@@ -9,29 +9,46 @@ import { fileURLToPath } from 'node:url'
 import type { SqlSession } from './sql-session.js'
 
 // prisma/migrations at the project root, whether this runs from server/db (tsx) or dist/server/db (built).
-export const MIGRATIONS_DIR = [new URL('../../prisma/migrations', import.meta.url), new URL('../../../prisma/migrations', import.meta.url)]
-  .map((url) => fileURLToPath(url))
-  .find((dir) => existsSync(dir)) ?? fileURLToPath(new URL('../../prisma/migrations', import.meta.url))
+export const MIGRATIONS_DIR =
+  [new URL('../../prisma/migrations', import.meta.url), new URL('../../../prisma/migrations', import.meta.url)]
+    .map(url => fileURLToPath(url))
+    .find(dir => existsSync(dir)) ?? fileURLToPath(new URL('../../prisma/migrations', import.meta.url))
 const PRISMA_ADVISORY_LOCK_KEY = 72707369
 
-export interface Migration { name: string, sql: string, checksum: string }
+export interface Migration {
+  name: string
+  sql: string
+  checksum: string
+}
 
-export interface MigrateResult { applied: string[], alreadyApplied: string[], warnings: string[] }
+export interface MigrateResult {
+  applied: string[]
+  alreadyApplied: string[]
+  warnings: string[]
+}
 
 export class MigrationError extends Error {
-  constructor (message: string, readonly migration?: string) {
+  constructor(
+    message: string,
+    readonly migration?: string,
+  ) {
     super(message)
     this.name = 'MigrationError'
   }
 }
 
-export async function readMigrations (dir = MIGRATIONS_DIR): Promise<Migration[]> {
+export async function readMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]> {
   const entries = await readdir(dir, { withFileTypes: true })
-  const names = entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name).sort()
-  return Promise.all(names.map(async (name) => {
-    const sql = await readFile(join(dir, name, 'migration.sql'), 'utf8')
-    return { name, sql, checksum: createHash('sha256').update(sql).digest('hex') }
-  }))
+  const names = entries
+    .filter(entry => entry.isDirectory())
+    .map(entry => entry.name)
+    .sort()
+  return Promise.all(
+    names.map(async name => {
+      const sql = await readFile(join(dir, name, 'migration.sql'), 'utf8')
+      return { name, sql, checksum: createHash('sha256').update(sql).digest('hex') }
+    }),
+  )
 }
 
 interface AppliedRow {
@@ -54,13 +71,17 @@ CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
 )`
 
 // Statements Postgres refuses inside a transaction block; such a migration runs without one, as Prisma's does.
-const NEEDS_AUTOCOMMIT = /\b(CREATE|DROP|REINDEX)\s+(UNIQUE\s+)?INDEX\s+CONCURRENTLY\b|\bALTER\s+TYPE\b[^;]*\bADD\s+VALUE\b|\bVACUUM\b/i
+const NEEDS_AUTOCOMMIT =
+  /\b(CREATE|DROP|REINDEX)\s+(UNIQUE\s+)?INDEX\s+CONCURRENTLY\b|\bALTER\s+TYPE\b[^;]*\bADD\s+VALUE\b|\bVACUUM\b/i
 
 /**
  * Applies every pending migration, in name order, each in its own transaction, under Prisma's advisory lock.
  * `source` is a migrations folder in Prisma's layout (default: this project's) or the migrations themselves.
  */
-export async function migrate (session: SqlSession, source: string | Migration[] = MIGRATIONS_DIR): Promise<MigrateResult> {
+export async function migrate(
+  session: SqlSession,
+  source: string | Migration[] = MIGRATIONS_DIR,
+): Promise<MigrateResult> {
   const local = typeof source === 'string' ? await readMigrations(source) : source
   const origin = typeof source === 'string' ? source : 'the migrations given'
   const result: MigrateResult = { applied: [], alreadyApplied: [], warnings: [] }
@@ -68,17 +89,19 @@ export async function migrate (session: SqlSession, source: string | Migration[]
   try {
     await session.exec(CREATE_BOOKKEEPING_TABLE)
     const rows = await session.query<AppliedRow>(
-      'SELECT migration_name, checksum, finished_at, rolled_back_at FROM "_prisma_migrations" ORDER BY started_at')
+      'SELECT migration_name, checksum, finished_at, rolled_back_at FROM "_prisma_migrations" ORDER BY started_at',
+    )
 
-    const failed = rows.find((row) => row.finished_at === null && row.rolled_back_at === null)
+    const failed = rows.find(row => row.finished_at === null && row.rolled_back_at === null)
     if (failed !== undefined) {
       throw new MigrationError(
         `Migration ${failed.migration_name} failed earlier (see the logs column of _prisma_migrations). ` +
-        'Fix the database, then mark it rolled back (`prisma migrate resolve --rolled-back`) or set rolled_back_at, and run again.',
-        failed.migration_name)
+          'Fix the database, then mark it rolled back (`prisma migrate resolve --rolled-back`) or set rolled_back_at, and run again.',
+        failed.migration_name,
+      )
     }
-    const done = new Map(rows.filter((row) => row.finished_at !== null).map((row) => [row.migration_name, row]))
-    const localNames = new Set(local.map((migration) => migration.name))
+    const done = new Map(rows.filter(row => row.finished_at !== null).map(row => [row.migration_name, row]))
+    const localNames = new Set(local.map(migration => migration.name))
     for (const name of done.keys()) {
       if (!localNames.has(name)) result.warnings.push(`${name} is applied in the database but missing from ${origin}`)
     }
@@ -101,11 +124,12 @@ export async function migrate (session: SqlSession, source: string | Migration[]
   }
 }
 
-async function applyOne (session: SqlSession, migration: Migration): Promise<void> {
+async function applyOne(session: SqlSession, migration: Migration): Promise<void> {
   const id = randomUUID()
   await session.query(
     'INSERT INTO "_prisma_migrations" (id, checksum, migration_name, started_at, applied_steps_count) VALUES ($1, $2, $3, now(), 0)',
-    [id, migration.checksum, migration.name])
+    [id, migration.checksum, migration.name],
+  )
   const transactional = !NEEDS_AUTOCOMMIT.test(migration.sql)
   try {
     if (transactional) await session.exec('BEGIN')
@@ -117,6 +141,7 @@ async function applyOne (session: SqlSession, migration: Migration): Promise<voi
     await session.query('UPDATE "_prisma_migrations" SET logs = $2 WHERE id = $1', [id, message])
     throw new MigrationError(`Migration ${migration.name} failed: ${message}`, migration.name)
   }
-  await session.query(
-    'UPDATE "_prisma_migrations" SET finished_at = now(), applied_steps_count = 1 WHERE id = $1', [id])
+  await session.query('UPDATE "_prisma_migrations" SET finished_at = now(), applied_steps_count = 1 WHERE id = $1', [
+    id,
+  ])
 }

@@ -8,9 +8,9 @@ import pg from 'pg'
 
 type QueryConnection = Parameters<pg.Submittable['submit']>[0] & {
   sync(): void
-  parse(query: { text: string, name?: string }): void
+  parse(query: { text: string; name?: string }): void
   bind(config: { values?: unknown[] }): void
-  execute(config: { portal?: string, rows?: number }): void
+  execute(config: { portal?: string; rows?: number }): void
 }
 
 const SET_TENANT = "SELECT set_config('app.tenant_id', $1, TRUE)"
@@ -37,18 +37,18 @@ export class PreludedQuery extends Query {
   readonly #tenantId: string
   readonly #commit: boolean
 
-  constructor (config: pg.QueryConfig, options: { tenantId: string, commit: boolean }, callback: Callback) {
+  constructor(config: pg.QueryConfig, options: { tenantId: string; commit: boolean }, callback: Callback) {
     super(config, undefined, callback)
     this.#tenantId = options.tenantId
     this.#commit = options.commit
   }
 
   // Always the extended protocol: a simple Query message would carry its own implicit Sync.
-  override requiresPreparation (): boolean {
+  override requiresPreparation(): boolean {
     return true
   }
 
-  override prepare (connection: QueryConnection): void {
+  override prepare(connection: QueryConnection): void {
     connection.parse({ text: 'BEGIN' })
     connection.bind({})
     connection.execute({})
@@ -59,7 +59,7 @@ export class PreludedQuery extends Query {
   }
 
   // pg's Query ends what prepare() sends with Execute and Sync here: COMMIT goes between them.
-  override _getRows (connection: QueryConnection, rows?: number): void {
+  override _getRows(connection: QueryConnection, rows?: number): void {
     if (!this.#commit || rows !== undefined) {
       super._getRows(connection, rows)
       return
@@ -71,11 +71,11 @@ export class PreludedQuery extends Query {
     connection.sync()
   }
 
-  override handleDataRow (message: unknown): void {
+  override handleDataRow(message: unknown): void {
     if (this.#answering === STATEMENT_INDEX) super.handleDataRow(message)
   }
 
-  override handleCommandComplete (message: unknown, connection: unknown): void {
+  override handleCommandComplete(message: unknown, connection: unknown): void {
     if (this.#answering++ === STATEMENT_INDEX) super.handleCommandComplete(message, connection)
   }
 }

@@ -11,10 +11,11 @@ import { context, createContextKey, trace, type Context, type TracerProvider } f
 const APP_TRACER_PROVIDER = createContextKey('gatehouse app tracer provider')
 
 /** The context a traced request's work runs in: its span, and which app's provider records its children. */
-export const withAppTracerProvider = (active: Context, provider: TracerProvider): Context => active.setValue(APP_TRACER_PROVIDER, provider)
+export const withAppTracerProvider = (active: Context, provider: TracerProvider): Context =>
+  active.setValue(APP_TRACER_PROVIDER, provider)
 
 const routingProvider: TracerProvider = {
-  getTracer (name, version, options) {
+  getTracer(name, version, options) {
     const provider = context.active().getValue(APP_TRACER_PROVIDER) as TracerProvider | undefined
     // Outside a traced request: the global provider, a no-op unless someone registered one.
     return (provider ?? trace.getTracerProvider()).getTracer(name, version, options)
@@ -23,7 +24,7 @@ const routingProvider: TracerProvider = {
 
 let installing: Promise<void> | undefined
 
-export function installPrismaTracing (): Promise<void> {
+export function installPrismaTracing(): Promise<void> {
   installing ??= (async () => {
     const [{ AsyncLocalStorageContextManager }, { PrismaInstrumentation }] = await Promise.all([
       import('@opentelemetry/context-async-hooks'),

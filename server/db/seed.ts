@@ -3,25 +3,32 @@
 import { randomUUID } from 'node:crypto'
 import type { SqlSession } from './sql-session.js'
 
-export interface TenantInput { slug: string, name: string, plan: 'free' | 'pro' | 'enterprise' }
+export interface TenantInput {
+  slug: string
+  name: string
+  plan: 'free' | 'pro' | 'enterprise'
+}
 
 export class TenantExistsError extends Error {
-  constructor (slug: string) {
+  constructor(slug: string) {
     super(`Tenant "${slug}" already exists`)
     this.name = 'TenantExistsError'
   }
 }
 
 /** Creates a tenant; throws TenantExistsError when the slug is taken. Returns its id. */
-export async function createTenant (session: SqlSession, tenant: TenantInput): Promise<string> {
+export async function createTenant(session: SqlSession, tenant: TenantInput): Promise<string> {
   const rows = await session.query<{ id: string }>(
     'INSERT INTO tenants (id, slug, name, plan) VALUES ($1, $2, $3, $4::tenant_plan) ON CONFLICT (slug) DO NOTHING RETURNING id',
-    [randomUUID(), tenant.slug, tenant.name, tenant.plan])
+    [randomUUID(), tenant.slug, tenant.name, tenant.plan],
+  )
   if (rows[0] === undefined) throw new TenantExistsError(tenant.slug)
   return rows[0].id
 }
 
-const DEMO: Array<TenantInput & { projects: Array<{ name: string, description: string, tasks: Array<[string, string, number]> }> }> = [
+const DEMO: Array<
+  TenantInput & { projects: Array<{ name: string; description: string; tasks: Array<[string, string, number]> }> }
+> = [
   {
     slug: 'acme',
     name: 'Acme Corp',
@@ -30,7 +37,11 @@ const DEMO: Array<TenantInput & { projects: Array<{ name: string, description: s
       {
         name: 'Website relaunch',
         description: 'New marketing site before the spring campaign',
-        tasks: [['Draft the sitemap', 'done', 2], ['Pick a typeface', 'in_progress', 1], ['Write launch copy', 'todo', 3]],
+        tasks: [
+          ['Draft the sitemap', 'done', 2],
+          ['Pick a typeface', 'in_progress', 1],
+          ['Write launch copy', 'todo', 3],
+        ],
       },
       { name: 'Rocket skates', description: 'Field trials in the desert', tasks: [['Order more anvils', 'todo', 4]] },
     ],
@@ -40,12 +51,19 @@ const DEMO: Array<TenantInput & { projects: Array<{ name: string, description: s
     name: 'Globex Corporation',
     plan: 'free',
     projects: [
-      { name: 'Quarterly report', description: 'Q3 numbers for the board', tasks: [['Collect regional figures', 'in_progress', 2], ['Review with finance', 'todo', 3]] },
+      {
+        name: 'Quarterly report',
+        description: 'Q3 numbers for the board',
+        tasks: [
+          ['Collect regional figures', 'in_progress', 2],
+          ['Review with finance', 'todo', 3],
+        ],
+      },
     ],
   },
 ]
 
-export async function seedDemoData (session: SqlSession): Promise<string[]> {
+export async function seedDemoData(session: SqlSession): Promise<string[]> {
   const created: string[] = []
   for (const tenant of DEMO) {
     // The tenant and its data in one transaction: an interrupted seed must not leave a demo tenant
@@ -59,11 +77,13 @@ export async function seedDemoData (session: SqlSession): Promise<string[]> {
         const projectId = randomUUID()
         await session.query(
           'INSERT INTO projects (id, tenant_id, name, description, updated_at) VALUES ($1, $2, $3, $4, now())',
-          [projectId, tenantId, project.name, project.description])
+          [projectId, tenantId, project.name, project.description],
+        )
         for (const [title, status, priority] of project.tasks) {
           await session.query(
             'INSERT INTO tasks (id, tenant_id, project_id, title, status, priority, updated_at) VALUES ($1, $2, $3, $4, $5::task_status, $6, now())',
-            [randomUUID(), tenantId, projectId, title, status, priority])
+            [randomUUID(), tenantId, projectId, title, status, priority],
+          )
         }
       }
       await session.exec('COMMIT')

@@ -9,23 +9,23 @@ export interface SqlSession {
   exec(sql: string): Promise<void>
 }
 
-export function pgSession (client: pg.ClientBase): SqlSession {
+export function pgSession(client: pg.ClientBase): SqlSession {
   return {
     async query<Row>(sql: string, params: unknown[] = []) {
       return (await client.query(sql, params)).rows as Row[]
     },
-    async exec (sql: string) {
+    async exec(sql: string) {
       await client.query(sql)
     },
   }
 }
 
-export function pgliteSession (db: PGlite): SqlSession {
+export function pgliteSession(db: PGlite): SqlSession {
   return {
     async query<Row>(sql: string, params: unknown[] = []) {
       return (await db.query<Row>(sql, params)).rows
     },
-    async exec (sql: string) {
+    async exec(sql: string) {
       await db.exec(sql)
     },
   }

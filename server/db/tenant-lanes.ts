@@ -10,22 +10,24 @@ const TRANSACTION_CONTROL = /^\s*(BEGIN|COMMIT|ROLLBACK)\b/i
 
 class LaneExpiredError extends Error {
   readonly code = 'ETIMEDOUT'
-  constructor (timeoutMs: number) {
+  constructor(timeoutMs: number) {
     super(`The unit of work held its database connection past ${timeoutMs} ms`)
     this.name = 'LaneExpiredError'
   }
 }
 
 class MoreThanOneStatementError extends Error {
-  constructor () {
-    super('A unit of work given as one Prisma operation sent a second statement after its first was committed: ' +
-      'write the work as an async function so that its statements share one transaction')
+  constructor() {
+    super(
+      'A unit of work given as one Prisma operation sent a second statement after its first was committed: ' +
+        'write the work as an async function so that its statements share one transaction',
+    )
     this.name = 'MoreThanOneStatementError'
   }
 }
 
 class UnitOfWorkFailedError extends Error {
-  constructor () {
+  constructor() {
     super('A statement of the unit of work failed and was not rethrown: the transaction was rolled back')
     this.name = 'UnitOfWorkFailedError'
   }
@@ -46,9 +48,13 @@ class Lane {
   /** Prisma began a transaction of its own within the lane (an operation of several statements). */
   nestedTransaction = false
 
-  constructor (readonly tenantId: string, private readonly pool: TenantLanePool, private readonly timeoutMs: number) {}
+  constructor(
+    readonly tenantId: string,
+    private readonly pool: TenantLanePool,
+    private readonly timeoutMs: number,
+  ) {}
 
-  async query (config: pg.QueryConfig): Promise<QueryResult> {
+  async query(config: pg.QueryConfig): Promise<QueryResult> {
     if (this.#preludeSent && this.#singleStatement()) throw new MoreThanOneStatementError()
     const first = !this.#preludeSent
     this.#preludeSent = true
@@ -57,24 +63,26 @@ class Lane {
     if (!first) return client.query(config)
     const commit = this.#singleStatement()
     return new Promise((resolve, reject) => {
-      client.query(new PreludedQuery(config, { tenantId: this.tenantId, commit }, (error, result) => {
-        if (error !== null) {
-          reject(error)
-          return
-        }
-        this.#committed = commit
-        resolve(result)
-      }))
+      client.query(
+        new PreludedQuery(config, { tenantId: this.tenantId, commit }, (error, result) => {
+          if (error !== null) {
+            reject(error)
+            return
+          }
+          this.#committed = commit
+          resolve(result)
+        }),
+      )
     })
   }
 
   /** One Prisma operation that opened no transaction of its own: its statement carries COMMIT along. */
-  #singleStatement (): boolean {
+  #singleStatement(): boolean {
     return this.oneOperation && !this.nestedTransaction
   }
 
-  #connection (): Promise<pg.PoolClient> {
-    this.#client ??= this.pool.checkout().then((client) => {
+  #connection(): Promise<pg.PoolClient> {
+    this.#client ??= this.pool.checkout().then(client => {
       this.#held = client
       // A checked-out client's connection errors are emitted on it; the lane's next statement reports them.
       client.on('error', ignoreHeldClientError)
@@ -84,14 +92,14 @@ class Lane {
     return this.#client
   }
 
-  #expire (): void {
+  #expire(): void {
     this.#expired = new LaneExpiredError(this.timeoutMs)
     // Whatever runs on it fails as a lost connection; the pool opens a fresh one for the next request.
     this.#held?.connection.stream.destroy()
   }
 
   /** COMMIT (or ROLLBACK when something failed) and give the connection back; nothing to do if none was taken. */
-  async end (outcome: 'commit' | 'rollback'): Promise<void> {
+  async end(outcome: 'commit' | 'rollback'): Promise<void> {
     if (this.#client === undefined) return
     const client = await this.#client.catch(() => undefined)
     if (client === undefined) return
@@ -120,7 +128,7 @@ class Lane {
   }
 }
 
-function ignoreHeldClientError (): void {}
+function ignoreHeldClientError(): void {}
 
 const isPrismaPromise = (value: unknown): boolean =>
   (value as { [Symbol.toStringTag]?: unknown } | null)?.[Symbol.toStringTag] === 'PrismaPromise'
@@ -129,18 +137,22 @@ const isPrismaPromise = (value: unknown): boolean =>
  * A statement Prisma meant for a transaction of its own (startTransaction) inside a lane: it joins the lane's
  * transaction. BEGIN and COMMIT are the lane's to send; a ROLLBACK makes the lane roll back at its end.
  */
-function nestedClient (lane: Lane): pg.PoolClient {
+function nestedClient(lane: Lane): pg.PoolClient {
   const empty: QueryResult = { command: '', rowCount: 0, oid: 0, fields: [], rows: [] }
   return {
-    async query (config: pg.QueryConfig) {
+    async query(config: pg.QueryConfig) {
       const control = TRANSACTION_CONTROL.exec(config.text)?.[1]?.toUpperCase()
       if (control === undefined) return lane.query(config)
       if (control === 'ROLLBACK') lane.rollbackOnly = true
       return empty
     },
-    release () {},
-    on () { return this },
-    removeListener () { return this },
+    release() {},
+    on() {
+      return this
+    },
+    removeListener() {
+      return this
+    },
   } as unknown as pg.PoolClient
 }
 
@@ -148,12 +160,15 @@ export class TenantLanePool extends pg.Pool {
   readonly #lanes = new AsyncLocalStorage<Lane>()
 
   /** `laneTimeoutMs`: how long one unit of work may hold its connection. */
-  constructor (config: pg.PoolConfig, private readonly laneTimeoutMs: number) {
+  constructor(
+    config: pg.PoolConfig,
+    private readonly laneTimeoutMs: number,
+  ) {
     super(config)
   }
 
   /** Runs `work` as one transaction of `tenantId`: every statement it issues through this pool joins it. */
-  async inLane<T> (tenantId: string, work: () => Promise<T>): Promise<T> {
+  async inLane<T>(tenantId: string, work: () => Promise<T>): Promise<T> {
     const lane = new Lane(tenantId, this, this.laneTimeoutMs)
     let result: T
     try {
@@ -172,13 +187,13 @@ export class TenantLanePool extends pg.Pool {
   }
 
   /** A connection for a lane, bypassing the lane routing of connect(). */
-  checkout (): Promise<pg.PoolClient> {
+  checkout(): Promise<pg.PoolClient> {
     return super.connect()
   }
 
-  override query (...args: any[]): any {
+  override query(...args: any[]): any {
     const lane = this.#lanes.getStore()
-    if (lane === undefined || typeof args[0] !== 'object' || args.some((arg) => typeof arg === 'function')) {
+    if (lane === undefined || typeof args[0] !== 'object' || args.some(arg => typeof arg === 'function')) {
       return (super.query as (...a: unknown[]) => unknown)(...args)
     }
     const given = args[0] as pg.QueryConfig
@@ -189,7 +204,7 @@ export class TenantLanePool extends pg.Pool {
     })
   }
 
-  override connect (...args: any[]): any {
+  override connect(...args: any[]): any {
     const lane = this.#lanes.getStore()
     if (lane === undefined || args.length > 0) return (super.connect as (...a: unknown[]) => unknown)(...args)
     lane.nestedTransaction = true

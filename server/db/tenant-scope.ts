@@ -17,20 +17,24 @@ export interface TenantScopeOptions {
 }
 
 /** A unit of work as Prisma's interactive transaction: BEGIN, set_config, the work's statements, COMMIT. */
-export const interactiveTenantScope = (options: TenantScopeOptions = {}) => Prisma.defineExtension((client) => {
-  const base = client as unknown as PrismaClient
-  return client.$extends({
-    name: 'tenant-scope',
-    client: {
-      async $withTenant<T> (tenantId: string, work: (tx: TenantTransaction) => Promise<T>): Promise<T> {
-        return base.$transaction(async (tx) => {
-          await tx.$executeRaw`SELECT set_config('app.tenant_id', ${tenantId}, TRUE)`
-          return work(tx)
-        }, { timeout: options.timeoutMs ?? 10_000, maxWait: options.maxWaitMs ?? 5_000 })
+export const interactiveTenantScope = (options: TenantScopeOptions = {}) =>
+  Prisma.defineExtension(client => {
+    const base = client as unknown as PrismaClient
+    return client.$extends({
+      name: 'tenant-scope',
+      client: {
+        async $withTenant<T>(tenantId: string, work: (tx: TenantTransaction) => Promise<T>): Promise<T> {
+          return base.$transaction(
+            async tx => {
+              await tx.$executeRaw`SELECT set_config('app.tenant_id', ${tenantId}, TRUE)`
+              return work(tx)
+            },
+            { timeout: options.timeoutMs ?? 10_000, maxWait: options.maxWaitMs ?? 5_000 },
+          )
+        },
       },
-    },
+    })
   })
-})
 
 const uncapitalise = (model: string): string => model.charAt(0).toLowerCase() + model.slice(1)
 
@@ -39,22 +43,23 @@ const uncapitalise = (model: string): string => model.charAt(0).toLowerCase() + 
  * batch them with another caller's: it merges findUnique calls of the same tick into one query, which would
  * run in the first caller's lane, as that caller's tenant. Here they are findFirst, which Prisma never batches.
  */
-export const laneTenantScope = (pool: TenantLanePool) => Prisma.defineExtension((client) => {
-  type FindFirst = (args: unknown) => Promise<unknown>
-  const models = client as unknown as Record<string, { findFirst: FindFirst, findFirstOrThrow: FindFirst }>
-  return client.$extends({
-    name: 'tenant-scope',
-    query: {
-      $allModels: {
-        findUnique: ({ model, args }) => models[uncapitalise(model)]!.findFirst(args) as never,
-        findUniqueOrThrow: ({ model, args }) => models[uncapitalise(model)]!.findFirstOrThrow(args) as never,
+export const laneTenantScope = (pool: TenantLanePool) =>
+  Prisma.defineExtension(client => {
+    type FindFirst = (args: unknown) => Promise<unknown>
+    const models = client as unknown as Record<string, { findFirst: FindFirst; findFirstOrThrow: FindFirst }>
+    return client.$extends({
+      name: 'tenant-scope',
+      query: {
+        $allModels: {
+          findUnique: ({ model, args }) => models[uncapitalise(model)]!.findFirst(args) as never,
+          findUniqueOrThrow: ({ model, args }) => models[uncapitalise(model)]!.findFirstOrThrow(args) as never,
+        },
       },
-    },
-    client: {
-      async $withTenant<T> (tenantId: string, work: (tx: TenantTransaction) => Promise<T>): Promise<T> {
-        const scoped = Prisma.getExtensionContext(this) as unknown as TenantTransaction
-        return pool.inLane(tenantId, () => work(scoped))
+      client: {
+        async $withTenant<T>(tenantId: string, work: (tx: TenantTransaction) => Promise<T>): Promise<T> {
+          const scoped = Prisma.getExtensionContext(this) as unknown as TenantTransaction
+          return pool.inLane(tenantId, () => work(scoped))
+        },
       },
-    },
+    })
   })
-})

@@ -6,34 +6,36 @@ import type { SqlSession } from './sql-session.js'
 import { TenantNotFoundError } from './tenant-data.js'
 
 export const PLANS = ['free', 'pro', 'enterprise'] as const
-export type Plan = typeof PLANS[number]
+export type Plan = (typeof PLANS)[number]
 
 /** A refusal worth saying as it is (taken name, bad name, nothing to remove): nothing was changed. */
 export class TenantSettingError extends Error {}
 
-async function tenantId (session: SqlSession, slug: string): Promise<string> {
+async function tenantId(session: SqlSession, slug: string): Promise<string> {
   const [row] = await session.query<{ id: string }>('SELECT id FROM tenants WHERE slug = $1', [slug])
   if (row === undefined) throw new TenantNotFoundError(slug)
   return row.id
 }
 
 /** Sets a tenant's plan; returns the plan it had. */
-export async function setTenantPlan (session: SqlSession, slug: string, plan: Plan): Promise<Plan> {
+export async function setTenantPlan(session: SqlSession, slug: string, plan: Plan): Promise<Plan> {
   const [row] = await session.query<{ previous: Plan }>(
     `UPDATE tenants t SET plan = $2::tenant_plan
        FROM (SELECT id, plan AS previous FROM tenants WHERE slug = $1 FOR UPDATE) o
-      WHERE t.id = o.id RETURNING o.previous::text AS previous`, [slug, plan])
+      WHERE t.id = o.id RETURNING o.previous::text AS previous`,
+    [slug, plan],
+  )
   if (row === undefined) throw new TenantNotFoundError(slug)
   return row.previous
 }
 
-export function validHostnameOrRefuse (input: string): string {
+export function validHostnameOrRefuse(input: string): string {
   const check = checkHostname(input)
   if (!check.ok) throw new TenantSettingError(`"${input.slice(0, 100)}" ${check.reason}`)
   return check.hostname
 }
 
-async function asTenant<T> (session: SqlSession, id: string, work: () => Promise<T>): Promise<T> {
+async function asTenant<T>(session: SqlSession, id: string, work: () => Promise<T>): Promise<T> {
   await session.exec('BEGIN')
   try {
     await session.query("SELECT set_config('app.tenant_id', $1, TRUE)", [id])
@@ -47,19 +49,22 @@ async function asTenant<T> (session: SqlSession, id: string, work: () => Promise
 }
 
 /** Claims a hostname for a tenant; returns its stored spelling. */
-export async function addTenantDomain (session: SqlSession, slug: string, input: string): Promise<string> {
+export async function addTenantDomain(session: SqlSession, slug: string, input: string): Promise<string> {
   const hostname = validHostnameOrRefuse(input)
   const id = await tenantId(session, slug)
   return asTenant(session, id, async () => {
     const [count] = await session.query<{ n: number }>(
-      'SELECT count(*)::int AS n FROM tenant_domains WHERE tenant_id = $1', [id])
+      'SELECT count(*)::int AS n FROM tenant_domains WHERE tenant_id = $1',
+      [id],
+    )
     if ((count?.n ?? 0) >= MAX_DOMAINS_PER_TENANT) {
       throw new TenantSettingError(`tenant "${slug}" has ${MAX_DOMAINS_PER_TENANT} domains, the most one may have`)
     }
     const inserted = await session.query(
       `INSERT INTO tenant_domains (id, tenant_id, hostname) VALUES (gen_random_uuid(), $1, $2)
        ON CONFLICT (hostname) DO NOTHING RETURNING id`,
-      [id, hostname])
+      [id, hostname],
+    )
     if (inserted.length === 0) {
       throw new TenantSettingError(`${hostname} is already claimed (by this or another tenant)`)
     }
@@ -68,12 +73,14 @@ export async function addTenantDomain (session: SqlSession, slug: string, input:
 }
 
 /** Gives up a tenant's hostname. */
-export async function removeTenantDomain (session: SqlSession, slug: string, input: string): Promise<string> {
+export async function removeTenantDomain(session: SqlSession, slug: string, input: string): Promise<string> {
   const hostname = validHostnameOrRefuse(input)
   const id = await tenantId(session, slug)
   return asTenant(session, id, async () => {
     const deleted = await session.query(
-      'DELETE FROM tenant_domains WHERE tenant_id = $1 AND hostname = $2 RETURNING id', [id, hostname])
+      'DELETE FROM tenant_domains WHERE tenant_id = $1 AND hostname = $2 RETURNING id',
+      [id, hostname],
+    )
     if (deleted.length === 0) throw new TenantSettingError(`tenant "${slug}" has no domain ${hostname}`)
     return hostname
   })

@@ -13,28 +13,41 @@ const TasksArgs = Type.Object({
 
 export const loaders: MercuriusLoaders = {
   Project: {
-    async tasks (queries: Array<{ obj: ProjectDto, params: { status?: TaskDto['status'] | null, first: number } }>, context) {
+    async tasks(
+      queries: Array<{ obj: ProjectDto; params: { status?: TaskDto['status'] | null; first: number } }>,
+      context,
+    ) {
       const tenantId = context.identity.tenant.id
       // One batch may hold different arguments (aliases); one query per distinct argument set.
-      const groups = new Map<string, { status?: TaskDto['status'], first: number, projectIds: string[] }>()
+      const groups = new Map<string, { status?: TaskDto['status']; first: number; projectIds: string[] }>()
       for (const { obj, params } of queries) {
         const args = assertValid(TasksArgs, params, 'tasks')
         const key = `${args.status ?? ''}:${args.first}`
-        const group = groups.get(key) ?? { ...(args.status != null ? { status: args.status } : {}), first: args.first, projectIds: [] }
+        const group = groups.get(key) ?? {
+          ...(args.status != null ? { status: args.status } : {}),
+          first: args.first,
+          projectIds: [],
+        }
         group.projectIds.push(obj.id)
         groups.set(key, group)
       }
       const results = new Map<string, Map<string, TaskDto[]>>()
       for (const [key, group] of groups) {
         const filter = group.status !== undefined ? { status: group.status } : {}
-        results.set(key, await context.app.services.tasks.firstOfProjects(tenantId, group.projectIds, filter, group.first))
+        results.set(
+          key,
+          await context.app.services.tasks.firstOfProjects(tenantId, group.projectIds, filter, group.first),
+        )
       }
       return queries.map(({ obj, params }) => results.get(`${params.status ?? ''}:${params.first}`)?.get(obj.id) ?? [])
     },
   },
   Task: {
-    async project (queries: Array<{ obj: TaskDto }>, context) {
-      return context.app.services.projects.getMany(context.identity.tenant.id, queries.map(({ obj }) => obj.projectId))
+    async project(queries: Array<{ obj: TaskDto }>, context) {
+      return context.app.services.projects.getMany(
+        context.identity.tenant.id,
+        queries.map(({ obj }) => obj.projectId),
+      )
     },
   },
 }

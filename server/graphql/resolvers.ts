@@ -9,7 +9,9 @@ import { assertValid, withoutNulls } from '../schemas/validate.js'
 import type { RequestIdentity } from '../plugins/identity.js'
 
 declare module 'mercurius' {
-  interface MercuriusContext { identity: RequestIdentity }
+  interface MercuriusContext {
+    identity: RequestIdentity
+  }
 }
 
 /** GraphQL enum values name descending sorts `field_desc`; the services take `-field`. */
@@ -19,14 +21,22 @@ const toSort = (sort: string | null | undefined): string | undefined =>
 const ProjectIdArgs = Type.Object({ projectId: Uuid })
 const tenantOf = (context: MercuriusContext): string => context.identity.tenant.id
 
-interface PageArgs { first?: number | null, after?: string | null, sort?: string | null, q?: string | null }
+interface PageArgs {
+  first?: number | null
+  after?: string | null
+  sort?: string | null
+  q?: string | null
+}
 
 export const resolvers: IResolvers = {
   Query: {
     viewer: (_root, _args, context) => ({ user: context.identity.user, tenant: context.identity.tenant }),
 
     projects: async (_root, args: PageArgs, context) => {
-      const query = assertValid(ListProjectsQuery, withoutNulls({ limit: args.first, cursor: args.after, sort: toSort(args.sort), q: args.q }))
+      const query = assertValid(
+        ListProjectsQuery,
+        withoutNulls({ limit: args.first, cursor: args.after, sort: toSort(args.sort), q: args.q }),
+      )
       const page = await context.app.services.projects.list(tenantOf(context), query)
       return { nodes: page.data, next: page.next }
     },
@@ -37,9 +47,16 @@ export const resolvers: IResolvers = {
     },
 
     tasks: async (_root, args: PageArgs & { filter?: Record<string, unknown> | null }, context) => {
-      const query = assertValid(ListTasksQuery, withoutNulls({
-        limit: args.first, cursor: args.after, sort: toSort(args.sort), ...withoutNulls(args.filter),
-      }), 'filter')
+      const query = assertValid(
+        ListTasksQuery,
+        withoutNulls({
+          limit: args.first,
+          cursor: args.after,
+          sort: toSort(args.sort),
+          ...withoutNulls(args.filter),
+        }),
+        'filter',
+      )
       const page = await context.app.services.tasks.list(tenantOf(context), query)
       return { nodes: page.data, next: page.next }
     },
@@ -65,11 +82,18 @@ export const resolvers: IResolvers = {
     },
 
     createProject: async (_root, args: { input: Record<string, unknown> }, context) =>
-      context.app.services.projects.create(tenantOf(context), assertValid(CreateProjectBody, withoutNulls(args.input, ['description']), 'input')),
+      context.app.services.projects.create(
+        tenantOf(context),
+        assertValid(CreateProjectBody, withoutNulls(args.input, ['description']), 'input'),
+      ),
 
-    updateProject: async (_root, args: { id: string, input: Record<string, unknown> }, context) => {
+    updateProject: async (_root, args: { id: string; input: Record<string, unknown> }, context) => {
       const { id } = assertValid(IdParams, { id: args.id })
-      return context.app.services.projects.update(tenantOf(context), id, assertValid(UpdateProjectBody, withoutNulls(args.input, ['description']), 'input'))
+      return context.app.services.projects.update(
+        tenantOf(context),
+        id,
+        assertValid(UpdateProjectBody, withoutNulls(args.input, ['description']), 'input'),
+      )
     },
 
     deleteProject: async (_root, args: { id: string }, context) => {
@@ -78,16 +102,22 @@ export const resolvers: IResolvers = {
       return true
     },
 
-    createTask: async (_root, args: { projectId: string, input: Record<string, unknown> }, context) => {
+    createTask: async (_root, args: { projectId: string; input: Record<string, unknown> }, context) => {
       const { projectId } = assertValid(ProjectIdArgs, { projectId: args.projectId })
-      return context.app.services.tasks.create(tenantOf(context), projectId,
-        assertValid(CreateTaskBody, withoutNulls(args.input, ['description', 'dueDate']), 'input'))
+      return context.app.services.tasks.create(
+        tenantOf(context),
+        projectId,
+        assertValid(CreateTaskBody, withoutNulls(args.input, ['description', 'dueDate']), 'input'),
+      )
     },
 
-    updateTask: async (_root, args: { id: string, input: Record<string, unknown> }, context) => {
+    updateTask: async (_root, args: { id: string; input: Record<string, unknown> }, context) => {
       const { id } = assertValid(IdParams, { id: args.id })
-      return context.app.services.tasks.update(tenantOf(context), id,
-        assertValid(UpdateTaskBody, withoutNulls(args.input, ['description', 'dueDate']), 'input'))
+      return context.app.services.tasks.update(
+        tenantOf(context),
+        id,
+        assertValid(UpdateTaskBody, withoutNulls(args.input, ['description', 'dueDate']), 'input'),
+      )
     },
 
     deleteTask: async (_root, args: { id: string }, context) => {

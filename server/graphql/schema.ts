@@ -1,10 +1,32 @@
 // The GraphQL schema. It mirrors the REST resources; both call the same services.
 export const schema = /* GraphQL */ `
   "Lifecycle of a task"
-  enum TaskStatus { todo in_progress done }
+  enum TaskStatus {
+    todo
+    in_progress
+    done
+  }
 
-  enum ProjectSort { createdAt createdAt_desc updatedAt updatedAt_desc name name_desc }
-  enum TaskSort { createdAt createdAt_desc updatedAt updatedAt_desc priority priority_desc dueDate dueDate_desc title title_desc }
+  enum ProjectSort {
+    createdAt
+    createdAt_desc
+    updatedAt
+    updatedAt_desc
+    name
+    name_desc
+  }
+  enum TaskSort {
+    createdAt
+    createdAt_desc
+    updatedAt
+    updatedAt_desc
+    priority
+    priority_desc
+    dueDate
+    dueDate_desc
+    title
+    title_desc
+  }
 
   "The tenant the caller belongs to, and who the caller is"
   type Viewer {

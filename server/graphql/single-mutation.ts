@@ -5,18 +5,29 @@ import { Kind, type DocumentNode, type OperationDefinitionNode, type SelectionSe
 import { Errors } from '../../common/problem.js'
 
 /** The operation a request runs: the one named, or the only one. */
-export function selectedOperation (document: DocumentNode, operationName: string | undefined): OperationDefinitionNode | undefined {
-  const operations = document.definitions.filter((definition): definition is OperationDefinitionNode => definition.kind === Kind.OPERATION_DEFINITION)
-  return operationName === undefined ? (operations.length === 1 ? operations[0] : undefined)
-    : operations.find((candidate) => candidate.name?.value === operationName)
+export function selectedOperation(
+  document: DocumentNode,
+  operationName: string | undefined,
+): OperationDefinitionNode | undefined {
+  const operations = document.definitions.filter(
+    (definition): definition is OperationDefinitionNode => definition.kind === Kind.OPERATION_DEFINITION,
+  )
+  return operationName === undefined
+    ? operations.length === 1
+      ? operations[0]
+      : undefined
+    : operations.find(candidate => candidate.name?.value === operationName)
 }
 
-export function assertSingleMutation (document: DocumentNode, operationName: string | undefined): void {
+export function assertSingleMutation(document: DocumentNode, operationName: string | undefined): void {
   const operation = selectedOperation(document, operationName)
   if (operation?.operation !== 'mutation') return
 
-  const fragments = new Map(document.definitions.flatMap((definition) =>
-    definition.kind === Kind.FRAGMENT_DEFINITION ? [[definition.name.value, definition.selectionSet] as const] : []))
+  const fragments = new Map(
+    document.definitions.flatMap(definition =>
+      definition.kind === Kind.FRAGMENT_DEFINITION ? [[definition.name.value, definition.selectionSet] as const] : [],
+    ),
+  )
   // Response keys, as execution merges them; @skip/@include are ignored, so the count errs on the safe side.
   // Each fragment adds the same keys wherever it is spread, so it is read once: per spread, fragments that
   // each spread the next one twice would cost 2^n steps.
@@ -37,7 +48,9 @@ export function assertSingleMutation (document: DocumentNode, operationName: str
   }
   collect(operation.selectionSet)
   if (keys.size > 1) {
-    throw new Errors.InvalidInput(`Send one mutation field per request (this one has ${keys.size}: ${[...keys].join(', ')}); ` +
-      'each commits on its own, so a later failure could not undo an earlier change')
+    throw new Errors.InvalidInput(
+      `Send one mutation field per request (this one has ${keys.size}: ${[...keys].join(', ')}); ` +
+        'each commits on its own, so a later failure could not undo an earlier change',
+    )
   }
 }

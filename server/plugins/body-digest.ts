@@ -12,7 +12,7 @@ const EMPTY_BODY_DIGEST = contentDigest('')
 const ignore = (): void => {}
 
 /** A request whose body is not the one signed has no identity: it is refused as the API refuses those. */
-function refuse (request: FastifyRequest): Error {
+function refuse(request: FastifyRequest): Error {
   request.log.warn({ reason: 'body-digest-mismatch' }, 'refused request whose body does not match its signed digest')
   // The GraphQL context hands an error of a request without identity to the API's problem+json handler.
   request.identity = null
@@ -27,7 +27,7 @@ class DigestCheckedBody extends Transform {
   private readonly hash = createHash('sha256')
   private started = false
 
-  constructor (
+  constructor(
     private readonly source: Readable,
     private readonly request: FastifyRequest,
     private readonly expected: string,
@@ -38,29 +38,29 @@ class DigestCheckedBody extends Transform {
     this.on('error', ignore)
   }
 
-  override _read (size: number): void {
+  override _read(size: number): void {
     if (!this.started) {
       this.started = true
       // pipe, not pipeline: on an IncomingMessage, pipeline's bookkeeping cost ~45 µs of CPU per request (pipe ~8).
       // A source error (the client went away) reaches the parser through this stream.
-      this.source.once('error', (error) => this.destroy(error))
+      this.source.once('error', error => this.destroy(error))
       this.source.pipe(this)
     }
     super._read(size)
   }
 
-  override _transform (chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
     this.hash.update(chunk)
     done(null, chunk)
   }
 
-  override _flush (done: TransformCallback): void {
+  override _flush(done: TransformCallback): void {
     // 400 and a catalogued code: Fastify's parser sends a stream error with a status of 400 or more as it is.
     done(finishContentDigest(this.hash) === this.expected ? null : refuse(this.request))
   }
 }
 
-async function bodyDigest (app: FastifyInstance): Promise<void> {
+async function bodyDigest(app: FastifyInstance): Promise<void> {
   app.addHook('preParsing', async (request, _reply, payload) => {
     // No identity: not an authenticated route. No digest: no body, since `authenticate` refuses an unsigned one.
     const expected = request.identity?.contentDigest ?? null

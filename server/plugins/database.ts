@@ -10,7 +10,11 @@ import { queryMetrics } from '../db/query-metrics.js'
 import { interactiveTenantScope, laneTenantScope } from '../db/tenant-scope.js'
 
 /** Connections of the database client: a pg pool's counts, or PGlite's one in-process connection. */
-export interface PoolUsage { total: number, idle: number, waiting: number }
+export interface PoolUsage {
+  total: number
+  idle: number
+  waiting: number
+}
 
 export interface Database {
   kind: DatabaseConfig['kind']
@@ -21,7 +25,10 @@ export interface Database {
   close(): Promise<void>
 }
 
-export async function openDatabase (config: DatabaseConfig, options: { emitQueryEvents?: boolean } = {}): Promise<Database> {
+export async function openDatabase(
+  config: DatabaseConfig,
+  options: { emitQueryEvents?: boolean } = {},
+): Promise<Database> {
   if (config.kind === 'postgres') {
     const { prisma, pool } = createPostgresClient(config, options)
     return {
@@ -29,7 +36,7 @@ export async function openDatabase (config: DatabaseConfig, options: { emitQuery
       prisma,
       poolUsage: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
       tenantScope: () => laneTenantScope(pool),
-      async close () {
+      async close() {
         await prisma.$disconnect()
         await pool.end()
       },
@@ -42,14 +49,14 @@ export async function openDatabase (config: DatabaseConfig, options: { emitQuery
     prisma,
     poolUsage: () => ({ total: 1, idle: 1, waiting: 0 }),
     tenantScope: () => interactiveTenantScope(),
-    async close () {
+    async close() {
       await prisma.$disconnect()
       await embedded.close()
     },
   }
 }
 
-function extendClient (database: Database, app: FastifyInstance) {
+function extendClient(database: Database, app: FastifyInstance) {
   const histogram = app.appMetrics.dbQueryDuration
   return database.prisma
     .$extends(queryMetrics((labels, seconds) => histogram.observe(labels, seconds)))
@@ -61,7 +68,7 @@ export type AppDatabaseClient = ReturnType<typeof extendClient>
 declare module 'fastify' {
   interface FastifyInstance {
     db: AppDatabaseClient
-    database: { kind: Database['kind'], ping(): Promise<void> }
+    database: { kind: Database['kind']; ping(): Promise<void> }
   }
 }
 
@@ -72,17 +79,21 @@ export interface DatabasePluginOptions {
   closeWithApp: boolean
 }
 
-async function database (app: FastifyInstance, options: DatabasePluginOptions): Promise<void> {
+async function database(app: FastifyInstance, options: DatabasePluginOptions): Promise<void> {
   const opened = options.database
   app.decorate('db', extendClient(opened, app))
   app.appMetrics.observePool(() => opened.poolUsage())
   app.decorate('database', {
     kind: opened.kind,
-    async ping () {
+    async ping() {
       await opened.prisma.$queryRaw`SELECT 1`
     },
   })
-  if (options.closeWithApp) app.addHook('onClose', async () => { await opened.close() })
+  if (options.closeWithApp) {
+    app.addHook('onClose', async () => {
+      await opened.close()
+    })
+  }
 }
 
 export default fp(database, { name: 'database', fastify: '5.x', dependencies: ['metrics'] })

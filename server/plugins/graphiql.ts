@@ -9,10 +9,19 @@ import type { FastifyInstance } from 'fastify'
 const require = createRequire(import.meta.url)
 const packageDir = (name: string): string => dirname(require.resolve(`${name}/package.json`))
 
-const ASSETS: Record<string, { path: () => string, type: string }> = {
-  'react.js': { path: () => join(packageDir('react'), 'umd/react.production.min.js'), type: 'text/javascript; charset=utf-8' },
-  'react-dom.js': { path: () => join(packageDir('react-dom'), 'umd/react-dom.production.min.js'), type: 'text/javascript; charset=utf-8' },
-  'graphiql.js': { path: () => join(packageDir('graphiql'), 'graphiql.min.js'), type: 'text/javascript; charset=utf-8' },
+const ASSETS: Record<string, { path: () => string; type: string }> = {
+  'react.js': {
+    path: () => join(packageDir('react'), 'umd/react.production.min.js'),
+    type: 'text/javascript; charset=utf-8',
+  },
+  'react-dom.js': {
+    path: () => join(packageDir('react-dom'), 'umd/react-dom.production.min.js'),
+    type: 'text/javascript; charset=utf-8',
+  },
+  'graphiql.js': {
+    path: () => join(packageDir('graphiql'), 'graphiql.min.js'),
+    type: 'text/javascript; charset=utf-8',
+  },
   'graphiql.css': { path: () => join(packageDir('graphiql'), 'graphiql.min.css'), type: 'text/css; charset=utf-8' },
 }
 
@@ -49,30 +58,40 @@ const PAGE = `<!doctype html>
 </html>
 `
 
-export default async function graphiql (app: FastifyInstance): Promise<void> {
+export default async function graphiql(app: FastifyInstance): Promise<void> {
   const loaded = new Map<string, Buffer>()
 
   app.get('/graphiql', { schema: { hide: true } }, async (_request, reply) =>
-    reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(PAGE))
+    reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(PAGE),
+  )
 
   // The page's references are relative to /graphiql, so /graphiql/ (as people type it, and as /docs/ is) goes
   // there; a relative Location keeps any prefix the app is mounted under.
   app.get('/graphiql/', { schema: { hide: true } }, async (_request, reply) =>
-    reply.code(308).header('location', '../graphiql').send())
+    reply.code(308).header('location', '../graphiql').send(),
+  )
 
-  app.get<{ Params: { file: string } }>('/graphiql/assets/:file', { schema: { hide: true } }, async (request, reply) => {
-    const { file } = request.params
-    if (file === 'start.js') return reply.type('text/javascript; charset=utf-8').header('cache-control', 'no-cache').send(START_SCRIPT)
-    if (file === 'page.css') return reply.type('text/css; charset=utf-8').header('cache-control', 'no-cache').send(PAGE_STYLE)
-    // Own keys only: `constructor` or `__proto__` must be a 404, not an inherited property.
-    const asset = Object.hasOwn(ASSETS, file) ? ASSETS[file] : undefined
-    if (asset === undefined) return reply.callNotFound()
-    let body = loaded.get(file)
-    if (body === undefined) {
-      body = await readFile(asset.path())
-      loaded.set(file, body)
-    }
-    // The versions are pinned in package-lock.json; an upgrade changes the ETag.
-    return reply.type(asset.type).header('cache-control', 'public, max-age=86400').send(body)
-  })
+  app.get<{ Params: { file: string } }>(
+    '/graphiql/assets/:file',
+    { schema: { hide: true } },
+    async (request, reply) => {
+      const { file } = request.params
+      if (file === 'start.js') {
+        return reply.type('text/javascript; charset=utf-8').header('cache-control', 'no-cache').send(START_SCRIPT)
+      }
+      if (file === 'page.css') {
+        return reply.type('text/css; charset=utf-8').header('cache-control', 'no-cache').send(PAGE_STYLE)
+      }
+      // Own keys only: `constructor` or `__proto__` must be a 404, not an inherited property.
+      const asset = Object.hasOwn(ASSETS, file) ? ASSETS[file] : undefined
+      if (asset === undefined) return reply.callNotFound()
+      let body = loaded.get(file)
+      if (body === undefined) {
+        body = await readFile(asset.path())
+        loaded.set(file, body)
+      }
+      // The versions are pinned in package-lock.json; an upgrade changes the ETag.
+      return reply.type(asset.type).header('cache-control', 'public, max-age=86400').send(body)
+    },
+  )
 }

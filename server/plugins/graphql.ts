@@ -15,9 +15,16 @@ import { assertSingleMutation, selectedOperation } from '../graphql/single-mutat
 import graphiql from './graphiql.js'
 import { unsupportedMediaTypeDetail } from './problem-details.js'
 
-export interface GraphqlOptions { maxDepth: number, maxCost: number, graphiql: boolean }
+export interface GraphqlOptions {
+  maxDepth: number
+  maxCost: number
+  graphiql: boolean
+}
 
-interface ErrorWithStatus { statusCode?: number, code?: string }
+interface ErrorWithStatus {
+  statusCode?: number
+  code?: string
+}
 
 /** Retry-After on every 503, REST or GraphQL: long enough for a restarted database or a failover. */
 const RETRY_AFTER_SECONDS = String(PROBLEMS.DatabaseUnavailable.retryAfterSeconds)
@@ -31,7 +38,7 @@ type Log = FastifyInstance['log']
  * `status` is the status of the error that carried this one (mercurius wraps GraphQL validation errors,
  * whose own originalError may be another GraphQLError without a status, e.g. a bad variable value).
  */
-function publicError (error: GraphQLError, log: Log, status?: number): Record<string, unknown> {
+function publicError(error: GraphQLError, log: Log, status?: number): Record<string, unknown> {
   const original = error.originalError as (Error & ErrorWithStatus) | undefined
   status = original?.statusCode ?? status ?? (original === undefined ? 400 : 500)
   let code = original?.code ?? (error.extensions?.code as string | undefined) ?? 'GRAPHQL_VALIDATION_FAILED'
@@ -51,11 +58,14 @@ function publicError (error: GraphQLError, log: Log, status?: number): Record<st
   return { message, locations: error.locations, path: error.path, extensions: { code, status } }
 }
 
-function formatExecution (execution: { data?: unknown, errors: readonly GraphQLError[], statusCode?: number }, log: Log) {
-  const errors = execution.errors.flatMap((error) => {
+function formatExecution(
+  execution: { data?: unknown; errors: readonly GraphQLError[]; statusCode?: number },
+  log: Log,
+) {
+  const errors = execution.errors.flatMap(error => {
     const wrapper = error.originalError as (Error & ErrorWithStatus & { errors?: GraphQLError[] }) | undefined
     return Array.isArray(wrapper?.errors)
-      ? wrapper.errors.map((nested) => publicError(nested, log, wrapper.statusCode))
+      ? wrapper.errors.map(nested => publicError(nested, log, wrapper.statusCode))
       : [publicError(error, log)]
   })
   // GraphQL over HTTP: 200 whenever there is data; otherwise the status of a sole client error.
@@ -65,7 +75,11 @@ function formatExecution (execution: { data?: unknown, errors: readonly GraphQLE
 }
 
 /** One count per top-level field the operation selects, by its name in the schema (aliases do not count). */
-function countOperation (counter: FastifyInstance['appMetrics']['graphqlOperations'], schema: GraphQLSchema, operation: OperationDefinitionNode): void {
+function countOperation(
+  counter: FastifyInstance['appMetrics']['graphqlOperations'],
+  schema: GraphQLSchema,
+  operation: OperationDefinitionNode,
+): void {
   const root = schema.getRootType(operation.operation)
   for (const selection of operation.selectionSet.selections) {
     if (selection.kind !== Kind.FIELD) continue
@@ -75,16 +89,17 @@ function countOperation (counter: FastifyInstance['appMetrics']['graphqlOperatio
   }
 }
 
-const toGraphqlError = (error: Error): GraphQLError => error instanceof GraphQLError ? error : new GraphQLError(error.message, { originalError: error })
+const toGraphqlError = (error: Error): GraphQLError =>
+  error instanceof GraphQLError ? error : new GraphQLError(error.message, { originalError: error })
 
 // Per document: a client sending one query with ever new variables gets them checked, not remembered.
 const MAX_REMEMBERED_VARIABLE_SETS = 64
 
-export default async function graphqlPlugin (app: FastifyInstance, options: GraphqlOptions): Promise<void> {
+export default async function graphqlPlugin(app: FastifyInstance, options: GraphqlOptions): Promise<void> {
   const withinLimits = new WeakMap<DocumentNode, Set<string>>()
   if (options.graphiql) await app.register(graphiql)
 
-  await app.register(async function authenticatedGraphql (scoped) {
+  await app.register(async function authenticatedGraphql(scoped) {
     scoped.addHook('onRequest', scoped.authenticate)
     await scoped.register(mercurius, {
       schema,
@@ -95,7 +110,11 @@ export default async function graphqlPlugin (app: FastifyInstance, options: Grap
       allowBatchedQueries: false,
       // Read lazily: mercurius also builds a context to format the error of a request refused before
       // it had an identity, and that must stay a 401, not become a 500 here.
-      context: (request) => ({ get identity () { return scoped.identityOf(request) } }),
+      context: request => ({
+        get identity() {
+          return scoped.identityOf(request)
+        },
+      }),
       errorFormatter: (execution, context) => {
         const formatted = formatExecution(execution, context.reply?.log ?? app.log)
         if (formatted.statusCode === 503) context.reply?.header('retry-after', RETRY_AFTER_SECONDS)
@@ -108,9 +127,10 @@ export default async function graphqlPlugin (app: FastifyInstance, options: Grap
         const refused = Array.isArray(request.body)
           ? new Errors.InvalidInput('Batched queries are not supported; send one operation per request')
           : (error as { code?: string }).code === PROBLEMS.UnsupportedMediaType.code
-              ? new Errors.UnsupportedMediaType(
-                unsupportedMediaTypeDetail(request.headers['content-type'], GRAPHQL_MEDIA_TYPES))
-              : error
+            ? new Errors.UnsupportedMediaType(
+                unsupportedMediaTypeDetail(request.headers['content-type'], GRAPHQL_MEDIA_TYPES),
+              )
+            : error
         const { statusCode, response } = formatExecution({ errors: [toGraphqlError(refused)] }, request.log)
         if (statusCode === 503) reply.header('retry-after', RETRY_AFTER_SECONDS)
         return reply.code(statusCode).send(response)
@@ -125,13 +145,19 @@ export default async function graphqlPlugin (app: FastifyInstance, options: Grap
     })
     scoped.graphql.addHook('preExecution', async (schema, document, context, variables) => {
       // GET carries variables as JSON text, which may hold any value: execution assumes an object (else a 500).
-      if (variables !== undefined && variables !== null && (typeof variables !== 'object' || Array.isArray(variables))) {
+      if (
+        variables !== undefined &&
+        variables !== null &&
+        (typeof variables !== 'object' || Array.isArray(variables))
+      ) {
         throw new Errors.InvalidInput('variables must be a JSON object')
       }
       // GET carries the operation name in the query string, POST in the body.
       const { request } = context.reply
-      const params = (request.method === 'GET' ? request.query : request.body) as { operationName?: unknown } | undefined
-      const operationName = typeof params?.operationName === 'string' && params.operationName !== '' ? params.operationName : undefined
+      const params = (request.method === 'GET' ? request.query : request.body) as
+        { operationName?: unknown } | undefined
+      const operationName =
+        typeof params?.operationName === 'string' && params.operationName !== '' ? params.operationName : undefined
       // Mercurius hands a repeated query its cached document: limits it passed with these variables hold again.
       const checked = `${operationName ?? ''}\n${JSON.stringify(variables ?? null)}`
       const passed = withinLimits.get(document)

@@ -16,7 +16,9 @@ export interface RequestIdentity {
 }
 
 declare module 'fastify' {
-  interface FastifyRequest { identity: RequestIdentity | null }
+  interface FastifyRequest {
+    identity: RequestIdentity | null
+  }
   interface FastifyInstance {
     authenticate(request: FastifyRequest): Promise<void>
     /** The verified identity of a request that passed `authenticate`. */
@@ -32,13 +34,16 @@ const REASONS = {
   'unsigned-body': 'The request has a body but the identity signature covers none (no Content-Digest)',
 } as const
 
-export interface IdentityPluginOptions { secret: string, maxAgeSeconds: number }
+export interface IdentityPluginOptions {
+  secret: string
+  maxAgeSeconds: number
+}
 
-async function identity (app: FastifyInstance, options: IdentityPluginOptions): Promise<void> {
+async function identity(app: FastifyInstance, options: IdentityPluginOptions): Promise<void> {
   const tenants = createTenantService(app.db)
   app.decorateRequest('identity', null)
 
-  app.decorate('authenticate', async function authenticate (request: FastifyRequest): Promise<void> {
+  app.decorate('authenticate', async function authenticate(request: FastifyRequest): Promise<void> {
     const result = verifyIdentity(options.secret, request, options.maxAgeSeconds)
     if (!result.ok) {
       request.log.warn({ reason: result.reason }, 'refused request without a valid identity signature')
@@ -49,7 +54,7 @@ async function identity (app: FastifyInstance, options: IdentityPluginOptions): 
     request.identity = { tenant, user: result.identity.user, contentDigest: result.contentDigest ?? null }
   })
 
-  app.decorate('identityOf', function identityOf (request: FastifyRequest): RequestIdentity {
+  app.decorate('identityOf', function identityOf(request: FastifyRequest): RequestIdentity {
     if (request.identity === null) throw new Error('identityOf() called on a route without the authenticate hook')
     return request.identity
   })

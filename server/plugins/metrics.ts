@@ -7,7 +7,7 @@ import fp from 'fastify-plugin'
 import metricsPlugin from 'fastify-metrics'
 import promClient from 'prom-client'
 
-function createMetrics () {
+function createMetrics() {
   const registry = new promClient.Registry()
   const dbQueryDuration = new promClient.Histogram({
     name: 'gatehouse_db_query_duration_seconds',
@@ -22,29 +22,35 @@ function createMetrics () {
     labelNames: ['type', 'field'] as const,
     registers: [registry],
   })
-  let poolUsage: (() => { total: number, idle: number, waiting: number }) | undefined
+  let poolUsage: (() => { total: number; idle: number; waiting: number }) | undefined
   const dbPoolConnections = new promClient.Gauge({
     name: 'gatehouse_db_pool_connections',
     help: 'Database client connections: total, idle, and requests waiting for one (PGlite: its one connection)',
     labelNames: ['state'] as const,
     registers: [registry],
     // Read when Prometheus scrapes, not on every query.
-    collect () {
+    collect() {
       const usage = poolUsage?.()
-      if (usage !== undefined) for (const state of ['total', 'idle', 'waiting'] as const) this.set({ state }, usage[state])
+      if (usage !== undefined) {
+        for (const state of ['total', 'idle', 'waiting'] as const) this.set({ state }, usage[state])
+      }
     },
   })
-  const observePool = (read: typeof poolUsage): void => { poolUsage = read }
+  const observePool = (read: typeof poolUsage): void => {
+    poolUsage = read
+  }
   return { registry, dbQueryDuration, graphqlOperations, dbPoolConnections, observePool }
 }
 
 declare module 'fastify' {
-  interface FastifyInstance { appMetrics: ReturnType<typeof createMetrics> }
+  interface FastifyInstance {
+    appMetrics: ReturnType<typeof createMetrics>
+  }
 }
 
-async function metrics (app: FastifyInstance): Promise<void> {
+async function metrics(app: FastifyInstance): Promise<void> {
   const created = createMetrics()
-    await app.register(metricsPlugin.default, {
+  await app.register(metricsPlugin.default, {
     promClient,
     endpoint: '/metrics',
     defaultMetrics: { enabled: true, register: created.registry },

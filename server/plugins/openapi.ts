@@ -10,19 +10,23 @@ import { ProblemSchema } from '../schemas/problem.js'
 export const SECURITY_SCHEME = 'edgeLogin'
 
 /** A copy of a schema tree in which every `enum` without a `type` has the one its values share. */
-export function withEnumTypes (node: unknown): unknown {
+export function withEnumTypes(node: unknown): unknown {
   if (Array.isArray(node)) return node.map(withEnumTypes)
   if (node === null || typeof node !== 'object') return node
-  const copy = Object.fromEntries(Object.entries(node)
-    .map(([key, value]) => [key, key === 'enum' && Array.isArray(value) ? value : withEnumTypes(value)]))
+  const copy = Object.fromEntries(
+    Object.entries(node).map(([key, value]) => [
+      key,
+      key === 'enum' && Array.isArray(value) ? value : withEnumTypes(value),
+    ]),
+  )
   const values = copy.enum
   if (!Array.isArray(values) || values.length === 0 || 'type' in copy) return copy
-  const types = new Set(values.map((value) => Number.isInteger(value) ? 'integer' : typeof value))
+  const types = new Set(values.map(value => (Number.isInteger(value) ? 'integer' : typeof value)))
   const [type] = types
   return types.size === 1 && ['string', 'integer', 'number', 'boolean'].includes(type!) ? { type, ...copy } : copy
 }
 
-async function openapi (app: FastifyInstance): Promise<void> {
+async function openapi(app: FastifyInstance): Promise<void> {
   app.addSchema(ProblemSchema)
   await app.register(swagger, {
     openapi: {
@@ -30,7 +34,8 @@ async function openapi (app: FastifyInstance): Promise<void> {
       info: {
         title: 'Gatehouse API',
         version: '1.0.0',
-        description: 'Multi-tenant projects and tasks. Reached through the Gatehouse edge proxy, which authenticates ' +
+        description:
+          'Multi-tenant projects and tasks. Reached through the Gatehouse edge proxy, which authenticates ' +
           'the caller (HTTP basic, `user@tenant`) and vouches for them with signed headers. Errors are RFC 9457 problem details.',
       },
       tags: [
@@ -57,7 +62,7 @@ async function openapi (app: FastifyInstance): Promise<void> {
     }),
     // TypeBox writes an enum as `{ enum: [...] }` alone, which is valid JSON Schema but shows as type "any"
     // in Swagger UI (and some generators skip it): the type its values share is added.
-    transformObject: (document) =>
+    transformObject: document =>
       withEnumTypes('openapiObject' in document ? document.openapiObject : document.swaggerObject) as never,
     // Shared schemas keep their $id as the component name (Problem, Project, Task) instead of def-0, def-1, …
     refResolver: {

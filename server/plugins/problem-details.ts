@@ -4,18 +4,31 @@
 import type { FastifyError, FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import {
-  Errors, knownProblem, PROBLEMS, problemOf, sendProblem, statusOf, type ProblemBody,
+  Errors,
+  knownProblem,
+  PROBLEMS,
+  problemOf,
+  sendProblem,
+  statusOf,
+  type ProblemBody,
 } from '../../common/problem.js'
 import { classifyDatabaseError } from '../db/database-errors.js'
 import { issueMessage } from '../schemas/validate.js'
 
-interface ValidationIssue { keyword?: string, instancePath?: string, schemaPath?: string, message?: string, params?: Record<string, unknown> }
+interface ValidationIssue {
+  keyword?: string
+  instancePath?: string
+  schemaPath?: string
+  message?: string
+  params?: Record<string, unknown>
+}
 type IssueList = NonNullable<ProblemBody['errors']>
 
 // A body of a megabyte could hold thousands of problems; the first ones are enough to fix a request.
 const MAX_REPORTED_ISSUES = 20
 
-// TypeBox names the union (`#/properties/x`), Ajv the keyword (`#/properties/x/anyOf`); branches follow with `/anyOf/<n>`.
+// TypeBox names the union (`#/properties/x`), Ajv the keyword (`#/properties/x/anyOf`); branches follow with
+// `/anyOf/<n>`.
 const branchPrefix = (issue: ValidationIssue): string => {
   const path = issue.schemaPath ?? ''
   return path.endsWith('/anyOf') ? `${path}/` : `${path}/anyOf/`
@@ -28,23 +41,33 @@ const escapePointer = (name: string): string => name.replaceAll('~', '~0').repla
  * and Ajv (Fastify's default) both emit Ajv-shaped issues; an unknown property is reported as the property
  * itself, and a union's branch failures are folded into one "must … or …" entry.
  */
-function validationErrors (error: FastifyError): IssueList {
+function validationErrors(error: FastifyError): IssueList {
   const where = (error as { validationContext?: string }).validationContext ?? 'body'
   const issues = (error.validation as ValidationIssue[] | undefined) ?? []
-  const unions = issues.filter((issue) => issue.keyword === 'anyOf').map(branchPrefix)
-  const inUnion = (issue: ValidationIssue): boolean => unions.some((prefix) => issue.schemaPath?.startsWith(prefix) === true)
+  const unions = issues.filter(issue => issue.keyword === 'anyOf').map(branchPrefix)
+  const inUnion = (issue: ValidationIssue): boolean =>
+    unions.some(prefix => issue.schemaPath?.startsWith(prefix) === true)
   const entries: IssueList = []
   for (const issue of issues) {
     const path = issue.instancePath ?? ''
     const params = issue.params ?? {}
     if (issue.keyword === 'additionalProperties') {
-      const names = Array.isArray(params.additionalProperties) ? params.additionalProperties : [params.additionalProperty]
-      for (const name of names) if (typeof name === 'string') entries.push({ in: where, pointer: `${path}/${escapePointer(name)}`, detail: 'is not a known field' })
+      const names = Array.isArray(params.additionalProperties)
+        ? params.additionalProperties
+        : [params.additionalProperty]
+      for (const name of names) {
+        if (typeof name === 'string') {
+          entries.push({ in: where, pointer: `${path}/${escapePointer(name)}`, detail: 'is not a known field' })
+        }
+      }
     } else if (issue.keyword === 'boolean' && issue.schemaPath?.endsWith('/additionalProperties') === true) {
       continue // TypeBox's per-property echo of the additionalProperties issue above
     } else if (issue.keyword === 'anyOf') {
       const prefix = branchPrefix(issue)
-      const branches = issues.filter((other) => other.instancePath === path && other.schemaPath?.startsWith(prefix) === true && other.message !== undefined)
+      const branches = issues.filter(
+        other =>
+          other.instancePath === path && other.schemaPath?.startsWith(prefix) === true && other.message !== undefined,
+      )
       const detail = branches.length > 0 ? [...new Set(branches.map(issueMessage))].join(', or ') : issueMessage(issue)
       entries.push({ in: where, pointer: path || '/', detail })
     } else if (!inUnion(issue)) {
@@ -54,27 +77,34 @@ function validationErrors (error: FastifyError): IssueList {
   return entries.slice(0, MAX_REPORTED_ISSUES)
 }
 
-function validationDetail (errors: IssueList): string {
-  const shown = errors.slice(0, 3).map((issue) => `${issue.in}${issue.pointer === '/' ? '' : issue.pointer} ${issue.detail}`)
+function validationDetail(errors: IssueList): string {
+  const shown = errors
+    .slice(0, 3)
+    .map(issue => `${issue.in}${issue.pointer === '/' ? '' : issue.pointer} ${issue.detail}`)
   return `Invalid request: ${shown.join('; ')}${errors.length > shown.length ? `; and ${errors.length - shown.length} more` : ''}`
 }
 
 /** What a 415 says: which media type was refused and which are accepted. */
-export function unsupportedMediaTypeDetail (given: string | undefined, accepted: readonly string[]): string {
+export function unsupportedMediaTypeDetail(given: string | undefined, accepted: readonly string[]): string {
   const refused = given === undefined ? 'A body without a Content-Type' : `Content-Type ${JSON.stringify(given)}`
   return `${refused} is not accepted here; send ${accepted.join(' or ')}`
 }
 
 /** Turns anything thrown into the error the client should see. */
-function normalise (error: FastifyError): FastifyError {
+function normalise(error: FastifyError): FastifyError {
   if (typeof error.statusCode === 'number' && error.statusCode < 500) return error
   const failure = classifyDatabaseError(error)
   switch (failure.kind) {
-    case 'unavailable': return new Errors.DatabaseUnavailable()
-    case 'not-found': return new Errors.NotFound('Resource')
-    case 'conflict': return new Errors.Conflict(failure.detail)
-    case 'invalid': return new Errors.InvalidInput(failure.detail)
-    default: return error
+    case 'unavailable':
+      return new Errors.DatabaseUnavailable()
+    case 'not-found':
+      return new Errors.NotFound('Resource')
+    case 'conflict':
+      return new Errors.Conflict(failure.detail)
+    case 'invalid':
+      return new Errors.InvalidInput(failure.detail)
+    default:
+      return error
   }
 }
 
@@ -83,8 +113,8 @@ export interface ProblemDetailsOptions {
   acceptedMediaTypes: readonly string[]
 }
 
-async function problemDetails (app: FastifyInstance, options: ProblemDetailsOptions): Promise<void> {
-  app.setErrorHandler(function renderProblem (rawError: FastifyError, request, reply) {
+async function problemDetails(app: FastifyInstance, options: ProblemDetailsOptions): Promise<void> {
+  app.setErrorHandler(function renderProblem(rawError: FastifyError, request, reply) {
     const error = normalise(rawError)
     const status = statusOf(error)
     if (status >= 500) {
@@ -100,14 +130,18 @@ async function problemDetails (app: FastifyInstance, options: ProblemDetailsOpti
       return sendProblem(request, reply, PROBLEMS.Validation, validationDetail(errors), errors)
     }
     if (error.code === PROBLEMS.UnsupportedMediaType.code) {
-      return sendProblem(request, reply, PROBLEMS.UnsupportedMediaType,
-        unsupportedMediaTypeDetail(request.headers['content-type'], options.acceptedMediaTypes))
+      return sendProblem(
+        request,
+        reply,
+        PROBLEMS.UnsupportedMediaType,
+        unsupportedMediaTypeDetail(request.headers['content-type'], options.acceptedMediaTypes),
+      )
     }
     const code = error.code ?? (status === 429 ? PROBLEMS.RateLimited.code : undefined)
     return sendProblem(request, reply, problemOf(code, status), error.message)
   })
 
-  app.setNotFoundHandler(function routeNotFound (request, reply) {
+  app.setNotFoundHandler(function routeNotFound(request, reply) {
     const path = request.url.split('?')[0]
     return sendProblem(request, reply, PROBLEMS.RouteNotFound, `No route for ${request.method} ${path}`)
   })

@@ -5,7 +5,7 @@ import { createDomainService } from '../services/domains.js'
 import { createProjectService } from '../services/projects.js'
 import { createTaskService } from '../services/tasks.js'
 
-function createServices (app: FastifyInstance) {
+function createServices(app: FastifyInstance) {
   return {
     projects: createProjectService(app.db),
     tasks: createTaskService(app.db),
@@ -14,10 +14,12 @@ function createServices (app: FastifyInstance) {
 }
 
 declare module 'fastify' {
-  interface FastifyInstance { services: ReturnType<typeof createServices> }
+  interface FastifyInstance {
+    services: ReturnType<typeof createServices>
+  }
 }
 
-async function services (app: FastifyInstance): Promise<void> {
+async function services(app: FastifyInstance): Promise<void> {
   app.decorate('services', createServices(app))
 }
 

@@ -15,12 +15,14 @@ import { installPrismaTracing, withAppTracerProvider } from '../db/prisma-tracin
 // Probes and scrapes every few seconds would bury the traces that matter.
 const UNTRACED = new Set(['/health', '/ready', '/metrics'])
 
-async function tracing (app: FastifyInstance, options: { otlpEndpoint: string, serviceName: string }): Promise<void> {
+async function tracing(app: FastifyInstance, options: { otlpEndpoint: string; serviceName: string }): Promise<void> {
   const tracing = await startTracing(options)
-  app.addHook('onClose', async () => { await tracing.shutdown() })
+  app.addHook('onClose', async () => {
+    await tracing.shutdown()
+  })
   await installPrismaTracing()
 
-  const traced = new WeakMap<FastifyRequest, { span: Span, context: Context }>()
+  const traced = new WeakMap<FastifyRequest, { span: Span; context: Context }>()
   const end = (request: FastifyRequest, statusCode: number | undefined): void => {
     const entry = traced.get(request)
     if (entry === undefined) return
@@ -36,16 +38,20 @@ async function tracing (app: FastifyInstance, options: { otlpEndpoint: string, s
     const route = request.routeOptions.url
     if (route !== undefined && UNTRACED.has(route)) return done()
     const parent = tracing.extract(request.headers)
-    const span = tracing.tracer.startSpan(route !== undefined ? `${request.method} ${route}` : request.method, {
-      kind: SpanKind.SERVER,
-      attributes: {
-        'http.request.method': request.method,
-        'url.path': request.url.split('?')[0],
-        ...(route !== undefined ? { 'http.route': route } : {}),
-        'client.address': request.ip,
-        'gatehouse.request_id': request.id,
+    const span = tracing.tracer.startSpan(
+      route !== undefined ? `${request.method} ${route}` : request.method,
+      {
+        kind: SpanKind.SERVER,
+        attributes: {
+          'http.request.method': request.method,
+          'url.path': request.url.split('?')[0],
+          ...(route !== undefined ? { 'http.route': route } : {}),
+          'client.address': request.ip,
+          'gatehouse.request_id': request.id,
+        },
       },
-    }, parent)
+      parent,
+    )
     const active = withAppTracerProvider(trace.setSpan(parent, span), tracing.provider)
     traced.set(request, { span, context: active })
     context.with(active, done)
@@ -56,8 +62,12 @@ async function tracing (app: FastifyInstance, options: { otlpEndpoint: string, s
     const status = (error as { statusCode?: number }).statusCode
     if (status === undefined || status >= 500) traced.get(request)?.span.recordException(error)
   })
-  app.addHook('onResponse', async (request, reply) => { end(request, reply.statusCode) })
-  app.addHook('onRequestAbort', async (request) => { end(request, undefined) })
+  app.addHook('onResponse', async (request, reply) => {
+    end(request, reply.statusCode)
+  })
+  app.addHook('onRequestAbort', async request => {
+    end(request, undefined)
+  })
 }
 
 export default fp(tracing, { name: 'tracing', fastify: '5.x' })

@@ -13,11 +13,17 @@ export const IdParams = Type.Object({ id: Uuid }, { additionalProperties: false 
 
 export const PageQuery = {
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'Items per page' })),
-  cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: 'The `next` value of the previous page' })),
+  cursor: Type.Optional(
+    Type.String({ minLength: 1, maxLength: 512, description: 'The `next` value of the previous page' }),
+  ),
 }
 
 /** A page of items and the cursor of the next page (null on the last). */
-export const Page = <T extends ReturnType<typeof Type.Object>>(item: T, name: string) => Type.Object({
-  data: Type.Array(item),
-  next: Type.Union([Type.String(), Type.Null()]),
-}, { title: name })
+export const Page = <T extends ReturnType<typeof Type.Object>>(item: T, name: string) =>
+  Type.Object(
+    {
+      data: Type.Array(item),
+      next: Type.Union([Type.String(), Type.Null()]),
+    },
+    { title: name },
+  )

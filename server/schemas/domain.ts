@@ -9,16 +9,21 @@ const HostnameInput = Type.String({
   description: 'A hostname such as api.acme-corp.com (Unicode names are stored as punycode)',
 })
 
-export const DomainSchema = Type.Object({
-  id: Uuid,
-  hostname: Type.String({ description: 'Lowercase; IDNA names as punycode' }),
-  createdAt: Type.String({ format: 'date-time' }),
-}, { $id: 'Domain', title: 'Domain' })
+export const DomainSchema = Type.Object(
+  {
+    id: Uuid,
+    hostname: Type.String({ description: 'Lowercase; IDNA names as punycode' }),
+    createdAt: Type.String({ format: 'date-time' }),
+  },
+  { $id: 'Domain', title: 'Domain' },
+)
 
 export const DomainListSchema = Type.Object({ data: Type.Array(DomainSchema) }, { title: 'DomainList' })
 
-export const AddDomainBody = Type.Object({ hostname: HostnameInput },
-  { additionalProperties: false, title: 'AddDomain' })
+export const AddDomainBody = Type.Object(
+  { hostname: HostnameInput },
+  { additionalProperties: false, title: 'AddDomain' },
+)
 
 export const HostnameParams = Type.Object({ hostname: HostnameInput }, { additionalProperties: false })
 

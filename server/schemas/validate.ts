@@ -10,7 +10,7 @@ import { Errors } from '../../common/problem.js'
 const compiled = new WeakMap<TSchema, ReturnType<typeof Compile>>()
 
 /** `where` names the argument in the message (`input.title: …`); leave it empty for top-level arguments. */
-export function assertValid<Schema extends TSchema> (schema: Schema, value: unknown, where = ''): Static<Schema> {
+export function assertValid<Schema extends TSchema>(schema: Schema, value: unknown, where = ''): Static<Schema> {
   let validator = compiled.get(schema)
   if (validator === undefined) {
     validator = Compile(schema)
@@ -19,7 +19,10 @@ export function assertValid<Schema extends TSchema> (schema: Schema, value: unkn
   if (validator.Check(value)) return value as Static<Schema>
   const first = Value.Errors(schema, value)[0]
   const path = [where, ...(first?.instancePath ?? '').split('/')].filter(Boolean).join('.')
-  const unknown = first?.keyword === 'additionalProperties' ? ` (${String((first.params as { additionalProperties?: string[] }).additionalProperties)})` : ''
+  const unknown =
+    first?.keyword === 'additionalProperties'
+      ? ` (${String((first.params as { additionalProperties?: string[] }).additionalProperties)})`
+      : ''
   const message = first !== undefined ? issueMessage(first) : 'is invalid'
   throw new Errors.InvalidInput(`${path || 'arguments'}: ${message}${unknown}`)
 }
@@ -28,8 +31,8 @@ export function assertValid<Schema extends TSchema> (schema: Schema, value: unkn
  * A validation issue's message, naming the values allowed where the validator only says there are some
  * ("must be equal to one of the allowed values"). TypeBox and Ajv both put them in `params`.
  */
-export function issueMessage (issue: { keyword?: string, message?: string, params?: unknown }): string {
-  const params = (issue.params ?? {}) as { allowedValues?: unknown[], allowedValue?: unknown }
+export function issueMessage(issue: { keyword?: string; message?: string; params?: unknown }): string {
+  const params = (issue.params ?? {}) as { allowedValues?: unknown[]; allowedValue?: unknown }
   if (issue.keyword === 'enum' && Array.isArray(params.allowedValues)) {
     return `must be one of: ${params.allowedValues.join(', ')}`
   }
@@ -41,9 +44,14 @@ export function issueMessage (issue: { keyword?: string, message?: string, param
  * GraphQL passes explicit nulls for omitted nullable arguments in some clients; treat null as "not given" where the
  * schema has no null.
  */
-export function withoutNulls<T extends Record<string, unknown>> (value: T | null | undefined, keepNull: readonly string[] = []): Partial<T> {
+export function withoutNulls<T extends Record<string, unknown>>(
+  value: T | null | undefined,
+  keepNull: readonly string[] = [],
+): Partial<T> {
   if (value === null || value === undefined) return {}
-  return Object.fromEntries(Object.entries(value).filter(([key, entry]) => entry !== null || keepNull.includes(key))) as Partial<T>
+  return Object.fromEntries(
+    Object.entries(value).filter(([key, entry]) => entry !== null || keepNull.includes(key)),
+  ) as Partial<T>
 }
 
 /**
@@ -63,12 +71,14 @@ export const requestValidatorCompiler: FastifySchemaCompiler<TSchema> = ({ schem
 
 const DECIMAL = { integer: /^-?\d{1,15}$/, number: /^-?\d{1,15}(?:\.\d{1,15})?$/ } as const
 
-function fromText (schema: TSchema, value: unknown): unknown {
+function fromText(schema: TSchema, value: unknown): unknown {
   const properties = (schema as { properties?: Record<string, { type?: unknown }> }).properties
   if (properties === undefined || value === null || typeof value !== 'object' || Array.isArray(value)) return value
-  return Object.fromEntries(Object.entries(value).map(([key, text]) => {
-    const type = properties[key]?.type
-    const numeric = (type === 'integer' || type === 'number') && typeof text === 'string' && DECIMAL[type].test(text)
-    return [key, numeric ? Number(text) : text]
-  }))
+  return Object.fromEntries(
+    Object.entries(value).map(([key, text]) => {
+      const type = properties[key]?.type
+      const numeric = (type === 'integer' || type === 'number') && typeof text === 'string' && DECIMAL[type].test(text)
+      return [key, numeric ? Number(text) : text]
+    }),
+  )
 }

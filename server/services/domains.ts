@@ -11,51 +11,57 @@ import { isoTimestamp } from './iso-timestamp.js'
 /** Enough for any real tenant; a cap so one tenant cannot make the edge's lookups or ACME orders unbounded. */
 export const MAX_DOMAINS_PER_TENANT = 50
 
-export function validHostname (input: string): string {
+export function validHostname(input: string): string {
   const check = checkHostname(input)
   if (!check.ok) throw new Errors.InvalidInput(`hostname "${input.slice(0, 100)}" ${check.reason}`)
   return check.hostname
 }
 
-const toDomainDto = (domain: TenantDomain): DomainDto =>
-  ({ id: domain.id, hostname: domain.hostname, createdAt: isoTimestamp(domain.createdAt) })
+const toDomainDto = (domain: TenantDomain): DomainDto => ({
+  id: domain.id,
+  hostname: domain.hostname,
+  createdAt: isoTimestamp(domain.createdAt),
+})
 
-export function createDomainService (db: AppDatabaseClient) {
+export function createDomainService(db: AppDatabaseClient) {
   return {
-    async list (tenantId: string): Promise<DomainDto[]> {
-      const rows = await db.$withTenant(tenantId,
-        (tx) => tx.tenantDomain.findMany({ orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] }))
+    async list(tenantId: string): Promise<DomainDto[]> {
+      const rows = await db.$withTenant(tenantId, tx =>
+        tx.tenantDomain.findMany({ orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] }),
+      )
       return rows.map(toDomainDto)
     },
 
-    async add (tenantId: string, input: string): Promise<DomainDto> {
+    async add(tenantId: string, input: string): Promise<DomainDto> {
       const hostname = validHostname(input)
-      const domain = await db.$withTenant(tenantId, async (tx) => {
-        if (await tx.tenantDomain.count() >= MAX_DOMAINS_PER_TENANT) {
-          throw new Errors.Conflict(`A tenant may have at most ${MAX_DOMAINS_PER_TENANT} domains; remove one first`)
-        }
-        return tx.tenantDomain.create({ data: { tenantId, hostname } })
-      }).catch((error: unknown) => {
-        // The name is unique across tenants: whoever holds it, it is not free (and which tenant is not said).
-        if (classifyDatabaseError(error).kind === 'conflict') {
-          throw new Errors.Conflict(`The hostname ${hostname} is already claimed`)
-        }
-        throw error
-      })
+      const domain = await db
+        .$withTenant(tenantId, async tx => {
+          if ((await tx.tenantDomain.count()) >= MAX_DOMAINS_PER_TENANT) {
+            throw new Errors.Conflict(`A tenant may have at most ${MAX_DOMAINS_PER_TENANT} domains; remove one first`)
+          }
+          return tx.tenantDomain.create({ data: { tenantId, hostname } })
+        })
+        .catch((error: unknown) => {
+          // The name is unique across tenants: whoever holds it, it is not free (and which tenant is not said).
+          if (classifyDatabaseError(error).kind === 'conflict') {
+            throw new Errors.Conflict(`The hostname ${hostname} is already claimed`)
+          }
+          throw error
+        })
       return toDomainDto(domain)
     },
 
-    async remove (tenantId: string, input: string): Promise<void> {
+    async remove(tenantId: string, input: string): Promise<void> {
       const hostname = validHostname(input)
-      const { count } = await db.$withTenant(tenantId, (tx) => tx.tenantDomain.deleteMany({ where: { hostname } }))
+      const { count } = await db.$withTenant(tenantId, tx => tx.tenantDomain.deleteMany({ where: { hostname } }))
       if (count === 0) throw new Errors.NotFound('Domain')
     },
 
     /** The tenant that owns this hostname (as a request names it), or null; for the edge, across tenants. */
-    async owner (hostname: string): Promise<{ tenantId: string, slug: string } | null> {
+    async owner(hostname: string): Promise<{ tenantId: string; slug: string } | null> {
       const check = checkHostname(hostname)
       if (!check.ok) return null
-      const rows = await db.$queryRaw<Array<{ tenant_id: string, slug: string }>>`
+      const rows = await db.$queryRaw<Array<{ tenant_id: string; slug: string }>>`
         SELECT tenant_id, slug FROM tenant_domain_owner(${check.hostname})`
       return rows[0] !== undefined ? { tenantId: rows[0].tenant_id, slug: rows[0].slug } : null
     },

@@ -13,7 +13,7 @@ export interface SortSpec {
   kind: 'date' | 'number' | 'string'
 }
 
-export function parseSort (sort: string, fields: Record<string, Pick<SortSpec, 'nullable' | 'kind'>>): SortSpec {
+export function parseSort(sort: string, fields: Record<string, Pick<SortSpec, 'nullable' | 'kind'>>): SortSpec {
   const direction = sort.startsWith('-') ? 'desc' : 'asc'
   const field = sort.replace(/^-/, '')
   const spec = fields[field]
@@ -21,9 +21,13 @@ export function parseSort (sort: string, fields: Record<string, Pick<SortSpec, '
   return { field, direction, ...spec }
 }
 
-interface CursorPayload { s: string, v: SortValue, id: string }
+interface CursorPayload {
+  s: string
+  v: SortValue
+  id: string
+}
 
-export function encodeCursor (sort: SortSpec, row: Record<string, unknown> & { id: string }): string {
+export function encodeCursor(sort: SortSpec, row: Record<string, unknown> & { id: string }): string {
   const raw = row[sort.field]
   const value = raw instanceof Date ? isoTimestamp(raw) : (raw as SortValue)
   const payload: CursorPayload = { s: `${sort.direction === 'desc' ? '-' : ''}${sort.field}`, v: value, id: row.id }
@@ -35,7 +39,7 @@ const MAX_SMALL_INT = 32_767
 const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
-function decodeCursor (cursor: string, sort: SortSpec): { value: SortValue, id: string } {
+function decodeCursor(cursor: string, sort: SortSpec): { value: SortValue; id: string } {
   let payload: CursorPayload
   try {
     payload = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as CursorPayload
@@ -43,7 +47,13 @@ function decodeCursor (cursor: string, sort: SortSpec): { value: SortValue, id: 
     throw new Errors.InvalidCursor()
   }
   const expectedSort = `${sort.direction === 'desc' ? '-' : ''}${sort.field}`
-  if (payload === null || typeof payload !== 'object' || payload.s !== expectedSort || typeof payload.id !== 'string' || !UUID.test(payload.id)) {
+  if (
+    payload === null ||
+    typeof payload !== 'object' ||
+    payload.s !== expectedSort ||
+    typeof payload.id !== 'string' ||
+    !UUID.test(payload.id)
+  ) {
     throw new Errors.InvalidCursor()
   }
   const { v } = payload
@@ -53,7 +63,9 @@ function decodeCursor (cursor: string, sort: SortSpec): { value: SortValue, id: 
   }
   // Only values encodeCursor could have written get through: anything else (a fraction for an integer
   // column, a year Postgres cannot store, a NUL byte) would fail in the database as a 500 instead.
-  if (sort.kind === 'number' && Number.isInteger(v) && Math.abs(v as number) <= MAX_SMALL_INT) return { value: v, id: payload.id }
+  if (sort.kind === 'number' && Number.isInteger(v) && Math.abs(v as number) <= MAX_SMALL_INT) {
+    return { value: v, id: payload.id }
+  }
   if (sort.kind === 'string' && typeof v === 'string' && !v.includes('\u0000')) return { value: v, id: payload.id }
   if (sort.kind === 'date' && typeof v === 'string' && ISO_INSTANT.test(v)) {
     const date = new Date(v)
@@ -62,13 +74,13 @@ function decodeCursor (cursor: string, sort: SortSpec): { value: SortValue, id: 
   throw new Errors.InvalidCursor()
 }
 
-export function orderBy (sort: SortSpec): Array<Record<string, unknown>> {
+export function orderBy(sort: SortSpec): Array<Record<string, unknown>> {
   const primary = sort.nullable ? { sort: sort.direction, nulls: 'last' } : sort.direction
   return [{ [sort.field]: primary }, { id: sort.direction }]
 }
 
 /** The `where` condition selecting rows after the cursor, in the given order. */
-export function afterCursor (cursor: string | undefined, sort: SortSpec): Record<string, unknown> {
+export function afterCursor(cursor: string | undefined, sort: SortSpec): Record<string, unknown> {
   if (cursor === undefined) return {}
   const { value, id } = decodeCursor(cursor, sort)
   const beyond = sort.direction === 'asc' ? 'gt' : 'lt'
@@ -82,7 +94,12 @@ export function afterCursor (cursor: string | undefined, sort: SortSpec): Record
 }
 
 /** Fetches limit + 1 rows, returns limit and the cursor of the next page. */
-export function toPage<Row extends { id: string }, Dto> (rows: Row[], limit: number, sort: SortSpec, toDto: (row: Row) => Dto): { data: Dto[], next: string | null } {
+export function toPage<Row extends { id: string }, Dto>(
+  rows: Row[],
+  limit: number,
+  sort: SortSpec,
+  toDto: (row: Row) => Dto,
+): { data: Dto[]; next: string | null } {
   const hasMore = rows.length > limit
   const pageRows = hasMore ? rows.slice(0, limit) : rows
   const last = pageRows.at(-1)

@@ -15,7 +15,7 @@ const SORTABLE = {
   name: { nullable: false, kind: 'string' },
 } as const
 
-export function toProjectDto (project: Project): ProjectDto {
+export function toProjectDto(project: Project): ProjectDto {
   return {
     id: project.id,
     name: project.name,
@@ -25,56 +25,66 @@ export function toProjectDto (project: Project): ProjectDto {
   }
 }
 
-export function createProjectService (db: AppDatabaseClient) {
+export function createProjectService(db: AppDatabaseClient) {
   return {
-    async list (tenantId: string, input: ListProjectsInput) {
+    async list(tenantId: string, input: ListProjectsInput) {
       const limit = input.limit ?? 20
       const sort = parseSort(input.sort ?? 'createdAt', SORTABLE)
-      const rows = await db.$withTenant(tenantId, (tx) => tx.project.findMany({
-        where: {
-          ...(input.q !== undefined ? { name: substring(input.q) } : {}),
-          ...afterCursor(input.cursor, sort),
-        },
-        orderBy: orderBy(sort),
-        take: limit + 1,
-      }))
+      const rows = await db.$withTenant(tenantId, tx =>
+        tx.project.findMany({
+          where: {
+            ...(input.q !== undefined ? { name: substring(input.q) } : {}),
+            ...afterCursor(input.cursor, sort),
+          },
+          orderBy: orderBy(sort),
+          take: limit + 1,
+        }),
+      )
       return toPage(rows, limit, sort, toProjectDto)
     },
 
-    async get (tenantId: string, id: string): Promise<ProjectDto> {
-      const project = await db.$withTenant(tenantId, (tx) => tx.project.findUnique({ where: { id } }))
+    async get(tenantId: string, id: string): Promise<ProjectDto> {
+      const project = await db.$withTenant(tenantId, tx => tx.project.findUnique({ where: { id } }))
       if (project === null) throw new Errors.NotFound('Project')
       return toProjectDto(project)
     },
 
     /** Many projects by id in one query (GraphQL loaders); missing ids map to null. */
-    async getMany (tenantId: string, ids: readonly string[]): Promise<Array<ProjectDto | null>> {
-      const rows = await db.$withTenant(tenantId, (tx) => tx.project.findMany({ where: { id: { in: [...new Set(ids)] } } }))
-      const byId = new Map(rows.map((row) => [row.id, toProjectDto(row)]))
-      return ids.map((id) => byId.get(id) ?? null)
+    async getMany(tenantId: string, ids: readonly string[]): Promise<Array<ProjectDto | null>> {
+      const rows = await db.$withTenant(tenantId, tx =>
+        tx.project.findMany({ where: { id: { in: [...new Set(ids)] } } }),
+      )
+      const byId = new Map(rows.map(row => [row.id, toProjectDto(row)]))
+      return ids.map(id => byId.get(id) ?? null)
     },
 
-    async create (tenantId: string, input: CreateProjectInput): Promise<ProjectDto> {
-      const project = await db.$withTenant(tenantId, (tx) => tx.project.create({
-        data: { tenantId, name: input.name.trim(), description: input.description ?? null },
-      }))
+    async create(tenantId: string, input: CreateProjectInput): Promise<ProjectDto> {
+      const project = await db.$withTenant(tenantId, tx =>
+        tx.project.create({
+          data: { tenantId, name: input.name.trim(), description: input.description ?? null },
+        }),
+      )
       return toProjectDto(project)
     },
 
-    async update (tenantId: string, id: string, input: UpdateProjectInput): Promise<ProjectDto> {
+    async update(tenantId: string, id: string, input: UpdateProjectInput): Promise<ProjectDto> {
       // One UPDATE … RETURNING; a row this tenant cannot see is "not found" (P2025), as one that does not exist.
-      const project = await db.$withTenant(tenantId, (tx) => tx.project.update({
-        where: { id },
-        data: {
-          ...(input.name !== undefined ? { name: input.name.trim() } : {}),
-          ...(input.description !== undefined ? { description: input.description } : {}),
-        },
-      })).catch(notFoundAs('Project'))
+      const project = await db
+        .$withTenant(tenantId, tx =>
+          tx.project.update({
+            where: { id },
+            data: {
+              ...(input.name !== undefined ? { name: input.name.trim() } : {}),
+              ...(input.description !== undefined ? { description: input.description } : {}),
+            },
+          }),
+        )
+        .catch(notFoundAs('Project'))
       return toProjectDto(project)
     },
 
-    async remove (tenantId: string, id: string): Promise<void> {
-      const { count } = await db.$withTenant(tenantId, (tx) => tx.project.deleteMany({ where: { id } }))
+    async remove(tenantId: string, id: string): Promise<void> {
+      const { count } = await db.$withTenant(tenantId, tx => tx.project.deleteMany({ where: { id } }))
       if (count === 0) throw new Errors.NotFound('Project')
     },
   }

@@ -21,7 +21,7 @@ const SORTABLE = {
 const toDay = (date: Date): string => isoTimestamp(date).slice(0, 10)
 const fromDay = (day: string): Date => new Date(`${day}T00:00:00.000Z`)
 
-export function toTaskDto (task: Task): TaskDto {
+export function toTaskDto(task: Task): TaskDto {
   return {
     id: task.id,
     projectId: task.projectId,
@@ -37,7 +37,7 @@ export function toTaskDto (task: Task): TaskDto {
 
 export type TaskFilter = Omit<ListTasksInput, 'limit' | 'cursor' | 'sort'>
 
-function filterWhere (filter: TaskFilter): Prisma.TaskWhereInput {
+function filterWhere(filter: TaskFilter): Prisma.TaskWhereInput {
   const due: Prisma.DateTimeNullableFilter = {}
   if (filter.dueBefore !== undefined) due.lte = fromDay(filter.dueBefore)
   if (filter.dueAfter !== undefined) due.gte = fromDay(filter.dueAfter)
@@ -50,13 +50,13 @@ function filterWhere (filter: TaskFilter): Prisma.TaskWhereInput {
   }
 }
 
-export function createTaskService (db: AppDatabaseClient) {
+export function createTaskService(db: AppDatabaseClient) {
   return {
     /** Tasks of the tenant, optionally of one project: a project id that is not the tenant's is a 404. */
-    async list (tenantId: string, input: ListTasksInput, { requireProject = false } = {}) {
+    async list(tenantId: string, input: ListTasksInput, { requireProject = false } = {}) {
       const limit = input.limit ?? 20
       const sort = parseSort(input.sort ?? 'createdAt', SORTABLE)
-      const rows = await db.$withTenant(tenantId, async (tx) => {
+      const rows = await db.$withTenant(tenantId, async tx => {
         if (requireProject && input.projectId !== undefined) {
           const project = await tx.project.findUnique({ where: { id: input.projectId }, select: { id: true } })
           if (project === null) throw new Errors.NotFound('Project')
@@ -70,8 +70,8 @@ export function createTaskService (db: AppDatabaseClient) {
       return toPage(rows, limit, sort, toTaskDto)
     },
 
-    async get (tenantId: string, id: string): Promise<TaskDto> {
-      const task = await db.$withTenant(tenantId, (tx) => tx.task.findUnique({ where: { id } }))
+    async get(tenantId: string, id: string): Promise<TaskDto> {
+      const task = await db.$withTenant(tenantId, tx => tx.task.findUnique({ where: { id } }))
       if (task === null) throw new Errors.NotFound('Task')
       return toTaskDto(task)
     },
@@ -80,9 +80,16 @@ export function createTaskService (db: AppDatabaseClient) {
      * The first `perProject` tasks of each project, for GraphQL's Project.tasks loader: one statement for any
      * number of projects (a window function ranks tasks within each project), so one round trip.
      */
-    async firstOfProjects (tenantId: string, projectIds: readonly string[], filter: Pick<TaskFilter, 'status'>, perProject: number): Promise<Map<string, TaskDto[]>> {
+    async firstOfProjects(
+      tenantId: string,
+      projectIds: readonly string[],
+      filter: Pick<TaskFilter, 'status'>,
+      perProject: number,
+    ): Promise<Map<string, TaskDto[]>> {
       const ids = [...new Set(projectIds)]
-      const rows = await db.$withTenant(tenantId, (tx) => tx.$queryRaw<Task[]>`
+      const rows = await db.$withTenant(
+        tenantId,
+        tx => tx.$queryRaw<Task[]>`
         SELECT id, tenant_id AS "tenantId", project_id AS "projectId", title, description, status::text AS status, priority,
                due_date AS "dueDate", created_at AS "createdAt", updated_at AS "updatedAt"
         FROM (
@@ -92,14 +99,15 @@ export function createTaskService (db: AppDatabaseClient) {
             AND (${filter.status ?? null}::task_status IS NULL OR status = ${filter.status ?? null}::task_status)
         ) ranked
         WHERE rank <= ${perProject}
-        ORDER BY created_at, id`)
-      const byProject = new Map<string, TaskDto[]>(ids.map((id) => [id, []]))
+        ORDER BY created_at, id`,
+      )
+      const byProject = new Map<string, TaskDto[]>(ids.map(id => [id, []]))
       for (const row of rows) byProject.get(row.projectId)?.push(toTaskDto(row))
       return byProject
     },
 
-    async create (tenantId: string, projectId: string, input: CreateTaskInput): Promise<TaskDto> {
-      const task = await db.$withTenant(tenantId, async (tx) => {
+    async create(tenantId: string, projectId: string, input: CreateTaskInput): Promise<TaskDto> {
+      const task = await db.$withTenant(tenantId, async tx => {
         const project = await tx.project.findUnique({ where: { id: projectId }, select: { id: true } })
         if (project === null) throw new Errors.NotFound('Project')
         return tx.task.create({
@@ -117,30 +125,38 @@ export function createTaskService (db: AppDatabaseClient) {
       return toTaskDto(task)
     },
 
-    async update (tenantId: string, id: string, input: UpdateTaskInput): Promise<TaskDto> {
-      const change = (tx: TenantTransaction) => tx.task.update({
-        where: { id },
-        data: {
-          ...(input.title !== undefined ? { title: input.title.trim() } : {}),
-          ...(input.description !== undefined ? { description: input.description } : {}),
-          ...(input.status !== undefined ? { status: input.status } : {}),
-          ...(input.priority !== undefined ? { priority: input.priority } : {}),
-          ...(input.dueDate !== undefined ? { dueDate: input.dueDate === null ? null : fromDay(input.dueDate) } : {}),
-          ...(input.projectId !== undefined ? { projectId: input.projectId } : {}),
-        },
-      })
+    async update(tenantId: string, id: string, input: UpdateTaskInput): Promise<TaskDto> {
+      const change = (tx: TenantTransaction) =>
+        tx.task.update({
+          where: { id },
+          data: {
+            ...(input.title !== undefined ? { title: input.title.trim() } : {}),
+            ...(input.description !== undefined ? { description: input.description } : {}),
+            ...(input.status !== undefined ? { status: input.status } : {}),
+            ...(input.priority !== undefined ? { priority: input.priority } : {}),
+            ...(input.dueDate !== undefined ? { dueDate: input.dueDate === null ? null : fromDay(input.dueDate) } : {}),
+            ...(input.projectId !== undefined ? { projectId: input.projectId } : {}),
+          },
+        })
       const { projectId } = input
       // Moving a task checks its new project first; otherwise the UPDATE … RETURNING is the unit of work.
-      const task = await db.$withTenant(tenantId, projectId === undefined ? change : async (tx) => {
-        const target = await tx.project.findUnique({ where: { id: projectId }, select: { id: true } })
-        if (target === null) throw new Errors.NotFound('Project')
-        return change(tx)
-      }).catch(notFoundAs('Task'))
+      const task = await db
+        .$withTenant(
+          tenantId,
+          projectId === undefined
+            ? change
+            : async tx => {
+                const target = await tx.project.findUnique({ where: { id: projectId }, select: { id: true } })
+                if (target === null) throw new Errors.NotFound('Project')
+                return change(tx)
+              },
+        )
+        .catch(notFoundAs('Task'))
       return toTaskDto(task)
     },
 
-    async remove (tenantId: string, id: string): Promise<void> {
-      const { count } = await db.$withTenant(tenantId, (tx) => tx.task.deleteMany({ where: { id } }))
+    async remove(tenantId: string, id: string): Promise<void> {
+      const { count } = await db.$withTenant(tenantId, tx => tx.task.deleteMany({ where: { id } }))
       if (count === 0) throw new Errors.NotFound('Task')
     },
   }

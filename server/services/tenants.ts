@@ -2,16 +2,24 @@
 // so lookups are cached for a few seconds (a removed tenant stops working within that window).
 import type { AppDatabaseClient } from '../plugins/database.js'
 
-export interface TenantRecord { id: string, slug: string, name: string, plan: 'free' | 'pro' | 'enterprise' }
+export interface TenantRecord {
+  id: string
+  slug: string
+  name: string
+  plan: 'free' | 'pro' | 'enterprise'
+}
 
-export function createTenantService (db: AppDatabaseClient, { ttlMs = 10_000, maxEntries = 10_000 } = {}) {
-  const cache = new Map<string, { tenant: TenantRecord | null, expires: number }>()
+export function createTenantService(db: AppDatabaseClient, { ttlMs = 10_000, maxEntries = 10_000 } = {}) {
+  const cache = new Map<string, { tenant: TenantRecord | null; expires: number }>()
   return {
-    async resolve (slug: string): Promise<TenantRecord | null> {
+    async resolve(slug: string): Promise<TenantRecord | null> {
       const now = Date.now()
       const hit = cache.get(slug)
       if (hit !== undefined && hit.expires > now) return hit.tenant
-      const tenant = await db.tenant.findUnique({ where: { slug }, select: { id: true, slug: true, name: true, plan: true } })
+      const tenant = await db.tenant.findUnique({
+        where: { slug },
+        select: { id: true, slug: true, name: true, plan: true },
+      })
       if (cache.size >= maxEntries) cache.delete(cache.keys().next().value as string)
       cache.set(slug, { tenant, expires: now + ttlMs })
       return tenant

@@ -7,7 +7,12 @@ import { request } from 'undici'
 import { verifyIdentity } from '../../common/identity-signature.js'
 import { parseHtpasswd } from '../../proxy/auth/htpasswd.js'
 import {
-  EDGE_HEADERS, Logins, MemoryCache, minimalEdgeHandler, sharedLifetime, type Entry,
+  EDGE_HEADERS,
+  Logins,
+  MemoryCache,
+  minimalEdgeHandler,
+  sharedLifetime,
+  type Entry,
 } from '../../bench/minimal-edge.js'
 import { trivialAnswer } from '../../bench/trivial-upstream.js'
 
@@ -15,16 +20,22 @@ const SECRET = 'a-secret-of-at-least-thirty-two-characters'
 const basic = (login: string, password: string): string =>
   `Basic ${Buffer.from(`${login}:${password}`).toString('base64')}`
 
-async function listen (t: Test, handler: RequestListener): Promise<{ origin: string, server: Server }> {
+async function listen(t: Test, handler: RequestListener): Promise<{ origin: string; server: Server }> {
   const server = createServer(handler)
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => { server.closeAllConnections(); server.close() })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => {
+    server.closeAllConnections()
+    server.close()
+  })
   return { origin: `http://127.0.0.1:${(server.address() as { port: number }).port}`, server }
 }
 
-interface Seen { url: string, headers: IncomingHttpHeaders }
+interface Seen {
+  url: string
+  headers: IncomingHttpHeaders
+}
 
-async function edge (t: Test, perUserLimit = 1000): Promise<{ origin: string, seen: Seen[] }> {
+async function edge(t: Test, perUserLimit = 1000): Promise<{ origin: string; seen: Seen[] }> {
   const seen: Seen[] = []
   const upstream = await listen(t, (req, res) => {
     seen.push({ url: req.url!, headers: req.headers })
@@ -38,7 +49,7 @@ async function edge (t: Test, perUserLimit = 1000): Promise<{ origin: string, se
   return { origin: front.origin, seen }
 }
 
-t.test('only the right password gets in, and every answer carries the three edge headers', async (t) => {
+t.test('only the right password gets in, and every answer carries the three edge headers', async t => {
   const { origin, seen } = await edge(t)
   for (const authorization of [undefined, basic('alice@acme', 'wrong'), basic('mallory@acme', 'right')]) {
     const headers = authorization === undefined ? {} : { authorization }
@@ -55,7 +66,7 @@ t.test('only the right password gets in, and every answer carries the three edge
   for (const [name, value] of Object.entries(EDGE_HEADERS)) t.equal(response.headers[name], value)
 })
 
-t.test('a shareable answer is served from the cache; a no-store one is forwarded every time, signed', async (t) => {
+t.test('a shareable answer is served from the cache; a no-store one is forwarded every time, signed', async t => {
   const { origin, seen } = await edge(t)
   const headers = { authorization: basic('alice@acme', 'right') }
   const statuses: unknown[] = []
@@ -65,7 +76,10 @@ t.test('a shareable answer is served from the cache; a no-store one is forwarded
     statuses.push(response.headers['cache-status'])
   }
   t.same(statuses, ['minimal; fwd=miss; stored', 'minimal; hit', undefined, undefined])
-  t.same(seen.map((request) => request.url), ['/api/v1/x', '/api/v1/x?cache=no', '/api/v1/x?cache=no'])
+  t.same(
+    seen.map(request => request.url),
+    ['/api/v1/x', '/api/v1/x?cache=no', '/api/v1/x?cache=no'],
+  )
   for (const request of seen) {
     t.equal(request.headers.authorization, undefined, 'the password is not passed on')
     const verified = verifyIdentity(SECRET, { method: 'GET', url: request.url, headers: request.headers }, 60)
@@ -73,7 +87,7 @@ t.test('a shareable answer is served from the cache; a no-store one is forwarded
   }
 })
 
-t.test('the per-user counter refuses past its limit', async (t) => {
+t.test('the per-user counter refuses past its limit', async t => {
   const { origin } = await edge(t, 2)
   const statuses: number[] = []
   for (let i = 0; i < 3; i++) {
@@ -85,7 +99,7 @@ t.test('the per-user counter refuses past its limit', async (t) => {
   t.same(statuses, [200, 200, 429])
 })
 
-t.test('concurrent first requests share one bcrypt check', async (t) => {
+t.test('concurrent first requests share one bcrypt check', async t => {
   const logins = new Logins(parseHtpasswd(`alice@acme:${await hash('right', 4)}\n`).entries)
   const header = basic('alice@acme', 'right')
   t.equal(logins.verify(header), logins.verify(header))
@@ -95,15 +109,22 @@ t.test('concurrent first requests share one bcrypt check', async (t) => {
   t.equal(logins.known(basic('alice@acme', 'wrong')), undefined)
 })
 
-t.test('shared freshness: s-maxage, or max-age when public; nothing with no-store, private or no-cache', async (t) => {
+t.test('shared freshness: s-maxage, or max-age when public; nothing with no-store, private or no-cache', async t => {
   const cases: Array<[string | undefined, number]> = [
-    ['public, max-age=60', 60], ['max-age=60', 0], ['s-maxage=5, max-age=60', 5], ['public, no-store, max-age=60', 0],
-    ['private, max-age=60', 0], ['no-cache, s-maxage=5', 0], ['public', 0], [undefined, 0], ['Public, Max-Age=30', 30],
+    ['public, max-age=60', 60],
+    ['max-age=60', 0],
+    ['s-maxage=5, max-age=60', 5],
+    ['public, no-store, max-age=60', 0],
+    ['private, max-age=60', 0],
+    ['no-cache, s-maxage=5', 0],
+    ['public', 0],
+    [undefined, 0],
+    ['Public, Max-Age=30', 30],
   ]
   for (const [header, seconds] of cases) t.equal(sharedLifetime(header), seconds, String(header))
 })
 
-t.test('the cache forgets expired entries and the oldest past its size', async (t) => {
+t.test('the cache forgets expired entries and the oldest past its size', async t => {
   const cache = new MemoryCache(2)
   const entry = (freshUntil: number): Entry => ({ status: 200, headers: {}, body: Buffer.from('x'), freshUntil })
   cache.set('a', entry(2000))

@@ -12,7 +12,7 @@ const Schema = Type.Object({
   API_SECRET: Type.String({ minLength: 8 }),
 })
 
-function configError (t: Test, env: Record<string, string | undefined>): ConfigError {
+function configError(t: Test, env: Record<string, string | undefined>): ConfigError {
   try {
     loadEnvConfig(Schema, env)
   } catch (error) {
@@ -23,16 +23,25 @@ function configError (t: Test, env: Record<string, string | undefined>): ConfigE
   return new ConfigError([])
 }
 
-t.test('valid settings are converted to their types, with defaults filled in', async (t) => {
-  t.same(loadEnvConfig(Schema, { PORT: '8080', FLAG: 'true', API_SECRET: 'longenough', UNRELATED: 'x' }),
-    { PORT: 8080, LEVEL: 'info', FLAG: true, API_SECRET: 'longenough' })
+t.test('valid settings are converted to their types, with defaults filled in', async t => {
+  t.same(loadEnvConfig(Schema, { PORT: '8080', FLAG: 'true', API_SECRET: 'longenough', UNRELATED: 'x' }), {
+    PORT: 8080,
+    LEVEL: 'info',
+    FLAG: true,
+    API_SECRET: 'longenough',
+  })
 })
 
-t.test('an empty variable counts as unset, so the default applies', async (t) => {
-  t.same(loadEnvConfig(Schema, { PORT: '', DATABASE_URL: '', API_SECRET: 'longenough' }), { PORT: 3000, LEVEL: 'info', FLAG: false, API_SECRET: 'longenough' })
+t.test('an empty variable counts as unset, so the default applies', async t => {
+  t.same(loadEnvConfig(Schema, { PORT: '', DATABASE_URL: '', API_SECRET: 'longenough' }), {
+    PORT: 3000,
+    LEVEL: 'info',
+    FLAG: false,
+    API_SECRET: 'longenough',
+  })
 })
 
-t.test('each bad setting is named, with what it takes and what it got', async (t) => {
+t.test('each bad setting is named, with what it takes and what it got', async t => {
   const cases: Array<[Record<string, string>, string, RegExp]> = [
     [{ PORT: 'eighty' }, 'PORT', /^PORT: .*integer.*\(got "eighty"\)$/],
     [{ PORT: '70000' }, 'PORT', /^PORT: .*65535.*\(got "70000"\)$/],
@@ -55,18 +64,18 @@ t.test('each bad setting is named, with what it takes and what it got', async (t
   }
 })
 
-t.test('a missing required setting is named', async (t) => {
+t.test('a missing required setting is named', async t => {
   const error = configError(t, {})
   t.equal(error.problems.length, 1)
   t.match(error.problems[0], /^API_SECRET: /)
 })
 
-t.test('several bad settings are all reported, once each', async (t) => {
+t.test('several bad settings are all reported, once each', async t => {
   const error = configError(t, { PORT: '-1', LEVEL: 'loud', API_SECRET: 'x' })
-  t.same(error.problems.map((problem) => problem.split(':')[0]).sort(), ['API_SECRET', 'LEVEL', 'PORT'])
+  t.same(error.problems.map(problem => problem.split(':')[0]).sort(), ['API_SECRET', 'LEVEL', 'PORT'])
 })
 
-t.test('the server configuration names its bad settings', async (t) => {
+t.test('the server configuration names its bad settings', async t => {
   const secret = { IDENTITY_SECRET: 'x'.repeat(32) }
   const cases: Array<[Record<string, string>, string]> = [
     [{ PORT: 'http' }, 'PORT'],
@@ -84,10 +93,17 @@ t.test('the server configuration names its bad settings', async (t) => {
       t.fail(`${name} was accepted`)
     } catch (error) {
       t.type(error, ConfigError)
-      t.same((error as ConfigError).problems.map((problem) => problem.split(':')[0]), [name])
+      t.same(
+        (error as ConfigError).problems.map(problem => problem.split(':')[0]),
+        [name],
+      )
     }
   }
-  const config = loadServerConfig({ ...secret, DATABASE_URL: 'postgresql://gatehouse_app@db/gatehouse', TRUST_PROXY: '10.0.0.1, 10.0.0.0/8,' })
+  const config = loadServerConfig({
+    ...secret,
+    DATABASE_URL: 'postgresql://gatehouse_app@db/gatehouse',
+    TRUST_PROXY: '10.0.0.1, 10.0.0.0/8,',
+  })
   t.match(config.database, { kind: 'postgres', url: 'postgresql://gatehouse_app@db/gatehouse', poolMax: 10 })
   t.same(config.trustProxy, ['10.0.0.1', '10.0.0.0/8'])
 })

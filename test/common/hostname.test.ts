@@ -13,8 +13,10 @@ const accepted: Array<[string, string]> = [
   ['ａｐｉ.example.com', 'api.example.com'],
   ['a.b.c.d.example.org', 'a.b.c.d.example.org'],
   [`${'a'.repeat(63)}.com`, `${'a'.repeat(63)}.com`],
-  [`${'a'.repeat(61)}.${'b'.repeat(61)}.${'c'.repeat(61)}.${'d'.repeat(61)}.com`,
-    `${'a'.repeat(61)}.${'b'.repeat(61)}.${'c'.repeat(61)}.${'d'.repeat(61)}.com`],
+  [
+    `${'a'.repeat(61)}.${'b'.repeat(61)}.${'c'.repeat(61)}.${'d'.repeat(61)}.com`,
+    `${'a'.repeat(61)}.${'b'.repeat(61)}.${'c'.repeat(61)}.${'d'.repeat(61)}.com`,
+  ],
 ]
 
 const refused: Array<[string, RegExp]> = [
@@ -45,13 +47,13 @@ const refused: Array<[string, RegExp]> = [
   ['a'.repeat(5000), /longer/],
 ]
 
-t.test('accepted names, in their stored spelling', async (t) => {
+t.test('accepted names, in their stored spelling', async t => {
   for (const [input, stored] of accepted) {
     t.same(checkHostname(input), { ok: true, hostname: stored }, JSON.stringify(input))
   }
 })
 
-t.test('refused names say why', async (t) => {
+t.test('refused names say why', async t => {
   for (const [input, reason] of refused) {
     const check = checkHostname(input)
     t.equal(check.ok, false, JSON.stringify(input.slice(0, 40)))
@@ -59,7 +61,7 @@ t.test('refused names say why', async (t) => {
   }
 })
 
-t.test('the host a request names, as domains are stored', async (t) => {
+t.test('the host a request names, as domains are stored', async t => {
   const cases: Array<[string | undefined, string]> = [
     ['API.Acme.com:8443', 'api.acme.com'],
     ['api.acme.com.', 'api.acme.com'],

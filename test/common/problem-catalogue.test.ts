@@ -11,8 +11,8 @@ import { Errors, PROBLEMS, problemOf, sendProblem } from '../../common/problem.j
 const ROOT = join(import.meta.dirname, '..', '..')
 const problems = Object.values(PROBLEMS)
 
-t.test('codes are unique, statuses are error statuses HTTP defines, slugs are kebab-case', async (t) => {
-  const codes = problems.map((problem) => problem.code)
+t.test('codes are unique, statuses are error statuses HTTP defines, slugs are kebab-case', async t => {
+  const codes = problems.map(problem => problem.code)
   t.same([...new Set(codes)], codes, 'no code twice')
   for (const problem of problems) {
     t.match(problem.code, /^(GH|FST)_[A-Z0-9_]+$/, `${problem.code} is a GH_ or Fastify code`)
@@ -23,8 +23,8 @@ t.test('codes are unique, statuses are error statuses HTTP defines, slugs are ke
   }
 })
 
-t.test('codes that share a type share its title and status (RFC 9457 §3.1.3)', async (t) => {
-  const bySlug = new Map<string, { title: string, status: number }>()
+t.test('codes that share a type share its title and status (RFC 9457 §3.1.3)', async t => {
+  const bySlug = new Map<string, { title: string; status: number }>()
   for (const problem of problems) {
     const first = bySlug.get(problem.slug)
     if (first === undefined) bySlug.set(problem.slug, problem)
@@ -32,17 +32,19 @@ t.test('codes that share a type share its title and status (RFC 9457 §3.1.3)', 
   }
 })
 
-t.test("Fastify's codes are listed at the status Fastify raises them with", async (t) => {
+t.test("Fastify's codes are listed at the status Fastify raises them with", async t => {
   const fastifyCodes = errorCodes as unknown as Record<string, new () => { statusCode: number }>
-  for (const problem of problems.filter((entry) => entry.code.startsWith('FST_'))) {
+  for (const problem of problems.filter(entry => entry.code.startsWith('FST_'))) {
     t.ok(fastifyCodes[problem.code] !== undefined, `${problem.code} is Fastify's`)
     t.equal(new fastifyCodes[problem.code]!().statusCode, problem.status, problem.code)
   }
 })
 
-t.test('each problem throws as an error with its code and status', async (t) => {
+t.test('each problem throws as an error with its code and status', async t => {
   for (const [name, problem] of Object.entries(PROBLEMS)) {
-    const Thrown = Errors[name as keyof typeof Errors] as new (...args: string[]) => Error & { code: string, statusCode: number }
+    const Thrown = Errors[name as keyof typeof Errors] as new (
+      ...args: string[]
+    ) => Error & { code: string; statusCode: number }
     const error = new Thrown('x', 'y')
     t.equal(error.code, problem.code, name)
     t.equal(error.statusCode, problem.status, name)
@@ -51,16 +53,25 @@ t.test('each problem throws as an error with its code and status', async (t) => 
   t.ok(new Errors.NotFound('Task') instanceof Errors.NotFound)
 })
 
-t.test('docs/problems.md documents every type exactly as the catalogue has it', async (t) => {
-  const rows = readFileSync(join(ROOT, 'docs', 'problems.md'), 'utf8').split('\n')
-    .filter((line) => /^\| `[a-z-]+` \|/.test(line))
-    .map((line) => line.split(' | ').map((cell) => cell.replace(/^\| /, '').trim()))
-  const documented = new Map(rows.map(([slug, status, codes, title]) => [slug!.replaceAll('`', ''), {
-    status: Number(status),
-    codes: codes!.split(', ').map((code) => code.replaceAll('`', '')).sort(),
-    title,
-  }]))
-  const catalogue = new Map<string, { status: number, codes: string[], title: string }>()
+t.test('docs/problems.md documents every type exactly as the catalogue has it', async t => {
+  const rows = readFileSync(join(ROOT, 'docs', 'problems.md'), 'utf8')
+    .split('\n')
+    .filter(line => /^\| `[a-z-]+` \|/.test(line))
+    .map(line => line.split(' | ').map(cell => cell.replace(/^\| /, '').trim()))
+  const documented = new Map(
+    rows.map(([slug, status, codes, title]) => [
+      slug!.replaceAll('`', ''),
+      {
+        status: Number(status),
+        codes: codes!
+          .split(', ')
+          .map(code => code.replaceAll('`', ''))
+          .sort(),
+        title,
+      },
+    ]),
+  )
+  const catalogue = new Map<string, { status: number; codes: string[]; title: string }>()
   for (const problem of problems) {
     const entry = catalogue.get(problem.slug) ?? { status: problem.status, codes: [], title: problem.title }
     entry.codes.push(problem.code)
@@ -71,33 +82,43 @@ t.test('docs/problems.md documents every type exactly as the catalogue has it', 
   for (const [slug, entry] of catalogue) t.same(documented.get(slug), entry, slug)
 })
 
-t.test('no problem code is spelt outside the catalogue', async (t) => {
-  const sources = (dir: string): string[] => readdirSync(join(ROOT, dir), { recursive: true, encoding: 'utf8' })
-    .filter((file) => file.endsWith('.ts') && !file.includes('generated')).map((file) => join(dir, file))
-  const codes = new Set<string>(problems.map((problem) => problem.code))
+t.test('no problem code is spelt outside the catalogue', async t => {
+  const sources = (dir: string): string[] =>
+    readdirSync(join(ROOT, dir), { recursive: true, encoding: 'utf8' })
+      .filter(file => file.endsWith('.ts') && !file.includes('generated'))
+      .map(file => join(dir, file))
+  const codes = new Set<string>(problems.map(problem => problem.code))
   for (const file of [...sources('server'), ...sources('proxy'), ...sources('common')]) {
     if (file === join('common', 'problem.ts')) continue
     const spelt = [...readFileSync(join(ROOT, file), 'utf8').matchAll(/['"`]((?:GH|FST)_[A-Z0-9_]+)['"`]/g)]
-      .map((match) => match[1]!).filter((code) => codes.has(code))
+      .map(match => match[1]!)
+      .filter(code => codes.has(code))
     t.same(spelt, [], `${file} refers to the catalogue instead`)
   }
 })
 
-t.test('sendProblem renders problem+json with the request, and the Retry-After its problem asks for', async (t) => {
+t.test('sendProblem renders problem+json with the request, and the Retry-After its problem asks for', async t => {
   const app = Fastify()
   t.teardown(() => app.close())
   app.get('/busy', (request, reply) => sendProblem(request, reply, PROBLEMS.BodyBufferFull))
   app.get('/limited', (request, reply) =>
-    sendProblem(request, reply.header('retry-after', '42'), PROBLEMS.RateLimited, 'slow down'))
+    sendProblem(request, reply.header('retry-after', '42'), PROBLEMS.RateLimited, 'slow down'),
+  )
   app.get('/framework', (request, reply) =>
-    sendProblem(request, reply, problemOf('FST_SOMETHING_NEW', 422), 'what it said'))
+    sendProblem(request, reply, problemOf('FST_SOMETHING_NEW', 422), 'what it said'),
+  )
   const busy = await app.inject('/busy')
   t.equal(busy.statusCode, 503)
   t.match(busy.headers['content-type'], /^application\/problem\+json/)
   t.equal(busy.headers['retry-after'], '1')
   t.same(busy.json(), {
-    type: 'urn:gatehouse:problem:edge-busy', title: 'Service busy', status: 503, code: 'GH_EDGE_BUSY',
-    detail: PROBLEMS.BodyBufferFull.message, instance: '/busy', requestId: busy.json().requestId,
+    type: 'urn:gatehouse:problem:edge-busy',
+    title: 'Service busy',
+    status: 503,
+    code: 'GH_EDGE_BUSY',
+    detail: PROBLEMS.BodyBufferFull.message,
+    instance: '/busy',
+    requestId: busy.json().requestId,
   })
   const limited = await app.inject('/limited')
   t.equal(limited.headers['retry-after'], '42', 'a Retry-After already set is kept')

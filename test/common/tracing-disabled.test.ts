@@ -17,8 +17,8 @@ forEachBackend(t, async (t, backend) => {
     request.resume()
     response.writeHead(200, { 'content-type': 'application/json' }).end('{}')
   })
-  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => new Promise((resolve) => receiver.close(resolve)))
+  await new Promise<void>(resolve => receiver.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise(resolve => receiver.close(resolve)))
   const saved = process.env.OTEL_EXPORTER_OTLP_ENDPOINT
   process.env.OTEL_EXPORTER_OTLP_ENDPOINT = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`
   t.teardown(() => {
@@ -32,7 +32,12 @@ forEachBackend(t, async (t, backend) => {
   const traceparent = `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`
   const read = await stack.request('/api/v1/projects', { as: alice, http2: false, headers: { traceparent } })
   t.equal(read.status, 200)
-  const write = await stack.request('/api/v1/projects', { as: alice, http2: false, method: 'POST', body: JSON.stringify({ name: 'Untraced' }) })
+  const write = await stack.request('/api/v1/projects', {
+    as: alice,
+    http2: false,
+    method: 'POST',
+    body: JSON.stringify({ name: 'Untraced' }),
+  })
   t.equal(write.status, 201)
 
   t.notOk(stack.proxy.hasDecorator('edgeTracing'), 'the proxy has no tracing plugin')
@@ -44,6 +49,9 @@ forEachBackend(t, async (t, backend) => {
   t.equal(tracerProvidersStarted(), 0, 'no tracer provider was started')
   t.equal((globalThis as Record<string, unknown>).V7_PRISMA_INSTRUMENTATION, undefined, 'Prisma has no tracing hook')
   const key = createContextKey('probe')
-  t.equal(context.with(ROOT_CONTEXT.setValue(key, 1), () => context.active().getValue(key)), undefined,
-    'no context manager carries contexts (the no-op default is in place)')
+  t.equal(
+    context.with(ROOT_CONTEXT.setValue(key, 1), () => context.active().getValue(key)),
+    undefined,
+    'no context manager carries contexts (the no-op default is in place)',
+  )
 })

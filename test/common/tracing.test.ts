@@ -23,17 +23,34 @@ interface ReceivedSpan {
 const SERVER = 2
 const CLIENT = 3
 
-interface OtlpValue { stringValue?: string, intValue?: string | number, boolValue?: boolean }
-interface OtlpAttribute { key: string, value: OtlpValue }
-interface OtlpSpan { traceId: string, spanId: string, parentSpanId?: string, name: string, kind: number, attributes?: OtlpAttribute[] }
-interface OtlpExport { resourceSpans: Array<{ resource: { attributes: OtlpAttribute[] }, scopeSpans: Array<{ spans: OtlpSpan[] }> }> }
+interface OtlpValue {
+  stringValue?: string
+  intValue?: string | number
+  boolValue?: boolean
+}
+interface OtlpAttribute {
+  key: string
+  value: OtlpValue
+}
+interface OtlpSpan {
+  traceId: string
+  spanId: string
+  parentSpanId?: string
+  name: string
+  kind: number
+  attributes?: OtlpAttribute[]
+}
+interface OtlpExport {
+  resourceSpans: Array<{ resource: { attributes: OtlpAttribute[] }; scopeSpans: Array<{ spans: OtlpSpan[] }> }>
+}
 
-const valueOf = (value: OtlpValue): unknown => value.stringValue ?? (value.intValue !== undefined ? Number(value.intValue) : value.boolValue)
+const valueOf = (value: OtlpValue): unknown =>
+  value.stringValue ?? (value.intValue !== undefined ? Number(value.intValue) : value.boolValue)
 const attributesOf = (attributes: OtlpAttribute[] = []): Record<string, unknown> =>
-  Object.fromEntries(attributes.map((attribute) => [attribute.key, valueOf(attribute.value)]))
+  Object.fromEntries(attributes.map(attribute => [attribute.key, valueOf(attribute.value)]))
 
 /** A collector's OTLP/HTTP trace endpoint on loopback, keeping what it is sent. */
-async function startOtlpReceiver (t: Test): Promise<{ url: string, spans: ReceivedSpan[], contentTypes: string[] }> {
+async function startOtlpReceiver(t: Test): Promise<{ url: string; spans: ReceivedSpan[]; contentTypes: string[] }> {
   const spans: ReceivedSpan[] = []
   const contentTypes: string[] = []
   const server = createServer((request, response) => {
@@ -50,33 +67,41 @@ async function startOtlpReceiver (t: Test): Promise<{ url: string, spans: Receiv
         const service = String(attributesOf(resourceSpans.resource.attributes)['service.name'])
         for (const scope of resourceSpans.scopeSpans) {
           for (const span of scope.spans) {
-            spans.push({ service, traceId: span.traceId, spanId: span.spanId, parentSpanId: span.parentSpanId ?? '', name: span.name, kind: span.kind, attributes: attributesOf(span.attributes) })
+            spans.push({
+              service,
+              traceId: span.traceId,
+              spanId: span.spanId,
+              parentSpanId: span.parentSpanId ?? '',
+              name: span.name,
+              kind: span.kind,
+              attributes: attributesOf(span.attributes),
+            })
           }
         }
       }
       response.writeHead(200, { 'content-type': 'application/json' }).end('{}')
     })
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => new Promise((resolve) => server.close(resolve)))
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise(resolve => server.close(resolve)))
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, spans, contentTypes }
 }
 
 /** The span's ancestors, nearest first, following parent ids through everything received. */
-function ancestors (span: ReceivedSpan, all: ReceivedSpan[]): ReceivedSpan[] {
+function ancestors(span: ReceivedSpan, all: ReceivedSpan[]): ReceivedSpan[] {
   const chain: ReceivedSpan[] = []
-  let parent = all.find((candidate) => candidate.spanId === span.parentSpanId)
+  let parent = all.find(candidate => candidate.spanId === span.parentSpanId)
   while (parent !== undefined && chain.length < 50) {
     chain.push(parent)
     const current: ReceivedSpan = parent
-    parent = all.find((candidate) => candidate.spanId === current.parentSpanId)
+    parent = all.find(candidate => candidate.spanId === current.parentSpanId)
   }
   return chain
 }
 
 /** Every span below `root` by parent links, whatever trace id it claims. */
-function descendants (root: ReceivedSpan, all: ReceivedSpan[]): ReceivedSpan[] {
-  return all.filter((span) => ancestors(span, all).includes(root))
+function descendants(root: ReceivedSpan, all: ReceivedSpan[]): ReceivedSpan[] {
+  return all.filter(span => ancestors(span, all).includes(root))
 }
 
 forEachBackend(t, async (t, backend) => {
@@ -90,9 +115,21 @@ forEachBackend(t, async (t, backend) => {
   const calls = [
     { path: '/api/v1/projects', method: 'GET', status: 200, apiSpan: 'GET /api/v1/projects' },
     // Padded so that the body arrives in several chunks, after the hooks that run on the request's headers.
-    { path: '/api/v1/projects', method: 'POST', body: JSON.stringify({ name: 'Traced' }) + ' '.repeat(512 * 1024), status: 201, apiSpan: 'POST /api/v1/projects' },
-    { path: '/graphql', method: 'POST', body: JSON.stringify({ query: '{ projects { nodes { id name } } }' }), status: 200, apiSpan: 'POST /graphql' },
-  ].map((call) => ({ ...call, traceId: randomBytes(16).toString('hex'), clientSpanId: randomBytes(8).toString('hex') }))
+    {
+      path: '/api/v1/projects',
+      method: 'POST',
+      body: JSON.stringify({ name: 'Traced' }) + ' '.repeat(512 * 1024),
+      status: 201,
+      apiSpan: 'POST /api/v1/projects',
+    },
+    {
+      path: '/graphql',
+      method: 'POST',
+      body: JSON.stringify({ query: '{ projects { nodes { id name } } }' }),
+      status: 200,
+      apiSpan: 'POST /graphql',
+    },
+  ].map(call => ({ ...call, traceId: randomBytes(16).toString('hex'), clientSpanId: randomBytes(8).toString('hex') }))
 
   for (const call of calls) {
     const response = await stack.request(call.path, {
@@ -109,49 +146,80 @@ forEachBackend(t, async (t, backend) => {
   // Closing flushes: every span must have been exported by the time both apps have closed.
   await stack.proxy.close()
   await stack.api.close()
-  t.ok(receiver.contentTypes.length > 0 && receiver.contentTypes.every((type) => type === 'application/json'), 'spans arrived as OTLP/HTTP JSON')
+  t.ok(
+    receiver.contentTypes.length > 0 && receiver.contentTypes.every(type => type === 'application/json'),
+    'spans arrived as OTLP/HTTP JSON',
+  )
   const all = receiver.spans
 
   for (const call of calls) {
-    t.test(`${call.method} ${call.path}`, async (t) => {
-      const edge = all.filter((span) => span.service === 'gatehouse-proxy' && span.kind === SERVER && span.parentSpanId === call.clientSpanId)
-      t.equal(edge.length, 1, 'the proxy records one server span, a child of the client\'s span')
+    t.test(`${call.method} ${call.path}`, async t => {
+      const edge = all.filter(
+        span => span.service === 'gatehouse-proxy' && span.kind === SERVER && span.parentSpanId === call.clientSpanId,
+      )
+      t.equal(edge.length, 1, "the proxy records one server span, a child of the client's span")
       const edgeSpan = edge[0]!
-      t.equal(edgeSpan.traceId, call.traceId, 'in the client\'s trace')
-      t.match(edgeSpan.attributes, { 'http.request.method': call.method, 'http.response.status_code': call.status, 'gatehouse.tenant': alice.tenant.slug })
+      t.equal(edgeSpan.traceId, call.traceId, "in the client's trace")
+      t.match(edgeSpan.attributes, {
+        'http.request.method': call.method,
+        'http.response.status_code': call.status,
+        'gatehouse.tenant': alice.tenant.slug,
+      })
 
       const below = descendants(edgeSpan, all)
       t.ok(below.length >= 3, 'the upstream call, the API and the database are beneath it')
-      t.strictSame(below.filter((span) => span.traceId !== call.traceId), [], 'every span beneath it carries the client\'s trace id')
+      t.strictSame(
+        below.filter(span => span.traceId !== call.traceId),
+        [],
+        "every span beneath it carries the client's trace id",
+      )
 
-      const apiSpans = below.filter((span) => span.service === 'gatehouse-api' && span.kind === SERVER)
+      const apiSpans = below.filter(span => span.service === 'gatehouse-api' && span.kind === SERVER)
       t.equal(apiSpans.length, 1, 'the API records one server span for the request')
       const apiSpan = apiSpans[0]!
       t.equal(apiSpan.name, call.apiSpan, 'named by method and route')
       t.equal(apiSpan.attributes['http.response.status_code'], call.status)
-      const apiParent = all.find((span) => span.spanId === apiSpan.parentSpanId)
-      t.equal(apiParent?.service, 'gatehouse-proxy', 'the API span\'s parent is a proxy span')
-      t.equal(apiParent?.kind, CLIENT, 'the proxy\'s call to the API')
-      t.equal(apiParent?.parentSpanId, edgeSpan.spanId, 'which belongs to the proxy\'s server span')
+      const apiParent = all.find(span => span.spanId === apiSpan.parentSpanId)
+      t.equal(apiParent?.service, 'gatehouse-proxy', "the API span's parent is a proxy span")
+      t.equal(apiParent?.kind, CLIENT, "the proxy's call to the API")
+      t.equal(apiParent?.parentSpanId, edgeSpan.spanId, "which belongs to the proxy's server span")
 
-      const queries = all.filter((span) => span.name === 'prisma:client:db_query' && ancestors(span, all).includes(apiSpan))
+      const queries = all.filter(
+        span => span.name === 'prisma:client:db_query' && ancestors(span, all).includes(apiSpan),
+      )
       t.ok(queries.length > 0, 'database queries are recorded beneath the API span')
-      t.ok(queries.every((span) => span.service === 'gatehouse-api' && span.traceId === call.traceId), 'by the API, in the same trace')
-      const setsTenant = queries.some((span) => /set_config\('app\.tenant_id'/.test(String(span.attributes['db.query.text'])))
+      t.ok(
+        queries.every(span => span.service === 'gatehouse-api' && span.traceId === call.traceId),
+        'by the API, in the same trace',
+      )
+      const setsTenant = queries.some(span =>
+        /set_config\('app\.tenant_id'/.test(String(span.attributes['db.query.text'])),
+      )
       // On Postgres the setting travels in the first statement's message (server/db/tenant-lanes.ts), not as a query of
       // Prisma's.
-      if (backend.name === 'pglite') t.ok(setsTenant, 'including the tenant transaction\'s set_config')
+      if (backend.name === 'pglite') t.ok(setsTenant, "including the tenant transaction's set_config")
       else t.notOk(setsTenant, 'the tenant setting is no query of its own: it travels with the first statement')
     })
   }
 
-  t.test('a request without a traceparent starts a new trace at the edge', async (t) => {
+  t.test('a request without a traceparent starts a new trace at the edge', async t => {
     // addLogin's probe sent none.
-    const roots = all.filter((span) => span.service === 'gatehouse-proxy' && span.kind === SERVER && span.parentSpanId === '' &&
-      span.attributes['http.response.status_code'] === 200)
+    const roots = all.filter(
+      span =>
+        span.service === 'gatehouse-proxy' &&
+        span.kind === SERVER &&
+        span.parentSpanId === '' &&
+        span.attributes['http.response.status_code'] === 200,
+    )
     t.ok(roots.length > 0, 'a proxy server span without a parent (the probe that got through)')
     const root = roots[0]!
-    t.notOk(calls.some((call) => call.traceId === root.traceId), 'in a trace of its own')
-    t.ok(descendants(root, all).some((span) => span.service === 'gatehouse-api' && span.traceId === root.traceId), 'which the API joins')
+    t.notOk(
+      calls.some(call => call.traceId === root.traceId),
+      'in a trace of its own',
+    )
+    t.ok(
+      descendants(root, all).some(span => span.service === 'gatehouse-api' && span.traceId === root.traceId),
+      'which the API joins',
+    )
   })
 })

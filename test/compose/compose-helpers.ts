@@ -16,16 +16,20 @@ export interface Service {
   expose?: string[]
   volumes?: string[]
   depends_on?: Record<string, { condition: string }>
-  healthcheck?: { test?: string[], disable?: boolean }
+  healthcheck?: { test?: string[]; disable?: boolean }
   networks?: string[] | Record<string, unknown>
-  logging?: { driver: string, options: Record<string, string> }
+  logging?: { driver: string; options: Record<string, string> }
 }
-export interface Compose { services: Record<string, Service>, networks: Record<string, unknown>, volumes: Record<string, unknown> }
+export interface Compose {
+  services: Record<string, Service>
+  networks: Record<string, unknown>
+  volumes: Record<string, unknown>
+}
 
 export const rawCompose = (): Compose => readYaml<Compose>('compose.yaml')
 
 /** Runs scripts/generate-env.sh into a fresh folder; returns the folder and its .env as a map. */
-export function generatedProject (t: Test): { dir: string, env: Record<string, string>, output: string } {
+export function generatedProject(t: Test): { dir: string; env: Record<string, string>; output: string } {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-compose-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const result = spawnSync('bash', [repoPath('scripts/generate-env.sh'), dir], { encoding: 'utf8' })
@@ -39,23 +43,32 @@ export function generatedProject (t: Test): { dir: string, env: Record<string, s
 }
 
 /** Compose's interpolation: ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error}, ${VAR?error}, $$. */
-export function interpolate (value: string, env: Record<string, string>): string {
-  return value.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}/g, (whole, name: string | undefined, op: string | undefined, arg: string | undefined) => {
-    if (whole === '$$') return '$'
-    const set = name! in env
-    const present = set && (op?.startsWith(':') !== true || env[name!] !== '')
-    if (op === undefined) return env[name!] ?? ''
-    if (op.endsWith('-')) return present ? env[name!]! : arg!
-    if (!present) throw new Error(`${name} is required: ${arg}`)
-    return env[name!]!
-  })
+export function interpolate(value: string, env: Record<string, string>): string {
+  return value.replace(
+    /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}/g,
+    (whole, name: string | undefined, op: string | undefined, arg: string | undefined) => {
+      if (whole === '$$') return '$'
+      const set = name! in env
+      const present = set && (op?.startsWith(':') !== true || env[name!] !== '')
+      if (op === undefined) return env[name!] ?? ''
+      if (op.endsWith('-')) return present ? env[name!]! : arg!
+      if (!present) throw new Error(`${name} is required: ${arg}`)
+      return env[name!]!
+    },
+  )
 }
 
-export function interpolated (env: Record<string, string>): Compose {
-  const walk = (node: unknown): unknown => typeof node === 'string'
-    ? interpolate(node, env)
-    : Array.isArray(node) ? node.map(walk) : node !== null && typeof node === 'object' ? Object.fromEntries(Object.entries(node).map(([key, value]) => [key, walk(value)])) : node
+export function interpolated(env: Record<string, string>): Compose {
+  const walk = (node: unknown): unknown =>
+    typeof node === 'string'
+      ? interpolate(node, env)
+      : Array.isArray(node)
+        ? node.map(walk)
+        : node !== null && typeof node === 'object'
+          ? Object.fromEntries(Object.entries(node).map(([key, value]) => [key, walk(value)]))
+          : node
   return walk(rawCompose()) as Compose
 }
 
-export const networksOf = (service: Service): string[] => Array.isArray(service.networks) ? service.networks : Object.keys(service.networks ?? { default: {} })
+export const networksOf = (service: Service): string[] =>
+  Array.isArray(service.networks) ? service.networks : Object.keys(service.networks ?? { default: {} })

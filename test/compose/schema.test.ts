@@ -14,19 +14,30 @@ const ajv = new Ajv({ allErrors: true, strict: false })
 addFormats.default(ajv)
 const validate = ajv.compile(schema)
 
-t.test('compose.yaml is valid against the Compose Specification schema', async (t) => {
+t.test('compose.yaml is valid against the Compose Specification schema', async t => {
   const valid = validate(rawCompose())
   t.ok(valid, JSON.stringify(validate.errors, null, 2))
 })
 
-t.test('the schema does refuse a broken file (the validator is not vacuous)', async (t) => {
+t.test('the schema does refuse a broken file (the validator is not vacuous)', async t => {
   const broken = structuredClone(rawCompose()) as any
   broken.services.proxy.depends_on['api-1'].condition = 'service_started_eventually'
   broken.services.postgres.volumes = 'postgres-data'
   broken.services.redis.unknown_key = true
   t.notOk(validate(broken))
-  const paths = (validate.errors ?? []).map((error) => error.instancePath)
-  t.ok(paths.some((path) => path.startsWith('/services/proxy/depends_on')), 'the bad condition is named')
-  t.ok(paths.some((path) => path === '/services/postgres/volumes'), 'volumes that are not a list are named')
-  t.ok((validate.errors ?? []).some((error) => error.instancePath === '/services/redis' && error.keyword === 'additionalProperties'), 'the unknown key is named')
+  const paths = (validate.errors ?? []).map(error => error.instancePath)
+  t.ok(
+    paths.some(path => path.startsWith('/services/proxy/depends_on')),
+    'the bad condition is named',
+  )
+  t.ok(
+    paths.some(path => path === '/services/postgres/volumes'),
+    'volumes that are not a list are named',
+  )
+  t.ok(
+    (validate.errors ?? []).some(
+      error => error.instancePath === '/services/redis' && error.keyword === 'additionalProperties',
+    ),
+    'the unknown key is named',
+  )
 })

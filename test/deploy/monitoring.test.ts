@@ -13,7 +13,7 @@ import {
 import { readText, readYaml } from '../ops/ops-helpers.js'
 import { named, ofKind, OVERLAYS, render } from './deploy-helpers.js'
 
-t.test('the PrometheusRule holds exactly the rules of ops/prometheus, and the file is up to date', async (t) => {
+t.test('the PrometheusRule holds exactly the rules of ops/prometheus, and the file is up to date', async t => {
   t.equal(readText(RULES_FILE), prometheusRuleYaml(), `${RULES_FILE} is what generate-monitoring.ts writes`)
   for (const overlay of OVERLAYS) {
     const [rule, ...others] = ofKind(render(overlay), 'PrometheusRule')
@@ -27,7 +27,7 @@ t.test('the PrometheusRule holds exactly the rules of ops/prometheus, and the fi
   }
 })
 
-t.test('Grafana dashboards: the same JSON, as ConfigMaps the sidecar loads', async (t) => {
+t.test('Grafana dashboards: the same JSON, as ConfigMaps the sidecar loads', async t => {
   const dashboards = named(render('production'), 'ConfigMap', 'gatehouse-dashboards')!
   t.same(dashboards.metadata.labels, { grafana_dashboard: '1', 'app.kubernetes.io/part-of': 'gatehouse' })
   t.same(Object.keys(dashboards.data).sort(), dashboardFiles())
@@ -37,12 +37,12 @@ t.test('Grafana dashboards: the same JSON, as ConfigMaps the sidecar loads', asy
   }
 })
 
-t.test('scrape jobs are named as the rules read them; every rule job has a scrape', async (t) => {
+t.test('scrape jobs are named as the rules read them; every rule job has a scrape', async t => {
   const jobsOf = (overlay: string): string[] =>
-    ofKind(render(overlay), 'PodMonitor').flatMap((monitor) =>
+    ofKind(render(overlay), 'PodMonitor').flatMap(monitor =>
       monitor.spec.podMetricsEndpoints.flatMap(
         (endpoint: { relabelings: Array<{ targetLabel: string; replacement: string }> }) =>
-          endpoint.relabelings.filter((r) => r.targetLabel === 'job').map((r) => r.replacement),
+          endpoint.relabelings.filter(r => r.targetLabel === 'job').map(r => r.replacement),
       ),
     )
   t.same(jobsOf('production').sort(), ['api', 'postgres', 'proxy', 'redis'])
@@ -50,21 +50,23 @@ t.test('scrape jobs are named as the rules read them; every rule job has a scrap
   const serviceDown = opsRuleGroups()
     .flatMap((group: any) => group.rules)
     .find((rule: any) => rule.alert === 'ServiceDown') as { expr: string }
-  for (const job of jobsOf('production'))
-    {t.match(serviceDown.expr, new RegExp(`job=~"[^"]*\\b${job}\\b`), `ServiceDown watches ${job}`)}
+  for (const job of jobsOf('production')) {
+    t.match(serviceDown.expr, new RegExp(`job=~"[^"]*\\b${job}\\b`), `ServiceDown watches ${job}`)
+  }
   const postgres = named(render('production'), 'PodMonitor', 'gatehouse-db')!
   t.match(
     postgres.spec.podMetricsEndpoints[0].metricRelabelings[0],
     { regex: 'cnpg_collector_up', replacement: 'pg_up' },
     'PostgresDown reads pg_up',
   )
-  for (const monitor of ofKind(render('production'), 'PodMonitor'))
-    {t.equal(monitor.metadata.labels!.release, 'kube-prometheus-stack')}
+  for (const monitor of ofKind(render('production'), 'PodMonitor')) {
+    t.equal(monitor.metadata.labels!.release, 'kube-prometheus-stack')
+  }
 })
 
 t.test(
   "the autoscalers read the metric the prometheus-adapter rule makes, from the processes' own histogram",
-  async (t) => {
+  async t => {
     const objects = render('production')
     const adapter = parse(named(objects, 'ConfigMap', 'gatehouse-prometheus-adapter-rules')!.data['config.yaml'])
     const [rule] = adapter.rules
@@ -81,18 +83,18 @@ t.test(
         resource?: { name: string }
       }>
       t.ok(
-        metrics.some((m) => m.type === 'Resource' && m.resource!.name === 'cpu'),
+        metrics.some(m => m.type === 'Resource' && m.resource!.name === 'cpu'),
         `${hpa.metadata.name}: CPU`,
       )
       t.ok(
-        metrics.some((m) => m.type === 'Pods' && m.pods!.metric.name === rule.name.as),
+        metrics.some(m => m.type === 'Pods' && m.pods!.metric.name === rule.name.as),
         `${hpa.metadata.name}: ${rule.name.as}`,
       )
     }
   },
 )
 
-t.test("Fluent Bit: the output and the pino parser are ops/fluent-bit's; the token comes from a Secret", async (t) => {
+t.test("Fluent Bit: the output and the pino parser are ops/fluent-bit's; the token comes from a Secret", async t => {
   const compose = readYaml('ops/fluent-bit/fluent-bit.yaml')
   const objects = render('production')
   const config = parse(
@@ -100,7 +102,7 @@ t.test("Fluent Bit: the output and the pino parser are ops/fluent-bit's; the tok
       named(
         objects,
         'ConfigMap',
-        ofKind(objects, 'ConfigMap').find((c) => c.metadata.name.startsWith('gatehouse-fluent-bit'))!.metadata.name,
+        ofKind(objects, 'ConfigMap').find(c => c.metadata.name.startsWith('gatehouse-fluent-bit'))!.metadata.name,
       )!.data as Record<string, string>,
     )[0]!,
   )
@@ -110,8 +112,9 @@ t.test("Fluent Bit: the output and the pino parser are ops/fluent-bit's; the tok
     compose.pipeline.outputs.map(({ match, ...rest }: Record<string, unknown>) => rest),
     'same outputs',
   )
-  for (const output of config.pipeline.outputs)
-    {t.equal(output.match, input.tag.replace(/\*$/, '*'), 'the output ships what the input reads')}
+  for (const output of config.pipeline.outputs) {
+    t.equal(output.match, input.tag.replace(/\*$/, '*'), 'the output ships what the input reads')
+  }
   for (const filter of config.pipeline.filters) t.equal(filter.match, config.pipeline.outputs[0].match)
   t.same(config.parsers, compose.parsers, 'the same pino parser')
   t.same(config.service, compose.service)
@@ -125,21 +128,21 @@ t.test("Fluent Bit: the output and the pino parser are ops/fluent-bit's; the tok
     .replace(/#.*$/gm, '')
     .matchAll(/\$\{(\w+)\}/g)) {
     t.ok(
-      env.some((variable) => variable.name === name),
+      env.some(variable => variable.name === name),
       `the DaemonSet sets ${name}`,
     )
   }
-  t.ok(env.find((variable) => variable.name === 'LOG_SHIPPING_TOKEN')!.valueFrom!.secretKeyRef !== undefined)
+  t.ok(env.find(variable => variable.name === 'LOG_SHIPPING_TOKEN')!.valueFrom!.secretKeyRef !== undefined)
   const mounts = daemonSet.spec.template.spec.containers[0].volumeMounts as Array<{
     mountPath: string
     readOnly?: boolean
   }>
   t.ok(
-    mounts.some((m) => m.mountPath === config.service['storage.path']),
+    mounts.some(m => m.mountPath === config.service['storage.path']),
     'the buffer is on the node: it survives a restart',
   )
   t.ok(
-    mounts.some((m) => m.mountPath === '/var/log' && m.readOnly === true),
+    mounts.some(m => m.mountPath === '/var/log' && m.readOnly === true),
     'logs read-only',
   )
 })

@@ -38,13 +38,13 @@ const POSTGRES: Target = {
   ],
 }
 
-function targets (objects: K8sObject[]): Target[] {
-  const pods: Target[] = workloads(objects).map((workload) => ({
+function targets(objects: K8sObject[]): Target[] {
+  const pods: Target[] = workloads(objects).map(workload => ({
     name: podTemplate(workload).metadata.labels['app.kubernetes.io/component']!,
     namespace: workload.metadata.namespace!,
     labels: podTemplate(workload).metadata.labels,
     ports: [...(podTemplate(workload).spec.initContainers ?? []), ...podTemplate(workload).spec.containers].flatMap(
-      (c) => c.ports ?? [],
+      c => c.ports ?? [],
     ),
   }))
   return ofKind(objects, 'Cluster').length > 0 ? [...pods, POSTGRES] : pods
@@ -55,7 +55,7 @@ const nsLabels = (peer: Peer): Record<string, string> => ({
   ...peer.namespaceLabels,
 })
 
-function peerAllowed (from: Record<string, any>, source: Peer, policyNamespace: string): boolean {
+function peerAllowed(from: Record<string, any>, source: Peer, policyNamespace: string): boolean {
   if (from.ipBlock !== undefined) return source.external === true
   if (source.external === true) return false
   const namespaceOk =
@@ -66,21 +66,21 @@ function peerAllowed (from: Record<string, any>, source: Peer, policyNamespace: 
 }
 
 /** "source → target:port" for every path the policies let through. */
-function allowedPaths (objects: K8sObject[]): string[] {
+function allowedPaths(objects: K8sObject[]): string[] {
   const policies = ofKind(objects, 'NetworkPolicy')
   const all = targets(objects)
   const sources: Peer[] = [...PEERS, ...all]
   const paths = new Set<string>()
   for (const target of all) {
     const selecting = policies.filter(
-      (p) => p.metadata.namespace === target.namespace && matches(p.spec.podSelector.matchLabels, target.labels),
+      p => p.metadata.namespace === target.namespace && matches(p.spec.podSelector.matchLabels, target.labels),
     )
     for (const port of target.ports) {
       for (const source of sources) {
         // No policy selects the pod: everything gets in. (The test below requires a default deny.)
         const allowed =
           selecting.length === 0 ||
-          selecting.some((policy) =>
+          selecting.some(policy =>
             (policy.spec.ingress ?? []).some(
               (rule: any) =>
                 (rule.ports ?? [{}]).some(
@@ -127,12 +127,12 @@ const EXPECTED: Record<string, string[]> = {
 }
 
 for (const [overlay, expected] of Object.entries(EXPECTED)) {
-  t.test(`${overlay}: the NetworkPolicies allow exactly the intended paths`, async (t) => {
+  t.test(`${overlay}: the NetworkPolicies allow exactly the intended paths`, async t => {
     const objects = render(overlay)
     for (const namespace of ['gatehouse', 'gatehouse-logging']) {
       t.ok(
         ofKind(objects, 'NetworkPolicy').some(
-          (p) =>
+          p =>
             p.metadata.namespace === namespace &&
             Object.keys(p.spec.podSelector).length === 0 &&
             p.spec.policyTypes.includes('Ingress'),
@@ -144,18 +144,16 @@ for (const [overlay, expected] of Object.entries(EXPECTED)) {
   })
 }
 
-t.test('the evaluation sees a hole when one is made', async (t) => {
+t.test('the evaluation sees a hole when one is made', async t => {
   const objects = structuredClone(render('production'))
-  const apiPolicy = objects.find(
-    (object) => object.kind === 'NetworkPolicy' && object.metadata.name === 'gatehouse-api',
-  )!
+  const apiPolicy = objects.find(object => object.kind === 'NetworkPolicy' && object.metadata.name === 'gatehouse-api')!
   apiPolicy.spec.ingress[0].from.push({ namespaceSelector: {} })
   const paths = allowedPaths(objects)
   t.ok(
     paths.includes('a-pod-elsewhere → api:3000') && paths.includes('redis → api:3000'),
     'any pod anywhere reaches the API',
   )
-  const withoutApiPolicy = render('production').filter((object) => object.metadata.name !== 'gatehouse-api')
+  const withoutApiPolicy = render('production').filter(object => object.metadata.name !== 'gatehouse-api')
   t.ok(
     allowedPaths(withoutApiPolicy).includes('a-pod-elsewhere → api:3000') === false,
     'the default deny still isolates the API',

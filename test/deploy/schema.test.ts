@@ -23,22 +23,22 @@ ajv.addSchema({ $id: 'k8s', definitions: kubernetes.definitions })
 const OBJECT_META = 'k8s#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta'
 
 const validators = new Map<string, ValidateFunction>()
-function validatorFor (object: K8sObject): ValidateFunction | undefined {
+function validatorFor(object: K8sObject): ValidateFunction | undefined {
   const key = `${object.apiVersion}/${object.kind}`
   if (!validators.has(key)) {
     const definition = kubernetes.kinds[key]
     const crd = crds.kinds[key]
     // A CRD's schema says only `metadata: {type: object}`; the API server checks it as ObjectMeta.
     if (definition !== undefined) validators.set(key, ajv.compile({ $ref: `k8s#/definitions/${definition}` }))
-    else if (crd !== undefined)
-      {validators.set(key, ajv.compile({ ...crd, properties: { ...crd.properties, metadata: { $ref: OBJECT_META } } }))}
-    else return undefined
+    else if (crd !== undefined) {
+      validators.set(key, ajv.compile({ ...crd, properties: { ...crd.properties, metadata: { $ref: OBJECT_META } } }))
+    } else return undefined
   }
   return validators.get(key)
 }
 
 for (const overlay of OVERLAYS) {
-  t.test(`overlays/${overlay}: every object is valid for its kind`, async (t) => {
+  t.test(`overlays/${overlay}: every object is valid for its kind`, async t => {
     const objects = render(overlay)
     t.ok(objects.length > 20, `${objects.length} objects`)
     for (const object of objects) {
@@ -53,9 +53,9 @@ for (const overlay of OVERLAYS) {
   })
 }
 
-t.test('the schemas refuse broken objects (the validation is not vacuous)', async (t) => {
+t.test('the schemas refuse broken objects (the validation is not vacuous)', async t => {
   const objects = render('production')
-  const deployment = structuredClone(objects.find((object) => object.kind === 'Deployment')!)
+  const deployment = structuredClone(objects.find(object => object.kind === 'Deployment')!)
   deployment.spec.template.spec.containers[0].readinessProbes =
     deployment.spec.template.spec.containers[0].readinessProbe
   deployment.spec.replicas = 'two'
@@ -64,20 +64,20 @@ t.test('the schemas refuse broken objects (the validation is not vacuous)', asyn
   const errors = validate.errors ?? []
   t.ok(
     errors.some(
-      (error) => error.keyword === 'additionalProperties' && error.params.additionalProperty === 'readinessProbes',
+      error => error.keyword === 'additionalProperties' && error.params.additionalProperty === 'readinessProbes',
     ),
     'a misspelt field is named',
   )
   t.ok(
-    errors.some((error) => error.instancePath === '/spec/replicas'),
+    errors.some(error => error.instancePath === '/spec/replicas'),
     'a wrong type is named',
   )
 
-  const cluster = structuredClone(objects.find((object) => object.kind === 'Cluster')!)
+  const cluster = structuredClone(objects.find(object => object.kind === 'Cluster')!)
   cluster.spec.backup = { barmanObjectStore: { destinationPath: 3 } }
   cluster.spec.instancez = 3
   t.notOk(validatorFor(cluster)!(cluster), 'a CRD object with an unknown field and a bad type is refused')
-  const rule = structuredClone(objects.find((object) => object.kind === 'PrometheusRule')!)
+  const rule = structuredClone(objects.find(object => object.kind === 'PrometheusRule')!)
   rule.spec.groups[0].rules[0].expr = { not: 'a string' }
   rule.metadata.labels = { bad: 3 } as unknown as Record<string, string>
   t.notOk(

@@ -22,13 +22,13 @@ import {
 
 const secrets = generatedSecrets()
 const container = (workload: K8sObject, name: string) =>
-  allContainers(podTemplate(workload).spec).find((c) => c.name === name)!
+  allContainers(podTemplate(workload).spec).find(c => c.name === name)!
 const portOf = (workload: K8sObject, port: string | number): number | undefined =>
   typeof port === 'number'
     ? port
     : allContainers(podTemplate(workload).spec)
-        .flatMap((c) => c.ports ?? [])
-        .find((p) => p.name === port)?.containerPort
+        .flatMap(c => c.ports ?? [])
+        .find(p => p.name === port)?.containerPort
 
 for (const overlay of OVERLAYS) {
   const objects = render(overlay)
@@ -37,7 +37,7 @@ for (const overlay of OVERLAYS) {
   const api = deployment('gatehouse-api')
   const [job] = ofKind(objects, 'Job')
 
-  t.test(`${overlay}: the proxy's environment loads, and its ports, probes and files match its settings`, async (t) => {
+  t.test(`${overlay}: the proxy's environment loads, and its ports, probes and files match its settings`, async t => {
     const env = resolveEnv(objects, 'gatehouse', container(proxy, 'proxy'), secrets)
     for (const key of Object.keys(env)) t.ok(key in ProxyEnvSchema.properties, `${key} is a setting of the proxy`)
     const config = loadProxyConfig(env)
@@ -52,7 +52,7 @@ for (const overlay of OVERLAYS) {
       mountPath: string
       subPath?: string
     }>
-    const mountOf = (path: string) => mounts.find((mount) => path.startsWith(`${mount.mountPath}/`))
+    const mountOf = (path: string) => mounts.find(mount => path.startsWith(`${mount.mountPath}/`))
     for (const file of config.tls.kind === 'files'
       ? [config.tls.certFile, config.tls.keyFile, config.auth.htpasswdFile]
       : []) {
@@ -64,12 +64,14 @@ for (const overlay of OVERLAYS) {
       const volume = podTemplate(proxy).spec.volumes.find((v: { name: string }) => v.name === mount?.name)
       const key = file.split('/').at(-1)!
       t.ok(volume?.secret !== undefined, `${file} comes from Secret ${volume?.secret?.secretName}`)
-      if (volume?.secret?.secretName === 'gatehouse-tls' && overlay !== 'dev')
-        {t.ok(
+      if (volume?.secret?.secretName === 'gatehouse-tls' && overlay !== 'dev') {
+        t.ok(
           named(objects, 'Certificate', 'gatehouse-edge')?.spec.secretName === 'gatehouse-tls',
           'cert-manager writes it',
-        )}
-      else t.ok(key in (secrets.get(`gatehouse/${volume?.secret?.secretName}`) ?? {}), `create-secrets.sh makes ${key}`)
+        )
+      } else {
+        t.ok(key in (secrets.get(`gatehouse/${volume?.secret?.secretName}`) ?? {}), `create-secrets.sh makes ${key}`)
+      }
     }
     const service = named(objects, 'Service', 'gatehouse-proxy')!
     t.equal(service.spec.type, 'LoadBalancer')
@@ -123,11 +125,12 @@ for (const overlay of OVERLAYS) {
     )
   })
 
-  t.test(`${overlay}: the API's environment loads, on Postgres as the app role`, async (t) => {
+  t.test(`${overlay}: the API's environment loads, on Postgres as the app role`, async t => {
     const env = resolveEnv(objects, 'gatehouse', container(api, 'api'), secrets)
     for (const key of Object.keys(env)) t.ok(key in ServerEnvSchema.properties, `${key} is a setting of the API`)
-    for (const key of ['DATABASE_URL', 'IDENTITY_SECRET', 'TRUST_PROXY'])
-      {t.ok(key in env, `${key} is set (else a development fallback)`)}
+    for (const key of ['DATABASE_URL', 'IDENTITY_SECRET', 'TRUST_PROXY']) {
+      t.ok(key in env, `${key} is set (else a development fallback)`)
+    }
     const config = loadServerConfig(env)
     t.equal(config.database.kind, 'postgres')
     const url = new URL(config.database.kind === 'postgres' ? config.database.url : '')
@@ -161,7 +164,7 @@ for (const overlay of OVERLAYS) {
     t.ok(api.spec.replicas >= 2)
   })
 
-  t.test(`${overlay}: shutdown timings let a rollout drop no request`, async (t) => {
+  t.test(`${overlay}: shutdown timings let a rollout drop no request`, async t => {
     const proxyConfig = loadProxyConfig(resolveEnv(objects, 'gatehouse', container(proxy, 'proxy'), secrets))
     const apiConfig = loadServerConfig(resolveEnv(objects, 'gatehouse', container(api, 'api'), secrets))
     for (const [workload, graceMs, drainMs] of [
@@ -184,7 +187,7 @@ for (const overlay of OVERLAYS) {
     )
   })
 
-  t.test(`${overlay}: the migration runs first, as the owner, once per release`, async (t) => {
+  t.test(`${overlay}: the migration runs first, as the owner, once per release`, async t => {
     t.same(container(job!, 'migrate').command, ['node', 'dist/scripts/db-migrate.js'])
     const env = loadOperatorEnv(resolveEnv(objects, 'gatehouse', container(job!, 'migrate'), secrets))
     t.equal(new URL(env.DATABASE_OWNER_URL!).username, 'gatehouse_owner')
@@ -197,16 +200,17 @@ for (const overlay of OVERLAYS) {
     const tag = image.split(':')[1]
     t.equal(job!.metadata.name, `gatehouse-migrate-${tag}`, 'the Job is named after the release')
     const wait = container(api, 'wait-for-migration')
-    t.equal(wait.env!.find((e) => e.name === 'MIGRATION_JOB')!.value, job!.metadata.name, 'the API waits for that Job')
+    t.equal(wait.env!.find(e => e.name === 'MIGRATION_JOB')!.value, job!.metadata.name, 'the API waits for that Job')
     t.equal(podTemplate(api).spec.initContainers?.[0]?.name, 'wait-for-migration', 'the only init container')
     for (const workload of workloads(objects).filter(
-      (w) =>
+      w =>
         w.metadata.labels?.['app.kubernetes.io/name'] === 'gatehouse' &&
         w.metadata.name.startsWith('gatehouse-') &&
         !w.metadata.name.includes('redis'),
     )) {
-      for (const c of allContainers(podTemplate(workload).spec))
-        {t.equal(c.image, image, `${workload.metadata.name}/${c.name}: one image for all`)}
+      for (const c of allContainers(podTemplate(workload).spec)) {
+        t.equal(c.image, image, `${workload.metadata.name}/${c.name}: one image for all`)
+      }
     }
     t.same(container(proxy, 'proxy').command, ['node', readYaml('package.json').scripts['start:proxy'].split(' ')[1]])
     t.same(container(api, 'api').command, ['node', readYaml('package.json').scripts.start.split(' ')[1]])
@@ -214,26 +218,27 @@ for (const overlay of OVERLAYS) {
 
   t.test(
     `${overlay}: every Service selects pods and targets ports they have; PDBs and spread select them too`,
-    async (t) => {
+    async t => {
       for (const service of ofKind(objects, 'Service')) {
         const selected = workloads(objects).filter(
-          (w) =>
+          w =>
             w.metadata.namespace === service.metadata.namespace &&
             matches(service.spec.selector, podTemplate(w).metadata.labels),
         )
         t.ok(
           selected.length > 0,
-          `Service ${service.metadata.name} selects ${selected.map((w) => w.metadata.name).join(', ')}`,
+          `Service ${service.metadata.name} selects ${selected.map(w => w.metadata.name).join(', ')}`,
         )
-        for (const port of service.spec.ports)
-          {t.ok(
-            selected.every((w) => portOf(w, port.targetPort) !== undefined),
+        for (const port of service.spec.ports) {
+          t.ok(
+            selected.every(w => portOf(w, port.targetPort) !== undefined),
             `${service.metadata.name}:${port.port} → a port of the pods`,
-          )}
+          )
+        }
       }
       for (const pdb of ofKind(objects, 'PodDisruptionBudget')) {
         t.ok(
-          workloads(objects).some((w) => matches(pdb.spec.selector.matchLabels, podTemplate(w).metadata.labels)),
+          workloads(objects).some(w => matches(pdb.spec.selector.matchLabels, podTemplate(w).metadata.labels)),
           `PDB ${pdb.metadata.name} selects pods`,
         )
       }
@@ -244,14 +249,16 @@ for (const overlay of OVERLAYS) {
           zone !== undefined && matches(zone.labelSelector.matchLabels, podTemplate(workload).metadata.labels),
           `${workload.metadata.name} spreads over zones`,
         )
-        if (overlay !== 'dev' && ['gatehouse-proxy', 'gatehouse-api'].includes(workload.metadata.name))
-          {t.equal(zone?.whenUnsatisfiable, 'DoNotSchedule')}
+        if (overlay !== 'dev' && ['gatehouse-proxy', 'gatehouse-api'].includes(workload.metadata.name)) {
+          t.equal(zone?.whenUnsatisfiable, 'DoNotSchedule')
+        }
       }
-      for (const hpa of ofKind(objects, 'HorizontalPodAutoscaler'))
-        {t.ok(
+      for (const hpa of ofKind(objects, 'HorizontalPodAutoscaler')) {
+        t.ok(
           named(objects, hpa.spec.scaleTargetRef.kind, hpa.spec.scaleTargetRef.name),
           `HPA ${hpa.metadata.name} targets a workload`,
-        )}
+        )
+      }
     },
   )
 }

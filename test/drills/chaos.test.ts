@@ -14,8 +14,17 @@ import t, { type Test } from 'tap'
 import { Agent, request } from 'undici'
 import { hashPassword } from '../../proxy/auth/htpasswd-file.js'
 import {
-  alarming, deathReport, formatEntry, openSockets, rssMiB, summarise, unexpectedLines, UNEXPECTED_SHUTDOWN,
-  type Death, type ExpectedError, type OpenSockets,
+  alarming,
+  deathReport,
+  formatEntry,
+  openSockets,
+  rssMiB,
+  summarise,
+  unexpectedLines,
+  UNEXPECTED_SHUTDOWN,
+  type Death,
+  type ExpectedError,
+  type OpenSockets,
 } from '../helpers/chaos-checks.js'
 import type { ChaosTarget } from '../helpers/chaos-clients.js'
 import { h1Misbehaviours } from '../helpers/chaos-h1.js'
@@ -26,7 +35,11 @@ import { freePort } from '../helpers/edge-stack.js'
 import { alive } from '../helpers/proxy-process.js'
 import { spawnApi, startProxyProcess, type LoggedProcess, type ProxyProcess } from '../helpers/service-processes.js'
 
-const list = (value = ''): string[] => value.split(',').map((part) => part.trim()).filter(Boolean)
+const list = (value = ''): string[] =>
+  value
+    .split(',')
+    .map(part => part.trim())
+    .filter(Boolean)
 const SEED = Number(process.env.CHAOS_SEED ?? 20_261_205)
 const CHAOS_MS = Number(process.env.CHAOS_MS ?? 30_000)
 const CLIENTS = Number(process.env.CHAOS_CLIENTS ?? 40)
@@ -34,22 +47,29 @@ const ONLY = list(process.env.CHAOS_ONLY)
 const SKIP = list(process.env.CHAOS_SKIP)
 const REPLAY = [
   `CHAOS_SEED=${SEED}`,
-  ...ONLY.length > 0 ? [`CHAOS_ONLY='${ONLY.join(',')}'`] : [],
-  ...SKIP.length > 0 ? [`CHAOS_SKIP='${SKIP.join(',')}'`] : [],
-  ...process.env.CHAOS_CLIENTS !== undefined ? [`CHAOS_CLIENTS=${CLIENTS}`] : [],
+  ...(ONLY.length > 0 ? [`CHAOS_ONLY='${ONLY.join(',')}'`] : []),
+  ...(SKIP.length > 0 ? [`CHAOS_SKIP='${SKIP.join(',')}'`] : []),
+  ...(process.env.CHAOS_CLIENTS !== undefined ? [`CHAOS_CLIENTS=${CLIENTS}`] : []),
   'npx tap --disable-coverage test/drills/chaos.test.ts',
 ].join(' ')
 
 const ALL = { ...h1Misbehaviours, ...h2Misbehaviours }
-const MISBEHAVIOURS = Object.fromEntries(Object.entries(ALL).filter(([name]) =>
-  (ONLY.length === 0 || ONLY.some((part) => name.includes(part))) && !SKIP.some((part) => name.includes(part))))
+const MISBEHAVIOURS = Object.fromEntries(
+  Object.entries(ALL).filter(
+    ([name]) =>
+      (ONLY.length === 0 || ONLY.some(part => name.includes(part))) && !SKIP.some(part => name.includes(part)),
+  ),
+)
 
 // The edge's deadlines, short so that the chaos meets them often, in the order the defaults keep: a slow API
 // becomes a 504 (UPSTREAM) before the client's socket, idle meanwhile, is cut at the request deadline, and an
 // HTTP/2 session waiting on the API is not closed as idle (KEEP_ALIVE: node:http2's session timeout counts a
 // session with open streams as idle when no frame moves). The API waits for a body longer than the edge does.
 const EDGE_TIMEOUTS = {
-  HEADERS_TIMEOUT_MS: 2000, UPSTREAM_TIMEOUT_MS: 4000, REQUEST_TIMEOUT_MS: 5000, KEEP_ALIVE_TIMEOUT_MS: 6000,
+  HEADERS_TIMEOUT_MS: 2000,
+  UPSTREAM_TIMEOUT_MS: 4000,
+  REQUEST_TIMEOUT_MS: 5000,
+  KEEP_ALIVE_TIMEOUT_MS: 6000,
 }
 const API_TIMEOUTS = { HEADERS_TIMEOUT_MS: 3000, REQUEST_TIMEOUT_MS: 8000 }
 const BODY_LIMIT_BYTES = 16 * 1024
@@ -78,11 +98,14 @@ const RSS_BOUND = (warmMiB: number): number => 2 * warmMiB + 100
 const EXPECTED_ERRORS: ExpectedError[] = []
 
 /** Warnings either process may write to stderr under this chaos, each with why it is not a fault. */
-const EXPECTED_WARNINGS: Array<{ test(warning: string): boolean, why: string }> = [{
-  test: (warning) => warning.startsWith('UnsupportedWarning: The provided connection header is not valid'),
-  why: 'Fastify answers a body its parser refused with Connection: close, HTTP/2 too; Node drops the header there ' +
-    'and warns, once a process (https://github.com/fastify/fastify/pull/7034 removes it)',
-}]
+const EXPECTED_WARNINGS: Array<{ test(warning: string): boolean; why: string }> = [
+  {
+    test: warning => warning.startsWith('UnsupportedWarning: The provided connection header is not valid'),
+    why:
+      'Fastify answers a body its parser refused with Connection: close, HTTP/2 too; Node drops the header there ' +
+      'and warns, once a process (https://github.com/fastify/fastify/pull/7034 removes it)',
+  },
+]
 
 interface Stack {
   proxy: ProxyProcess
@@ -94,14 +117,25 @@ interface Stack {
   chaos: ChaosTarget
 }
 
-interface Baseline { edge: OpenSockets, api: OpenSockets, edgeRssMiB: number }
+interface Baseline {
+  edge: OpenSockets
+  api: OpenSockets
+  edgeRssMiB: number
+}
 
-interface Run { journal: JournalEntry[], steady: SteadyOutcome[], deaths: Death[], rssMiB: number[] }
+interface Run {
+  journal: JournalEntry[]
+  steady: SteadyOutcome[]
+  deaths: Death[]
+  rssMiB: number[]
+}
 
-t.test(`chaos for ${CHAOS_MS / 1000} s, ${CLIENTS} misbehaving clients, seed ${SEED}`, async (t) => {
+t.test(`chaos for ${CHAOS_MS / 1000} s, ${CLIENTS} misbehaving clients, seed ${SEED}`, async t => {
   const began = Date.now()
   const phases: string[] = []
-  const phase = (name: string): void => { phases.push(`${name} ${((Date.now() - began) / 1000).toFixed(1)} s`) }
+  const phase = (name: string): void => {
+    phases.push(`${name} ${((Date.now() - began) / 1000).toFixed(1)} s`)
+  }
   try {
     const stack = await startStack(t)
     phase('both processes ready')
@@ -121,8 +155,12 @@ t.test(`chaos for ${CHAOS_MS / 1000} s, ${CLIENTS} misbehaving clients, seed ${S
     phase('sockets settled')
     checkMemory(t, stack, baseline, run)
     if (ONLY.length === 0 && SKIP.length === 0 && CHAOS_MS >= 20_000) {
-      const ran = new Set(run.journal.map((entry) => entry.kind))
-      t.same(Object.keys(ALL).filter((kind) => !ran.has(kind)), [], 'every misbehaviour ran at least once')
+      const ran = new Set(run.journal.map(entry => entry.kind))
+      t.same(
+        Object.keys(ALL).filter(kind => !ran.has(kind)),
+        [],
+        'every misbehaviour ran at least once',
+      )
     }
   } finally {
     t.comment(phases.join(', '))
@@ -130,7 +168,7 @@ t.test(`chaos for ${CHAOS_MS / 1000} s, ${CLIENTS} misbehaving clients, seed ${S
 })
 
 /** The API on its embedded database, the edge in front of it with small limits, and three logins. */
-async function startStack (t: Test): Promise<Stack> {
+async function startStack(t: Test): Promise<Stack> {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-chaos-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   // The well-behaved client is alone on its tenant and user (globex, on a plan whose budget it cannot spend):
@@ -144,9 +182,12 @@ async function startStack (t: Test): Promise<Stack> {
   const apiPort = await freePort()
   const common = { NODE_OPTIONS, ...strings({ SHUTDOWN_GRACE_MS, BODY_LIMIT_BYTES }) }
   const api = spawnApi(t, {
-    ...common, ...strings({ ...API_TIMEOUTS, PORT: apiPort }), DATA_DIR: join(dir, 'api'), SEED_DEMO_DATA: 'true',
+    ...common,
+    ...strings({ ...API_TIMEOUTS, PORT: apiPort }),
+    DATA_DIR: join(dir, 'api'),
+    SEED_DEMO_DATA: 'true',
   })
-  const apiReady = api.waitForLine((line) => line.msg === 'gatehouse api ready', 'the API ready')
+  const apiReady = api.waitForLine(line => line.msg === 'gatehouse api ready', 'the API ready')
   const apiUrl = `http://127.0.0.1:${apiPort}`
   const proxy = await startProxyProcess(t, {
     upstreamUrls: apiUrl,
@@ -170,11 +211,20 @@ async function startStack (t: Test): Promise<Stack> {
   const basic = (login: keyof typeof logins): string =>
     `Basic ${Buffer.from(`${login}:${logins[login]}`).toString('base64')}`
   return {
-    proxy, api, edgePort, apiPort, apiUrl,
+    proxy,
+    api,
+    edgePort,
+    apiPort,
+    apiUrl,
     steady: { port: edgePort, ca: proxy.caCert, authorization: basic('steady@globex') },
     chaos: {
-      edgePort, apiPort, ca: proxy.caCert, authorization: basic('chaos@acme'), burstLogin: 'burst@acme',
-      bodyLimitBytes: BODY_LIMIT_BYTES, requestTimeoutMs: EDGE_TIMEOUTS.REQUEST_TIMEOUT_MS,
+      edgePort,
+      apiPort,
+      ca: proxy.caCert,
+      authorization: basic('chaos@acme'),
+      burstLogin: 'burst@acme',
+      bodyLimitBytes: BODY_LIMIT_BYTES,
+      requestTimeoutMs: EDGE_TIMEOUTS.REQUEST_TIMEOUT_MS,
     },
   }
 }
@@ -183,9 +233,9 @@ async function startStack (t: Test): Promise<Stack> {
  * Requests over both protocols until several in a row are answered right (the API's first ones are slow: a cold
  * database), then the baseline: descriptors and memory with every client connection gone.
  */
-async function warmUp (t: Test, stack: Stack): Promise<Baseline> {
+async function warmUp(t: Test, stack: Stack): Promise<Baseline> {
   const warm = startSteadyClient(stack.steady, { h1: 1, h2: 1, maxMs: 30_000 })
-  const warmed = await settled(() => warm.outcomes.length >= 12 && warm.outcomes.slice(-6).every((o) => o.ok), 30_000)
+  const warmed = await settled(() => warm.outcomes.length >= 12 && warm.outcomes.slice(-6).every(o => o.ok), 30_000)
   await warm.stop()
   t.ok(warmed, `warm-up: ${warm.outcomes.length} requests, the last six answered right`)
   const edgePid = stack.proxy.process.child.pid!
@@ -198,7 +248,7 @@ async function warmUp (t: Test, stack: Stack): Promise<Baseline> {
 }
 
 /** The chaos and the well-behaved client side by side; watched every 100 ms: the edge's memory, and deaths. */
-async function chaosWindow (stack: Stack): Promise<Run> {
+async function chaosWindow(stack: Stack): Promise<Run> {
   const since = Date.now()
   const steady = startSteadyClient(stack.steady, { h1: 2, h2: 2, maxMs: CHAOS_MS + 5000 }, since)
   const plan = { seed: SEED, clients: CLIENTS, durationMs: CHAOS_MS, capMs: ACTION_CAP_MS, maxActionsPerClient: 1000 }
@@ -206,11 +256,14 @@ async function chaosWindow (stack: Stack): Promise<Run> {
   const run: Run = { journal: chaos.journal, steady: steady.outcomes, deaths: [], rssMiB: [] }
   const edgePid = stack.proxy.process.child.pid!
   const watcher = setInterval(() => {
-    for (const [who, service] of [['edge', stack.proxy.process], ['API', stack.api]] as const) {
+    for (const [who, service] of [
+      ['edge', stack.proxy.process],
+      ['API', stack.api],
+    ] as const) {
       // Dying begins with the shutdown an uncaught error sets off (close-with-grace), before the exit. Then the
       // chaos stops at once: the rest is moot.
       const dying = !service.alive() || service.countLines(UNEXPECTED_SHUTDOWN) > 0
-      if (dying && !run.deaths.some((death) => death.who === who)) {
+      if (dying && !run.deaths.some(death => death.who === who)) {
         run.deaths.push({ who, service, atMs: Date.now() - since })
         void chaos.stop()
       }
@@ -228,9 +281,9 @@ async function chaosWindow (stack: Stack): Promise<Run> {
 }
 
 /** A process that died fails the drill, with what it said last and what the clients were doing then. */
-async function reportDeaths (t: Test, run: Run): Promise<boolean> {
+async function reportDeaths(t: Test, run: Run): Promise<boolean> {
   for (const death of run.deaths) {
-    const gone = new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), SHUTDOWN_GRACE_MS + 3000))
+    const gone = new Promise<undefined>(resolve => setTimeout(() => resolve(undefined), SHUTDOWN_GRACE_MS + 3000))
     const exit = await Promise.race([death.service.exited, gone])
     t.comment(deathReport(death, run.journal, SEED))
     const how = exit === undefined ? 'still exiting' : `exit ${exit.code ?? exit.signal}`
@@ -241,18 +294,31 @@ async function reportDeaths (t: Test, run: Run): Promise<boolean> {
 }
 
 /** Both still run and accept connections, and a fresh client creates a project through the edge and reads it back. */
-async function stillServes (t: Test, stack: Stack): Promise<void> {
+async function stillServes(t: Test, stack: Stack): Promise<void> {
   const pids = { edge: stack.proxy.process.child.pid!, api: stack.api.child.pid! }
   t.ok(alive(pids.edge) && alive(pids.api), `both processes still run (edge pid ${pids.edge}, API pid ${pids.api})`)
-  const handshake = await new Promise<string>((resolve) => {
-    const socket = connectTls({
-      host: '127.0.0.1', port: stack.edgePort, ca: stack.proxy.caCert, servername: 'localhost', ALPNProtocols: ['h2'],
-    }, () => { resolve(String(socket.alpnProtocol)); socket.destroy() })
-    socket.once('error', (error) => resolve(error.message))
+  const handshake = await new Promise<string>(resolve => {
+    const socket = connectTls(
+      {
+        host: '127.0.0.1',
+        port: stack.edgePort,
+        ca: stack.proxy.caCert,
+        servername: 'localhost',
+        ALPNProtocols: ['h2'],
+      },
+      () => {
+        resolve(String(socket.alpnProtocol))
+        socket.destroy()
+      },
+    )
+    socket.once('error', error => resolve(error.message))
   })
   t.equal(handshake, 'h2', 'the edge accepts a new TLS connection')
   const health = await request(`${stack.apiUrl}/health`).then(
-    async (response) => { await response.body.dump(); return response.statusCode },
+    async response => {
+      await response.body.dump()
+      return response.statusCode
+    },
     (error: Error) => error.message,
   )
   t.equal(health, 200, 'the API accepts a new connection and answers /health')
@@ -264,7 +330,7 @@ async function stillServes (t: Test, stack: Stack): Promise<void> {
     const headers = { authorization, 'content-type': 'application/json' }
     const body = JSON.stringify({ name })
     const created = await request(projects, { dispatcher: agent, method: 'POST', headers, body })
-    const project = await created.body.json() as { id?: string, name?: string }
+    const project = (await created.body.json()) as { id?: string; name?: string }
     t.match({ status: created.statusCode, name: project.name }, { status: 201, name }, `${name}: created`)
     const read = await request(`${projects}/${project.id}`, { dispatcher: agent, headers: { authorization } })
     const readBack = { status: read.statusCode, body: await read.body.json() }
@@ -277,28 +343,32 @@ async function stillServes (t: Test, stack: Stack): Promise<void> {
  * Every answer the well-behaved client got was right, in every third of the window. Its plan's budget is out of
  * reach and no per-address or per-login limit can reach it, so no failure (not even a 429) is excused.
  */
-function checkSteadyClient (t: Test, stack: Stack, run: Run): void {
-  const failed = run.steady.filter((o) => !o.ok)
+function checkSteadyClient(t: Test, stack: Stack, run: Run): void {
+  const failed = run.steady.filter(o => !o.ok)
   const all = run.steady.length
   t.same(failed.slice(0, 5), [], `all ${all} requests of the well-behaved client answered right (${failed.length} not)`)
   if (failed.length > 0) {
-    const lines = failed.slice(0, 5).flatMap((o) => stack.proxy.process.lines(`"${o.requestId}"`))
-    t.comment(['what the edge logged of them:', ...lines.map((line) => `  ${JSON.stringify(line).slice(0, 600)}`)]
-      .join('\n'))
+    const lines = failed.slice(0, 5).flatMap(o => stack.proxy.process.lines(`"${o.requestId}"`))
+    t.comment(
+      ['what the edge logged of them:', ...lines.map(line => `  ${JSON.stringify(line).slice(0, 600)}`)].join('\n'),
+    )
   }
   for (const third of [0, 1, 2]) {
-    const served = run.steady.some((o) => o.ok && Math.floor(o.at / (CHAOS_MS / 3)) === third)
+    const served = run.steady.some(o => o.ok && Math.floor(o.at / (CHAOS_MS / 3)) === third)
     t.ok(served, `the well-behaved client was served in third ${third + 1} of the chaos`)
   }
 }
 
 /** Neither process logged an unexpected error, nor wrote a warning or an error to stderr (beyond the expected ones). */
-function checkLogs (t: Test, stack: Stack): void {
-  for (const [who, service] of [['edge', stack.proxy.process], ['API', stack.api]] as const) {
+function checkLogs(t: Test, stack: Stack): void {
+  for (const [who, service] of [
+    ['edge', stack.proxy.process],
+    ['API', stack.api],
+  ] as const) {
     const bad = unexpectedLines(service, EXPECTED_ERRORS)
     t.same(bad.slice(0, 5), [], `the ${who} logged no unexpected error, fatal or uncaught error (${bad.length} lines)`)
-    const expected = (warning: string): boolean => EXPECTED_WARNINGS.some((each) => each.test(warning))
-    const alarms = alarming(service.stderr()).filter((warning) => !expected(warning))
+    const expected = (warning: string): boolean => EXPECTED_WARNINGS.some(each => each.test(warning))
+    const alarms = alarming(service.stderr()).filter(warning => !expected(warning))
     t.same(alarms.slice(0, 3), [], `nothing alarming on the ${who}'s stderr (${alarms.length} kinds of warnings)`)
   }
 }
@@ -310,23 +380,30 @@ function checkLogs (t: Test, stack: Stack): void {
  * keep-alive connections, which is its job — plus FD_SLACK. The API keeps only the pool's connections (from
  * 127.0.0.1; the chaos came from other loopback addresses). A connection left open names the action that opened it.
  */
-async function checkSockets (t: Test, stack: Stack, baseline: Baseline, run: Run): Promise<void> {
+async function checkSockets(t: Test, stack: Stack, baseline: Baseline, run: Run): Promise<void> {
   const pids = { edge: stack.proxy.process.child.pid!, api: stack.api.child.pid! }
   const bounds = {
     edge: baseline.edge.fds + UPSTREAM_CONNECTIONS + FD_SLACK,
     api: baseline.api.fds + UPSTREAM_CONNECTIONS + FD_SLACK,
   }
   const fromChaos = (connection: { peer: string }): boolean => !connection.peer.startsWith('127.0.0.1:')
-  const now = (): { edge: OpenSockets, api: OpenSockets } =>
-    ({ edge: openSockets(pids.edge, stack.edgePort), api: openSockets(pids.api, stack.apiPort) })
+  const now = (): { edge: OpenSockets; api: OpenSockets } => ({
+    edge: openSockets(pids.edge, stack.edgePort),
+    api: openSockets(pids.api, stack.apiPort),
+  })
   await settled(() => {
     const { edge, api } = now()
-    return edge.connections.length <= baseline.edge.connections.length && edge.fds <= bounds.edge &&
-      !api.connections.some(fromChaos) && api.connections.length <= UPSTREAM_CONNECTIONS && api.fds <= bounds.api
+    return (
+      edge.connections.length <= baseline.edge.connections.length &&
+      edge.fds <= bounds.edge &&
+      !api.connections.some(fromChaos) &&
+      api.connections.length <= UPSTREAM_CONNECTIONS &&
+      api.fds <= bounds.api
+    )
   }, SETTLE_MS)
   const { edge, api } = now()
-  const owner = (connection: { state: string, peer: string }): string => {
-    const entry = run.journal.find((candidate) => candidate.connections.includes(connection.peer))
+  const owner = (connection: { state: string; peer: string }): string => {
+    const entry = run.journal.find(candidate => candidate.connections.includes(connection.peer))
     const opener = entry === undefined ? 'no chaos action' : formatEntry(entry).trim()
     return `${connection.state} from ${connection.peer}: ${opener}`
   }
@@ -349,7 +426,7 @@ async function checkSockets (t: Test, stack: Stack, baseline: Baseline, run: Run
  * below what a leak growing with every action (some five hundred a run, many with 16 KiB bodies or 64 KiB frames)
  * or a buffered large body reaches.
  */
-function checkMemory (t: Test, stack: Stack, baseline: Baseline, run: Run): void {
+function checkMemory(t: Test, stack: Stack, baseline: Baseline, run: Run): void {
   const current = rssMiB(stack.proxy.process.child.pid!) ?? 0
   const peak = Math.max(...run.rssMiB, current)
   const bound = RSS_BOUND(baseline.edgeRssMiB)
@@ -358,16 +435,16 @@ function checkMemory (t: Test, stack: Stack, baseline: Baseline, run: Run): void
   t.ok(peak <= bound, `the edge's RSS peaked at ${mib(peak)} (warm ${warm}, bound ${mib(bound)}), ${mib(current)} now`)
 }
 
-function strings (settings: Record<string, number>): Record<string, string> {
+function strings(settings: Record<string, number>): Record<string, string> {
   return Object.fromEntries(Object.entries(settings).map(([key, value]) => [key, String(value)]))
 }
 
 /** Polls `probe` every 100 ms until it holds or `ms` pass; whether it held. */
-async function settled (probe: () => boolean, ms: number): Promise<boolean> {
+async function settled(probe: () => boolean, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms
   while (!probe()) {
     if (Date.now() > deadline) return false
-    await new Promise((resolve) => setTimeout(resolve, 100))
+    await new Promise(resolve => setTimeout(resolve, 100))
   }
   return true
 }

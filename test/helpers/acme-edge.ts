@@ -21,7 +21,7 @@ export interface AcmeEdge {
   config: ProxyConfig
   acme: EdgeAcme
   app: FastifyInstance
-  ports: { https: number, http: number }
+  ports: { https: number; http: number }
   dataDir: string
   /** Every log line so far, parsed. */
   logs: Array<Record<string, unknown>>
@@ -31,16 +31,16 @@ export interface AcmeEdge {
 }
 
 /** Ports for an edge, picked before Pebble starts (it validates against them). */
-export async function edgePorts (): Promise<{ https: number, http: number }> {
+export async function edgePorts(): Promise<{ https: number; http: number }> {
   return { https: await freePort(), http: await freePort() }
 }
 
 export interface AcmeEdgeOptions extends Partial<Omit<EdgeAcmeOptions, 'log' | 'configured'>> {
-  ports: { https: number, http: number }
+  ports: { https: number; http: number }
   env?: Record<string, string>
 }
 
-export async function startAcmeEdge (t: Test, pebble: Pebble, options: AcmeEdgeOptions): Promise<AcmeEdge> {
+export async function startAcmeEdge(t: Test, pebble: Pebble, options: AcmeEdgeOptions): Promise<AcmeEdge> {
   const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-acme-edge-'))
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
   writeFileSync(join(dataDir, 'htpasswd'), '')
@@ -57,13 +57,16 @@ export async function startAcmeEdge (t: Test, pebble: Pebble, options: AcmeEdgeO
     ...options.env,
   })
   const logs: Array<Record<string, unknown>> = []
-  const log = pino({ level: 'debug' }, new Writable({
-    write (chunk: Buffer, _encoding, callback) {
-      const lines = chunk.toString().split('\n').filter(Boolean)
-      for (const line of lines) logs.push(JSON.parse(line) as Record<string, unknown>)
-      callback()
-    },
-  })) as unknown as FastifyBaseLogger
+  const log = pino(
+    { level: 'debug' },
+    new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        const lines = chunk.toString().split('\n').filter(Boolean)
+        for (const line of lines) logs.push(JSON.parse(line) as Record<string, unknown>)
+        callback()
+      },
+    }),
+  ) as unknown as FastifyBaseLogger
   const tls = await ensureLocalCertificate(join(dataDir, 'tls'), configuredNames(config))
   const { ports: _ports, env: _env, ...acmeOptions } = options
   const configured = configuredNames(config)
@@ -71,7 +74,9 @@ export async function startAcmeEdge (t: Test, pebble: Pebble, options: AcmeEdgeO
   const app = await buildProxyApp(config, { tls, sni: acme.sni })
   acme.exportMetrics(app.edgeMetrics.registry)
   const redirect = buildRedirectServer(options.ports.https, {
-    timeouts: config.clientTimeouts, maxConnections: 100, acmeHttpAnswer: acme.httpAnswer,
+    timeouts: config.clientTimeouts,
+    maxConnections: 100,
+    acmeHttpAnswer: acme.httpAnswer,
   })
   await app.listen({ host: '127.0.0.1', port: options.ports.https })
   await redirect.listen({ host: '127.0.0.1', port: options.ports.http })
@@ -91,9 +96,9 @@ export async function startAcmeEdge (t: Test, pebble: Pebble, options: AcmeEdgeO
     ports: options.ports,
     dataDir,
     logs,
-    async orders (result) {
+    async orders(result) {
       const metric = await app.edgeMetrics.registry.getSingleMetric('gatehouse_proxy_acme_orders_total')?.get()
-      return metric?.values.find((value) => value.labels.result === result)?.value ?? 0
+      return metric?.values.find(value => value.labels.result === result)?.value ?? 0
     },
     close,
   }

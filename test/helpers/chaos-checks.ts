@@ -9,7 +9,7 @@ import type { LoggedProcess } from './service-processes.js'
 export const UNEXPECTED_SHUTDOWN = 'shutting down after an unexpected error'
 
 /** One line per journal entry, for a failure report. */
-export function formatEntry (entry: JournalEntry): string {
+export function formatEntry(entry: JournalEntry): string {
   const seconds = (ms: number): string => `${(ms / 1000).toFixed(2)}s`
   const when = `[${seconds(entry.startedAt)}–${entry.endedAt === undefined ? 'running' : seconds(entry.endedAt)}]`
   const notes = entry.notes.length > 0 ? ` (${entry.notes.join('; ')})` : ''
@@ -17,7 +17,7 @@ export function formatEntry (entry: JournalEntry): string {
 }
 
 /** Per misbehaviour: how many ran, and their outcomes, most frequent first. */
-export function summarise (journal: JournalEntry[]): string[] {
+export function summarise(journal: JournalEntry[]): string[] {
   const byKind = new Map<string, Map<string, number>>()
   for (const entry of journal) {
     const outcomes = byKind.get(entry.kind) ?? new Map<string, number>()
@@ -26,20 +26,25 @@ export function summarise (journal: JournalEntry[]): string[] {
     outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1)
     byKind.set(entry.kind, outcomes)
   }
-  return [...byKind].sort(([a], [b]) => a.localeCompare(b)).map(([kind, outcomes]) => {
-    const total = [...outcomes.values()].reduce((sum, n) => sum + n, 0)
-    const top = [...outcomes].sort((a, b) => b[1] - a[1]).slice(0, 4).map(([outcome, n]) => `${n}× ${outcome}`)
-    return `${kind}: ${total} — ${top.join(' | ')}`
-  })
+  return [...byKind]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([kind, outcomes]) => {
+      const total = [...outcomes.values()].reduce((sum, n) => sum + n, 0)
+      const top = [...outcomes]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 4)
+        .map(([outcome, n]) => `${n}× ${outcome}`)
+      return `${kind}: ${total} — ${top.join(' | ')}`
+    })
 }
 
 /** What a process wrote to stderr that warns or errs (Node's MaxListenersExceededWarning…), with stacks, once each. */
-export function alarming (stderr: string): string[] {
+export function alarming(stderr: string): string[] {
   const found = new Set<string>()
   const lines = stderr.split('\n')
   for (const [index, line] of lines.entries()) {
     if (/^\s+at /.test(line) || !/warning|error|exception|unhandled|uncaught/i.test(line)) continue
-    const stack = lines.slice(index + 1).findIndex((next) => !/^\s+at /.test(next))
+    const stack = lines.slice(index + 1).findIndex(next => !/^\s+at /.test(next))
     const frames = lines.slice(index + 1, index + 1 + (stack === -1 ? 0 : Math.min(stack, 12)))
     found.add([line.replace(/^\(node:\d+\) /, ''), ...frames].join('\n'))
   }
@@ -47,34 +52,47 @@ export function alarming (stderr: string): string[] {
 }
 
 /** An error-level line the drill accepts, and why it is not a fault. */
-export interface ExpectedError { test(line: Record<string, unknown>): boolean, why: string }
+export interface ExpectedError {
+  test(line: Record<string, unknown>): boolean
+  why: string
+}
 
 /** Log lines that mean something went wrong inside: fatal, error (unless expected), or an uncaught error's shutdown. */
-export function unexpectedLines (service: LoggedProcess, expected: ExpectedError[]): Array<Record<string, unknown>> {
-  return service.lines().filter((line) => line.level === 'fatal' ||
-    /unexpected error|uncaught|unhandled/i.test(String(line.msg)) ||
-    (line.level === 'error' && !expected.some((each) => each.test(line))))
+export function unexpectedLines(service: LoggedProcess, expected: ExpectedError[]): Array<Record<string, unknown>> {
+  return service
+    .lines()
+    .filter(
+      line =>
+        line.level === 'fatal' ||
+        /unexpected error|uncaught|unhandled/i.test(String(line.msg)) ||
+        (line.level === 'error' && !expected.some(each => each.test(line))),
+    )
 }
 
 /** What a failure report needs: the actions in flight when the process died, the last ones before, its last words. */
-export interface Death { who: string, service: LoggedProcess, atMs: number }
+export interface Death {
+  who: string
+  service: LoggedProcess
+  atMs: number
+}
 
-export function deathReport (death: Death, journal: JournalEntry[], seed: number): string {
+export function deathReport(death: Death, journal: JournalEntry[], seed: number): string {
   // The watcher looks every 100 ms: what was running up to then, and what had ended just before.
-  const inFlight = journal.filter((entry) => entry.startedAt <= death.atMs &&
-    (entry.endedAt === undefined || entry.endedAt >= death.atMs - 100))
-  const before = journal.filter((entry) => entry.startedAt <= death.atMs && !inFlight.includes(entry)).slice(-10)
+  const inFlight = journal.filter(
+    entry => entry.startedAt <= death.atMs && (entry.endedAt === undefined || entry.endedAt >= death.atMs - 100),
+  )
+  const before = journal.filter(entry => entry.startedAt <= death.atMs && !inFlight.includes(entry)).slice(-10)
   const all = death.service.lines()
   // Up to the first error it could not survive: what it logged while draining afterwards is noise.
-  const fatal = all.findIndex((line) => line.level === 'fatal' || line.msg === UNEXPECTED_SHUTDOWN)
+  const fatal = all.findIndex(line => line.level === 'fatal' || line.msg === UNEXPECTED_SHUTDOWN)
   const lines = fatal === -1 ? all : all.slice(0, fatal + 1)
-  const kindOf = new Map(journal.map((entry) => [entry.requestId, entry.kind]))
+  const kindOf = new Map(journal.map(entry => [entry.requestId, entry.kind]))
   const annotate = (line: Record<string, unknown>): string => {
     const kind = kindOf.get(String(line.reqId))
     const text = JSON.stringify(line)
     return `  ${text.length > 1200 ? `${text.slice(0, 1200)}…` : text}${kind !== undefined ? `  ← ${kind}` : ''}`
   }
-  const errors = all.filter((line) => line.level === 'error' || line.level === 'fatal')
+  const errors = all.filter(line => line.level === 'error' || line.level === 'fatal')
   // The fatal error rarely names its request; the requests that went wrong in the seconds before are the suspects.
   const diedAt = Date.parse(String(lines.at(-1)?.time))
   const suspects = new Map<string, string>()
@@ -86,19 +104,32 @@ export function deathReport (death: Death, journal: JournalEntry[], seed: number
   }
   return [
     `the ${death.who} process died ${(death.atMs / 1000).toFixed(1)} s into the chaos; seed ${seed}`,
-    `actions in flight when it died (${inFlight.length}):`, ...inFlight.map(formatEntry),
-    'the last actions that had ended before:', ...before.map(formatEntry),
-    `its error and fatal log lines (${errors.length}):`, ...errors.slice(0, 5).map(annotate),
+    `actions in flight when it died (${inFlight.length}):`,
+    ...inFlight.map(formatEntry),
+    'the last actions that had ended before:',
+    ...before.map(formatEntry),
+    `its error and fatal log lines (${errors.length}):`,
+    ...errors.slice(0, 5).map(annotate),
     'requests it warned about in the 6 s before:',
     ...[...suspects].slice(-20).map(([what, kind]) => `  ${what}  ← ${kind}`),
-    'its last log lines before the error that ended it:', ...lines.slice(-12).map(annotate),
-    'its stderr (end):', death.service.stderr().slice(-3000),
+    'its last log lines before the error that ended it:',
+    ...lines.slice(-12).map(annotate),
+    'its stderr (end):',
+    death.service.stderr().slice(-3000),
   ].join('\n')
 }
 
 const TCP_STATES: Record<string, string> = {
-  '01': 'ESTABLISHED', '02': 'SYN_SENT', '03': 'SYN_RECV', '04': 'FIN_WAIT1', '05': 'FIN_WAIT2', '06': 'TIME_WAIT',
-  '07': 'CLOSE', '08': 'CLOSE_WAIT', '09': 'LAST_ACK', '0B': 'CLOSING',
+  '01': 'ESTABLISHED',
+  '02': 'SYN_SENT',
+  '03': 'SYN_RECV',
+  '04': 'FIN_WAIT1',
+  '05': 'FIN_WAIT2',
+  '06': 'TIME_WAIT',
+  '07': 'CLOSE',
+  '08': 'CLOSE_WAIT',
+  '09': 'LAST_ACK',
+  '0B': 'CLOSING',
 }
 
 /** An IPv4 address:port as /proc/net/tcp writes it (the address in host byte order, little-endian here). */
@@ -112,11 +143,11 @@ export interface OpenSockets {
   /** Open file descriptors of the process. */
   fds: number
   /** Its TCP connections on `port` (either end), not listening sockets: state and the far end. */
-  connections: Array<{ state: string, peer: string }>
+  connections: Array<{ state: string; peer: string }>
 }
 
 /** A process's open file descriptors, and its connections on `port`, read from /proc. */
-export function openSockets (pid: number, port: number): OpenSockets {
+export function openSockets(pid: number, port: number): OpenSockets {
   const inodes = new Set<string>()
   let fds = 0
   for (const fd of readdirSync(`/proc/${pid}/fd`)) {
@@ -124,7 +155,9 @@ export function openSockets (pid: number, port: number): OpenSockets {
     try {
       const match = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))
       if (match !== null) inodes.add(match[1]!)
-    } catch { /* closed meanwhile */ }
+    } catch {
+      /* closed meanwhile */
+    }
   }
   const connections: OpenSockets['connections'] = []
   for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
@@ -141,7 +174,7 @@ export function openSockets (pid: number, port: number): OpenSockets {
 }
 
 /** Resident memory (VmRSS) in MiB; undefined once the process is gone (or a zombie, which has none). */
-export function rssMiB (pid: number): number | undefined {
+export function rssMiB(pid: number): number | undefined {
   try {
     const kb = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]
     return kb === undefined ? undefined : Number(kb) / 1024

@@ -3,20 +3,31 @@
 // API is a real process with its own parser and deadlines, and the edge is not its only possible client.
 import type { Socket } from 'node:net'
 import {
-  agentFor, clientHello, describe, head, observe, projectBody, reset, sendAll, tcp, tls, untilClosed,
-  type ChaosContext, type Misbehaviour,
+  agentFor,
+  clientHello,
+  describe,
+  head,
+  observe,
+  projectBody,
+  reset,
+  sendAll,
+  tcp,
+  tls,
+  untilClosed,
+  type ChaosContext,
+  type Misbehaviour,
 } from './chaos-clients.js'
 import { trickle } from './slow-peers.js'
 
 /** A connection for raw HTTP/1.1: usually the edge over TLS, sometimes the API in plain text. */
-async function h1 (ctx: ChaosContext): Promise<Socket> {
+async function h1(ctx: ChaosContext): Promise<Socket> {
   const toApi = ctx.rng.chance(0.2)
   ctx.note(toApi ? 'to the API directly' : 'to the edge')
   return toApi ? tcp(ctx, 'api') : tls(ctx, 'http/1.1')
 }
 
 /** After a misbehaviour: wait for the server to close (`stall`) or close first after a moment (`reset`). */
-async function stallOrReset (ctx: ChaosContext, socket: Socket, seen: ReturnType<typeof observe>): Promise<string> {
+async function stallOrReset(ctx: ChaosContext, socket: Socket, seen: ReturnType<typeof observe>): Promise<string> {
   if (ctx.rng.chance(0.5)) {
     ctx.note('then stalls')
     return untilClosed(ctx, seen, ctx.target.requestTimeoutMs + 3000)
@@ -38,35 +49,40 @@ const create = (ctx: ChaosContext, ...framing: string[]): string =>
 /** Requests Node's parser (or the edge's checks) must refuse; each a function of the action (for its id). */
 const MALFORMED: Record<string, (ctx: ChaosContext) => string | Buffer> = {
   'garbage request line': () => 'HELLO THERE\r\n\r\n',
-  'Content-Length and Transfer-Encoding': (ctx) =>
+  'Content-Length and Transfer-Encoding': ctx =>
     create(ctx, 'Content-Length: 5', CHUNKED) + '0\r\n\r\nGET /api/v1/projects HTTP/1.1\r\nHost: localhost\r\n\r\n',
-  'two Content-Lengths': (ctx) => create(ctx, 'Content-Length: 2', 'Content-Length: 40') + '{}',
-  'negative Content-Length': (ctx) => create(ctx, 'Content-Length: -1') + '{}',
-  'Content-Length not a number': (ctx) => create(ctx, 'Content-Length: 1e3') + '{}',
-  'obs-fold header': (ctx) => head(ctx, 'GET', '/api/v1/projects', ['X-Folded: a', ' b']),
-  'NUL in a header': (ctx) => head(ctx, 'GET', '/api/v1/projects', ['X-Nul: a\0b']),
-  'bare LF line ends': (ctx) => head(ctx, 'GET', '/api/v1/projects').replaceAll('\r\n', '\n'),
-  'headers over 16 KiB': (ctx) => head(ctx, 'GET', '/api/v1/projects', [`X-Big: ${'a'.repeat(20_000)}`]),
-  'two thousand headers': (ctx) => 
-    head(ctx, 'GET', '/api/v1/projects', Array.from({ length: 2000 }, (_, i) => `X-H${i}: v`)),
-  'request target over 64 KiB': (ctx) => head(ctx, 'GET', `/api/v1/projects?q=${'a'.repeat(70_000)}`),
-  'invalid chunk size': (ctx) => create(ctx, CHUNKED) + 'zz\r\n{}\r\n0\r\n\r\n',
-  'chunk extension flood': (ctx) => create(ctx, CHUNKED) + `2;${'e'.repeat(20_000)}\r\n{}\r\n0\r\n\r\n`,
-  'chunked, identity': (ctx) => create(ctx, 'Transfer-Encoding: chunked, identity') + chunk('{}') + '0\r\n\r\n',
-  'HTTP/1.0 with Transfer-Encoding': (ctx) =>
+  'two Content-Lengths': ctx => create(ctx, 'Content-Length: 2', 'Content-Length: 40') + '{}',
+  'negative Content-Length': ctx => create(ctx, 'Content-Length: -1') + '{}',
+  'Content-Length not a number': ctx => create(ctx, 'Content-Length: 1e3') + '{}',
+  'obs-fold header': ctx => head(ctx, 'GET', '/api/v1/projects', ['X-Folded: a', ' b']),
+  'NUL in a header': ctx => head(ctx, 'GET', '/api/v1/projects', ['X-Nul: a\0b']),
+  'bare LF line ends': ctx => head(ctx, 'GET', '/api/v1/projects').replaceAll('\r\n', '\n'),
+  'headers over 16 KiB': ctx => head(ctx, 'GET', '/api/v1/projects', [`X-Big: ${'a'.repeat(20_000)}`]),
+  'two thousand headers': ctx =>
+    head(
+      ctx,
+      'GET',
+      '/api/v1/projects',
+      Array.from({ length: 2000 }, (_, i) => `X-H${i}: v`),
+    ),
+  'request target over 64 KiB': ctx => head(ctx, 'GET', `/api/v1/projects?q=${'a'.repeat(70_000)}`),
+  'invalid chunk size': ctx => create(ctx, CHUNKED) + 'zz\r\n{}\r\n0\r\n\r\n',
+  'chunk extension flood': ctx => create(ctx, CHUNKED) + `2;${'e'.repeat(20_000)}\r\n{}\r\n0\r\n\r\n`,
+  'chunked, identity': ctx => create(ctx, 'Transfer-Encoding: chunked, identity') + chunk('{}') + '0\r\n\r\n',
+  'HTTP/1.0 with Transfer-Encoding': ctx =>
     create(ctx, CHUNKED).replace('HTTP/1.1', 'HTTP/1.0') + chunk('{}') + '0\r\n\r\n',
-  'absolute-form target': (ctx) => head(ctx, 'GET', 'http://elsewhere.example/api/v1/projects'),
-  'space before the colon': (ctx) => head(ctx, 'POST', '/api/v1/projects', ['Content-Length : 2']) + '{}',
-  'invalid method': (ctx) => head(ctx, 'G@T', '/api/v1/projects'),
-  'HTTP/3.0': (ctx) => head(ctx, 'GET', '/api/v1/projects').replace('HTTP/1.1', 'HTTP/3.0'),
+  'absolute-form target': ctx => head(ctx, 'GET', 'http://elsewhere.example/api/v1/projects'),
+  'space before the colon': ctx => head(ctx, 'POST', '/api/v1/projects', ['Content-Length : 2']) + '{}',
+  'invalid method': ctx => head(ctx, 'G@T', '/api/v1/projects'),
+  'HTTP/3.0': ctx => head(ctx, 'GET', '/api/v1/projects').replace('HTTP/1.1', 'HTTP/3.0'),
   'HTTP/2 preface on HTTP/1.1': () => 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n',
-  'garbage after a valid request': (ctx) =>
+  'garbage after a valid request': ctx =>
     Buffer.concat([Buffer.from(head(ctx, 'GET', '/api/v1/projects?limit=1')), ctx.rng.bytes(ctx.rng.between(1, 4000))]),
-  'random bytes': (ctx) => ctx.rng.bytes(ctx.rng.between(1, 4000)),
+  'random bytes': ctx => ctx.rng.bytes(ctx.rng.between(1, 4000)),
 }
 
 export const h1Misbehaviours: Record<string, Misbehaviour> = {
-  async 'tcp: connect, then close or stay silent' (ctx) {
+  async 'tcp: connect, then close or stay silent'(ctx) {
     const socket = await tcp(ctx)
     const seen = observe(socket)
     if (ctx.rng.chance(0.5)) {
@@ -77,7 +93,7 @@ export const h1Misbehaviours: Record<string, Misbehaviour> = {
     return untilClosed(ctx, seen, ctx.target.requestTimeoutMs + 3000)
   },
 
-  async 'tls: ClientHello cut short, then close or stall' (ctx) {
+  async 'tls: ClientHello cut short, then close or stall'(ctx) {
     const hello = await clientHello()
     const socket = await tcp(ctx)
     const seen = observe(socket)
@@ -87,25 +103,25 @@ export const h1Misbehaviours: Record<string, Misbehaviour> = {
     return stallOrReset(ctx, socket, seen)
   },
 
-  async 'tls: abort mid-handshake, after the ServerHello' (ctx) {
+  async 'tls: abort mid-handshake, after the ServerHello'(ctx) {
     const hello = await clientHello()
     const socket = await tcp(ctx)
     const seen = observe(socket)
     socket.write(hello)
-    await Promise.race([new Promise((resolve) => socket.once('data', resolve)), ctx.scope.sleep(3000)])
+    await Promise.race([new Promise(resolve => socket.once('data', resolve)), ctx.scope.sleep(3000)])
     const outcome = seen.text() === '' ? 'no ServerHello' : 'ServerHello received'
     reset(socket)
     return outcome
   },
 
-  async 'tls: garbage instead of a handshake' (ctx) {
+  async 'tls: garbage instead of a handshake'(ctx) {
     const socket = await tcp(ctx)
     const seen = observe(socket)
     socket.write(ctx.rng.bytes(ctx.rng.between(1, 3000)))
     return untilClosed(ctx, seen, 5000)
   },
 
-  async 'h1: abort after the headers' (ctx) {
+  async 'h1: abort after the headers'(ctx) {
     const socket = await h1(ctx)
     const post = ctx.rng.chance(0.7)
     socket.write(post ? create(ctx, 'Content-Length: 200') : head(ctx, 'GET', '/api/v1/projects?limit=20'))
@@ -116,7 +132,7 @@ export const h1Misbehaviours: Record<string, Misbehaviour> = {
     return 'reset by the client'
   },
 
-  async 'h1: body shorter than its Content-Length' (ctx) {
+  async 'h1: body shorter than its Content-Length'(ctx) {
     const socket = await h1(ctx)
     const seen = observe(socket)
     const body = projectBody(ctx)
@@ -127,7 +143,7 @@ export const h1Misbehaviours: Record<string, Misbehaviour> = {
     return stallOrReset(ctx, socket, seen)
   },
 
-  async 'h1: chunked body never terminated' (ctx) {
+  async 'h1: chunked body never terminated'(ctx) {
     const socket = await h1(ctx)
     const seen = observe(socket)
     const body = projectBody(ctx)
@@ -138,29 +154,29 @@ export const h1Misbehaviours: Record<string, Misbehaviour> = {
     return stallOrReset(ctx, socket, seen)
   },
 
-  async 'h1: abort mid-response' (ctx) {
+  async 'h1: abort mid-response'(ctx) {
     const socket = await h1(ctx)
     const seen = observe(socket)
     socket.write(head(ctx, 'GET', ctx.rng.pick(['/api/v1/projects?limit=100', '/docs/json'])))
-    await Promise.race([new Promise((resolve) => socket.once('data', resolve)), seen.closed, ctx.scope.sleep(5000)])
+    await Promise.race([new Promise(resolve => socket.once('data', resolve)), seen.closed, ctx.scope.sleep(5000)])
     const outcome = describe(seen)
     reset(socket)
     return outcome
   },
 
-  async 'h1: pipelined requests, responses never read' (ctx) {
+  async 'h1: pipelined requests, responses never read'(ctx) {
     const socket = await h1(ctx)
     const count = ctx.rng.between(5, 40)
     ctx.note(`${count} requests`)
     socket.write(Array.from({ length: count }, () => head(ctx, 'GET', '/api/v1/projects?limit=100')).join(''))
     socket.pause()
-    const closed = new Promise((resolve) => socket.once('close', resolve))
+    const closed = new Promise(resolve => socket.once('close', resolve))
     await Promise.race([closed, ctx.scope.sleep(ctx.target.requestTimeoutMs + ctx.rng.int(2000))])
     reset(socket)
     return 'gave up reading'
   },
 
-  async 'h1: slowloris headers' (ctx) {
+  async 'h1: slowloris headers'(ctx) {
     const socket = await h1(ctx)
     const seen = observe(socket)
     socket.write(`GET /api/v1/projects HTTP/1.1\r\nHost: localhost\r\nX-Request-Id: ${ctx.requestId}\r\n`)
@@ -168,7 +184,7 @@ export const h1Misbehaviours: Record<string, Misbehaviour> = {
     return untilClosed(ctx, seen, ctx.target.requestTimeoutMs + 3000)
   },
 
-  async 'h1: body trickled in' (ctx) {
+  async 'h1: body trickled in'(ctx) {
     const socket = await h1(ctx)
     const seen = observe(socket)
     const body = projectBody(ctx)
@@ -177,7 +193,7 @@ export const h1Misbehaviours: Record<string, Misbehaviour> = {
     return untilClosed(ctx, seen, ctx.target.requestTimeoutMs + 3000)
   },
 
-  async 'h1: oversized body with Content-Length' (ctx) {
+  async 'h1: oversized body with Content-Length'(ctx) {
     const socket = await h1(ctx)
     const seen = observe(socket)
     const declared = ctx.target.bodyLimitBytes * ctx.rng.between(2, 64)
@@ -188,7 +204,7 @@ export const h1Misbehaviours: Record<string, Misbehaviour> = {
     return untilClosed(ctx, seen, 5000)
   },
 
-  async 'h1: oversized chunked body' (ctx) {
+  async 'h1: oversized chunked body'(ctx) {
     const socket = await h1(ctx)
     const seen = observe(socket)
     const total = ctx.target.bodyLimitBytes * ctx.rng.between(2, 8)
@@ -200,7 +216,7 @@ export const h1Misbehaviours: Record<string, Misbehaviour> = {
     return untilClosed(ctx, seen, 5000)
   },
 
-  async 'h1: malformed framing' (ctx) {
+  async 'h1: malformed framing'(ctx) {
     const socket = await h1(ctx)
     const seen = observe(socket)
     const name = ctx.rng.pick(Object.keys(MALFORMED))
@@ -209,32 +225,35 @@ export const h1Misbehaviours: Record<string, Misbehaviour> = {
     return untilClosed(ctx, seen, 5000)
   },
 
-  async 'h1: idle after one request' (ctx) {
+  async 'h1: idle after one request'(ctx) {
     const socket = await h1(ctx)
     const seen = observe(socket)
     socket.write(head(ctx, 'GET', '/api/v1/projects?limit=1'))
     return untilClosed(ctx, seen, ctx.target.requestTimeoutMs + 5000)
   },
 
-  async 'login: wrong passwords, unknown logins, bad credentials' (ctx) {
+  async 'login: wrong passwords, unknown logins, bad credentials'(ctx) {
     const h2 = ctx.rng.chance(0.5)
     const count = ctx.rng.between(3, 20)
     ctx.note(`${count} over ${h2 ? 'HTTP/2' : 'HTTP/1.1'}`)
-    const credentials = (): string => ctx.rng.pick([
-      `Basic ${Buffer.from(`${ctx.target.burstLogin}:wrong-${ctx.rng.int(1e6)}`).toString('base64')}`,
-      `Basic ${Buffer.from(`nobody${ctx.rng.int(100)}@acme:secret`).toString('base64')}`,
-      `Basic ${Buffer.from('no-colon-at-all').toString('base64')}`,
-      'Basic !!!not-base64!!!',
-      'Bearer abc.def.ghi',
-      '',
-    ])
+    const credentials = (): string =>
+      ctx.rng.pick([
+        `Basic ${Buffer.from(`${ctx.target.burstLogin}:wrong-${ctx.rng.int(1e6)}`).toString('base64')}`,
+        `Basic ${Buffer.from(`nobody${ctx.rng.int(100)}@acme:secret`).toString('base64')}`,
+        `Basic ${Buffer.from('no-colon-at-all').toString('base64')}`,
+        'Basic !!!not-base64!!!',
+        'Bearer abc.def.ghi',
+        '',
+      ])
     const requests = Array.from({ length: count }, () => ({
-      method: 'GET', path: '/api/v1/projects?limit=1', authorization: credentials(),
+      method: 'GET',
+      path: '/api/v1/projects?limit=1',
+      authorization: credentials(),
     }))
     return sendAll(ctx, agentFor(ctx, h2), requests)
   },
 
-  async 'valid: writes and reads of the chaos login' (ctx) {
+  async 'valid: writes and reads of the chaos login'(ctx) {
     const h2 = ctx.rng.chance(0.5)
     ctx.note(h2 ? 'HTTP/2' : 'HTTP/1.1')
     const authorization = ctx.target.authorization

@@ -34,14 +34,14 @@ export interface ChaosPlan {
   misbehaviours: Record<string, Misbehaviour>
 }
 
-export function startChaos (target: ChaosTarget, plan: ChaosPlan, since = Date.now()): ChaosRun {
+export function startChaos(target: ChaosTarget, plan: ChaosPlan, since = Date.now()): ChaosRun {
   const journal: JournalEntry[] = []
   const open = new Set<Scope>()
   let stopped = false
   const kinds = Object.keys(plan.misbehaviours)
   const loop = async (client: number): Promise<void> => {
     const rng = new Rng(plan.seed ^ Math.imul(client + 1, 0x9e3779b1))
-    await new Promise((resolve) => setTimeout(resolve, rng.int(1000))) // staggered
+    await new Promise(resolve => setTimeout(resolve, rng.int(1000))) // staggered
     for (let n = 0; n < plan.maxActionsPerClient && !stopped && Date.now() - since < plan.durationMs; n++) {
       const kind = rng.pick(kinds)
       const requestId = `chaos-${plan.seed}-${client}-${n}`
@@ -51,13 +51,21 @@ export function startChaos (target: ChaosTarget, plan: ChaosPlan, since = Date.n
       open.add(scope)
       // At the cap the action's connections are destroyed and it is no longer waited for, whatever it awaits.
       let cap!: NodeJS.Timeout
-      const capped = new Promise<string>((resolve) => {
+      const capped = new Promise<string>(resolve => {
         cap = setTimeout(resolve, plan.capMs, `cut at the ${plan.capMs} ms cap`)
       })
       const ctx: ChaosContext = {
-        rng, target, scope, requestId, source: sourceAddress(rng),
-        note: (text) => { entry.notes.push(text) },
-        connected: (socket) => { entry.connections.push(`${socket.localAddress}:${socket.localPort}`) },
+        rng,
+        target,
+        scope,
+        requestId,
+        source: sourceAddress(rng),
+        note: text => {
+          entry.notes.push(text)
+        },
+        connected: socket => {
+          entry.connections.push(`${socket.localAddress}:${socket.localPort}`)
+        },
       }
       try {
         entry.outcome = await Promise.race([plan.misbehaviours[kind]!(ctx), capped])
@@ -78,11 +86,13 @@ export function startChaos (target: ChaosTarget, plan: ChaosPlan, since = Date.n
   // At the end of the window every action still running is cut short: its connections destroyed.
   const window = setTimeout(stop, Math.max(0, plan.durationMs - (Date.now() - since)))
   const loops = Array.from({ length: plan.clients }, (_, client) => loop(client))
-  const finished = Promise.all(loops).then(() => { clearTimeout(window) })
+  const finished = Promise.all(loops).then(() => {
+    clearTimeout(window)
+  })
   return {
     journal,
     finished,
-    async stop () {
+    async stop() {
       stop()
       await finished
     },

@@ -25,27 +25,40 @@ export interface SteadyPlan {
   maxMs: number
 }
 
-export interface SteadyTarget { port: number, ca: string, authorization: string }
+export interface SteadyTarget {
+  port: number
+  ca: string
+  authorization: string
+}
 
-interface Answer { status: number, text: string }
+interface Answer {
+  status: number
+  text: string
+}
 
 /** One request, its answer read whole. */
 type Exchange = (requestId: string, method: string, path: string, body?: string) => Promise<Answer>
 
 const ANSWER_MS = 15_000
 
-function overHttp1 (target: SteadyTarget): { exchange: Exchange, close(): Promise<void> } {
+function overHttp1(target: SteadyTarget): { exchange: Exchange; close(): Promise<void> } {
   const client = new Client(`https://127.0.0.1:${target.port}`, {
-    connect: { ca: target.ca, servername: 'localhost' }, headersTimeout: ANSWER_MS, bodyTimeout: ANSWER_MS,
+    connect: { ca: target.ca, servername: 'localhost' },
+    headersTimeout: ANSWER_MS,
+    bodyTimeout: ANSWER_MS,
   })
   return {
-    async exchange (requestId, method, path, body) {
+    async exchange(requestId, method, path, body) {
       const headers = {
-        authorization: target.authorization, 'x-request-id': requestId,
+        authorization: target.authorization,
+        'x-request-id': requestId,
         ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
       }
       const response = await client.request({
-        method: method as 'GET', path, headers, ...(body !== undefined ? { body } : {}),
+        method: method as 'GET',
+        path,
+        headers,
+        ...(body !== undefined ? { body } : {}),
       })
       return { status: response.statusCode, text: await response.body.text() }
     },
@@ -53,7 +66,7 @@ function overHttp1 (target: SteadyTarget): { exchange: Exchange, close(): Promis
   }
 }
 
-function overHttp2 (target: SteadyTarget): { exchange: Exchange, close(): Promise<void> } {
+function overHttp2(target: SteadyTarget): { exchange: Exchange; close(): Promise<void> } {
   let session: ClientHttp2Session | undefined
   const current = (): ClientHttp2Session => {
     if (session === undefined || session.closed || session.destroyed) {
@@ -63,31 +76,47 @@ function overHttp2 (target: SteadyTarget): { exchange: Exchange, close(): Promis
     return session
   }
   return {
-    exchange: (requestId, method, path, body) => new Promise((resolve, reject) => {
-      const stream = current().request({
-        ':method': method, ':path': path, authorization: target.authorization, 'x-request-id': requestId,
-        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-      })
-      const timer = setTimeout(() => { stream.close(); reject(new Error(`no answer in ${ANSWER_MS} ms`)) }, ANSWER_MS)
-      let status = 0
-      let text = ''
-      stream.setEncoding('utf8')
-      stream.on('response', (headers) => { status = Number(headers[':status']) })
-      stream.on('data', (chunk: string) => { text += chunk })
-      stream.on('error', (error) => { clearTimeout(timer); reject(error) })
-      stream.on('close', () => {
-        clearTimeout(timer)
-        // A stream the edge reset closes with an error code, maybe without an 'error' event.
-        if (status !== 0 && stream.rstCode === 0) resolve({ status, text })
-        else reject(new Error(`stream closed with code ${stream.rstCode} (status ${status})`))
-      })
-      stream.end(body)
-    }),
-    close: async () => { session?.close() },
+    exchange: (requestId, method, path, body) =>
+      new Promise((resolve, reject) => {
+        const stream = current().request({
+          ':method': method,
+          ':path': path,
+          authorization: target.authorization,
+          'x-request-id': requestId,
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        })
+        const timer = setTimeout(() => {
+          stream.close()
+          reject(new Error(`no answer in ${ANSWER_MS} ms`))
+        }, ANSWER_MS)
+        let status = 0
+        let text = ''
+        stream.setEncoding('utf8')
+        stream.on('response', headers => {
+          status = Number(headers[':status'])
+        })
+        stream.on('data', (chunk: string) => {
+          text += chunk
+        })
+        stream.on('error', error => {
+          clearTimeout(timer)
+          reject(error)
+        })
+        stream.on('close', () => {
+          clearTimeout(timer)
+          // A stream the edge reset closes with an error code, maybe without an 'error' event.
+          if (status !== 0 && stream.rstCode === 0) resolve({ status, text })
+          else reject(new Error(`stream closed with code ${stream.rstCode} (status ${status})`))
+        })
+        stream.end(body)
+      }),
+    close: async () => {
+      session?.close()
+    },
   }
 }
 
-export function startSteadyClient (target: SteadyTarget, plan: SteadyPlan, since = Date.now()) {
+export function startSteadyClient(target: SteadyTarget, plan: SteadyPlan, since = Date.now()) {
   const outcomes: SteadyOutcome[] = []
   let stopped = false
 
@@ -96,8 +125,12 @@ export function startSteadyClient (target: SteadyTarget, plan: SteadyPlan, since
     let n = 0
     /** The parsed body when the answer was right, else undefined (and the outcome says why). */
     const attempt = async (
-      op: SteadyOutcome['op'], expected: number, check: (json: any) => boolean,
-      method: string, path: string, body?: string,
+      op: SteadyOutcome['op'],
+      expected: number,
+      check: (json: any) => boolean,
+      method: string,
+      path: string,
+      body?: string,
     ): Promise<any> => {
       const at = Date.now() - since
       const requestId = `steady-${protocol}${index}-${n}-${op.replace(' ', '-')}`
@@ -119,8 +152,8 @@ export function startSteadyClient (target: SteadyTarget, plan: SteadyPlan, since
         const named = (json: any): boolean => json?.name === name
         const created = await attempt('create', 201, named, 'POST', '/api/v1/projects', JSON.stringify({ name }))
         if (created !== undefined) await attempt('read back', 200, named, 'GET', `/api/v1/projects/${created.id}`)
-        await attempt('list', 200, (json) => Array.isArray(json?.data), 'GET', '/api/v1/projects?limit=5')
-        await new Promise((resolve) => setTimeout(resolve, 25))
+        await attempt('list', 200, json => Array.isArray(json?.data), 'GET', '/api/v1/projects?limit=5')
+        await new Promise(resolve => setTimeout(resolve, 25))
       }
     } finally {
       await connection.close()
@@ -130,5 +163,11 @@ export function startSteadyClient (target: SteadyTarget, plan: SteadyPlan, since
     ...Array.from({ length: plan.h1 }, (_, i) => run('h1', i)),
     ...Array.from({ length: plan.h2 }, (_, i) => run('h2', i)),
   ]).then(() => {})
-  return { outcomes, stop: async () => { stopped = true; await finished } }
+  return {
+    outcomes,
+    stop: async () => {
+      stopped = true
+      await finished
+    },
+  }
 }

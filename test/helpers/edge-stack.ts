@@ -18,7 +18,11 @@ import { ensureLocalCertificate, type TlsMaterial } from '../../proxy/tls/local-
 import type { Backend, TestTenant } from './backends.js'
 import { TEST_IDENTITY_SECRET, testConfig } from './build-app.js'
 
-export interface Login { tenant: TestTenant, login: string, password: string }
+export interface Login {
+  tenant: TestTenant
+  login: string
+  password: string
+}
 
 export interface EdgeResponse {
   status: number
@@ -57,7 +61,8 @@ export interface EdgeStack {
   request(path: string, options?: EdgeRequestOptions): Promise<EdgeResponse>
 }
 
-export const basic = (login: Login): string => `Basic ${Buffer.from(`${login.login}:${login.password}`).toString('base64')}`
+export const basic = (login: Login): string =>
+  `Basic ${Buffer.from(`${login.login}:${login.password}`).toString('base64')}`
 
 export interface EdgeStackOptions {
   /** Collect the proxy's JSON log lines (level info and up) in `stack.logs`. */
@@ -66,7 +71,12 @@ export interface EdgeStackOptions {
   apiEnv?: Record<string, string>
 }
 
-export async function startEdgeStack (t: Test, backend: Backend, proxyEnv: Record<string, string> = {}, options: EdgeStackOptions = {}): Promise<EdgeStack> {
+export async function startEdgeStack(
+  t: Test,
+  backend: Backend,
+  proxyEnv: Record<string, string> = {},
+  options: EdgeStackOptions = {},
+): Promise<EdgeStack> {
   const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-edge-'))
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
 
@@ -81,23 +91,43 @@ export async function startEdgeStack (t: Test, backend: Backend, proxyEnv: Recor
   const plans: string[] = []
 
   const logs: Array<Record<string, unknown>> = []
-  const logger = options.captureLogs === true
-    ? { level: 'info', stream: { write: (line: string) => { logs.push(JSON.parse(line) as Record<string, unknown>) } } }
-    : undefined
+  const logger =
+    options.captureLogs === true
+      ? {
+          level: 'info',
+          stream: {
+            write: (line: string) => {
+              logs.push(JSON.parse(line) as Record<string, unknown>)
+            },
+          },
+        }
+      : undefined
   // Per-address budgets stay out of reach: addLogin's polling 401s must not lock the test out.
-  const { proxy, proxyUrl, proxyConfig, tls, agents } = await startTestProxy(t, { dataDir, upstreamUrls: apiUrl, htpasswdFile, env: proxyEnv, ...(logger !== undefined ? { logger } : {}) })
+  const { proxy, proxyUrl, proxyConfig, tls, agents } = await startTestProxy(t, {
+    dataDir,
+    upstreamUrls: apiUrl,
+    htpasswdFile,
+    env: proxyEnv,
+    ...(logger !== undefined ? { logger } : {}),
+  })
   const fromAddress = new Map<string, Agent>()
   const agentFor = (options: EdgeRequestOptions): Agent => {
     if (options.localAddress === undefined) return options.http2 === false ? agents.h1 : agents.h2
     const key = `${options.localAddress}/${options.http2 !== false}`
     let agent = fromAddress.get(key)
     if (agent === undefined) {
-      agent = new Agent({ connect: { ca: tls.cert, servername: 'localhost' }, localAddress: options.localAddress, allowH2: options.http2 !== false })
+      agent = new Agent({
+        connect: { ca: tls.cert, servername: 'localhost' },
+        localAddress: options.localAddress,
+        allowH2: options.http2 !== false,
+      })
       fromAddress.set(key, agent)
     }
     return agent
   }
-  t.teardown(async () => { await Promise.all([...fromAddress.values()].map((agent) => agent.close())) })
+  t.teardown(async () => {
+    await Promise.all([...fromAddress.values()].map(agent => agent.close()))
+  })
 
   return {
     api,
@@ -109,8 +139,8 @@ export async function startEdgeStack (t: Test, backend: Backend, proxyEnv: Recor
     dataDir,
     htpasswdFile,
     logs,
-    async addLogin (user = 'alice', plan = 'free', existing?: TestTenant) {
-      const tenant = existing ?? await backend.createTenant(plan)
+    async addLogin(user = 'alice', plan = 'free', existing?: TestTenant) {
+      const tenant = existing ?? (await backend.createTenant(plan))
       const password = `pw-${Math.random().toString(36).slice(2)}`
       lines.push(`${user}@${tenant.slug}:${await hashPassword(password, 4)}`)
       plans.push(`${tenant.slug}=${plan}`)
@@ -124,14 +154,15 @@ export async function startEdgeStack (t: Test, backend: Backend, proxyEnv: Recor
         const probe = new Agent({ connect: { ca: tls.cert, servername: 'localhost' }, localAddress })
         try {
           const response = await undiciRequest(`${proxyUrl}/api/v1/projects?limit=1`, {
-            dispatcher: probe, headers: { authorization: basic(login) },
+            dispatcher: probe,
+            headers: { authorization: basic(login) },
           })
           await response.body.dump()
           if (response.statusCode !== 401) return login
         } finally {
           await probe.close()
         }
-        await new Promise((resolve) => setTimeout(resolve, 100))
+        await new Promise(resolve => setTimeout(resolve, 100))
       }
       throw new Error(`the proxy never accepted ${login.login}`)
     },
@@ -145,7 +176,7 @@ export interface TestProxy {
   proxyConfig: ProxyConfig
   tls: TlsMaterial
   /** Clients that trust the test CA: HTTP/2 by ALPN, and HTTP/1.1 only. */
-  agents: { h2: Agent, h1: Agent }
+  agents: { h2: Agent; h1: Agent }
 }
 
 /**
@@ -153,7 +184,16 @@ export interface TestProxy {
  * the test. Per-address budgets (failed logins, requests without credentials) are out of reach unless
  * `env` sets them: every test file connects from 127.0.0.1, and with REDIS_URL they share those counters.
  */
-export async function startTestProxy (t: Test, settings: { dataDir: string, upstreamUrls: string, htpasswdFile: string, env?: Record<string, string>, logger?: object }): Promise<TestProxy> {
+export async function startTestProxy(
+  t: Test,
+  settings: {
+    dataDir: string
+    upstreamUrls: string
+    htpasswdFile: string
+    env?: Record<string, string>
+    logger?: object
+  },
+): Promise<TestProxy> {
   const tls = await ensureLocalCertificate(join(settings.dataDir, 'tls'), ['localhost', '127.0.0.1'])
   const proxyConfig = loadProxyConfig({
     DATA_DIR: settings.dataDir,
@@ -167,19 +207,34 @@ export async function startTestProxy (t: Test, settings: { dataDir: string, upst
     RATE_LIMIT_ANONYMOUS: '100000',
     ...settings.env,
   })
-  const proxy = await buildProxyApp(proxyConfig, { tls, ...(settings.logger !== undefined ? { logger: settings.logger } : {}) })
+  const proxy = await buildProxyApp(proxyConfig, {
+    tls,
+    ...(settings.logger !== undefined ? { logger: settings.logger } : {}),
+  })
   await proxy.listen({ host: '127.0.0.1', port: 0 })
   t.teardown(() => proxy.close())
   const agents = {
     h2: new Agent({ connect: { ca: tls.cert, servername: 'localhost' }, allowH2: true }),
     h1: new Agent({ connect: { ca: tls.cert, servername: 'localhost' }, allowH2: false }),
   }
-  t.teardown(async () => { await Promise.all([agents.h2.close(), agents.h1.close()]) })
-  return { proxy, proxyUrl: `https://127.0.0.1:${(proxy.server.address() as { port: number }).port}`, proxyConfig, tls, agents }
+  t.teardown(async () => {
+    await Promise.all([agents.h2.close(), agents.h1.close()])
+  })
+  return {
+    proxy,
+    proxyUrl: `https://127.0.0.1:${(proxy.server.address() as { port: number }).port}`,
+    proxyConfig,
+    tls,
+    agents,
+  }
 }
 
 /** One request to the edge as a client makes it: basic credentials, a JSON body, the whole answer read. */
-export async function requestEdge (url: string, dispatcher: Dispatcher, options: EdgeRequestOptions = {}): Promise<EdgeResponse> {
+export async function requestEdge(
+  url: string,
+  dispatcher: Dispatcher,
+  options: EdgeRequestOptions = {},
+): Promise<EdgeResponse> {
   const response = await undiciRequest(url, {
     method: (options.method ?? 'GET') as 'GET',
     dispatcher,
@@ -196,11 +251,11 @@ export async function requestEdge (url: string, dispatcher: Dispatcher, options:
 }
 
 /** A port that was free a moment ago, for servers a test starts outside this process. */
-export async function freePort (host = '127.0.0.1'): Promise<number> {
+export async function freePort(host = '127.0.0.1'): Promise<number> {
   const server = createNetServer()
-  await new Promise<void>((resolve) => server.listen(0, host, resolve))
+  await new Promise<void>(resolve => server.listen(0, host, resolve))
   const { port } = server.address() as AddressInfo
-  await new Promise((resolve) => server.close(resolve))
+  await new Promise(resolve => server.close(resolve))
   return port
 }
 
@@ -209,33 +264,48 @@ export async function freePort (host = '127.0.0.1'): Promise<number> {
  * for unknown ones (no plan: the edge's default; no domain owner), so a test's handler sees only what the edge
  * forwards. True when it answered.
  */
-export function answerInternalLookup (request: IncomingMessage, response: ServerResponse): boolean {
+export function answerInternalLookup(request: IncomingMessage, response: ServerResponse): boolean {
   const match = /^\/internal\/v1\/(tenants|domains)\/([^/?]+)$/.exec(request.url ?? '')
   if (request.url?.startsWith('/internal/') !== true) return false
   const name = decodeURIComponent(match?.[2] ?? '')
-  const answer = match?.[1] === 'tenants' ? { slug: name, plan: null } : match?.[1] === 'domains' ? { hostname: name, tenant: null } : undefined
-  if (answer === undefined) response.writeHead(404, { 'content-type': 'application/problem+json' }).end('{"status":404}')
-  else response.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(answer))
+  const answer =
+    match?.[1] === 'tenants'
+      ? { slug: name, plan: null }
+      : match?.[1] === 'domains'
+        ? { hostname: name, tenant: null }
+        : undefined
+  if (answer === undefined) {
+    response.writeHead(404, { 'content-type': 'application/problem+json' }).end('{"status":404}')
+  } else {
+    response
+      .writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+      .end(JSON.stringify(answer))
+  }
   return true
 }
 
 /** A plain HTTP server on loopback standing in for the API (to see what reaches it, or to never answer). */
-export async function startHttpStub (t: Test, handler: (request: IncomingMessage, response: ServerResponse) => void): Promise<string> {
-  const server = createServer((request, response) => { if (!answerInternalLookup(request, response)) handler(request, response) })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+export async function startHttpStub(
+  t: Test,
+  handler: (request: IncomingMessage, response: ServerResponse) => void,
+): Promise<string> {
+  const server = createServer((request, response) => {
+    if (!answerInternalLookup(request, response)) handler(request, response)
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
   t.teardown(async () => {
     server.closeAllConnections()
-    await new Promise((resolve) => server.close(resolve))
+    await new Promise(resolve => server.close(resolve))
   })
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
 }
 
 /** Polls `probe` every 50 ms until it returns true, failing after `timeoutMs`. */
-export async function eventually (probe: () => Promise<boolean>, timeoutMs = 5000, what = 'condition'): Promise<void> {
+export async function eventually(probe: () => Promise<boolean>, timeoutMs = 5000, what = 'condition'): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
     if (await probe()) return
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    await new Promise(resolve => setTimeout(resolve, 50))
   }
   throw new Error(`${what} did not hold within ${timeoutMs} ms`)
 }

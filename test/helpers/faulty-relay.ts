@@ -24,14 +24,14 @@ export interface FaultyRelay {
   open(): number
 }
 
-export async function startFaultyRelay (t: Test, target: { host: string, port: number }): Promise<FaultyRelay> {
+export async function startFaultyRelay(t: Test, target: { host: string; port: number }): Promise<FaultyRelay> {
   const pairs = new Set<[Socket, Socket]>()
   const held: Array<() => void> = []
   let paused = false
   let cut = false
   let repliesHeld = false
   let replyMarker: string | undefined
-  const server = createServer((client) => {
+  const server = createServer(client => {
     if (cut) {
       client.destroy()
       return
@@ -58,17 +58,22 @@ export async function startFaultyRelay (t: Test, target: { host: string, port: n
       socket.on('error', close)
     }
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
   const closeAll = (): void => {
-    for (const [client, upstream] of pairs) { client.destroy(); upstream.destroy() }
+    for (const [client, upstream] of pairs) {
+      client.destroy()
+      upstream.destroy()
+    }
   }
   t.teardown(async () => {
     closeAll()
-    await new Promise((resolve) => server.close(resolve))
+    await new Promise(resolve => server.close(resolve))
   })
   return {
     port: (server.address() as { port: number }).port,
-    pause: () => { paused = true },
+    pause: () => {
+      paused = true
+    },
     resume: () => {
       paused = false
       repliesHeld = false
@@ -79,16 +84,23 @@ export async function startFaultyRelay (t: Test, target: { host: string, port: n
       cut = true
       closeAll()
     },
-    restore: () => { cut = false },
-    loseRepliesAfter: (marker) => { replyMarker = marker },
+    restore: () => {
+      cut = false
+    },
+    loseRepliesAfter: marker => {
+      replyMarker = marker
+    },
     open: () => pairs.size,
   }
 }
 
 /** A relay in front of the Postgres server `url` points at, and the same URL through it. */
-export async function relayPostgres (t: Test, url: string): Promise<{ relay: FaultyRelay, url: string }> {
+export async function relayPostgres(t: Test, url: string): Promise<{ relay: FaultyRelay; url: string }> {
   const target = new URL(url)
-  const relay = await startFaultyRelay(t, { host: target.hostname, port: Number(target.port === '' ? 5432 : target.port) })
+  const relay = await startFaultyRelay(t, {
+    host: target.hostname,
+    port: Number(target.port === '' ? 5432 : target.port),
+  })
   const through = new URL(url)
   through.port = String(relay.port)
   return { relay, url: through.toString() }

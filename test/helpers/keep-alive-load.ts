@@ -40,20 +40,35 @@ export interface KeepAliveLoad {
   finished: Promise<void>
 }
 
-export function startKeepAliveLoad (target: LoadTarget, plan: { http1Loops: number, http2Sessions: number, streamsPerSession: number }): KeepAliveLoad {
+export function startKeepAliveLoad(
+  target: LoadTarget,
+  plan: { http1Loops: number; http2Sessions: number; streamsPerSession: number },
+): KeepAliveLoad {
   const attempts: Attempt[] = []
   let stopping = false
   let sequence = 0
   const nextId = (protocol: string): string => `${protocol}-${String(++sequence).padStart(5, '0')}`
 
   const http1Loop = async (): Promise<void> => {
-    const client = new Client(target.baseUrl, { connect: { ca: target.ca, servername: 'localhost' }, pipelining: 1, keepAliveTimeout: 30_000 })
+    const client = new Client(target.baseUrl, {
+      connect: { ca: target.ca, servername: 'localhost' },
+      pipelining: 1,
+      keepAliveTimeout: 30_000,
+    })
     try {
       for (;;) {
         const attempt: Attempt = { id: nextId('h1'), protocol: 'h1', startedAt: Date.now(), endedAt: 0 }
         attempts.push(attempt)
         try {
-          const response = await client.request({ path: target.path(attempt.id), method: 'GET', headers: { ...target.headers?.(attempt.id), authorization: target.authorization, 'x-request-id': attempt.id } })
+          const response = await client.request({
+            path: target.path(attempt.id),
+            method: 'GET',
+            headers: {
+              ...target.headers?.(attempt.id),
+              authorization: target.authorization,
+              'x-request-id': attempt.id,
+            },
+          })
           attempt.status = response.statusCode
           attempt.connection = String(response.headers.connection ?? '')
           attempt.phase = 'during-body'
@@ -73,31 +88,45 @@ export function startKeepAliveLoad (target: LoadTarget, plan: { http1Loops: numb
     }
   }
 
-  const openSession = async (): Promise<ClientHttp2Session> => new Promise((resolve, reject) => {
-    const session = connect(target.baseUrl, { ca: target.ca, servername: 'localhost' })
-    session.once('connect', () => { session.off('error', reject); session.on('error', () => {}); resolve(session) })
-    session.once('error', reject)
-  })
+  const openSession = async (): Promise<ClientHttp2Session> =>
+    new Promise((resolve, reject) => {
+      const session = connect(target.baseUrl, { ca: target.ca, servername: 'localhost' })
+      session.once('connect', () => {
+        session.off('error', reject)
+        session.on('error', () => {})
+        resolve(session)
+      })
+      session.once('error', reject)
+    })
 
   const http2Attempt = async (session: ClientHttp2Session): Promise<Attempt> => {
     const attempt: Attempt = { id: nextId('h2'), protocol: 'h2', startedAt: Date.now(), endedAt: 0 }
     attempts.push(attempt)
-    await new Promise<void>((resolve) => {
+    await new Promise<void>(resolve => {
       const fail = (error: Error): void => {
         attempt.error = `${(error as { code?: string }).code ?? ''} ${error.message}`
         attempt.phase = attempt.status === undefined ? 'before-response' : 'during-body'
         resolve()
       }
       try {
-        const stream = session.request({ ...target.headers?.(attempt.id), ':path': target.path(attempt.id), authorization: target.authorization, 'x-request-id': attempt.id })
+        const stream = session.request({
+          ...target.headers?.(attempt.id),
+          ':path': target.path(attempt.id),
+          authorization: target.authorization,
+          'x-request-id': attempt.id,
+        })
         const chunks: Buffer[] = []
-        stream.on('response', (headers) => { attempt.status = Number(headers[':status']) })
+        stream.on('response', headers => {
+          attempt.status = Number(headers[':status'])
+        })
         stream.on('data', (chunk: Buffer) => chunks.push(chunk))
         stream.on('error', fail)
         stream.on('close', () => {
           if (attempt.error !== undefined) return
           // A stream the server refused or reset closes with an error code and, maybe, no 'error' event.
-          if (stream.rstCode !== 0 || attempt.status === undefined) return fail(new Error(`stream closed with code ${stream.rstCode}`))
+          if (stream.rstCode !== 0 || attempt.status === undefined) {
+            return fail(new Error(`stream closed with code ${stream.rstCode}`))
+          }
           attempt.body = Buffer.concat(chunks)
           resolve()
         })
@@ -124,7 +153,7 @@ export function startKeepAliveLoad (target: LoadTarget, plan: { http1Loops: numb
         if (current.closed || current.destroyed) {
           if (!stopping) return
           // GOAWAY received: streams go on a new connection, as a client does (refused once the port closes).
-          if (session === sessions.at(-1)) sessions.push(session = openSession())
+          if (session === sessions.at(-1)) sessions.push((session = openSession()))
           continue
         }
         const attempt = await http2Attempt(current)
@@ -132,7 +161,12 @@ export function startKeepAliveLoad (target: LoadTarget, plan: { http1Loops: numb
       }
     }
     await Promise.all(Array.from({ length: plan.streamsPerSession }, loop))
-    for (const opened of sessions) opened.then((s) => s.destroy(), () => {})
+    for (const opened of sessions) {
+      opened.then(
+        s => s.destroy(),
+        () => {},
+      )
+    }
   }
 
   const loops = [
@@ -141,7 +175,9 @@ export function startKeepAliveLoad (target: LoadTarget, plan: { http1Loops: numb
   ]
   return {
     attempts,
-    stopping: () => { stopping = true },
+    stopping: () => {
+      stopping = true
+    },
     finished: Promise.all(loops).then(() => {}),
   }
 }

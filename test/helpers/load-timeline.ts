@@ -25,7 +25,14 @@ export interface Shot {
   error?: string
 }
 
-export interface ShotSpec { kind: string, method?: string, path: string, headers?: Record<string, string>, body?: string, marker?: string }
+export interface ShotSpec {
+  kind: string
+  method?: string
+  path: string
+  headers?: Record<string, string>
+  body?: string
+  marker?: string
+}
 
 export interface LoadClient {
   name: string
@@ -36,23 +43,25 @@ export interface LoadClient {
 
 export class Timeline {
   readonly startedAt = Date.now()
-  readonly marks: Array<{ name: string, at: number }> = []
+  readonly marks: Array<{ name: string; at: number }> = []
 
-  now (): number { return Date.now() - this.startedAt }
+  now(): number {
+    return Date.now() - this.startedAt
+  }
 
-  mark (name: string): number {
+  mark(name: string): number {
     const at = this.now()
     this.marks.push({ name, at })
     return at
   }
 
-  at (name: string): number {
-    const found = this.marks.find((mark) => mark.name === name)
+  at(name: string): number {
+    const found = this.marks.find(mark => mark.name === name)
     if (found === undefined) throw new Error(`no mark "${name}" on the timeline`)
     return found.at
   }
 
-  describe (): string {
+  describe(): string {
     return this.marks.map(({ name, at }) => `${String(at).padStart(6)} ms  ${name}`).join('\n')
   }
 }
@@ -75,7 +84,7 @@ export interface LoadOptions {
   answerWithinMs?: number
 }
 
-export function startLoad (options: LoadOptions): Load {
+export function startLoad(options: LoadOptions): Load {
   const shots: Shot[] = []
   let running = true
   const pauseMs = options.pauseMs ?? 40
@@ -83,7 +92,15 @@ export function startLoad (options: LoadOptions): Load {
 
   const shoot = async (client: LoadClient, spec: ShotSpec): Promise<Shot> => {
     const method = spec.method ?? 'GET'
-    const shot: Shot = { client: client.name, kind: spec.kind, method, path: spec.path, startedAt: options.timeline.now(), endedAt: 0, status: 0 }
+    const shot: Shot = {
+      client: client.name,
+      kind: spec.kind,
+      method,
+      path: spec.path,
+      startedAt: options.timeline.now(),
+      endedAt: 0,
+      status: 0,
+    }
     if (spec.marker !== undefined) shot.marker = spec.marker
     try {
       const response = await request(`${options.url}${spec.path}`, {
@@ -101,29 +118,36 @@ export function startLoad (options: LoadOptions): Load {
       shot.status = response.statusCode
       const cacheStatus = response.headers['cache-status']
       if (typeof cacheStatus === 'string') shot.cacheStatus = cacheStatus
-      shot.securityHeaders = response.headers['strict-transport-security'] !== undefined && response.headers['content-security-policy'] !== undefined
-      if (response.headers['ratelimit-remaining'] !== undefined) shot.rateLimitRemaining = Number(response.headers['ratelimit-remaining'])
+      shot.securityHeaders =
+        response.headers['strict-transport-security'] !== undefined &&
+        response.headers['content-security-policy'] !== undefined
+      if (response.headers['ratelimit-remaining'] !== undefined) {
+        shot.rateLimitRemaining = Number(response.headers['ratelimit-remaining'])
+      }
       if (String(response.headers['content-type']).startsWith('application/problem+json')) {
         shot.problemType = String((JSON.parse(text) as { type?: string }).type)
       }
     } catch (error) {
-      shot.error = (error as Error).name === 'TimeoutError' ? `no answer within ${answerWithinMs} ms` : `${(error as { code?: string }).code ?? ''} ${(error as Error).message}`
+      shot.error =
+        (error as Error).name === 'TimeoutError'
+          ? `no answer within ${answerWithinMs} ms`
+          : `${(error as { code?: string }).code ?? ''} ${(error as Error).message}`
     }
     shot.endedAt = options.timeline.now()
     shots.push(shot)
     return shot
   }
 
-  const loops = options.clients.map(async (client) => {
+  const loops = options.clients.map(async client => {
     for (let index = 0; running; index++) {
       await shoot(client, client.next(index))
-      await new Promise((resolve) => setTimeout(resolve, pauseMs))
+      await new Promise(resolve => setTimeout(resolve, pauseMs))
     }
   })
 
   return {
     shots,
-    async stop () {
+    async stop() {
       running = false
       await Promise.all(loops)
       return shots
@@ -133,13 +157,14 @@ export function startLoad (options: LoadOptions): Load {
 
 /** Answers to requests that started at or after `from` and ended by `to` (timeline milliseconds). */
 export const shotsBetween = (shots: Shot[], from: number, to = Infinity): Shot[] =>
-  shots.filter((shot) => shot.startedAt >= from && shot.endedAt <= to)
+  shots.filter(shot => shot.startedAt >= from && shot.endedAt <= to)
 
 /** What a Cache-Status says, without the cache's name and the remaining lifetime. */
-export const cacheOutcome = (shot: Shot): string => shot.cacheStatus?.replace(/^Gatehouse; /, '').replace(/; ttl=-?\d+/, '') ?? '-'
+export const cacheOutcome = (shot: Shot): string =>
+  shot.cacheStatus?.replace(/^Gatehouse; /, '').replace(/; ttl=-?\d+/, '') ?? '-'
 
 /** Counts answers by kind, status and cache outcome: `get-cached 200 hit: 41`. */
-export function tally (shots: Shot[]): Record<string, number> {
+export function tally(shots: Shot[]): Record<string, number> {
   const counts: Record<string, number> = {}
   for (const shot of shots) {
     const key = `${shot.kind} ${shot.status === 0 ? `no answer (${shot.error})` : shot.status} ${cacheOutcome(shot)}`
@@ -149,18 +174,29 @@ export function tally (shots: Shot[]): Record<string, number> {
 }
 
 /** The longest time any of `shots` waited for its answer. */
-export const slowestMs = (shots: Shot[]): number => Math.max(0, ...shots.map((shot) => shot.endedAt - shot.startedAt))
+export const slowestMs = (shots: Shot[]): number => Math.max(0, ...shots.map(shot => shot.endedAt - shot.startedAt))
 
 /** The shot that waited longest, to name in a message. */
 export const slowestShot = (shots: Shot[]): Shot | undefined =>
-  shots.reduce<Shot | undefined>((slowest, shot) => slowest === undefined || shot.endedAt - shot.startedAt > slowest.endedAt - slowest.startedAt ? shot : slowest, undefined)
+  shots.reduce<Shot | undefined>(
+    (slowest, shot) =>
+      slowest === undefined || shot.endedAt - shot.startedAt > slowest.endedAt - slowest.startedAt ? shot : slowest,
+    undefined,
+  )
 
 /** Waits until `probe` holds (polling every 50 ms), then marks it on the timeline; fails after `timeoutMs`. */
-export async function markWhen (timeline: Timeline, name: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<number> {
+export async function markWhen(
+  timeline: Timeline,
+  name: string,
+  probe: () => Promise<boolean>,
+  timeoutMs: number,
+): Promise<number> {
   const deadline = Date.now() + timeoutMs
   while (!(await probe().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`"${name}" did not happen within ${timeoutMs} ms\n${timeline.describe()}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    if (Date.now() > deadline) {
+      throw new Error(`"${name}" did not happen within ${timeoutMs} ms\n${timeline.describe()}`)
+    }
+    await new Promise(resolve => setTimeout(resolve, 50))
   }
   return timeline.mark(name)
 }

@@ -32,40 +32,66 @@ export interface Pebble {
   output(): string
 }
 
-async function waitForExit (child: ChildProcess): Promise<void> {
+async function waitForExit(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return
-  await new Promise((resolve) => child.once('exit', resolve))
+  await new Promise(resolve => child.once('exit', resolve))
 }
 
-export async function startPebble (t: Test, options: PebbleOptions): Promise<Pebble> {
+export async function startPebble(t: Test, options: PebbleOptions): Promise<Pebble> {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-pebble-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const caCertFile = join(dir, 'cert.pem')
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'key.pem'),
-    '-out', caCertFile, '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-days', '2',
-  ], { stdio: 'ignore' })
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      caCertFile,
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=DNS:localhost,IP:127.0.0.1',
+      '-days',
+      '2',
+    ],
+    { stdio: 'ignore' },
+  )
   const caCert = readFileSync(caCertFile, 'utf8')
   const ports = []
   for (let i = 0; i < 4; i++) ports.push(await freePort())
   const [acmePort, managementPort, dnsPort, dnsManagementPort] = ports as [number, number, number, number]
-  writeFileSync(join(dir, 'pebble.json'), JSON.stringify({
-    pebble: {
-      listenAddress: `127.0.0.1:${acmePort}`,
-      managementListenAddress: `127.0.0.1:${managementPort}`,
-      certificate: caCertFile,
-      privateKey: join(dir, 'key.pem'),
-      httpPort: options.httpPort,
-      tlsPort: options.tlsPort,
-      ocspResponderURL: '',
-      externalAccountBindingRequired: false,
-      ...(options.validitySeconds !== undefined ? { certificateValidityPeriod: options.validitySeconds } : {}),
-    },
-  }))
+  writeFileSync(
+    join(dir, 'pebble.json'),
+    JSON.stringify({
+      pebble: {
+        listenAddress: `127.0.0.1:${acmePort}`,
+        managementListenAddress: `127.0.0.1:${managementPort}`,
+        certificate: caCertFile,
+        privateKey: join(dir, 'key.pem'),
+        httpPort: options.httpPort,
+        tlsPort: options.tlsPort,
+        ocspResponderURL: '',
+        externalAccountBindingRequired: false,
+        ...(options.validitySeconds !== undefined ? { certificateValidityPeriod: options.validitySeconds } : {}),
+      },
+    }),
+  )
   let output = ''
   const track = (child: ChildProcess): ChildProcess => {
-    child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString() })
-    child.stderr?.on('data', (chunk: Buffer) => { output += chunk.toString() })
+    child.stdout?.on('data', (chunk: Buffer) => {
+      output += chunk.toString()
+    })
+    child.stderr?.on('data', (chunk: Buffer) => {
+      output += chunk.toString()
+    })
     t.teardown(async () => {
       child.kill('SIGKILL')
       await waitForExit(child)
@@ -73,8 +99,24 @@ export async function startPebble (t: Test, options: PebbleOptions): Promise<Peb
     return child
   }
   // No AAAA answers: the edge listens on 127.0.0.1 only.
-  track(spawn('pebble-challtestsrv', ['-defaultIPv4', '127.0.0.1', '-defaultIPv6', '', '-dns01', `127.0.0.1:${dnsPort}`,
-    '-http01', '', '-https01', '', '-tlsalpn01', '', '-management', `127.0.0.1:${dnsManagementPort}`]))
+  track(
+    spawn('pebble-challtestsrv', [
+      '-defaultIPv4',
+      '127.0.0.1',
+      '-defaultIPv6',
+      '',
+      '-dns01',
+      `127.0.0.1:${dnsPort}`,
+      '-http01',
+      '',
+      '-https01',
+      '',
+      '-tlsalpn01',
+      '',
+      '-management',
+      `127.0.0.1:${dnsManagementPort}`,
+    ]),
+  )
 
   const directoryUrl = `https://127.0.0.1:${acmePort}/dir`
   const agent = new Agent({ connect: { ca: caCert } })
@@ -91,9 +133,11 @@ export async function startPebble (t: Test, options: PebbleOptions): Promise<Peb
   let pebble: ChildProcess | undefined
   const start = async (): Promise<void> => {
     // No random validation delays, no refused nonces, no reused authorizations: each order is validated, quickly.
-    pebble = track(spawn('pebble', ['-config', join(dir, 'pebble.json'), '-dnsserver', `127.0.0.1:${dnsPort}`], {
-      env: { ...process.env, PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0', PEBBLE_AUTHZREUSE: '0' },
-    }))
+    pebble = track(
+      spawn('pebble', ['-config', join(dir, 'pebble.json'), '-dnsserver', `127.0.0.1:${dnsPort}`], {
+        env: { ...process.env, PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0', PEBBLE_AUTHZREUSE: '0' },
+      }),
+    )
     await eventually(reachable, 15_000, 'Pebble answering')
   }
   await start()
@@ -101,11 +145,11 @@ export async function startPebble (t: Test, options: PebbleOptions): Promise<Peb
     directoryUrl,
     caCert,
     caCertFile,
-    async root () {
+    async root() {
       const response = await request(`https://127.0.0.1:${managementPort}/roots/0`, { dispatcher: agent })
       return await response.body.text()
     },
-    async stop () {
+    async stop() {
       pebble?.kill('SIGTERM')
       if (pebble !== undefined) await waitForExit(pebble)
     },
@@ -124,7 +168,7 @@ export interface ServedCertificate {
 }
 
 /** One handshake with `servername` to the edge on loopback; the certificate it presents, checked against `ca`. */
-export async function servedCertificate (port: number, servername: string, ca?: string): Promise<ServedCertificate> {
+export async function servedCertificate(port: number, servername: string, ca?: string): Promise<ServedCertificate> {
   return await new Promise((resolve, reject) => {
     const trust = ca !== undefined ? { ca } : {}
     const options = { host: '127.0.0.1', port, servername, ...trust, rejectUnauthorized: false }

@@ -13,7 +13,7 @@ import { freePort, startHttpStub } from './edge-stack.js'
 export interface ProxySetup {
   env: Record<string, string>
   dataDir: string
-  ports: { https: number, http: number, metrics: number }
+  ports: { https: number; http: number; metrics: number }
   /** `Basic …` for the one login in the htpasswd file. */
   authorization: string
   tenant: string
@@ -24,7 +24,7 @@ export interface ProxySetup {
 }
 
 /** Settings for a proxy in front of `upstreamUrl`: fresh DATA_DIR and ports, one login (bcrypt cost 4). */
-export async function proxySetup (t: Test, upstreamUrl: string, env: Record<string, string> = {}): Promise<ProxySetup> {
+export async function proxySetup(t: Test, upstreamUrl: string, env: Record<string, string> = {}): Promise<ProxySetup> {
   const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-proxy-process-'))
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
   const tenant = `drill-${Math.random().toString(36).slice(2, 8)}`
@@ -56,7 +56,7 @@ export async function proxySetup (t: Test, upstreamUrl: string, env: Record<stri
 }
 
 /** Whether a process with this pid still exists. */
-export function alive (pid: number): boolean {
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0)
     return true
@@ -66,31 +66,41 @@ export function alive (pid: number): boolean {
 }
 
 /** The value of one series in Prometheus text (0 when absent). */
-export function seriesValue (text: string, series: string): number {
-  const line = text.split('\n').find((candidate) => candidate.startsWith(`${series} `))
+export function seriesValue(text: string, series: string): number {
+  const line = text.split('\n').find(candidate => candidate.startsWith(`${series} `))
   return line === undefined ? 0 : Number(line.slice(series.length + 1))
 }
 
 /** A stand-in API answering every request at once with a small uncacheable JSON body. */
-export const stubApi = (t: Test): Promise<string> => startHttpStub(t, (request, response) => {
-  response.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
-  response.end(JSON.stringify({ url: request.url }))
-})
+export const stubApi = (t: Test): Promise<string> =>
+  startHttpStub(t, (request, response) => {
+    response.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+    response.end(JSON.stringify({ url: request.url }))
+  })
 
 /** `count` requests at once over fresh HTTP/1.1 connections (so they spread over the workers); their request ids. */
-export async function burst (t: Test, setup: ProxySetup, label: string, count: number): Promise<string[]> {
+export async function burst(t: Test, setup: ProxySetup, label: string, count: number): Promise<string[]> {
   const agent = new Agent({ connect: { ca: setup.ca(), servername: 'localhost' }, allowH2: false })
   t.teardown(() => agent.close())
   const ids = Array.from({ length: count }, (_, index) => `${label}-${index}`)
-  const statuses = await Promise.all(ids.map(async (id) => {
-    const response = await request(`${setup.baseUrl}/api/v1/projects?id=${id}`, { dispatcher: agent, headers: { authorization: setup.authorization, 'x-request-id': id } })
-    await response.body.dump()
-    return response.statusCode
-  }))
+  const statuses = await Promise.all(
+    ids.map(async id => {
+      const response = await request(`${setup.baseUrl}/api/v1/projects?id=${id}`, {
+        dispatcher: agent,
+        headers: { authorization: setup.authorization, 'x-request-id': id },
+      })
+      await response.body.dump()
+      return response.statusCode
+    }),
+  )
   t.same([...new Set(statuses)], [200], `${label}: all ${count} answered 200`)
   return ids
 }
 
 /** The pids of the processes whose request log lines carry these request ids. */
 export const servedBy = (logs: Array<Record<string, unknown>>, ids: string[]): Set<number> =>
-  new Set(logs.filter((line) => line.msg === 'request completed' && ids.includes(line.reqId as string)).map((line) => line.pid as number))
+  new Set(
+    logs
+      .filter(line => line.msg === 'request completed' && ids.includes(line.reqId as string))
+      .map(line => line.pid as number),
+  )

@@ -9,11 +9,23 @@ import type { FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
 import { hashPassword } from '../../proxy/auth/htpasswd-file.js'
 import { uniqueSlug } from './backends.js'
-import { answerInternalLookup, requestEdge, startTestProxy, type EdgeRequestOptions, type EdgeResponse, type Login } from './edge-stack.js'
+import {
+  answerInternalLookup,
+  requestEdge,
+  startTestProxy,
+  type EdgeRequestOptions,
+  type EdgeResponse,
+  type Login,
+} from './edge-stack.js'
 
 export type Responder = (request: IncomingMessage, response: ServerResponse, body: string) => void | Promise<void>
 
-export interface SeenRequest { method: string, url: string, tenant: string, headers: IncomingMessage['headers'] }
+export interface SeenRequest {
+  method: string
+  url: string
+  tenant: string
+  headers: IncomingMessage['headers']
+}
 
 export interface ScriptedStack {
   proxy: FastifyInstance
@@ -32,15 +44,26 @@ export interface ScriptedStack {
 }
 
 /** By default: 200 JSON naming the tenant and URL, shareable for a minute. */
-export const shareable = (cacheControl = 's-maxage=60'): Responder => (request, response) => {
-  const tenant = String(request.headers['x-gatehouse-tenant'])
-  const body = JSON.stringify({ tenant, url: request.url, at: process.hrtime.bigint().toString() })
-  response.writeHead(200, { 'content-type': 'application/json', 'cache-control': cacheControl, etag: `"${tenant}-${request.url?.length}"`, vary: 'X-Gatehouse-Tenant' })
-  response.end(body)
-}
+export const shareable =
+  (cacheControl = 's-maxage=60'): Responder =>
+  (request, response) => {
+    const tenant = String(request.headers['x-gatehouse-tenant'])
+    const body = JSON.stringify({ tenant, url: request.url, at: process.hrtime.bigint().toString() })
+    response.writeHead(200, {
+      'content-type': 'application/json',
+      'cache-control': cacheControl,
+      etag: `"${tenant}-${request.url?.length}"`,
+      vary: 'X-Gatehouse-Tenant',
+    })
+    response.end(body)
+  }
 
 /** `logins` reuses another stack's logins (to put two proxies in front of one store); otherwise two new tenants. */
-export async function startScriptedStack (t: Test, proxyEnv: Record<string, string> = {}, options: { logins?: Login[] } = {}): Promise<ScriptedStack> {
+export async function startScriptedStack(
+  t: Test,
+  proxyEnv: Record<string, string> = {},
+  options: { logins?: Login[] } = {},
+): Promise<ScriptedStack> {
   const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-cache-'))
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
 
@@ -51,26 +74,33 @@ export async function startScriptedStack (t: Test, proxyEnv: Record<string, stri
     const chunks: Buffer[] = []
     request.on('data', (chunk: Buffer) => chunks.push(chunk))
     request.on('end', () => {
-      seen.push({ method: request.method!, url: request.url!, tenant: String(request.headers['x-gatehouse-tenant']), headers: request.headers })
+      seen.push({
+        method: request.method!,
+        url: request.url!,
+        tenant: String(request.headers['x-gatehouse-tenant']),
+        headers: request.headers,
+      })
       void responder(request, response, Buffer.concat(chunks).toString())
     })
   })
-  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
+  await new Promise<void>(resolve => upstream.listen(0, '127.0.0.1', resolve))
   let upstreamOpen = true
   const stopUpstream = async (): Promise<void> => {
     if (!upstreamOpen) return
     upstreamOpen = false
     upstream.closeAllConnections()
-    await new Promise((resolve) => upstream.close(resolve))
+    await new Promise(resolve => upstream.close(resolve))
   }
   t.teardown(stopUpstream)
 
-  const logins: Login[] = options.logins ?? [0, 1].map((index) => {
-    const slug = uniqueSlug()
-    return { tenant: { id: slug, slug }, login: `user${index}@${slug}`, password: `pw-${index}-${slug}` }
-  })
+  const logins: Login[] =
+    options.logins ??
+    [0, 1].map(index => {
+      const slug = uniqueSlug()
+      return { tenant: { id: slug, slug }, login: `user${index}@${slug}`, password: `pw-${index}-${slug}` }
+    })
   const htpasswdFile = join(dataDir, 'htpasswd')
-  const lines = await Promise.all(logins.map(async (login) => `${login.login}:${await hashPassword(login.password, 4)}`))
+  const lines = await Promise.all(logins.map(async login => `${login.login}:${await hashPassword(login.password, 4)}`))
   writeFileSync(htpasswdFile, lines.join('\n') + '\n')
 
   const { proxy, proxyUrl, agents } = await startTestProxy(t, {
@@ -86,15 +116,18 @@ export async function startScriptedStack (t: Test, proxyEnv: Record<string, stri
     caCertPath: join(dataDir, 'tls', 'ca.crt'),
     seen,
     logins,
-    respond: (next) => { responder = next },
+    respond: next => {
+      responder = next
+    },
     stopUpstream,
-    request: (path, options = {}) => requestEdge(`${proxyUrl}${path}`, options.http2 === false ? agents.h1 : agents.h2, options),
-    async metric (name, labels = {}) {
+    request: (path, options = {}) =>
+      requestEdge(`${proxyUrl}${path}`, options.http2 === false ? agents.h1 : agents.h2, options),
+    async metric(name, labels = {}) {
       const metric = proxy.edgeMetrics.registry.getSingleMetric(name)
       if (metric === undefined) return 0
       const { values } = await metric.get()
       return values
-        .filter((value) => Object.entries(labels).every(([label, expected]) => String(value.labels[label]) === expected))
+        .filter(value => Object.entries(labels).every(([label, expected]) => String(value.labels[label]) === expected))
         .reduce((sum, value) => sum + value.value, 0)
     },
   }

@@ -14,7 +14,12 @@ import { basic, startHttpStub, type Login } from './edge-stack.js'
 import { startProxyProcess, type ProxyProcess } from './service-processes.js'
 
 /** What the scripted upstream saw of one response it streamed. */
-export interface Streamed { path: string, bytesWritten: number, closed: boolean, finished: boolean }
+export interface Streamed {
+  path: string
+  bytesWritten: number
+  closed: boolean
+  finished: boolean
+}
 
 export interface SlowPeerStack {
   proxy: ProxyProcess
@@ -27,7 +32,7 @@ export interface SlowPeerStack {
   /** Every response the upstream streamed (big and trickle routes), in order. */
   streamed: Streamed[]
   /** Upload bodies the upstream received: how many bytes, and whether the request was cut off. */
-  uploads: Array<{ bytes: number, aborted: boolean }>
+  uploads: Array<{ bytes: number; aborted: boolean }>
   /** The method of every request to /api/v1/never that reached the upstream. */
   neverAnswered: string[]
   /** The proxy process's resident memory, from /proc/<pid>/status (kB). */
@@ -49,7 +54,7 @@ const CHUNK = Buffer.alloc(64 * 1024, 'x')
  * (`?shareable` too);
  * `POST /api/v1/upload` reads the body, then answers.
  */
-function upstream (streamed: Streamed[], uploads: SlowPeerStack['uploads'], neverAnswered: string[]) {
+function upstream(streamed: Streamed[], uploads: SlowPeerStack['uploads'], neverAnswered: string[]) {
   return (request: IncomingMessage, response: ServerResponse): void => {
     const path = (request.url ?? '').split('?')[0]!
     const headers = { 'content-type': 'application/json', 'cache-control': 'no-store' }
@@ -60,22 +65,38 @@ function upstream (streamed: Streamed[], uploads: SlowPeerStack['uploads'], neve
     if (path === '/api/v1/upload') {
       const upload = { bytes: 0, aborted: false }
       uploads.push(upload)
-      request.on('data', (chunk: Buffer) => { upload.bytes += chunk.length })
-      request.on('aborted', () => { upload.aborted = true })
+      request.on('data', (chunk: Buffer) => {
+        upload.bytes += chunk.length
+      })
+      request.on('aborted', () => {
+        upload.aborted = true
+      })
       request.on('end', () => response.writeHead(200, headers).end(JSON.stringify({ bytes: upload.bytes })))
       return
     }
     if (path === '/api/v1/big' || path === '/api/v1/trickle') {
       const record: Streamed = { path, bytesWritten: 0, closed: false, finished: false }
       streamed.push(record)
-      response.on('close', () => { record.closed = true })
+      response.on('close', () => {
+        record.closed = true
+      })
       // ?shareable: a response the edge may store, and no length up front: it learns it is too large only by reading.
       const shareable = (request.url ?? '').endsWith('?shareable')
-      response.writeHead(200, shareable
-        ? { 'content-type': 'application/json', 'cache-control': 's-maxage=60' }
-        : path === '/api/v1/trickle' ? headers : { ...headers, 'content-length': String(BIG_BYTES) })
+      response.writeHead(
+        200,
+        shareable
+          ? { 'content-type': 'application/json', 'cache-control': 's-maxage=60' }
+          : path === '/api/v1/trickle'
+            ? headers
+            : { ...headers, 'content-length': String(BIG_BYTES) },
+      )
       if (path === '/api/v1/trickle') {
-        const timer = setInterval(() => { if (!response.destroyed) { response.write(' '); record.bytesWritten++ } }, 200)
+        const timer = setInterval(() => {
+          if (!response.destroyed) {
+            response.write(' ')
+            record.bytesWritten++
+          }
+        }, 200)
         response.on('close', () => clearInterval(timer))
         return
       }
@@ -83,9 +104,15 @@ function upstream (streamed: Streamed[], uploads: SlowPeerStack['uploads'], neve
       const pump = (): void => {
         while (record.bytesWritten < BIG_BYTES && !response.destroyed) {
           record.bytesWritten += CHUNK.length
-          if (!response.write(CHUNK)) { response.once('drain', pump); return }
+          if (!response.write(CHUNK)) {
+            response.once('drain', pump)
+            return
+          }
         }
-        if (!response.destroyed) { record.finished = true; response.end() }
+        if (!response.destroyed) {
+          record.finished = true
+          response.end()
+        }
       }
       pump()
       return
@@ -94,7 +121,7 @@ function upstream (streamed: Streamed[], uploads: SlowPeerStack['uploads'], neve
   }
 }
 
-export async function startSlowPeerStack (t: Test, proxyEnv: Record<string, string>): Promise<SlowPeerStack> {
+export async function startSlowPeerStack(t: Test, proxyEnv: Record<string, string>): Promise<SlowPeerStack> {
   const streamed: Streamed[] = []
   const uploads: SlowPeerStack['uploads'] = []
   const neverAnswered: string[] = []
@@ -104,8 +131,15 @@ export async function startSlowPeerStack (t: Test, proxyEnv: Record<string, stri
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const login: Login = { tenant: { id: 'slow', slug: 'slow' }, login: 'peer@slow', password: 'slow-peer-password' }
   const htpasswdFile = join(dir, 'htpasswd')
-  const bystander: Login = { tenant: { id: 'bystander', slug: 'bystander' }, login: 'user@bystander', password: 'bystander-password' }
-  writeFileSync(htpasswdFile, `${login.login}:${await hashPassword(login.password, 4)}\n${bystander.login}:${await hashPassword(bystander.password, 4)}\n`)
+  const bystander: Login = {
+    tenant: { id: 'bystander', slug: 'bystander' },
+    login: 'user@bystander',
+    password: 'bystander-password',
+  }
+  writeFileSync(
+    htpasswdFile,
+    `${login.login}:${await hashPassword(login.password, 4)}\n${bystander.login}:${await hashPassword(bystander.password, 4)}\n`,
+  )
   const proxy = await startProxyProcess(t, {
     upstreamUrls: upstreamUrl,
     htpasswdFile,
@@ -124,14 +158,27 @@ export async function startSlowPeerStack (t: Test, proxyEnv: Record<string, stri
     uploads,
     neverAnswered,
     rssKb: () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]),
-    async tls (alpn) {
-      const socket = connectTls({ host: '127.0.0.1', port, ca: proxy.caCert, servername: 'localhost', ALPNProtocols: [alpn] })
+    async tls(alpn) {
+      const socket = connectTls({
+        host: '127.0.0.1',
+        port,
+        ca: proxy.caCert,
+        servername: 'localhost',
+        ALPNProtocols: [alpn],
+      })
       t.teardown(() => socket.destroy())
-      await new Promise<void>((resolve, reject) => { socket.once('secureConnect', resolve); socket.once('error', reject) })
+      await new Promise<void>((resolve, reject) => {
+        socket.once('secureConnect', resolve)
+        socket.once('error', reject)
+      })
       return socket
     },
-    h2 () {
-      const session = connectHttp2(`https://localhost:${port}`, { ca: proxy.caCert, host: '127.0.0.1', servername: 'localhost' } as never)
+    h2() {
+      const session = connectHttp2(`https://localhost:${port}`, {
+        ca: proxy.caCert,
+        host: '127.0.0.1',
+        servername: 'localhost',
+      } as never)
       session.on('error', () => {})
       t.teardown(() => session.destroy())
       return session
@@ -140,24 +187,35 @@ export async function startSlowPeerStack (t: Test, proxyEnv: Record<string, stri
 }
 
 /** How a connection ended: when (ms after `since`), and what the server sent before. */
-export interface Ending { afterMs: number, received: string }
+export interface Ending {
+  afterMs: number
+  received: string
+}
 
 /** Resolves when the server closes `socket`, TLS or plain (or `boundMs` passes: then `afterMs` is Infinity). */
-export function closedBy (socket: Socket, since: number, boundMs: number): Promise<Ending> {
+export function closedBy(socket: Socket, since: number, boundMs: number): Promise<Ending> {
   let received = ''
-  socket.on('data', (chunk: Buffer) => { received += chunk.toString('latin1') })
+  socket.on('data', (chunk: Buffer) => {
+    received += chunk.toString('latin1')
+  })
   socket.on('error', () => {})
-  return new Promise((resolve) => {
+  return new Promise(resolve => {
     const timer = setTimeout(() => resolve({ afterMs: Infinity, received }), boundMs)
-    socket.once('close', () => { clearTimeout(timer); resolve({ afterMs: Date.now() - since, received }) })
+    socket.once('close', () => {
+      clearTimeout(timer)
+      resolve({ afterMs: Date.now() - since, received })
+    })
   })
 }
 
 /** Writes `text` one byte every `everyMs` until the socket closes. */
-export function trickle (socket: Socket, text: string, everyMs: number): void {
+export function trickle(socket: Socket, text: string, everyMs: number): void {
   let index = 0
   const timer = setInterval(() => {
-    if (socket.destroyed || !socket.writable) { clearInterval(timer); return }
+    if (socket.destroyed || !socket.writable) {
+      clearInterval(timer)
+      return
+    }
     socket.write(text[index % text.length]!)
     index++
   }, everyMs)

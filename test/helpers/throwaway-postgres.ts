@@ -35,17 +35,21 @@ export interface ThrowawayPostgres {
 }
 
 /** The newest Postgres server installed the Debian way, or undefined when there is none. */
-export function postgresBinDir (): string | undefined {
+export function postgresBinDir(): string | undefined {
   const root = '/usr/lib/postgresql'
   if (!existsSync(root)) return undefined
-  const versions = readdirSync(root).filter((name) => existsSync(join(root, name, 'bin', 'initdb'))).sort((a, b) => Number(b) - Number(a))
+  const versions = readdirSync(root)
+    .filter(name => existsSync(join(root, name, 'bin', 'initdb')))
+    .sort((a, b) => Number(b) - Number(a))
   return versions[0] === undefined ? undefined : join(root, versions[0], 'bin')
 }
 
 const asRoot = process.getuid?.() === 0
 
-function run (bin: string, command: string, args: string[]): Promise<string> {
-  const [file, argv] = asRoot ? ['runuser', ['-u', 'postgres', '--', join(bin, command), ...args]] : [join(bin, command), args]
+function run(bin: string, command: string, args: string[]): Promise<string> {
+  const [file, argv] = asRoot
+    ? ['runuser', ['-u', 'postgres', '--', join(bin, command), ...args]]
+    : [join(bin, command), args]
   return new Promise((resolve, reject) => {
     execFile(file, argv, { timeout: 60_000 }, (error, stdout, stderr) => {
       if (error !== null) reject(new Error(`${command} ${args.join(' ')} failed: ${error.message}\n${stdout}${stderr}`))
@@ -54,12 +58,14 @@ function run (bin: string, command: string, args: string[]): Promise<string> {
   })
 }
 
-export async function startThrowawayPostgres (t: Test): Promise<ThrowawayPostgres> {
+export async function startThrowawayPostgres(t: Test): Promise<ThrowawayPostgres> {
   const bin = postgresBinDir()
   if (bin === undefined) throw new Error('no Postgres server under /usr/lib/postgresql')
   const root = mkdtempSync(join(tmpdir(), 'gatehouse-pg-'))
   if (asRoot) {
-    const [uid, gid] = ['-u', '-g'].map((flag) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim()))
+    const [uid, gid] = ['-u', '-g'].map(flag =>
+      Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim()),
+    )
     chownSync(root, uid!, gid!)
   }
   const data = join(root, 'data')
@@ -67,9 +73,23 @@ export async function startThrowawayPostgres (t: Test): Promise<ThrowawayPostgre
   const stopNow = (): void => {
     // Synchronous, so it also works from an 'exit' handler if the test process is on its way out.
     if (started) {
-      try { setFrozen(false) } catch {}
       try {
-        execFileSync(asRoot ? 'runuser' : join(bin, 'pg_ctl'), [...(asRoot ? ['-u', 'postgres', '--', join(bin, 'pg_ctl')] : []), 'stop', '-D', data, '-m', 'immediate', '-w'], { stdio: 'ignore', timeout: 30_000 })
+        setFrozen(false)
+      } catch {}
+      try {
+        execFileSync(
+          asRoot ? 'runuser' : join(bin, 'pg_ctl'),
+          [
+            ...(asRoot ? ['-u', 'postgres', '--', join(bin, 'pg_ctl')] : []),
+            'stop',
+            '-D',
+            data,
+            '-m',
+            'immediate',
+            '-w',
+          ],
+          { stdio: 'ignore', timeout: 30_000 },
+        )
       } catch {}
       started = false
     }
@@ -85,10 +105,18 @@ export async function startThrowawayPostgres (t: Test): Promise<ThrowawayPostgre
   let port = 0
   const start = async (): Promise<void> => {
     await run(bin, 'pg_ctl', [
-      'start', '-D', data, '-l', join(root, 'server.log'), '-w', '-t', '60',
+      'start',
+      '-D',
+      data,
+      '-l',
+      join(root, 'server.log'),
+      '-w',
+      '-t',
+      '60',
       // Its own socket directory: the default one is the shared server's. fsync off: a drill kills the
       // server process, not the machine, so committed data still reaches the files through the page cache.
-      '-o', `-c listen_addresses=127.0.0.1 -c port=${port} -c unix_socket_directories=${root} -c fsync=off -c max_connections=40 -c shared_buffers=16MB`,
+      '-o',
+      `-c listen_addresses=127.0.0.1 -c port=${port} -c unix_socket_directories=${root} -c fsync=off -c max_connections=40 -c shared_buffers=16MB`,
     ])
     started = true
   }
@@ -105,7 +133,10 @@ export async function startThrowawayPostgres (t: Test): Promise<ThrowawayPostgre
 
   const setFrozen = (frozen: boolean): void => {
     const postmaster = Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0])
-    const children = execFileSync('pgrep', ['-P', String(postmaster)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number)
+    const children = execFileSync('pgrep', ['-P', String(postmaster)], { encoding: 'utf8' })
+      .split('\n')
+      .filter(Boolean)
+      .map(Number)
     for (const pid of [postmaster, ...children]) process.kill(pid, frozen ? 'SIGSTOP' : 'SIGCONT')
   }
 
@@ -113,7 +144,11 @@ export async function startThrowawayPostgres (t: Test): Promise<ThrowawayPostgre
   const query = async <Row>(url: string, sql: string, params: unknown[] = []): Promise<Row[]> => {
     const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 })
     await client.connect()
-    try { return (await client.query(sql, params)).rows as Row[] } finally { await client.end() }
+    try {
+      return (await client.query(sql, params)).rows as Row[]
+    } finally {
+      await client.end()
+    }
   }
   await query(`${base}/postgres`, `CREATE DATABASE ${DATABASE}`)
   const ownerUrl = `${base}/${DATABASE}`
@@ -129,14 +164,14 @@ export async function startThrowawayPostgres (t: Test): Promise<ThrowawayPostgre
     port,
     ownerUrl,
     appUrl: `postgresql://${APP_ROLE}@127.0.0.1:${port}/${DATABASE}`,
-    async stop (mode) {
+    async stop(mode) {
       await run(bin, 'pg_ctl', ['stop', '-D', data, '-m', mode, '-w', '-t', '60'])
       started = false
     },
     start,
     freeze: setFrozen,
     query: (sql, params) => query(ownerUrl, sql, params),
-    async createTenant () {
+    async createTenant() {
       const slug = uniqueSlug('drill')
       const client = new pg.Client({ connectionString: ownerUrl })
       await client.connect()

@@ -9,7 +9,7 @@ import { loadProxyConfig } from '../../proxy/config.js'
 
 const SECRET = 'a-secret-of-at-least-thirty-two-characters'
 
-function tempDir (t: import('tap').Test): string {
+function tempDir(t: import('tap').Test): string {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-config-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   return dir
@@ -25,7 +25,7 @@ const problemsOf = (env: Record<string, string>): string[] => {
   return []
 }
 
-t.test('each bad setting is refused with its name', async (t) => {
+t.test('each bad setting is refused with its name', async t => {
   const cases: Array<[Record<string, string>, RegExp]> = [
     [{ PROXY_HTTPS_PORT: '70000' }, /^PROXY_HTTPS_PORT: /],
     [{ PROXY_HTTPS_PORT: '8443.5' }, /^PROXY_HTTPS_PORT: /],
@@ -64,42 +64,96 @@ t.test('each bad setting is refused with its name', async (t) => {
     t.match(problems[0], expected, JSON.stringify(env))
   }
   t.notMatch(problemsOf({ IDENTITY_SECRET: 'short' })[0], /short/, 'a secret is never echoed')
-  t.notMatch(problemsOf({ REDIS_URL: 'redis:/user:hunter2@x' })[0], /hunter2/, 'a URL (with its password) is never echoed')
+  t.notMatch(
+    problemsOf({ REDIS_URL: 'redis:/user:hunter2@x' })[0],
+    /hunter2/,
+    'a URL (with its password) is never echoed',
+  )
 })
 
-t.test('values become the config the app uses', async (t) => {
+t.test('values become the config the app uses', async t => {
   const dir = tempDir(t)
   const config = loadProxyConfig({
-    DATA_DIR: dir, IDENTITY_SECRET: SECRET, UPSTREAM_URLS: 'http://a:3000, http://b:3000', TENANT_PLANS: 'acme=pro,globex=enterprise',
-    RATE_LIMIT_WINDOW_SECONDS: '30', AUTH_CACHE_TTL_SECONDS: '5', RATE_LIMIT_FAIL_OPEN: 'false',
+    DATA_DIR: dir,
+    IDENTITY_SECRET: SECRET,
+    UPSTREAM_URLS: 'http://a:3000, http://b:3000',
+    TENANT_PLANS: 'acme=pro,globex=enterprise',
+    RATE_LIMIT_WINDOW_SECONDS: '30',
+    AUTH_CACHE_TTL_SECONDS: '5',
+    RATE_LIMIT_FAIL_OPEN: 'false',
   })
-  t.same(config.upstreams.map((url) => url.origin), ['http://a:3000', 'http://b:3000'])
-  t.same([...config.rateLimit.tenantPlans], [['acme', 'pro'], ['globex', 'enterprise']])
+  t.same(
+    config.upstreams.map(url => url.origin),
+    ['http://a:3000', 'http://b:3000'],
+  )
+  t.same(
+    [...config.rateLimit.tenantPlans],
+    [
+      ['acme', 'pro'],
+      ['globex', 'enterprise'],
+    ],
+  )
   t.equal(config.rateLimit.windowMs, 30_000)
   t.equal(config.rateLimit.failOpen, false)
   t.equal(config.auth.cacheTtlMs, 5000)
   t.same(config.tenantFacts, { ttlMs: 5000, maxEntries: 10_000, timeoutMs: 2000 }, 'tenant facts kept 5 s by default')
-  t.same(loadProxyConfig({ DATA_DIR: dir, IDENTITY_SECRET: SECRET, TENANT_FACTS_TTL_SECONDS: '2', TENANT_FACTS_MAX_ENTRIES: '500' }).tenantFacts,
-    { ttlMs: 2000, maxEntries: 500, timeoutMs: 2000 })
+  t.same(
+    loadProxyConfig({
+      DATA_DIR: dir,
+      IDENTITY_SECRET: SECRET,
+      TENANT_FACTS_TTL_SECONDS: '2',
+      TENANT_FACTS_MAX_ENTRIES: '500',
+    }).tenantFacts,
+    { ttlMs: 2000, maxEntries: 500, timeoutMs: 2000 },
+  )
   t.same(config.tls, { kind: 'local-ca', dir: join(dir, 'tls'), hostnames: ['localhost', '127.0.0.1', '::1'] })
   t.equal(config.auth.htpasswdFile, join(dir, 'htpasswd'))
-  t.same(config.clientTimeouts, { headersMs: 10_000, requestMs: 60_000, keepAliveMs: 60_000 }, 'client deadlines by default')
-  t.same(loadProxyConfig({ DATA_DIR: dir, IDENTITY_SECRET: SECRET, HEADERS_TIMEOUT_MS: '1000', REQUEST_TIMEOUT_MS: '3000', KEEP_ALIVE_TIMEOUT_MS: '1500' }).clientTimeouts,
-    { headersMs: 1000, requestMs: 3000, keepAliveMs: 1500 })
+  t.same(
+    config.clientTimeouts,
+    { headersMs: 10_000, requestMs: 60_000, keepAliveMs: 60_000 },
+    'client deadlines by default',
+  )
+  t.same(
+    loadProxyConfig({
+      DATA_DIR: dir,
+      IDENTITY_SECRET: SECRET,
+      HEADERS_TIMEOUT_MS: '1000',
+      REQUEST_TIMEOUT_MS: '3000',
+      KEEP_ALIVE_TIMEOUT_MS: '1500',
+    }).clientTimeouts,
+    { headersMs: 1000, requestMs: 3000, keepAliveMs: 1500 },
+  )
   t.equal(config.workers, 1, 'one process unless asked')
   t.equal(loadProxyConfig({ DATA_DIR: dir, IDENTITY_SECRET: SECRET, PROXY_WORKERS: '3' }).workers, 3)
-  t.equal(loadProxyConfig({ DATA_DIR: dir, IDENTITY_SECRET: SECRET, PROXY_WORKERS: 'auto' }).workers, availableParallelism(), 'auto: one per CPU')
+  t.equal(
+    loadProxyConfig({ DATA_DIR: dir, IDENTITY_SECRET: SECRET, PROXY_WORKERS: 'auto' }).workers,
+    availableParallelism(),
+    'auto: one per CPU',
+  )
 
   const generated = loadProxyConfig({ DATA_DIR: dir })
   t.ok(generated.identitySecret.length >= 32, 'without IDENTITY_SECRET a development secret is made in DATA_DIR')
   t.equal(loadProxyConfig({ DATA_DIR: dir }).identitySecret, generated.identitySecret, 'and kept')
 })
 
-t.test('PROXY_CONFIG_FILE: settings from JSON, the environment wins, unknown keys refused', async (t) => {
+t.test('PROXY_CONFIG_FILE: settings from JSON, the environment wins, unknown keys refused', async t => {
   const dir = tempDir(t)
   const file = join(dir, 'proxy.json')
-  writeFileSync(file, JSON.stringify({ RATE_LIMIT_FREE: 42, UPSTREAM_TIMEOUT_MS: 1500, REDIS_URL: 'redis://cache:6379', RATE_LIMIT_FAIL_OPEN: false }))
-  const config = loadProxyConfig({ PROXY_CONFIG_FILE: file, IDENTITY_SECRET: SECRET, DATA_DIR: dir, UPSTREAM_TIMEOUT_MS: '2500' })
+  writeFileSync(
+    file,
+    JSON.stringify({
+      RATE_LIMIT_FREE: 42,
+      UPSTREAM_TIMEOUT_MS: 1500,
+      REDIS_URL: 'redis://cache:6379',
+      RATE_LIMIT_FAIL_OPEN: false,
+    }),
+  )
+  const config = loadProxyConfig({
+    PROXY_CONFIG_FILE: file,
+    IDENTITY_SECRET: SECRET,
+    DATA_DIR: dir,
+    UPSTREAM_TIMEOUT_MS: '2500',
+  })
   t.equal(config.rateLimit.perPlan.free, 42, 'from the file')
   t.equal(config.redisUrl, 'redis://cache:6379')
   t.equal(config.rateLimit.failOpen, false, 'JSON booleans work')
@@ -115,15 +169,27 @@ t.test('PROXY_CONFIG_FILE: settings from JSON, the environment wins, unknown key
   t.match(problemsOf({ PROXY_CONFIG_FILE: file }), [/PROXY_CONFIG_FILE: .* must hold a JSON object/])
   writeFileSync(file, '{ not json')
   t.match(problemsOf({ PROXY_CONFIG_FILE: file }), [/^PROXY_CONFIG_FILE: cannot read /])
-  t.throws(() => loadProxyConfig({ PROXY_CONFIG_FILE: join(dir, 'missing.json'), IDENTITY_SECRET: SECRET }), ConfigError)
+  t.throws(
+    () => loadProxyConfig({ PROXY_CONFIG_FILE: join(dir, 'missing.json'), IDENTITY_SECRET: SECRET }),
+    ConfigError,
+  )
 })
 
-t.test('compression settings: on by default, zstd then Brotli then gzip at level 1, from 1 KiB', async (t) => {
+t.test('compression settings: on by default, zstd then Brotli then gzip at level 1, from 1 KiB', async t => {
   const dir = tempDir(t)
-  t.same(loadProxyConfig({ IDENTITY_SECRET: SECRET, DATA_DIR: dir }).compression,
-    { enabled: true, encodings: ['zstd', 'br', 'gzip'], levels: { gzip: 1, br: 1, zstd: 1 }, minBytes: 1024 })
+  t.same(loadProxyConfig({ IDENTITY_SECRET: SECRET, DATA_DIR: dir }).compression, {
+    enabled: true,
+    encodings: ['zstd', 'br', 'gzip'],
+    levels: { gzip: 1, br: 1, zstd: 1 },
+    minBytes: 1024,
+  })
   const chosen = loadProxyConfig({
-    IDENTITY_SECRET: SECRET, DATA_DIR: dir, COMPRESSION: 'false', COMPRESSION_ENCODINGS: 'gzip', COMPRESSION_GZIP_LEVEL: '6', COMPRESSION_MIN_BYTES: '0',
+    IDENTITY_SECRET: SECRET,
+    DATA_DIR: dir,
+    COMPRESSION: 'false',
+    COMPRESSION_ENCODINGS: 'gzip',
+    COMPRESSION_GZIP_LEVEL: '6',
+    COMPRESSION_MIN_BYTES: '0',
   }).compression
   t.same(chosen, { enabled: false, encodings: ['gzip'], levels: { gzip: 6, br: 1, zstd: 1 }, minBytes: 0 })
 })

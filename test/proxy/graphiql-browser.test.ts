@@ -12,39 +12,63 @@ const CHROMIUM = '/usr/bin/chromium'
 
 /** Chromium trusts exactly this certificate's key, as a browser that imported the local CA would trust it. */
 const spkiPin = (pem: string): string =>
-  createHash('sha256').update(new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' })).digest('base64')
+  createHash('sha256')
+    .update(new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' }))
+    .digest('base64')
 
-t.test('GraphiQL through the proxy in headless Chromium', { timeout: 120_000 }, async (t) => {
+t.test('GraphiQL through the proxy in headless Chromium', { timeout: 120_000 }, async t => {
   t.ok(existsSync(CHROMIUM), `${CHROMIUM} is installed (apt-get install chromium; .ci/run does)`)
   forEachBackend(t, async (t, backend) => {
     const stack = await startEdgeStack(t, backend)
     const alice = await stack.addLogin('alice')
     const bob = await stack.addLogin('bob')
-    const created = await stack.request('/api/v1/projects', { as: alice, method: 'POST', body: JSON.stringify({ name: 'Seen in the browser' }) })
+    const created = await stack.request('/api/v1/projects', {
+      as: alice,
+      method: 'POST',
+      body: JSON.stringify({ name: 'Seen in the browser' }),
+    })
     t.equal(created.status, 201)
-    await stack.request('/api/v1/projects', { as: bob, method: 'POST', body: JSON.stringify({ name: 'Bob private project' }) })
+    await stack.request('/api/v1/projects', {
+      as: bob,
+      method: 'POST',
+      body: JSON.stringify({ name: 'Bob private project' }),
+    })
 
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: [
-        '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync', `--ignore-certificate-errors-spki-list=${spkiPin(stack.caCert)}`,
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        `--ignore-certificate-errors-spki-list=${spkiPin(stack.caCert)}`,
       ],
     })
     t.teardown(() => browser.close())
     const context = await browser.newContext({ httpCredentials: { username: alice.login, password: alice.password } })
     const page = await context.newPage()
     const problems: string[] = []
-    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`))
+    page.on('pageerror', error => problems.push(`page error: ${error.message}`))
     // A failed load is reported with its URL below; the console's copy of it names none.
-    page.on('console', (message) => { if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) problems.push(`console: ${message.text()}`) })
-    page.on('response', (reply) => { if (reply.status() >= 400) problems.push(`${reply.status()} for ${reply.url()}`) })
-    page.on('requestfailed', (request) => problems.push(`request failed: ${request.url()} ${request.failure()?.errorText}`))
+    page.on('console', message => {
+      if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) {
+        problems.push(`console: ${message.text()}`)
+      }
+    })
+    page.on('response', reply => {
+      if (reply.status() >= 400) problems.push(`${reply.status()} for ${reply.url()}`)
+    })
+    page.on('requestfailed', request =>
+      problems.push(`request failed: ${request.url()} ${request.failure()?.errorText}`),
+    )
 
     const response = await page.goto(`${stack.proxyUrl}/graphiql`)
     t.equal(response?.status(), 200)
     t.match(response?.headers()['content-security-policy'], /script-src 'self'/, 'served under the edge CSP')
-    t.equal(await response?.securityDetails()?.then((details) => details?.protocol), 'TLS 1.3')
+    t.equal(await response?.securityDetails()?.then(details => details?.protocol), 'TLS 1.3')
 
     const execute = page.locator('.graphiql-execute-button')
     await execute.waitFor({ timeout: 30_000 })
@@ -53,7 +77,7 @@ t.test('GraphiQL through the proxy in headless Chromium', { timeout: 120_000 }, 
     await result.getByText('Seen in the browser').waitFor({ timeout: 30_000 })
     const text = await result.innerText()
     t.match(text, alice.tenant.slug, 'the viewer is the logged-in tenant')
-    t.notMatch(text, 'Bob private project', 'another tenant\'s data is not there')
+    t.notMatch(text, 'Bob private project', "another tenant's data is not there")
     t.same(problems, [], 'no script, CSP or network errors on the page')
 
     // Swagger UI runs under the same policy.

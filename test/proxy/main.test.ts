@@ -12,12 +12,20 @@ import { forEachBackend } from '../helpers/backends.js'
 import { buildTestApp, TEST_IDENTITY_SECRET } from '../helpers/build-app.js'
 import { eventually, freePort } from '../helpers/edge-stack.js'
 
-function startProxy (env: Record<string, string>) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'proxy/main.ts'], { cwd: process.cwd(), env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+function startProxy(env: Record<string, string>) {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'proxy/main.ts'], {
+    cwd: process.cwd(),
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   const output = { stdout: '', stderr: '' }
-  child.stdout.on('data', (chunk) => { output.stdout += String(chunk) })
-  child.stderr.on('data', (chunk) => { output.stderr += String(chunk) })
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  child.stdout.on('data', chunk => {
+    output.stdout += String(chunk)
+  })
+  child.stderr.on('data', chunk => {
+    output.stderr += String(chunk)
+  })
+  const exited = new Promise<number | null>(resolve => child.on('exit', code => resolve(code)))
   return { child, output, exited }
 }
 
@@ -41,8 +49,14 @@ forEachBackend(t, async (t, backend) => {
   }
 
   const first = startProxy(env)
-  t.teardown(() => { if (first.child.exitCode === null) first.child.kill('SIGKILL') })
-  await eventually(async () => first.output.stdout.includes('gatehouse proxy ready') || first.child.exitCode !== null, 20_000, 'the proxy starting')
+  t.teardown(() => {
+    if (first.child.exitCode === null) first.child.kill('SIGKILL')
+  })
+  await eventually(
+    async () => first.output.stdout.includes('gatehouse proxy ready') || first.child.exitCode !== null,
+    20_000,
+    'the proxy starting',
+  )
   t.equal(first.child.exitCode, null, first.output.stderr)
   t.match(first.output.stderr, `curl --cacert ${join(dataDir, 'tls', 'ca.crt')}`, 'first start: how to trust the CA')
   t.match(first.output.stdout, /"msg":"gatehouse proxy ready"/, 'JSON logs')
@@ -54,7 +68,10 @@ forEachBackend(t, async (t, backend) => {
   t.equal(health.statusCode, 200)
   await health.body.dump()
   const authorization = `Basic ${Buffer.from(`ops@${tenant.slug}:ops-password`).toString('base64')}`
-  const projects = await request(`https://127.0.0.1:${https}/api/v1/projects`, { dispatcher: agent, headers: { authorization } })
+  const projects = await request(`https://127.0.0.1:${https}/api/v1/projects`, {
+    dispatcher: agent,
+    headers: { authorization },
+  })
   t.equal(projects.statusCode, 200, 'through to the API, trusting only the CA it printed')
   t.same(await projects.body.json(), { data: [], next: null })
   const redirect = await request(`http://127.0.0.1:${http}/api/v1/projects?x=1`, { headers: { host: 'localhost' } })
@@ -77,8 +94,14 @@ forEachBackend(t, async (t, backend) => {
   t.ok(Date.now() - stopping < 10_000, 'promptly, not at the end of the 20 s grace period')
 
   const second = startProxy(env)
-  t.teardown(() => { if (second.child.exitCode === null) second.child.kill('SIGKILL') })
-  await eventually(async () => second.output.stdout.includes('gatehouse proxy ready') || second.child.exitCode !== null, 20_000, 'the second start')
+  t.teardown(() => {
+    if (second.child.exitCode === null) second.child.kill('SIGKILL')
+  })
+  await eventually(
+    async () => second.output.stdout.includes('gatehouse proxy ready') || second.child.exitCode !== null,
+    20_000,
+    'the second start',
+  )
   t.notMatch(second.output.stderr, /Trust it once/, 'the CA is reused, so nothing new to trust')
   t.equal(readFileSync(join(dataDir, 'tls', 'ca.crt'), 'utf8'), ca, 'same CA')
   second.child.kill('SIGTERM')

@@ -13,7 +13,7 @@ import { startEdgeStack } from '../helpers/edge-stack.js'
 
 const timeouts = { headersMs: 2000, requestMs: 5000, keepAliveMs: 7000 }
 
-t.test('both side servers have the client deadlines they are given, and a connection cap', async (t) => {
+t.test('both side servers have the client deadlines they are given, and a connection cap', async t => {
   const deadlines = (server: Server): unknown => ({
     headers: server.headersTimeout,
     request: server.requestTimeout,
@@ -23,25 +23,28 @@ t.test('both side servers have the client deadlines they are given, and a connec
   const redirect = buildRedirectServer(8443, { timeouts, maxConnections: 12 })
   const metrics = buildMetricsServer(new Registry(), { timeouts })
   t.teardown(() => Promise.all([redirect.close(), metrics.close()]))
-  for (const [what, app] of [['redirect', redirect], ['metrics', metrics]] as const) {
+  for (const [what, app] of [
+    ['redirect', redirect],
+    ['metrics', metrics],
+  ] as const) {
     const expected = { headers: 2000, request: 5000, keepAlive: 7000, idleSocket: 5000 }
     t.same(deadlines(app.server), expected, `${what}: as configured, not Node's defaults`)
   }
 
   await metrics.listen({ host: '127.0.0.1', port: 0 })
   const port = (metrics.server.address() as AddressInfo).port
-  const open = async (): Promise<{ socket: Socket, closed: Promise<void> }> => {
+  const open = async (): Promise<{ socket: Socket; closed: Promise<void> }> => {
     const socket = connect(port, '127.0.0.1')
     t.teardown(() => socket.destroy())
     socket.on('error', () => {})
-    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
-    await new Promise((resolve) => socket.once('connect', resolve))
+    const closed = new Promise<void>(resolve => socket.once('close', () => resolve()))
+    await new Promise(resolve => socket.once('connect', resolve))
     return { socket, closed }
   }
   const held = await Promise.all(Array.from({ length: METRICS_MAX_CONNECTIONS }, open))
   const extra = await open()
   extra.socket.write('GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n')
-  const giveUp = new Promise((resolve) => setTimeout(resolve, 2000, false))
+  const giveUp = new Promise(resolve => setTimeout(resolve, 2000, false))
   const closedAtOnce = await Promise.race([extra.closed.then(() => true), giveUp])
   t.ok(closedAtOnce, `metrics: past ${METRICS_MAX_CONNECTIONS} open connections one more is closed at once`)
   held[0]!.socket.destroy()
@@ -51,14 +54,17 @@ t.test('both side servers have the client deadlines they are given, and a connec
   t.equal(response.statusCode, 200, 'and once one is gone, served again')
 })
 
-t.test('plain HTTP: 308 to https with path and query, /health in place', async (t) => {
+t.test('plain HTTP: 308 to https with path and query, /health in place', async t => {
   const redirect = buildRedirectServer(8443, { timeouts, maxConnections: 100 })
   await redirect.listen({ host: '127.0.0.1', port: 0 })
   t.teardown(() => redirect.close())
   const base = `http://127.0.0.1:${(redirect.server.address() as { port: number }).port}`
 
   for (const method of ['GET', 'POST'] as const) {
-    const response = await request(`${base}/api/v1/projects?limit=5&q=a%20b`, { method, headers: { host: 'localhost:8080' } })
+    const response = await request(`${base}/api/v1/projects?limit=5&q=a%20b`, {
+      method,
+      headers: { host: 'localhost:8080' },
+    })
     await response.body.dump()
     t.equal(response.statusCode, 308, `${method} keeps its method`)
     t.equal(response.headers.location, 'https://localhost:8443/api/v1/projects?limit=5&q=a%20b')
@@ -71,7 +77,11 @@ t.test('plain HTTP: 308 to https with path and query, /health in place', async (
     const response = await request(`${base}/path`, { headers: { host: hostile } })
     await response.body.dump()
     t.equal(response.statusCode, 308)
-    t.equal(response.headers.location, 'https://localhost:8443/path', `Host ${JSON.stringify(hostile)} is not reflected`)
+    t.equal(
+      response.headers.location,
+      'https://localhost:8443/path',
+      `Host ${JSON.stringify(hostile)} is not reflected`,
+    )
   }
   const named = await request(`${base}/x`, { headers: { host: 'gatehouse.example.com' } })
   await named.body.dump()
@@ -84,7 +94,7 @@ t.test('plain HTTP: 308 to https with path and query, /health in place', async (
 })
 
 forEachBackend(t, async (t, backend) => {
-  t.test('metrics: edge counters move with traffic, served only by the metrics server', async (t) => {
+  t.test('metrics: edge counters move with traffic, served only by the metrics server', async t => {
     const stack = await startEdgeStack(t, backend, { RATE_LIMIT_FREE: '3' })
     const alice = await stack.addLogin()
     const metrics = buildMetricsServer(stack.proxy.edgeMetrics.registry, { timeouts })
@@ -96,7 +106,7 @@ forEachBackend(t, async (t, backend) => {
       return response.body.text()
     }
     const value = (text: string, series: string): number => {
-      const line = text.split('\n').find((candidate) => candidate.startsWith(`${series} `))
+      const line = text.split('\n').find(candidate => candidate.startsWith(`${series} `))
       return line === undefined ? 0 : Number(line.slice(series.length + 1))
     }
     const tenant = alice.tenant.slug

@@ -21,9 +21,16 @@ if (exitCode !== undefined) {
 setInterval(() => {}, 1000)
 `
 
-interface Harness { child: DevChild, lines: string[], restarts: string[], stops: ChildStop[], src: string, dir: string }
+interface Harness {
+  child: DevChild
+  lines: string[]
+  restarts: string[]
+  stops: ChildStop[]
+  src: string
+  dir: string
+}
 
-function harness (t: Test, env: Record<string, string> = {}): Harness {
+function harness(t: Test, env: Record<string, string> = {}): Harness {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-dev-child-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const src = join(dir, 'src')
@@ -39,23 +46,23 @@ function harness (t: Test, env: Record<string, string> = {}): Harness {
     cwd: dir,
     env: { PATH: process.env.PATH, ...env },
     watch: [src],
-    onLine: (line) => lines.push(line),
-    onUnexpectedStop: (stop) => stops.push(stop),
-    onRestart: (changed) => restarts.push(changed),
+    onLine: line => lines.push(line),
+    onUnexpectedStop: stop => stops.push(stop),
+    onRestart: changed => restarts.push(changed),
   })
   t.teardown(() => child.stop('SIGKILL', 0))
   return { child, lines, restarts, stops, src, dir }
 }
 
-const started = (lines: string[]): string[] => lines.filter((line) => line.startsWith('started '))
+const started = (lines: string[]): string[] => lines.filter(line => line.startsWith('started '))
 
-t.test('a change to a watched source file restarts it; dev goes on; a stop sends one signal', async (t) => {
+t.test('a change to a watched source file restarts it; dev goes on; a stop sends one signal', async t => {
   const { child, lines, restarts, stops, src } = harness(t)
   child.start()
   await eventually(async () => started(lines).length === 1, 20_000, 'the first start')
   const first = child.pid
 
-  writeFileSync(join(src, 'notes.swp'), 'an editor\'s swap file')
+  writeFileSync(join(src, 'notes.swp'), "an editor's swap file")
   writeFileSync(join(src, 'other.ts'), 'export const x = 2\n')
   await eventually(async () => started(lines).length === 2, 20_000, 'the restart')
   t.not(child.pid, first, 'a new process')
@@ -65,11 +72,11 @@ t.test('a change to a watched source file restarts it; dev goes on; a stop sends
 
   const stop = await child.stop('SIGINT', 10_000)
   t.same({ code: stop.code, signal: stop.signal }, { code: 0, signal: null })
-  t.equal(lines.filter((line) => line === 'got SIGINT').length, 1, 'one SIGINT')
+  t.equal(lines.filter(line => line === 'got SIGINT').length, 1, 'one SIGINT')
   t.same(stops, [], 'a requested stop is not reported as unexpected')
 })
 
-t.test('a process that stops by itself is reported with its status and last lines', async (t) => {
+t.test('a process that stops by itself is reported with its status and last lines', async t => {
   const { child, stops } = harness(t, { EXIT_CODE: '3' })
   child.start()
   await eventually(async () => stops.length === 1, 20_000, 'the stop')
@@ -79,22 +86,27 @@ t.test('a process that stops by itself is reported with its status and last line
   t.equal(stop.code, 3, 'stopping it afterwards changes nothing')
 })
 
-t.test('when dev dies without a word (SIGKILL), its process stops too', async (t) => {
+t.test('when dev dies without a word (SIGKILL), its process stops too', async t => {
   const { dir } = harness(t)
   // A stand-in for dev: starts the entry and prints its pid.
-  writeFileSync(join(dir, 'dev.mts'), `
+  writeFileSync(
+    join(dir, 'dev.mts'),
+    `
 import { DevChild } from ${JSON.stringify(new URL('../../scripts/dev/dev-child.ts', import.meta.url).pathname)}
 const child = new DevChild({
   name: 'stub', entry: 'src/entry.ts', cwd: ${JSON.stringify(dir)}, env: process.env, watch: [],
   onLine: (line) => process.stdout.write(line + '\\n'), onUnexpectedStop: () => {}, onRestart: () => {},
 })
 child.start()
-`)
+`,
+  )
   const dev = spawn(process.execPath, ['--import', 'tsx', join(dir, 'dev.mts')], {
     stdio: ['ignore', 'pipe', 'inherit'],
   })
   let output = ''
-  dev.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  dev.stdout.on('data', (chunk: Buffer) => {
+    output += chunk.toString()
+  })
   await eventually(async () => /started \d+/.test(output), 20_000, 'the process started')
   const pid = Number(/started (\d+)/.exec(output)![1])
   dev.kill('SIGKILL')
@@ -103,7 +115,7 @@ child.start()
 })
 
 /** Running (not gone, and not a zombie waiting for a reaper). */
-function alive (pid: number): boolean {
+function alive(pid: number): boolean {
   try {
     return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))
   } catch {

@@ -21,17 +21,19 @@ const alice = `Basic ${Buffer.from('alice@acme:alice-demo-password').toString('b
 interface Dev {
   child: ChildProcess
   output(): string
-  exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
-  ports: { api: number, https: number }
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+  ports: { api: number; https: number }
   /** Resolves with the output once it matches; fails the test if dev exits first. */
   waitFor(pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray>
 }
 
-async function startDev (t: Test, env: Record<string, string> = {}): Promise<Dev> {
+async function startDev(t: Test, env: Record<string, string> = {}): Promise<Dev> {
   const [api, https, http, metrics] = [await freePort(), await freePort(), await freePort(), await freePort()]
   const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/dev.ts'], {
     env: {
-      PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: dataDir,
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      DATA_DIR: dataDir,
       PORT: String(api),
       PROXY_HTTPS_PORT: String(https),
       PROXY_HTTP_PORT: String(http),
@@ -43,14 +45,20 @@ async function startDev (t: Test, env: Record<string, string> = {}): Promise<Dev
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let output = ''
-  child.stdout!.on('data', (chunk: Buffer) => { output += chunk.toString() })
-  child.stderr!.on('data', (chunk: Buffer) => { output += chunk.toString() })
-  const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => {
+  child.stdout!.on('data', (chunk: Buffer) => {
+    output += chunk.toString()
+  })
+  child.stderr!.on('data', (chunk: Buffer) => {
+    output += chunk.toString()
+  })
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>(resolve => {
     child.on('exit', (code, signal) => resolve({ code, signal }))
   })
   t.teardown(async () => {
     if (child.exitCode !== null || child.signalCode !== null) return
-    try { process.kill(-child.pid!, 'SIGKILL') } catch {}
+    try {
+      process.kill(-child.pid!, 'SIGKILL')
+    } catch {}
     await exited
   })
   return {
@@ -58,25 +66,30 @@ async function startDev (t: Test, env: Record<string, string> = {}): Promise<Dev
     output: () => output,
     exited,
     ports: { api, https },
-    async waitFor (pattern, timeoutMs) {
+    async waitFor(pattern, timeoutMs) {
       let match: RegExpMatchArray | null = null
       let gone = false
-      void exited.then(() => { gone = true })
-      await eventually(async () => {
-        match = pattern.exec(output)
-        if (match === null && gone) throw new Error(`dev exited before ${pattern}:\n${output}`)
-        return match !== null
-      }, timeoutMs, String(pattern))
+      void exited.then(() => {
+        gone = true
+      })
+      await eventually(
+        async () => {
+          match = pattern.exec(output)
+          if (match === null && gone) throw new Error(`dev exited before ${pattern}:\n${output}`)
+          return match !== null
+        },
+        timeoutMs,
+        String(pattern),
+      )
       return match!
     },
   }
 }
 
 /** Lines in the output that match, e.g. how many times a process began shutting down. */
-const count = (output: string, pattern: RegExp): number =>
-  output.split('\n').filter((line) => pattern.test(line)).length
+const count = (output: string, pattern: RegExp): number => output.split('\n').filter(line => pattern.test(line)).length
 
-t.test('the banner shows once the edge serves; Ctrl-C stops each process once', { timeout: 120_000 }, async (t) => {
+t.test('the banner shows once the edge serves; Ctrl-C stops each process once', { timeout: 120_000 }, async t => {
   const dev = await startDev(t)
   const [, seconds] = await dev.waitFor(BANNER, 100_000)
   t.ok(Number(seconds) > 0, `the banner says how long start took (${seconds} s)`)
@@ -89,9 +102,10 @@ t.test('the banner shows once the edge serves; Ctrl-C stops each process once', 
   t.equal(ready.statusCode, 200, 'the edge is ready when the banner shows')
   await ready.body.dump()
   const projects = await request(`https://127.0.0.1:${dev.ports.https}/api/v1/projects`, {
-    dispatcher, headers: { authorization: alice },
+    dispatcher,
+    headers: { authorization: alice },
   })
-  t.equal(projects.statusCode, 200, 'acme\'s projects through the edge')
+  t.equal(projects.statusCode, 200, "acme's projects through the edge")
   t.ok(((await projects.body.json()) as { data: unknown[] }).data.length > 0, 'the demo tenant comes with data')
 
   const output = dev.output()
@@ -103,7 +117,11 @@ t.test('the banner shows once the edge serves; Ctrl-C stops each process once', 
 
   // A terminal's Ctrl-C: SIGINT to every process of the foreground group; npm's wrappers may relay it once more.
   process.kill(-dev.child.pid!, 'SIGINT')
-  setTimeout(() => { try { process.kill(dev.child.pid!, 'SIGINT') } catch {} }, 20)
+  setTimeout(() => {
+    try {
+      process.kill(dev.child.pid!, 'SIGINT')
+    } catch {}
+  }, 20)
   t.same(await dev.exited, { code: 0, signal: null }, 'Ctrl-C: both drain and dev exits 0')
   const after = dev.output()
   t.equal(count(after, /^api {2}\| .*"signal":"SIGINT".*shutting down/), 1, 'the API got one SIGINT')
@@ -113,7 +131,7 @@ t.test('the banner shows once the edge serves; Ctrl-C stops each process once', 
   t.match(after, /^proxy\| exited \(0\)$/m, 'the proxy stopped cleanly')
 })
 
-t.test('a bad setting ends dev with exit 78, naming it', { timeout: 60_000 }, async (t) => {
+t.test('a bad setting ends dev with exit 78, naming it', { timeout: 60_000 }, async t => {
   const dev = await startDev(t, { PROXY_HTTPS_PORT: 'abc' })
   t.same(await dev.exited, { code: 78, signal: null })
   t.match(dev.output(), /proxy stopped \(exit 78\): bad setting PROXY_HTTPS_PORT: must be integer \(got "abc"\)/)
@@ -121,9 +139,9 @@ t.test('a bad setting ends dev with exit 78, naming it', { timeout: 60_000 }, as
   t.notMatch(dev.output(), BANNER, 'no banner')
 })
 
-t.test('a port in use ends dev, naming the port, its variable and what holds it', { timeout: 60_000 }, async (t) => {
+t.test('a port in use ends dev, naming the port, its variable and what holds it', { timeout: 60_000 }, async t => {
   const taken = createServer()
-  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
+  await new Promise<void>(resolve => taken.listen(0, '127.0.0.1', resolve))
   t.teardown(() => taken.close())
   const port = (taken.address() as { port: number }).port
   const dev = await startDev(t, { PROXY_HTTPS_PORT: String(port) })
@@ -133,7 +151,7 @@ t.test('a port in use ends dev, naming the port, its variable and what holds it'
   t.notMatch(dev.output(), BANNER, 'no banner')
 })
 
-t.test('the embedded database held by another process ends dev, naming the holder', { timeout: 60_000 }, async (t) => {
+t.test('the embedded database held by another process ends dev, naming the holder', { timeout: 60_000 }, async t => {
   // Another live process's pid in the lock file, as `npm run db:seed` would leave while it runs.
   const lock = join(dataDir, 'pglite.pid')
   writeFileSync(lock, String(process.pid))
@@ -145,7 +163,7 @@ t.test('the embedded database held by another process ends dev, naming the holde
   t.match(dev.output(), `kill ${process.pid}`, 'says what to do')
 })
 
-t.test('a process that dies ends dev with its status and says so', { timeout: 90_000 }, async (t) => {
+t.test('a process that dies ends dev with its status and says so', { timeout: 90_000 }, async t => {
   const dev = await startDev(t)
   await dev.waitFor(BANNER, 80_000)
   const [, apiPid] = await dev.waitFor(/api pid (\d+)/, 1000)

@@ -12,7 +12,7 @@ import { buildTestApp, TEST_IDENTITY_SECRET } from '../helpers/build-app.js'
 import { runScript } from './run-script.js'
 
 /** `-H name:value -H …` back into headers, as curl would send them. */
-function parseCurlHeaders (output: string): Record<string, string> {
+function parseCurlHeaders(output: string): Record<string, string> {
   const words = output.trim().split(' ')
   const headers: Record<string, string> = {}
   for (let i = 0; i < words.length; i += 2) {
@@ -24,10 +24,12 @@ function parseCurlHeaders (output: string): Record<string, string> {
 }
 
 forEachBackend(t, async (t, backend) => {
-  t.test('the printed headers are accepted by the API', async (t) => {
+  t.test('the printed headers are accepted by the API', async t => {
     const tenant = await backend.createTenant()
     const url = '/api/v1/projects?limit=2'
-    const signed = await runScript('identity-sign', [tenant.slug, 'alice', 'GET', url], { IDENTITY_SECRET: TEST_IDENTITY_SECRET })
+    const signed = await runScript('identity-sign', [tenant.slug, 'alice', 'GET', url], {
+      IDENTITY_SECRET: TEST_IDENTITY_SECRET,
+    })
     t.equal(signed.code, 0, signed.stderr)
     t.match(signed.stdout, /^-H [a-z-]+:\S+( -H [a-z-]+:\S+){4}\n$/, 'one line of curl arguments')
     const headers = parseCurlHeaders(signed.stdout)
@@ -43,11 +45,13 @@ forEachBackend(t, async (t, backend) => {
     t.equal(otherPath.statusCode, 401, 'bound to the signed path')
   })
 
-  t.test('with a body, the printed headers carry its digest and are good for that body only', async (t) => {
+  t.test('with a body, the printed headers carry its digest and are good for that body only', async t => {
     const tenant = await backend.createTenant()
     const url = '/api/v1/projects'
     const body = '{"name":"Launch"}'
-    const signed = await runScript('identity-sign', [tenant.slug, 'alice', 'POST', url, body], { IDENTITY_SECRET: TEST_IDENTITY_SECRET })
+    const signed = await runScript('identity-sign', [tenant.slug, 'alice', 'POST', url, body], {
+      IDENTITY_SECRET: TEST_IDENTITY_SECRET,
+    })
     t.equal(signed.code, 0, signed.stderr)
     t.match(signed.stdout, /^-H [a-z-]+:\S+( -H [a-z-]+:\S+){5}\n$/, 'one line of curl arguments, word-splittable')
     const headers: Record<string, string> = { ...parseCurlHeaders(signed.stdout), 'content-type': 'application/json' }
@@ -56,14 +60,31 @@ forEachBackend(t, async (t, backend) => {
     const app = await buildTestApp(t, backend)
     const created = await app.inject({ method: 'POST', url, headers, payload: body })
     t.equal(created.statusCode, 201, created.body)
-    t.equal((await app.inject({ method: 'POST', url, headers, payload: '{"name":"Other"}' })).statusCode, 400, 'bound to the signed body')
-    const { 'content-digest': _digest, ...bodiless } = parseCurlHeaders((await runScript('identity-sign', [tenant.slug, 'alice', 'POST', url], { IDENTITY_SECRET: TEST_IDENTITY_SECRET })).stdout)
-    t.equal((await app.inject({ method: 'POST', url, headers: { ...bodiless, 'content-type': 'application/json' }, payload: body })).statusCode, 401,
-      'signed without the body, sent with one')
+    t.equal(
+      (await app.inject({ method: 'POST', url, headers, payload: '{"name":"Other"}' })).statusCode,
+      400,
+      'bound to the signed body',
+    )
+    const { 'content-digest': _digest, ...bodiless } = parseCurlHeaders(
+      (await runScript('identity-sign', [tenant.slug, 'alice', 'POST', url], { IDENTITY_SECRET: TEST_IDENTITY_SECRET }))
+        .stdout,
+    )
+    t.equal(
+      (
+        await app.inject({
+          method: 'POST',
+          url,
+          headers: { ...bodiless, 'content-type': 'application/json' },
+          payload: body,
+        })
+      ).statusCode,
+      401,
+      'signed without the body, sent with one',
+    )
   })
 })
 
-t.test('without IDENTITY_SECRET it signs with the development secret in DATA_DIR, kept private and reused', async (t) => {
+t.test('without IDENTITY_SECRET it signs with the development secret in DATA_DIR, kept private and reused', async t => {
   const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-identity-sign-'))
   t.teardown(() => rm(dataDir, { recursive: true, force: true }))
   const request = { method: 'POST', url: '/graphql' }
@@ -73,8 +94,10 @@ t.test('without IDENTITY_SECRET it signs with the development secret in DATA_DIR
   t.equal(statSync(secretFile).mode & 0o777, 0o600, 'the secret is readable by its owner only')
   const secret = readFileSync(secretFile, 'utf8').trim()
   t.ok(secret.length >= 32)
-  t.match(verifyIdentity(secret, { ...request, headers: parseCurlHeaders(first.stdout) }, 60),
-    { ok: true, identity: { tenant: 'acme', user: 'bob', method: 'POST', url: '/graphql' } })
+  t.match(verifyIdentity(secret, { ...request, headers: parseCurlHeaders(first.stdout) }, 60), {
+    ok: true,
+    identity: { tenant: 'acme', user: 'bob', method: 'POST', url: '/graphql' },
+  })
 
   const second = await runScript('identity-sign', ['acme', 'bob', 'POST', request.url], { DATA_DIR: dataDir })
   t.equal(readFileSync(secretFile, 'utf8').trim(), secret, 'the same secret next time')
@@ -82,11 +105,19 @@ t.test('without IDENTITY_SECRET it signs with the development secret in DATA_DIR
   t.equal(verifyIdentity(TEST_IDENTITY_SECRET, { ...request, headers: parseCurlHeaders(second.stdout) }, 60).ok, false)
 })
 
-t.test('bad usage exits 64 with the usage line', async (t) => {
-  for (const args of [[], ['acme', 'alice', 'GET'], ['acme', 'alice', 'GET', 'api/v1/projects'], ['acme', 'alice', 'POST', '/x', '{}', 'extra']]) {
+t.test('bad usage exits 64 with the usage line', async t => {
+  for (const args of [
+    [],
+    ['acme', 'alice', 'GET'],
+    ['acme', 'alice', 'GET', 'api/v1/projects'],
+    ['acme', 'alice', 'POST', '/x', '{}', 'extra'],
+  ]) {
     const result = await runScript('identity-sign', args, { IDENTITY_SECRET: TEST_IDENTITY_SECRET })
     t.equal(result.code, 64, JSON.stringify(args))
-    t.equal(result.stderr, 'identity:sign: usage: npm run -s identity:sign -- <tenant> <user> <METHOD> </path?query> [body]\n')
+    t.equal(
+      result.stderr,
+      'identity:sign: usage: npm run -s identity:sign -- <tenant> <user> <METHOD> </path?query> [body]\n',
+    )
     t.equal(result.stdout, '')
   }
 })

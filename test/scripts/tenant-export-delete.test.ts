@@ -7,8 +7,12 @@ import { join } from 'node:path'
 import t from 'tap'
 import { forEachTarget, runScript, type Target } from './run-script.js'
 
-type Row = Record<string, unknown> & { id: string, tenant_id?: string }
-interface Snapshot { tenants: Row[], projects: Row[], tasks: Row[] }
+type Row = Record<string, unknown> & { id: string; tenant_id?: string }
+interface Snapshot {
+  tenants: Row[]
+  projects: Row[]
+  tasks: Row[]
+}
 
 // One query per snapshot: on PGlite each query opens the database anew.
 const snapshot = async (target: Target): Promise<Snapshot> => {
@@ -20,19 +24,19 @@ const snapshot = async (target: Target): Promise<Snapshot> => {
 }
 
 const byId = (rows: Row[]): Row[] => [...rows].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
-const ownedBy = (rows: Row[], tenantId: string): Row[] => rows.filter((row) => row.tenant_id === tenantId)
+const ownedBy = (rows: Row[], tenantId: string): Row[] => rows.filter(row => row.tenant_id === tenantId)
 
 forEachTarget(t, async (t, target) => {
   // The demo data through the real CLI: acme (2 projects, 4 tasks) and globex (1 project, 2 tasks).
   const seeded = await runScript('db-seed', [], target.env)
   t.equal(seeded.code, 0, seeded.stderr)
   const before = await snapshot(target)
-  const acme = before.tenants.find((tenant) => tenant.slug === 'acme')!
-  const globex = before.tenants.find((tenant) => tenant.slug === 'globex')!
+  const acme = before.tenants.find(tenant => tenant.slug === 'acme')!
+  const globex = before.tenants.find(tenant => tenant.slug === 'globex')!
   const dir = await mkdtemp(join(tmpdir(), 'gatehouse-tenant-export-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
 
-  t.test('export writes exactly the tenant\'s rows, every column, as JSON on stdout', async (t) => {
+  t.test("export writes exactly the tenant's rows, every column, as JSON on stdout", async t => {
     const result = await runScript('tenant-export', ['acme'], target.env)
     t.equal(result.code, 0, result.stderr)
     t.equal(result.stderr, `exported tenant acme (${acme.id}): 0 tenant_domains, 2 projects, 4 tasks\n`)
@@ -45,7 +49,7 @@ forEachTarget(t, async (t, target) => {
     t.notMatch(result.stdout, globex.id, 'nothing of the other tenant')
   })
 
-  t.test('export --out writes an owner-only file and never overwrites one', async (t) => {
+  t.test('export --out writes an owner-only file and never overwrites one', async t => {
     const file = join(dir, 'globex.json')
     const result = await runScript('tenant-export', ['globex', '--out', file], target.env)
     t.equal(result.code, 0, result.stderr)
@@ -60,7 +64,7 @@ forEachTarget(t, async (t, target) => {
     t.strictSame(JSON.parse(await readFile(file, 'utf8')), exported, 'the earlier export is intact')
   })
 
-  t.test('an unknown tenant exits 64', async (t) => {
+  t.test('an unknown tenant exits 64', async t => {
     const exported = await runScript('tenant-export', ['nobody'], target.env)
     t.equal(exported.code, 64)
     t.match(exported.stderr, /^tenant:export: no tenant "nobody" in /)
@@ -70,25 +74,31 @@ forEachTarget(t, async (t, target) => {
     t.match(deleted.stderr, /^tenant:delete: no tenant "nobody" in .*; nothing was deleted\n$/)
   })
 
-  t.test('delete without --yes explains and deletes nothing', async (t) => {
+  t.test('delete without --yes explains and deletes nothing', async t => {
     const result = await runScript('tenant-delete', ['acme'], target.env)
     t.equal(result.code, 64)
-    t.equal(result.stderr, 'tenant:delete: this permanently deletes tenant "acme" and all its projects and tasks; ' +
-      'export them first (npm run tenant:export -- acme --out FILE), then confirm with --yes. Nothing was deleted.\n')
+    t.equal(
+      result.stderr,
+      'tenant:delete: this permanently deletes tenant "acme" and all its projects and tasks; ' +
+        'export them first (npm run tenant:export -- acme --out FILE), then confirm with --yes. Nothing was deleted.\n',
+    )
     t.strictSame(await snapshot(target), before)
   })
 
-  t.test('delete --yes removes exactly that tenant\'s rows and leaves the other\'s untouched', async (t) => {
+  t.test("delete --yes removes exactly that tenant's rows and leaves the other's untouched", async t => {
     const result = await runScript('tenant-delete', ['acme', '--yes'], target.env)
     t.equal(result.code, 0, result.stderr)
-    t.match(result.stdout, new RegExp(`^deleted tenant acme \\(${acme.id}\\) from .*: 1 tenants, 4 tasks, 2 projects, 0 tenant_domains\\n$`))
+    t.match(
+      result.stdout,
+      new RegExp(`^deleted tenant acme \\(${acme.id}\\) from .*: 1 tenants, 4 tasks, 2 projects, 0 tenant_domains\\n$`),
+    )
     const after = await snapshot(target)
     t.strictSame(after.tenants, [globex])
     t.strictSame(after.projects, ownedBy(before.projects, globex.id))
     t.strictSame(after.tasks, ownedBy(before.tasks, globex.id))
   })
 
-  t.test('bad arguments exit 64 with the usage', async (t) => {
+  t.test('bad arguments exit 64 with the usage', async t => {
     const results = await Promise.all([
       runScript('tenant-export', [], target.env),
       runScript('tenant-export', ['a', 'b'], target.env),

@@ -7,7 +7,7 @@ import { forEachTarget, runScript } from './run-script.js'
 t.setTimeout(480_000)
 
 forEachTarget(t, async (t, target) => {
-  t.test('tenant:plan changes the stored plan and says what it was', async (t) => {
+  t.test('tenant:plan changes the stored plan and says what it was', async t => {
     t.equal((await runScript('tenant-add', ['plans', '--plan', 'free'], target.env)).code, 0)
     const changed = await runScript('tenant-plan', ['plans', 'pro'], target.env)
     t.equal(changed.code, 0, changed.stderr)
@@ -18,7 +18,7 @@ forEachTarget(t, async (t, target) => {
     t.match(missing.stderr, /^tenant:plan: no tenant "nobody" in .*; nothing changed\n$/)
   })
 
-  t.test('domain:add claims a name once, domain:remove gives it up', async (t) => {
+  t.test('domain:add claims a name once, domain:remove gives it up', async t => {
     t.equal((await runScript('tenant-add', ['shop'], target.env)).code, 0)
     t.equal((await runScript('tenant-add', ['rival'], target.env)).code, 0)
     const added = await runScript('tenant-domain', ['shop', 'Shop.Example.COM'], target.env)
@@ -27,8 +27,11 @@ forEachTarget(t, async (t, target) => {
     const taken = await runScript('tenant-domain', ['rival', 'shop.example.com'], target.env)
     t.equal(taken.code, 64)
     t.match(taken.stderr, /^domain:add: shop\.example\.com is already claimed .*; nothing changed\n$/)
-    t.same(await target.query(`SELECT t.slug FROM tenant_domains d JOIN tenants t ON t.id = d.tenant_id
-      WHERE d.hostname = 'shop.example.com'`), [{ slug: 'shop' }])
+    t.same(
+      await target.query(`SELECT t.slug FROM tenant_domains d JOIN tenants t ON t.id = d.tenant_id
+      WHERE d.hostname = 'shop.example.com'`),
+      [{ slug: 'shop' }],
+    )
     const wrongTenant = await runScript('tenant-domain', ['--remove', 'rival', 'shop.example.com'], target.env)
     t.equal(wrongTenant.code, 64)
     t.match(wrongTenant.stderr, /^domain:remove: tenant "rival" has no domain shop\.example\.com/)
@@ -39,7 +42,7 @@ forEachTarget(t, async (t, target) => {
   })
 })
 
-t.test('bad arguments exit 64 saying what is wrong, before any database is opened', async (t) => {
+t.test('bad arguments exit 64 saying what is wrong, before any database is opened', async t => {
   const env = { DATABASE_OWNER_URL: 'postgresql://nobody@127.0.0.1:1/none' }
   const cases: Array<[string, string[], RegExp]> = [
     ['tenant-plan', ['acme'], /^tenant:plan: usage: npm run tenant:plan -- <slug> <free\|pro\|enterprise>\n$/],

@@ -8,14 +8,26 @@ import t from 'tap'
 import { createCredentialVerifier } from '../../proxy/auth/credential-verifier.js'
 import { parseHtpasswd } from '../../proxy/auth/htpasswd.js'
 
-async function userAdd (args: string[], stdin: string, env: Record<string, string>): Promise<{ code: number | null, stdout: string, stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/user-add.ts', ...args], { cwd: process.cwd(), env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] })
+async function userAdd(
+  args: string[],
+  stdin: string,
+  env: Record<string, string>,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/user-add.ts', ...args], {
+    cwd: process.cwd(),
+    env: { ...process.env, ...env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  })
   let stdout = ''
   let stderr = ''
-  child.stdout.on('data', (chunk) => { stdout += String(chunk) })
-  child.stderr.on('data', (chunk) => { stderr += String(chunk) })
+  child.stdout.on('data', chunk => {
+    stdout += String(chunk)
+  })
+  child.stderr.on('data', chunk => {
+    stderr += String(chunk)
+  })
   child.stdin.end(stdin)
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve))
+  const code = await new Promise<number | null>(resolve => child.on('close', resolve))
   return { code, stdout, stderr }
 }
 
@@ -25,7 +37,7 @@ const verify = async (file: string, login: string, password: string): Promise<bo
   return (await createCredentialVerifier(store, { cacheTtlMs: 0 }).verify(login, password)) !== undefined
 }
 
-t.test('adds a bcrypt login that verifies, keeps other lines, and replaces a changed password', async (t) => {
+t.test('adds a bcrypt login that verifies, keeps other lines, and replaces a changed password', async t => {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-user-add-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const file = join(dir, 'htpasswd')
@@ -36,9 +48,16 @@ t.test('adds a bcrypt login that verifies, keeps other lines, and replaces a cha
   t.match(added.stdout, `added carol@acme in ${file}`)
   t.notMatch(added.stdout + added.stderr, /correct horse/, 'the password is never printed')
   const text = readFileSync(file, 'utf8')
-  t.match(text, /^# operators\nbob@globex:\$2y\$04\$.*\ncarol@acme:\$2y\$10\$[./A-Za-z0-9]{53}\n$/, 'bcrypt cost 10, Apache prefix, other lines kept')
+  t.match(
+    text,
+    /^# operators\nbob@globex:\$2y\$04\$.*\ncarol@acme:\$2y\$10\$[./A-Za-z0-9]{53}\n$/,
+    'bcrypt cost 10, Apache prefix, other lines kept',
+  )
   t.ok(await verify(file, 'carol@acme', 'correct horse battery'))
-  t.notOk(await verify(file, 'carol@acme', 'correct horse battery\n'), 'the trailing newline from the pipe is not part of it')
+  t.notOk(
+    await verify(file, 'carol@acme', 'correct horse battery\n'),
+    'the trailing newline from the pipe is not part of it',
+  )
 
   const changed = await userAdd(['carol@acme'], 'another long password', { HTPASSWD_FILE: file })
   t.equal(changed.code, 0, changed.stderr)
@@ -48,7 +67,7 @@ t.test('adds a bcrypt login that verifies, keeps other lines, and replaces a cha
   t.notOk(await verify(file, 'carol@acme', 'correct horse battery'))
 })
 
-t.test('bad input exits non-zero with a clear message and changes nothing', async (t) => {
+t.test('bad input exits non-zero with a clear message and changes nothing', async t => {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-user-add-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const file = join(dir, 'htpasswd')

@@ -13,31 +13,43 @@ import { loadServerConfig } from '../../server/config.js'
 import { forEachBackend, type Backend } from '../helpers/backends.js'
 import { buildTestApp, TEST_IDENTITY_SECRET, testConfig } from '../helpers/build-app.js'
 
-async function appLoggingTo (t: Test, backend: Backend, env: Record<string, string>) {
+async function appLoggingTo(t: Test, backend: Backend, env: Record<string, string>) {
   const lines: Array<Record<string, unknown>> = []
   const stream = new Writable({
-    write (chunk, _encoding, done) {
-      for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>)
+    write(chunk, _encoding, done) {
+      for (const line of String(chunk).split('\n').filter(Boolean)) {
+        lines.push(JSON.parse(line) as Record<string, unknown>)
+      }
       done()
     },
   })
-  const app = await buildApp(testConfig(backend, env), { database: backend.database, logger: { ...loggerOptions('api', 'info'), stream } })
+  const app = await buildApp(testConfig(backend, env), {
+    database: backend.database,
+    logger: { ...loggerOptions('api', 'info'), stream },
+  })
   t.teardown(() => app.close())
   await app.ready()
   return { app, lines }
 }
 
 const remoteAddressOf = (lines: Array<Record<string, unknown>>, reqId: string) =>
-  (lines.find((line) => line.reqId === reqId && line.msg === 'incoming request')?.req as { remoteAddress?: string } | undefined)?.remoteAddress
+  (
+    lines.find(line => line.reqId === reqId && line.msg === 'incoming request')?.req as
+      { remoteAddress?: string } | undefined
+  )?.remoteAddress
 
 forEachBackend(t, async (t, backend) => {
-  t.test('every response carries a request id: the caller\'s if sane, else a fresh one', async (t) => {
+  t.test("every response carries a request id: the caller's if sane, else a fresh one", async t => {
     const app = await buildTestApp(t, backend)
     for (const url of ['/health', '/no/such/route', '/api/v1/projects']) {
       const given = await app.inject({ method: 'GET', url, headers: { 'x-request-id': 'lb-0001:a' } })
       t.equal(given.headers['x-request-id'], 'lb-0001:a', `${url} echoes it`)
       const fresh = await app.inject({ method: 'GET', url })
-      t.match(fresh.headers['x-request-id'], /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, `${url} makes one`)
+      t.match(
+        fresh.headers['x-request-id'],
+        /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
+        `${url} makes one`,
+      )
     }
     const a = await app.inject({ method: 'GET', url: '/health' })
     const b = await app.inject({ method: 'GET', url: '/health' })
@@ -45,19 +57,34 @@ forEachBackend(t, async (t, backend) => {
   })
 
   // /health logs only warnings; a refused API call logs its request like any other.
-  t.test('X-Forwarded-For is believed only from TRUST_PROXY addresses', async (t) => {
+  t.test('X-Forwarded-For is believed only from TRUST_PROXY addresses', async t => {
     const trusting = await appLoggingTo(t, backend, { TRUST_PROXY: '127.0.0.1' })
-    await trusting.app.inject({ method: 'GET', url: '/api/v1/projects', remoteAddress: '127.0.0.1', headers: { 'x-forwarded-for': '203.0.113.9', 'x-request-id': 'from-proxy' } })
-    await trusting.app.inject({ method: 'GET', url: '/api/v1/projects', remoteAddress: '198.51.100.4', headers: { 'x-forwarded-for': '203.0.113.9', 'x-request-id': 'from-elsewhere' } })
-    t.equal(remoteAddressOf(trusting.lines, 'from-proxy'), '203.0.113.9', 'the proxy\'s word is taken')
-    t.equal(remoteAddressOf(trusting.lines, 'from-elsewhere'), '198.51.100.4', 'anyone else\'s is not')
+    await trusting.app.inject({
+      method: 'GET',
+      url: '/api/v1/projects',
+      remoteAddress: '127.0.0.1',
+      headers: { 'x-forwarded-for': '203.0.113.9', 'x-request-id': 'from-proxy' },
+    })
+    await trusting.app.inject({
+      method: 'GET',
+      url: '/api/v1/projects',
+      remoteAddress: '198.51.100.4',
+      headers: { 'x-forwarded-for': '203.0.113.9', 'x-request-id': 'from-elsewhere' },
+    })
+    t.equal(remoteAddressOf(trusting.lines, 'from-proxy'), '203.0.113.9', "the proxy's word is taken")
+    t.equal(remoteAddressOf(trusting.lines, 'from-elsewhere'), '198.51.100.4', "anyone else's is not")
 
     const unset = await appLoggingTo(t, backend, {})
-    await unset.app.inject({ method: 'GET', url: '/api/v1/projects', remoteAddress: '127.0.0.1', headers: { 'x-forwarded-for': '203.0.113.9', 'x-request-id': 'no-trust' } })
-    t.equal(remoteAddressOf(unset.lines, 'no-trust'), '127.0.0.1', 'by default nobody\'s is')
+    await unset.app.inject({
+      method: 'GET',
+      url: '/api/v1/projects',
+      remoteAddress: '127.0.0.1',
+      headers: { 'x-forwarded-for': '203.0.113.9', 'x-request-id': 'no-trust' },
+    })
+    t.equal(remoteAddressOf(unset.lines, 'no-trust'), '127.0.0.1', "by default nobody's is")
   })
 
-  t.test('a malformed URL is a 400 problem, not a crash', async (t) => {
+  t.test('a malformed URL is a 400 problem, not a crash', async t => {
     const app = await buildTestApp(t, backend)
     const response = await app.inject({ method: 'GET', url: '/api/v1/projects/%E0%A4%A' })
     t.equal(response.statusCode, 400)
@@ -65,7 +92,7 @@ forEachBackend(t, async (t, backend) => {
     t.match(response.json(), { type: 'urn:gatehouse:problem:bad-url', code: 'FST_ERR_BAD_URL', status: 400 })
   })
 
-  t.test('closing lets a request in flight finish and closes its keep-alive connection', async (t) => {
+  t.test('closing lets a request in flight finish and closes its keep-alive connection', async t => {
     const { app, lines } = await appLoggingTo(t, backend, {})
     let closed = false
     await app.listen({ host: '127.0.0.1', port: 0 })
@@ -75,18 +102,39 @@ forEachBackend(t, async (t, backend) => {
     const body = JSON.stringify({ name: 'Written while closing' })
     const socket = connect(port, '127.0.0.1')
     t.teardown(() => socket.destroy())
-    await new Promise<void>((resolve) => socket.once('connect', resolve))
-    const signed = signIdentity(TEST_IDENTITY_SECRET, { tenant: tenant.slug, user: 'alice', requestId: 'closing-1', method: 'POST', url: '/api/v1/projects', body })
+    await new Promise<void>(resolve => socket.once('connect', resolve))
+    const signed = signIdentity(TEST_IDENTITY_SECRET, {
+      tenant: tenant.slug,
+      user: 'alice',
+      requestId: 'closing-1',
+      method: 'POST',
+      url: '/api/v1/projects',
+      body,
+    })
     let received = ''
-    socket.on('data', (chunk) => { received += String(chunk) })
-    const socketClosed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
-    socket.write([
-      'POST /api/v1/projects HTTP/1.1', `Host: 127.0.0.1:${port}`, 'Connection: keep-alive', 'Content-Type: application/json',
-      `Content-Length: ${body.length}`, ...Object.entries(signed).map(([name, value]) => `${name}: ${value}`),
-    ].join('\r\n') + '\r\n\r\n' + body.slice(0, 5))
-    while (!lines.some((line) => line.reqId === 'closing-1' && line.msg === 'incoming request')) await new Promise((resolve) => setTimeout(resolve, 10))
+    socket.on('data', chunk => {
+      received += String(chunk)
+    })
+    const socketClosed = new Promise<void>(resolve => socket.once('close', () => resolve()))
+    socket.write(
+      [
+        'POST /api/v1/projects HTTP/1.1',
+        `Host: 127.0.0.1:${port}`,
+        'Connection: keep-alive',
+        'Content-Type: application/json',
+        `Content-Length: ${body.length}`,
+        ...Object.entries(signed).map(([name, value]) => `${name}: ${value}`),
+      ].join('\r\n') +
+        '\r\n\r\n' +
+        body.slice(0, 5),
+    )
+    while (!lines.some(line => line.reqId === 'closing-1' && line.msg === 'incoming request')) {
+      await new Promise(resolve => setTimeout(resolve, 10))
+    }
 
-    const closing = app.close().then(() => { closed = true })
+    const closing = app.close().then(() => {
+      closed = true
+    })
     socket.write(body.slice(5))
     await socketClosed
     await closing
@@ -94,17 +142,25 @@ forEachBackend(t, async (t, backend) => {
     t.match(received, /\r\nconnection: close\r\n/i, 'and told the client the connection ends')
     t.match(received, /"name":"Written while closing"/)
     t.ok(closed, 'close() returned without waiting for the keep-alive timeout')
-    const stored = await backend.asOwner((session) => session.query<{ name: string }>('SELECT name FROM projects WHERE tenant_id = $1', [tenant.id]))
-    t.strictSame(stored.map((row) => row.name), ['Written while closing'])
-    const another = await new Promise<string>((resolve) => {
+    const stored = await backend.asOwner(session =>
+      session.query<{ name: string }>('SELECT name FROM projects WHERE tenant_id = $1', [tenant.id]),
+    )
+    t.strictSame(
+      stored.map(row => row.name),
+      ['Written while closing'],
+    )
+    const another = await new Promise<string>(resolve => {
       const probe = connect(port, '127.0.0.1')
       probe.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'))
-      probe.once('connect', () => { probe.destroy(); resolve('connected') })
+      probe.once('connect', () => {
+        probe.destroy()
+        resolve('connected')
+      })
     })
     t.equal(another, 'ECONNREFUSED', 'and the port takes no new connections')
   })
 
-  t.test('an app handed a shared database leaves it open when it closes', async (t) => {
+  t.test('an app handed a shared database leaves it open when it closes', async t => {
     const app = await buildApp(testConfig(backend), { database: backend.database })
     await app.ready()
     await app.close()
@@ -113,7 +169,7 @@ forEachBackend(t, async (t, backend) => {
   })
 })
 
-t.test('an app that opened its embedded database closes it and releases the folder', async (t) => {
+t.test('an app that opened its embedded database closes it and releases the folder', async t => {
   const dataDir = t.testdir()
   const config = loadServerConfig({ DATA_DIR: dataDir, IDENTITY_SECRET: TEST_IDENTITY_SECRET })
   const app = await buildApp(config)

@@ -8,7 +8,7 @@ import { loadServerConfig } from '../../server/config.js'
 
 const SECRET = 'a-shared-secret-of-at-least-32-characters'
 
-t.test('defaults: embedded database in DATA_DIR, loopback on 3000, the documented limits', async (t) => {
+t.test('defaults: embedded database in DATA_DIR, loopback on 3000, the documented limits', async t => {
   const dataDir = t.testdir()
   const config = loadServerConfig({ DATA_DIR: dataDir, IDENTITY_SECRET: SECRET })
   t.strictSame(config, {
@@ -28,26 +28,44 @@ t.test('defaults: embedded database in DATA_DIR, loopback on 3000, the documente
   })
 })
 
-t.test('an empty variable means unset, as compose files and shells write it', async (t) => {
-  const config = loadServerConfig({ DATA_DIR: t.testdir(), IDENTITY_SECRET: SECRET, PORT: '', DATABASE_URL: '', LOG_LEVEL: '' })
+t.test('an empty variable means unset, as compose files and shells write it', async t => {
+  const config = loadServerConfig({
+    DATA_DIR: t.testdir(),
+    IDENTITY_SECRET: SECRET,
+    PORT: '',
+    DATABASE_URL: '',
+    LOG_LEVEL: '',
+  })
   t.equal(config.port, 3000)
   t.equal(config.logLevel, 'info')
   t.equal(config.database.kind, 'pglite')
 })
 
-t.test('without IDENTITY_SECRET a development secret is generated once into DATA_DIR and reused', async (t) => {
+t.test('without IDENTITY_SECRET a development secret is generated once into DATA_DIR and reused', async t => {
   const dataDir = t.testdir()
   const first = loadServerConfig({ DATA_DIR: dataDir })
   t.ok(first.identity.secret.length >= 32, 'as long as a configured one must be')
   const path = join(dataDir, 'identity-secret')
   t.equal(readFileSync(path, 'utf8').trim(), first.identity.secret)
   t.equal(statSync(path).mode & 0o777, 0o600, 'readable by its owner only')
-  t.equal(loadServerConfig({ DATA_DIR: dataDir }).identity.secret, first.identity.secret, 'the API and the proxy agree on it')
-  t.not(loadServerConfig({ DATA_DIR: t.testdir({}) }).identity.secret, first.identity.secret, 'each data folder has its own')
-  t.equal(loadServerConfig({ DATA_DIR: dataDir, IDENTITY_SECRET: SECRET }).identity.secret, SECRET, 'a configured secret wins')
+  t.equal(
+    loadServerConfig({ DATA_DIR: dataDir }).identity.secret,
+    first.identity.secret,
+    'the API and the proxy agree on it',
+  )
+  t.not(
+    loadServerConfig({ DATA_DIR: t.testdir({}) }).identity.secret,
+    first.identity.secret,
+    'each data folder has its own',
+  )
+  t.equal(
+    loadServerConfig({ DATA_DIR: dataDir, IDENTITY_SECRET: SECRET }).identity.secret,
+    SECRET,
+    'a configured secret wins',
+  )
 })
 
-t.test('DATABASE_URL switches to Postgres with the pool settings', async (t) => {
+t.test('DATABASE_URL switches to Postgres with the pool settings', async t => {
   const url = 'postgresql://gatehouse_app:pw@db.internal:5432/gatehouse'
   const config = loadServerConfig({
     IDENTITY_SECRET: SECRET,
@@ -58,12 +76,26 @@ t.test('DATABASE_URL switches to Postgres with the pool settings', async (t) => 
     DATABASE_STATEMENT_TIMEOUT_MS: '30000',
     SEED_DEMO_DATA: 'true',
   })
-  t.strictSame(config.database, { kind: 'postgres', url, poolMax: 25, connectTimeoutMs: 2500, statementTimeoutMs: 30_000 })
-  t.equal(loadServerConfig({ IDENTITY_SECRET: SECRET, DATABASE_URL: 'postgres://app@db/gatehouse' }).database.kind, 'postgres', 'postgres:// works too')
-  t.strictSame(loadServerConfig({ IDENTITY_SECRET: SECRET }).database, { kind: 'pglite', dataDir: join('.data', 'pglite'), seedDemoData: false })
+  t.strictSame(config.database, {
+    kind: 'postgres',
+    url,
+    poolMax: 25,
+    connectTimeoutMs: 2500,
+    statementTimeoutMs: 30_000,
+  })
+  t.equal(
+    loadServerConfig({ IDENTITY_SECRET: SECRET, DATABASE_URL: 'postgres://app@db/gatehouse' }).database.kind,
+    'postgres',
+    'postgres:// works too',
+  )
+  t.strictSame(loadServerConfig({ IDENTITY_SECRET: SECRET }).database, {
+    kind: 'pglite',
+    dataDir: join('.data', 'pglite'),
+    seedDemoData: false,
+  })
 })
 
-t.test('every other setting is read and converted', async (t) => {
+t.test('every other setting is read and converted', async t => {
   const config = loadServerConfig({
     IDENTITY_SECRET: SECRET,
     DATA_DIR: t.testdir(),
@@ -100,7 +132,7 @@ t.test('every other setting is read and converted', async (t) => {
   t.strictSame(config.trustProxy, ['10.0.0.7', '192.168.0.0/16'], 'blank entries are dropped')
 })
 
-t.test('bad values are refused with a ConfigError naming each variable', async (t) => {
+t.test('bad values are refused with a ConfigError naming each variable', async t => {
   const cases: Array<[string, string]> = [
     ['PORT', 'abc'],
     ['PORT', '70000'],
@@ -131,22 +163,41 @@ t.test('bad values are refused with a ConfigError naming each variable', async (
       error = caught
     }
     t.ok(error instanceof ConfigError, `${name}=${value} is refused`)
-    t.match((error as Error | undefined)?.message, new RegExp(`^\\s+- ${name}: `, 'm'), `${name}=${value}: the message names it`)
+    t.match(
+      (error as Error | undefined)?.message,
+      new RegExp(`^\\s+- ${name}: `, 'm'),
+      `${name}=${value}: the message names it`,
+    )
     t.equal((error as ConfigError | undefined)?.problems.length, 1, `${name}=${value}: and nothing else`)
   }
-  t.throws(() => loadServerConfig({ IDENTITY_SECRET: SECRET, LOG_LEVEL: 'loud' }), /LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent/,
-    'an enumerated setting lists its choices')
+  t.throws(
+    () => loadServerConfig({ IDENTITY_SECRET: SECRET, LOG_LEVEL: 'loud' }),
+    /LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent/,
+    'an enumerated setting lists its choices',
+  )
 })
 
-t.test('settings that only make sense together: a drain inside the grace period, a header deadline inside the request one', async (t) => {
-  const env = { DATA_DIR: t.testdir(), IDENTITY_SECRET: SECRET }
-  t.equal(loadServerConfig({ ...env, SHUTDOWN_DRAIN_DELAY_MS: '3000', SHUTDOWN_GRACE_MS: '8000' }).shutdownDrainDelayMs, 3000)
-  t.throws(() => loadServerConfig({ ...env, SHUTDOWN_DRAIN_DELAY_MS: '10000' }), /SHUTDOWN_DRAIN_DELAY_MS: must be shorter than SHUTDOWN_GRACE_MS/,
-    'a drain as long as the grace period would be killed before it closes anything')
-  t.throws(() => loadServerConfig({ ...env, HEADERS_TIMEOUT_MS: '40000' }), /HEADERS_TIMEOUT_MS: must not exceed REQUEST_TIMEOUT_MS/)
-})
+t.test(
+  'settings that only make sense together: a drain inside the grace period, a header deadline inside the request one',
+  async t => {
+    const env = { DATA_DIR: t.testdir(), IDENTITY_SECRET: SECRET }
+    t.equal(
+      loadServerConfig({ ...env, SHUTDOWN_DRAIN_DELAY_MS: '3000', SHUTDOWN_GRACE_MS: '8000' }).shutdownDrainDelayMs,
+      3000,
+    )
+    t.throws(
+      () => loadServerConfig({ ...env, SHUTDOWN_DRAIN_DELAY_MS: '10000' }),
+      /SHUTDOWN_DRAIN_DELAY_MS: must be shorter than SHUTDOWN_GRACE_MS/,
+      'a drain as long as the grace period would be killed before it closes anything',
+    )
+    t.throws(
+      () => loadServerConfig({ ...env, HEADERS_TIMEOUT_MS: '40000' }),
+      /HEADERS_TIMEOUT_MS: must not exceed REQUEST_TIMEOUT_MS/,
+    )
+  },
+)
 
-t.test('several bad values are reported together, so one restart fixes them all', async (t) => {
+t.test('several bad values are reported together, so one restart fixes them all', async t => {
   let error: unknown
   try {
     loadServerConfig({ IDENTITY_SECRET: SECRET, PORT: 'abc', GRAPHIQL: 'maybe', LOG_LEVEL: 'loud' })
@@ -154,5 +205,9 @@ t.test('several bad values are reported together, so one restart fixes them all'
     error = caught
   }
   t.ok(error instanceof ConfigError)
-  t.strictSame((error as ConfigError).problems.map((problem) => problem.split(':')[0]).sort(), ['GRAPHIQL', 'LOG_LEVEL', 'PORT'])
+  t.strictSame((error as ConfigError).problems.map(problem => problem.split(':')[0]).sort(), [
+    'GRAPHIQL',
+    'LOG_LEVEL',
+    'PORT',
+  ])
 })

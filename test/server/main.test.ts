@@ -15,13 +15,16 @@ import { postgresUrls, uniqueSlug } from '../helpers/backends.js'
 import { TEST_IDENTITY_SECRET } from '../helpers/build-app.js'
 import { spawnApi, type LoggedProcess } from '../helpers/service-processes.js'
 
-async function listeningPort (server: LoggedProcess): Promise<number> {
-  const line = await server.waitForLine((l) => typeof l.msg === 'string' && l.msg.startsWith('Server listening at http://127.0.0.1:'), 'listening')
+async function listeningPort(server: LoggedProcess): Promise<number> {
+  const line = await server.waitForLine(
+    l => typeof l.msg === 'string' && l.msg.startsWith('Server listening at http://127.0.0.1:'),
+    'listening',
+  )
   return Number(/:(\d+)$/.exec(line.msg as string)![1])
 }
 
 /** Reads one HTTP/1.1 response (with Content-Length) from a raw socket. */
-function readResponse (socket: Socket): Promise<{ status: number, headers: Record<string, string>, body: string }> {
+function readResponse(socket: Socket): Promise<{ status: number; headers: Record<string, string>; body: string }> {
   return new Promise((resolve, reject) => {
     let buffer = ''
     const onData = (chunk: Buffer) => {
@@ -29,7 +32,9 @@ function readResponse (socket: Socket): Promise<{ status: number, headers: Recor
       const end = buffer.indexOf('\r\n\r\n')
       if (end === -1) return
       const [statusLine, ...headerLines] = buffer.slice(0, end).split('\r\n')
-      const headers = Object.fromEntries(headerLines.map((h) => [h.slice(0, h.indexOf(':')).toLowerCase(), h.slice(h.indexOf(':') + 1).trim()]))
+      const headers = Object.fromEntries(
+        headerLines.map(h => [h.slice(0, h.indexOf(':')).toLowerCase(), h.slice(h.indexOf(':') + 1).trim()]),
+      )
       const body = buffer.slice(end + 4)
       if (Buffer.byteLength(body) < Number(headers['content-length'] ?? 0)) return
       socket.off('data', onData)
@@ -42,16 +47,19 @@ function readResponse (socket: Socket): Promise<{ status: number, headers: Recor
 }
 
 /** Whether new connections to `port` are refused within `timeoutMs` (polling). */
-async function refusedWithin (port: number, timeoutMs: number): Promise<boolean> {
+async function refusedWithin(port: number, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
-    const outcome = await new Promise<string>((resolve) => {
+    const outcome = await new Promise<string>(resolve => {
       const probe = connect(port, '127.0.0.1')
-      probe.once('connect', () => { probe.destroy(); resolve('connected') })
+      probe.once('connect', () => {
+        probe.destroy()
+        resolve('connected')
+      })
       probe.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'))
     })
     if (outcome === 'ECONNREFUSED') return true
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    await new Promise(resolve => setTimeout(resolve, 50))
   }
   return false
 }
@@ -60,13 +68,20 @@ async function refusedWithin (port: number, timeoutMs: number): Promise<boolean>
  * Sends a create whose body arrives in two parts, SIGTERMs the server between them, and expects the create
  * to be answered and the process to exit 0.
  */
-async function createDuringShutdown (t: Test, server: LoggedProcess, port: number, tenant: string): Promise<void> {
+async function createDuringShutdown(t: Test, server: LoggedProcess, port: number, tenant: string): Promise<void> {
   const body = JSON.stringify({ name: 'Finished during shutdown' })
   const half = Math.floor(body.length / 2)
   const socket = connect(port, '127.0.0.1')
   t.teardown(() => socket.destroy())
-  await new Promise<void>((resolve) => socket.once('connect', resolve))
-  const signed = signIdentity(TEST_IDENTITY_SECRET, { tenant, user: 'alice', requestId: 'main-inflight-1', method: 'POST', url: '/api/v1/projects', body })
+  await new Promise<void>(resolve => socket.once('connect', resolve))
+  const signed = signIdentity(TEST_IDENTITY_SECRET, {
+    tenant,
+    user: 'alice',
+    requestId: 'main-inflight-1',
+    method: 'POST',
+    url: '/api/v1/projects',
+    body,
+  })
   const head = [
     'POST /api/v1/projects HTTP/1.1',
     `Host: 127.0.0.1:${port}`,
@@ -76,10 +91,10 @@ async function createDuringShutdown (t: Test, server: LoggedProcess, port: numbe
   ].join('\r\n')
   const response = readResponse(socket)
   socket.write(`${head}\r\n\r\n${body.slice(0, half)}`)
-  await server.waitForLine((l) => l.reqId === 'main-inflight-1' && l.msg === 'incoming request', 'the in-flight request')
+  await server.waitForLine(l => l.reqId === 'main-inflight-1' && l.msg === 'incoming request', 'the in-flight request')
 
   server.child.kill('SIGTERM')
-  await server.waitForLine((l) => l.msg === 'shutting down: finishing in-flight requests', 'the shutdown')
+  await server.waitForLine(l => l.msg === 'shutting down: finishing in-flight requests', 'the shutdown')
   socket.write(body.slice(half))
 
   const answer = await response
@@ -89,17 +104,25 @@ async function createDuringShutdown (t: Test, server: LoggedProcess, port: numbe
   t.strictSame(await server.exited, { code: 0, signal: null }, server.stderr())
 }
 
-t.test('serves signed requests, and on SIGTERM finishes the one in flight, then exits 0', async (t) => {
+t.test('serves signed requests, and on SIGTERM finishes the one in flight, then exits 0', async t => {
   const dataDir = t.testdir()
   const server = spawnApi(t, { DATA_DIR: dataDir, SEED_DEMO_DATA: 'true' })
   const port = await listeningPort(server)
   const base = `http://127.0.0.1:${port}`
 
   const url = '/api/v1/projects?limit=50'
-  const listed = await fetch(base + url, { headers: signIdentity(TEST_IDENTITY_SECRET, { tenant: 'acme', user: 'alice', requestId: 'main-list-1', method: 'GET', url }) })
+  const listed = await fetch(base + url, {
+    headers: signIdentity(TEST_IDENTITY_SECRET, {
+      tenant: 'acme',
+      user: 'alice',
+      requestId: 'main-list-1',
+      method: 'GET',
+      url,
+    }),
+  })
   t.equal(listed.status, 200)
   t.equal(listed.headers.get('x-request-id'), 'main-list-1')
-  const page = await listed.json() as { data: Array<{ name: string }> }
+  const page = (await listed.json()) as { data: Array<{ name: string }> }
   t.ok(page.data.length > 0, 'the demo tenant was seeded')
   t.equal((await fetch(`${base}/api/v1/projects`)).status, 401, 'and an unsigned request over the network is refused')
 
@@ -111,7 +134,10 @@ t.test('serves signed requests, and on SIGTERM finishes the one in flight, then 
   const otherDir = join(dataDir, 'other')
   const clash = spawnApi(t, { DATA_DIR: otherDir, PORT: String(port) })
   t.equal((await clash.exited).code, 1, clash.stderr())
-  t.ok(clash.lines().some((l) => l.level === 'fatal' && l.msg === `cannot listen on 127.0.0.1:${port}`), 'says where it could not listen')
+  t.ok(
+    clash.lines().some(l => l.level === 'fatal' && l.msg === `cannot listen on 127.0.0.1:${port}`),
+    'says where it could not listen',
+  )
   t.notOk(existsSync(join(otherDir, 'pglite.pid')), 'and closed the database it had opened')
 
   await createDuringShutdown(t, server, port, 'acme')
@@ -120,18 +146,22 @@ t.test('serves signed requests, and on SIGTERM finishes the one in flight, then 
   // The write was committed before the database closed.
   const embedded = await openEmbedded(join(dataDir, 'pglite'), { asAppRole: false })
   t.teardown(() => embedded.close())
-  const rows = await embedded.db.query<{ name: string }>('SELECT name FROM projects WHERE name = $1', ['Finished during shutdown'])
+  const rows = await embedded.db.query<{ name: string }>('SELECT name FROM projects WHERE name = $1', [
+    'Finished during shutdown',
+  ])
   t.equal(rows.rows.length, 1)
 })
 
 const postgres = postgresUrls()
 if (postgres !== undefined) {
-  t.test('on Postgres too, SIGTERM finishes the request in flight and exits 0', async (t) => {
+  t.test('on Postgres too, SIGTERM finishes the request in flight and exits 0', async t => {
     const owner = new pg.Pool({ connectionString: postgres.owner, max: 1 })
     t.teardown(() => owner.end())
     const slug = uniqueSlug('main')
     const client = await owner.connect()
-    const tenantId = await createTenant(pgSession(client), { slug, name: 'Main test', plan: 'free' }).finally(() => client.release())
+    const tenantId = await createTenant(pgSession(client), { slug, name: 'Main test', plan: 'free' }).finally(() =>
+      client.release(),
+    )
     const server = spawnApi(t, { DATA_DIR: t.testdir(), DATABASE_URL: postgres.app })
     const port = await listeningPort(server)
     await createDuringShutdown(t, server, port, slug)
@@ -140,49 +170,68 @@ if (postgres !== undefined) {
   })
 }
 
-t.test('SIGTERM with a drain delay: /ready fails while requests are still served, then the listener closes; a request that still arrives is served, not refused', async (t) => {
-  const server = spawnApi(t, { DATA_DIR: t.testdir(), SEED_DEMO_DATA: 'true', SHUTDOWN_DRAIN_DELAY_MS: '1500', SHUTDOWN_GRACE_MS: '20000' })
-  const port = await listeningPort(server)
-  await server.waitForLine((l) => l.msg === 'gatehouse api ready', 'ready')
-  const url = '/api/v1/projects?limit=1'
-  const signedGet = (requestId: string): Record<string, string> => signIdentity(TEST_IDENTITY_SECRET, { tenant: 'acme', user: 'alice', requestId, method: 'GET', url })
+t.test(
+  'SIGTERM with a drain delay: /ready fails while requests are still served, then the listener closes; a request that still arrives is served, not refused',
+  async t => {
+    const server = spawnApi(t, {
+      DATA_DIR: t.testdir(),
+      SEED_DEMO_DATA: 'true',
+      SHUTDOWN_DRAIN_DELAY_MS: '1500',
+      SHUTDOWN_GRACE_MS: '20000',
+    })
+    const port = await listeningPort(server)
+    await server.waitForLine(l => l.msg === 'gatehouse api ready', 'ready')
+    const url = '/api/v1/projects?limit=1'
+    const signedGet = (requestId: string): Record<string, string> =>
+      signIdentity(TEST_IDENTITY_SECRET, { tenant: 'acme', user: 'alice', requestId, method: 'GET', url })
 
-  // A keep-alive connection whose next request has begun but not finished arriving when the listener closes.
-  const late = connect(port, '127.0.0.1')
-  t.teardown(() => late.destroy())
-  await new Promise<void>((resolve) => late.once('connect', resolve))
-  const lateResponse = readResponse(late)
-  late.write(`GET ${url} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n`)
+    // A keep-alive connection whose next request has begun but not finished arriving when the listener closes.
+    const late = connect(port, '127.0.0.1')
+    t.teardown(() => late.destroy())
+    await new Promise<void>(resolve => late.once('connect', resolve))
+    const lateResponse = readResponse(late)
+    late.write(`GET ${url} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n`)
 
-  const ready = await fetch(`http://127.0.0.1:${port}/ready`)
-  t.equal(ready.status, 200, 'ready before the signal')
-  await ready.body?.cancel()
+    const ready = await fetch(`http://127.0.0.1:${port}/ready`)
+    t.equal(ready.status, 200, 'ready before the signal')
+    await ready.body?.cancel()
 
-  server.child.kill('SIGTERM')
-  await server.waitForLine((l) => l.msg === 'shutting down: finishing in-flight requests', 'the shutdown')
-  const draining = await fetch(`http://127.0.0.1:${port}/ready`)
-  t.equal(draining.status, 503, 'draining: balancers are told to stop sending')
-  t.equal(draining.headers.get('content-type'), 'application/problem+json; charset=utf-8')
-  t.match(await draining.json(), { type: 'urn:gatehouse:problem:shutting-down', status: 503, code: 'GH_SHUTTING_DOWN' })
-  const served = await fetch(`http://127.0.0.1:${port}${url}`, { headers: signedGet('main-drain-1') })
-  t.equal(served.status, 200, 'yet a request routed here meanwhile is served')
-  t.equal(served.headers.get('connection'), 'close', 'and its client is told to reconnect (elsewhere)')
-  t.match(await served.json(), { data: [{ name: String }] })
+    server.child.kill('SIGTERM')
+    await server.waitForLine(l => l.msg === 'shutting down: finishing in-flight requests', 'the shutdown')
+    const draining = await fetch(`http://127.0.0.1:${port}/ready`)
+    t.equal(draining.status, 503, 'draining: balancers are told to stop sending')
+    t.equal(draining.headers.get('content-type'), 'application/problem+json; charset=utf-8')
+    t.match(await draining.json(), {
+      type: 'urn:gatehouse:problem:shutting-down',
+      status: 503,
+      code: 'GH_SHUTTING_DOWN',
+    })
+    const served = await fetch(`http://127.0.0.1:${port}${url}`, { headers: signedGet('main-drain-1') })
+    t.equal(served.status, 200, 'yet a request routed here meanwhile is served')
+    t.equal(served.headers.get('connection'), 'close', 'and its client is told to reconnect (elsewhere)')
+    t.match(await served.json(), { data: [{ name: String }] })
 
-  await server.waitForLine((l) => l.msg === 'drained: closing the listener', 'the end of the drain')
-  t.equal(await refusedWithin(port, 10_000), true, 'the listener closes')
-  const headers = Object.entries(signedGet('main-late-1')).map(([name, value]) => `${name}: ${value}`).join('\r\n')
-  late.write(`${headers}\r\n\r\n`)
-  const answer = await lateResponse
-  t.equal(answer.status, 200, `served, not Fastify's bare 503: ${answer.body}`)
-  t.equal(answer.headers.connection, 'close')
-  t.equal(answer.headers['x-request-id'], 'main-late-1')
-  t.strictSame(await server.exited, { code: 0, signal: null }, server.stderr())
-})
+    await server.waitForLine(l => l.msg === 'drained: closing the listener', 'the end of the drain')
+    t.equal(await refusedWithin(port, 10_000), true, 'the listener closes')
+    const headers = Object.entries(signedGet('main-late-1'))
+      .map(([name, value]) => `${name}: ${value}`)
+      .join('\r\n')
+    late.write(`${headers}\r\n\r\n`)
+    const answer = await lateResponse
+    t.equal(answer.status, 200, `served, not Fastify's bare 503: ${answer.body}`)
+    t.equal(answer.headers.connection, 'close')
+    t.equal(answer.headers['x-request-id'], 'main-late-1')
+    t.strictSame(await server.exited, { code: 0, signal: null }, server.stderr())
+  },
+)
 
-t.test('a bad setting exits 78 with a message naming it, before opening anything', async (t) => {
+t.test('a bad setting exits 78 with a message naming it, before opening anything', async t => {
   const dataDir = t.testdir()
-  for (const [name, value] of [['PORT', 'abc'], ['LOG_LEVEL', 'loud'], ['IDENTITY_SECRET', 'short']] as const) {
+  for (const [name, value] of [
+    ['PORT', 'abc'],
+    ['LOG_LEVEL', 'loud'],
+    ['IDENTITY_SECRET', 'short'],
+  ] as const) {
     const server = spawnApi(t, { DATA_DIR: dataDir, [name]: value })
     const exit = await server.exited
     t.equal(exit.code, 78, `${name}=${value}`)

@@ -12,7 +12,7 @@ const namespace = readFileSync(`${dir}/namespace`, 'utf8').trim()
 const job = process.env.MIGRATION_JOB
 const pollMs = Number(process.env.POLL_MS ?? 2000)
 
-function getJob () {
+function getJob() {
   return new Promise((resolve, reject) => {
     const url = new URL(`/apis/batch/v1/namespaces/${namespace}/jobs/${job}`, api)
     const options = {
@@ -20,9 +20,9 @@ function getJob () {
       headers: { authorization: `Bearer ${readFileSync(`${dir}/token`, 'utf8').trim()}` },
       timeout: 5000,
     }
-    const req = request(url, options, (response) => {
+    const req = request(url, options, response => {
       let body = ''
-      response.on('data', (chunk) => {
+      response.on('data', chunk => {
         body += chunk
       })
       response.on('end', () =>
@@ -36,16 +36,16 @@ function getJob () {
 }
 
 for (;;) {
-  const answer = await getJob().catch((error) => ({ status: `unreachable (${error.message})` }))
+  const answer = await getJob().catch(error => ({ status: `unreachable (${error.message})` }))
   const conditions = answer.job?.status?.conditions ?? []
-  if (conditions.some((c) => c.type === 'Complete' && c.status === 'True')) {
+  if (conditions.some(c => c.type === 'Complete' && c.status === 'True')) {
     process.stdout.write(`migration job ${job} succeeded\n`)
     process.exit(0)
   }
-  if (conditions.some((c) => c.type === 'Failed' && c.status === 'True')) {
+  if (conditions.some(c => c.type === 'Failed' && c.status === 'True')) {
     process.stderr.write(`migration job ${job} failed: see kubectl logs job/${job}\n`)
     process.exit(1)
   }
   process.stdout.write(`waiting for migration job ${job} (${answer.status})\n`)
-  await new Promise((resolve) => setTimeout(resolve, pollMs))
+  await new Promise(resolve => setTimeout(resolve, pollMs))
 }

@@ -2,7 +2,7 @@
 import promClient, { type Registry } from 'prom-client'
 import type { CertificateBook } from './certificate-book.js'
 
-export function createAcmeMetrics (registry: Registry, book: CertificateBook, now: () => number = Date.now) {
+export function createAcmeMetrics(registry: Registry, book: CertificateBook, now: () => number = Date.now) {
   const registers = [registry]
   return {
     expiry: new promClient.Gauge({
@@ -12,7 +12,7 @@ export function createAcmeMetrics (registry: Registry, book: CertificateBook, no
       // Min, not the cluster's default sum: only the primary has these, but a sum would be wrong if it ever were not.
       aggregator: 'min',
       registers,
-      collect () {
+      collect() {
         for (const name of book.names()) {
           this.set({ name }, Math.round((book.get(name)!.notAfter.getTime() - now()) / 1000))
         }

@@ -5,9 +5,14 @@ import { createSecureContext, type SecureContext } from 'node:tls'
 import type { TlsMaterial } from '../local-ca.js'
 import { TLS_OPTIONS } from '../tls-options.js'
 
-export interface BookEntry { material: TlsMaterial, context: SecureContext, notBefore: Date, notAfter: Date }
+export interface BookEntry {
+  material: TlsMaterial
+  context: SecureContext
+  notBefore: Date
+  notAfter: Date
+}
 
-export function validity (cert: string): { notBefore: Date, notAfter: Date } {
+export function validity(cert: string): { notBefore: Date; notAfter: Date } {
   const leaf = new X509Certificate(cert)
   return { notBefore: new Date(leaf.validFrom), notAfter: new Date(leaf.validTo) }
 }
@@ -17,7 +22,7 @@ export class CertificateBook {
   private readonly listeners = new Set<(name: string, material: TlsMaterial | undefined) => void>()
 
   /** Serves `material` for `name` from the next handshake on; open connections keep theirs. */
-  set (name: string, material: TlsMaterial): BookEntry {
+  set(name: string, material: TlsMaterial): BookEntry {
     const context = createSecureContext({ ...TLS_OPTIONS, key: material.key, cert: material.cert })
     const entry = { material, context, ...validity(material.cert) }
     this.entries.set(name, entry)
@@ -26,15 +31,21 @@ export class CertificateBook {
   }
 
   /** Stops serving `name` (an on-demand name no longer allowed): its handshakes go to on-demand again. */
-  delete (name: string): void {
+  delete(name: string): void {
     this.entries.delete(name)
     for (const listener of this.listeners) listener(name, undefined)
   }
 
-  get (name: string): BookEntry | undefined { return this.entries.get(name.toLowerCase()) }
+  get(name: string): BookEntry | undefined {
+    return this.entries.get(name.toLowerCase())
+  }
 
-  names (): string[] { return [...this.entries.keys()] }
+  names(): string[] {
+    return [...this.entries.keys()]
+  }
 
   /** Told of every certificate set, or name deleted (undefined): the cluster primary forwards them to its workers. */
-  onChange (listener: (name: string, material: TlsMaterial | undefined) => void): void { this.listeners.add(listener) }
+  onChange(listener: (name: string, material: TlsMaterial | undefined) => void): void {
+    this.listeners.add(listener)
+  }
 }

@@ -47,20 +47,27 @@ export interface EdgeAcmeOptions {
   redisPrefix?: string
 }
 
-export function openAcmeStorage (
-  acme: AcmeConfig, redisUrl: string | undefined, log: FastifyBaseLogger, redisPrefix?: string,
+export function openAcmeStorage(
+  acme: AcmeConfig,
+  redisUrl: string | undefined,
+  log: FastifyBaseLogger,
+  redisPrefix?: string,
 ): AcmeStorage {
   if (redisUrl === undefined) return new FileStorage(acme.dir)
-  return RedisStorage.connect(redisUrl, (error) => log.warn({ err: error }, 'ACME storage: Redis error'), redisPrefix)
+  return RedisStorage.connect(redisUrl, error => log.warn({ err: error }, 'ACME storage: Redis error'), redisPrefix)
 }
 
-export function startEdgeAcme (acme: AcmeConfig, options: EdgeAcmeOptions): EdgeAcme {
+export function startEdgeAcme(acme: AcmeConfig, options: EdgeAcmeOptions): EdgeAcme {
   const { log } = options
   const storage = openAcmeStorage(acme, options.redisUrl, log, options.redisPrefix)
   const challenges = new Challenges(storage)
   const book = new CertificateBook()
   const issuer = new AcmeIssuer({
-    ...acme, storage, responders: challenges, log, ...(options.pollMs !== undefined ? { pollMs: options.pollMs } : {}),
+    ...acme,
+    storage,
+    responders: challenges,
+    log,
+    ...(options.pollMs !== undefined ? { pollMs: options.pollMs } : {}),
   })
   const manager = new AcmeManager({
     issuer,
@@ -72,7 +79,7 @@ export function startEdgeAcme (acme: AcmeConfig, options: EdgeAcmeOptions): Edge
     ...(options.retry !== undefined ? { retry: options.retry } : {}),
   })
   return {
-    start () {
+    start() {
       if (acme.names.length === 0) {
         log.warn('ACME_EMAIL is set, but no name in PROXY_HOSTNAMES can have a public certificate: on-demand only')
       } else {
@@ -89,11 +96,11 @@ export function startEdgeAcme (acme: AcmeConfig, options: EdgeAcmeOptions): Edge
       challenges,
       configured: options.configured,
       tlsAlpn: acme.challenges.includes('tls-alpn-01'),
-      onDemand: (name) => manager.serveOnDemand(name),
+      onDemand: name => manager.serveOnDemand(name),
     }),
-    httpAnswer: (token) => challenges.httpAnswer(token),
-    exportMetrics: (registry) => manager.useMetrics(createAcmeMetrics(registry, book)),
-    async close () {
+    httpAnswer: token => challenges.httpAnswer(token),
+    exportMetrics: registry => manager.useMetrics(createAcmeMetrics(registry, book)),
+    async close() {
       manager.close()
       await storage.close()
     },

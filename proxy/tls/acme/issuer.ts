@@ -27,32 +27,35 @@ export interface AcmeIssuerOptions {
 }
 
 /** certmagic's layout: one folder per CA, so an account or certificate of staging is never used with production. */
-export function issuerKey (directoryUrl: string): string {
+export function issuerKey(directoryUrl: string): string {
   const url = new URL(directoryUrl)
-  return `${url.host}${url.pathname}`.toLowerCase().replace(/[^a-z0-9.-]+/g, '-').replace(/-+$/, '')
+  return `${url.host}${url.pathname}`
+    .toLowerCase()
+    .replace(/[^a-z0-9.-]+/g, '-')
+    .replace(/-+$/, '')
 }
 
 export class AcmeIssuer implements Issuer {
   private client: acme.Client | undefined
   private readonly prefix: string
 
-  constructor (private readonly options: AcmeIssuerOptions) {
+  constructor(private readonly options: AcmeIssuerOptions) {
     this.prefix = issuerKey(options.directoryUrl)
     // acme-client has one HTTP client for the process: a private CA's root is added to it once, beside the usual ones.
     if (options.caCert !== undefined) {
       acme.axios.defaults.httpsAgent = new Agent({ ca: [...rootCertificates, options.caCert] })
     }
-    acme.setLogger((message) => options.log.debug({ acme: message }, 'acme-client'))
+    acme.setLogger(message => options.log.debug({ acme: message }, 'acme-client'))
     // Its own retries wait 5 s, 10 s… per request and would hide an unreachable CA for minutes: one quick retry for
     // a blip, then the order fails and the manager's backoff (with jitter, visible in logs and metrics) takes over.
-    type RetrySettings = { acmeSettings: { retryMaxAttempts: number, retryDefaultDelay: number } }
+    type RetrySettings = { acmeSettings: { retryMaxAttempts: number; retryDefaultDelay: number } }
     const settings = (acme.axios.defaults as unknown as RetrySettings).acmeSettings
     settings.retryMaxAttempts = 1
     settings.retryDefaultDelay = 1
     acme.axios.defaults.timeout = 30_000
   }
 
-  private async account (): Promise<acme.Client> {
+  private async account(): Promise<acme.Client> {
     if (this.client !== undefined) return this.client
     const { storage } = this.options
     const keyName = `${this.prefix}/account.key`
@@ -81,7 +84,7 @@ export class AcmeIssuer implements Issuer {
     return this.client
   }
 
-  async obtain (names: string[]): Promise<TlsMaterial> {
+  async obtain(names: string[]): Promise<TlsMaterial> {
     const client = await this.account()
     const key = await acme.crypto.createPrivateEcdsaKey()
     const [, csr] = await acme.crypto.createCsr({ commonName: names[0], altNames: names }, key)
@@ -95,7 +98,7 @@ export class AcmeIssuer implements Issuer {
     return { key: key.toString(), cert }
   }
 
-  private async autoOrder (client: acme.Client, csr: Buffer, responders: Challenges): Promise<string> {
+  private async autoOrder(client: acme.Client, csr: Buffer, responders: Challenges): Promise<string> {
     return await client.auto({
       csr,
       email: this.options.email,
@@ -111,5 +114,7 @@ export class AcmeIssuer implements Issuer {
   }
 
   /** Where this CA's certificates are kept in the storage. */
-  certificateKey (name: string, part: 'crt' | 'key'): string { return `${this.prefix}/certificates/${name}.${part}` }
+  certificateKey(name: string, part: 'crt' | 'key'): string {
+    return `${this.prefix}/certificates/${name}.${part}`
+  }
 }

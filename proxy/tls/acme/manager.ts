@@ -39,12 +39,12 @@ export class AcmeManager {
   private closed = false
   private readonly now: () => number
 
-  constructor (private readonly options: AcmeManagerOptions) {
+  constructor(private readonly options: AcmeManagerOptions) {
     this.now = options.now ?? Date.now
   }
 
   /** Starts keeping `names` in the background; until a name's certificate is there, the default one serves it. */
-  manage (names: string[], onDemand = false): void {
+  manage(names: string[], onDemand = false): void {
     for (const name of names) {
       if (this.managed.has(name)) continue
       this.managed.set(name, { onDemand, attempt: 0, timer: undefined, running: undefined })
@@ -53,21 +53,23 @@ export class AcmeManager {
   }
 
   /** Loads or orders `name` now (single flight); `force` orders even when the stored certificate is not due. */
-  refresh (name: string, force = false): Promise<boolean> {
+  refresh(name: string, force = false): Promise<boolean> {
     const state = this.managed.get(name)
     if (state === undefined) return Promise.resolve(false)
     if (state.running !== undefined) return state.running
     clearTimeout(state.timer)
-    state.running = this.run(name, state, force).finally(() => { state.running = undefined })
+    state.running = this.run(name, state, force).finally(() => {
+      state.running = undefined
+    })
     return state.running
   }
 
-  private async run (name: string, state: Managed, force: boolean): Promise<boolean> {
+  private async run(name: string, state: Managed, force: boolean): Promise<boolean> {
     const { log, book } = this.options
     try {
       if (state.onDemand && book.get(name) !== undefined && this.options.onDemand !== undefined) {
         // A tenant's domain is renewed only while it is still theirs.
-        if (await this.options.onDemand.allowed(name) === 'not-allowed') {
+        if ((await this.options.onDemand.allowed(name)) === 'not-allowed') {
           log.info({ name }, 'on-demand name no longer allowed: not renewed, no longer served')
           this.managed.delete(name)
           book.delete(name)
@@ -82,31 +84,35 @@ export class AcmeManager {
     } catch (error) {
       const delayMs = retryDelayMs(state.attempt++, this.options.retry ?? DEFAULT_RETRY)
       const serving = book.get(name) !== undefined ? 'the previous certificate' : 'the default certificate'
-      log.error({ err: error, name, retryInMs: delayMs, serving },
-        'ACME certificate not obtained; retrying later')
+      log.error({ err: error, name, retryInMs: delayMs, serving }, 'ACME certificate not obtained; retrying later')
       this.schedule(name, state, delayMs)
       return false
     }
   }
 
-  private schedule (name: string, state: Managed, delayMs: number): void {
+  private schedule(name: string, state: Managed, delayMs: number): void {
     if (this.closed || !this.managed.has(name)) return
-    state.timer = setTimeout(() => { void this.refresh(name) }, Math.max(0, Math.min(delayMs, MAX_CHECK_INTERVAL_MS)))
+    state.timer = setTimeout(
+      () => {
+        void this.refresh(name)
+      },
+      Math.max(0, Math.min(delayMs, MAX_CHECK_INTERVAL_MS)),
+    )
     state.timer.unref()
   }
 
-  private async stored (name: string): Promise<TlsMaterial | undefined> {
+  private async stored(name: string): Promise<TlsMaterial | undefined> {
     const { storage, storageKey } = this.options
     const [cert, key] = await Promise.all([storage.get(storageKey(name, 'crt')), storage.get(storageKey(name, 'key'))])
     return cert === undefined || key === undefined ? undefined : { cert, key }
   }
 
-  private due (material: TlsMaterial): boolean {
+  private due(material: TlsMaterial): boolean {
     const { notBefore, notAfter } = validity(material.cert)
     return this.now() >= renewalDue(notBefore, notAfter).getTime()
   }
 
-  private async loadOrObtain (name: string, force: boolean, state: Managed): Promise<TlsMaterial> {
+  private async loadOrObtain(name: string, force: boolean, state: Managed): Promise<TlsMaterial> {
     const { storage, storageKey, log, book } = this.options
     const current = book.get(name)
     const first = await this.stored(name)
@@ -147,7 +153,7 @@ export class AcmeManager {
    * A handshake named `name`, which nobody configured: asks the gate, then loads or orders it (rate-limited).
    * Resolves true once the book has a certificate for it.
    */
-  serveOnDemand (name: string): Promise<boolean> {
+  serveOnDemand(name: string): Promise<boolean> {
     if (this.options.book.get(name) !== undefined) return Promise.resolve(true)
     const inFlight = this.onDemandInFlight.get(name)
     if (inFlight !== undefined) return inFlight
@@ -156,7 +162,7 @@ export class AcmeManager {
     return attempt
   }
 
-  private async onDemand (name: string): Promise<boolean> {
+  private async onDemand(name: string): Promise<boolean> {
     const gate = this.options.onDemand
     const refuse = (reason: Refusal): false => {
       this.options.metrics?.onDemandRefusals.inc({ reason })
@@ -170,14 +176,16 @@ export class AcmeManager {
     if (state?.running !== undefined) return await state.running
     if (state !== undefined) return false // managed, failed, waiting for its retry: not another order per handshake
     // One stored by another proxy costs no order; only a real order spends the budget.
-    if (await this.stored(name).catch(() => undefined) === undefined && !gate.mayOrder()) return refuse('order-rate')
+    if ((await this.stored(name).catch(() => undefined)) === undefined && !gate.mayOrder()) return refuse('order-rate')
     this.managed.set(name, { onDemand: true, attempt: 0, timer: undefined, running: undefined })
     return await this.refresh(name)
   }
 
-  useMetrics (metrics: AcmeMetrics): void { this.options.metrics = metrics }
+  useMetrics(metrics: AcmeMetrics): void {
+    this.options.metrics = metrics
+  }
 
-  close (): void {
+  close(): void {
     this.closed = true
     for (const state of this.managed.values()) clearTimeout(state.timer)
   }

@@ -10,16 +10,16 @@ const DNS_NAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](
 
 const normalise = (name: string): string => name.toLowerCase().replace(/\.$/, '')
 
-export function qualifiesForPublicCertificate (name: string): boolean {
+export function qualifiesForPublicCertificate(name: string): boolean {
   const host = normalise(name)
   if (host === 'localhost' || isIP(host.replace(/^\[|\]$/g, '')) !== 0) return false
-  if (LOCAL_SUFFIXES.some((suffix) => host.endsWith(suffix) || host === suffix.slice(1))) return false
+  if (LOCAL_SUFFIXES.some(suffix => host.endsWith(suffix) || host === suffix.slice(1))) return false
   // Wildcards need the DNS-01 challenge, which this edge does not answer; a single label ("intranet") is no
   // public name; a name with an underscore, a space or other characters is not a host name.
   return DNS_NAME.test(host)
 }
 
 /** The names of `hostnames` that get ACME certificates, normalised (lower case, no trailing dot, once each). */
-export function publicNames (hostnames: string[]): string[] {
+export function publicNames(hostnames: string[]): string[] {
   return [...new Set(hostnames.filter(qualifiesForPublicCertificate).map(normalise))]
 }

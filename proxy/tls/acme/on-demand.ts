@@ -38,12 +38,16 @@ export class TokenBucket {
   private tokens: number
   private last: number
 
-  constructor (private readonly capacity: number, private readonly perMs: number, private readonly now: () => number) {
+  constructor(
+    private readonly capacity: number,
+    private readonly perMs: number,
+    private readonly now: () => number,
+  ) {
     this.tokens = capacity
     this.last = now()
   }
 
-  take (): boolean {
+  take(): boolean {
     const at = this.now()
     this.tokens = Math.min(this.capacity, this.tokens + (at - this.last) * this.perMs)
     this.last = at
@@ -61,7 +65,11 @@ export class OnDemandGate {
   private readonly orders: TokenBucket
   private readonly pending = new Map<string, Promise<true | Refusal>>()
 
-  constructor (private readonly ask: HostnameAsk, limits: Partial<OnDemandLimits> = {}, now: () => number = Date.now) {
+  constructor(
+    private readonly ask: HostnameAsk,
+    limits: Partial<OnDemandLimits> = {},
+    now: () => number = Date.now,
+  ) {
     const l = { ...DEFAULT_ON_DEMAND_LIMITS, ...limits }
     this.answers = new LRUCache({ max: l.maxAnswers, ttl: l.allowTtlMs, ttlResolution: 0, perf: { now } })
     this.denyTtlMs = l.denyTtlMs
@@ -72,21 +80,27 @@ export class OnDemandGate {
   private readonly denyTtlMs: number
 
   /** true when `hostname` may have a certificate; otherwise why not. Concurrent calls for a name share one ask. */
-  async allowed (hostname: string): Promise<true | Refusal> {
+  async allowed(hostname: string): Promise<true | Refusal> {
     const known = this.answers.get(hostname)
     if (known !== undefined) return known ? true : 'not-allowed'
     const inFlight = this.pending.get(hostname)
     if (inFlight !== undefined) return await inFlight
     if (!this.asks.take()) return 'ask-rate'
-    const answer = this.ask(hostname).then((yes) => {
-      this.answers.set(hostname, yes, yes ? {} : { ttl: this.denyTtlMs })
-      return yes ? true as const : 'not-allowed' as const
-    }, () => 'ask-failed' as const) // not remembered: the next handshake asks again
+    const answer = this.ask(hostname)
+      .then(
+        yes => {
+          this.answers.set(hostname, yes, yes ? {} : { ttl: this.denyTtlMs })
+          return yes ? (true as const) : ('not-allowed' as const)
+        },
+        () => 'ask-failed' as const,
+      ) // not remembered: the next handshake asks again
       .finally(() => this.pending.delete(hostname))
     this.pending.set(hostname, answer)
     return await answer
   }
 
   /** Takes one order from the budget; false when it is spent. */
-  mayOrder (): boolean { return this.orders.take() }
+  mayOrder(): boolean {
+    return this.orders.take()
+  }
 }

@@ -12,8 +12,8 @@ export const REDIS_LOCK_TTL_MS = 30_000
 
 // Only the holder's token may extend or delete the lock: a holder that lost it (paused past the TTL)
 // must not release the next holder's.
-const REFRESH = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) " +
-  'else return 0 end'
+const REFRESH =
+  "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) " + 'else return 0 end'
 const RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 
 export class RedisStorage implements AcmeStorage {
@@ -21,30 +21,39 @@ export class RedisStorage implements AcmeStorage {
   private readonly refreshers = new Set<NodeJS.Timeout>()
 
   /** `prefix` keeps these keys apart from other data in the same Redis (and tests apart from each other). */
-  constructor (private readonly redis: Redis, private readonly prefix = 'gatehouse:acme:') {}
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix = 'gatehouse:acme:',
+  ) {}
 
-  static connect (url: string, onError: (error: Error) => void, prefix?: string): RedisStorage {
+  static connect(url: string, onError: (error: Error) => void, prefix?: string): RedisStorage {
     // Its own connection, with the offline queue: ACME work is rare and may wait for Redis, unlike a request.
     const redis = new Redis(url, { maxRetriesPerRequest: 3, connectTimeout: 2000 })
     redis.on('error', onError)
     return new RedisStorage(redis, prefix)
   }
 
-  private key (key: string): string { return this.prefix + checkKey(key) }
+  private key(key: string): string {
+    return this.prefix + checkKey(key)
+  }
 
-  async get (key: string): Promise<string | undefined> {
+  async get(key: string): Promise<string | undefined> {
     return (await this.redis.get(this.key(key))) ?? undefined
   }
 
-  async put (key: string, value: string): Promise<void> { await this.redis.set(this.key(key), value) }
+  async put(key: string, value: string): Promise<void> {
+    await this.redis.set(this.key(key), value)
+  }
 
-  async delete (key: string): Promise<void> { await this.redis.del(this.key(key)) }
+  async delete(key: string): Promise<void> {
+    await this.redis.del(this.key(key))
+  }
 
-  async lock (name: string): Promise<Release> {
+  async lock(name: string): Promise<Release> {
     const key = this.key(`locks/${name}`)
     const token = randomBytes(16).toString('hex')
-    while (await this.redis.set(key, token, 'PX', REDIS_LOCK_TTL_MS, 'NX') !== 'OK') {
-      await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS))
+    while ((await this.redis.set(key, token, 'PX', REDIS_LOCK_TTL_MS, 'NX')) !== 'OK') {
+      await new Promise(resolve => setTimeout(resolve, LOCK_POLL_MS))
     }
     const refresher = setInterval(() => {
       this.redis.eval(REFRESH, 1, key, token, REDIS_LOCK_TTL_MS).catch(() => {})
@@ -58,7 +67,7 @@ export class RedisStorage implements AcmeStorage {
     }
   }
 
-  async close (): Promise<void> {
+  async close(): Promise<void> {
     for (const refresher of this.refreshers) clearInterval(refresher)
     this.redis.disconnect()
   }

@@ -24,18 +24,18 @@ type SniCallback = (error: Error | null, context?: SecureContext) => void
 
 export interface SniSelection {
   SNICallback(this: TLSSocket, servername: string, callback: SniCallback): void
-  ALPNCallback?(this: TLSSocket, offer: { servername: string, protocols: string[] }): string | undefined
+  ALPNCallback?(this: TLSSocket, offer: { servername: string; protocols: string[] }): string | undefined
 }
 
-export function sniSelection (options: SniOptions): SniSelection {
+export function sniSelection(options: SniOptions): SniSelection {
   const { book, challenges } = options
-  const configured = new Set(options.configured.map((name) => name.toLowerCase()))
+  const configured = new Set(options.configured.map(name => name.toLowerCase()))
   // Sockets whose client asked for acme-tls/1. In TLS 1.3 OpenSSL settles ALPN before it asks for the
   // certificate, so the ALPN callback marks the socket and the SNI callback, which runs next, sees it.
   // (In TLS 1.2 the order is reversed; CAs validate over TLS 1.3 when the server offers it, as this one does.)
   const challengeSockets = new WeakSet<TLSSocket>()
 
-  async function select (socket: TLSSocket, servername: string): Promise<SecureContext | undefined> {
+  async function select(socket: TLSSocket, servername: string): Promise<SecureContext | undefined> {
     const name = servername.toLowerCase().replace(/\.$/, '')
     if (challengeSockets.has(socket)) {
       const material = await challenges.alpnCertificate(name)
@@ -51,12 +51,15 @@ export function sniSelection (options: SniOptions): SniSelection {
   }
 
   return {
-    SNICallback (servername, callback) {
-      select(this, servername).then((context) => callback(null, context), (error: Error) => callback(error))
+    SNICallback(servername, callback) {
+      select(this, servername).then(
+        context => callback(null, context),
+        (error: Error) => callback(error),
+      )
     },
     ...(options.tlsAlpn
       ? {
-          ALPNCallback ({ servername, protocols }) {
+          ALPNCallback({ servername, protocols }) {
             if (protocols.includes(ACME_TLS_ALPN) && servername !== undefined) {
               challengeSockets.add(this)
               return ACME_TLS_ALPN
@@ -75,8 +78,8 @@ export function sniSelection (options: SniOptions): SniSelection {
  */
 type SecureServer = { prependListener(event: 'secureConnection', listener: (socket: TLSSocket) => void): unknown }
 
-export function closeChallengeConnections (server: SecureServer): void {
-  server.prependListener('secureConnection', (socket) => {
+export function closeChallengeConnections(server: SecureServer): void {
+  server.prependListener('secureConnection', socket => {
     if (socket.alpnProtocol === ACME_TLS_ALPN) socket.destroy()
   })
 }

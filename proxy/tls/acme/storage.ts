@@ -20,7 +20,7 @@ export interface AcmeStorage {
 }
 
 /** Keys are built from host names and fixed words only; anything else is a bug, not a path to follow. */
-export function checkKey (key: string): string {
+export function checkKey(key: string): string {
   if (/^[a-z0-9][a-z0-9._/-]*$/i.test(key) && !key.includes('..')) return key
   throw new Error(`invalid ACME storage key ${JSON.stringify(key)}`)
 }
@@ -34,11 +34,13 @@ export class FileStorage implements AcmeStorage {
   readonly shared = false
   private readonly touchers = new Set<NodeJS.Timeout>()
 
-  constructor (private readonly root: string) {}
+  constructor(private readonly root: string) {}
 
-  private path (key: string): string { return join(this.root, checkKey(key)) }
+  private path(key: string): string {
+    return join(this.root, checkKey(key))
+  }
 
-  async get (key: string): Promise<string | undefined> {
+  async get(key: string): Promise<string | undefined> {
     try {
       return await readFile(this.path(key), 'utf8')
     } catch (error) {
@@ -47,7 +49,7 @@ export class FileStorage implements AcmeStorage {
     }
   }
 
-  async put (key: string, value: string): Promise<void> {
+  async put(key: string, value: string): Promise<void> {
     const path = this.path(key)
     await mkdir(dirname(path), { recursive: true, mode: 0o700 })
     // Written aside and renamed: a reader (or a crash) never sees half a certificate.
@@ -57,9 +59,11 @@ export class FileStorage implements AcmeStorage {
     await rename(partial, path)
   }
 
-  async delete (key: string): Promise<void> { await rm(this.path(key), { force: true }) }
+  async delete(key: string): Promise<void> {
+    await rm(this.path(key), { force: true })
+  }
 
-  async lock (name: string): Promise<Release> {
+  async lock(name: string): Promise<Release> {
     const path = this.path(`locks/${name}.lock`)
     await mkdir(dirname(path), { recursive: true, mode: 0o700 })
     for (;;) {
@@ -68,13 +72,18 @@ export class FileStorage implements AcmeStorage {
         break
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
-        const touched = await stat(path).then((info) => info.mtimeMs, () => undefined)
+        const touched = await stat(path).then(
+          info => info.mtimeMs,
+          () => undefined,
+        )
         if (touched !== undefined && Date.now() - touched > FILE_LOCK_STALE_MS) await rm(path, { force: true })
-        else await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS))
+        else await new Promise(resolve => setTimeout(resolve, LOCK_POLL_MS))
       }
     }
     // Touched while held, so a long order is not mistaken for a dead holder.
-    const toucher = setInterval(() => { utimes(path, new Date(), new Date()).catch(() => {}) }, FILE_LOCK_TOUCH_MS)
+    const toucher = setInterval(() => {
+      utimes(path, new Date(), new Date()).catch(() => {})
+    }, FILE_LOCK_TOUCH_MS)
     toucher.unref()
     this.touchers.add(toucher)
     return async () => {
@@ -84,7 +93,7 @@ export class FileStorage implements AcmeStorage {
     }
   }
 
-  async close (): Promise<void> {
+  async close(): Promise<void> {
     for (const toucher of this.touchers) clearInterval(toucher)
   }
 }

@@ -8,30 +8,39 @@ import { internalKey, verifyInternalRequest } from '../../../common/internal-cha
 import { Errors } from '../../../common/problem.js'
 import { problemResponses } from '../../schemas/problem.js'
 
-export interface InternalRoutesOptions { identitySecret: string, maxAgeSeconds: number }
+export interface InternalRoutesOptions {
+  identitySecret: string
+  maxAgeSeconds: number
+}
 
 const REASONS: Record<string, string> = {
   missing: 'Internal routes answer the Gatehouse edge only; the request carries no signature',
   'not-edge': 'Internal routes answer the Gatehouse edge only, not a tenant identity',
 }
 
-const TenantFactsSchema = Type.Object({
-  slug: Type.String(),
-  plan: Type.Union([Type.Enum(['free', 'pro', 'enterprise']), Type.Null()], { description: 'null: no such tenant' }),
-}, { title: 'InternalTenantFacts' })
+const TenantFactsSchema = Type.Object(
+  {
+    slug: Type.String(),
+    plan: Type.Union([Type.Enum(['free', 'pro', 'enterprise']), Type.Null()], { description: 'null: no such tenant' }),
+  },
+  { title: 'InternalTenantFacts' },
+)
 
-const DomainOwnerSchema = Type.Object({
-  hostname: Type.String(),
-  tenant: Type.Union([Type.String(), Type.Null()], { description: "The owning tenant's slug; null: no tenant's" }),
-}, { title: 'InternalDomainOwner' })
+const DomainOwnerSchema = Type.Object(
+  {
+    hostname: Type.String(),
+    tenant: Type.Union([Type.String(), Type.Null()], { description: "The owning tenant's slug; null: no tenant's" }),
+  },
+  { title: 'InternalDomainOwner' },
+)
 
 const Name = Type.String({ minLength: 1, maxLength: 1012 })
 
-export default async function internalRoutes (fastify: FastifyInstance, options: InternalRoutesOptions): Promise<void> {
+export default async function internalRoutes(fastify: FastifyInstance, options: InternalRoutesOptions): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
   const key = internalKey(options.identitySecret)
 
-  app.addHook('onRequest', async (request) => {
+  app.addHook('onRequest', async request => {
     const result = verifyInternalRequest(key, request, options.maxAgeSeconds)
     if (!result.ok) {
       request.log.warn({ reason: result.reason }, 'refused an internal request not signed by the edge')
@@ -39,31 +48,40 @@ export default async function internalRoutes (fastify: FastifyInstance, options:
     }
   })
 
-  app.get('/tenants/:slug', {
-    schema: {
-      hide: true,
-      params: Type.Object({ slug: Name }),
-      response: { 200: TenantFactsSchema, ...problemResponses(400, 401) },
+  app.get(
+    '/tenants/:slug',
+    {
+      schema: {
+        hide: true,
+        params: Type.Object({ slug: Name }),
+        response: { 200: TenantFactsSchema, ...problemResponses(400, 401) },
+      },
     },
-  }, async (request, reply) => {
-    const { slug } = request.params
-    // Straight from the table, not the identity plugin's cache: the edge caches, and a change must show within seconds.
-    const tenant = await app.db.tenant.findFirst({ where: { slug }, select: { plan: true } })
-    reply.header('cache-control', 'no-store')
-    return { slug, plan: tenant?.plan ?? null }
-  })
+    async (request, reply) => {
+      const { slug } = request.params
+      // Straight from the table, not the identity plugin's cache: the edge caches, and a change must show within
+      // seconds.
+      const tenant = await app.db.tenant.findFirst({ where: { slug }, select: { plan: true } })
+      reply.header('cache-control', 'no-store')
+      return { slug, plan: tenant?.plan ?? null }
+    },
+  )
 
   // Caddy's on-demand TLS `ask`, and the edge's check that a request on a tenant's domain is that tenant's.
-  app.get('/domains/:hostname', {
-    schema: {
-      hide: true,
-      params: Type.Object({ hostname: Name }),
-      response: { 200: DomainOwnerSchema, ...problemResponses(400, 401) },
+  app.get(
+    '/domains/:hostname',
+    {
+      schema: {
+        hide: true,
+        params: Type.Object({ hostname: Name }),
+        response: { 200: DomainOwnerSchema, ...problemResponses(400, 401) },
+      },
     },
-  }, async (request, reply) => {
-    const { hostname } = request.params
-    const owner = await app.services.domains.owner(hostname)
-    reply.header('cache-control', 'no-store')
-    return { hostname, tenant: owner?.slug ?? null }
-  })
+    async (request, reply) => {
+      const { hostname } = request.params
+      const owner = await app.services.domains.owner(hostname)
+      reply.header('cache-control', 'no-store')
+      return { hostname, tenant: owner?.slug ?? null }
+    },
+  )
 }

@@ -6,7 +6,7 @@ import { sql } from '../../../bench/api/reference-sql.js'
 const TENANT = '0190a000-0000-7000-8000-000000000001'
 const ID = '0190a000-0000-7000-8000-000000000002'
 
-t.test('under RLS, values are inlined as escaped literals and the policy is the only tenant filter', async (t) => {
+t.test('under RLS, values are inlined as escaped literals and the policy is the only tenant filter', async t => {
   const get = sql.getProject('rls', TENANT, ID)
   t.same(get.values, [])
   t.match(get.text, `WHERE p.id = '${ID}'`)
@@ -17,7 +17,7 @@ t.test('under RLS, values are inlined as escaped literals and the policy is the 
   t.same(created.values, [])
 })
 
-t.test('WHERE only: the tenant is $1 in every WHERE, values are parameters', async (t) => {
+t.test('WHERE only: the tenant is $1 in every WHERE, values are parameters', async t => {
   const update = sql.updateProject('where-clause', TENANT, ID, { name: 'Renamed 1' })
   t.same(update.values, [TENANT, 'Renamed 1', ID])
   t.match(update.text, 'SET name = $2, updated_at = now() WHERE p.tenant_id = $1 AND p.id = $3 RETURNING')
@@ -29,6 +29,6 @@ t.test('WHERE only: the tenant is $1 in every WHERE, values are parameters', asy
   t.match(list.text, 'LIMIT 21')
 })
 
-t.test('a limit that is not an integer never reaches the SQL', async (t) => {
+t.test('a limit that is not an integer never reaches the SQL', async t => {
   t.throws(() => sql.listProjects('rls', TENANT, 1.5), /not an integer/)
 })

@@ -6,7 +6,7 @@ import type { ApiRun, ApiSectionResults } from '../../../bench/api/section.js'
 import type { ApiSubject } from '../../../bench/api/subjects.js'
 import type { ApiScenario } from '../../../bench/api/scenarios.js'
 
-t.test('a ratio is met at its bound, missed past it, and not judged without numbers', async (t) => {
+t.test('a ratio is met at its bound, missed past it, and not judged without numbers', async t => {
   t.equal(verdict(1.5, { max: 1.5 }), '1.50× ✓')
   t.equal(verdict(1.51, { max: 1.5 }), '1.51× ✗ (≤ 1.5×)')
   t.equal(verdict(0.7, { min: 0.7 }), '0.70× ✓')
@@ -21,17 +21,42 @@ t.test('a ratio is met at its bound, missed past it, and not judged without numb
 })
 
 const run = (over: Partial<ApiRun>): ApiRun => ({
-  requestsPerSecond: 1000, p50Ms: 5, p99Ms: 20, requests: 2000, non2xx: 0, socketErrors: 0, timeouts: 0, bytesRead: 2_000_000, cpuUs: 300, postgresCpuUs: 100, ...over,
+  requestsPerSecond: 1000,
+  p50Ms: 5,
+  p99Ms: 20,
+  requests: 2000,
+  non2xx: 0,
+  socketErrors: 0,
+  timeouts: 0,
+  bytesRead: 2_000_000,
+  cpuUs: 300,
+  postgresCpuUs: 100,
+  ...over,
 })
-const subject = (id: ApiSubject['id'], label: string): ApiSubject =>
-  ({ id, label, description: `${label} described`, origin: '', pid: 0, logFile: '/nonexistent', onPostgres: true, stop: async () => {} })
+const subject = (id: ApiSubject['id'], label: string): ApiSubject => ({
+  id,
+  label,
+  description: `${label} described`,
+  origin: '',
+  pid: 0,
+  logFile: '/nonexistent',
+  onPostgres: true,
+  stop: async () => {},
+})
 
-t.test('the summary judges the API against the reference and against itself with RLS bypassed', async (t) => {
+t.test('the summary judges the API against the reference and against itself with RLS bypassed', async t => {
   const results: ApiSectionResults = {
     serverVersion: '15',
     setup: 'Rows and load.',
-    subjects: [subject('api', 'API'), subject('api-rls-bypassed', 'API, RLS bypassed'), subject('reference', 'reference')],
-    scenarios: [{ id: 'list', title: 'List' }, { id: 'graphql', title: 'GraphQL' }] as ApiScenario[],
+    subjects: [
+      subject('api', 'API'),
+      subject('api-rls-bypassed', 'API, RLS bypassed'),
+      subject('reference', 'reference'),
+    ],
+    scenarios: [
+      { id: 'list', title: 'List' },
+      { id: 'graphql', title: 'GraphQL' },
+    ] as ApiScenario[],
     cells: new Map([
       [cellKey('api', 'list'), { runs: [run({ cpuUs: 450, requestsPerSecond: 700, p99Ms: 40 })], failures: [] }],
       [cellKey('api-rls-bypassed', 'list'), { runs: [run({ cpuUs: 400 })], failures: [] }],
@@ -42,12 +67,15 @@ t.test('the summary judges the API against the reference and against itself with
     ]),
   }
   const report = renderApiSection(results)
-  const summary = (scenario: string): string => report.split('\n').find((line) => line.startsWith(`| ${scenario} |`))!
+  const summary = (scenario: string): string => report.split('\n').find(line => line.startsWith(`| ${scenario} |`))!
   // CPU 1.5× (met), req/s 0.7× (met), p99 2× (met), isolation 1.125× (met; with Postgres 550 ÷ 500), the reference's
   // non-2xx shown.
   t.match(summary('list'), '| list | 450 | 300 | 1.50× ✓ | 0.70× ✓ | 2.00× ✓ | 1.13× ✓ | 1.10× | ⚠ 3 |')
   // GraphQL's CPU bound is 2×: 3× misses it; no bypassed runs, so no isolation verdict, and its failure is shown.
-  t.match(summary('graphql'), '| graphql | 900 | 300 | 3.00× ✗ (≤ 2×) | 1.00× ✓ | 1.00× ✓ | – | – | 0 ⚠ 1 failed run(s) |')
+  t.match(
+    summary('graphql'),
+    '| graphql | 900 | 300 | 3.00× ✗ (≤ 2×) | 1.00× ✓ | 1.00× ✓ | – | – | 0 ⚠ 1 failed run(s) |',
+  )
   t.match(report, 'Targets met: 6 of 7.')
   t.match(report, '| API, RLS bypassed | ⚠ no run: every run failed (1) |')
   t.match(report, '- API, RLS bypassed, graphql: probe failed')

@@ -3,7 +3,10 @@
 import t from 'tap'
 import { cellKey, type Cell } from '../../../bench/report.js'
 import {
-  edgeOverheadChecks, renderEdgeOverhead, type OverheadResults, type OverheadRun,
+  edgeOverheadChecks,
+  renderEdgeOverhead,
+  type OverheadResults,
+  type OverheadRun,
 } from '../../../bench/edge-overhead/report.js'
 import type { Resumption } from '../../../bench/edge-overhead/resumption.js'
 import { buildOverheadScenarios } from '../../../bench/edge-overhead/scenarios.js'
@@ -11,47 +14,82 @@ import type { TreeMemory } from '../../../bench/processes.js'
 import type { OverheadTargetId } from '../../../bench/settings.js'
 
 const run = (over: Partial<OverheadRun>): OverheadRun => ({
-  requestsPerSecond: 1000, p50Ms: 5, p99Ms: 20, requests: 5000, non2xx: 0, socketErrors: 0, timeouts: 0, bytesRead: 5_000_000,
-  cpuUs: 100, upstreamCpuUs: 30, bytesPerResponse: 1000, rssMiB: 90, largestRssMiB: 90, ...over,
+  requestsPerSecond: 1000,
+  p50Ms: 5,
+  p99Ms: 20,
+  requests: 5000,
+  non2xx: 0,
+  socketErrors: 0,
+  timeouts: 0,
+  bytesRead: 5_000_000,
+  cpuUs: 100,
+  upstreamCpuUs: 30,
+  bytesPerResponse: 1000,
+  rssMiB: 90,
+  largestRssMiB: 90,
+  ...over,
 })
 
 /** Cells: [row, scenario, how its run differs from the default, or why n/a]; memory: [row, MiB]. */
-function results (cells: Array<[OverheadTargetId, string, Partial<OverheadRun> | string]>,
-  memory: Array<[OverheadTargetId, number]>): OverheadResults {
-  const rows = [...new Set(cells.map(([id]) => id))]
-    .map((id) => ({ id, label: `row ${id}`, workers: '1', omissions: [], logFiles: [] }))
+function results(
+  cells: Array<[OverheadTargetId, string, Partial<OverheadRun> | string]>,
+  memory: Array<[OverheadTargetId, number]>,
+): OverheadResults {
+  const rows = [...new Set(cells.map(([id]) => id))].map(id => ({
+    id,
+    label: `row ${id}`,
+    workers: '1',
+    omissions: [],
+    logFiles: [],
+  }))
   return {
     setup: 'The setup.',
     rows,
     scenarios: buildOverheadScenarios(['forwarded', 'cache-hit', 'new-tls']),
-    cells: new Map(cells.map(([id, scenario, over]): [string, Cell<OverheadRun>] => [cellKey(id, scenario),
-      typeof over === 'string' ? { runs: [], failures: [], notApplicable: over }
-        : { runs: [run(over)], failures: [] }])),
-    memory: new Map(memory.map(([id, largestMiB]): [OverheadTargetId, TreeMemory] =>
-      [id, { mib: largestMiB, processes: 1, largestMiB }])),
+    cells: new Map(
+      cells.map(([id, scenario, over]): [string, Cell<OverheadRun>] => [
+        cellKey(id, scenario),
+        typeof over === 'string'
+          ? { runs: [], failures: [], notApplicable: over }
+          : { runs: [run(over)], failures: [] },
+      ]),
+    ),
+    memory: new Map(
+      memory.map(([id, largestMiB]): [OverheadTargetId, TreeMemory] => [
+        id,
+        { mib: largestMiB, processes: 1, largestMiB },
+      ]),
+    ),
     resumption: new Map<OverheadTargetId, Resumption | string>([
-      ['gatehouse', { attempts: 100, resumed: 50 }], ['nginx', 'not measured'],
+      ['gatehouse', { attempts: 100, resumed: 50 }],
+      ['nginx', 'not measured'],
     ]),
   }
 }
 
-const measured = results([
-  ['gatehouse', 'forwarded', { cpuUs: 180, requestsPerSecond: 3320 }],
-  ['gatehouse', 'cache-hit', { cpuUs: 100, requestsPerSecond: 6000, non2xx: 2 }],
-  ['gatehouse', 'new-tls', { cpuUs: 900, requestsPerSecond: 300 }],
-  ['gatehouse-all-cores', 'forwarded', { requestsPerSecond: 3320 }],
-  ['gatehouse-all-cores', 'cache-hit', { requestsPerSecond: 5000 }],
-  ['gatehouse-all-cores', 'new-tls', { requestsPerSecond: 500 }],
-  ['node-minimal', 'forwarded', { cpuUs: 170 }],
-  ['nginx', 'forwarded', { cpuUs: 90 }],
-  ['nginx', 'cache-hit', { cpuUs: 50, requestsPerSecond: 12000 }],
-  ['caddy', 'forwarded', { cpuUs: 150, requestsPerSecond: 4000 }],
-  ['caddy', 'cache-hit', 'no cache module'],
-  ['caddy', 'new-tls', { cpuUs: 600, requestsPerSecond: 800 }],
-], [['gatehouse', 130], ['gatehouse-all-cores', 110]])
+const measured = results(
+  [
+    ['gatehouse', 'forwarded', { cpuUs: 180, requestsPerSecond: 3320 }],
+    ['gatehouse', 'cache-hit', { cpuUs: 100, requestsPerSecond: 6000, non2xx: 2 }],
+    ['gatehouse', 'new-tls', { cpuUs: 900, requestsPerSecond: 300 }],
+    ['gatehouse-all-cores', 'forwarded', { requestsPerSecond: 3320 }],
+    ['gatehouse-all-cores', 'cache-hit', { requestsPerSecond: 5000 }],
+    ['gatehouse-all-cores', 'new-tls', { requestsPerSecond: 500 }],
+    ['node-minimal', 'forwarded', { cpuUs: 170 }],
+    ['nginx', 'forwarded', { cpuUs: 90 }],
+    ['nginx', 'cache-hit', { cpuUs: 50, requestsPerSecond: 12000 }],
+    ['caddy', 'forwarded', { cpuUs: 150, requestsPerSecond: 4000 }],
+    ['caddy', 'cache-hit', 'no cache module'],
+    ['caddy', 'new-tls', { cpuUs: 600, requestsPerSecond: 800 }],
+  ],
+  [
+    ['gatehouse', 130],
+    ['gatehouse-all-cores', 110],
+  ],
+)
 
-t.test('each target judged on the gatehouse row, at its bound', async (t) => {
-  const checks = Object.fromEntries(edgeOverheadChecks(measured).map((check) => [check.what, check.shown]))
+t.test('each target judged on the gatehouse row, at its bound', async t => {
+  const checks = Object.fromEntries(edgeOverheadChecks(measured).map(check => [check.what, check.shown]))
   t.same(checks, {
     'forwarded: CPU/req ÷ caddy': '1.20× ✓',
     'forwarded: CPU/req ÷ node-minimal': '1.06× ✓',
@@ -67,50 +105,76 @@ t.test('each target judged on the gatehouse row, at its bound', async (t) => {
   })
 })
 
-t.test('a row not run leaves its targets unjudged, not failed', async (t) => {
+t.test('a row not run leaves its targets unjudged, not failed', async t => {
   const checks = edgeOverheadChecks(results([['gatehouse', 'forwarded', {}]], []))
   const what = 'forwarded: CPU/req ÷ caddy'
-  t.same(checks.find((check) => check.what === what), { what, shown: '–', met: undefined })
-  t.notOk(checks.some((check) => check.met === false))
+  t.same(
+    checks.find(check => check.what === what),
+    { what, shown: '–', met: undefined },
+  )
+  t.notOk(checks.some(check => check.met === false))
 })
 
-t.test('the report: the verdicts, a table per scenario, n/a with its reason, memory and resumption', async (t) => {
+t.test('the report: the verdicts, a table per scenario, n/a with its reason, memory and resumption', async t => {
   const report = renderEdgeOverhead(measured)
   t.match(report, 'Targets met: 6 of 11.')
   const line = (start: string, after: string): string =>
-    report.slice(report.indexOf(after)).split('\n').find((text) => text.startsWith(start))!
-  t.equal(line('| row gatehouse |', '### forwarded'),
-    '| row gatehouse | 1 | 3320 | 5.00 | 20.00 | 180 | 30 | 90 (90) | 1.20× ✓ | 1.06× ✓ | 0.83× ✓ | 0 |')
+    report
+      .slice(report.indexOf(after))
+      .split('\n')
+      .find(text => text.startsWith(start))!
+  t.equal(
+    line('| row gatehouse |', '### forwarded'),
+    '| row gatehouse | 1 | 3320 | 5.00 | 20.00 | 180 | 30 | 90 (90) | 1.20× ✓ | 1.06× ✓ | 0.83× ✓ | 0 |',
+  )
   // Other rows get ratios without verdicts; the row compared with gets none.
-  t.equal(line('| row nginx |', '### forwarded'),
-    '| row nginx | 1 | 1000 | 5.00 | 20.00 | 90 | 30 | 90 (90) | 0.60× | 0.53× | 0.25× | 0 |')
-  t.equal(line('| row caddy |', '### forwarded'),
-    '| row caddy | 1 | 4000 | 5.00 | 20.00 | 150 | 30 | 90 (90) |  | 0.88× |  | 0 |')
+  t.equal(
+    line('| row nginx |', '### forwarded'),
+    '| row nginx | 1 | 1000 | 5.00 | 20.00 | 90 | 30 | 90 (90) | 0.60× | 0.53× | 0.25× | 0 |',
+  )
+  t.equal(
+    line('| row caddy |', '### forwarded'),
+    '| row caddy | 1 | 4000 | 5.00 | 20.00 | 150 | 30 | 90 (90) |  | 0.88× |  | 0 |',
+  )
   t.match(line('| row gatehouse |', '### cache-hit'), /\| 2\.00× ✗ \(≤ 1\.6×\) \| 0\.50× ✗ \(≥ 0\.6×\) \| ⚠ 2 \|$/)
   t.match(line('| row caddy |', '### cache-hit'), '| row caddy | n/a: no cache module |')
   t.match(report, '| row gatehouse | 1 | 130 | 130 | 50 of 100 (50 %) |')
   t.match(report, '| row nginx | – | – | – | not measured |')
 })
 
-t.test('compression: coded hits against the uncoded hit, a miss\'s compression against nginx\'s', async (t) => {
-  const compression = results([
-    ['gatehouse', 'page-hit', { cpuUs: 100, bytesPerResponse: 5200 }],
-    ['gatehouse', 'page-hit-gzip', { cpuUs: 110, bytesPerResponse: 1100 }],
-    ['gatehouse', 'page-hit-br', { cpuUs: 130 }],
-    ['gatehouse', 'page-miss', { cpuUs: 200 }],
-    ['gatehouse', 'page-miss-gzip', { cpuUs: 240 }],
-    ['gatehouse', 'page-miss-zstd', { cpuUs: 190 }],
-    ['nginx', 'page-miss', { cpuUs: 60 }],
-    ['nginx', 'page-miss-gzip', { cpuUs: 110 }],
-    ['nginx', 'page-hit-br', 'no br'],
-  ], [])
-  compression.scenarios = buildOverheadScenarios(['page-miss', 'page-miss-gzip', 'page-miss-zstd', 'page-hit', 'page-hit-gzip', 'page-hit-br'])
-  const checks = Object.fromEntries(edgeOverheadChecks(compression).map((check) => [check.what, check.shown]))
+t.test("compression: coded hits against the uncoded hit, a miss's compression against nginx's", async t => {
+  const compression = results(
+    [
+      ['gatehouse', 'page-hit', { cpuUs: 100, bytesPerResponse: 5200 }],
+      ['gatehouse', 'page-hit-gzip', { cpuUs: 110, bytesPerResponse: 1100 }],
+      ['gatehouse', 'page-hit-br', { cpuUs: 130 }],
+      ['gatehouse', 'page-miss', { cpuUs: 200 }],
+      ['gatehouse', 'page-miss-gzip', { cpuUs: 240 }],
+      ['gatehouse', 'page-miss-zstd', { cpuUs: 190 }],
+      ['nginx', 'page-miss', { cpuUs: 60 }],
+      ['nginx', 'page-miss-gzip', { cpuUs: 110 }],
+      ['nginx', 'page-hit-br', 'no br'],
+    ],
+    [],
+  )
+  compression.scenarios = buildOverheadScenarios([
+    'page-miss',
+    'page-miss-gzip',
+    'page-miss-zstd',
+    'page-hit',
+    'page-hit-gzip',
+    'page-hit-br',
+  ])
+  const checks = Object.fromEntries(edgeOverheadChecks(compression).map(check => [check.what, check.shown]))
   t.equal(checks['page-hit-gzip: CPU/req ÷ page-hit (uncoded)'], '1.10× ✓')
   t.equal(checks['page-hit-br: CPU/req ÷ page-hit (uncoded)'], '1.30× ✗ (≤ 1.2×)')
-  t.equal(checks['page-miss-gzip: compression CPU/req (coded − uncoded miss) ÷ nginx\'s gzip'], '0.80× ✓')
-  t.equal(checks['page-miss-zstd: compression CPU/req (coded − uncoded miss) ÷ nginx\'s gzip'], '0.00× ✓', 'noise below zero counts as none')
-  t.notOk('page-miss-br: compression CPU/req (coded − uncoded miss) ÷ nginx\'s gzip' in checks, 'not run: not judged')
+  t.equal(checks["page-miss-gzip: compression CPU/req (coded − uncoded miss) ÷ nginx's gzip"], '0.80× ✓')
+  t.equal(
+    checks["page-miss-zstd: compression CPU/req (coded − uncoded miss) ÷ nginx's gzip"],
+    '0.00× ✓',
+    'noise below zero counts as none',
+  )
+  t.notOk("page-miss-br: compression CPU/req (coded − uncoded miss) ÷ nginx's gzip" in checks, 'not run: not judged')
   const report = renderEdgeOverhead(compression)
   t.match(report, /### page-hit-gzip: [^\n]*\n\n\| Row [^\n]*\| bytes\/resp \| CPU\/req ÷ nginx \| errors \|/)
   t.match(report, '| row gatehouse | 1 | 1000 | 5.00 | 20.00 | 110 | 30 | 90 (90) | 1100 | – | 0 |')

@@ -25,8 +25,8 @@ export const KINDS = [
 ]
 
 /** OpenAPI v2/v3 (Kubernetes flavour) to JSON Schema draft-07 for ajv. */
-export function toJsonSchema (node: unknown, refPrefix: string): unknown {
-  if (Array.isArray(node)) return node.map((item) => toJsonSchema(item, refPrefix))
+export function toJsonSchema(node: unknown, refPrefix: string): unknown {
+  if (Array.isArray(node)) return node.map(item => toJsonSchema(item, refPrefix))
   if (node === null || typeof node !== 'object') return node
   const source = node as Schema
   if (source.format === 'int-or-string' || source['x-kubernetes-int-or-string'] === true) {
@@ -48,7 +48,7 @@ export function toJsonSchema (node: unknown, refPrefix: string): unknown {
   return out
 }
 
-function kubernetes (swaggerPath: string): Schema {
+function kubernetes(swaggerPath: string): Schema {
   const swagger = JSON.parse(readFileSync(swaggerPath, 'utf8')) as { definitions: Record<string, Schema> }
   const byKind: Record<string, string> = {}
   for (const [name, definition] of Object.entries(swagger.definitions)) {
@@ -78,12 +78,12 @@ function kubernetes (swaggerPath: string): Schema {
   }
   visit(swagger.definitions['io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta'])
   const definitions = Object.fromEntries(
-    [...wanted].sort().map((name) => [name, toJsonSchema(swagger.definitions[name], '#/definitions/')]),
+    [...wanted].sort().map(name => [name, toJsonSchema(swagger.definitions[name], '#/definitions/')]),
   )
   return { kinds: byKind, definitions }
 }
 
-function crds (paths: string[]): Schema {
+function crds(paths: string[]): Schema {
   const kinds: Record<string, unknown> = {}
   for (const path of paths) {
     for (const document of parseAllDocuments(readFileSync(path, 'utf8'))) {

@@ -6,27 +6,28 @@ import { readUpTo } from '../../../proxy/cache/bounded-body.js'
 
 type Outcome = { whole: Buffer } | { tooLarge: Buffer | Readable } | { failed: Error }
 
-const read = async (source: Buffer | Readable, maxBytes: number): Promise<Outcome> => new Promise((resolve) => {
-  readUpTo(source, maxBytes, {
-    whole: (body) => resolve({ whole: body }),
-    tooLarge: (body) => resolve({ tooLarge: body }),
-    failed: (error) => resolve({ failed: error }),
+const read = async (source: Buffer | Readable, maxBytes: number): Promise<Outcome> =>
+  new Promise(resolve => {
+    readUpTo(source, maxBytes, {
+      whole: body => resolve({ whole: body }),
+      tooLarge: body => resolve({ tooLarge: body }),
+      failed: error => resolve({ failed: error }),
+    })
   })
-})
 
-t.test('a body forwarding read whole already: kept within the bound, handed on as it is past it', async (t) => {
+t.test('a body forwarding read whole already: kept within the bound, handed on as it is past it', async t => {
   t.same(await read(Buffer.from('abcdef'), 6), { whole: Buffer.from('abcdef') })
   const large = Buffer.from('abcdefg')
   const outcome = await read(large, 6)
   t.equal((outcome as { tooLarge: Buffer }).tooLarge, large)
 })
 
-t.test('within the bound: the whole body at once', async (t) => {
+t.test('within the bound: the whole body at once', async t => {
   const outcome = await read(Readable.from([Buffer.from('abc'), Buffer.from('def')]), 6)
   t.same(outcome, { whole: Buffer.from('abcdef') })
 })
 
-t.test('past the bound: one stream of all of it, the rest read only as that stream is', async (t) => {
+t.test('past the bound: one stream of all of it, the rest read only as that stream is', async t => {
   const source = new PassThrough({ highWaterMark: 16 })
   source.write('0123456789')
   source.write('abcdefghij')
@@ -40,13 +41,13 @@ t.test('past the bound: one stream of all of it, the rest read only as that stre
   }
   t.ok(written < 1024 * 1024, `the source stopped taking writes after ${written} bytes`)
   source.end('!')
-  const body = Buffer.concat(await (outcome.tooLarge as Readable).toArray() as Buffer[]).toString()
+  const body = Buffer.concat((await (outcome.tooLarge as Readable).toArray()) as Buffer[]).toString()
   t.equal(body.slice(0, 20), '0123456789abcdefghij', 'what was held before the bound comes first')
   t.equal(body.length, 20 + written + 1024 + 1, 'then every byte after it')
   t.ok(body.endsWith('x!'))
 })
 
-t.test('a source that fails before the bound: failed, with its error', async (t) => {
+t.test('a source that fails before the bound: failed, with its error', async t => {
   const source = new PassThrough()
   const outcome = read(source, 100)
   source.write('abc')
@@ -54,9 +55,16 @@ t.test('a source that fails before the bound: failed, with its error', async (t)
   t.match(await outcome, { failed: { message: 'upstream reset' } })
 })
 
-t.test('a whole-body handler that throws or rejects is reported as a failure, not left unhandled', async (t) => {
-  for (const whole of [() => { throw new Error('sync') }, async () => { throw new Error('async') }]) {
-    const failed = await new Promise<Error>((resolve) => {
+t.test('a whole-body handler that throws or rejects is reported as a failure, not left unhandled', async t => {
+  for (const whole of [
+    () => {
+      throw new Error('sync')
+    },
+    async () => {
+      throw new Error('async')
+    },
+  ]) {
+    const failed = await new Promise<Error>(resolve => {
       readUpTo(Readable.from([Buffer.from('abc')]), 6, { whole, tooLarge: () => {}, failed: resolve })
     })
     t.match(failed.message, /^(sync|async)$/)

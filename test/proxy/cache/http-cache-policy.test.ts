@@ -1,9 +1,14 @@
 import t from 'tap'
 import {
-  cacheStatus, etagMatches, parseCacheControl, requestDirectives, responseDecision, varyNames,
+  cacheStatus,
+  etagMatches,
+  parseCacheControl,
+  requestDirectives,
+  responseDecision,
+  varyNames,
 } from '../../../proxy/cache/http-cache-policy.js'
 
-t.test('parseCacheControl reads directives case-insensitively, with quoted values, first one wins', async (t) => {
+t.test('parseCacheControl reads directives case-insensitively, with quoted values, first one wins', async t => {
   const parsed = parseCacheControl('Max-Age=0, s-maxage=5 ,no-cache="set-cookie", s-maxage=99, public')
   t.equal(parsed.get('max-age'), '0')
   t.equal(parsed.get('s-maxage'), '5')
@@ -13,11 +18,19 @@ t.test('parseCacheControl reads directives case-insensitively, with quoted value
   t.equal(parseCacheControl(['private', 'max-age=3']).get('private'), true)
 })
 
-t.test('responseDecision stores only what a shared cache may keep for an authenticated request', async (t) => {
+t.test('responseDecision stores only what a shared cache may keep for an authenticated request', async t => {
   const api = { 'cache-control': 'max-age=0, s-maxage=5, stale-if-error=60' }
   t.same(responseDecision(200, api, 300), { storable: true, freshMs: 5000, staleIfErrorMs: 60_000 })
-  t.same(responseDecision(200, api, 10), { storable: true, freshMs: 5000, staleIfErrorMs: 10_000 }, 'stale-if-error is capped')
-  t.same(responseDecision(200, { 'cache-control': 'public, max-age=7' }, 300), { storable: true, freshMs: 7000, staleIfErrorMs: 0 })
+  t.same(
+    responseDecision(200, api, 10),
+    { storable: true, freshMs: 5000, staleIfErrorMs: 10_000 },
+    'stale-if-error is capped',
+  )
+  t.same(responseDecision(200, { 'cache-control': 'public, max-age=7' }, 300), {
+    storable: true,
+    freshMs: 7000,
+    staleIfErrorMs: 0,
+  })
 
   const refused: Array<[number, Record<string, string>, string]> = [
     [200, { 'cache-control': 'max-age=60' }, 'no-shared-lifetime'], // private by default with Authorization
@@ -36,7 +49,7 @@ t.test('responseDecision stores only what a shared cache may keep for an authent
   }
 })
 
-t.test('requestDirectives: no-store skips the cache, no-cache and max-age=0 revalidate', async (t) => {
+t.test('requestDirectives: no-store skips the cache, no-cache and max-age=0 revalidate', async t => {
   t.same(requestDirectives(undefined), { noStore: false, mustRevalidate: false })
   t.same(requestDirectives('no-store'), { noStore: true, mustRevalidate: false })
   t.same(requestDirectives('no-cache'), { noStore: false, mustRevalidate: true })
@@ -44,13 +57,13 @@ t.test('requestDirectives: no-store skips the cache, no-cache and max-age=0 reva
   t.same(requestDirectives('max-age=10'), { noStore: false, mustRevalidate: false })
 })
 
-t.test('varyNames normalises and detects *', async (t) => {
+t.test('varyNames normalises and detects *', async t => {
   t.same(varyNames('X-Gatehouse-Tenant, accept-encoding, Accept-Encoding'), ['accept-encoding', 'x-gatehouse-tenant'])
   t.equal(varyNames('*'), '*')
   t.same(varyNames(undefined), [])
 })
 
-t.test('etagMatches uses weak comparison, lists and *', async (t) => {
+t.test('etagMatches uses weak comparison, lists and *', async t => {
   t.ok(etagMatches('"a"', '"a"'))
   t.ok(etagMatches('W/"a"', '"a"'))
   t.ok(etagMatches('"x", W/"a"', 'W/"a"'))
@@ -60,9 +73,15 @@ t.test('etagMatches uses weak comparison, lists and *', async (t) => {
   t.notOk(etagMatches('"a"', undefined))
 })
 
-t.test('cacheStatus renders RFC 9211 members', async (t) => {
+t.test('cacheStatus renders RFC 9211 members', async t => {
   t.equal(cacheStatus({ hit: true, ttlSeconds: 4 }), 'Gatehouse; hit; ttl=4')
-  t.equal(cacheStatus({ fwd: 'uri-miss', fwdStatus: 200, stored: true }), 'Gatehouse; fwd=uri-miss; fwd-status=200; stored')
-  t.equal(cacheStatus({ fwd: 'stale', fwdStatus: 502, ttlSeconds: -3, detail: 'stale-if-error' }), 'Gatehouse; fwd=stale; fwd-status=502; ttl=-3; detail=stale-if-error')
+  t.equal(
+    cacheStatus({ fwd: 'uri-miss', fwdStatus: 200, stored: true }),
+    'Gatehouse; fwd=uri-miss; fwd-status=200; stored',
+  )
+  t.equal(
+    cacheStatus({ fwd: 'stale', fwdStatus: 502, ttlSeconds: -3, detail: 'stale-if-error' }),
+    'Gatehouse; fwd=stale; fwd-status=502; ttl=-3; detail=stale-if-error',
+  )
   t.equal(cacheStatus({ fwd: 'uri-miss', collapsed: true }), 'Gatehouse; fwd=uri-miss; collapsed')
 })

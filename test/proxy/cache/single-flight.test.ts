@@ -2,7 +2,7 @@
 import t from 'tap'
 import { SingleFlight } from '../../../proxy/cache/single-flight.js'
 
-t.test('waiters share the first fetch\'s outcome; the key is free again once it ended', async (t) => {
+t.test("waiters share the first fetch's outcome; the key is free again once it ended", async t => {
   const flights = new SingleFlight<string>()
   t.equal(flights.pending('k'), undefined)
   const end = flights.start('k')
@@ -14,7 +14,7 @@ t.test('waiters share the first fetch\'s outcome; the key is free again once it 
   t.equal(flights.size, 0)
 })
 
-t.test('only the first end counts: a late one does not end the next fetch of the key', async (t) => {
+t.test('only the first end counts: a late one does not end the next fetch of the key', async t => {
   const flights = new SingleFlight<string>()
   const endFirst = flights.start('k')
   endFirst('first')

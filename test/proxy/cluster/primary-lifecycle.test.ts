@@ -8,42 +8,59 @@ import { eventually, startHttpStub } from '../../helpers/edge-stack.js'
 import { alive, burst, proxySetup, stubApi } from '../../helpers/proxy-process.js'
 import { proxyReady, spawnProxy } from '../../helpers/service-processes.js'
 
-t.test('Ctrl-C reaches the primary and every worker at once: one clean drain, exit 0', async (t) => {
+t.test('Ctrl-C reaches the primary and every worker at once: one clean drain, exit 0', async t => {
   // Answers after 1.5 s: requests are still in flight while the workers drain.
   let received = 0
   const api = await startHttpStub(t, (_request, response) => {
     received++
-    setTimeout(() => response.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end('{"slow":true}'), 1500)
+    setTimeout(
+      () =>
+        response
+          .writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+          .end('{"slow":true}'),
+      1500,
+    )
   })
   const setup = await proxySetup(t, api, { PROXY_WORKERS: '2' })
   const proxy = spawnProxy(t, setup.env, { detached: true })
   await proxyReady(proxy)
-  const workerPids = proxy.lines().find((line) => line.msg === 'gatehouse proxy ready')!.workers as number[]
+  const workerPids = proxy.lines().find(line => line.msg === 'gatehouse proxy ready')!.workers as number[]
   const answers = burst(t, setup, 'in-flight', 6)
   await eventually(async () => received === 6, 10_000, 'the requests reaching the API')
 
   process.kill(-proxy.child.pid!, 'SIGINT') // the whole process group, as a terminal does
   // The primary's request to drain may reach a worker before or after the signal; and the signal may come
   // again: none of it may count as a worker's second signal (close-with-grace would exit 1).
-  await eventually(async () => proxy.lines().filter((line) => line.msg === 'shutting down: finishing in-flight requests').length === 2, 10_000, 'both workers draining')
+  await eventually(
+    async () => proxy.lines().filter(line => line.msg === 'shutting down: finishing in-flight requests').length === 2,
+    10_000,
+    'both workers draining',
+  )
   for (const pid of workerPids) process.kill(pid, 'SIGINT')
   await answers // all 200 (burst checks)
   t.equal((await proxy.exited).code, 0)
-  t.same(proxy.lines().filter((line) => line.msg === 'proxy worker stopped').map((line) => line.code), [0, 0], 'every worker drained and exited 0')
+  t.same(
+    proxy
+      .lines()
+      .filter(line => line.msg === 'proxy worker stopped')
+      .map(line => line.code),
+    [0, 0],
+    'every worker drained and exited 0',
+  )
   t.notOk(workerPids.some(alive))
 })
 
-t.test('the primary killed outright: its workers drain and leave rather than linger', async (t) => {
+t.test('the primary killed outright: its workers drain and leave rather than linger', async t => {
   const setup = await proxySetup(t, await stubApi(t), { PROXY_WORKERS: '2' })
   const proxy = spawnProxy(t, setup.env)
   await proxyReady(proxy)
-  const workerPids = proxy.lines().find((line) => line.msg === 'gatehouse proxy ready')!.workers as number[]
+  const workerPids = proxy.lines().find(line => line.msg === 'gatehouse proxy ready')!.workers as number[]
   proxy.child.kill('SIGKILL')
   await eventually(async () => !workerPids.some(alive), 15_000, 'the workers leaving')
   t.pass('no worker left behind')
 })
 
-t.test('a bad PROXY_WORKERS stops the proxy before any fork: exit 78 naming the setting', async (t) => {
+t.test('a bad PROXY_WORKERS stops the proxy before any fork: exit 78 naming the setting', async t => {
   const setup = await proxySetup(t, 'http://127.0.0.1:9')
   const proxy = spawnProxy(t, { ...setup.env, PROXY_WORKERS: 'many' }) // other bad values: test/proxy/config.test.ts
   t.equal((await proxy.exited).code, 78)
@@ -51,14 +68,17 @@ t.test('a bad PROXY_WORKERS stops the proxy before any fork: exit 78 naming the 
   t.equal(proxy.lines().length, 0, 'nothing started')
 })
 
-t.test('a port in use: the workers cannot listen, the primary gives up instead of restarting them', async (t) => {
+t.test('a port in use: the workers cannot listen, the primary gives up instead of restarting them', async t => {
   const setup = await proxySetup(t, 'http://127.0.0.1:9', { PROXY_WORKERS: '2' })
   const squatter = createServer()
-  await new Promise<void>((resolve) => squatter.listen(setup.ports.https, '127.0.0.1', resolve))
+  await new Promise<void>(resolve => squatter.listen(setup.ports.https, '127.0.0.1', resolve))
   t.teardown(() => squatter.close())
   const proxy = spawnProxy(t, setup.env)
   const code = (await proxy.exited).code
   t.not(code, 0, 'a failed start is not a clean exit')
-  t.ok(proxy.lines().some((line) => line.msg === 'a proxy worker exited before the proxy was ready'))
-  t.notOk(proxy.lines().some((line) => line.msg === 'proxy worker died; replacing it'), 'no restarts of a worker that cannot start')
+  t.ok(proxy.lines().some(line => line.msg === 'a proxy worker exited before the proxy was ready'))
+  t.notOk(
+    proxy.lines().some(line => line.msg === 'proxy worker died; replacing it'),
+    'no restarts of a worker that cannot start',
+  )
 })

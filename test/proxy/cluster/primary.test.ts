@@ -11,22 +11,33 @@ import { Agent, request } from 'undici'
 import { hashPassword } from '../../../proxy/auth/htpasswd-file.js'
 import { ensureLocalCertificate } from '../../../proxy/tls/local-ca.js'
 import { eventually } from '../../helpers/edge-stack.js'
-import { alive, burst, proxySetup, seriesValue, servedBy, stubApi, type ProxySetup } from '../../helpers/proxy-process.js'
+import {
+  alive,
+  burst,
+  proxySetup,
+  seriesValue,
+  servedBy,
+  stubApi,
+  type ProxySetup,
+} from '../../helpers/proxy-process.js'
 import { proxyReady, spawnProxy } from '../../helpers/service-processes.js'
 
-t.test('two workers share the ports, sum their metrics, are replaced when they die and stop on SIGTERM', async (t) => {
+t.test('two workers share the ports, sum their metrics, are replaced when they die and stop on SIGTERM', async t => {
   const setup = await proxySetup(t, await stubApi(t), { PROXY_WORKERS: '2' })
   const proxy = spawnProxy(t, setup.env)
   await proxyReady(proxy)
-  const readyLine = proxy.lines().find((line) => line.msg === 'gatehouse proxy ready')!
+  const readyLine = proxy.lines().find(line => line.msg === 'gatehouse proxy ready')!
   const primaryPid = proxy.child.pid!
   t.equal(readyLine.pid, primaryPid, 'the primary says when the proxy is ready')
   const workerPids = readyLine.workers as number[]
   t.equal(new Set(workerPids).size, 2, 'two worker processes')
   t.notOk(workerPids.includes(primaryPid), 'the primary serves no request itself')
   t.match(proxy.stderr(), 'Trust it once', 'the CA is made once, by the primary, which says how to trust it')
-  t.equal(proxy.lines().filter((line) => line.msg === 'local certificate authority in use').length, 1)
-  t.ok(proxy.lines().some((line) => line.level === 'warn' && /no REDIS_URL/.test(String(line.msg))), 'warns that in-memory budgets are per worker')
+  t.equal(proxy.lines().filter(line => line.msg === 'local certificate authority in use').length, 1)
+  t.ok(
+    proxy.lines().some(line => line.level === 'warn' && /no REDIS_URL/.test(String(line.msg))),
+    'warns that in-memory budgets are per worker',
+  )
 
   const first = await burst(t, setup, 'first', 24)
   await eventually(async () => servedBy(proxy.lines(), first).size === 2, 5000, 'log lines of both workers')
@@ -34,20 +45,47 @@ t.test('two workers share the ports, sum their metrics, are replaced when they d
 
   const scrape = async (): Promise<string> => (await request(setup.metricsUrl)).body.text()
   const metrics = await scrape()
-  t.equal(seriesValue(metrics, 'gatehouse_proxy_requests_total{http_version="1.1",tls_version="TLSv1.3"}'), 24, '/metrics counts the requests of both workers')
-  t.equal(seriesValue(metrics, `gatehouse_proxy_tenant_requests_total{tenant="${setup.tenant}",status_class="2xx"}`), 24)
+  t.equal(
+    seriesValue(metrics, 'gatehouse_proxy_requests_total{http_version="1.1",tls_version="TLSv1.3"}'),
+    24,
+    '/metrics counts the requests of both workers',
+  )
+  t.equal(
+    seriesValue(metrics, `gatehouse_proxy_tenant_requests_total{tenant="${setup.tenant}",status_class="2xx"}`),
+    24,
+  )
   t.equal(seriesValue(metrics, 'gatehouse_proxy_workers'), 2)
   t.ok(seriesValue(metrics, 'process_resident_memory_bytes') > 0, 'process metrics, added up over the processes')
-  t.equal((await request(`${setup.baseUrl}/metrics`, { dispatcher: new Agent({ connect: { ca: setup.ca(), servername: 'localhost' } }) })).statusCode, 401, 'not on the public port')
+  t.equal(
+    (
+      await request(`${setup.baseUrl}/metrics`, {
+        dispatcher: new Agent({ connect: { ca: setup.ca(), servername: 'localhost' } }),
+      })
+    ).statusCode,
+    401,
+    'not on the public port',
+  )
 
   // A worker dies: the other keeps serving at once, and the primary forks a replacement.
   const [victim, survivor] = workerPids as [number, number]
   process.kill(victim, 'SIGKILL')
   await eventually(async () => !alive(victim), 5000, 'the worker dying')
   await burst(t, setup, 'meanwhile', 8)
-  await eventually(async () => proxy.lines().some((line) => line.msg === 'proxy worker replaced'), 20_000, 'a replacement worker')
-  t.ok(proxy.lines().some((line) => line.msg === 'proxy worker died; replacing it' && line.workerPid === victim && line.signal === 'SIGKILL'), 'the death is logged')
-  const replacement = proxy.lines().find((line) => line.msg === 'proxy worker replaced')!.workerPid as number
+  await eventually(
+    async () => proxy.lines().some(line => line.msg === 'proxy worker replaced'),
+    20_000,
+    'a replacement worker',
+  )
+  t.ok(
+    proxy
+      .lines()
+      .some(
+        line =>
+          line.msg === 'proxy worker died; replacing it' && line.workerPid === victim && line.signal === 'SIGKILL',
+      ),
+    'the death is logged',
+  )
+  const replacement = proxy.lines().find(line => line.msg === 'proxy worker replaced')!.workerPid as number
   t.not(replacement, victim)
   const after = await burst(t, setup, 'after', 24)
   await eventually(async () => servedBy(proxy.lines(), after).size === 2, 5000, 'log lines of both workers')
@@ -57,7 +95,7 @@ t.test('two workers share the ports, sum their metrics, are replaced when they d
   proxy.child.kill('SIGTERM')
   t.equal((await proxy.exited).code, 0, 'SIGTERM: every worker drained, exit 0')
   t.notOk(alive(survivor) || alive(replacement), 'no worker left behind')
-  t.equal(proxy.lines().filter((line) => line.msg === 'proxy worker stopped' && line.code === 0).length, 2)
+  t.equal(proxy.lines().filter(line => line.msg === 'proxy worker stopped' && line.code === 0).length, 2)
 })
 
 /**
@@ -65,30 +103,49 @@ t.test('two workers share the ports, sum their metrics, are replaced when they d
  * with one request (ids `label-0`…) so the log says which worker took it. Whether each was resumed (an
  * abbreviated handshake).
  */
-async function resumed (setup: ProxySetup, ca: string, label: string, count: number): Promise<{ reused: boolean[], ids: string[] }> {
-  const options = { host: '127.0.0.1', port: setup.ports.https, servername: 'localhost', ca, minVersion: 'TLSv1.3' as const, ALPNProtocols: ['http/1.1'] }
+async function resumed(
+  setup: ProxySetup,
+  ca: string,
+  label: string,
+  count: number,
+): Promise<{ reused: boolean[]; ids: string[] }> {
+  const options = {
+    host: '127.0.0.1',
+    port: setup.ports.https,
+    servername: 'localhost',
+    ca,
+    minVersion: 'TLSv1.3' as const,
+    ALPNProtocols: ['http/1.1'],
+  }
   const ticket = await new Promise<Buffer>((resolve, reject) => {
     const socket = connect(options)
-    socket.once('session', (session: Buffer) => { resolve(session); socket.end() })
+    socket.once('session', (session: Buffer) => {
+      resolve(session)
+      socket.end()
+    })
     socket.once('error', reject)
   })
   const reused: boolean[] = []
   const ids = Array.from({ length: count }, (_, index) => `${label}-${index}`)
   for (const id of ids) {
-    reused.push(await new Promise<boolean>((resolve, reject) => {
-      const socket = connect({ ...options, session: ticket }, () => {
-        const wasReused = socket.isSessionReused()
-        socket.write(`GET /api/v1/projects HTTP/1.1\r\nHost: localhost\r\nAuthorization: ${setup.authorization}\r\nX-Request-Id: ${id}\r\nConnection: close\r\n\r\n`)
-        socket.resume()
-        socket.once('close', () => resolve(wasReused))
-      })
-      socket.once('error', reject)
-    }))
+    reused.push(
+      await new Promise<boolean>((resolve, reject) => {
+        const socket = connect({ ...options, session: ticket }, () => {
+          const wasReused = socket.isSessionReused()
+          socket.write(
+            `GET /api/v1/projects HTTP/1.1\r\nHost: localhost\r\nAuthorization: ${setup.authorization}\r\nX-Request-Id: ${id}\r\nConnection: close\r\n\r\n`,
+          )
+          socket.resume()
+          socket.once('close', () => resolve(wasReused))
+        })
+        socket.once('error', reject)
+      }),
+    )
   }
   return { reused, ids }
 }
 
-t.test('replaced certificate and credentials files reach every worker', async (t) => {
+t.test('replaced certificate and credentials files reach every worker', async t => {
   const upstream = await stubApi(t)
   const setup = await proxySetup(t, upstream, { PROXY_WORKERS: '2' })
   const a = await ensureLocalCertificate(join(setup.dataDir, 'a'), ['localhost'])
@@ -101,13 +158,20 @@ t.test('replaced certificate and credentials files reach every worker', async (t
   await proxyReady(proxy)
 
   // Each new connection goes to the next worker: several in a row see every worker's certificate.
-  const served = async (ca: string): Promise<string[]> => Promise.all(Array.from({ length: 6 }, async () => new Promise<string>((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port: setup.ports.https, servername: 'localhost', ca }, () => {
-      resolve(socket.getPeerCertificate().fingerprint256)
-      socket.end()
-    })
-    socket.once('error', () => resolve('refused'))
-  })))
+  const served = async (ca: string): Promise<string[]> =>
+    Promise.all(
+      Array.from(
+        { length: 6 },
+        async () =>
+          new Promise<string>(resolve => {
+            const socket = connect({ host: '127.0.0.1', port: setup.ports.https, servername: 'localhost', ca }, () => {
+              resolve(socket.getPeerCertificate().fingerprint256)
+              socket.end()
+            })
+            socket.once('error', () => resolve('refused'))
+          }),
+      ),
+    )
   const fingerprint = (pem: string): string => new X509Certificate(pem).fingerprint256
   t.same(new Set(await served(a.cert)), new Set([fingerprint(a.cert)]))
   const before = await resumed(setup, a.cert, 'resume-before', 6)
@@ -118,8 +182,15 @@ t.test('replaced certificate and credentials files reach every worker', async (t
   writeFileSync(`${certFile}.new`, b.cert)
   renameSync(`${keyFile}.new`, keyFile)
   renameSync(`${certFile}.new`, certFile)
-  await eventually(async () => (await served(b.cert)).every((seen) => seen === fingerprint(b.cert)), 15_000, 'every worker serving the new pair')
-  t.ok(proxy.lines().some((line) => line.msg === 'TLS certificate reloaded' && line.role === 'primary'), 'read and checked by the primary, which sends it on')
+  await eventually(
+    async () => (await served(b.cert)).every(seen => seen === fingerprint(b.cert)),
+    15_000,
+    'every worker serving the new pair',
+  )
+  t.ok(
+    proxy.lines().some(line => line.msg === 'TLS certificate reloaded' && line.role === 'primary'),
+    'read and checked by the primary, which sends it on',
+  )
   const after = await resumed(setup, b.cert, 'resume-after', 6)
   await eventually(async () => servedBy(proxy.lines(), after.ids).size === 2, 5000, 'log lines of both workers')
   t.same(after.reused, Array(6).fill(true), 'and still after the reload')
@@ -129,17 +200,37 @@ t.test('replaced certificate and credentials files reach every worker', async (t
   const asCarol = async (): Promise<number[]> => {
     const agent = new Agent({ connect: { ca: b.cert, servername: 'localhost' }, allowH2: false })
     try {
-      return await Promise.all(Array.from({ length: 6 }, async () => {
-        const response = await request(`${setup.baseUrl}/api/v1/projects`, { dispatcher: agent, headers: { authorization: `Basic ${Buffer.from(`carol@${setup.tenant}:carol-password`).toString('base64')}` } })
-        await response.body.dump()
-        return response.statusCode
-      }))
+      return await Promise.all(
+        Array.from({ length: 6 }, async () => {
+          const response = await request(`${setup.baseUrl}/api/v1/projects`, {
+            dispatcher: agent,
+            headers: {
+              authorization: `Basic ${Buffer.from(`carol@${setup.tenant}:carol-password`).toString('base64')}`,
+            },
+          })
+          await response.body.dump()
+          return response.statusCode
+        }),
+      )
     } finally {
       await agent.close()
     }
   }
-  await eventually(async () => (await asCarol()).every((status) => status === 200), 15_000, 'every worker accepting the new login')
-  t.equal(new Set(proxy.lines().filter((line) => line.msg === 'credentials loaded' && line.users === 2).map((line) => line.pid)).size, 2, 'both workers re-read the file')
+  await eventually(
+    async () => (await asCarol()).every(status => status === 200),
+    15_000,
+    'every worker accepting the new login',
+  )
+  t.equal(
+    new Set(
+      proxy
+        .lines()
+        .filter(line => line.msg === 'credentials loaded' && line.users === 2)
+        .map(line => line.pid),
+    ).size,
+    2,
+    'both workers re-read the file',
+  )
 
   proxy.child.kill('SIGTERM')
   t.equal((await proxy.exited).code, 0)

@@ -14,7 +14,7 @@ const urls = postgresUrls()
 
 const skip = urls === undefined && 'needs Postgres (DATABASE_URL, DATABASE_OWNER_URL)'
 
-t.test('a plan change reaches every worker within 10 s', { skip }, async (t) => {
+t.test('a plan change reaches every worker within 10 s', { skip }, async t => {
   const slug = uniqueSlug('cluster')
   const added = await runScript('tenant-add', [slug, '--plan', 'free'], { DATABASE_OWNER_URL: urls!.owner })
   t.equal(added.code, 0, added.stderr)
@@ -31,21 +31,25 @@ t.test('a plan change reaches every worker within 10 s', { skip }, async (t) => 
 
   // Each request on a fresh HTTP/1.1 connection, so a round spreads over both workers.
   let round = 0
-  const limits = async (): Promise<{ limits: string[], ids: string[] }> => {
+  const limits = async (): Promise<{ limits: string[]; ids: string[] }> => {
     round++
     const ids = Array.from({ length: 6 }, (_, index) => `plan-${round}-${index}`)
-    const seen = await Promise.all(ids.map(async (id) => {
-      const agent = new Agent({ connect: { ca: proxy.caCert, servername: 'localhost' }, allowH2: false })
-      try {
-        const response = await request(`${proxy.url}/api/v1/projects?limit=1`,
-          { dispatcher: agent, headers: { authorization, 'x-request-id': id } })
-        await response.body.dump()
-        if (response.statusCode !== 200) throw new Error(`expected 200, got ${response.statusCode}`)
-        return String(response.headers['ratelimit-limit'])
-      } finally {
-        await agent.close()
-      }
-    }))
+    const seen = await Promise.all(
+      ids.map(async id => {
+        const agent = new Agent({ connect: { ca: proxy.caCert, servername: 'localhost' }, allowH2: false })
+        try {
+          const response = await request(`${proxy.url}/api/v1/projects?limit=1`, {
+            dispatcher: agent,
+            headers: { authorization, 'x-request-id': id },
+          })
+          await response.body.dump()
+          if (response.statusCode !== 200) throw new Error(`expected 200, got ${response.statusCode}`)
+          return String(response.headers['ratelimit-limit'])
+        } finally {
+          await agent.close()
+        }
+      }),
+    )
     return { limits: seen, ids }
   }
 
@@ -54,8 +58,8 @@ t.test('a plan change reaches every worker within 10 s', { skip }, async (t) => 
   const changed = await runScript('tenant-plan', [slug, 'pro'], { DATABASE_OWNER_URL: urls!.owner })
   t.equal(changed.code, 0, changed.stderr)
   let last = await limits()
-  while (last.limits.some((limit) => limit !== '1200') && Date.now() - changedAt < 15_000) {
-    await new Promise((resolve) => setTimeout(resolve, 250))
+  while (last.limits.some(limit => limit !== '1200') && Date.now() - changedAt < 15_000) {
+    await new Promise(resolve => setTimeout(resolve, 250))
     last = await limits()
   }
   t.same([...new Set(last.limits)], ['1200'], 'pro on every worker')

@@ -1,6 +1,12 @@
 // Content-coding negotiation against RFC 9110 §12.5.3, as a table: q-values, identity, `*`, refusals, ties.
 import t from 'tap'
-import { cachedNegotiator, negotiate, parseAcceptEncoding, type Coding, type Encoding } from '../../../proxy/compression/negotiation.js'
+import {
+  cachedNegotiator,
+  negotiate,
+  parseAcceptEncoding,
+  type Coding,
+  type Encoding,
+} from '../../../proxy/compression/negotiation.js'
 
 const ALL: Encoding[] = ['zstd', 'br', 'gzip']
 
@@ -8,11 +14,11 @@ const CASES: Array<[string | undefined, Encoding[], Coding, string]> = [
   [undefined, ALL, 'identity', 'no field: the client did not ask, nothing is coded'],
   ['', ALL, 'identity', 'an empty field asks for no coding'],
   ['gzip', ALL, 'gzip', 'the one coding named'],
-  ['gzip, deflate, br', ALL, 'br', 'equal weights: the server\'s order decides'],
-  ['gzip, deflate, br, zstd', ALL, 'zstd', 'a browser\'s list'],
-  ['gzip, deflate, br, zstd', ['gzip', 'br'], 'gzip', 'the server\'s own order, when configured'],
-  ['br;q=0.5, gzip;q=0.8', ALL, 'gzip', 'the higher weight wins over the server\'s order'],
-  ['br;q=0.5, gzip;q=0.8, zstd;q=0.8', ALL, 'zstd', 'a tie between the highest weights goes to the server\'s order'],
+  ['gzip, deflate, br', ALL, 'br', "equal weights: the server's order decides"],
+  ['gzip, deflate, br, zstd', ALL, 'zstd', "a browser's list"],
+  ['gzip, deflate, br, zstd', ['gzip', 'br'], 'gzip', "the server's own order, when configured"],
+  ['br;q=0.5, gzip;q=0.8', ALL, 'gzip', "the higher weight wins over the server's order"],
+  ['br;q=0.5, gzip;q=0.8, zstd;q=0.8', ALL, 'zstd', "a tie between the highest weights goes to the server's order"],
   ['GZIP;Q=0.5', ALL, 'gzip', 'names and the q parameter are case-insensitive'],
   ['x-gzip', ALL, 'gzip', 'x-gzip is gzip'],
   ['gzip;q=0', ALL, 'identity', 'q=0 refuses the coding'],
@@ -33,17 +39,19 @@ const CASES: Array<[string | undefined, Encoding[], Coding, string]> = [
   ['gzip', [], 'identity', 'nothing offered (compression off)'],
 ]
 
-t.test('negotiate', async (t) => {
-  for (const [header, offered, expected, why] of CASES) t.equal(negotiate(header, offered), expected, `${JSON.stringify(header)} of [${offered.join(',')}]: ${why}`)
+t.test('negotiate', async t => {
+  for (const [header, offered, expected, why] of CASES) {
+    t.equal(negotiate(header, offered), expected, `${JSON.stringify(header)} of [${offered.join(',')}]: ${why}`)
+  }
 })
 
-t.test('parseAcceptEncoding keeps the highest weight of a repeated coding', async (t) => {
+t.test('parseAcceptEncoding keeps the highest weight of a repeated coding', async t => {
   const { weights, star } = parseAcceptEncoding('gzip;q=0.2, gzip;q=0.7, *;q=0.1')
   t.equal(weights.get('gzip'), 0.7)
   t.equal(star, 0.1)
 })
 
-t.test('the remembering negotiator answers as negotiate does, and stays bounded', async (t) => {
+t.test('the remembering negotiator answers as negotiate does, and stays bounded', async t => {
   const remembered = cachedNegotiator(ALL, 4)
   for (const [header, offered, expected] of CASES) if (offered === ALL) t.equal(remembered(header), expected)
 })

@@ -9,9 +9,13 @@ import { eventually, startEdgeStack, type EdgeStack, type Login } from '../../he
 import { startRedisServer } from '../../helpers/service-processes.js'
 
 /** The same login on a second proxy: copy the credentials file and wait until it is accepted. */
-async function shareLogin (from: EdgeStack, to: EdgeStack, login: Login): Promise<void> {
+async function shareLogin(from: EdgeStack, to: EdgeStack, login: Login): Promise<void> {
   writeFileSync(to.htpasswdFile, readFileSync(from.htpasswdFile))
-  await eventually(async () => (await to.request('/api/v1/projects', { as: login })).status !== 401, 5000, 'the second proxy accepting the login')
+  await eventually(
+    async () => (await to.request('/api/v1/projects', { as: login })).status !== 401,
+    5000,
+    'the second proxy accepting the login',
+  )
 }
 
 /** The value of an unlabelled gauge or counter. */
@@ -21,7 +25,7 @@ const metric = async (stack: EdgeStack, name: string): Promise<number> => {
 }
 
 forEachBackend(t, async (t, backend) => {
-  t.test('two proxies on one Redis share one budget', async (t) => {
+  t.test('two proxies on one Redis share one budget', async t => {
     const env = { REDIS_URL: 'redis://127.0.0.1:6379', RATE_LIMIT_FREE: '5' }
     const first = await startEdgeStack(t, backend, env)
     const second = await startEdgeStack(t, backend, env)
@@ -38,21 +42,29 @@ forEachBackend(t, async (t, backend) => {
     t.equal((await first.request('/api/v1/projects', { as: alice, http2: false })).status, 429)
   })
 
-  t.test('Redis unreachable: fail-open serves and counts locally, and says so in metrics and once in the log', async (t) => {
-    const stack = await startEdgeStack(t, backend, { REDIS_URL: 'redis://127.0.0.1:1', RATE_LIMIT_FREE: '3' }, { captureLogs: true })
-    const alice = await stack.addLogin() // 1 of 3, counted locally
-    t.equal((await stack.request('/api/v1/projects', { as: alice })).status, 200)
-    t.equal((await stack.request('/api/v1/projects', { as: alice })).status, 200)
-    const limited = await stack.request('/api/v1/projects', { as: alice })
-    t.equal(limited.status, 429, 'the local count still limits')
-    t.equal(limited.headers['ratelimit-limit'], '3')
-    t.equal(await metric(stack, 'gatehouse_proxy_redis_up'), 0)
-    t.ok(await metric(stack, 'gatehouse_proxy_redis_errors_total') >= 3)
-    const outageLines = stack.logs.filter((line) => line.msg === 'rate limit store unreachable')
-    t.equal(outageLines.length, 1, 'one log line for the outage, not one per request')
-  })
+  t.test(
+    'Redis unreachable: fail-open serves and counts locally, and says so in metrics and once in the log',
+    async t => {
+      const stack = await startEdgeStack(
+        t,
+        backend,
+        { REDIS_URL: 'redis://127.0.0.1:1', RATE_LIMIT_FREE: '3' },
+        { captureLogs: true },
+      )
+      const alice = await stack.addLogin() // 1 of 3, counted locally
+      t.equal((await stack.request('/api/v1/projects', { as: alice })).status, 200)
+      t.equal((await stack.request('/api/v1/projects', { as: alice })).status, 200)
+      const limited = await stack.request('/api/v1/projects', { as: alice })
+      t.equal(limited.status, 429, 'the local count still limits')
+      t.equal(limited.headers['ratelimit-limit'], '3')
+      t.equal(await metric(stack, 'gatehouse_proxy_redis_up'), 0)
+      t.ok((await metric(stack, 'gatehouse_proxy_redis_errors_total')) >= 3)
+      const outageLines = stack.logs.filter(line => line.msg === 'rate limit store unreachable')
+      t.equal(outageLines.length, 1, 'one log line for the outage, not one per request')
+    },
+  )
 
-  t.test('Redis unreachable with RATE_LIMIT_FAIL_OPEN=false: 503 problem+json', async (t) => {
+  t.test('Redis unreachable with RATE_LIMIT_FAIL_OPEN=false: 503 problem+json', async t => {
     const stack = await startEdgeStack(t, backend, { REDIS_URL: 'redis://127.0.0.1:1', RATE_LIMIT_FAIL_OPEN: 'false' })
     const alice = await stack.addLogin()
     for (const http2 of [true, false]) {
@@ -63,9 +75,14 @@ forEachBackend(t, async (t, backend) => {
     }
   })
 
-  t.test('when Redis comes back, the proxy uses it again by itself', async (t) => {
+  t.test('when Redis comes back, the proxy uses it again by itself', async t => {
     const redis = await startRedisServer(t)
-    const stack = await startEdgeStack(t, backend, { REDIS_URL: redis.url, RATE_LIMIT_FREE: '100' }, { captureLogs: true })
+    const stack = await startEdgeStack(
+      t,
+      backend,
+      { REDIS_URL: redis.url, RATE_LIMIT_FREE: '100' },
+      { captureLogs: true },
+    )
     const alice = await stack.addLogin()
     const { inspect } = redis
     const counted = async (): Promise<number> => {
@@ -75,18 +92,35 @@ forEachBackend(t, async (t, backend) => {
     t.equal(await counted(), 1, 'the login probe was counted in Redis')
 
     await redis.kill()
-    await eventually(async () => await metric(stack, 'gatehouse_proxy_redis_up') === 0, 5000, 'the outage being noticed')
-    for (let i = 0; i < 3; i++) t.equal((await stack.request('/api/v1/projects', { as: alice })).status, 200, 'served during the outage')
+    await eventually(
+      async () => (await metric(stack, 'gatehouse_proxy_redis_up')) === 0,
+      5000,
+      'the outage being noticed',
+    )
+    for (let i = 0; i < 3; i++) {
+      t.equal((await stack.request('/api/v1/projects', { as: alice })).status, 200, 'served during the outage')
+    }
 
     await redis.start() // empty: no persistence
-    await eventually(async () => await metric(stack, 'gatehouse_proxy_redis_up') === 1, 8000, 'the proxy reconnecting')
-    await eventually(async () => {
-      t.equal((await stack.request('/api/v1/projects', { as: alice })).status, 200)
-      return await counted() > 0
-    }, 5000, 'requests being counted in Redis again')
-    const messages = stack.logs.map((line) => line.msg)
+    await eventually(
+      async () => (await metric(stack, 'gatehouse_proxy_redis_up')) === 1,
+      8000,
+      'the proxy reconnecting',
+    )
+    await eventually(
+      async () => {
+        t.equal((await stack.request('/api/v1/projects', { as: alice })).status, 200)
+        return (await counted()) > 0
+      },
+      5000,
+      'requests being counted in Redis again',
+    )
+    const messages = stack.logs.map(line => line.msg)
     t.ok(messages.includes('redis unreachable: serving with local fallbacks until it returns'))
-    t.ok(messages.lastIndexOf('redis reachable: shared rate limits and cache in use') > messages.indexOf('redis unreachable: serving with local fallbacks until it returns'),
-      'the recovery is logged after the outage')
+    t.ok(
+      messages.lastIndexOf('redis reachable: shared rate limits and cache in use') >
+        messages.indexOf('redis unreachable: serving with local fallbacks until it returns'),
+      'the recovery is logged after the outage',
+    )
   })
 })

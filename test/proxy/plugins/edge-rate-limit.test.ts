@@ -5,7 +5,7 @@ import t, { type Test } from 'tap'
 import { forEachBackend } from '../../helpers/backends.js'
 import { startEdgeStack, type EdgeResponse } from '../../helpers/edge-stack.js'
 
-function assertLimited (t: Test, response: EdgeResponse, limit: number): void {
+function assertLimited(t: Test, response: EdgeResponse, limit: number): void {
   t.equal(response.status, 429)
   t.match(response.headers['content-type'], /^application\/problem\+json/)
   t.equal(response.json().type, 'urn:gatehouse:problem:rate-limited')
@@ -17,9 +17,13 @@ function assertLimited (t: Test, response: EdgeResponse, limit: number): void {
 }
 
 forEachBackend(t, async (t, backend) => {
-  const stack = await startEdgeStack(t, backend, { RATE_LIMIT_FREE: '3', RATE_LIMIT_PRO: '6', RATE_LIMIT_ANONYMOUS: '2' })
+  const stack = await startEdgeStack(t, backend, {
+    RATE_LIMIT_FREE: '3',
+    RATE_LIMIT_PRO: '6',
+    RATE_LIMIT_ANONYMOUS: '2',
+  })
 
-  t.test('the request after the budget gets 429 with RateLimit-* and Retry-After', async (t) => {
+  t.test('the request after the budget gets 429 with RateLimit-* and Retry-After', async t => {
     const alice = await stack.addLogin('alice', 'free') // its probe spent request 1 of 3
     const second = await stack.request('/api/v1/projects', { as: alice })
     t.equal(second.status, 200)
@@ -28,18 +32,28 @@ forEachBackend(t, async (t, backend) => {
     t.equal((await stack.request('/api/v1/projects', { as: alice, http2: false })).status, 200)
     const fourth = await stack.request('/api/v1/projects', { as: alice })
     assertLimited(t, fourth, 3)
-    assertLimited(t, await stack.request('/api/v1/projects', { as: alice, http2: false, method: 'POST', body: '{"name":"no"}' }), 3)
-    const rows = await backend.asOwner((session) => session.query('SELECT 1 FROM projects WHERE tenant_id = $1', [alice.tenant.id]))
+    assertLimited(
+      t,
+      await stack.request('/api/v1/projects', { as: alice, http2: false, method: 'POST', body: '{"name":"no"}' }),
+      3,
+    )
+    const rows = await backend.asOwner(session =>
+      session.query('SELECT 1 FROM projects WHERE tenant_id = $1', [alice.tenant.id]),
+    )
     t.same(rows, [], 'a refused write never reached the API')
   })
 
-  t.test('budgets are per login and sized by the tenant plan', async (t) => {
+  t.test('budgets are per login and sized by the tenant plan', async t => {
     const free = await stack.addLogin('erin', 'free')
     const colleague = await stack.addLogin('frank', 'free')
     const pro = await stack.addLogin('grace', 'pro')
     for (let i = 0; i < 2; i++) t.equal((await stack.request('/api/v1/projects', { as: free })).status, 200)
     t.equal((await stack.request('/api/v1/projects', { as: free })).status, 429)
-    t.equal((await stack.request('/api/v1/projects', { as: colleague })).status, 200, 'another login keeps its own budget')
+    t.equal(
+      (await stack.request('/api/v1/projects', { as: colleague })).status,
+      200,
+      'another login keeps its own budget',
+    )
 
     const statuses: number[] = []
     for (let i = 0; i < 6; i++) statuses.push((await stack.request('/api/v1/projects', { as: pro })).status)
@@ -48,20 +62,26 @@ forEachBackend(t, async (t, backend) => {
     assertLimited(t, limited, 6)
   })
 
-  t.test('before authentication, requests are budgeted per client address', async (t) => {
+  t.test('before authentication, requests are budgeted per client address', async t => {
     const address = '127.0.0.4'
     const statuses: number[] = []
-    for (let i = 0; i < 3; i++) statuses.push((await stack.request('/api/v1/projects', { localAddress: address })).status)
+    for (let i = 0; i < 3; i++) {
+      statuses.push((await stack.request('/api/v1/projects', { localAddress: address })).status)
+    }
     t.same(statuses, [401, 401, 429])
     const limited = await stack.request('/api/v1/projects', { localAddress: address, http2: false })
     assertLimited(t, limited, 2)
-    t.equal((await stack.request('/api/v1/projects', { localAddress: '127.0.0.5' })).status, 401, 'another address has its own budget')
+    t.equal(
+      (await stack.request('/api/v1/projects', { localAddress: '127.0.0.5' })).status,
+      401,
+      'another address has its own budget',
+    )
     // The budget is for unauthenticated requests: a login from the same address still gets in.
     const henry = await stack.addLogin('henry', 'enterprise')
     t.equal((await stack.request('/api/v1/projects', { as: henry, localAddress: address })).status, 200)
   })
 
-  t.test('the proxy\'s own health check is never budgeted', async (t) => {
+  t.test("the proxy's own health check is never budgeted", async t => {
     for (let i = 0; i < 5; i++) t.equal((await stack.request('/health', { localAddress: '127.0.0.6' })).status, 200)
   })
 })

@@ -4,7 +4,7 @@ import t from 'tap'
 import { startScriptedStack } from '../../helpers/scripted-upstream.js'
 
 for (const http2 of [true, false]) {
-  t.test(`upstream security and hop-by-hop headers are not passed on (${http2 ? 'HTTP/2' : 'HTTP/1.1'})`, async (t) => {
+  t.test(`upstream security and hop-by-hop headers are not passed on (${http2 ? 'HTTP/2' : 'HTTP/1.1'})`, async t => {
     const stack = await startScriptedStack(t)
     stack.respond((request, response) => {
       response.writeHead(200, {
@@ -24,7 +24,7 @@ for (const http2 of [true, false]) {
       t.match(response.headers['cache-status'], expected)
       t.match(response.headers['content-security-policy'], /^default-src 'self';/, 'the edge CSP, not the upstream one')
       t.equal(response.headers['x-frame-options'], 'DENY')
-      t.not(response.headers['keep-alive'], 'timeout=1', 'the upstream connection\'s keep-alive stays behind')
+      t.not(response.headers['keep-alive'], 'timeout=1', "the upstream connection's keep-alive stays behind")
       t.equal(response.headers['x-api-version'], '1', 'end-to-end headers pass')
     }
   })

@@ -22,11 +22,13 @@ const SPOOFED = {
 }
 
 forEachBackend(t, async (t, backend) => {
-  t.test('the upstream sees the signed identity of the login and none of the spoofed headers', async (t) => {
-    const seen: Array<{ url: string, method: string, headers: IncomingHttpHeaders }> = []
+  t.test('the upstream sees the signed identity of the login and none of the spoofed headers', async t => {
+    const seen: Array<{ url: string; method: string; headers: IncomingHttpHeaders }> = []
     const stub = await startHttpStub(t, (request, response) => {
       seen.push({ url: request.url!, method: request.method!, headers: request.headers })
-      response.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end('{"data":[],"next":null}')
+      response
+        .writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+        .end('{"data":[],"next":null}')
     })
     const stack = await startEdgeStack(t, backend, { UPSTREAM_URLS: stub })
     const alice = await stack.addLogin('alice')
@@ -52,26 +54,37 @@ forEachBackend(t, async (t, backend) => {
     }
   })
 
-  t.test('a client claiming another tenant still only sees its own data from the real API', async (t) => {
+  t.test('a client claiming another tenant still only sees its own data from the real API', async t => {
     const stack = await startEdgeStack(t, backend)
     const alice = await stack.addLogin('alice')
     const victim = await stack.addLogin('bob')
-    const secret = await stack.request('/api/v1/projects', { as: victim, method: 'POST', body: JSON.stringify({ name: 'Victim secret' }) })
+    const secret = await stack.request('/api/v1/projects', {
+      as: victim,
+      method: 'POST',
+      body: JSON.stringify({ name: 'Victim secret' }),
+    })
     t.equal(secret.status, 201)
 
     const headers = { ...SPOOFED, 'x-gatehouse-tenant': victim.tenant.slug, 'x-gatehouse-user': 'bob' }
     const list = await stack.request('/api/v1/projects', { as: alice, headers })
     t.equal(list.status, 200)
-    t.same(list.json().data, [], 'alice sees none of the victim\'s projects')
+    t.same(list.json().data, [], "alice sees none of the victim's projects")
     const direct = await stack.request(`/api/v1/projects/${secret.json().id}`, { as: alice, headers, http2: false })
     t.equal(direct.status, 404)
-    const created = await stack.request('/api/v1/projects', { as: alice, headers, method: 'POST', body: JSON.stringify({ name: 'Planted' }) })
+    const created = await stack.request('/api/v1/projects', {
+      as: alice,
+      headers,
+      method: 'POST',
+      body: JSON.stringify({ name: 'Planted' }),
+    })
     t.equal(created.status, 201)
-    const owner = await backend.asOwner((session) => session.query<{ tenant_id: string }>('SELECT tenant_id FROM projects WHERE id = $1', [created.json().id]))
-    t.same(owner, [{ tenant_id: alice.tenant.id }], 'a write lands in the login\'s own tenant')
+    const owner = await backend.asOwner(session =>
+      session.query<{ tenant_id: string }>('SELECT tenant_id FROM projects WHERE id = $1', [created.json().id]),
+    )
+    t.same(owner, [{ tenant_id: alice.tenant.id }], "a write lands in the login's own tenant")
   })
 
-  t.test('X-Request-Id is kept when valid, replaced when not; traceparent continues the trace', async (t) => {
+  t.test('X-Request-Id is kept when valid, replaced when not; traceparent continues the trace', async t => {
     const seen: IncomingHttpHeaders[] = []
     const stub = await startHttpStub(t, (request, response) => {
       seen.push(request.headers)
@@ -97,7 +110,10 @@ forEachBackend(t, async (t, backend) => {
     const traceId = '4bf92f3577b34da6a3ce929d0e0e4736'
     const clientSpan = '00f067aa0ba902b7'
     seen.length = 0
-    await stack.request('/api/v1/projects', { as: alice, headers: { traceparent: `00-${traceId}-${clientSpan}-01`, tracestate: 'vendor=1' } })
+    await stack.request('/api/v1/projects', {
+      as: alice,
+      headers: { traceparent: `00-${traceId}-${clientSpan}-01`, tracestate: 'vendor=1' },
+    })
     const [version, upstreamTrace, upstreamSpan, flags] = String(seen[0]!.traceparent).split('-')
     t.equal(version, '00')
     t.equal(upstreamTrace, traceId, 'same trace')

@@ -8,17 +8,23 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { pgliteBackend } from '../../helpers/backends.js'
 import { basic, eventually, startEdgeStack, startHttpStub } from '../../helpers/edge-stack.js'
 
-t.test('a client gone before the API answers is logged at info, not as an edge error', async (t) => {
+t.test('a client gone before the API answers is logged at info, not as an edge error', async t => {
   const backend = await pgliteBackend()
   t.teardown(() => backend.close())
   let slow = false
   let held = 0
   const stub = await startHttpStub(t, (request, response) => {
     request.resume()
-    if (!slow) return response.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end('{}')
+    if (!slow) {
+      return response.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end('{}')
+    }
     // The API answers after the client has left: the edge then starts streaming into a closed response.
     held++
-    setTimeout(() => response.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end('{"data":[]}'), 500).unref()
+    setTimeout(
+      () =>
+        response.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end('{"data":[]}'),
+      500,
+    ).unref()
   })
   const stack = await startEdgeStack(t, backend, { UPSTREAM_URLS: stub }, { captureLogs: true })
   const alice = await stack.addLogin()
@@ -27,10 +33,18 @@ t.test('a client gone before the API answers is logged at info, not as an edge e
   const { port } = new URL(stack.proxyUrl)
 
   // HTTP/1.1, a write: the client closes its TLS connection.
-  const socket = tlsConnect({ host: '127.0.0.1', port: Number(port), ca: stack.caCert, servername: 'localhost', ALPNProtocols: ['http/1.1'] })
-  await new Promise((resolve) => socket.once('secureConnect', resolve))
+  const socket = tlsConnect({
+    host: '127.0.0.1',
+    port: Number(port),
+    ca: stack.caCert,
+    servername: 'localhost',
+    ALPNProtocols: ['http/1.1'],
+  })
+  await new Promise(resolve => socket.once('secureConnect', resolve))
   const body = '{"name":"Launch"}'
-  socket.write(`POST /api/v1/projects HTTP/1.1\r\nHost: localhost\r\nAuthorization: ${authorization}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`)
+  socket.write(
+    `POST /api/v1/projects HTTP/1.1\r\nHost: localhost\r\nAuthorization: ${authorization}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+  )
   await eventually(async () => held === 1, 5000, 'the API got the request')
   socket.destroy()
 
@@ -43,11 +57,15 @@ t.test('a client gone before the API answers is logged at info, not as an edge e
   stream.close()
 
   // Each exchange is called off as its client leaves: one info line each, without a stack.
-  await eventually(async () => stack.logs.filter((line) => line.msg === 'client went away before the API answered').length >= 2, 15_000, 'both hang-ups seen')
+  await eventually(
+    async () => stack.logs.filter(line => line.msg === 'client went away before the API answered').length >= 2,
+    15_000,
+    'both hang-ups seen',
+  )
   await sleep(800) // past the moment the API would have answered
-  const errors = stack.logs.filter((line) => (line.level as number) >= 40)
+  const errors = stack.logs.filter(line => (line.level as number) >= 40)
   t.same(errors, [], 'no warning or error-level log for clients that left')
-  const gone = stack.logs.filter((line) => line.msg === 'client went away before the API answered')
+  const gone = stack.logs.filter(line => line.msg === 'client went away before the API answered')
   for (const line of gone) {
     t.equal(line.level, 30)
     t.notOk(JSON.stringify(line).includes('    at '), 'without a stack trace')

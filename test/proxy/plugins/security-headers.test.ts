@@ -5,7 +5,7 @@ import { HSTS_MAX_AGE_SECONDS } from '../../../proxy/plugins/security-headers.js
 import { forEachBackend } from '../../helpers/backends.js'
 import { startEdgeStack, type EdgeResponse } from '../../helpers/edge-stack.js'
 
-function assertSecured (t: import('tap').Test, response: EdgeResponse, what: string): void {
+function assertSecured(t: import('tap').Test, response: EdgeResponse, what: string): void {
   t.equal(response.headers['strict-transport-security'], `max-age=${HSTS_MAX_AGE_SECONDS}`, `${what}: HSTS`)
   t.equal(response.headers['x-content-type-options'], 'nosniff', `${what}: nosniff`)
   const csp = String(response.headers['content-security-policy'])
@@ -20,7 +20,7 @@ forEachBackend(t, async (t, backend) => {
   const stack = await startEdgeStack(t, backend, { RATE_LIMIT_FREE: '5' }) // the login probe and 2 API calls per protocol
   const alice = await stack.addLogin()
 
-  t.test('on forwarded answers and on every kind of edge error', async (t) => {
+  t.test('on forwarded answers and on every kind of edge error', async t => {
     for (const http2 of [true, false]) {
       const cases: Array<[string, Promise<EdgeResponse>, number]> = [
         ['API 200', stack.request('/api/v1/projects?limit=7', { as: alice, http2 }), 200],
@@ -41,24 +41,34 @@ forEachBackend(t, async (t, backend) => {
   })
 })
 
-t.test('the headers are exactly those @fastify/helmet sends with the edge options, computed once, on every response', async (t) => {
-  const { default: Fastify } = await import('fastify')
-  const { default: helmet } = await import('@fastify/helmet')
-  const { default: securityHeaders, HELMET_OPTIONS, EDGE_SECURITY_HEADERS } = await import('../../../proxy/plugins/security-headers.js')
-  const build = async (plugin: 'ours' | 'helmet') => {
-    const app = Fastify()
-    if (plugin === 'ours') await app.register(securityHeaders)
-    else await app.register(helmet, HELMET_OPTIONS)
-    app.get('/ok', async () => ({ ok: true }))
-    app.get('/fails', async () => { throw Object.assign(new Error('no'), { statusCode: 503 }) })
-    t.teardown(() => app.close())
-    return app
-  }
-  const [ours, reference] = await Promise.all([build('ours'), build('helmet')])
-  for (const url of ['/ok', '/fails', '/missing']) {
-    const [mine, theirs] = await Promise.all([ours.inject(url), reference.inject(url)])
-    const pick = (headers: Record<string, unknown>) => Object.fromEntries(Object.entries(headers).filter(([name]) => EDGE_SECURITY_HEADERS.has(name)))
-    t.same(pick(mine.headers), pick(theirs.headers), `${url}: the same security headers as helmet's own plugin`)
-    t.equal(Object.keys(pick(mine.headers)).length, EDGE_SECURITY_HEADERS.size, `${url}: every one of them`)
-  }
-})
+t.test(
+  'the headers are exactly those @fastify/helmet sends with the edge options, computed once, on every response',
+  async t => {
+    const { default: Fastify } = await import('fastify')
+    const { default: helmet } = await import('@fastify/helmet')
+    const {
+      default: securityHeaders,
+      HELMET_OPTIONS,
+      EDGE_SECURITY_HEADERS,
+    } = await import('../../../proxy/plugins/security-headers.js')
+    const build = async (plugin: 'ours' | 'helmet') => {
+      const app = Fastify()
+      if (plugin === 'ours') await app.register(securityHeaders)
+      else await app.register(helmet, HELMET_OPTIONS)
+      app.get('/ok', async () => ({ ok: true }))
+      app.get('/fails', async () => {
+        throw Object.assign(new Error('no'), { statusCode: 503 })
+      })
+      t.teardown(() => app.close())
+      return app
+    }
+    const [ours, reference] = await Promise.all([build('ours'), build('helmet')])
+    for (const url of ['/ok', '/fails', '/missing']) {
+      const [mine, theirs] = await Promise.all([ours.inject(url), reference.inject(url)])
+      const pick = (headers: Record<string, unknown>) =>
+        Object.fromEntries(Object.entries(headers).filter(([name]) => EDGE_SECURITY_HEADERS.has(name)))
+      t.same(pick(mine.headers), pick(theirs.headers), `${url}: the same security headers as helmet's own plugin`)
+      t.equal(Object.keys(pick(mine.headers)).length, EDGE_SECURITY_HEADERS.size, `${url}: every one of them`)
+    }
+  },
+)

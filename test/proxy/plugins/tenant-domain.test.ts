@@ -11,11 +11,15 @@ forEachBackend(t, async (t, backend) => {
   // The test CA's certificate names localhost only (certificates per tenant name are the ACME work's): the chain is
   // still checked, the name in it is not, so a request can name the tenant's domain in Host / :authority.
   const connect = { ca: stack.caCert, servername: 'localhost', checkServerIdentity: () => undefined }
-  const agents = [true, false].map((allowH2) => new Agent({ allowH2, connect }))
-  t.teardown(async () => { await Promise.all(agents.map((agent) => agent.close())) })
+  const agents = [true, false].map(allowH2 => new Agent({ allowH2, connect }))
+  t.teardown(async () => {
+    await Promise.all(agents.map(agent => agent.close()))
+  })
   const onHost = (host: string, path: string, options: EdgeRequestOptions = {}) =>
-    requestEdge(`${stack.proxyUrl}${path}`, agents[options.http2 === false ? 1 : 0]!,
-      { ...options, headers: { ...options.headers, host } })
+    requestEdge(`${stack.proxyUrl}${path}`, agents[options.http2 === false ? 1 : 0]!, {
+      ...options,
+      headers: { ...options.headers, host },
+    })
   const owner = await stack.addLogin('alice')
   const other = await stack.addLogin('mallory')
   const hostname = `${uniqueSlug('api')}.example.com`
@@ -25,7 +29,7 @@ forEachBackend(t, async (t, backend) => {
 
   for (const http2 of [true, false]) {
     const over = `HTTP/${http2 ? '2' : '1.1'}`
-    t.test(`on the tenant's domain over ${over}: its users pass, another tenant's get 403`, async (t) => {
+    t.test(`on the tenant's domain over ${over}: its users pass, another tenant's get 403`, async t => {
       const own = await onHost(`${hostname.toUpperCase()}:443`, '/api/v1/projects', { as: owner, http2 })
       t.equal(own.status, 200, own.body)
       const foreign = await onHost(hostname, '/api/v1/projects', { as: other, http2 })
@@ -44,35 +48,51 @@ forEachBackend(t, async (t, backend) => {
     })
   }
 
-  t.test('names no tenant owns, and the main name, serve every tenant as before', async (t) => {
-    const hosts = [`${uniqueSlug('nobody')}.example.com`, 'localhost', '127.0.0.1',
-      `${'a'.repeat(300)}.example.com`, 'under_score.example']
+  t.test('names no tenant owns, and the main name, serve every tenant as before', async t => {
+    const hosts = [
+      `${uniqueSlug('nobody')}.example.com`,
+      'localhost',
+      '127.0.0.1',
+      `${'a'.repeat(300)}.example.com`,
+      'under_score.example',
+    ]
     for (const host of hosts) {
       t.equal((await onHost(host, '/api/v1/projects', { as: other })).status, 200, host)
     }
   })
 
-  t.test('the request path reads memory: no lookup per request', async (t) => {
+  t.test('the request path reads memory: no lookup per request', async t => {
     const facts = stack.proxy.tenantFacts
     const original = facts.domainOwner
     let lookups = 0
-    facts.domainOwner = async (name) => { lookups++; return original(name) }
-    t.teardown(() => { facts.domainOwner = original })
+    facts.domainOwner = async name => {
+      lookups++
+      return original(name)
+    }
+    t.teardown(() => {
+      facts.domainOwner = original
+    })
     await onHost(hostname, '/api/v1/projects', { as: owner })
     lookups = 0
-    const statuses = await Promise.all(Array.from({ length: 30 },
-      () => onHost(hostname, '/api/v1/projects', { as: owner }).then((response) => response.status)))
+    const statuses = await Promise.all(
+      Array.from({ length: 30 }, () =>
+        onHost(hostname, '/api/v1/projects', { as: owner }).then(response => response.status),
+      ),
+    )
     t.same([...new Set(statuses)], [200])
     t.equal(lookups, 0, 'answered from memory')
   })
 
-  t.test('a removed domain no longer excludes other tenants (within the TTL)', async (t) => {
+  t.test('a removed domain no longer excludes other tenants (within the TTL)', async t => {
     t.equal((await stack.request(`/api/v1/domains/${hostname}`, { as: owner, method: 'DELETE' })).status, 204)
-    await eventually(async () => (await onHost(hostname, '/api/v1/projects', { as: other })).status === 200,
-      5000, 'the removal seen at the edge')
+    await eventually(
+      async () => (await onHost(hostname, '/api/v1/projects', { as: other })).status === 200,
+      5000,
+      'the removal seen at the edge',
+    )
   })
 
-  t.test('the edge never forwards /internal, whoever asks', async (t) => {
+  t.test('the edge never forwards /internal, whoever asks', async t => {
     const response = await stack.request(`/internal/v1/tenants/${owner.tenant.slug}`, { as: owner })
     t.equal(response.status, 404)
     t.match(response.json(), { code: 'GH_ROUTE_NOT_FOUND' })

@@ -8,7 +8,7 @@ import { runScript } from '../../scripts/run-script.js'
 
 const LIMITS = { RATE_LIMIT_FREE: '300', RATE_LIMIT_PRO: '1200', RATE_LIMIT_ENTERPRISE: '6000' }
 
-const limitSeen = async (stack: EdgeStack, login: Login): Promise<{ limit: string, remaining: number }> => {
+const limitSeen = async (stack: EdgeStack, login: Login): Promise<{ limit: string; remaining: number }> => {
   const response = await stack.request('/api/v1/projects?limit=1', { as: login })
   if (response.status !== 200) throw new Error(`expected 200, got ${response.status}: ${response.body}`)
   const { 'ratelimit-limit': limit, 'ratelimit-remaining': remaining } = response.headers
@@ -19,7 +19,7 @@ forEachBackend(t, async (t, backend) => {
   const ownerUrl = backend.name === 'postgres' ? process.env.DATABASE_OWNER_URL! : undefined
   const stack = await startEdgeStack(t, backend, LIMITS)
 
-  t.test('the stored plan sets the budget; a change takes effect within 10 s, the count kept', async (t) => {
+  t.test('the stored plan sets the budget; a change takes effect within 10 s, the count kept', async t => {
     const login = await stack.addLogin('alice', 'free')
     const before = await limitSeen(stack, login)
     t.equal(before.limit, '300', 'free as stored')
@@ -28,12 +28,13 @@ forEachBackend(t, async (t, backend) => {
       const result = await runScript('tenant-plan', [login.tenant.slug, 'pro'], { DATABASE_OWNER_URL: ownerUrl })
       t.equal(result.code, 0, result.stderr)
     } else {
-      await backend.asOwner((session) =>
-        session.query("UPDATE tenants SET plan = 'pro' WHERE id = $1", [login.tenant.id]))
+      await backend.asOwner(session =>
+        session.query("UPDATE tenants SET plan = 'pro' WHERE id = $1", [login.tenant.id]),
+      )
     }
     let seen = before
     while (seen.limit !== '1200' && Date.now() - changedAt < 15_000) {
-      await new Promise((resolve) => setTimeout(resolve, 200))
+      await new Promise(resolve => setTimeout(resolve, 200))
       seen = await limitSeen(stack, login)
     }
     t.equal(seen.limit, '1200', 'pro at the edge, no restart')
@@ -42,7 +43,7 @@ forEachBackend(t, async (t, backend) => {
   })
 
   const skip = ownerUrl === undefined && 'the script needs Postgres'
-  t.test('a tenant added with --plan pro is pro at the edge from its first request', { skip }, async (t) => {
+  t.test('a tenant added with --plan pro is pro at the edge from its first request', { skip }, async t => {
     const slug = uniqueSlug('added')
     const added = await runScript('tenant-add', [slug, '--plan', 'pro'], { DATABASE_OWNER_URL: ownerUrl! })
     t.equal(added.code, 0, added.stderr)
@@ -51,10 +52,12 @@ forEachBackend(t, async (t, backend) => {
     t.equal((await limitSeen(stack, login)).limit, '1200')
   })
 
-  t.test('TENANT_PLANS overrides the stored plan for the tenants it names', async (t) => {
+  t.test('TENANT_PLANS overrides the stored plan for the tenants it names', async t => {
     const login = await stack.addLogin('carol', 'free')
     stack.proxyConfig.rateLimit.tenantPlans.set(login.tenant.slug, 'enterprise')
-    t.teardown(() => { stack.proxyConfig.rateLimit.tenantPlans.delete(login.tenant.slug) })
+    t.teardown(() => {
+      stack.proxyConfig.rateLimit.tenantPlans.delete(login.tenant.slug)
+    })
     t.equal((await limitSeen(stack, login)).limit, '6000')
   })
 })

@@ -3,9 +3,11 @@
 import t from 'tap'
 import { createFactsCache, FactsBusyError } from '../../../proxy/tenant-facts/facts-cache.js'
 
-interface Answer { value: string | null }
+interface Answer {
+  value: string | null
+}
 
-function harness (options: { maxEntries?: number, maxInFlight?: number } = {}) {
+function harness(options: { maxEntries?: number; maxInFlight?: number } = {}) {
   let time = 1_000_000
   const loads: string[] = []
   const answers = new Map<string, string | null>()
@@ -18,29 +20,39 @@ function harness (options: { maxEntries?: number, maxInFlight?: number } = {}) {
     maxEntries: options.maxEntries ?? 100,
     maxInFlight: options.maxInFlight ?? 10,
     clock: { now: () => time },
-    async load (key) {
+    async load(key) {
       loads.push(key)
-      if (hold) await new Promise<void>((resolve) => pending.push(resolve))
+      if (hold) await new Promise<void>(resolve => pending.push(resolve))
       if (failing) throw new Error('API down')
       return { value: answers.get(key) ?? null }
     },
-    onError: (key) => { errors.push(key) },
+    onError: key => {
+      errors.push(key)
+    },
   })
   return {
     cache,
     loads,
     answers,
     errors,
-    advance: (ms: number) => { time += ms },
-    fail: (on: boolean) => { failing = on },
-    hold: (on: boolean) => { hold = on },
-    release: () => { for (const resolve of pending.splice(0)) resolve() },
+    advance: (ms: number) => {
+      time += ms
+    },
+    fail: (on: boolean) => {
+      failing = on
+    },
+    hold: (on: boolean) => {
+      hold = on
+    },
+    release: () => {
+      for (const resolve of pending.splice(0)) resolve()
+    },
   }
 }
 
-const settle = () => new Promise((resolve) => setImmediate(resolve))
+const settle = () => new Promise(resolve => setImmediate(resolve))
 
-t.test('answers come from memory until the TTL, then one background refresh serves the new answer', async (t) => {
+t.test('answers come from memory until the TTL, then one background refresh serves the new answer', async t => {
   const h = harness()
   h.answers.set('acme', 'free')
   t.same(await h.cache.get('acme'), { value: 'free' })
@@ -57,7 +69,7 @@ t.test('answers come from memory until the TTL, then one background refresh serv
   t.same(h.cache.now('acme'), { value: 'pro' }, 'the refreshed answer')
 })
 
-t.test('a failed refresh keeps the last good answer and waits a TTL before trying again', async (t) => {
+t.test('a failed refresh keeps the last good answer and waits a TTL before trying again', async t => {
   const h = harness()
   h.answers.set('acme', 'pro')
   await h.cache.get('acme')
@@ -77,7 +89,7 @@ t.test('a failed refresh keeps the last good answer and waits a TTL before tryin
   t.same(h.cache.now('acme'), { value: 'enterprise' }, 'recovers when the API is back')
 })
 
-t.test('a key never learnt rejects while the API is down: tried once per TTL, never taken for an answer', async (t) => {
+t.test('a key never learnt rejects while the API is down: tried once per TTL, never taken for an answer', async t => {
   const h = harness()
   h.fail(true)
   await t.rejects(h.cache.get('acme'), /API down/)
@@ -93,7 +105,7 @@ t.test('a key never learnt rejects while the API is down: tried once per TTL, ne
   t.equal(h.loads.length, 2)
 })
 
-t.test('concurrent lookups of one key share one load', async (t) => {
+t.test('concurrent lookups of one key share one load', async t => {
   const h = harness()
   h.hold(true)
   const all = Promise.all(Array.from({ length: 50 }, () => h.cache.get('acme')))
@@ -103,7 +115,7 @@ t.test('concurrent lookups of one key share one load', async (t) => {
   t.equal(h.loads.length, 1)
 })
 
-t.test('unknown keys are answered from memory too (negative caching), within a bounded LRU', async (t) => {
+t.test('unknown keys are answered from memory too (negative caching), within a bounded LRU', async t => {
   const h = harness({ maxEntries: 100 })
   for (let i = 0; i < 1000; i++) await h.cache.get(`random-${i}.example.com`)
   t.equal(h.cache.size, 100, 'memory holds at most maxEntries answers')
@@ -112,22 +124,26 @@ t.test('unknown keys are answered from memory too (negative caching), within a b
   t.equal(h.loads.length, 0, 'the negative answer is remembered')
 })
 
-t.test('a flood of new keys: loads in flight are capped, the rest fail at once', async (t) => {
+t.test('a flood of new keys: loads in flight are capped, the rest fail at once', async t => {
   const h = harness({ maxInFlight: 5 })
   h.hold(true)
-  const flood = Array.from({ length: 200 },
-    (_, i) => h.cache.get(`k${i}`).then(() => 'answered', (error: Error) => error))
+  const flood = Array.from({ length: 200 }, (_, i) =>
+    h.cache.get(`k${i}`).then(
+      () => 'answered',
+      (error: Error) => error,
+    ),
+  )
   await settle()
   t.equal(h.loads.length, 5, 'five loads, not two hundred')
   h.release()
   const outcomes = await Promise.all(flood)
-  t.equal(outcomes.filter((outcome) => outcome === 'answered').length, 5)
-  t.ok(outcomes.filter((outcome) => outcome instanceof FactsBusyError).length === 195)
+  t.equal(outcomes.filter(outcome => outcome === 'answered').length, 5)
+  t.ok(outcomes.filter(outcome => outcome instanceof FactsBusyError).length === 195)
   h.hold(false)
   t.same(await h.cache.get('k0'), { value: null }, 'a key already known is still answered')
 })
 
-t.test('fresh waits for an answer past the TTL rather than serve the stale one; a failure keeps it', async (t) => {
+t.test('fresh waits for an answer past the TTL rather than serve the stale one; a failure keeps it', async t => {
   const h = harness()
   h.answers.set('shop.acme-corp.com', 'acme')
   t.same(await h.cache.fresh('shop.acme-corp.com'), { value: 'acme' })

@@ -16,13 +16,18 @@ forEachBackend(t, async (t, backend) => {
   const apiUrl = new URL(`http://127.0.0.1:${(api.server.address() as { port: number }).port}`)
   const client = (secret = TEST_IDENTITY_SECRET, upstreams = [apiUrl]) => {
     const made = createTenantFactsClient({
-      upstreams, identitySecret: secret, ttlMs: 5000, maxEntries: 1000, timeoutMs: 2000, log: silent,
+      upstreams,
+      identitySecret: secret,
+      ttlMs: 5000,
+      maxEntries: 1000,
+      timeoutMs: 2000,
+      log: silent,
     })
     t.teardown(() => made.close())
     return made
   }
 
-  t.test('plans, domain owners and ask, as the API stores them', async (t) => {
+  t.test('plans, domain owners and ask, as the API stores them', async t => {
     const facts = client()
     const tenant = await backend.createTenant('pro')
     const hostname = `${uniqueSlug('api')}.example.com`
@@ -39,14 +44,14 @@ forEachBackend(t, async (t, backend) => {
     }
   })
 
-  t.test('without the shared secret the API answers 401: no answer, and ask says no', async (t) => {
+  t.test('without the shared secret the API answers 401: no answer, and ask says no', async t => {
     const facts = client('another-secret-that-is-at-least-32-characters')
     const tenant = await backend.createTenant('pro')
     await t.rejects(facts.plan(tenant.slug), /answered 401/)
     t.equal(await facts.ask('anything.example.com'), false)
   })
 
-  t.test('an upstream that is down is skipped', async (t) => {
+  t.test('an upstream that is down is skipped', async t => {
     const dead = new URL(`http://127.0.0.1:${await freePort()}`)
     const facts = client(TEST_IDENTITY_SECRET, [dead, apiUrl])
     const tenant = await backend.createTenant('enterprise')
@@ -54,24 +59,38 @@ forEachBackend(t, async (t, backend) => {
   })
 })
 
-t.test('a failed refresh keeps the last good answer; a wrong shape is no answer', async (t) => {
+t.test('a failed refresh keeps the last good answer; a wrong shape is no answer', async t => {
   let time = 1_000_000 // lru-cache treats a start time of 0 as none
   let mode: 'good' | 'down' | 'odd' = 'good'
   // Not startHttpStub: that one refuses the internal lookups this stub is here to answer.
   const server = createServer((_request, response) => {
-    if (mode === 'down') { response.writeHead(503).end(); return }
+    if (mode === 'down') {
+      response.writeHead(503).end()
+      return
+    }
     response.writeHead(200, { 'content-type': 'application/json' })
     response.end(mode === 'good' ? JSON.stringify({ slug: 'acme', plan: 'pro' }) : JSON.stringify({ plan: 'platinum' }))
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => { server.closeAllConnections(); server.close() })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => {
+    server.closeAllConnections()
+    server.close()
+  })
   const stub = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   const warnings: string[] = []
   const facts = createTenantFactsClient({
-    upstreams: [new URL(stub)], identitySecret: TEST_IDENTITY_SECRET, ttlMs: 5000, maxEntries: 100, timeoutMs: 2000,
+    upstreams: [new URL(stub)],
+    identitySecret: TEST_IDENTITY_SECRET,
+    ttlMs: 5000,
+    maxEntries: 100,
+    timeoutMs: 2000,
     log: {
-      warn: (_object, message) => { warnings.push(message) },
-      info: (_object, message) => { warnings.push(message) },
+      warn: (_object, message) => {
+        warnings.push(message)
+      },
+      info: (_object, message) => {
+        warnings.push(message)
+      },
     },
     clock: { now: () => time },
   })

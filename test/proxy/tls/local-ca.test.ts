@@ -6,11 +6,16 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { ensureLocalCertificate, LEAF_LIFETIME_DAYS, LEAF_RENEW_BEFORE_DAYS, trustInstructions } from '../../../proxy/tls/local-ca.js'
+import {
+  ensureLocalCertificate,
+  LEAF_LIFETIME_DAYS,
+  LEAF_RENEW_BEFORE_DAYS,
+  trustInstructions,
+} from '../../../proxy/tls/local-ca.js'
 
 const DAY = 86_400_000
 
-function tempDir (t: Test): string {
+function tempDir(t: Test): string {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-ca-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   return join(dir, 'tls')
@@ -18,7 +23,7 @@ function tempDir (t: Test): string {
 
 const leafOf = (pem: string): X509Certificate => new X509Certificate(pem)
 
-t.test('first start creates the CA and a leaf; the next start reuses both', async (t) => {
+t.test('first start creates the CA and a leaf; the next start reuses both', async t => {
   const dir = tempDir(t)
   const first = await ensureLocalCertificate(dir, ['localhost', '127.0.0.1'])
   t.equal(first.outcome, 'created-ca')
@@ -41,7 +46,7 @@ t.test('first start creates the CA and a leaf; the next start reuses both', asyn
   t.equal(readFileSync(second.caCertPath, 'utf8'), readFileSync(first.caCertPath, 'utf8'), 'same CA')
 })
 
-t.test('the leaf is reissued, by the same CA, once it is within the renewal margin', async (t) => {
+t.test('the leaf is reissued, by the same CA, once it is within the renewal margin', async t => {
   const dir = tempDir(t)
   const start = new Date('2026-01-01T00:00:00Z')
   const first = await ensureLocalCertificate(dir, ['localhost'], start)
@@ -59,7 +64,7 @@ t.test('the leaf is reissued, by the same CA, once it is within the renewal marg
   t.not(renewed.key, first.key, 'with a new key')
 })
 
-t.test('a new host name gets a new leaf that covers it', async (t) => {
+t.test('a new host name gets a new leaf that covers it', async t => {
   const dir = tempDir(t)
   await ensureLocalCertificate(dir, ['localhost'])
   const widened = await ensureLocalCertificate(dir, ['localhost', 'gatehouse.test', '::1'])
@@ -68,7 +73,7 @@ t.test('a new host name gets a new leaf that covers it', async (t) => {
   t.equal(leafOf(widened.cert).checkIP('::1'), '::1')
 })
 
-t.test('the trust instructions name the CA file and the port actually served', async (t) => {
+t.test('the trust instructions name the CA file and the port actually served', async t => {
   const text = trustInstructions('/data/tls/ca.crt', 9443)
   t.match(text, /curl --cacert \/data\/tls\/ca\.crt https:\/\/localhost:9443\/health/)
   t.match(text, /NODE_EXTRA_CA_CERTS=\/data\/tls\/ca\.crt/)

@@ -16,33 +16,39 @@ import { relayPostgres } from '../../helpers/faulty-relay.js'
 
 const urls = postgresUrls()
 
-t.test('a create whose COMMIT answer is lost gets 503 with Retry-After, though its row was stored once', {
-  skip: urls === undefined ? 'needs DATABASE_URL and DATABASE_OWNER_URL (real Postgres)' : false,
-}, async (t) => {
-  const owner = new pg.Pool({ connectionString: urls!.owner, max: 1 })
-  t.teardown(() => owner.end())
-  const slug = uniqueSlug('commit-lost')
-  const client = await owner.connect()
-  const tenantId = await createTenant(pgSession(client), { slug, name: 'Lost answer', plan: 'free' }).finally(() => client.release())
+t.test(
+  'a create whose COMMIT answer is lost gets 503 with Retry-After, though its row was stored once',
+  {
+    skip: urls === undefined ? 'needs DATABASE_URL and DATABASE_OWNER_URL (real Postgres)' : false,
+  },
+  async t => {
+    const owner = new pg.Pool({ connectionString: urls!.owner, max: 1 })
+    t.teardown(() => owner.end())
+    const slug = uniqueSlug('commit-lost')
+    const client = await owner.connect()
+    const tenantId = await createTenant(pgSession(client), { slug, name: 'Lost answer', plan: 'free' }).finally(() =>
+      client.release(),
+    )
 
-  const { relay, url: through } = await relayPostgres(t, urls!.app)
-  const app = await buildApp({
-    ...loadServerConfig({ IDENTITY_SECRET: TEST_IDENTITY_SECRET, LOG_LEVEL: 'silent' }),
-    database: { kind: 'postgres', url: through, poolMax: 2, connectTimeoutMs: 1000, statementTimeoutMs: 500 },
-  })
-  t.teardown(() => app.close())
-  t.teardown(() => relay.resume())
-  const caller = callerFor(app, { id: tenantId, slug })
-  t.equal((await caller.get('/api/v1/projects')).statusCode, 200, 'the tenant is known (and cached) before the fault')
+    const { relay, url: through } = await relayPostgres(t, urls!.app)
+    const app = await buildApp({
+      ...loadServerConfig({ IDENTITY_SECRET: TEST_IDENTITY_SECRET, LOG_LEVEL: 'silent' }),
+      database: { kind: 'postgres', url: through, poolMax: 2, connectTimeoutMs: 1000, statementTimeoutMs: 500 },
+    })
+    t.teardown(() => app.close())
+    t.teardown(() => relay.resume())
+    const caller = callerFor(app, { id: tenantId, slug })
+    t.equal((await caller.get('/api/v1/projects')).statusCode, 200, 'the tenant is known (and cached) before the fault')
 
-  relay.loseRepliesAfter('COMMIT')
-  const created = await caller.post('/api/v1/projects', { name: 'Committed, never confirmed' })
-  t.equal(created.statusCode, 503)
-  t.equal(created.headers['retry-after'], '5')
-  t.match(created.json(), { code: 'GH_DATABASE_UNAVAILABLE' })
+    relay.loseRepliesAfter('COMMIT')
+    const created = await caller.post('/api/v1/projects', { name: 'Committed, never confirmed' })
+    t.equal(created.statusCode, 503)
+    t.equal(created.headers['retry-after'], '5')
+    t.match(created.json(), { code: 'GH_DATABASE_UNAVAILABLE' })
 
-  const rows = await owner.query('SELECT name FROM projects WHERE tenant_id = $1', [tenantId])
-  t.strictSame(rows.rows, [{ name: 'Committed, never confirmed' }], 'the write was stored, once')
-  relay.resume()
-  t.equal((await caller.get('/api/v1/projects')).statusCode, 200, 'and the API serves again')
-})
+    const rows = await owner.query('SELECT name FROM projects WHERE tenant_id = $1', [tenantId])
+    t.strictSame(rows.rows, [{ name: 'Committed, never confirmed' }], 'the write was stored, once')
+    relay.resume()
+    t.equal((await caller.get('/api/v1/projects')).statusCode, 200, 'and the API serves again')
+  },
+)

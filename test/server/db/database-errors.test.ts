@@ -12,29 +12,48 @@ import { classifyDatabaseError } from '../../../server/db/database-errors.js'
 const adapterError = (sqlState: string, message: string): Error =>
   Object.assign(new Error(message), {
     name: 'DriverAdapterError',
-    cause: { originalCode: sqlState, originalMessage: message, kind: 'postgres', code: sqlState, severity: 'FATAL', message },
+    cause: {
+      originalCode: sqlState,
+      originalMessage: message,
+      kind: 'postgres',
+      code: sqlState,
+      severity: 'FATAL',
+      message,
+    },
   })
 
-t.test('a COMMIT cut by a server shutting down or restarting is unavailable', async (t) => {
-  t.strictSame(classifyDatabaseError(adapterError('57P01', 'terminating connection due to administrator command')), { kind: 'unavailable' })
-  t.strictSame(classifyDatabaseError(adapterError('57P03', 'the database system is shutting down')), { kind: 'unavailable' })
+t.test('a COMMIT cut by a server shutting down or restarting is unavailable', async t => {
+  t.strictSame(classifyDatabaseError(adapterError('57P01', 'terminating connection due to administrator command')), {
+    kind: 'unavailable',
+  })
+  t.strictSame(classifyDatabaseError(adapterError('57P03', 'the database system is shutting down')), {
+    kind: 'unavailable',
+  })
   t.strictSame(classifyDatabaseError(adapterError('08006', 'connection failure')), { kind: 'unavailable' })
   t.strictSame(classifyDatabaseError(adapterError('53300', 'too many connections')), { kind: 'unavailable' })
 })
 
-t.test("a lane's COMMIT cut the same way fails with node-postgres' own error, SQLSTATE in code: unavailable too", async (t) => {
-  const pgError = (code: string): Error => Object.assign(new Error('terminating connection due to administrator command'), { code, severity: 'FATAL' })
-  for (const state of ['57P01', '57P03', '08006', '53300']) t.strictSame(classifyDatabaseError(pgError(state)), { kind: 'unavailable' }, state)
-  for (const state of ['42501', '23505', '40001', '57014']) t.strictSame(classifyDatabaseError(pgError(state)), { kind: 'other' }, state)
-})
+t.test(
+  "a lane's COMMIT cut the same way fails with node-postgres' own error, SQLSTATE in code: unavailable too",
+  async t => {
+    const pgError = (code: string): Error =>
+      Object.assign(new Error('terminating connection due to administrator command'), { code, severity: 'FATAL' })
+    for (const state of ['57P01', '57P03', '08006', '53300']) {
+      t.strictSame(classifyDatabaseError(pgError(state)), { kind: 'unavailable' }, state)
+    }
+    for (const state of ['42501', '23505', '40001', '57014']) {
+      t.strictSame(classifyDatabaseError(pgError(state)), { kind: 'other' }, state)
+    }
+  },
+)
 
-t.test('other SQLSTATEs in the same shape are not mistaken for an outage', async (t) => {
+t.test('other SQLSTATEs in the same shape are not mistaken for an outage', async t => {
   for (const state of ['42501', '23505', '22P02', '57014', '40001']) {
     t.strictSame(classifyDatabaseError(adapterError(state, 'some failure')), { kind: 'other' }, state)
   }
 })
 
-t.test("node-postgres's code-less connection errors are unavailable, by their exact message", async (t) => {
+t.test("node-postgres's code-less connection errors are unavailable, by their exact message", async t => {
   for (const message of [
     'Connection terminated unexpectedly',
     'Connection terminated due to connection timeout',
@@ -46,10 +65,21 @@ t.test("node-postgres's code-less connection errors are unavailable, by their ex
   const ended = new pg.Pool()
   await ended.end()
   const error = await ended.query('SELECT 1').catch((caught: unknown) => caught)
-  t.strictSame(classifyDatabaseError(error), { kind: 'unavailable' }, 'a query on a pool that was closed (the app shutting down)')
+  t.strictSame(
+    classifyDatabaseError(error),
+    { kind: 'unavailable' },
+    'a query on a pool that was closed (the app shutting down)',
+  )
 
-  t.strictSame(classifyDatabaseError(new Error('Connection terminated unexpectedly, said the mock')), { kind: 'other' }, 'not a mere prefix')
-  t.strictSame(classifyDatabaseError(Object.assign(new Error('Connection terminated'), { code: 'ERR_SOMETHING_ELSE' })), { kind: 'other' },
-    'nor an error that has a code of its own')
+  t.strictSame(
+    classifyDatabaseError(new Error('Connection terminated unexpectedly, said the mock')),
+    { kind: 'other' },
+    'not a mere prefix',
+  )
+  t.strictSame(
+    classifyDatabaseError(Object.assign(new Error('Connection terminated'), { code: 'ERR_SOMETHING_ELSE' })),
+    { kind: 'other' },
+    'nor an error that has a code of its own',
+  )
   t.strictSame(classifyDatabaseError(new Error('boom')), { kind: 'other' })
 })

@@ -15,75 +15,103 @@ import { postgresUrls } from '../../helpers/backends.js'
 
 type OpenDatabase = (t: Test) => Promise<{ connect(): Promise<SqlSession> }>
 
-const postgresDatabase = (ownerUrl: string): OpenDatabase => async (t) => {
-  const name = `gatehouse_migrate_${randomBytes(5).toString('hex')}`
-  const admin = new pg.Client({ connectionString: ownerUrl })
-  await admin.connect()
-  await admin.query(`CREATE DATABASE ${name}`)
-  await admin.end()
-  const url = new URL(ownerUrl)
-  url.pathname = `/${name}`
-  const clients: pg.Client[] = []
-  t.teardown(async () => {
-    await Promise.all(clients.map((client) => client.end()))
-    const dropper = new pg.Client({ connectionString: ownerUrl })
-    await dropper.connect()
-    await dropper.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
-    await dropper.end()
-  })
-  return {
-    async connect () {
-      const client = new pg.Client({ connectionString: url.toString() })
-      await client.connect()
-      clients.push(client)
-      return pgSession(client)
-    },
+const postgresDatabase =
+  (ownerUrl: string): OpenDatabase =>
+  async t => {
+    const name = `gatehouse_migrate_${randomBytes(5).toString('hex')}`
+    const admin = new pg.Client({ connectionString: ownerUrl })
+    await admin.connect()
+    await admin.query(`CREATE DATABASE ${name}`)
+    await admin.end()
+    const url = new URL(ownerUrl)
+    url.pathname = `/${name}`
+    const clients: pg.Client[] = []
+    t.teardown(async () => {
+      await Promise.all(clients.map(client => client.end()))
+      const dropper = new pg.Client({ connectionString: ownerUrl })
+      await dropper.connect()
+      await dropper.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+      await dropper.end()
+    })
+    return {
+      async connect() {
+        const client = new pg.Client({ connectionString: url.toString() })
+        await client.connect()
+        clients.push(client)
+        return pgSession(client)
+      },
+    }
   }
-}
 
 // PGlite is a single connection: `connect` hands out that one connection again.
-const pgliteDatabase: OpenDatabase = async (t) => {
+const pgliteDatabase: OpenDatabase = async t => {
   const db = await PGlite.create()
   t.teardown(() => db.close())
   return { connect: async () => pgliteSession(db) }
 }
 
-async function migrationsDir (t: Test, files: Record<string, string>): Promise<string> {
+async function migrationsDir(t: Test, files: Record<string, string>): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'gatehouse-migrations-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   await writeMigrations(dir, files)
   return dir
 }
 
-async function writeMigrations (dir: string, files: Record<string, string>): Promise<void> {
+async function writeMigrations(dir: string, files: Record<string, string>): Promise<void> {
   for (const [name, sql] of Object.entries(files)) {
     await mkdir(join(dir, name), { recursive: true })
     await writeFile(join(dir, name, 'migration.sql'), sql)
   }
 }
 
-interface Recorded { migration_name: string, checksum: string, finished: boolean, rolled_back: boolean, logs: string | null, applied_steps_count: number }
+interface Recorded {
+  migration_name: string
+  checksum: string
+  finished: boolean
+  rolled_back: boolean
+  logs: string | null
+  applied_steps_count: number
+}
 
-const recorded = (session: SqlSession): Promise<Recorded[]> => session.query<Recorded>(
-  `SELECT migration_name, checksum, finished_at IS NOT NULL AS finished, rolled_back_at IS NOT NULL AS rolled_back, logs, applied_steps_count
-     FROM "_prisma_migrations" ORDER BY started_at, migration_name`)
+const recorded = (session: SqlSession): Promise<Recorded[]> =>
+  session.query<Recorded>(
+    `SELECT migration_name, checksum, finished_at IS NOT NULL AS finished, rolled_back_at IS NOT NULL AS rolled_back, logs, applied_steps_count
+     FROM "_prisma_migrations" ORDER BY started_at, migration_name`,
+  )
 
-const tables = async (session: SqlSession): Promise<string[]> => (await session.query<{ name: string }>(
-  "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name")).map((row) => row.name)
+const tables = async (session: SqlSession): Promise<string[]> =>
+  (
+    await session.query<{ name: string }>(
+      "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name",
+    )
+  ).map(row => row.name)
 
-function suite (t: Test, open: OpenDatabase, { concurrent }: { concurrent: boolean }): void {
-  t.test("applies the project's migrations in order and records them with Prisma's checksums", async (t) => {
+function suite(t: Test, open: OpenDatabase, { concurrent }: { concurrent: boolean }): void {
+  t.test("applies the project's migrations in order and records them with Prisma's checksums", async t => {
     const session = await (await open(t)).connect()
-    const names = (await readdir(MIGRATIONS_DIR, { withFileTypes: true })).filter((entry) => entry.isDirectory()).map((entry) => entry.name).sort()
+    const names = (await readdir(MIGRATIONS_DIR, { withFileTypes: true }))
+      .filter(entry => entry.isDirectory())
+      .map(entry => entry.name)
+      .sort()
     t.not(names.length, 0)
 
     const first = await migrate(session)
     t.same(first, { applied: names, alreadyApplied: [], warnings: [] })
     const rows = await recorded(session)
-    t.same(rows.map((row) => row.migration_name), names, 'one row per migration, in order')
+    t.same(
+      rows.map(row => row.migration_name),
+      names,
+      'one row per migration, in order',
+    )
     for (const row of rows) {
-      const sha256 = createHash('sha256').update(await readFile(join(MIGRATIONS_DIR, row.migration_name, 'migration.sql'))).digest('hex')
-      t.match(row, { checksum: sha256, finished: true, rolled_back: false, logs: null, applied_steps_count: 1 }, row.migration_name)
+      const sha256 = createHash('sha256')
+        .update(await readFile(join(MIGRATIONS_DIR, row.migration_name, 'migration.sql')))
+        .digest('hex')
+      t.match(
+        row,
+        { checksum: sha256, finished: true, rolled_back: false, logs: null, applied_steps_count: 1 },
+        row.migration_name,
+      )
     }
     t.same(await tables(session), ['_prisma_migrations', 'projects', 'tasks', 'tenant_domains', 'tenants'])
 
@@ -92,14 +120,18 @@ function suite (t: Test, open: OpenDatabase, { concurrent }: { concurrent: boole
     t.same(await recorded(session), rows, 'and records nothing')
   })
 
-  t.test('stops at a failed migration, rolls it back, and refuses to go on until it is resolved', async (t) => {
+  t.test('stops at a failed migration, rolls it back, and refuses to go on until it is resolved', async t => {
     const session = await (await open(t)).connect()
     const dir = await migrationsDir(t, {
       '001_a': 'CREATE TABLE a (id int);',
       '002_b': 'CREATE TABLE b (id int);\nINSERT INTO no_such_table VALUES (1);',
       '003_c': 'CREATE TABLE c (id int);',
     })
-    await t.rejects(migrate(session, dir), { name: 'MigrationError', migration: '002_b', message: /002_b failed: .*no_such_table/ })
+    await t.rejects(migrate(session, dir), {
+      name: 'MigrationError',
+      migration: '002_b',
+      message: /002_b failed: .*no_such_table/,
+    })
     t.same(await tables(session), ['_prisma_migrations', 'a'], '002 left nothing behind and 003 never ran')
     t.match(await recorded(session), [
       { migration_name: '001_a', finished: true },
@@ -119,7 +151,7 @@ function suite (t: Test, open: OpenDatabase, { concurrent }: { concurrent: boole
     t.same(await tables(session), ['_prisma_migrations', 'a', 'b', 'c'])
   })
 
-  t.test('warns about migrations changed or removed after they were applied', async (t) => {
+  t.test('warns about migrations changed or removed after they were applied', async t => {
     const session = await (await open(t)).connect()
     const dir = await migrationsDir(t, { '001_a': 'CREATE TABLE a (id int);', '002_b': 'CREATE TABLE b (id int);' })
     await migrate(session, dir)
@@ -128,22 +160,25 @@ function suite (t: Test, open: OpenDatabase, { concurrent }: { concurrent: boole
     const result = await migrate(session, dir)
     t.same(result.applied, [])
     t.same(result.alreadyApplied, ['001_a'])
-    t.match(result.warnings, [/^002_b is applied in the database but missing from /, /^001_a was modified after it was applied/])
+    t.match(result.warnings, [
+      /^002_b is applied in the database but missing from /,
+      /^001_a was modified after it was applied/,
+    ])
     t.equal(result.warnings.length, 2)
   })
 
-  t.test('runs a migration Postgres refuses inside a transaction without one', async (t) => {
+  t.test('runs a migration Postgres refuses inside a transaction without one', async t => {
     const session = await (await open(t)).connect()
     const dir = await migrationsDir(t, {
       '001_a': 'CREATE TABLE a (id int);',
       '002_index': 'CREATE INDEX CONCURRENTLY a_id_idx ON a (id);',
     })
     t.same((await migrate(session, dir)).applied, ['001_a', '002_index'])
-    t.same((await session.query("SELECT indexname FROM pg_indexes WHERE tablename = 'a'")), [{ indexname: 'a_id_idx' }])
+    t.same(await session.query("SELECT indexname FROM pg_indexes WHERE tablename = 'a'"), [{ indexname: 'a_id_idx' }])
   })
 
   if (concurrent) {
-    t.test('two concurrent runs apply each migration once', async (t) => {
+    t.test('two concurrent runs apply each migration once', async t => {
       const database = await open(t)
       const [one, two] = [await database.connect(), await database.connect()]
       // A slow first migration keeps the first runner inside the lock while the second arrives.
@@ -152,16 +187,31 @@ function suite (t: Test, open: OpenDatabase, { concurrent }: { concurrent: boole
         '002_b': 'CREATE TABLE b (id int);',
       })
       const results = await Promise.all([migrate(one, dir), migrate(two, dir)])
-      t.same(results.map((result) => result.applied.length + result.alreadyApplied.length), [2, 2])
-      t.same(results.flatMap((result) => result.applied).sort(), ['001_slow', '002_b'], 'each applied by exactly one runner')
-      t.same((await recorded(one)).map((row) => [row.migration_name, row.finished]), [['001_slow', true], ['002_b', true]])
-      const [lock] = await one.query<{ held: string }>("SELECT count(*) AS held FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
+      t.same(
+        results.map(result => result.applied.length + result.alreadyApplied.length),
+        [2, 2],
+      )
+      t.same(
+        results.flatMap(result => result.applied).sort(),
+        ['001_slow', '002_b'],
+        'each applied by exactly one runner',
+      )
+      t.same(
+        (await recorded(one)).map(row => [row.migration_name, row.finished]),
+        [
+          ['001_slow', true],
+          ['002_b', true],
+        ],
+      )
+      const [lock] = await one.query<{ held: string }>(
+        "SELECT count(*) AS held FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+      )
       t.equal(Number(lock!.held), 0, 'the advisory lock is released')
     })
   }
 }
 
-t.test('pglite', async (t) => suite(t, pgliteDatabase, { concurrent: false }))
+t.test('pglite', async t => suite(t, pgliteDatabase, { concurrent: false }))
 
 const urls = postgresUrls()
-if (urls !== undefined) t.test('postgres', async (t) => suite(t, postgresDatabase(urls.owner), { concurrent: true }))
+if (urls !== undefined) t.test('postgres', async t => suite(t, postgresDatabase(urls.owner), { concurrent: true }))

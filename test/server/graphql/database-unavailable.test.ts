@@ -15,35 +15,52 @@ import { relayPostgres } from '../../helpers/faulty-relay.js'
 
 const urls = postgresUrls()
 
-t.test('queries and mutations get 503 with Retry-After while the database is unreachable, and 200 once it is back', {
-  skip: urls === undefined ? 'needs DATABASE_URL and DATABASE_OWNER_URL (real Postgres)' : false,
-}, async (t) => {
-  const owner = new pg.Client({ connectionString: urls!.owner })
-  await owner.connect()
-  const slug = uniqueSlug('gql-down')
-  const tenantId = await createTenant(pgSession(owner), { slug, name: 'GraphQL outage', plan: 'free' }).finally(() => owner.end())
+t.test(
+  'queries and mutations get 503 with Retry-After while the database is unreachable, and 200 once it is back',
+  {
+    skip: urls === undefined ? 'needs DATABASE_URL and DATABASE_OWNER_URL (real Postgres)' : false,
+  },
+  async t => {
+    const owner = new pg.Client({ connectionString: urls!.owner })
+    await owner.connect()
+    const slug = uniqueSlug('gql-down')
+    const tenantId = await createTenant(pgSession(owner), { slug, name: 'GraphQL outage', plan: 'free' }).finally(() =>
+      owner.end(),
+    )
 
-  const { relay, url: through } = await relayPostgres(t, urls!.app)
-  const app = await buildApp({
-    ...loadServerConfig({ IDENTITY_SECRET: TEST_IDENTITY_SECRET, LOG_LEVEL: 'silent' }),
-    database: { kind: 'postgres', url: through, poolMax: 2, connectTimeoutMs: 2000, statementTimeoutMs: 2000 },
-  })
-  t.teardown(() => app.close())
-  const caller = callerFor(app, { id: tenantId, slug })
-  const read = '{ projects(first: 5) { nodes { id } } }'
-  t.equal((await caller.graphql(read)).statusCode, 200, 'served while the database answers')
+    const { relay, url: through } = await relayPostgres(t, urls!.app)
+    const app = await buildApp({
+      ...loadServerConfig({ IDENTITY_SECRET: TEST_IDENTITY_SECRET, LOG_LEVEL: 'silent' }),
+      database: { kind: 'postgres', url: through, poolMax: 2, connectTimeoutMs: 2000, statementTimeoutMs: 2000 },
+    })
+    t.teardown(() => app.close())
+    const caller = callerFor(app, { id: tenantId, slug })
+    const read = '{ projects(first: 5) { nodes { id } } }'
+    t.equal((await caller.graphql(read)).statusCode, 200, 'served while the database answers')
 
-  relay.cut()
-  for (const [what, query] of [['a query', read], ['a mutation', 'mutation { createProject(input: { name: "Lost" }) { id } }']] as const) {
-    const response = await caller.graphql(query)
-    t.equal(response.statusCode, 503, what)
-    t.equal(response.headers['retry-after'], '5', `${what}: with Retry-After`)
-    t.match(response.json(), { data: null, errors: [{ message: 'The database is unavailable; retry shortly', extensions: { code: 'GH_DATABASE_UNAVAILABLE', status: 503 } }] })
-  }
-  const rest = await caller.get('/api/v1/projects')
-  t.equal(rest.statusCode, 503, 'REST says the same')
-  t.equal(rest.headers['retry-after'], '5')
+    relay.cut()
+    for (const [what, query] of [
+      ['a query', read],
+      ['a mutation', 'mutation { createProject(input: { name: "Lost" }) { id } }'],
+    ] as const) {
+      const response = await caller.graphql(query)
+      t.equal(response.statusCode, 503, what)
+      t.equal(response.headers['retry-after'], '5', `${what}: with Retry-After`)
+      t.match(response.json(), {
+        data: null,
+        errors: [
+          {
+            message: 'The database is unavailable; retry shortly',
+            extensions: { code: 'GH_DATABASE_UNAVAILABLE', status: 503 },
+          },
+        ],
+      })
+    }
+    const rest = await caller.get('/api/v1/projects')
+    t.equal(rest.statusCode, 503, 'REST says the same')
+    t.equal(rest.headers['retry-after'], '5')
 
-  relay.restore()
-  t.equal((await caller.graphql(read)).statusCode, 200, 'and GraphQL serves again once the database is reachable')
-})
+    relay.restore()
+    t.equal((await caller.graphql(read)).statusCode, 200, 'and GraphQL serves again once the database is reachable')
+  },
+)

@@ -9,15 +9,16 @@ import { forEachBackend } from '../../helpers/backends.js'
 import { buildTestApp } from '../../helpers/build-app.js'
 
 const require = createRequire(import.meta.url)
-const installed = (name: string, file: string): Promise<Buffer> => readFile(join(dirname(require.resolve(`${name}/package.json`)), file))
+const installed = (name: string, file: string): Promise<Buffer> =>
+  readFile(join(dirname(require.resolve(`${name}/package.json`)), file))
 
 const attributes = (html: string, tag: string, attribute: string): string[] =>
-  [...html.matchAll(new RegExp(`<${tag}\\b[^>]*\\b${attribute}="([^"]*)"`, 'g'))].map((match) => match[1]!)
+  [...html.matchAll(new RegExp(`<${tag}\\b[^>]*\\b${attribute}="([^"]*)"`, 'g'))].map(match => match[1]!)
 
 forEachBackend(t, async (t, backend) => {
   const app = await buildTestApp(t, backend)
 
-  t.test('GET /graphiql is an HTML page whose scripts and styles all come from this app', async (t) => {
+  t.test('GET /graphiql is an HTML page whose scripts and styles all come from this app', async t => {
     const page = await app.inject({ method: 'GET', url: '/graphiql' })
     t.equal(page.statusCode, 200)
     t.match(page.headers['content-type'], /^text\/html; charset=utf-8/)
@@ -41,7 +42,7 @@ forEachBackend(t, async (t, backend) => {
     }
   })
 
-  t.test('the library assets are the installed packages\' files, cacheable, and reference nothing remote', async (t) => {
+  t.test("the library assets are the installed packages' files, cacheable, and reference nothing remote", async t => {
     const files: Array<[string, Promise<Buffer>]> = [
       ['react.js', installed('react', 'umd/react.production.min.js')],
       ['react-dom.js', installed('react-dom', 'umd/react-dom.production.min.js')],
@@ -60,47 +61,78 @@ forEachBackend(t, async (t, backend) => {
     t.notMatch(css, /@import/, 'no imported stylesheets')
   })
 
-  t.test('the start script renders GraphiQL against this app\'s /graphql, prefix included', async (t) => {
+  t.test("the start script renders GraphiQL against this app's /graphql, prefix included", async t => {
     const script = (await app.inject({ method: 'GET', url: '/graphiql/assets/start.js' })).body
-    for (const [page, endpoint] of [['http://127.0.0.1:3000/graphiql', '/graphql'], ['https://edge.example/api/graphiql', '/api/graphql']] as const) {
-      const seen: { fetcherUrl?: string, rendered?: unknown, root?: unknown } = {}
-      const GraphiQL = Object.assign(function GraphiQL () {}, {
-        createFetcher: (options: { url: string }) => { seen.fetcherUrl = options.url; return 'fetcher' },
+    for (const [page, endpoint] of [
+      ['http://127.0.0.1:3000/graphiql', '/graphql'],
+      ['https://edge.example/api/graphiql', '/api/graphql'],
+    ] as const) {
+      const seen: { fetcherUrl?: string; rendered?: unknown; root?: unknown } = {}
+      const GraphiQL = Object.assign(function GraphiQL() {}, {
+        createFetcher: (options: { url: string }) => {
+          seen.fetcherUrl = options.url
+          return 'fetcher'
+        },
       })
       runInNewContext(script, {
         URL,
         window: { location: { href: page } },
         document: { getElementById: (id: string) => ({ id }) },
         React: { createElement: (type: unknown, props: Record<string, unknown>) => ({ type, props }) },
-        ReactDOM: { createRoot: (element: unknown) => { seen.root = element; return { render: (tree: unknown) => { seen.rendered = tree } } } },
+        ReactDOM: {
+          createRoot: (element: unknown) => {
+            seen.root = element
+            return {
+              render: (tree: unknown) => {
+                seen.rendered = tree
+              },
+            }
+          },
+        },
         GraphiQL,
       })
       t.equal(seen.fetcherUrl, endpoint, `from ${page}`)
-      t.same(seen.root, { id: 'graphiql' }, 'mounts on the page\'s #graphiql element')
+      t.same(seen.root, { id: 'graphiql' }, "mounts on the page's #graphiql element")
       t.match(seen.rendered, { type: GraphiQL, props: { fetcher: 'fetcher', defaultQuery: /projects\(first: 10\)/ } })
     }
   })
 
-  t.test('/graphiql/ leads to the page: a 308 to ../graphiql, which resolves to /graphiql under any prefix', async (t) => {
-    const response = await app.inject({ method: 'GET', url: '/graphiql/' })
-    t.equal(response.statusCode, 308)
-    t.equal(new URL(response.headers.location as string, 'https://edge.example/graphiql/').pathname, '/graphiql')
-    t.equal(new URL(response.headers.location as string, 'https://edge.example/prefix/graphiql/').pathname, '/prefix/graphiql')
-  })
+  t.test(
+    '/graphiql/ leads to the page: a 308 to ../graphiql, which resolves to /graphiql under any prefix',
+    async t => {
+      const response = await app.inject({ method: 'GET', url: '/graphiql/' })
+      t.equal(response.statusCode, 308)
+      t.equal(new URL(response.headers.location as string, 'https://edge.example/graphiql/').pathname, '/graphiql')
+      t.equal(
+        new URL(response.headers.location as string, 'https://edge.example/prefix/graphiql/').pathname,
+        '/prefix/graphiql',
+      )
+    },
+  )
 
-  t.test('anything else under /graphiql/assets is a 404 problem', async (t) => {
-    for (const file of ['nope.js', 'constructor', '__proto__', 'toString', '..%2F..%2Fpackage.json', 'graphiql.min.js.map']) {
+  t.test('anything else under /graphiql/assets is a 404 problem', async t => {
+    for (const file of [
+      'nope.js',
+      'constructor',
+      '__proto__',
+      'toString',
+      '..%2F..%2Fpackage.json',
+      'graphiql.min.js.map',
+    ]) {
       const response = await app.inject({ method: 'GET', url: `/graphiql/assets/${file}` })
       t.equal(response.statusCode, 404, file)
       t.match(response.headers['content-type'], /^application\/problem\+json/, file)
     }
   })
 
-  t.test('GRAPHIQL=false removes the playground (and leaves /graphql alone)', async (t) => {
+  t.test('GRAPHIQL=false removes the playground (and leaves /graphql alone)', async t => {
     const off = await buildTestApp(t, backend, { GRAPHIQL: 'false' })
     t.equal((await off.inject({ method: 'GET', url: '/graphiql' })).statusCode, 404)
     t.equal((await off.inject({ method: 'GET', url: '/graphiql/' })).statusCode, 404)
     t.equal((await off.inject({ method: 'GET', url: '/graphiql/assets/graphiql.js' })).statusCode, 404)
-    t.equal((await off.inject({ method: 'POST', url: '/graphql', payload: { query: '{ viewer { user } }' } })).statusCode, 401)
+    t.equal(
+      (await off.inject({ method: 'POST', url: '/graphql', payload: { query: '{ viewer { user } }' } })).statusCode,
+      401,
+    )
   })
 })

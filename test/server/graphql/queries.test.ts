@@ -4,23 +4,33 @@ import { forEachBackend } from '../../helpers/backends.js'
 import { buildTestApp, callerFor } from '../../helpers/build-app.js'
 import { gql, seed, type GraphqlResult } from './fixtures/graphql.js'
 
-interface Node { id: string, name: string }
-interface Connection<T> { nodes: T[], next: string | null }
+interface Node {
+  id: string
+  name: string
+}
+interface Connection<T> {
+  nodes: T[]
+  next: string | null
+}
 
 forEachBackend(t, async (t, backend) => {
   const app = await buildTestApp(t, backend)
 
-  t.test('viewer names the signed user and their tenant', async (t) => {
+  t.test('viewer names the signed user and their tenant', async t => {
     const [free, pro] = [await backend.createTenant('free'), await backend.createTenant('pro')]
     const query = '{ viewer { user tenant { id slug name plan } } }'
     const alice = await gql(callerFor(app, free, 'alice'), query)
     t.equal(alice.status, 200)
-    t.same(alice.data, { viewer: { user: 'alice', tenant: { id: free.id, slug: free.slug, name: `Tenant ${free.slug}`, plan: 'free' } } })
+    t.same(alice.data, {
+      viewer: { user: 'alice', tenant: { id: free.id, slug: free.slug, name: `Tenant ${free.slug}`, plan: 'free' } },
+    })
     const bob = await gql(callerFor(app, pro, 'bob'), query)
-    t.same(bob.data, { viewer: { user: 'bob', tenant: { id: pro.id, slug: pro.slug, name: `Tenant ${pro.slug}`, plan: 'pro' } } })
+    t.same(bob.data, {
+      viewer: { user: 'bob', tenant: { id: pro.id, slug: pro.slug, name: `Tenant ${pro.slug}`, plan: 'pro' } },
+    })
   })
 
-  t.test('projects are paged with first/next and hold only the tenant\'s rows', async (t) => {
+  t.test("projects are paged with first/next and hold only the tenant's rows", async t => {
     const [mine, other] = [await backend.createTenant(), await backend.createTenant()]
     const { projects } = await seed(backend, mine, 5, 0, 'Mine')
     await seed(backend, other, 3, 0, 'Other')
@@ -33,7 +43,7 @@ forEachBackend(t, async (t, backend) => {
       const result: GraphqlResult<{ projects: Connection<Node> }> = await gql(caller, pageQuery, { after })
       t.equal(result.status, 200)
       t.equal(result.errors, undefined)
-      seen.push(result.data!.projects.nodes.map((node) => node.name))
+      seen.push(result.data!.projects.nodes.map(node => node.name))
       after = result.data!.projects.next
       if (after === null) break
     }
@@ -41,47 +51,84 @@ forEachBackend(t, async (t, backend) => {
     t.same(seen, [['Mine 001', 'Mine 002'], ['Mine 003', 'Mine 004'], ['Mine 005']])
 
     const all = await gql<{ projects: Connection<Node> }>(caller, '{ projects(first: 100) { nodes { id } next } }')
-    t.same(all.data!.projects.nodes.map((node) => node.id), projects.map((project) => project.id))
+    t.same(
+      all.data!.projects.nodes.map(node => node.id),
+      projects.map(project => project.id),
+    )
     t.equal(all.data!.projects.next, null)
   })
 
-  t.test('projects sort and filter by name', async (t) => {
+  t.test('projects sort and filter by name', async t => {
     const tenant = await backend.createTenant()
     await seed(backend, tenant, 4, 0, 'Board')
     const caller = callerFor(app, tenant)
-    const sorted = await gql<{ projects: Connection<Node> }>(caller, '{ projects(first: 3, sort: name_desc) { nodes { name } next } }')
-    t.same(sorted.data!.projects.nodes.map((node) => node.name), ['Board 004', 'Board 003', 'Board 002'])
+    const sorted = await gql<{ projects: Connection<Node> }>(
+      caller,
+      '{ projects(first: 3, sort: name_desc) { nodes { name } next } }',
+    )
+    t.same(
+      sorted.data!.projects.nodes.map(node => node.name),
+      ['Board 004', 'Board 003', 'Board 002'],
+    )
     t.type(sorted.data!.projects.next, 'string')
-    const filtered = await gql<{ projects: Connection<Node> }>(caller, '{ projects(q: "board 002") { nodes { name } next } }')
-    t.same(filtered.data!.projects.nodes.map((node) => node.name), ['Board 002'], 'q is a case-insensitive substring')
+    const filtered = await gql<{ projects: Connection<Node> }>(
+      caller,
+      '{ projects(q: "board 002") { nodes { name } next } }',
+    )
+    t.same(
+      filtered.data!.projects.nodes.map(node => node.name),
+      ['Board 002'],
+      'q is a case-insensitive substring',
+    )
   })
 
-  t.test('nested tasks are each project\'s oldest, limited by first and filtered by status', async (t) => {
+  t.test("nested tasks are each project's oldest, limited by first and filtered by status", async t => {
     const tenant = await backend.createTenant()
     const { projects, tasks } = await seed(backend, tenant, 3, 4)
     const caller = callerFor(app, tenant)
-    const result = await gql<{ projects: Connection<Node & { tasks: Array<{ id: string, project: { id: string } }>, done: Array<{ id: string, status: string }> }> }>(caller, `{
+    const result = await gql<{
+      projects: Connection<
+        Node & { tasks: Array<{ id: string; project: { id: string } }>; done: Array<{ id: string; status: string }> }
+      >
+    }>(
+      caller,
+      `{
       projects(first: 10) { nodes { id name tasks(first: 2) { id project { id } } done: tasks(status: done) { id status } } }
-    }`)
+    }`,
+    )
     t.equal(result.status, 200)
     t.equal(result.errors, undefined)
     const nodes = result.data!.projects.nodes
-    t.same(nodes.map((node) => node.id), projects.map((project) => project.id))
+    t.same(
+      nodes.map(node => node.id),
+      projects.map(project => project.id),
+    )
     for (const node of nodes) {
-      const own = tasks.filter((task) => task.projectId === node.id)
-      t.same(node.tasks.map((task) => task.id), own.slice(0, 2).map((task) => task.id), `${node.name}: first two tasks, oldest first`)
-      t.ok(node.tasks.every((task) => task.project.id === node.id), `${node.name}: tasks point back to their project`)
-      t.same(node.done.map((task) => task.id), own.filter((task) => task.status === 'done').map((task) => task.id), `${node.name}: done tasks only`)
+      const own = tasks.filter(task => task.projectId === node.id)
+      t.same(
+        node.tasks.map(task => task.id),
+        own.slice(0, 2).map(task => task.id),
+        `${node.name}: first two tasks, oldest first`,
+      )
+      t.ok(
+        node.tasks.every(task => task.project.id === node.id),
+        `${node.name}: tasks point back to their project`,
+      )
+      t.same(
+        node.done.map(task => task.id),
+        own.filter(task => task.status === 'done').map(task => task.id),
+        `${node.name}: done tasks only`,
+      )
     }
   })
 
-  t.test('tasks across projects filter and page like REST', async (t) => {
+  t.test('tasks across projects filter and page like REST', async t => {
     const [tenant, other] = [await backend.createTenant(), await backend.createTenant()]
     const { projects, tasks } = await seed(backend, tenant, 2, 6)
     await seed(backend, other, 2, 6)
     const caller = callerFor(app, tenant)
     const target = projects[1]!
-    const expected = tasks.filter((task) => task.projectId === target.id && task.priority >= 2).map((task) => task.id)
+    const expected = tasks.filter(task => task.projectId === target.id && task.priority >= 2).map(task => task.id)
     t.ok(expected.length >= 2, 'the seed gives the filter something to keep and something to drop')
 
     const query = `query ($filter: TaskFilter, $after: String) {
@@ -91,35 +138,44 @@ forEachBackend(t, async (t, backend) => {
     const ids: string[] = []
     let after: string | null = null
     do {
-      const page: GraphqlResult<{ tasks: Connection<{ id: string, priority: number, project: { id: string } }> }> = await gql(caller, query, { filter, after })
+      const page: GraphqlResult<{ tasks: Connection<{ id: string; priority: number; project: { id: string } }> }> =
+        await gql(caller, query, { filter, after })
       t.equal(page.errors, undefined)
-      ids.push(...page.data!.tasks.nodes.map((node) => node.id))
-      t.ok(page.data!.tasks.nodes.every((node) => node.priority >= 2 && node.project.id === target.id))
+      ids.push(...page.data!.tasks.nodes.map(node => node.id))
+      t.ok(page.data!.tasks.nodes.every(node => node.priority >= 2 && node.project.id === target.id))
       after = page.data!.tasks.next
     } while (after !== null && ids.length < 50)
     t.same(ids, expected)
 
     const all = await gql<{ tasks: Connection<{ id: string }> }>(caller, '{ tasks(first: 100) { nodes { id } next } }')
-    t.same(all.data!.tasks.nodes.map((node) => node.id).sort(), tasks.map((task) => task.id).sort(), 'no other tenant\'s tasks')
+    t.same(
+      all.data!.tasks.nodes.map(node => node.id).sort(),
+      tasks.map(task => task.id).sort(),
+      "no other tenant's tasks",
+    )
   })
 
-  t.test('single project and task by id; unknown ids are null', async (t) => {
+  t.test('single project and task by id; unknown ids are null', async t => {
     const tenant = await backend.createTenant()
     const { projects, tasks } = await seed(backend, tenant, 1, 1)
     const caller = callerFor(app, tenant)
-    const found = await gql(caller, 'query ($p: ID!, $t: ID!) { project(id: $p) { id name } task(id: $t) { id title project { id } } }',
-      { p: projects[0]!.id, t: tasks[0]!.id })
+    const found = await gql(
+      caller,
+      'query ($p: ID!, $t: ID!) { project(id: $p) { id name } task(id: $t) { id title project { id } } }',
+      { p: projects[0]!.id, t: tasks[0]!.id },
+    )
     t.same(found.data, {
       project: { id: projects[0]!.id, name: 'Project 001' },
       task: { id: tasks[0]!.id, title: 'Project 001 / task 1', project: { id: projects[0]!.id } },
     })
-    const missing = await gql(caller, 'query ($id: ID!) { project(id: $id) { id } task(id: $id) { id } }',
-      { id: '00000000-0000-4000-8000-000000000000' })
+    const missing = await gql(caller, 'query ($id: ID!) { project(id: $id) { id } task(id: $id) { id } }', {
+      id: '00000000-0000-4000-8000-000000000000',
+    })
     t.same(missing.data, { project: null, task: null })
     t.equal(missing.errors, undefined)
   })
 
-  t.test('bad arguments are client errors naming the argument', async (t) => {
+  t.test('bad arguments are client errors naming the argument', async t => {
     const caller = callerFor(app, await backend.createTenant())
     const cases: Array<[string, string, RegExp]> = [
       ['{ projects(first: 0) { next } }', 'GH_INVALID_INPUT', /limit/],
@@ -138,6 +194,8 @@ forEachBackend(t, async (t, backend) => {
     const partial = await gql(caller, '{ project(id: "42") { id } viewer { user } }')
     t.equal(partial.status, 200)
     t.same(partial.data, { project: null, viewer: { user: 'alice' } })
-    t.match(partial.errors, [{ path: ['project'], message: /^id: /, extensions: { code: 'GH_INVALID_INPUT', status: 400 } }])
+    t.match(partial.errors, [
+      { path: ['project'], message: /^id: /, extensions: { code: 'GH_INVALID_INPUT', status: 400 } },
+    ])
   })
 })

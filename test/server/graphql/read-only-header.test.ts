@@ -17,10 +17,17 @@ forEachBackend(t, async (t, backend) => {
     method: 'POST',
     url: '/graphql',
     headers: { 'content-type': 'application/json' },
-    payload: JSON.stringify({ query: 'query Read { viewer { user } } mutation Write { createProject(input: { name: "x" }) { id } }', operationName: 'Write' }),
+    payload: JSON.stringify({
+      query: 'query Read { viewer { user } } mutation Write { createProject(input: { name: "x" }) { id } }',
+      operationName: 'Write',
+    }),
   })
   t.equal(named.statusCode, 200)
-  t.equal(named.headers[READ_ONLY_RESPONSE_HEADER], undefined, 'the operation that runs decides, not the first in the document')
+  t.equal(
+    named.headers[READ_ONLY_RESPONSE_HEADER],
+    undefined,
+    'the operation that runs decides, not the first in the document',
+  )
 
   const mutation = await caller.graphql('mutation { createProject(input: { name: "Changed" }) { id } }')
   t.equal(mutation.statusCode, 200)

@@ -10,18 +10,20 @@ import { forEachBackend, postgresUrls } from '../../helpers/backends.js'
 import { buildTestApp, TEST_IDENTITY_SECRET } from '../../helpers/build-app.js'
 
 const countOf = (metrics: string, labels: string): number | undefined => {
-  const line = metrics.split('\n').find((l) => l.startsWith('gatehouse_db_query_duration_seconds_count{') && l.includes(labels))
+  const line = metrics
+    .split('\n')
+    .find(l => l.startsWith('gatehouse_db_query_duration_seconds_count{') && l.includes(labels))
   return line === undefined ? undefined : Number(line.split(' ').pop())
 }
 
 forEachBackend(t, async (t, backend) => {
-  t.test('reports its kind and answers a ping', async (t) => {
+  t.test('reports its kind and answers a ping', async t => {
     const app = await buildTestApp(t, backend)
     t.equal(app.database.kind, backend.name)
     await t.resolves(app.database.ping())
   })
 
-  t.test('a failing operation still fails, and is counted with outcome="error"', async (t) => {
+  t.test('a failing operation still fails, and is counted with outcome="error"', async t => {
     const app = await buildTestApp(t, backend)
     await t.rejects(app.db.$queryRawUnsafe('SELECT 1/0'), /division by zero/)
     await app.db.$queryRawUnsafe('SELECT 1')
@@ -30,43 +32,73 @@ forEachBackend(t, async (t, backend) => {
     t.equal(countOf(metrics, 'model="raw",operation="$queryRawUnsafe",outcome="ok"'), 1)
   })
 
-  t.test('$withTenant runs its work with app.tenant_id set, and only there', async (t) => {
+  t.test('$withTenant runs its work with app.tenant_id set, and only there', async t => {
     const app = await buildTestApp(t, backend)
     const tenant = await backend.createTenant()
-    const inside = await app.db.$withTenant(tenant.id, (tx) => tx.$queryRaw<Array<{ id: string }>>`SELECT current_setting('app.tenant_id', true) AS id`)
+    const inside = await app.db.$withTenant(
+      tenant.id,
+      tx => tx.$queryRaw<Array<{ id: string }>>`SELECT current_setting('app.tenant_id', true) AS id`,
+    )
     t.equal(inside[0]?.id, tenant.id)
-    const outside = await app.db.$queryRaw<Array<{ id: string | null }>>`SELECT current_setting('app.tenant_id', true) AS id`
+    const outside = await app.db.$queryRaw<
+      Array<{ id: string | null }>
+    >`SELECT current_setting('app.tenant_id', true) AS id`
     t.ok(outside[0]?.id === null || outside[0]?.id === '', 'the setting is transaction-local')
     const other = await backend.createTenant()
-    await backend.asOwner((session) => session.query(
-      `INSERT INTO projects (id, tenant_id, name, updated_at) VALUES (gen_random_uuid(), $1, 'Mine', now()), (gen_random_uuid(), $2, 'Theirs', now())`,
-      [tenant.id, other.id]))
-    const visible = await app.db.$withTenant(tenant.id, (tx) => tx.project.findMany({ select: { name: true } }))
-    t.strictSame(visible.map((row) => row.name), ['Mine'], 'row-level security shows this tenant\'s rows only')
+    await backend.asOwner(session =>
+      session.query(
+        `INSERT INTO projects (id, tenant_id, name, updated_at) VALUES (gen_random_uuid(), $1, 'Mine', now()), (gen_random_uuid(), $2, 'Theirs', now())`,
+        [tenant.id, other.id],
+      ),
+    )
+    const visible = await app.db.$withTenant(tenant.id, tx => tx.project.findMany({ select: { name: true } }))
+    t.strictSame(
+      visible.map(row => row.name),
+      ['Mine'],
+      "row-level security shows this tenant's rows only",
+    )
     t.strictSame(await app.db.project.findMany(), [], 'and without a tenant, nothing')
   })
 })
 
 const urls = postgresUrls()
 
-t.test('on Postgres a tenant transaction is bounded by the statement timeout (+ the answer margin), not a fixed 10 s', {
-  skip: urls === undefined ? 'needs DATABASE_URL and DATABASE_OWNER_URL (real Postgres)' : false,
-}, async (t) => {
-  // A short statement timeout, so the derived bound is short too: a fixed one would let this work finish.
-  const statementTimeoutMs = 500
-  const app = await buildApp({
-    ...loadServerConfig({ IDENTITY_SECRET: TEST_IDENTITY_SECRET, LOG_LEVEL: 'silent' }),
-    database: { kind: 'postgres', url: urls!.app, poolMax: 2, connectTimeoutMs: 2000, statementTimeoutMs },
-  })
-  t.teardown(() => app.close())
-  const boundMs = statementTimeoutMs + ANSWER_MARGIN_MS
-  const began = Date.now()
-  const error = await app.db.$withTenant(randomUUID(), async (tx) => {
-    await tx.$queryRaw`SELECT 1` // the unit of work now holds its connection
-    await new Promise((resolve) => setTimeout(resolve, boundMs + 1000)) // no statement running: only the transaction's own bound applies
-    return tx.$queryRaw`SELECT 1`
-  }).then(() => undefined, (caught: unknown) => caught)
-  t.ok(error !== undefined, `a unit of work held past ${boundMs} ms is ended (after ${Date.now() - began} ms)`)
-  t.strictSame(classifyDatabaseError(error), { kind: 'unavailable' }, 'and answered as "retry later" (503), not as a bug')
-  t.strictSame(await app.db.$withTenant(randomUUID(), (tx) => tx.$queryRaw`SELECT 1 AS one`), [{ one: 1 }], 'a unit of work within the bound is served')
-})
+t.test(
+  'on Postgres a tenant transaction is bounded by the statement timeout (+ the answer margin), not a fixed 10 s',
+  {
+    skip: urls === undefined ? 'needs DATABASE_URL and DATABASE_OWNER_URL (real Postgres)' : false,
+  },
+  async t => {
+    // A short statement timeout, so the derived bound is short too: a fixed one would let this work finish.
+    const statementTimeoutMs = 500
+    const app = await buildApp({
+      ...loadServerConfig({ IDENTITY_SECRET: TEST_IDENTITY_SECRET, LOG_LEVEL: 'silent' }),
+      database: { kind: 'postgres', url: urls!.app, poolMax: 2, connectTimeoutMs: 2000, statementTimeoutMs },
+    })
+    t.teardown(() => app.close())
+    const boundMs = statementTimeoutMs + ANSWER_MARGIN_MS
+    const began = Date.now()
+    const error = await app.db
+      .$withTenant(randomUUID(), async tx => {
+        await tx.$queryRaw`SELECT 1` // the unit of work now holds its connection
+        // No statement running: only the transaction's own bound applies.
+        await new Promise(resolve => setTimeout(resolve, boundMs + 1000))
+        return tx.$queryRaw`SELECT 1`
+      })
+      .then(
+        () => undefined,
+        (caught: unknown) => caught,
+      )
+    t.ok(error !== undefined, `a unit of work held past ${boundMs} ms is ended (after ${Date.now() - began} ms)`)
+    t.strictSame(
+      classifyDatabaseError(error),
+      { kind: 'unavailable' },
+      'and answered as "retry later" (503), not as a bug',
+    )
+    t.strictSame(
+      await app.db.$withTenant(randomUUID(), tx => tx.$queryRaw`SELECT 1 AS one`),
+      [{ one: 1 }],
+      'a unit of work within the bound is served',
+    )
+  },
+)

@@ -9,15 +9,21 @@ import { openDatabase } from '../../../server/plugins/database.js'
 import { forEachBackend } from '../../helpers/backends.js'
 import { buildTestApp, TEST_IDENTITY_SECRET } from '../../helpers/build-app.js'
 
-async function appOnPostgres (t: Test, url: string): Promise<FastifyInstance> {
-  const database: DatabaseConfig = { kind: 'postgres', url, poolMax: 2, connectTimeoutMs: 300, statementTimeoutMs: 1000 }
+async function appOnPostgres(t: Test, url: string): Promise<FastifyInstance> {
+  const database: DatabaseConfig = {
+    kind: 'postgres',
+    url,
+    poolMax: 2,
+    connectTimeoutMs: 300,
+    statementTimeoutMs: 1000,
+  }
   const app = await buildApp({ ...loadServerConfig({ IDENTITY_SECRET: TEST_IDENTITY_SECRET }), database })
   t.teardown(() => app.close())
   await app.ready()
   return app
 }
 
-async function expectUnavailable (t: Test, app: FastifyInstance): Promise<void> {
+async function expectUnavailable(t: Test, app: FastifyInstance): Promise<void> {
   const started = Date.now()
   const ready = await app.inject({ method: 'GET', url: '/ready', headers: { 'x-request-id': 'probe-1' } })
   t.comment(`/ready answered in ${Date.now() - started} ms`)
@@ -42,7 +48,7 @@ async function expectUnavailable (t: Test, app: FastifyInstance): Promise<void> 
 }
 
 forEachBackend(t, async (t, backend) => {
-  t.test('both answer 200 without any identity while the database is up', async (t) => {
+  t.test('both answer 200 without any identity while the database is up', async t => {
     const app = await buildTestApp(t, backend)
     const health = await app.inject({ method: 'GET', url: '/health' })
     t.equal(health.statusCode, 200)
@@ -53,27 +59,36 @@ forEachBackend(t, async (t, backend) => {
   })
 })
 
-t.test('once the instance is shutting down (main.ts drains first), /ready is 503 shutting-down while every request is still served, closing its connection', async (t) => {
-  const database = await openDatabase({ kind: 'pglite', dataDir: undefined, seedDemoData: false })
-  const app = await buildApp(loadServerConfig({ IDENTITY_SECRET: TEST_IDENTITY_SECRET }), { database })
-  t.teardown(() => app.close())
-  await app.ready()
-  const before = await app.inject({ method: 'GET', url: '/ready' })
-  t.equal(before.statusCode, 200)
-  t.not(before.headers.connection, 'close', 'connections are kept alive before')
+t.test(
+  'once the instance is shutting down (main.ts drains first), /ready is 503 shutting-down while every request is still served, closing its connection',
+  async t => {
+    const database = await openDatabase({ kind: 'pglite', dataDir: undefined, seedDemoData: false })
+    const app = await buildApp(loadServerConfig({ IDENTITY_SECRET: TEST_IDENTITY_SECRET }), { database })
+    t.teardown(() => app.close())
+    await app.ready()
+    const before = await app.inject({ method: 'GET', url: '/ready' })
+    t.equal(before.statusCode, 200)
+    t.not(before.headers.connection, 'close', 'connections are kept alive before')
 
-  app.lifecycle.shuttingDown = true
-  const ready = await app.inject({ method: 'GET', url: '/ready', headers: { 'x-request-id': 'probe-drain' } })
-  t.equal(ready.statusCode, 503, 'balancers are told to stop sending')
-  t.match(ready.headers['content-type'], /^application\/problem\+json/)
-  t.match(ready.json(), { type: 'urn:gatehouse:problem:shutting-down', status: 503, code: 'GH_SHUTTING_DOWN', instance: '/ready', requestId: 'probe-drain' })
-  t.equal(ready.headers.connection, 'close')
-  const health = await app.inject({ method: 'GET', url: '/health' })
-  t.equal(health.statusCode, 200, 'yet requests are served')
-  t.equal(health.headers.connection, 'close', 'and their client is told to reconnect (elsewhere)')
-})
+    app.lifecycle.shuttingDown = true
+    const ready = await app.inject({ method: 'GET', url: '/ready', headers: { 'x-request-id': 'probe-drain' } })
+    t.equal(ready.statusCode, 503, 'balancers are told to stop sending')
+    t.match(ready.headers['content-type'], /^application\/problem\+json/)
+    t.match(ready.json(), {
+      type: 'urn:gatehouse:problem:shutting-down',
+      status: 503,
+      code: 'GH_SHUTTING_DOWN',
+      instance: '/ready',
+      requestId: 'probe-drain',
+    })
+    t.equal(ready.headers.connection, 'close')
+    const health = await app.inject({ method: 'GET', url: '/health' })
+    t.equal(health.statusCode, 200, 'yet requests are served')
+    t.equal(health.headers.connection, 'close', 'and their client is told to reconnect (elsewhere)')
+  },
+)
 
-t.test('/ready is 503 when the embedded database has gone away', async (t) => {
+t.test('/ready is 503 when the embedded database has gone away', async t => {
   const database = await openDatabase({ kind: 'pglite', dataDir: undefined, seedDemoData: false })
   const app = await buildApp(loadServerConfig({ IDENTITY_SECRET: TEST_IDENTITY_SECRET }), { database })
   t.teardown(() => app.close())
@@ -83,19 +98,21 @@ t.test('/ready is 503 when the embedded database has gone away', async (t) => {
   await expectUnavailable(t, app)
 })
 
-t.test('/ready is 503 when nothing listens on the Postgres port', async (t) => {
+t.test('/ready is 503 when nothing listens on the Postgres port', async t => {
   const app = await appOnPostgres(t, 'postgresql://gatehouse_app@127.0.0.1:1/gatehouse')
   await expectUnavailable(t, app)
 })
 
-t.test('/ready is 503 within the connect timeout when the Postgres host accepts but never answers', async (t) => {
+t.test('/ready is 503 within the connect timeout when the Postgres host accepts but never answers', async t => {
   // A black hole: the TCP handshake succeeds, the server never speaks (a hung or firewalled database).
   const sockets = new Set<Socket>()
-  const silent = createServer((socket) => { sockets.add(socket) })
-  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+  const silent = createServer(socket => {
+    sockets.add(socket)
+  })
+  await new Promise<void>(resolve => silent.listen(0, '127.0.0.1', resolve))
   t.teardown(async () => {
     for (const socket of sockets) socket.destroy()
-    await new Promise((resolve) => silent.close(resolve))
+    await new Promise(resolve => silent.close(resolve))
   })
   const { port } = silent.address() as { port: number }
   const app = await appOnPostgres(t, `postgresql://gatehouse_app@127.0.0.1:${port}/gatehouse`)

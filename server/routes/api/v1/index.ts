@@ -5,9 +5,11 @@ import domainRoutes from './domains.js'
 import projectRoutes from './projects.js'
 import taskRoutes from './tasks.js'
 
-export interface ApiV1Options { cacheSMaxAgeSeconds: number }
+export interface ApiV1Options {
+  cacheSMaxAgeSeconds: number
+}
 
-export default async function apiV1 (app: FastifyInstance, options: ApiV1Options): Promise<void> {
+export default async function apiV1(app: FastifyInstance, options: ApiV1Options): Promise<void> {
   app.addHook('onRequest', app.authenticate)
   // TypeBox, not Fastify's Ajv, validates requests here: Ajv's coerceTypes would turn {"name": true} into "true"
   // and ["a"] into "a" in bodies. This one converts only numbers written in query strings and params, and
@@ -19,7 +21,8 @@ export default async function apiV1 (app: FastifyInstance, options: ApiV1Options
   // A 304 (set by @fastify/etag, whose hook runs first) must repeat the 200's Cache-Control and Vary: a cache
   // applies them to the entry it revalidated (RFC 9111 §4.3.4), so no-store there would evict a good entry.
   app.addHook('onSend', async (request, reply) => {
-    const cacheableRead = (request.method === 'GET' || request.method === 'HEAD') && (reply.statusCode === 200 || reply.statusCode === 304)
+    const cacheableRead =
+      (request.method === 'GET' || request.method === 'HEAD') && (reply.statusCode === 200 || reply.statusCode === 304)
     reply.header('cache-control', cacheableRead ? readCacheControl : 'no-store')
     if (cacheableRead) reply.header('vary', 'x-gatehouse-tenant')
   })

@@ -10,7 +10,7 @@ import { createAcmeMetrics } from '../../../../proxy/tls/acme/acme-metrics.js'
 import { CertificateBook } from '../../../../proxy/tls/acme/certificate-book.js'
 import { ensureLocalCertificate } from '../../../../proxy/tls/local-ca.js'
 
-t.test('expiry seconds per name, and orders by result', async (t) => {
+t.test('expiry seconds per name, and orders by result', async t => {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-acme-metrics-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const material = await ensureLocalCertificate(dir, ['edge.example.com'])
@@ -22,8 +22,11 @@ t.test('expiry seconds per name, and orders by result', async (t) => {
   metrics.orders.inc({ result: 'success' })
   metrics.orders.inc({ result: 'failure' })
   const text = await registry.metrics()
-  t.match(text, /gatehouse_proxy_certificate_expiry_seconds\{name="edge.example.com"\} 1123200\n/,
-    '13 days left, in seconds')
+  t.match(
+    text,
+    /gatehouse_proxy_certificate_expiry_seconds\{name="edge.example.com"\} 1123200\n/,
+    '13 days left, in seconds',
+  )
   t.match(text, /gatehouse_proxy_acme_orders_total\{result="success"\} 1\n/)
   t.match(text, /gatehouse_proxy_acme_orders_total\{result="failure"\} 1\n/)
 })

@@ -33,9 +33,15 @@ const table: Array<[string, boolean]> = [
 ]
 
 for (const [name, expected] of table) {
-  t.equal(qualifiesForPublicCertificate(name), expected,
-    `${JSON.stringify(name)} ${expected ? 'qualifies' : 'keeps the local CA'}`)
+  t.equal(
+    qualifiesForPublicCertificate(name),
+    expected,
+    `${JSON.stringify(name)} ${expected ? 'qualifies' : 'keeps the local CA'}`,
+  )
 }
 
-t.same(publicNames(['localhost', '127.0.0.1', 'Edge.Example.com', 'edge.example.com.', 'api.example.org']),
-  ['edge.example.com', 'api.example.org'], 'the configured names that qualify, normalised, once each')
+t.same(
+  publicNames(['localhost', '127.0.0.1', 'Edge.Example.com', 'edge.example.com.', 'api.example.org']),
+  ['edge.example.com', 'api.example.org'],
+  'the configured names that qualify, normalised, once each',
+)

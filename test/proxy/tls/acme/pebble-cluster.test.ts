@@ -7,7 +7,7 @@ import { proxySetup, seriesValue, stubApi } from '../../../helpers/proxy-process
 import { servedCertificate, servesVerified, startPebble } from '../../../helpers/pebble.js'
 import { proxyReady, spawnProxy } from '../../../helpers/service-processes.js'
 
-t.test('the cluster primary orders, its workers serve', async (t) => {
+t.test('the cluster primary orders, its workers serve', async t => {
   const setup = await proxySetup(t, await stubApi(t))
   const pebble = await startPebble(t, { httpPort: setup.ports.http, tlsPort: setup.ports.https })
   const proxy = spawnProxy(t, {
@@ -24,15 +24,23 @@ t.test('the cluster primary orders, its workers serve', async (t) => {
   await eventually(async () => await servesVerified(https, 'edge.example.com', root), 20_000, 'a Pebble certificate')
   // node:cluster hands connections to the workers in turn: every one of them serves it.
   const served = await Promise.all(Array.from({ length: 6 }, () => servedCertificate(https, 'edge.example.com', root)))
-  t.ok(served.every((one) => one.authorized), 'every handshake, on either worker, verifies against Pebble\'s root')
+  t.ok(
+    served.every(one => one.authorized),
+    "every handshake, on either worker, verifies against Pebble's root",
+  )
 
   const metrics = await (await fetch(setup.metricsUrl)).text()
   t.equal(seriesValue(metrics, 'gatehouse_proxy_acme_orders_total{result="success"}'), 1, 'one order, by the primary')
   t.equal(seriesValue(metrics, 'gatehouse_proxy_acme_orders_total{result="failure"}'), 0, 'none failed')
-  t.ok(seriesValue(metrics, 'gatehouse_proxy_certificate_expiry_seconds{name="edge.example.com"}') > 86_400,
-    'the time left is on /metrics')
-  const answeredBy = new Set(proxy.lines('/.well-known/acme-challenge/').map((line) => line.worker))
+  t.ok(
+    seriesValue(metrics, 'gatehouse_proxy_certificate_expiry_seconds{name="edge.example.com"}') > 86_400,
+    'the time left is on /metrics',
+  )
+  const answeredBy = new Set(proxy.lines('/.well-known/acme-challenge/').map(line => line.worker))
   t.ok(answeredBy.size >= 1 && !answeredBy.has(undefined), 'the challenge was answered by workers')
-  t.equal(proxy.lines('"role":"primary"').filter((line) => line.msg === 'ACME certificate obtained').length, 1,
-    'the primary logged the order')
+  t.equal(
+    proxy.lines('"role":"primary"').filter(line => line.msg === 'ACME certificate obtained').length,
+    1,
+    'the primary logged the order',
+  )
 })

@@ -11,7 +11,7 @@ const REDIS_URL = 'redis://127.0.0.1:6379'
 const NAME = 'edge.example.com'
 
 for (const challenge of ['http-01', 'tls-alpn-01'] as const) {
-  t.test(`two proxies order once, by ${challenge} answered by a third`, async (t) => {
+  t.test(`two proxies order once, by ${challenge} answered by a third`, async t => {
     const redisPrefix = `gatehouse-test-acme-${randomBytes(4).toString('hex')}:`
     const redis = new Redis(REDIS_URL)
     t.teardown(async () => {
@@ -32,15 +32,19 @@ for (const challenge of ['http-01', 'tls-alpn-01'] as const) {
     for (const edge of [a, b]) {
       await eventually(async () => await servesVerified(edge.ports.https, NAME, root), 20_000, 'a Pebble certificate')
     }
-    const [servedA, servedB] = await Promise.all([a, b].map((edge) => servedCertificate(edge.ports.https, NAME, root)))
+    const [servedA, servedB] = await Promise.all([a, b].map(edge => servedCertificate(edge.ports.https, NAME, root)))
     t.equal(servedA!.fingerprint, servedB!.fingerprint, 'both serve the same certificate')
-    t.equal(await a.orders('success') + await b.orders('success'), 1, 'ordered once between them')
-    t.equal(await a.orders('failure') + await b.orders('failure'), 0, 'no failed order')
+    t.equal((await a.orders('success')) + (await b.orders('success')), 1, 'ordered once between them')
+    t.equal((await a.orders('failure')) + (await b.orders('failure')), 0, 'no failed order')
     const stored = await redis.keys(`${redisPrefix}*`)
-    const has = (suffix: string): boolean => stored.some((key) => key.endsWith(suffix))
-    t.ok(has('/account.key') && has('/certificates/edge.example.com.crt'),
-      'the account key and the certificate are in Redis')
-    t.notOk(stored.some((key) => /^(locks|challenges)\//.test(key.slice(redisPrefix.length))),
-      'no lock or challenge left behind')
+    const has = (suffix: string): boolean => stored.some(key => key.endsWith(suffix))
+    t.ok(
+      has('/account.key') && has('/certificates/edge.example.com.crt'),
+      'the account key and the certificate are in Redis',
+    )
+    t.notOk(
+      stored.some(key => /^(locks|challenges)\//.test(key.slice(redisPrefix.length))),
+      'no lock or challenge left behind',
+    )
   })
 }

@@ -19,8 +19,8 @@ const urls = postgresUrls()
 const skip = urls === undefined && 'needs Postgres (DATABASE_URL, DATABASE_OWNER_URL)'
 
 /** Whether a handshake naming `servername` completes. */
-async function handshakes (port: number, servername: string): Promise<boolean> {
-  return await new Promise((resolve) => {
+async function handshakes(port: number, servername: string): Promise<boolean> {
+  return await new Promise(resolve => {
     const socket = connect({ host: '127.0.0.1', port, servername, rejectUnauthorized: false }, () => {
       socket.end()
       resolve(true)
@@ -29,8 +29,10 @@ async function handshakes (port: number, servername: string): Promise<boolean> {
   })
 }
 
-t.test('a tenant domain: ordered when added, its own tenant only, unknown names refused, dropped when removed',
-  { skip }, async (t) => {
+t.test(
+  'a tenant domain: ordered when added, its own tenant only, unknown names refused, dropped when removed',
+  { skip },
+  async t => {
     const operator = { DATABASE_OWNER_URL: urls!.owner }
     const acme = uniqueSlug('acme')
     const globex = uniqueSlug('globex')
@@ -64,20 +66,26 @@ t.test('a tenant domain: ordered when added, its own tenant only, unknown names 
       seriesValue(await (await fetch(setup.metricsUrl)).text(), `gatehouse_proxy_acme_orders_total{result="${result}"}`)
 
     // 1. The first handshakes naming it order a certificate; the chain served verifies against Pebble's root.
-    await eventually(async () => await servesVerified(https, hostname, root).catch(() => false), 20_000,
-      `a Pebble certificate for ${hostname}`)
+    await eventually(
+      async () => await servesVerified(https, hostname, root).catch(() => false),
+      20_000,
+      `a Pebble certificate for ${hostname}`,
+    )
     const issued = await servedCertificate(https, hostname, root)
-    t.ok(issued.authorized, 'the served chain verifies against Pebble\'s root')
+    t.ok(issued.authorized, "the served chain verifies against Pebble's root")
     t.equal(await orders('success'), 1, 'one order')
-    t.equal(proxy.lines('"ACME certificate obtained"').filter((line) => line.name === hostname).length, 1,
-      'the proxy logged it as obtained')
+    t.equal(
+      proxy.lines('"ACME certificate obtained"').filter(line => line.name === hostname).length,
+      1,
+      'the proxy logged it as obtained',
+    )
 
     // 2. Over that certificate, requests on the tenant's domain belong to the tenant.
     const agent = new Agent({ connect: { ca: root, servername: hostname }, allowH2: false })
     t.teardown(() => agent.close())
     const basic = (slug: string): string => `Basic ${Buffer.from(`ops@${slug}:${password}`).toString('base64')}`
     // The Host a client on that name sends; the certificate checked against that name and Pebble's root.
-    const onDomain = async (slug: string): Promise<{ status: number, type: string, body: any }> => {
+    const onDomain = async (slug: string): Promise<{ status: number; type: string; body: any }> => {
       const response = await request(`https://127.0.0.1:${https}/api/v1/projects?limit=1`, {
         dispatcher: agent,
         headers: { host: hostname, authorization: basic(slug) },
@@ -86,17 +94,17 @@ t.test('a tenant domain: ordered when added, its own tenant only, unknown names 
       return { status: response.statusCode, type, body: await response.body.json() }
     }
     const own = await onDomain(acme)
-    t.equal(own.status, 200, 'the tenant\'s own login gets 200')
+    t.equal(own.status, 200, "the tenant's own login gets 200")
     t.ok(Array.isArray(own.body.data), 'with its data')
     const other = await onDomain(globex)
-    t.equal(other.status, 403, 'another tenant\'s login gets 403')
+    t.equal(other.status, 403, "another tenant's login gets 403")
     t.match(other.type, /^application\/problem\+json/, 'as problem+json')
     t.equal(other.body.code, 'GH_EDGE_WRONG_TENANT_DOMAIN', 'naming the wrong tenant domain')
 
     // 3. A name no tenant owns: no handshake, no order.
     const unknown = `nobody-${randomBytes(4).toString('hex')}.example.net`
     t.notOk(await handshakes(https, unknown), 'an unknown name is refused')
-    t.equal(await orders('success') + await orders('failure'), 1, 'and ordered nothing')
+    t.equal((await orders('success')) + (await orders('failure')), 1, 'and ordered nothing')
 
     // 4. Removed: when the certificate comes up for renewal the API says no; not renewed, no longer served.
     const removed = await runScript('tenant-domain', ['--remove', acme, hostname], operator)
@@ -105,5 +113,9 @@ t.test('a tenant domain: ordered when added, its own tenant only, unknown names 
     await eventually(async () => !(await handshakes(https, hostname)), 20_000, `${hostname} refused`)
     t.equal(await orders('success'), ordersAtRemoval, 'not renewed')
     t.equal(await orders('failure'), 0, 'no order failed')
-    t.ok(proxy.lines('no longer allowed').some((line) => line.name === hostname), 'and the log says why')
-  })
+    t.ok(
+      proxy.lines('no longer allowed').some(line => line.name === hostname),
+      'and the log says why',
+    )
+  },
+)

@@ -10,15 +10,15 @@ import { RedisStorage } from '../../../../proxy/tls/acme/redis-storage.js'
 import { FILE_LOCK_STALE_MS, FileStorage, type AcmeStorage } from '../../../../proxy/tls/acme/storage.js'
 
 /** Two contenders for one lock: the second gets it only after the first released it. */
-async function lockIsExclusive (t: import('tap').Test, one: AcmeStorage, two: AcmeStorage): Promise<void> {
+async function lockIsExclusive(t: import('tap').Test, one: AcmeStorage, two: AcmeStorage): Promise<void> {
   const events: string[] = []
   const releaseOne = await one.lock('certificate-edge.example.com')
   events.push('one holds')
-  const second = two.lock('certificate-edge.example.com').then((release) => {
+  const second = two.lock('certificate-edge.example.com').then(release => {
     events.push('two holds')
     return release
   })
-  await new Promise((resolve) => setTimeout(resolve, 400))
+  await new Promise(resolve => setTimeout(resolve, 400))
   events.push('one releases')
   await releaseOne()
   const releaseTwo = await second
@@ -26,15 +26,18 @@ async function lockIsExclusive (t: import('tap').Test, one: AcmeStorage, two: Ac
   t.same(events, ['one holds', 'one releases', 'two holds'], 'one holder at a time')
 }
 
-t.test('files', async (t) => {
+t.test('files', async t => {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-acme-storage-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const storage = new FileStorage(join(dir, 'acme'))
   t.teardown(() => storage.close())
   await storage.put('ca.example-dir/certificates/edge.example.com.key', 'secret')
   t.equal(await storage.get('ca.example-dir/certificates/edge.example.com.key'), 'secret')
-  t.equal(statSync(join(dir, 'acme/ca.example-dir/certificates/edge.example.com.key')).mode & 0o777, 0o600,
-    'the file is 0600')
+  t.equal(
+    statSync(join(dir, 'acme/ca.example-dir/certificates/edge.example.com.key')).mode & 0o777,
+    0o600,
+    'the file is 0600',
+  )
   t.equal(statSync(join(dir, 'acme/ca.example-dir')).mode & 0o777, 0o700, 'its folder 0700')
   t.equal(await storage.get('ca.example-dir/account.key'), undefined, 'a missing key reads as undefined')
   await storage.delete('ca.example-dir/certificates/edge.example.com.key')
@@ -52,7 +55,7 @@ t.test('files', async (t) => {
   await release()
 })
 
-t.test('redis', async (t) => {
+t.test('redis', async t => {
   const prefix = `gatehouse-test-acme-storage-${randomBytes(4).toString('hex')}:`
   const redis = new Redis('redis://127.0.0.1:6379')
   t.teardown(async () => {
@@ -62,7 +65,10 @@ t.test('redis', async (t) => {
   })
   const one = RedisStorage.connect('redis://127.0.0.1:6379', () => {}, prefix)
   const two = RedisStorage.connect('redis://127.0.0.1:6379', () => {}, prefix)
-  t.teardown(async () => { await one.close(); await two.close() })
+  t.teardown(async () => {
+    await one.close()
+    await two.close()
+  })
   await one.put('ca/account.key', 'secret')
   t.equal(await two.get('ca/account.key'), 'secret', 'what one proxy stores the other reads')
   await lockIsExclusive(t, one, two)

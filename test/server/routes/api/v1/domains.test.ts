@@ -5,12 +5,16 @@ import { forEachBackend, uniqueSlug } from '../../../../helpers/backends.js'
 import { buildTestApp, callerFor } from '../../../../helpers/build-app.js'
 import { MAX_DOMAINS_PER_TENANT } from '../../../../../server/services/domains.js'
 
-interface DomainBody { id: string, hostname: string, createdAt: string }
+interface DomainBody {
+  id: string
+  hostname: string
+  createdAt: string
+}
 
 forEachBackend(t, async (t, backend) => {
   const app = await buildTestApp(t, backend)
 
-  t.test('add, list and remove over REST; names stored lowercase and as punycode', async (t) => {
+  t.test('add, list and remove over REST; names stored lowercase and as punycode', async t => {
     const caller = callerFor(app, await backend.createTenant())
     const name = `${uniqueSlug('api')}.Example.COM`
     const added = await caller.post('/api/v1/domains', { hostname: name })
@@ -24,18 +28,29 @@ forEachBackend(t, async (t, backend) => {
 
     const list = await caller.get('/api/v1/domains')
     t.equal(list.statusCode, 200)
-    t.same(list.json<{ data: DomainBody[] }>().data.map((entry) => entry.hostname), [domain.hostname, idn.hostname])
+    t.same(
+      list.json<{ data: DomainBody[] }>().data.map(entry => entry.hostname),
+      [domain.hostname, idn.hostname],
+    )
 
     t.equal((await caller.delete(`/api/v1/domains/${name}`)).statusCode, 204, 'removed by any spelling of the name')
     t.equal((await caller.delete(`/api/v1/domains/${name}`)).statusCode, 404)
     const left = (await caller.get('/api/v1/domains')).json<{ data: DomainBody[] }>().data
-    t.same(left.map((entry) => entry.hostname), [idn.hostname])
+    t.same(
+      left.map(entry => entry.hostname),
+      [idn.hostname],
+    )
   })
 
-  t.test('bad names are 400 problems that say why', async (t) => {
+  t.test('bad names are 400 problems that say why', async t => {
     const caller = callerFor(app, await backend.createTenant())
-    const bad = [['*.acme.com', /wildcard/], ['10.0.0.1', /IP address/], ['printer.local', /local-only/],
-      ['localhost', /two labels/], ['a..b.com', /label/]] as const
+    const bad = [
+      ['*.acme.com', /wildcard/],
+      ['10.0.0.1', /IP address/],
+      ['printer.local', /local-only/],
+      ['localhost', /two labels/],
+      ['a..b.com', /label/],
+    ] as const
     for (const [hostname, reason] of bad) {
       const response = await caller.post('/api/v1/domains', { hostname })
       t.equal(response.statusCode, 400, hostname)
@@ -45,7 +60,7 @@ forEachBackend(t, async (t, backend) => {
     t.equal((await caller.post('/api/v1/domains', { hostname: 'a.example.com', extra: 1 })).statusCode, 400)
   })
 
-  t.test('a name is one tenant\'s: another tenant gets 409, cannot see it, cannot remove it', async (t) => {
+  t.test("a name is one tenant's: another tenant gets 409, cannot see it, cannot remove it", async t => {
     const owner = callerFor(app, await backend.createTenant())
     const other = callerFor(app, await backend.createTenant())
     const hostname = `${uniqueSlug('shop')}.example.com`
@@ -55,22 +70,25 @@ forEachBackend(t, async (t, backend) => {
     t.match(taken.json(), { code: 'GH_CONFLICT', detail: /already claimed/ })
     t.same((await other.get('/api/v1/domains')).json(), { data: [] })
     t.equal((await other.delete(`/api/v1/domains/${hostname}`)).statusCode, 404)
-    t.equal((await owner.get('/api/v1/domains')).json<{ data: DomainBody[] }>().data.length, 1, 'still the owner\'s')
+    t.equal((await owner.get('/api/v1/domains')).json<{ data: DomainBody[] }>().data.length, 1, "still the owner's")
     // The database itself refuses the app role a look across tenants.
-    const seen = await backend.asApp((session) =>
-      session.query('SELECT hostname FROM tenant_domains WHERE hostname = $1', [hostname]))
+    const seen = await backend.asApp(session =>
+      session.query('SELECT hostname FROM tenant_domains WHERE hostname = $1', [hostname]),
+    )
     t.same(seen, [], 'RLS hides it without app.tenant_id')
   })
 
-  t.test('a tenant has at most MAX_DOMAINS_PER_TENANT names', async (t) => {
+  t.test('a tenant has at most MAX_DOMAINS_PER_TENANT names', async t => {
     const tenant = await backend.createTenant()
     const caller = callerFor(app, tenant)
     const prefix = uniqueSlug('n')
-    await backend.asOwner(async (session) => {
+    await backend.asOwner(async session => {
       await session.query("SELECT set_config('app.tenant_id', $1, FALSE)", [tenant.id])
       for (let index = 0; index < MAX_DOMAINS_PER_TENANT; index++) {
-        await session.query('INSERT INTO tenant_domains (id, tenant_id, hostname) VALUES (gen_random_uuid(), $1, $2)',
-          [tenant.id, `${prefix}-${index}.example.com`])
+        await session.query('INSERT INTO tenant_domains (id, tenant_id, hostname) VALUES (gen_random_uuid(), $1, $2)', [
+          tenant.id,
+          `${prefix}-${index}.example.com`,
+        ])
       }
       await session.query("SELECT set_config('app.tenant_id', '', FALSE)")
     })
@@ -79,11 +97,12 @@ forEachBackend(t, async (t, backend) => {
     t.match(refused.json(), { detail: /at most/ })
   })
 
-  t.test('the same over GraphQL', async (t) => {
+  t.test('the same over GraphQL', async t => {
     const caller = callerFor(app, await backend.createTenant())
     const hostname = `${uniqueSlug('gql')}.example.org`
-    const added = await caller.graphql('mutation ($h: String!) { addDomain(hostname: $h) { hostname createdAt } }',
-      { h: hostname })
+    const added = await caller.graphql('mutation ($h: String!) { addDomain(hostname: $h) { hostname createdAt } }', {
+      h: hostname,
+    })
     t.equal(added.statusCode, 200, added.body)
     t.equal(added.json().data.addDomain.hostname, hostname)
     t.same((await caller.graphql('{ domains { hostname } }')).json().data, { domains: [{ hostname }] })
@@ -94,11 +113,14 @@ forEachBackend(t, async (t, backend) => {
     t.same((await caller.graphql('{ domains { hostname } }')).json().data, { domains: [] })
   })
 
-  t.test('the OpenAPI document lists the domain routes under their tag and hides the internal ones', async (t) => {
+  t.test('the OpenAPI document lists the domain routes under their tag and hides the internal ones', async t => {
     const spec = (await app.inject({ method: 'GET', url: '/docs/json' })).json()
     t.ok(spec.paths['/api/v1/domains']?.post, 'POST /api/v1/domains documented')
     t.same(spec.paths['/api/v1/domains'].get.tags, ['domains'])
     t.ok(spec.tags.some((tag: { name: string }) => tag.name === 'domains'))
-    t.notOk(Object.keys(spec.paths).some((path) => path.startsWith('/internal')), 'no internal route in the document')
+    t.notOk(
+      Object.keys(spec.paths).some(path => path.startsWith('/internal')),
+      'no internal route in the document',
+    )
   })
 })

@@ -9,15 +9,25 @@ import { assertProblem, createProject, createTask } from './fixtures.js'
 forEachBackend(t, async (t, backend) => {
   const app = await buildTestApp(t, backend, { BODY_LIMIT_BYTES: '2048' })
 
-  t.test('malformed JSON is a 400 malformed-body', async (t) => {
+  t.test('malformed JSON is a 400 malformed-body', async t => {
     const caller = callerFor(app, await backend.createTenant())
-    const response = await caller.request({ method: 'POST', url: '/api/v1/projects', headers: { 'content-type': 'application/json' }, payload: '{"name": "x",' })
+    const response = await caller.request({
+      method: 'POST',
+      url: '/api/v1/projects',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"name": "x",',
+    })
     assertProblem(t, response, 400, 'malformed-body')
-    const empty = await caller.request({ method: 'POST', url: '/api/v1/projects', headers: { 'content-type': 'application/json' }, payload: '' })
+    const empty = await caller.request({
+      method: 'POST',
+      url: '/api/v1/projects',
+      headers: { 'content-type': 'application/json' },
+      payload: '',
+    })
     assertProblem(t, empty, 400, 'malformed-body')
   })
 
-  t.test('wrong types are refused, not coerced, with a pointer to each', async (t) => {
+  t.test('wrong types are refused, not coerced, with a pointer to each', async t => {
     const caller = callerFor(app, await backend.createTenant())
     const project = await createProject(t, caller)
     const cases: Array<[string, Record<string, unknown>, string]> = [
@@ -42,143 +52,275 @@ forEachBackend(t, async (t, backend) => {
         t.equal(issue.in, 'body')
         t.match(issue.pointer, /^\//, 'a JSON pointer')
       }
-      t.ok(problem.errors?.some((issue) => issue.pointer === pointer), `${JSON.stringify(payload)} points at ${pointer}`)
+      t.ok(
+        problem.errors?.some(issue => issue.pointer === pointer),
+        `${JSON.stringify(payload)} points at ${pointer}`,
+      )
     }
-    const { rows } = { rows: await backend.asOwner((s) => s.query<{ n: number }>('SELECT count(*)::int AS n FROM tasks WHERE project_id = $1', [project.id])) }
+    const { rows } = {
+      rows: await backend.asOwner(s =>
+        s.query<{ n: number }>('SELECT count(*)::int AS n FROM tasks WHERE project_id = $1', [project.id]),
+      ),
+    }
     t.equal(rows[0]?.n, 0, 'no task was written by a refused request')
   })
 
-  t.test('a JSON body that is not an object is a validation problem at the root', async (t) => {
+  t.test('a JSON body that is not an object is a validation problem at the root', async t => {
     const caller = callerFor(app, await backend.createTenant())
     for (const payload of ['[]', '"Launch"', 'null', '42']) {
-      const response = await caller.request({ method: 'POST', url: '/api/v1/projects', headers: { 'content-type': 'application/json' }, payload })
-      t.same(assertProblem(t, response, 400, 'validation').errors?.map((issue) => issue.pointer), ['/'], payload)
+      const response = await caller.request({
+        method: 'POST',
+        url: '/api/v1/projects',
+        headers: { 'content-type': 'application/json' },
+        payload,
+      })
+      t.same(
+        assertProblem(t, response, 400, 'validation').errors?.map(issue => issue.pointer),
+        ['/'],
+        payload,
+      )
     }
   })
 
-  t.test('a value that may be null says so', async (t) => {
+  t.test('a value that may be null says so', async t => {
     const caller = callerFor(app, await backend.createTenant())
-    const problem = assertProblem(t, await caller.post('/api/v1/projects', { name: 'ok', description: 5 }), 400, 'validation')
+    const problem = assertProblem(
+      t,
+      await caller.post('/api/v1/projects', { name: 'ok', description: 5 }),
+      400,
+      'validation',
+    )
     t.equal(problem.errors?.length, 1, 'one problem for the one bad value, not one per union branch')
     t.match(problem.errors?.[0], { in: 'body', pointer: '/description', detail: /string.*or.*null/ })
   })
 
-  t.test('several problems in one body each get a pointer', async (t) => {
+  t.test('several problems in one body each get a pointer', async t => {
     const caller = callerFor(app, await backend.createTenant())
     const project = await createProject(t, caller)
-    const response = await caller.post(`/api/v1/projects/${project.id}/tasks`, { title: '', priority: 'high', colour: 'red' })
+    const response = await caller.post(`/api/v1/projects/${project.id}/tasks`, {
+      title: '',
+      priority: 'high',
+      colour: 'red',
+    })
     const problem = assertProblem(t, response, 400, 'validation')
-    const pointers = new Set((problem.errors ?? []).map((issue) => issue.pointer))
+    const pointers = new Set((problem.errors ?? []).map(issue => issue.pointer))
     t.same([...pointers].sort(), ['/colour', '/priority', '/title'])
     t.match(problem.detail, /body\/colour/, 'the detail names the problems too')
   })
 
-  t.test('unknown fields are refused, with the field as the pointer', async (t) => {
+  t.test('unknown fields are refused, with the field as the pointer', async t => {
     const caller = callerFor(app, await backend.createTenant())
     const project = await createProject(t, caller)
     const create = await caller.post('/api/v1/projects', { name: 'ok', owner: 'mallory' })
-    t.same(assertProblem(t, create, 400, 'validation').errors?.map((issue) => issue.pointer), ['/owner'])
+    t.same(
+      assertProblem(t, create, 400, 'validation').errors?.map(issue => issue.pointer),
+      ['/owner'],
+    )
     const patch = await caller.patch(`/api/v1/projects/${project.id}`, { nmae: 'typo' })
-    t.same(assertProblem(t, patch, 400, 'validation').errors?.map((issue) => issue.pointer), ['/nmae'])
+    t.same(
+      assertProblem(t, patch, 400, 'validation').errors?.map(issue => issue.pointer),
+      ['/nmae'],
+    )
     const tenantField = await caller.post(`/api/v1/projects/${project.id}/tasks`, { title: 'ok', tenantId: project.id })
-    t.same(assertProblem(t, tenantField, 400, 'validation').errors?.map((issue) => issue.pointer), ['/tenantId'])
+    t.same(
+      assertProblem(t, tenantField, 400, 'validation').errors?.map(issue => issue.pointer),
+      ['/tenantId'],
+    )
     const query = await caller.get('/api/v1/projects?colour=red')
     const queryProblem = assertProblem(t, query, 400, 'validation')
-    t.same(queryProblem.errors?.map((issue) => [issue.in, issue.pointer]), [['querystring', '/colour']])
+    t.same(
+      queryProblem.errors?.map(issue => [issue.in, issue.pointer]),
+      [['querystring', '/colour']],
+    )
     const empty = await caller.patch(`/api/v1/projects/${project.id}`, {})
     assertProblem(t, empty, 400, 'validation')
   })
 
-  t.test('query parameters are checked', async (t) => {
+  t.test('query parameters are checked', async t => {
     const caller = callerFor(app, await backend.createTenant())
-    for (const query of ['limit=0', 'limit=101', 'limit=abc', 'limit=1.5', 'limit=0x10', 'limit=', 'limit=1e1', 'sort=owner', 'sort=--name', 'q=', 'dueBefore=tomorrow', 'dueAfter=2026-13-01',
-      'priorityAtLeast=5', 'status=open', 'status=todo&status=done', 'cursor=a&cursor=b', 'projectId=nope']) {
+    for (const query of [
+      'limit=0',
+      'limit=101',
+      'limit=abc',
+      'limit=1.5',
+      'limit=0x10',
+      'limit=',
+      'limit=1e1',
+      'sort=owner',
+      'sort=--name',
+      'q=',
+      'dueBefore=tomorrow',
+      'dueAfter=2026-13-01',
+      'priorityAtLeast=5',
+      'status=open',
+      'status=todo&status=done',
+      'cursor=a&cursor=b',
+      'projectId=nope',
+    ]) {
       const response = await caller.get(`/api/v1/tasks?${query}`)
       const problem = assertProblem(t, response, 400, 'validation')
       t.equal(problem.errors?.[0]?.in, 'querystring', query)
     }
   })
 
-  t.test('a non-UUID id is a 400, not a 500', async (t) => {
+  t.test('a non-UUID id is a 400, not a 500', async t => {
     const caller = callerFor(app, await backend.createTenant())
-    for (const [method, url] of [['GET', '/api/v1/projects/42'], ['PATCH', '/api/v1/projects/42'], ['DELETE', '/api/v1/tasks/not-a-uuid'],
-      ['GET', '/api/v1/projects/42/tasks'], ['POST', '/api/v1/projects/42/tasks'], ['GET', '/api/v1/tasks/00000000-0000-0000-0000-00000000000g']] as const) {
+    for (const [method, url] of [
+      ['GET', '/api/v1/projects/42'],
+      ['PATCH', '/api/v1/projects/42'],
+      ['DELETE', '/api/v1/tasks/not-a-uuid'],
+      ['GET', '/api/v1/projects/42/tasks'],
+      ['POST', '/api/v1/projects/42/tasks'],
+      ['GET', '/api/v1/tasks/00000000-0000-0000-0000-00000000000g'],
+    ] as const) {
       const withBody = method === 'POST' || method === 'PATCH'
-      const response = await caller.request({ method, url, ...(withBody ? { headers: { 'content-type': 'application/json' }, payload: '{"title":"x"}' } : {}) })
+      const response = await caller.request({
+        method,
+        url,
+        ...(withBody ? { headers: { 'content-type': 'application/json' }, payload: '{"title":"x"}' } : {}),
+      })
       const problem = assertProblem(t, response, 400, 'validation')
-      t.same(problem.errors?.map((issue) => [issue.in, issue.pointer]), [['params', '/id']], `${method} ${url}`)
+      t.same(
+        problem.errors?.map(issue => [issue.in, issue.pointer]),
+        [['params', '/id']],
+        `${method} ${url}`,
+      )
     }
-    const badMove = await caller.patch(`/api/v1/tasks/${'0'.repeat(8)}-0000-0000-0000-${'0'.repeat(12)}`, { projectId: 'elsewhere' })
+    const badMove = await caller.patch(`/api/v1/tasks/${'0'.repeat(8)}-0000-0000-0000-${'0'.repeat(12)}`, {
+      projectId: 'elsewhere',
+    })
     assertProblem(t, badMove, 400, 'validation')
   })
 
-  t.test('a well-formed id nobody has is a 404 not-found', async (t) => {
+  t.test('a well-formed id nobody has is a 404 not-found', async t => {
     const caller = callerFor(app, await backend.createTenant())
     const missing = '0190a5f4-0000-7000-8000-000000000000'
-    for (const [method, url] of [['GET', `/api/v1/projects/${missing}`], ['DELETE', `/api/v1/projects/${missing}`], ['GET', `/api/v1/tasks/${missing}`],
-      ['GET', `/api/v1/projects/${missing}/tasks`]] as const) {
+    for (const [method, url] of [
+      ['GET', `/api/v1/projects/${missing}`],
+      ['DELETE', `/api/v1/projects/${missing}`],
+      ['GET', `/api/v1/tasks/${missing}`],
+      ['GET', `/api/v1/projects/${missing}/tasks`],
+    ] as const) {
       assertProblem(t, await caller.request({ method, url }), 404, 'not-found')
     }
   })
 
-  t.test('a body over BODY_LIMIT_BYTES is a 413', async (t) => {
+  t.test('a body over BODY_LIMIT_BYTES is a 413', async t => {
     const caller = callerFor(app, await backend.createTenant())
     const response = await caller.post('/api/v1/projects', { name: 'big', description: 'x'.repeat(4096) })
     assertProblem(t, response, 413, 'payload-too-large')
-    const count = await backend.asOwner((s) => s.query<{ n: number }>('SELECT count(*)::int AS n FROM projects WHERE tenant_id = $1', [caller.tenant.id]))
+    const count = await backend.asOwner(s =>
+      s.query<{ n: number }>('SELECT count(*)::int AS n FROM projects WHERE tenant_id = $1', [caller.tenant.id]),
+    )
     t.equal(count[0]?.n, 0, 'nothing was written')
   })
 
-  t.test('a body that is not the one signed is a 400 body-digest-mismatch; over the limit, still a 413', async (t) => {
+  t.test('a body that is not the one signed is a 400 body-digest-mismatch; over the limit, still a 413', async t => {
     const tenant = await backend.createTenant()
     const url = '/api/v1/projects'
-    const sign = (body: string) => ({ 'content-type': 'application/json', ...signIdentity(TEST_IDENTITY_SECRET, { tenant: tenant.slug, user: 'alice', requestId: 'digest-1', method: 'POST', url, body }) })
-    const mismatch = await app.inject({ method: 'POST', url, headers: sign('{"name":"signed"}'), payload: '{"name":"sent"}' })
+    const sign = (body: string) => ({
+      'content-type': 'application/json',
+      ...signIdentity(TEST_IDENTITY_SECRET, {
+        tenant: tenant.slug,
+        user: 'alice',
+        requestId: 'digest-1',
+        method: 'POST',
+        url,
+        body,
+      }),
+    })
+    const mismatch = await app.inject({
+      method: 'POST',
+      url,
+      headers: sign('{"name":"signed"}'),
+      payload: '{"name":"sent"}',
+    })
     assertProblem(t, mismatch, 400, 'body-digest-mismatch')
     t.equal(mismatch.headers['cache-control'], 'no-store')
     // Counted as it streams: the limit stops a chunked body before its end, where the digest would be compared.
     const big = JSON.stringify({ name: 'big', description: 'x'.repeat(4096) })
-    const chunked = await app.inject({ method: 'POST', url, headers: { ...sign(big), 'transfer-encoding': 'chunked' }, payload: Readable.from([Buffer.from(big)]) })
+    const chunked = await app.inject({
+      method: 'POST',
+      url,
+      headers: { ...sign(big), 'transfer-encoding': 'chunked' },
+      payload: Readable.from([Buffer.from(big)]),
+    })
     assertProblem(t, chunked, 413, 'payload-too-large')
     // The parser stops listening at the limit; the rest still streams through the check, which then fails unheard.
     const other = JSON.stringify({ name: 'big', description: 'y'.repeat(4096) })
-    const mismatched = await app.inject({ method: 'POST', url, headers: { ...sign(big), 'transfer-encoding': 'chunked' }, payload: Readable.from([Buffer.from(other)]) })
+    const mismatched = await app.inject({
+      method: 'POST',
+      url,
+      headers: { ...sign(big), 'transfer-encoding': 'chunked' },
+      payload: Readable.from([Buffer.from(other)]),
+    })
     assertProblem(t, mismatched, 413, 'payload-too-large')
-    await new Promise((resolve) => setImmediate(resolve))
+    await new Promise(resolve => setImmediate(resolve))
     t.equal((await callerFor(app, tenant).get(url)).statusCode, 200, 'and the API still serves')
-    const count = await backend.asOwner((s) => s.query<{ n: number }>('SELECT count(*)::int AS n FROM projects WHERE tenant_id = $1', [tenant.id]))
+    const count = await backend.asOwner(s =>
+      s.query<{ n: number }>('SELECT count(*)::int AS n FROM projects WHERE tenant_id = $1', [tenant.id]),
+    )
     t.equal(count[0]?.n, 0, 'nothing was written')
   })
 
-  t.test('a body that is not JSON is a 415', async (t) => {
+  t.test('a body that is not JSON is a 415', async t => {
     const caller = callerFor(app, await backend.createTenant())
     for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'application/xml']) {
-      const response = await caller.request({ method: 'POST', url: '/api/v1/projects', headers: { 'content-type': type }, payload: 'name=x' })
+      const response = await caller.request({
+        method: 'POST',
+        url: '/api/v1/projects',
+        headers: { 'content-type': type },
+        payload: 'name=x',
+      })
       const problem = assertProblem(t, response, 415, 'unsupported-media-type')
-      t.equal(problem.detail, `Content-Type "${type}" is not accepted here; send application/json`, 'names what is accepted')
+      t.equal(
+        problem.detail,
+        `Content-Type "${type}" is not accepted here; send application/json`,
+        'names what is accepted',
+      )
     }
     const untyped = await caller.request({ method: 'POST', url: '/api/v1/projects', payload: 'name=x' })
-    t.equal(assertProblem(t, untyped, 415, 'unsupported-media-type').detail,
-      'A body without a Content-Type is not accepted here; send application/json')
-    const graphql = await caller.request({ method: 'POST', url: '/graphql', headers: { 'content-type': 'text/plain' }, payload: '{ x }' })
+    t.equal(
+      assertProblem(t, untyped, 415, 'unsupported-media-type').detail,
+      'A body without a Content-Type is not accepted here; send application/json',
+    )
+    const graphql = await caller.request({
+      method: 'POST',
+      url: '/graphql',
+      headers: { 'content-type': 'text/plain' },
+      payload: '{ x }',
+    })
     t.equal(graphql.statusCode, 415)
-    t.match(graphql.json().errors, [{
-      message: 'Content-Type "text/plain" is not accepted here; send application/json or application/graphql',
-      extensions: { code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE', status: 415 },
-    }])
+    t.match(graphql.json().errors, [
+      {
+        message: 'Content-Type "text/plain" is not accepted here; send application/json or application/graphql',
+        extensions: { code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE', status: 415 },
+      },
+    ])
   })
 
-  t.test('an enum error names the allowed values', async (t) => {
+  t.test('an enum error names the allowed values', async t => {
     const caller = callerFor(app, await backend.createTenant())
     const sort = assertProblem(t, await caller.get('/api/v1/projects?sort=owner'), 400, 'validation')
-    t.same(sort.errors, [{ in: 'querystring', pointer: '/sort', detail: 'must be one of: createdAt, -createdAt, updatedAt, -updatedAt, name, -name' }])
+    t.same(sort.errors, [
+      {
+        in: 'querystring',
+        pointer: '/sort',
+        detail: 'must be one of: createdAt, -createdAt, updatedAt, -updatedAt, name, -name',
+      },
+    ])
     t.match(sort.detail, 'querystring/sort must be one of: createdAt, -createdAt')
     const project = await createProject(t, caller)
-    const status = assertProblem(t, await caller.post(`/api/v1/projects/${project.id}/tasks`, { title: 'x', status: 'open' }), 400, 'validation')
+    const status = assertProblem(
+      t,
+      await caller.post(`/api/v1/projects/${project.id}/tasks`, { title: 'x', status: 'open' }),
+      400,
+      'validation',
+    )
     t.same(status.errors, [{ in: 'body', pointer: '/status', detail: 'must be one of: todo, in_progress, done' }])
   })
 
-  t.test('a cursor that is not one of ours is a 400 invalid-cursor', async (t) => {
+  t.test('a cursor that is not one of ours is a 400 invalid-cursor', async t => {
     const caller = callerFor(app, await backend.createTenant())
     const project = await createProject(t, caller)
     await createTask(t, caller, project.id, { dueDate: '2026-01-01' })
@@ -209,7 +351,7 @@ forEachBackend(t, async (t, backend) => {
     }
   })
 
-  t.test('text Postgres cannot store (NUL) is a 400 with a pointer, not a 500', async (t) => {
+  t.test('text Postgres cannot store (NUL) is a 400 with a pointer, not a 500', async t => {
     const caller = callerFor(app, await backend.createTenant())
     const project = await createProject(t, caller)
     const cases: Array<[string, string, unknown, string]> = [
@@ -218,34 +360,62 @@ forEachBackend(t, async (t, backend) => {
       ['POST', `/api/v1/projects/${project.id}/tasks`, { title: '\u0000' }, '/title'],
     ]
     for (const [method, url, payload, pointer] of cases) {
-      const response = await caller.request({ method, url, headers: { 'content-type': 'application/json' }, payload: JSON.stringify(payload) })
-      t.same(assertProblem(t, response, 400, 'validation').errors?.map((issue) => issue.pointer), [pointer], `${method} ${url}`)
+      const response = await caller.request({
+        method,
+        url,
+        headers: { 'content-type': 'application/json' },
+        payload: JSON.stringify(payload),
+      })
+      t.same(
+        assertProblem(t, response, 400, 'validation').errors?.map(issue => issue.pointer),
+        [pointer],
+        `${method} ${url}`,
+      )
     }
     for (const url of ['/api/v1/projects?q=a%00b', '/api/v1/tasks?q=%00']) {
-      t.same(assertProblem(t, await caller.get(url), 400, 'validation').errors?.map((issue) => [issue.in, issue.pointer]), [['querystring', '/q']], url)
+      t.same(
+        assertProblem(t, await caller.get(url), 400, 'validation').errors?.map(issue => [issue.in, issue.pointer]),
+        [['querystring', '/q']],
+        url,
+      )
     }
-    const stored = await backend.asOwner((s) => s.query<{ name: string, description: string | null }>('SELECT name, description FROM projects WHERE id = $1', [project.id]))
+    const stored = await backend.asOwner(s =>
+      s.query<{ name: string; description: string | null }>('SELECT name, description FROM projects WHERE id = $1', [
+        project.id,
+      ]),
+    )
     t.same(stored, [{ name: project.name, description: null }], 'the project is unchanged')
   })
 
-  t.test('an unknown route is a 404 problem', async (t) => {
+  t.test('an unknown route is a 404 problem', async t => {
     const caller = callerFor(app, await backend.createTenant())
-    for (const [method, url] of [['GET', '/api/v1/nope'], ['GET', '/api/v2/projects'], ['PUT', '/api/v1/projects'], ['GET', '/nope?x=1']] as const) {
+    for (const [method, url] of [
+      ['GET', '/api/v1/nope'],
+      ['GET', '/api/v2/projects'],
+      ['PUT', '/api/v1/projects'],
+      ['GET', '/nope?x=1'],
+    ] as const) {
       const problem = assertProblem(t, await caller.request({ method, url }), 404, 'route-not-found')
       t.equal(problem.code, 'GH_ROUTE_NOT_FOUND')
     }
   })
 
-  t.test('a request without a signed identity is a 401 problem', async (t) => {
+  t.test('a request without a signed identity is a 401 problem', async t => {
     const response = await app.inject({ method: 'GET', url: '/api/v1/projects' })
     assertProblem(t, response, 401, 'unauthenticated')
     t.equal(response.headers['cache-control'], 'no-store')
   })
 
-  t.test('4xx details are passed on, and the proxy\'s request id is the problem\'s', async (t) => {
+  t.test("4xx details are passed on, and the proxy's request id is the problem's", async t => {
     const tenant = await backend.createTenant()
     const url = '/api/v1/projects/42'
-    const headers = signIdentity(TEST_IDENTITY_SECRET, { tenant: tenant.slug, user: 'alice', requestId: 'proxy-chosen-123', method: 'GET', url })
+    const headers = signIdentity(TEST_IDENTITY_SECRET, {
+      tenant: tenant.slug,
+      user: 'alice',
+      requestId: 'proxy-chosen-123',
+      method: 'GET',
+      url,
+    })
     const response = await app.inject({ method: 'GET', url, headers })
     const problem = assertProblem(t, response, 400, 'validation')
     t.equal(problem.requestId, 'proxy-chosen-123')

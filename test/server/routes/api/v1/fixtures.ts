@@ -3,7 +3,13 @@ import type { LightMyRequestResponse } from 'fastify'
 import type { Test } from 'tap'
 import type { Caller } from '../../../../helpers/build-app.js'
 
-export interface ProjectBody { id: string, name: string, description: string | null, createdAt: string, updatedAt: string }
+export interface ProjectBody {
+  id: string
+  name: string
+  description: string | null
+  createdAt: string
+  updatedAt: string
+}
 export interface TaskBody {
   id: string
   projectId: string
@@ -15,7 +21,10 @@ export interface TaskBody {
   createdAt: string
   updatedAt: string
 }
-export interface PageBody<T> { data: T[], next: string | null }
+export interface PageBody<T> {
+  data: T[]
+  next: string | null
+}
 export interface ProblemBody {
   type: string
   title: string
@@ -24,25 +33,45 @@ export interface ProblemBody {
   detail?: string
   instance?: string
   requestId?: string
-  errors?: Array<{ in: string, pointer: string, detail: string }>
+  errors?: Array<{ in: string; pointer: string; detail: string }>
 }
 
 export const body = <T>(response: LightMyRequestResponse): T => response.json<T>()
 
-export async function createProject (t: Test, caller: Caller, input: Record<string, unknown> = {}): Promise<ProjectBody> {
-  const response = await caller.post('/api/v1/projects', { name: `Project ${Math.random().toString(36).slice(2, 8)}`, ...input })
+export async function createProject(
+  t: Test,
+  caller: Caller,
+  input: Record<string, unknown> = {},
+): Promise<ProjectBody> {
+  const response = await caller.post('/api/v1/projects', {
+    name: `Project ${Math.random().toString(36).slice(2, 8)}`,
+    ...input,
+  })
   t.equal(response.statusCode, 201, 'project created')
   return body<ProjectBody>(response)
 }
 
-export async function createTask (t: Test, caller: Caller, projectId: string, input: Record<string, unknown> = {}): Promise<TaskBody> {
-  const response = await caller.post(`/api/v1/projects/${projectId}/tasks`, { title: `Task ${Math.random().toString(36).slice(2, 8)}`, ...input })
+export async function createTask(
+  t: Test,
+  caller: Caller,
+  projectId: string,
+  input: Record<string, unknown> = {},
+): Promise<TaskBody> {
+  const response = await caller.post(`/api/v1/projects/${projectId}/tasks`, {
+    title: `Task ${Math.random().toString(36).slice(2, 8)}`,
+    ...input,
+  })
   t.equal(response.statusCode, 201, 'task created')
   return body<TaskBody>(response)
 }
 
 /** Follows `next` until the last page; fails the test rather than loop forever. */
-export async function walkPages<T> (t: Test, caller: Caller, firstUrl: string, between?: (page: number) => Promise<void>): Promise<T[][]> {
+export async function walkPages<T>(
+  t: Test,
+  caller: Caller,
+  firstUrl: string,
+  between?: (page: number) => Promise<void>,
+): Promise<T[][]> {
   const pages: T[][] = []
   let url: string | undefined = firstUrl
   while (url !== undefined) {
@@ -59,7 +88,7 @@ export async function walkPages<T> (t: Test, caller: Caller, firstUrl: string, b
 }
 
 /** Asserts the RFC 9457 shape every error of the API has, and returns the body. */
-export function assertProblem (t: Test, response: LightMyRequestResponse, status: number, kind: string): ProblemBody {
+export function assertProblem(t: Test, response: LightMyRequestResponse, status: number, kind: string): ProblemBody {
   t.equal(response.statusCode, status, `status ${status} (${kind})`)
   t.match(response.headers['content-type'], /^application\/problem\+json/, 'problem+json content type')
   const problem = body<ProblemBody>(response)
@@ -76,6 +105,6 @@ export function assertProblem (t: Test, response: LightMyRequestResponse, status
  * Rows in the API's default order, (createdAt, id): two rows created in the same millisecond are ordered
  * by id, so expectations are computed from what the API returned rather than from the order of calls.
  */
-export function creationOrder<T extends { createdAt: string, id: string }> (rows: readonly T[]): T[] {
+export function creationOrder<T extends { createdAt: string; id: string }>(rows: readonly T[]): T[] {
   return [...rows].sort((a, b) => a.createdAt.localeCompare(b.createdAt) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
 }
