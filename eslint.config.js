@@ -4,7 +4,7 @@ import stylistic from '@stylistic/eslint-plugin'
 import neostandard from 'neostandard'
 
 export default [
-  { ignores: ['dist/', 'coverage/', '.tap/', 'server/db/generated/'] },
+  { ignores: ['dist/', 'coverage/', '.tap/', '.scratch/', '.data/', 'server/db/generated/'] },
   ...neostandard({ ts: true, noStyle: true }),
   {
     plugins: { '@stylistic': stylistic },
