@@ -1,20 +1,11 @@
 // GraphiQL (and Swagger UI) through the edge, in a real headless Chromium (Debian's, driven by playwright-core): the
 // browser logs in with basic auth over HTTP/2 + TLS, the page's scripts load under the edge's CSP, a
 // query runs and shows the tenant's own data.
-import { createHash, X509Certificate } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import t from 'tap'
-import { chromium } from 'playwright-core'
 import { forEachBackend } from '../helpers/backends.js'
+import { CHROMIUM, launchChromium } from '../helpers/chromium.js'
 import { startEdgeStack } from '../helpers/edge-stack.js'
-
-const CHROMIUM = '/usr/bin/chromium'
-
-/** Chromium trusts exactly this certificate's key, as a browser that imported the local CA would trust it. */
-const spkiPin = (pem: string): string =>
-  createHash('sha256')
-    .update(new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' }))
-    .digest('base64')
 
 t.test('GraphiQL through the proxy in headless Chromium', { timeout: 120_000 }, async t => {
   t.ok(existsSync(CHROMIUM), `${CHROMIUM} is installed (apt-get install chromium; .ci/run does)`)
@@ -34,20 +25,7 @@ t.test('GraphiQL through the proxy in headless Chromium', { timeout: 120_000 }, 
       body: JSON.stringify({ name: 'Bob private project' }),
     })
 
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        `--ignore-certificate-errors-spki-list=${spkiPin(stack.caCert)}`,
-      ],
-    })
-    t.teardown(() => browser.close())
+    const browser = await launchChromium(t, stack.caCert)
     const context = await browser.newContext({ httpCredentials: { username: alice.login, password: alice.password } })
     const page = await context.newPage()
     const problems: string[] = []

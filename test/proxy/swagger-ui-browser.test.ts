@@ -2,23 +2,14 @@
 // playwright-core): Authorize with a user@tenant login, run a request, see that login's data; then run the curl
 // command Swagger UI wrote for it against the edge.
 import { execFile } from 'node:child_process'
-import { createHash, X509Certificate } from 'node:crypto'
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import t from 'tap'
-import { chromium } from 'playwright-core'
 import { forEachBackend } from '../helpers/backends.js'
+import { CHROMIUM, launchChromium } from '../helpers/chromium.js'
 import { basic, startEdgeStack } from '../helpers/edge-stack.js'
-
-const CHROMIUM = '/usr/bin/chromium'
-
-/** Chromium trusts exactly this certificate's key, as a browser that imported the local CA would trust it. */
-const spkiPin = (pem: string): string =>
-  createHash('sha256')
-    .update(new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' }))
-    .digest('base64')
 
 t.test(
   "Swagger UI's Authorize and Try it out through the proxy in headless Chromium",
@@ -41,20 +32,7 @@ t.test(
         t.equal(created.status, 201)
       }
 
-      const browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: [
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-quic',
-          '--no-first-run',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-          `--ignore-certificate-errors-spki-list=${spkiPin(stack.caCert)}`,
-        ],
-      })
-      t.teardown(() => browser.close())
+      const browser = await launchChromium(t, stack.caCert)
       // The page itself sits behind the edge login too: the browser logs in as bob. Authorize as alice must then be
       // what the page's requests carry, so alice's data (not bob's) proves the dialog's login was used.
       const context = await browser.newContext({ httpCredentials: { username: bob.login, password: bob.password } })
