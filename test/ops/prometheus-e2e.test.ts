@@ -149,6 +149,9 @@ t.test('Prometheus with the project config sees data for every rule, alert and p
     UPSTREAM_URLS: apiInstances.map(instance => `http://${instance}`).join(','),
     UPSTREAM_HEALTH_INTERVAL_MS: '200',
     RATE_LIMIT_FREE: '3',
+    // Plans are learnt from these replicas, down at first: the edge counts a tenant as free until it can ask, and
+    // asks again after this long, so alice's pro plan applies once the first replica is up.
+    TENANT_FACTS_TTL_SECONDS: '1',
   })
   const metricsServer = buildMetricsServer(stack.proxy.edgeMetrics.registry, {
     timeouts: stack.proxyConfig.clientTimeouts,
