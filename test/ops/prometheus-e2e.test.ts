@@ -29,12 +29,14 @@ const DROPPED_JOBS: Record<string, string> = {
   redis: 'redis-exporter does not run here (the proxy runs without REDIS_URL)',
 }
 
+// Series nothing here exports: the exporters do not run, and this proxy has no ACME_EMAIL.
 const EXPORTER_METRICS = Object.keys(EXTERNAL_METRICS).filter(name =>
-  /^(postgres|redis)-exporter:/.test(EXTERNAL_METRICS[name]!),
+  /^((postgres|redis)-exporter|proxy with ACME):/.test(EXTERNAL_METRICS[name]!),
 )
 
-/** Queries that read exporter metrics: evaluated, but no data is expected. */
+/** Queries that read exporter metrics (or the ACME proxy's): evaluated, but no data is expected. */
 const NEEDS_EXPORTER: Record<string, string> = {
+  'alerts.yml CertificateExpiringSoon': 'gatehouse_proxy_certificate_expiry_seconds (a proxy with ACME_EMAIL)',
   'alerts.yml PostgresDown': 'pg_up (postgres-exporter)',
   'api.json panel 7 "Postgres connections" A': 'pg_stat_database_numbackends (postgres-exporter)',
   'api.json panel 7 "Postgres connections" B': 'pg_settings_max_connections (postgres-exporter)',
