@@ -51,6 +51,13 @@ export function createDomainService(db: AppDatabaseClient) {
       return toDomainDto(domain)
     },
 
+    async get(tenantId: string, input: string): Promise<DomainDto> {
+      const hostname = validHostname(input)
+      const domain = await db.$withTenant(tenantId, tx => tx.tenantDomain.findFirst({ where: { hostname } }))
+      if (domain === null) throw new Errors.NotFound('Domain')
+      return toDomainDto(domain)
+    },
+
     async remove(tenantId: string, input: string): Promise<void> {
       const hostname = validHostname(input)
       const { count } = await db.$withTenant(tenantId, tx => tx.tenantDomain.deleteMany({ where: { hostname } }))

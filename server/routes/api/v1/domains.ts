@@ -42,6 +42,20 @@ export default async function domainRoutes(fastify: FastifyInstance): Promise<vo
     },
   )
 
+  // Where a claim's 201 Location points.
+  app.get(
+    '/:hostname',
+    {
+      schema: {
+        tags,
+        summary: "One of the tenant's hostnames",
+        params: HostnameParams,
+        response: { 200: DomainSchema, ...problemResponses(400, 401, 403, 404) },
+      },
+    },
+    async request => domains.get(app.identityOf(request).tenant.id, request.params.hostname),
+  )
+
   app.delete(
     '/:hostname',
     {

@@ -22,6 +22,9 @@ forEachBackend(t, async (t, backend) => {
     const domain = added.json<DomainBody>()
     t.equal(domain.hostname, name.toLowerCase())
     t.equal(added.headers.location, `/api/v1/domains/${domain.hostname}`)
+    const located = await caller.get(added.headers.location as string)
+    t.equal(located.statusCode, 200, 'the Location of a claim answers')
+    t.same(located.json<DomainBody>(), domain)
     const unicode = `${uniqueSlug('bücher')}.example`
     const idn = (await caller.post('/api/v1/domains', { hostname: unicode })).json<DomainBody>()
     t.match(idn.hostname, /^xn--/)
@@ -35,6 +38,7 @@ forEachBackend(t, async (t, backend) => {
 
     t.equal((await caller.delete(`/api/v1/domains/${name}`)).statusCode, 204, 'removed by any spelling of the name')
     t.equal((await caller.delete(`/api/v1/domains/${name}`)).statusCode, 404)
+    t.equal((await caller.get(`/api/v1/domains/${domain.hostname}`)).statusCode, 404, 'gone once removed')
     const left = (await caller.get('/api/v1/domains')).json<{ data: DomainBody[] }>().data
     t.same(
       left.map(entry => entry.hostname),

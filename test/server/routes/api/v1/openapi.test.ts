@@ -35,6 +35,7 @@ const V1_OPERATIONS = [
   ['delete', '/api/v1/tasks/{id}'],
   ['get', '/api/v1/domains'],
   ['post', '/api/v1/domains'],
+  ['get', '/api/v1/domains/{hostname}'],
   ['delete', '/api/v1/domains/{hostname}'],
 ] as const
 const HTTP_METHODS = new Set(['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'])
