@@ -22,11 +22,18 @@ export function rateLimitKey(request: FastifyRequest): string {
 async function edgeRateLimit(app: FastifyInstance, options: RateLimitOptions): Promise<void> {
   // The plan stored with the tenant, as the API says (from memory: tenant-facts refreshes it in the background),
   // unless TENANT_PLANS overrides it; free for a tenant the API does not know or has never been reached about.
-  const limitFor = async (request: FastifyRequest): Promise<number> => {
+  // Read from memory synchronously on the hot path; only a tenant whose answer is not in memory waits, once.
+  const limitFor = (request: FastifyRequest): number | Promise<number> => {
     if (request.principal === null) return options.anonymous
     const tenant = request.principal.tenant
-    const plan = options.tenantPlans.get(tenant) ?? (await app.tenantFacts.plan(tenant).catch(() => null)) ?? 'free'
-    return options.perPlan[plan]
+    const override = options.tenantPlans.get(tenant)
+    if (override !== undefined) return options.perPlan[override]
+    const known = app.tenantFacts.planNow(tenant)
+    if (known !== undefined) return options.perPlan[known ?? 'free']
+    return app.tenantFacts.plan(tenant).then(
+      plan => options.perPlan[plan ?? 'free'],
+      () => options.perPlan.free,
+    )
   }
 
   // Once per outage, not per request: the flag is cleared by one listener when Redis is back (a listener
@@ -39,7 +46,8 @@ async function edgeRateLimit(app: FastifyInstance, options: RateLimitOptions): P
     global: true,
     hook: 'preHandler',
     timeWindow: options.windowMs,
-    max: request => limitFor(request),
+    // Typed as sync or async, but the plugin awaits either (`await params.max(req, key)`): a number or a promise.
+    max: limitFor as (request: FastifyRequest) => number,
     keyGenerator: rateLimitKey,
     enableDraftSpec: true,
     skipOnError: false,

@@ -115,6 +115,8 @@ export function createTenantFactsClient(options: TenantFactsOptions) {
   return {
     /** The plan stored with the tenant; null when the API knows no such tenant. Rejects only when never learnt. */
     plan: async (slug: string): Promise<TenantPlan | null> => (await plans.get(slug)).plan,
+    /** The plan in memory now (undefined: not known yet; null: no such tenant); a stale one is refreshed. */
+    planNow: (slug: string): TenantPlan | null | undefined => plans.now(slug)?.plan,
     /** The slug of the tenant owning this hostname (as a request names it), or null. Rejects only when never learnt. */
     domainOwner: async (hostname: string): Promise<string | null> => (await owners.get(hostname)).tenant,
     /** The owner in memory now (undefined: not known yet); a stale answer is refreshed in the background. */
