@@ -137,7 +137,7 @@ export async function buildProxyApp(config: ProxyConfig, options: BuildProxyOpti
   await app.register(async function edge(edgeApp) {
     await edgeApp.register(edgeAuth, config.auth)
     edgeApp.addHook('onRequest', edgeApp.edgeAuthenticate)
-    await edgeApp.register(tenantDomain)
+    await edgeApp.register(tenantDomain, { ownNames: config.hostnames })
     edgeApp.addHook('onResponse', (request, reply, done) => {
       if (request.principal !== null) {
         edgeApp.edgeMetrics.tenantRequests.inc({

@@ -182,6 +182,8 @@ export interface ProxyConfig {
   /** 1: one process, as always; more: a node:cluster primary with this many workers (proxy/cluster/). */
   workers: number
   logLevel: string
+  /** PROXY_HOSTNAMES, lowercase: the edge's own names, whichever certificate serves them (never a tenant's). */
+  hostnames: string[]
   tls: { kind: 'files'; certFile: string; keyFile: string } | { kind: 'local-ca'; dir: string; hostnames: string[] }
   upstreams: URL[]
   upstream: { connectTimeoutMs: number; timeoutMs: number; connections: number; healthIntervalMs: number }
@@ -301,6 +303,9 @@ export function loadProxyConfig(env: Record<string, string | undefined> = proces
   if (new Set(encodings).size < encodings.length) {
     throw new ConfigError([`COMPRESSION_ENCODINGS: "${settings.COMPRESSION_ENCODINGS}" names a coding twice`])
   }
+  const hostnames = settings.PROXY_HOSTNAMES.split(',')
+    .map(name => name.trim().toLowerCase())
+    .filter(Boolean)
   const upstreams = settings.UPSTREAM_URLS.split(',')
     .map(entry => entry.trim())
     .filter(Boolean)
@@ -315,15 +320,14 @@ export function loadProxyConfig(env: Record<string, string | undefined> = proces
     metrics: { host: settings.PROXY_METRICS_HOST, port: settings.PROXY_METRICS_PORT },
     workers,
     logLevel: settings.LOG_LEVEL,
+    hostnames,
     tls:
       settings.TLS_CERT_FILE !== undefined && settings.TLS_KEY_FILE !== undefined
         ? { kind: 'files', certFile: settings.TLS_CERT_FILE, keyFile: settings.TLS_KEY_FILE }
         : {
             kind: 'local-ca',
             dir: join(settings.DATA_DIR, 'tls'),
-            hostnames: settings.PROXY_HOSTNAMES.split(',')
-              .map(name => name.trim())
-              .filter(Boolean),
+            hostnames,
           },
     upstreams: upstreams.map(entry => new URL(entry)),
     upstream: {

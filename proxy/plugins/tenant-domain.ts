@@ -9,8 +9,14 @@ import { Errors } from '../../common/problem.js'
 
 const STORED_SPELLING = /^[a-z0-9.-]{1,253}$/
 
-async function tenantDomain(app: FastifyInstance): Promise<void> {
+export interface TenantDomainOptions {
+  /** The edge's own names (PROXY_HOSTNAMES): never a tenant's, so never looked up. */
+  ownNames: string[]
+}
+
+async function tenantDomain(app: FastifyInstance, options: TenantDomainOptions): Promise<void> {
   const facts = app.tenantFacts
+  const ownNames = new Set(options.ownNames)
   const decide = (request: FastifyRequest, hostname: string, owner: string | null): Error | undefined =>
     owner === null || owner === request.principal!.tenant
       ? undefined
@@ -21,7 +27,15 @@ async function tenantDomain(app: FastifyInstance): Promise<void> {
     const hostname = requestHostname(request.host)
     // Addresses, local-only names and anything not spelt as stored names are (lowercase LDH ASCII, 253 at most)
     // can never be a tenant's: no lookup at all, so junk Host headers cost a regex, not a question to the API.
-    if (!STORED_SPELLING.test(hostname) || isIP(hostname) !== 0 || isLocalOnlyName(hostname)) return done()
+    // The edge's own names neither: on them a lookup the API cannot answer yet would refuse every request (503).
+    if (
+      ownNames.has(hostname) ||
+      !STORED_SPELLING.test(hostname) ||
+      isIP(hostname) !== 0 ||
+      isLocalOnlyName(hostname)
+    ) {
+      return done()
+    }
     const known = facts.domainOwnerNow(hostname)
     if (known !== undefined) return done(decide(request, hostname, known))
     // First request on this name since the answer left memory: wait for it once (one lookup for all callers).

@@ -7,7 +7,11 @@ import { Agent } from 'undici'
 import { eventually, requestEdge, startEdgeStack, type EdgeRequestOptions } from '../../helpers/edge-stack.js'
 
 forEachBackend(t, async (t, backend) => {
-  const stack = await startEdgeStack(t, backend, { TENANT_FACTS_TTL_SECONDS: '1' })
+  const ownName = 'edge.example.com'
+  const stack = await startEdgeStack(t, backend, {
+    TENANT_FACTS_TTL_SECONDS: '1',
+    PROXY_HOSTNAMES: `localhost,127.0.0.1,::1,${ownName}`,
+  })
   // The test CA's certificate names localhost only (certificates per tenant name are the ACME work's): the chain is
   // still checked, the name in it is not, so a request can name the tenant's domain in Host / :authority.
   const connect = { ca: stack.caCert, servername: 'localhost', checkServerIdentity: () => undefined }
@@ -81,6 +85,28 @@ forEachBackend(t, async (t, backend) => {
     )
     t.same([...new Set(statuses)], [200])
     t.equal(lookups, 0, 'answered from memory')
+  })
+
+  t.test("the edge's own names are never looked up: an API that cannot answer refuses nothing there", async t => {
+    const facts = stack.proxy.tenantFacts
+    const { domainOwner, domainOwnerNow } = facts
+    let lookups = 0
+    facts.domainOwnerNow = name => {
+      lookups++
+      return domainOwnerNow(name)
+    }
+    facts.domainOwner = async () => {
+      lookups++
+      throw new Error('the API cannot be asked')
+    }
+    t.teardown(() => {
+      Object.assign(facts, { domainOwner, domainOwnerNow })
+    })
+    for (const login of [owner, other]) {
+      const response = await onHost(`${ownName.toUpperCase()}:8443`, '/api/v1/projects', { as: login })
+      t.equal(response.status, 200, response.body)
+    }
+    t.equal(lookups, 0, "no question about the edge's own name")
   })
 
   t.test('a removed domain no longer excludes other tenants (within the TTL)', async t => {
