@@ -12,14 +12,16 @@ import {
 } from '../server/db/tenant-settings.js'
 import { runCli, say, UsageError } from './cli.js'
 
-const removing = process.argv.includes('--remove')
+// `--remove` comes first, as the domain:remove script writes it; anywhere else it is an unknown option, so that
+// `npm run domain:add -- acme x.com --remove` is refused rather than removing.
+const removing = process.argv[2] === '--remove'
 const command = removing ? 'domain:remove' : 'domain:add'
 const USAGE = `usage: npm run ${command} -- <tenant> <hostname>`
 
 function parse(argv: string[]): { slug: string; hostname: string } {
   let parsed
   try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, options: { remove: { type: 'boolean', default: false } } })
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: {} })
   } catch (error) {
     throw new UsageError(`${(error as Error).message}\n${USAGE}`)
   }
@@ -34,7 +36,7 @@ function parse(argv: string[]): { slug: string; hostname: string } {
 }
 
 runCli(command, async () => {
-  const { slug, hostname } = parse(process.argv.slice(2))
+  const { slug, hostname } = parse(process.argv.slice(removing ? 3 : 2))
   const operator = await openOperatorSession(loadOperatorEnv())
   try {
     await migrate(operator.session)

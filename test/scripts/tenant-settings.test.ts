@@ -51,6 +51,7 @@ t.test('bad arguments exit 64 saying what is wrong, before any database is opene
     ['tenant-domain', ['--remove', 'acme'], /^domain:remove: usage: npm run domain:remove -- <tenant> <hostname>\n$/],
     ['tenant-domain', ['acme', '*.acme.com'], /^domain:add: "\*\.acme\.com" is a wildcard/],
     ['tenant-domain', ['acme', 'nas.local'], /is a local-only name/],
+    ['tenant-domain', ['acme', 'x.example.com', '--remove'], /^domain:add: Unknown option '--remove'/],
   ]
   const results = await Promise.all(cases.map(([script, args]) => runScript(script, args, env)))
   cases.forEach(([script, args, message], index) => {
