@@ -44,10 +44,10 @@ export class AcmeManager {
   }
 
   /** Starts keeping `names` in the background; until a name's certificate is there, the default one serves it. */
-  manage(names: string[], onDemand = false): void {
+  manage(names: string[]): void {
     for (const name of names) {
       if (this.managed.has(name)) continue
-      this.managed.set(name, { onDemand, attempt: 0, timer: undefined, running: undefined })
+      this.managed.set(name, { onDemand: false, attempt: 0, timer: undefined, running: undefined })
       void this.refresh(name)
     }
   }
@@ -67,8 +67,9 @@ export class AcmeManager {
   private async run(name: string, state: Managed, force: boolean): Promise<boolean> {
     const { log, book } = this.options
     try {
-      if (state.onDemand && book.get(name) !== undefined && this.options.onDemand !== undefined) {
-        // A tenant's domain is renewed only while it is still theirs.
+      if (state.onDemand && this.options.onDemand !== undefined) {
+        // A tenant's domain is renewed, or an order that failed retried, only while it is still theirs (the first
+        // run reads the answer the handshake just got, from the gate's memory).
         if ((await this.options.onDemand.allowed(name)) === 'not-allowed') {
           log.info({ name }, 'on-demand name no longer allowed: not renewed, no longer served')
           this.managed.delete(name)
