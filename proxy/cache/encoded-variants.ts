@@ -51,6 +51,8 @@ export class EncodedVariants {
     entry: CachedResponse,
     encoding: Encoding | 'identity',
   ): Promise<CachedResponse | undefined> {
+    // Compression off: no variant is made or served, so none needs dropping (a store round trip per miss each).
+    if (!this.settings.enabled) return undefined
     const variant = encoding !== 'identity' && entry.encodable === true ? this.make(entry, encoding) : undefined
     await Promise.all(
       this.settings.encodings.map(each =>
