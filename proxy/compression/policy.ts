@@ -22,8 +22,12 @@ const COMPRESSIBLE = new RegExp(
   'i',
 )
 
+// Server-sent events are text but a stream of small, timely messages: a coder would hold them back until it had
+// enough to emit.
+const EVENT_STREAM = /^text\/event-stream\b/i
+
 export const compressibleType = (contentType: unknown): boolean =>
-  typeof contentType === 'string' && COMPRESSIBLE.test(contentType)
+  typeof contentType === 'string' && COMPRESSIBLE.test(contentType) && !EVENT_STREAM.test(contentType)
 
 const header = (value: unknown): string | undefined =>
   Array.isArray(value) ? value.join(', ') : typeof value === 'number' ? String(value) : (value as string | undefined)

@@ -42,6 +42,8 @@ t.test('compressible types: text and structured text, not media or archives', as
     'font/woff2',
     'application/jsonp-nonsense-not',
     'application/pdf',
+    'text/event-stream',
+    'text/event-stream; charset=utf-8',
   ]) {
     t.notOk(compressibleType(type), String(type))
   }
