@@ -60,30 +60,22 @@ export function createFactsCache<V extends object>(options: FactsCacheOptions<V>
     if (!loading.has(key) && cache.getRemainingTTL(key) <= 0) cache.fetch(key).catch(() => {})
   }
 
+  async function load(key: string, allowStale: boolean): Promise<V> {
+    const known = cache.peek(key, { allowStale: true }) !== undefined
+    if (!known && !loading.has(key) && loading.size >= options.maxInFlight) throw new FactsBusyError()
+    const value = await cache.fetch(key, { allowStale })
+    if (value instanceof Failure) throw value.error
+    return value!
+  }
+
   return {
     /** The answer from memory (a stale one is refreshed in the background), else loaded once for all callers. */
-    async get(key: string): Promise<V> {
-      const known = cache.peek(key, { allowStale: true }) !== undefined
-      if (!known && !loading.has(key) && loading.size >= options.maxInFlight) {
-        throw new FactsBusyError()
-      }
-      const value = await cache.fetch(key)
-      if (value instanceof Failure) throw value.error
-      return value!
-    },
+    get: (key: string): Promise<V> => load(key, true),
     /**
      * An answer no older than the TTL: a stale one is refreshed and waited for (if that refresh fails, the last
      * good answer). For questions whose answer lasts far longer than the TTL, such as ordering a certificate.
      */
-    async fresh(key: string): Promise<V> {
-      const known = cache.peek(key, { allowStale: true }) !== undefined
-      if (!known && !loading.has(key) && loading.size >= options.maxInFlight) {
-        throw new FactsBusyError()
-      }
-      const value = await cache.fetch(key, { allowStale: false })
-      if (value instanceof Failure) throw value.error
-      return value!
-    },
+    fresh: (key: string): Promise<V> => load(key, false),
     /** The answer in memory now, without waiting (undefined: not known yet); a stale one is refreshed. */
     now(key: string): V | undefined {
       const hit = cache.peek(key, { allowStale: true })
