@@ -1,6 +1,7 @@
 // Every problem either process answers with, in one table (code, status, type slug, title, message), and the one
 // way both render one: RFC 9457 application/problem+json. docs/problems.md documents each type.
 // @see https://www.rfc-editor.org/rfc/rfc9457
+import { format } from 'node:util'
 import createError from '@fastify/error'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 
@@ -395,4 +396,15 @@ export function sendProblem(
   const occurrence = { instance: request.url, requestId: request.id, ...(errors !== undefined ? { errors } : {}) }
   const body = problemBody(problem, detail, occurrence)
   return reply.code(problem.status).type('application/problem+json').send(body)
+}
+
+/** The 404 for a path no route serves, with the path (never the query) in its detail. */
+export function sendRouteNotFound(request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const path = request.url.split('?')[0]
+  return sendProblem(
+    request,
+    reply,
+    PROBLEMS.RouteNotFound,
+    format(PROBLEMS.RouteNotFound.message, request.method, path),
+  )
 }

@@ -24,7 +24,7 @@ import tenantDomain from './plugins/tenant-domain.js'
 import tenantFacts from './plugins/tenant-facts.js'
 import edgeTracing from './plugins/tracing.js'
 import healthRoutes from './routes/health.js'
-import { PROBLEMS, problemOf, sendProblem, statusOf } from '../common/problem.js'
+import { PROBLEMS, problemOf, sendProblem, sendRouteNotFound, statusOf } from '../common/problem.js'
 import { applyServerTimeouts } from '../common/server-timeouts.js'
 
 /** What the edge forwards: the API's public surface, nothing else (not its /metrics, not /ready). */
@@ -155,7 +155,7 @@ export async function buildProxyApp(config: ProxyConfig, options: BuildProxyOpti
         return
       }
       if (!FORWARDED_PATHS.test(request.url)) {
-        sendProblem(request, reply, PROBLEMS.RouteNotFound, `No route for ${request.method} ${path}`)
+        sendRouteNotFound(request, reply)
         return
       }
       done()

@@ -9,6 +9,7 @@ import {
   PROBLEMS,
   problemOf,
   sendProblem,
+  sendRouteNotFound,
   statusOf,
   type ProblemBody,
 } from '../../common/problem.js'
@@ -142,8 +143,7 @@ async function problemDetails(app: FastifyInstance, options: ProblemDetailsOptio
   })
 
   app.setNotFoundHandler(function routeNotFound(request, reply) {
-    const path = request.url.split('?')[0]
-    return sendProblem(request, reply, PROBLEMS.RouteNotFound, `No route for ${request.method} ${path}`)
+    return sendRouteNotFound(request, reply)
   })
 }
 
