@@ -72,7 +72,7 @@ export function startEdgeAcme(acme: AcmeConfig, options: EdgeAcmeOptions): EdgeA
   const manager = new AcmeManager({
     issuer,
     storage,
-    storageKey: (name, part) => issuer.certificateKey(name, part),
+    storageKey: name => issuer.certificateKey(name),
     book,
     log,
     onDemand: new OnDemandGate(options.ask ?? refuseEveryHostname, options.onDemandLimits),

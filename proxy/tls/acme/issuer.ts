@@ -114,7 +114,7 @@ export class AcmeIssuer implements Issuer {
   }
 
   /** Where this CA's certificates are kept in the storage. */
-  certificateKey(name: string, part: 'crt' | 'key'): string {
-    return `${this.prefix}/certificates/${name}.${part}`
+  certificateKey(name: string): string {
+    return `${this.prefix}/certificates/${name}.pem`
   }
 }

@@ -9,6 +9,7 @@ import type { Issuer } from './issuer.js'
 import type { OnDemandGate, Refusal } from './on-demand.js'
 import { DEFAULT_RETRY, renewalDue, retryDelayMs, type RetryPolicy } from './renewal.js'
 import type { AcmeStorage } from './storage.js'
+import { fromRecord, toRecord } from './stored-certificate.js'
 
 /** Longest wait between looks at a name: a renewal another proxy made is picked up from storage by then. */
 export const MAX_CHECK_INTERVAL_MS = 12 * 3_600_000
@@ -16,8 +17,8 @@ export const MAX_CHECK_INTERVAL_MS = 12 * 3_600_000
 export interface AcmeManagerOptions {
   issuer: Issuer
   storage: AcmeStorage
-  /** Where certificates are kept in the storage (per CA). */
-  storageKey(name: string, part: 'crt' | 'key'): string
+  /** Where a name's certificate and key are kept in the storage (per CA). */
+  storageKey(name: string): string
   book: CertificateBook
   log: FastifyBaseLogger
   metrics?: AcmeMetrics
@@ -103,9 +104,11 @@ export class AcmeManager {
   }
 
   private async stored(name: string): Promise<TlsMaterial | undefined> {
-    const { storage, storageKey } = this.options
-    const [cert, key] = await Promise.all([storage.get(storageKey(name, 'crt')), storage.get(storageKey(name, 'key'))])
-    return cert === undefined || key === undefined ? undefined : { cert, key }
+    const record = await this.options.storage.get(this.options.storageKey(name))
+    if (record === undefined) return undefined
+    const material = fromRecord(record)
+    if (material === undefined) this.options.log.warn({ name }, 'stored ACME certificate unusable: ordering anew')
+    return material
   }
 
   private due(material: TlsMaterial): boolean {
@@ -140,13 +143,19 @@ export class AcmeManager {
         throw error
       }
       this.options.metrics?.orders.inc({ result: 'success' })
-      await storage.put(storageKey(name, 'key'), material.key)
-      await storage.put(storageKey(name, 'crt'), material.cert)
       const { notAfter } = validity(material.cert)
       log.info({ name, notAfter, tookMs: this.now() - started, onDemand: state.onDemand }, 'ACME certificate obtained')
+      // An order spends the CA's rate limit: a certificate that cannot be stored is still served from memory. Other
+      // proxies (and this one after a restart) order their own; the next renewal stores again.
+      await storage.put(storageKey(name), toRecord(material)).catch((error: unknown) => {
+        log.error({ err: error, name }, 'ACME certificate obtained but not stored: serving it from memory')
+      })
       return material
     } finally {
-      await release()
+      // A lock that cannot be given back (its store is down) expires by itself; it must not cost the certificate.
+      await release().catch((error: unknown) => {
+        log.warn({ err: error, name }, 'ACME storage lock not released: it expires by itself')
+      })
     }
   }
 

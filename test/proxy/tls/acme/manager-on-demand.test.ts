@@ -34,7 +34,7 @@ t.test(
         },
       },
       storage: new FileStorage(dir),
-      storageKey: (name, part) => `test/${name}.${part}`,
+      storageKey: name => `test/${name}.pem`,
       book,
       log: pino({ level: 'silent' }),
       retry: { baseMs: 1, maxMs: 1 },

@@ -39,7 +39,7 @@ for (const challenge of ['http-01', 'tls-alpn-01'] as const) {
     const stored = await redis.keys(`${redisPrefix}*`)
     const has = (suffix: string): boolean => stored.some(key => key.endsWith(suffix))
     t.ok(
-      has('/account.key') && has('/certificates/edge.example.com.crt'),
+      has('/account.key') && has('/certificates/edge.example.com.pem'),
       'the account key and the certificate are in Redis',
     )
     t.notOk(
