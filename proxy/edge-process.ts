@@ -18,6 +18,7 @@ import { pino } from 'pino'
 import { acmeFromPrimary } from './cluster/acme-relay.js'
 import { startEdgeAcme, type AcmeListeners, type EdgeAcme } from './tls/acme/edge-acme.js'
 import type { HostnameAsk, OnDemandLimits } from './tls/acme/on-demand.js'
+import type { TenantFactsClient } from './tenant-facts/tenant-facts-client.js'
 
 /** What the proxy's entry may plug in beyond its settings. */
 export interface EdgeHooks {
@@ -25,6 +26,18 @@ export interface EdgeHooks {
   ask?: HostnameAsk
   /** How long its answers are believed, and how often it may be asked (defaults: on-demand.ts). */
   onDemandLimits?: Partial<OnDemandLimits>
+  /** Gives back what the hooks hold, once ACME has stopped. */
+  close?: () => Promise<void>
+}
+
+/**
+ * On-demand TLS orders a certificate for a name nobody configured only when the API says a tenant owns it (Caddy's
+ * `ask`). The tenant-facts client already keeps each answer TENANT_FACTS_TTL_SECONDS: the gate believes it no
+ * longer, or a removed domain would still be renewed for the gate's own minute.
+ */
+export function askingTheApi(config: ProxyConfig, ask: HostnameAsk): EdgeHooks {
+  const ttlMs = config.tenantFacts.ttlMs
+  return { ask, onDemandLimits: { allowTtlMs: ttlMs, denyTtlMs: ttlMs } }
 }
 
 /** The names the default certificate is for: served it until their ACME certificate arrives, never refused. */
@@ -62,12 +75,18 @@ export async function runEdgeProcess(config: ProxyConfig, hooks: EdgeHooks = {})
   const fromPrimary = worker === undefined ? undefined : await certificatesFromPrimary()
   const certificates = fromPrimary ?? (await openCertificateSource(config.tls))
   const acmeLog = pino(logger).child({ component: 'acme' })
-  const acme = worker === undefined ? startOwnAcme(config, acmeLog, hooks) : undefined
+  // One process asks through its app's own tenant facts (one client, one cache, closed with the app); ACME asks
+  // only once it has started, after the app listens.
+  let facts: TenantFactsClient | undefined
+  const ownHooks =
+    hooks.ask === undefined ? askingTheApi(config, async name => (await facts?.ask(name)) ?? false) : hooks
+  const acme = worker === undefined ? startOwnAcme(config, acmeLog, ownHooks) : undefined
   const fromCluster = worker !== undefined && config.acme !== undefined
   const acmeListeners: AcmeListeners | undefined =
     acme ?? (fromCluster ? acmeFromPrimary(config, configuredNames(config), acmeLog) : undefined)
   const sni = acmeListeners !== undefined ? { sni: acmeListeners.sni } : {}
   const app = await buildProxyApp(config, { tls: certificates.initial, logger, ...sni })
+  facts = app.tenantFacts
   acme?.exportMetrics(app.edgeMetrics.registry)
   const server = app.server as unknown as Http2SecureServer
   if (fromPrimary !== undefined) server.setTicketKeys(fromPrimary.ticketKeys)

@@ -7,7 +7,7 @@ import { ConfigError } from '../common/env-config.js'
 import { loggerOptions } from '../common/logger.js'
 import { runPrimary } from './cluster/primary.js'
 import { loadProxyConfig, type ProxyConfig } from './config.js'
-import { runEdgeProcess, type EdgeHooks } from './edge-process.js'
+import { askingTheApi, runEdgeProcess, type EdgeHooks } from './edge-process.js'
 import { createTenantFactsClient } from './tenant-facts/tenant-facts-client.js'
 
 let config: ProxyConfig
@@ -19,10 +19,9 @@ try {
   process.exit(78) // EX_CONFIG
 }
 
-// On-demand TLS orders a certificate for a name nobody configured only when the API says a tenant owns it (Caddy's
-// `ask`), asked by whichever process orders: the primary in a cluster, else the one process.
-function askTheApi(config: ProxyConfig): EdgeHooks {
-  if (config.acme === undefined || cluster.isWorker) return {}
+// A cluster's primary orders certificates, so it asks the API itself (the workers' apps ask for plans and owners).
+function primaryHooks(config: ProxyConfig): EdgeHooks {
+  if (config.acme === undefined) return {}
   const log = pino(loggerOptions('proxy', config.logLevel)).child({ component: 'tenant-facts' })
   const client = createTenantFactsClient({
     upstreams: config.upstreams,
@@ -30,11 +29,8 @@ function askTheApi(config: ProxyConfig): EdgeHooks {
     ...config.tenantFacts,
     log,
   })
-  // The client already keeps each answer TENANT_FACTS_TTL_SECONDS: the gate believes it no longer, or a removed
-  // domain would still be renewed for the gate's own minute.
-  const ttlMs = config.tenantFacts.ttlMs
-  return { ask: client.ask, onDemandLimits: { allowTtlMs: ttlMs, denyTtlMs: ttlMs } }
+  return { ...askingTheApi(config, client.ask), close: () => client.close() }
 }
 
-if (cluster.isPrimary && config.workers > 1) await runPrimary(config, askTheApi(config))
-else await runEdgeProcess(config, askTheApi(config))
+if (cluster.isPrimary && config.workers > 1) await runPrimary(config, primaryHooks(config))
+else await runEdgeProcess(config)

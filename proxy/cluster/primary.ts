@@ -101,6 +101,7 @@ export async function runPrimary(config: ProxyConfig, hooks: EdgeHooks = {}): Pr
       else log.info({ signal }, 'shutting down: every worker finishes its in-flight requests')
       certificates.close()
       await acme?.close()
+      await hooks.close?.()
       const clean = await pool.drain()
       await metrics.close()
       if (!clean) throw new Error('a worker did not stop cleanly')
