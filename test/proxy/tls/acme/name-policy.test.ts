@@ -30,6 +30,10 @@ const table: Array<[string, boolean]> = [
   ['', false],
   [`${'a'.repeat(64)}.example.com`, false],
   ['with space.example.com', false],
+  ['shop.example.invalid', false],
+  ['1.2.3', false],
+  ['xn--zz.example', false],
+  ['bücher.example', true],
 ]
 
 for (const [name, expected] of table) {
