@@ -35,27 +35,33 @@ export function sniSelection(options: SniOptions): SniSelection {
   // (In TLS 1.2 the order is reversed; CAs validate over TLS 1.3 when the server offers it, as this one does.)
   const challengeSockets = new WeakSet<TLSSocket>()
 
-  async function select(socket: TLSSocket, servername: string): Promise<SecureContext | undefined> {
-    const name = servername.toLowerCase().replace(/\.$/, '')
-    if (challengeSockets.has(socket)) {
-      const material = await challenges.alpnCertificate(name)
-      if (material === undefined) throw new Error(`no TLS-ALPN-01 challenge in flight for ${name}`)
-      return createSecureContext({ ...TLS_OPTIONS, key: material.key, cert: material.cert })
-    }
-    const entry = book.get(name)
-    if (entry !== undefined) return entry.context
-    if (configured.has(name) || !qualifiesForPublicCertificate(name)) return undefined // the default certificate
-    // A public name nobody configured: only a name the gate allows gets a certificate, and a handshake.
+  async function challengeContext(name: string): Promise<SecureContext> {
+    const material = await challenges.alpnCertificate(name)
+    if (material === undefined) throw new Error(`no TLS-ALPN-01 challenge in flight for ${name}`)
+    return createSecureContext({ ...TLS_OPTIONS, key: material.key, cert: material.cert })
+  }
+
+  // A public name nobody configured: only a name the gate allows gets a certificate, and a handshake.
+  async function onDemandContext(name: string): Promise<SecureContext | undefined> {
     if (await options.onDemand(name)) return book.get(name)?.context
     throw new Error(`no certificate for ${name}`)
   }
 
   return {
     SNICallback(servername, callback) {
-      select(this, servername).then(
-        context => callback(null, context),
-        (error: Error) => callback(error),
-      )
+      const name = servername.toLowerCase().replace(/\.$/, '')
+      const answer = (pending: Promise<SecureContext | undefined>): void => {
+        pending.then(
+          context => callback(null, context),
+          (error: Error) => callback(error),
+        )
+      }
+      if (challengeSockets.has(this)) return answer(challengeContext(name))
+      // Every handshake but a challenge's or a new on-demand name's is answered at once, without a promise.
+      const entry = book.get(name)
+      if (entry !== undefined) return callback(null, entry.context)
+      if (configured.has(name) || !qualifiesForPublicCertificate(name)) return callback(null) // the default one
+      answer(onDemandContext(name))
     },
     ...(options.tlsAlpn
       ? {
