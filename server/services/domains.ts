@@ -36,6 +36,8 @@ export function createDomainService(db: AppDatabaseClient) {
       const hostname = validHostname(input)
       const domain = await db
         .$withTenant(tenantId, async tx => {
+          // Claims of one tenant take turns until they commit: two counting at once would both see room for one.
+          await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`tenant-domains:${tenantId}`}, 0))`
           if ((await tx.tenantDomain.count()) >= MAX_DOMAINS_PER_TENANT) {
             throw new Errors.Conflict(`A tenant may have at most ${MAX_DOMAINS_PER_TENANT} domains; remove one first`)
           }

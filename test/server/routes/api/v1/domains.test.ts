@@ -101,6 +101,33 @@ forEachBackend(t, async (t, backend) => {
     t.match(refused.json(), { detail: /at most/ })
   })
 
+  t.test('claims made at once never take a tenant past the cap', async t => {
+    const tenant = await backend.createTenant()
+    const caller = callerFor(app, tenant)
+    const prefix = uniqueSlug('race')
+    const room = 3
+    await backend.asOwner(async session => {
+      for (let index = 0; index < MAX_DOMAINS_PER_TENANT - room; index++) {
+        await session.query('INSERT INTO tenant_domains (id, tenant_id, hostname) VALUES (gen_random_uuid(), $1, $2)', [
+          tenant.id,
+          `${prefix}-${index}.example.com`,
+        ])
+      }
+    })
+    const claims = await Promise.all(
+      Array.from({ length: 12 }, (_, index) =>
+        caller.post('/api/v1/domains', { hostname: `${prefix}-new-${index}.example.com` }),
+      ),
+    )
+    const statuses = claims.map(claim => claim.statusCode)
+    t.equal(statuses.filter(status => status === 201).length, room, `${room} claims fit: ${statuses.join(' ')}`)
+    t.equal(statuses.filter(status => status === 409).length, claims.length - room, 'the others are refused')
+    const [row] = await backend.asOwner(session =>
+      session.query<{ count: string }>('SELECT count(*) FROM tenant_domains WHERE tenant_id = $1', [tenant.id]),
+    )
+    t.equal(Number(row?.count), MAX_DOMAINS_PER_TENANT)
+  })
+
   t.test('the same over GraphQL', async t => {
     const caller = callerFor(app, await backend.createTenant())
     const hostname = `${uniqueSlug('gql')}.example.org`
