@@ -5,13 +5,13 @@ import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { Type, type Static } from 'typebox'
 import { ConfigError, loadEnvConfig } from '../common/env-config.js'
+import { PLANS, type Plan } from '../common/plans.js'
 import { readOrCreateSecret } from '../common/secret-file.js'
 import { serverTimeouts, serverTimeoutSettings, type ServerTimeouts } from '../common/server-timeouts.js'
 import { tracingConfig, type TracingConfig } from '../common/tracing.js'
 import type { CompressionSettings } from './compression/policy.js'
 import { ENCODINGS, type Encoding } from './compression/negotiation.js'
 import { publicNames } from './tls/acme/name-policy.js'
-import type { TenantPlan } from './tenant-facts/tenant-facts-client.js'
 
 export const ProxyEnvSchema = Type.Object({
   PROXY_HOST: Type.String({ default: '127.0.0.1', description: 'Address the public ports listen on' }),
@@ -80,7 +80,7 @@ export const ProxyEnvSchema = Type.Object({
   RATE_LIMIT_FAIL_OPEN: Type.Boolean({ default: true, description: 'Serve when the rate-limit store is unreachable' }),
   TENANT_PLANS: Type.String({
     default: '',
-    pattern: '^([a-z0-9-]+=(free|pro|enterprise))?(,[a-z0-9-]+=(free|pro|enterprise))*$',
+    pattern: `^([a-z0-9-]+=(${PLANS.join('|')}))?(,[a-z0-9-]+=(${PLANS.join('|')}))*$`,
     description: 'Override: slug=plan,… wins over the stored plan',
   }),
   TENANT_FACTS_TTL_SECONDS: Type.Integer({
@@ -171,7 +171,6 @@ export const ProxyEnvSchema = Type.Object({
 })
 
 export type ProxyEnv = Static<typeof ProxyEnvSchema>
-export type { TenantPlan }
 
 export interface ProxyConfig {
   host: string
@@ -199,9 +198,9 @@ export interface ProxyConfig {
   rateLimit: {
     windowMs: number
     anonymous: number
-    perPlan: Record<TenantPlan, number>
+    perPlan: Record<Plan, number>
     /** TENANT_PLANS: overrides of the plan stored with the tenant (which the edge learns from the API). */
-    tenantPlans: Map<string, TenantPlan>
+    tenantPlans: Map<string, Plan>
     failOpen: boolean
   }
   /** What the edge learns from the API about tenants (proxy/tenant-facts/), and how long it keeps it. */
@@ -356,7 +355,7 @@ export function loadProxyConfig(env: Record<string, string | undefined> = proces
       tenantPlans: new Map(
         settings.TENANT_PLANS.split(',')
           .filter(Boolean)
-          .map(pair => pair.split('=') as [string, TenantPlan]),
+          .map(pair => pair.split('=') as [string, Plan]),
       ),
       failOpen: settings.RATE_LIMIT_FAIL_OPEN,
     },

@@ -4,12 +4,12 @@ import { migrate } from '../server/db/migrate.js'
 import { loadOperatorEnv, openOperatorSession } from '../server/db/operator-session.js'
 import { createTenant, TenantExistsError } from '../server/db/seed.js'
 import { runCli, say, UsageError } from './cli.js'
+import { isPlan, PLANS, type Plan } from '../common/plans.js'
 
 const USAGE = 'usage: npm run tenant:add -- <slug> [--name "Display Name"] [--plan free|pro|enterprise]'
 const SLUG = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/
-const PLANS = ['free', 'pro', 'enterprise'] as const
 
-function parse(argv: string[]): { slug: string; name: string; plan: (typeof PLANS)[number] } {
+function parse(argv: string[]): { slug: string; name: string; plan: Plan } {
   let parsed
   try {
     parsed = parseArgs({
@@ -26,12 +26,12 @@ function parse(argv: string[]): { slug: string; name: string; plan: (typeof PLAN
     throw new UsageError(`"${slug}" is not a valid slug: use 1-63 lowercase letters, digits and inner hyphens`)
   }
   const plan = parsed.values.plan
-  if (!PLANS.includes(plan as (typeof PLANS)[number])) {
+  if (!isPlan(plan)) {
     throw new UsageError(`--plan must be one of ${PLANS.join(', ')} (got "${plan}")`)
   }
   const name = parsed.values.name ?? slug
   if (name.trim() === '' || name.length > 200) throw new UsageError('--name must be 1 to 200 characters')
-  return { slug, name: name.trim(), plan: plan as (typeof PLANS)[number] }
+  return { slug, name: name.trim(), plan }
 }
 
 runCli('tenant:add', async () => {

@@ -4,7 +4,8 @@ import { parseArgs } from 'node:util'
 import { migrate } from '../server/db/migrate.js'
 import { loadOperatorEnv, openOperatorSession } from '../server/db/operator-session.js'
 import { TenantNotFoundError } from '../server/db/tenant-data.js'
-import { PLANS, setTenantPlan, type Plan } from '../server/db/tenant-settings.js'
+import { isPlan, PLANS, type Plan } from '../common/plans.js'
+import { setTenantPlan } from '../server/db/tenant-settings.js'
 import { runCli, say, UsageError } from './cli.js'
 
 const USAGE = `usage: npm run tenant:plan -- <slug> <${PLANS.join('|')}>`
@@ -18,7 +19,7 @@ function parse(argv: string[]): { slug: string; plan: Plan } {
   }
   const [slug, plan, ...extra] = parsed.positionals
   if (slug === undefined || plan === undefined || extra.length > 0) throw new UsageError(USAGE)
-  if (!PLANS.includes(plan as Plan)) throw new UsageError(`the plan must be one of ${PLANS.join(', ')} (got "${plan}")`)
+  if (!isPlan(plan)) throw new UsageError(`the plan must be one of ${PLANS.join(', ')} (got "${plan}")`)
   return { slug, plan: plan as Plan }
 }
 

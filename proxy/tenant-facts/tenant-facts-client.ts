@@ -2,17 +2,15 @@
 // owns a hostname. Signed GETs to /internal/v1 (common/internal-channel.ts), answers checked against their
 // schema and kept briefly in memory (facts-cache.ts), so the request path reads memory, not the network.
 import { randomUUID } from 'node:crypto'
-import { Type, type Static } from 'typebox'
+import { Type } from 'typebox'
 import { Compile } from 'typebox/compile'
 import { Agent, type Dispatcher } from 'undici'
 import { checkHostname } from '../../common/hostname.js'
+import { PlanSchema, type Plan } from '../../common/plans.js'
 import { INTERNAL_PREFIX, internalKey, signInternalRequest } from '../../common/internal-channel.js'
 import { createFactsCache } from './facts-cache.js'
 
-const Plan = Type.Enum(['free', 'pro', 'enterprise'])
-export type TenantPlan = Static<typeof Plan>
-
-const TenantAnswer = Compile(Type.Object({ slug: Type.String(), plan: Type.Union([Plan, Type.Null()]) }))
+const TenantAnswer = Compile(Type.Object({ slug: Type.String(), plan: Type.Union([PlanSchema, Type.Null()]) }))
 const DomainAnswer = Compile(Type.Object({ hostname: Type.String(), tenant: Type.Union([Type.String(), Type.Null()]) }))
 
 /** The answers are a few dozen bytes: anything much larger is not one. */
@@ -93,7 +91,7 @@ export function createTenantFactsClient(options: TenantFactsOptions) {
     maxInFlight: options.maxInFlight ?? 32,
     ...(options.clock !== undefined ? { clock: options.clock } : {}),
   }
-  const plans = createFactsCache<{ plan: TenantPlan | null }>({
+  const plans = createFactsCache<{ plan: Plan | null }>({
     ...common,
     async load(slug, signal) {
       const answer = await getJson(`${INTERNAL_PREFIX}/tenants/${encodeURIComponent(slug)}`, signal)
@@ -114,9 +112,9 @@ export function createTenantFactsClient(options: TenantFactsOptions) {
 
   return {
     /** The plan stored with the tenant; null when the API knows no such tenant. Rejects only when never learnt. */
-    plan: async (slug: string): Promise<TenantPlan | null> => (await plans.get(slug)).plan,
+    plan: async (slug: string): Promise<Plan | null> => (await plans.get(slug)).plan,
     /** The plan in memory now (undefined: not known yet; null: no such tenant); a stale one is refreshed. */
-    planNow: (slug: string): TenantPlan | null | undefined => plans.now(slug)?.plan,
+    planNow: (slug: string): Plan | null | undefined => plans.now(slug)?.plan,
     /** The slug of the tenant owning this hostname (as a request names it), or null. Rejects only when never learnt. */
     domainOwner: async (hostname: string): Promise<string | null> => (await owners.get(hostname)).tenant,
     /** The owner in memory now (undefined: not known yet); a stale answer is refreshed in the background. */

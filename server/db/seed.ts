@@ -1,12 +1,13 @@
 // Demo data for `npm run dev`: two tenants with projects and tasks, written as the owner.
 // Idempotent: a tenant that exists is left as it is.
 import { randomUUID } from 'node:crypto'
+import type { Plan } from '../../common/plans.js'
 import type { SqlSession } from './sql-session.js'
 
 export interface TenantInput {
   slug: string
   name: string
-  plan: 'free' | 'pro' | 'enterprise'
+  plan: Plan
 }
 
 export class TenantExistsError extends Error {

@@ -1,12 +1,10 @@
 // Operator changes to a tenant (its plan, its own hostnames), as the owner over raw SQL, for the npm scripts.
 // Writes to tenant_domains set the tenant for the transaction: FORCE ROW LEVEL SECURITY holds for the owner too.
 import { checkHostname } from '../../common/hostname.js'
+import type { Plan } from '../../common/plans.js'
 import { MAX_DOMAINS_PER_TENANT } from '../services/domains.js'
 import type { SqlSession } from './sql-session.js'
 import { TenantNotFoundError } from './tenant-data.js'
-
-export const PLANS = ['free', 'pro', 'enterprise'] as const
-export type Plan = (typeof PLANS)[number]
 
 /** A refusal worth saying as it is (taken name, bad name, nothing to remove): nothing was changed. */
 export class TenantSettingError extends Error {}

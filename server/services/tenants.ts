@@ -1,12 +1,13 @@
 // Resolves the tenant named by a verified identity. Tenants change rarely and every request needs one,
 // so lookups are cached for a few seconds (a removed tenant stops working within that window).
+import type { Plan } from '../../common/plans.js'
 import type { AppDatabaseClient } from '../plugins/database.js'
 
 export interface TenantRecord {
   id: string
   slug: string
   name: string
-  plan: 'free' | 'pro' | 'enterprise'
+  plan: Plan
 }
 
 export function createTenantService(db: AppDatabaseClient, { ttlMs = 10_000, maxEntries = 10_000 } = {}) {

@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { internalKey, verifyInternalRequest } from '../../../common/internal-channel.js'
+import { PlanSchema } from '../../../common/plans.js'
 import { Errors } from '../../../common/problem.js'
 import { problemResponses } from '../../schemas/problem.js'
 
@@ -21,7 +22,7 @@ const REASONS: Record<string, string> = {
 const TenantFactsSchema = Type.Object(
   {
     slug: Type.String(),
-    plan: Type.Union([Type.Enum(['free', 'pro', 'enterprise']), Type.Null()], { description: 'null: no such tenant' }),
+    plan: Type.Union([PlanSchema, Type.Null()], { description: 'null: no such tenant' }),
   },
   { title: 'InternalTenantFacts' },
 )
