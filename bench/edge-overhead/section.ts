@@ -33,13 +33,14 @@ const log = (message: string): void => {
 type OverheadTarget = Target & { id: OverheadTargetId }
 
 /**
- * The codings each row compresses with, as configured in its target: ours all three; nginx gzip (Debian's has no
- * Brotli or zstd module); Caddy gzip and zstd (no Brotli encoder in its standard build); the floors and the
- * baseline build none (the baseline may predate compression).
+ * The codings each row compresses with, as configured in its target: ours and the minimal Node edge (the floor, with
+ * our coder) all three; nginx gzip (Debian's has no Brotli or zstd module); Caddy gzip and zstd (no Brotli encoder
+ * in its standard build); the bare forwarder and the baseline build none (the baseline may predate compression).
  */
 const CODINGS: Partial<Record<OverheadTargetId, ReadonlyArray<string>>> = {
   gatehouse: ['gzip', 'br', 'zstd'],
   'gatehouse-all-cores': ['gzip', 'br', 'zstd'],
+  'node-minimal': ['gzip', 'br', 'zstd'],
   nginx: ['gzip'],
   caddy: ['gzip', 'zstd'],
 }
@@ -172,7 +173,8 @@ function setup(settings: BenchSettings): string {
     'runs. Resumption: 100 TLS connections one after the other, each offering the ticket the previous one received. ' +
     'Compression (page-*): the 20-project page (bench/trivial-upstream.ts PROJECT_PAGE, ' +
     `${PROJECT_PAGE.length} bytes); bytes/resp is what wrk read per response, headers included; nginx gzip at its ` +
-    'default level 1, Caddy encode with gzip at level 1 and zstd at its default, ours at COMPRESSION_*_LEVEL defaults.'
+    'default level 1, Caddy encode with gzip at level 1 and zstd at its default, ours and the minimal Node edge at ' +
+    'COMPRESSION_*_LEVEL defaults (the same one-shot coder, proxy/compression/codecs.ts).'
   )
 }
 
