@@ -20,7 +20,7 @@ import { NGINX, startNginx } from '../targets/nginx.js'
 import type { Target, TargetContext } from '../targets/target.js'
 import { startTrivialUpstream, upstreamDirectTarget } from '../targets/trivial-upstream.js'
 import { PROJECT_PAGE, trivialAnswer } from '../trivial-upstream.js'
-import { createTeardown } from '../teardown.js'
+import { createTeardown, type Teardown } from '../teardown.js'
 import { requireTool, runWrk, WRK_TIMEOUT } from '../wrk.js'
 import { renderEdgeOverhead, type OverheadRun } from './report.js'
 import { measureResumption, type Resumption } from './resumption.js'
@@ -184,6 +184,45 @@ export interface EdgeOverheadSection {
   tools: string
 }
 
+export interface OverheadStack {
+  context: TargetContext
+  scenarios: OverheadScenario[]
+  upstream: Managed
+  teardown: Teardown
+}
+
+/** What the section's rows stand on: the build, the certificate and logins, and the trivial upstream. */
+export async function openOverheadStack(settings: BenchSettings): Promise<OverheadStack> {
+  const teardown = createTeardown(log)
+  try {
+    const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-overhead-'))
+    teardown.add(() => rmSync(dir, { recursive: true, force: true }))
+    log("compiling the proxy and the bench's servers (tsc -p tsconfig.build.json and bench/build.ts BENCH_ENTRIES)")
+    const build = await buildForBench(`bench-overhead-${randomBytes(4).toString('hex')}`)
+    teardown.add(build.remove)
+    const credentials = await makeSharedCredentials(dir, settings.bcryptCost, settings.lowBcryptCost)
+    const { upstream, origin } = await startTrivialUpstream(build.dir, dir, await freePort())
+    teardown.add(() => upstream.stop())
+    const scenarios = buildOverheadScenarios(settings.overheadScenarios)
+    const context: TargetContext = {
+      dir,
+      buildDir: build.dir,
+      identitySecret: randomBytes(32).toString('base64url'),
+      credentials,
+      apiOrigin: origin,
+      scenarios,
+      settings,
+      // Nothing verifies the signatures here; nginx's and Caddy's tables are still remade before each run.
+      identityMaxAgeSeconds: Math.min(600, Math.max(60, settings.seconds + 30)),
+    }
+    return { context, scenarios, upstream, teardown }
+  } catch (error) {
+    killAllStarted()
+    await teardown.close()
+    throw error
+  }
+}
+
 export async function measureEdgeOverhead(settings: BenchSettings, outputDir: string): Promise<EdgeOverheadSection> {
   const wanted = settings.overheadTargets.filter(
     id => id !== 'gatehouse-baseline' || settings.baselineRef !== undefined,
@@ -198,35 +237,15 @@ export async function measureEdgeOverhead(settings: BenchSettings, outputDir: st
       ? `Caddy ${(await requireTool(CADDY, ['version'], 'apt-get install caddy')).split(' ')[0]}`
       : 'Caddy not run',
   ]
-  const teardown = createTeardown(log)
+  const { context, scenarios, upstream, teardown } = await openOverheadStack(settings)
   const targets: OverheadTarget[] = []
   try {
-    const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-overhead-'))
-    teardown.add(() => rmSync(dir, { recursive: true, force: true }))
-    log("compiling the proxy and the bench's servers (tsc -p tsconfig.build.json and bench/build.ts BENCH_ENTRIES)")
-    const build = await buildForBench(`bench-overhead-${randomBytes(4).toString('hex')}`)
-    teardown.add(build.remove)
-    const credentials = await makeSharedCredentials(dir, settings.bcryptCost, settings.lowBcryptCost)
-    const { upstream, origin } = await startTrivialUpstream(build.dir, dir, await freePort())
-    teardown.add(() => upstream.stop())
     // Stopped before the upstream (teardown runs in reverse).
     teardown.add(async () => {
       for (const target of targets.reverse()) {
         await target.stop().catch((error: Error) => log(`stopping ${target.id}: ${error.message}`))
       }
     })
-    const scenarios = buildOverheadScenarios(settings.overheadScenarios)
-    const context: TargetContext = {
-      dir,
-      buildDir: build.dir,
-      identitySecret: randomBytes(32).toString('base64url'),
-      credentials,
-      apiOrigin: origin,
-      scenarios,
-      settings,
-      // Nothing verifies the signatures here; nginx's and Caddy's tables are still remade before each run.
-      identityMaxAgeSeconds: Math.min(600, Math.max(60, settings.seconds + 30)),
-    }
     for (const id of wanted) {
       log(`starting ${id}`)
       const target = await startRow(id, context, upstream, step => teardown.add(step))
@@ -245,7 +264,7 @@ export async function measureEdgeOverhead(settings: BenchSettings, outputDir: st
       log(`TLS session resumption: ${target.label}`)
       resumption.set(
         target.id,
-        await measureResumption(new URL('/health', target.origin), credentials.caCert).catch(
+        await measureResumption(new URL('/health', target.origin), context.credentials.caCert).catch(
           (error: Error) => `⚠ ${error.message}`,
         ),
       )
