@@ -42,7 +42,7 @@ export async function startMinimalEdge(context: TargetContext, port: number, nod
       'HSTS, nosniff and X-Frame-Options only',
       'no request ids from clients, metrics, ' +
         'logs, Cache-Status detail, conditional requests, collapsed misses, per-user upstream shares or timeouts',
-      'Accept-Encoding read by name (no q-values or identity), coded variants never dropped early',
+      'Accept-Encoding read by name (no q-values or identity); coded variants expire with their entry, not dropped when it is replaced',
     ],
     prepare: async scenario => edgeCredentials(scenario),
     expectedHeaders(scenario) {
