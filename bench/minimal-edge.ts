@@ -1,6 +1,7 @@
 // The floor of the edge-overhead section: the edge's work done the plainest way Node allows. node:https with the
 // proxy's TLS options, bcrypt logins remembered once verified, a per-user counter, three security headers, a memory
-// cache honouring shared freshness, forwarding over an http.Agent with the signed identity. Run by the bench
+// cache honouring shared freshness, forwarding over an http.Agent with the signed identity, and one-shot
+// compression with the proxy's own coder (its coded variants cached beside the entry). Run by the bench
 // (bench/targets/minimal-edge.ts) with MINIMAL_* variables; never a way to run the edge.
 import { compare } from 'bcryptjs'
 import { readFileSync } from 'node:fs'
@@ -18,7 +19,9 @@ import { Type } from 'typebox'
 import { loadEnvConfig } from '../common/env-config.js'
 import { framesBody, signIdentity } from '../common/identity-signature.js'
 import { parseHtpasswd, type HtpasswdEntry } from '../proxy/auth/htpasswd.js'
+import type { Encoding } from '../proxy/compression/negotiation.js'
 import { TLS_OPTIONS } from '../proxy/tls/tls-options.js'
+import { encodable, encoded, minimalCoding, withVary } from './minimal-compression.js'
 
 export const EDGE_HEADERS = {
   'strict-transport-security': 'max-age=15552000',
@@ -80,6 +83,8 @@ export interface Entry {
   headers: OutgoingHttpHeaders
   body: Buffer
   freshUntil: number
+  /** Whether a client that asks gets it coded (its type and size allow it). */
+  encodable?: boolean
 }
 
 /** Fresh entries by key, the oldest dropped past maxEntries (a Map keeps insertion order). */
@@ -128,6 +133,7 @@ export function minimalEdgeHandler(options: MinimalEdgeOptions): (req: IncomingM
     res: ServerResponse,
     login: HtpasswdEntry,
     key: string,
+    coding: Encoding | undefined,
     body?: Buffer,
   ): void => {
     const headers: OutgoingHttpHeaders = {}
@@ -152,22 +158,34 @@ export function minimalEdgeHandler(options: MinimalEdgeOptions): (req: IncomingM
     const upstream = request({ agent, hostname, port, method: req.method, path: req.url, headers }, answer => {
       const storable = req.method === 'GET' && answer.statusCode === 200
       const lifetime = storable ? sharedLifetime(answer.headers['cache-control']) : 0
-      if (lifetime === 0) {
-        res.writeHead(answer.statusCode!, downstream(answer.headers))
+      const coded = encodable(answer.headers, Number(answer.headers['content-length'] ?? 0))
+      // Piped as it comes unless it is to be stored or coded: one-shot coding wants the whole body.
+      if (lifetime === 0 && (!coded || coding === undefined)) {
+        const kept = downstream(answer.headers)
+        res.writeHead(answer.statusCode!, coded ? withVary(kept) : kept)
         answer.pipe(res)
         return
       }
       const chunks: Buffer[] = []
       answer.on('data', (chunk: Buffer) => chunks.push(chunk))
       answer.on('end', () => {
+        const kept = downstream(answer.headers)
         const entry: Entry = {
           status: answer.statusCode!,
-          headers: downstream(answer.headers),
+          headers: coded ? withVary(kept) : kept,
           body: Buffer.concat(chunks),
           freshUntil: Date.now() + lifetime * 1000,
+          encodable: coded,
+        }
+        if (lifetime === 0) {
+          const sent = encoded(entry, coding!)
+          return reply(res, sent.status, sent.headers, sent.body)
         }
         cache.set(key, entry)
-        reply(res, entry.status, { ...entry.headers, 'cache-status': 'minimal; fwd=miss; stored' }, entry.body)
+        // The coding this client asked for is made now and kept, as the proxy's cache does.
+        const sent = coded && coding !== undefined ? encoded(entry, coding) : entry
+        if (sent !== entry) cache.set(`${key}\n${coding}`, sent)
+        reply(res, sent.status, { ...sent.headers, 'cache-status': 'minimal; fwd=miss; stored' }, sent.body)
       })
     })
     upstream.on('error', () => {
@@ -182,13 +200,24 @@ export function minimalEdgeHandler(options: MinimalEdgeOptions): (req: IncomingM
     counts.set(login.login, used)
     if (used > options.perUserLimit) return reply(res, 429, { 'retry-after': '60' }, '')
     const key = `${login.login} ${req.url}`
+    const coding = req.method === 'HEAD' ? undefined : minimalCoding(req.headers['accept-encoding'])
     const hit = req.method === 'GET' ? cache.get(key) : undefined
-    if (hit !== undefined) return reply(res, hit.status, { ...hit.headers, 'cache-status': 'minimal; hit' }, hit.body)
-    if (!framesBody(req.headers)) return forward(req, res, login, key)
+    if (hit !== undefined) {
+      // A coded variant made once, on the first hit that asks for it, and kept.
+      let sent = hit
+      if (hit.encodable === true && coding !== undefined) {
+        const variant = `${key}\n${coding}`
+        const kept = cache.get(variant)
+        if (kept !== undefined) sent = kept
+        else cache.set(variant, (sent = encoded(hit, coding)))
+      }
+      return reply(res, sent.status, { ...sent.headers, 'cache-status': 'minimal; hit' }, sent.body)
+    }
+    if (!framesBody(req.headers)) return forward(req, res, login, key, coding)
     // The signature covers the body's digest: it is held whole before it goes on, as the proxy does.
     const chunks: Buffer[] = []
     req.on('data', (chunk: Buffer) => chunks.push(chunk))
-    req.on('end', () => forward(req, res, login, key, Buffer.concat(chunks)))
+    req.on('end', () => forward(req, res, login, key, coding, Buffer.concat(chunks)))
   }
 
   return (req, res) => {

@@ -39,6 +39,8 @@ export const PROJECT_PAGE = Buffer.from(
   }),
 )
 
+export const PAGE_ETAG = '"page-v1"'
+
 export interface TrivialAnswer {
   status: number
   headers: OutgoingHttpHeaders
@@ -60,6 +62,8 @@ const pageAnswer = (cacheControl: string): TrivialAnswer => ({
     'content-type': 'application/json; charset=utf-8',
     'content-length': PROJECT_PAGE.length,
     'cache-control': cacheControl,
+    // A strong validator, as the API's reads carry: every edge that codes the page must weaken or suffix it.
+    etag: PAGE_ETAG,
   },
   body: PROJECT_PAGE,
 })

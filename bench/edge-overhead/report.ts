@@ -5,6 +5,7 @@ import { cellKey, median, warningLines, type Cell } from '../report.js'
 import type { TreeMemory } from '../processes.js'
 import type { OverheadScenarioId, OverheadTargetId } from '../settings.js'
 import type { WrkRun } from '../wrk.js'
+import { compressionChecks, compressionTable } from './compression-report.js'
 import type { Resumption } from './resumption.js'
 import type { OverheadScenario } from './scenarios.js'
 
@@ -58,15 +59,6 @@ export const COMPARISONS: Comparison[] = [
   { scenario: 'page-miss-gzip', metric: 'cpu', against: 'caddy' },
   { scenario: 'page-hit-gzip', metric: 'cpu', against: 'nginx' },
 ]
-/**
- * Compression's targets (issue 13): a coded cache hit costs at most 1.2× an uncoded one (the variant is stored, not
- * made again), and what compressing a miss adds to ours — coded miss minus uncoded miss — is no more than what it
- * adds to nginx's (gzip at its default level 1) for the same body.
- */
-export const CODED_HIT_VS_PLAIN = 1.2
-export const MISS_COMPRESSION_VS_NGINX = 1
-const CODINGS = ['gzip', 'br', 'zstd'] as const
-
 /** Peak RSS of any one proxy process, at most; PROXY_WORKERS=auto's req/s ÷ one process's, at least, everywhere. */
 export const PEAK_RSS_MIB = 120
 export const ALL_CORES_VS_ONE = 1
@@ -140,25 +132,8 @@ export function edgeOverheadChecks(results: Pick<OverheadResults, 'cells' | 'mem
     )
     checks.push(judged(`${comparison.scenario}: ${comparisonLabel(comparison)}`, verdict(value, comparison.bound)))
   }
-  const cpu = (row: OverheadTargetId, scenario: OverheadScenarioId): number | undefined =>
-    summaryOf(row, scenario)?.cpuUs
-  for (const coding of CODINGS) {
-    const hit = ratio(cpu('gatehouse', `page-hit-${coding}`), cpu('gatehouse', 'page-hit'))
-    if (!Number.isNaN(hit)) {
-      checks.push(judged(`page-hit-${coding}: CPU/req ÷ page-hit (uncoded)`, verdict(hit, { max: CODED_HIT_VS_PLAIN })))
-    }
-    const ours = (cpu('gatehouse', `page-miss-${coding}`) ?? Number.NaN) - (cpu('gatehouse', 'page-miss') ?? Number.NaN)
-    const nginx = (cpu('nginx', 'page-miss-gzip') ?? Number.NaN) - (cpu('nginx', 'page-miss') ?? Number.NaN)
-    // A difference of noisy medians can come out at or below zero: then there is nothing to divide by.
-    const miss = nginx > 0 ? ratio(Math.max(0, ours), nginx) : Number.NaN
-    if (!Number.isNaN(miss)) {
-      checks.push(
-        judged(
-          `page-miss-${coding}: compression CPU/req (coded − uncoded miss) ÷ nginx's gzip`,
-          verdict(miss, { max: MISS_COMPRESSION_VS_NGINX }),
-        ),
-      )
-    }
+  for (const { what, value, max } of compressionChecks((row, scenario) => summaryOf(row, scenario)?.cpuUs)) {
+    checks.push(judged(what, verdict(value, { max })))
   }
   for (const id of ['gatehouse', 'gatehouse-all-cores'] as const) {
     const largest = results.memory.get(id)?.largestMiB
@@ -313,6 +288,10 @@ export function renderEdgeOverhead(results: OverheadResults): string {
       ...checks.map(check => `| ${check.what} | ${check.shown} |`),
       '',
       `Targets met: ${met} of ${judgedCount}. Ratios are of medians; – where a row was not run.`,
+      ...compressionTable(
+        (row, scenario) => summaries(results.cells)(row, scenario)?.cpuUs,
+        row => results.rows.some(each => each.id === row),
+      ),
       ...results.scenarios.flatMap(scenario => scenarioTable(results, scenario)),
       ...memoryTable(results),
       ...notes(results),

@@ -20,7 +20,7 @@ import { NGINX, startNginx } from '../targets/nginx.js'
 import type { Target, TargetContext } from '../targets/target.js'
 import { startTrivialUpstream, upstreamDirectTarget } from '../targets/trivial-upstream.js'
 import { PROJECT_PAGE, trivialAnswer } from '../trivial-upstream.js'
-import { createTeardown } from '../teardown.js'
+import { createTeardown, type Teardown } from '../teardown.js'
 import { requireTool, runWrk, WRK_TIMEOUT } from '../wrk.js'
 import { renderEdgeOverhead, type OverheadRun } from './report.js'
 import { measureResumption, type Resumption } from './resumption.js'
@@ -33,13 +33,16 @@ const log = (message: string): void => {
 type OverheadTarget = Target & { id: OverheadTargetId }
 
 /**
- * The codings each row compresses with, as configured in its target: ours all three; nginx gzip (Debian's has no
- * Brotli or zstd module); Caddy gzip and zstd (no Brotli encoder in its standard build); the floors and the
- * baseline build none (the baseline may predate compression).
+ * The codings each row compresses with, as configured in its target: ours, the baseline build and the minimal Node
+ * edge (the floor, with our coder) all three; nginx gzip (Debian's has no Brotli or zstd module); Caddy gzip and
+ * zstd (no Brotli encoder in its standard build); the bare forwarder none. A baseline from before compression fails
+ * its probe in the coded loads, which the report shows with the reason.
  */
 const CODINGS: Partial<Record<OverheadTargetId, ReadonlyArray<string>>> = {
   gatehouse: ['gzip', 'br', 'zstd'],
   'gatehouse-all-cores': ['gzip', 'br', 'zstd'],
+  'gatehouse-baseline': ['gzip', 'br', 'zstd'],
+  'node-minimal': ['gzip', 'br', 'zstd'],
   nginx: ['gzip'],
   caddy: ['gzip', 'zstd'],
 }
@@ -172,7 +175,8 @@ function setup(settings: BenchSettings): string {
     'runs. Resumption: 100 TLS connections one after the other, each offering the ticket the previous one received. ' +
     'Compression (page-*): the 20-project page (bench/trivial-upstream.ts PROJECT_PAGE, ' +
     `${PROJECT_PAGE.length} bytes); bytes/resp is what wrk read per response, headers included; nginx gzip at its ` +
-    'default level 1, Caddy encode with gzip at level 1 and zstd at its default, ours at COMPRESSION_*_LEVEL defaults.'
+    'default level 1, Caddy encode with gzip at level 1 and zstd at its default, ours and the minimal Node edge at ' +
+    'COMPRESSION_*_LEVEL defaults (the same one-shot coder, proxy/compression/codecs.ts).'
   )
 }
 
@@ -180,6 +184,45 @@ export interface EdgeOverheadSection {
   report: string
   cells: Map<string, Cell<OverheadRun>>
   tools: string
+}
+
+export interface OverheadStack {
+  context: TargetContext
+  scenarios: OverheadScenario[]
+  upstream: Managed
+  teardown: Teardown
+}
+
+/** What the section's rows stand on: the build, the certificate and logins, and the trivial upstream. */
+export async function openOverheadStack(settings: BenchSettings): Promise<OverheadStack> {
+  const teardown = createTeardown(log)
+  try {
+    const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-overhead-'))
+    teardown.add(() => rmSync(dir, { recursive: true, force: true }))
+    log("compiling the proxy and the bench's servers (tsc -p tsconfig.build.json and bench/build.ts BENCH_ENTRIES)")
+    const build = await buildForBench(`bench-overhead-${randomBytes(4).toString('hex')}`)
+    teardown.add(build.remove)
+    const credentials = await makeSharedCredentials(dir, settings.bcryptCost, settings.lowBcryptCost)
+    const { upstream, origin } = await startTrivialUpstream(build.dir, dir, await freePort())
+    teardown.add(() => upstream.stop())
+    const scenarios = buildOverheadScenarios(settings.overheadScenarios)
+    const context: TargetContext = {
+      dir,
+      buildDir: build.dir,
+      identitySecret: randomBytes(32).toString('base64url'),
+      credentials,
+      apiOrigin: origin,
+      scenarios,
+      settings,
+      // Nothing verifies the signatures here; nginx's and Caddy's tables are still remade before each run.
+      identityMaxAgeSeconds: Math.min(600, Math.max(60, settings.seconds + 30)),
+    }
+    return { context, scenarios, upstream, teardown }
+  } catch (error) {
+    killAllStarted()
+    await teardown.close()
+    throw error
+  }
 }
 
 export async function measureEdgeOverhead(settings: BenchSettings, outputDir: string): Promise<EdgeOverheadSection> {
@@ -196,35 +239,15 @@ export async function measureEdgeOverhead(settings: BenchSettings, outputDir: st
       ? `Caddy ${(await requireTool(CADDY, ['version'], 'apt-get install caddy')).split(' ')[0]}`
       : 'Caddy not run',
   ]
-  const teardown = createTeardown(log)
+  const { context, scenarios, upstream, teardown } = await openOverheadStack(settings)
   const targets: OverheadTarget[] = []
   try {
-    const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-overhead-'))
-    teardown.add(() => rmSync(dir, { recursive: true, force: true }))
-    log("compiling the proxy and the bench's servers (tsc -p tsconfig.build.json and bench/build.ts BENCH_ENTRIES)")
-    const build = await buildForBench(`bench-overhead-${randomBytes(4).toString('hex')}`)
-    teardown.add(build.remove)
-    const credentials = await makeSharedCredentials(dir, settings.bcryptCost, settings.lowBcryptCost)
-    const { upstream, origin } = await startTrivialUpstream(build.dir, dir, await freePort())
-    teardown.add(() => upstream.stop())
     // Stopped before the upstream (teardown runs in reverse).
     teardown.add(async () => {
       for (const target of targets.reverse()) {
         await target.stop().catch((error: Error) => log(`stopping ${target.id}: ${error.message}`))
       }
     })
-    const scenarios = buildOverheadScenarios(settings.overheadScenarios)
-    const context: TargetContext = {
-      dir,
-      buildDir: build.dir,
-      identitySecret: randomBytes(32).toString('base64url'),
-      credentials,
-      apiOrigin: origin,
-      scenarios,
-      settings,
-      // Nothing verifies the signatures here; nginx's and Caddy's tables are still remade before each run.
-      identityMaxAgeSeconds: Math.min(600, Math.max(60, settings.seconds + 30)),
-    }
     for (const id of wanted) {
       log(`starting ${id}`)
       const target = await startRow(id, context, upstream, step => teardown.add(step))
@@ -243,7 +266,7 @@ export async function measureEdgeOverhead(settings: BenchSettings, outputDir: st
       log(`TLS session resumption: ${target.label}`)
       resumption.set(
         target.id,
-        await measureResumption(new URL('/health', target.origin), credentials.caCert).catch(
+        await measureResumption(new URL('/health', target.origin), context.credentials.caCert).catch(
           (error: Error) => `⚠ ${error.message}`,
         ),
       )

@@ -6,8 +6,9 @@ import { startProcess, waitUntilAnswers } from '../processes.js'
 import { EDGE_HEADERS } from '../minimal-edge.js'
 import { edgeCredentials, type Target, type TargetContext } from './target.js'
 
-export async function startMinimalEdge(context: TargetContext, port: number): Promise<Target> {
-  const edge = startProcess('node-minimal', process.execPath, [join(context.buildDir, 'dist/bench/minimal-edge.js')], {
+export async function startMinimalEdge(context: TargetContext, port: number, nodeArgs: string[] = []): Promise<Target> {
+  const entry = join(context.buildDir, 'dist/bench/minimal-edge.js')
+  const edge = startProcess('node-minimal', process.execPath, [...nodeArgs, entry], {
     cwd: ROOT,
     logFile: join(context.dir, 'node-minimal.log'),
     env: {
@@ -41,6 +42,7 @@ export async function startMinimalEdge(context: TargetContext, port: number): Pr
       'HSTS, nosniff and X-Frame-Options only',
       'no request ids from clients, metrics, ' +
         'logs, Cache-Status detail, conditional requests, collapsed misses, per-user upstream shares or timeouts',
+      'Accept-Encoding read by name (no q-values or identity); coded variants expire with their entry, not dropped when it is replaced',
     ],
     prepare: async scenario => edgeCredentials(scenario),
     expectedHeaders(scenario) {

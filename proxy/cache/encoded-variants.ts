@@ -1,5 +1,5 @@
 // The coded variants of cached responses (zstd, Brotli, gzip): each kept as an entry of its own beside the
-// uncoded one, under the same key plus its coding, so the store's entry and byte limits (and a tenant's
+// uncoded one, under the same key id in a segment per coding, so the store's entry and byte limits (and a tenant's
 // generation, which every key holds) bound and invalidate them like any entry. Made once, on the first request
 // that asks for the coding; every later hit for that coding costs no compression.
 import { encodeSync } from '../compression/codecs.js'
@@ -7,9 +7,10 @@ import type { Encoding } from '../compression/negotiation.js'
 import { responseVaries, varyWithAcceptEncoding, weakEtag, type CompressionSettings } from '../compression/policy.js'
 import type { CacheKey, CachedResponse, ResponseStore } from './response-store.js'
 
+// The same id as the entry's, so the store hashes it once for the entry and all its variants (flatKey).
 export const variantKey = (key: CacheKey, encoding: Encoding): CacheKey => ({
-  segment: key.segment,
-  id: `${key.id}\n${encoding}`,
+  segment: `${key.segment}-${encoding}`,
+  id: key.id,
 })
 
 export class EncodedVariants {

@@ -54,10 +54,15 @@ export interface StoreOptions {
 /**
  * Keys are hashed: URLs can be long and hold anything, store keys should not. One-shot crypto.hash gives the
  * digest a Hash object gives (Redis keys stay the same across versions) at a fraction of the cost: it runs on
- * every lookup and was ~2.5 % of a cache hit's CPU (npm run bench, BENCH_PROFILE=1).
+ * every lookup and was ~2.5 % of a cache hit's CPU (npm run bench, BENCH_PROFILE=1). The last id's digest is
+ * kept: a request's lookups and stores (an entry and its coded variants) all name one id, in other segments.
  */
-export const flatKey = (key: CacheKey | string): string =>
-  typeof key === 'string' ? key : `${key.segment}:${hash('sha256', key.id, 'base64url')}`
+let last: { id: string; digest: string } | undefined
+export function flatKey(key: CacheKey | string): string {
+  if (typeof key === 'string') return key
+  if (key.id !== last?.id) last = { id: key.id, digest: hash('sha256', key.id, 'base64url') }
+  return `${key.segment}:${last.digest}`
+}
 
 const HEADER_OVERHEAD_BYTES = 512
 

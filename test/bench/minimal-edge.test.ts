@@ -1,9 +1,10 @@
 // The minimal Node edge's decisions, in process (plain HTTP in front of a recording upstream): who is let in,
-// what is cached and for how long, and that what it forwards is signed as the proxy signs it.
+// what is cached and for how long, that what it forwards is signed as the proxy signs it, and what it codes.
 import t, { type Test } from 'tap'
 import { hash } from 'bcryptjs'
 import { createServer, type IncomingHttpHeaders, type RequestListener, type Server } from 'node:http'
 import { request } from 'undici'
+import { gunzipSync, zstdDecompressSync } from 'node:zlib'
 import { verifyIdentity } from '../../common/identity-signature.js'
 import { parseHtpasswd } from '../../proxy/auth/htpasswd.js'
 import {
@@ -14,7 +15,8 @@ import {
   sharedLifetime,
   type Entry,
 } from '../../bench/minimal-edge.js'
-import { trivialAnswer } from '../../bench/trivial-upstream.js'
+import { minimalCoding } from '../../bench/minimal-compression.js'
+import { PAGE_ETAG, PROJECT_PAGE, trivialAnswer } from '../../bench/trivial-upstream.js'
 
 const SECRET = 'a-secret-of-at-least-thirty-two-characters'
 const basic = (login: string, password: string): string =>
@@ -134,4 +136,38 @@ t.test('the cache forgets expired entries and the oldest past its size', async t
   cache.set('c', entry(2000))
   t.equal(cache.get('a', 1000), undefined, 'evicted: the oldest of three')
   t.ok(cache.get('c', 1000))
+})
+
+t.test('the page is coded as asked, missed or hit, with Vary, a weak ETag and its coded length', async t => {
+  const { origin, seen } = await edge(t)
+  const authorization = basic('alice@acme', 'right')
+  const decode = { gzip: gunzipSync, zstd: zstdDecompressSync }
+  for (const url of ['/api/v1/x?body=page&cache=no', '/api/v1/x?body=page', '/api/v1/x?body=page']) {
+    for (const coding of ['gzip', 'zstd'] as const) {
+      const response = await request(`${origin}${url}`, { headers: { authorization, 'accept-encoding': coding } })
+      const body = Buffer.from(await response.body.arrayBuffer())
+      t.equal(response.headers['content-encoding'], coding, `${url}, ${coding}`)
+      t.equal(response.headers.vary, 'Accept-Encoding')
+      t.equal(response.headers.etag, `W/${PAGE_ETAG}`)
+      t.equal(Number(response.headers['content-length']), body.length)
+      t.same(decode[coding](body), PROJECT_PAGE)
+    }
+  }
+  t.equal(seen.length, 3, 'the cacheable page was fetched once; its zstd variant made on the first hit')
+  const plain = await request(`${origin}/api/v1/x?body=page`, { headers: { authorization } })
+  t.same(Buffer.from(await plain.body.arrayBuffer()), PROJECT_PAGE, 'uncoded for a client that does not ask')
+  t.equal(plain.headers['content-encoding'], undefined)
+  t.equal(plain.headers.vary, 'Accept-Encoding')
+  t.equal(plain.headers.etag, PAGE_ETAG)
+  const small = await request(`${origin}/api/v1/x`, { headers: { authorization, 'accept-encoding': 'gzip' } })
+  await small.body.dump()
+  t.equal(small.headers['content-encoding'], undefined, 'a body under COMPRESSION_MIN_BYTES goes uncoded')
+})
+
+t.test('Accept-Encoding read by name, ours preferred zstd first', async t => {
+  t.equal(minimalCoding(undefined), undefined)
+  t.equal(minimalCoding('gzip, deflate, br, zstd'), 'zstd')
+  t.equal(minimalCoding('gzip, br'), 'br')
+  t.equal(minimalCoding('x-gzip'), 'gzip')
+  t.equal(minimalCoding('deflate'), undefined)
 })

@@ -19,6 +19,19 @@ t.test('a key is its segment and the base64url SHA-256 of its id, as before', as
   t.equal(flatKey('plain'), 'plain', "string keys (@fastify/caching's own) are used as they are")
 })
 
+t.test("the last id's digest, kept, is the one for that id alone, whatever the segment", async t => {
+  const digest = (id: string): string => createHash('sha256').update(id).digest('base64url')
+  for (const [segment, id] of [
+    ['a', 'one'],
+    ['b', 'one'],
+    ['a', 'two'],
+    ['a', 'one'],
+    ['c', ''],
+  ]) {
+    t.equal(flatKey({ segment: segment!, id: id! }), `${segment}:${digest(id!)}`, `${segment} ${id}`)
+  }
+})
+
 t.test('the memory store finds an entry by an equal key and not by another', async t => {
   const store = memoryResponseStore({ maxEntries: 10, maxBytes: 1 << 20, onError: () => {} })
   const now = Date.now()
