@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { dirname, join, resolve } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import { migrate } from './migrate.js'
-import { initdbSnapshot } from './pglite-snapshot.js'
+import { createEmptyPglite } from './pglite-snapshot.js'
 import { seedDemoData } from './seed.js'
 import { pgliteSession } from './sql-session.js'
 
@@ -90,7 +90,7 @@ export async function openEmbedded(
     // A new database starts from the cached initdb snapshot (the same files PGlite's own initdb would write),
     // seconds sooner; a folder that already holds one (PG_VERSION, as PGlite checks) is opened as it is.
     const isNew = dataDir === undefined || !existsSync(join(dataDir, 'PG_VERSION'))
-    const db = await PGlite.create({ dataDir, loadDataDir: isNew ? await initdbSnapshot() : undefined })
+    const db = isNew ? await createEmptyPglite(dataDir) : await PGlite.create({ dataDir })
     const session = pgliteSession(db)
     if (migrateOnOpen || seed) await migrate(session)
     if (seed) await seedDemoData(session)
