@@ -3,8 +3,9 @@
 // a fraction of that. Nothing is migrated in it: every database made from it still runs the migrations.
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
+import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 
@@ -15,7 +16,7 @@ const pgliteDir = dirname(dirname(createRequire(import.meta.url).resolve('@elect
 const pgliteVersion = (JSON.parse(readFileSync(join(pgliteDir, 'package.json'), 'utf8')) as { version: string }).version
 
 export const SNAPSHOT_CACHE_DIR = join(pgliteDir, '..', '..', '.cache', 'gatehouse')
-// Uncompressed: 40 MB on disk, but loading it was 1.5–2 s faster than the 4.5 MB gzip one on this 2-core machine.
+// Uncompressed (40 MB): a 4.5 MB gzip one loaded no faster here (1.0–2.6 s of CPU against 1.0–2.2 s, 3 runs each).
 export const snapshotFile = (cacheDir = SNAPSHOT_CACHE_DIR): string =>
   join(cacheDir, `pglite-${pgliteVersion}-initdb.tar`)
 
@@ -38,14 +39,28 @@ class BytesBlob extends Blob {
   }
 }
 
-async function makeSnapshot(file: string): Promise<Blob> {
-  const db = await PGlite.create()
-  let tarball: Uint8Array
+/**
+ * initdb into a scratch folder, shut down, then tarred without starting Postgres again (`noInitDb`). A tarball of
+ * a running database would need crash recovery on every load: a second more of CPU each, and the recovery
+ * progress timer Postgres arms (setitimer, a Node timeout here) kept every process that opened one alive.
+ */
+async function initdbTarball(): Promise<Uint8Array> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-initdb-'))
   try {
-    tarball = new Uint8Array(await (await db.dumpDataDir('none')).arrayBuffer())
+    await (await PGlite.create({ dataDir })).close()
+    const stopped = await PGlite.create({ dataDir, noInitDb: true })
+    try {
+      return new Uint8Array(await (await stopped.dumpDataDir('none')).arrayBuffer())
+    } finally {
+      await stopped.close()
+    }
   } finally {
-    await db.close()
+    await rm(dataDir, { recursive: true, force: true })
   }
+}
+
+async function makeSnapshot(file: string): Promise<Blob> {
+  const tarball = await initdbTarball()
   // Written to a name of its own and renamed into place: test files start many processes at once, and none of
   // them may read a half-written snapshot. Two that both miss both write it; the last rename wins, same bytes.
   const partial = `${file}.${process.pid}-${randomBytes(4).toString('hex')}.partial`
