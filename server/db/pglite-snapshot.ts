@@ -13,12 +13,13 @@ import { PGlite } from '@electric-sql/pglite'
 // holds it (as other tools' caches do), so reinstalling or upgrading PGlite leaves no stale snapshot behind.
 // Resolved through the CommonJS entry: the package's exports do not include its package.json.
 const pgliteDir = dirname(dirname(createRequire(import.meta.url).resolve('@electric-sql/pglite')))
-const pgliteVersion = (JSON.parse(readFileSync(join(pgliteDir, 'package.json'), 'utf8')) as { version: string }).version
 
 export const SNAPSHOT_CACHE_DIR = join(pgliteDir, '..', '..', '.cache', 'gatehouse')
 // Uncompressed (40 MB): a 4.5 MB gzip one loaded no faster here (1.0–2.6 s of CPU against 1.0–2.2 s, 3 runs each).
-export const snapshotFile = (cacheDir = SNAPSHOT_CACHE_DIR): string =>
-  join(cacheDir, `pglite-${pgliteVersion}-initdb.tar`)
+export function snapshotFile(cacheDir = SNAPSHOT_CACHE_DIR): string {
+  const { version } = JSON.parse(readFileSync(join(pgliteDir, 'package.json'), 'utf8')) as { version: string }
+  return join(cacheDir, `pglite-${version}-initdb.tar`)
+}
 
 /**
  * A Blob whose `arrayBuffer()`, the one read PGlite makes of `loadDataDir`, answers from memory: Node's own
