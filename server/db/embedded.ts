@@ -1,10 +1,11 @@
 // The embedded default: real Postgres compiled to WebAssembly, in-process, with its files in DATA_DIR.
 // Migrations run as the session's superuser (the owner); the app then switches to the non-owner role,
 // so row-level security applies exactly as on a Postgres server.
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { dirname, resolve } from 'node:path'
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import { migrate } from './migrate.js'
+import { createEmptyPglite } from './pglite-snapshot.js'
 import { seedDemoData } from './seed.js'
 import { pgliteSession } from './sql-session.js'
 
@@ -86,7 +87,10 @@ export async function openEmbedded(
   const release = dataDir === undefined ? () => {} : claimDataDir(dataDir)
   try {
     if (dataDir !== undefined) mkdirSync(dataDir, { recursive: true })
-    const db = await PGlite.create(dataDir === undefined ? {} : { dataDir })
+    // A new database starts from the cached initdb snapshot (the same files PGlite's own initdb would write),
+    // seconds sooner; a folder that already holds one (PG_VERSION, as PGlite checks) is opened as it is.
+    const isNew = dataDir === undefined || !existsSync(join(dataDir, 'PG_VERSION'))
+    const db = isNew ? await createEmptyPglite(dataDir) : await PGlite.create({ dataDir })
     const session = pgliteSession(db)
     if (migrateOnOpen || seed) await migrate(session)
     if (seed) await seedDemoData(session)

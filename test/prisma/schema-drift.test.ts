@@ -2,10 +2,10 @@
 // generated from) in step. It reads the schema with Prisma's own parser and compares every table, column
 // type, nullability, enum, index and foreign key with what the migrated database really has.
 import { readFile } from 'node:fs/promises'
-import { PGlite } from '@electric-sql/pglite'
 import internals from '@prisma/internals'
 import t from 'tap'
 import { migrate } from '../../server/db/migrate.js'
+import { createEmptyPglite } from '../../server/db/pglite-snapshot.js'
 import { pgliteSession, type SqlSession } from '../../server/db/sql-session.js'
 import { forEachBackend } from '../helpers/backends.js'
 
@@ -217,7 +217,7 @@ forEachBackend(t, async (t, backend) => {
 
 // The comparison itself must notice drift: break a migrated copy in each way and expect each break reported.
 t.test('drift is reported, naming what differs', async t => {
-  const db = await PGlite.create()
+  const db = await createEmptyPglite()
   t.teardown(() => db.close())
   const session = pgliteSession(db)
   await migrate(session)

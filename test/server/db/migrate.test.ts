@@ -1,15 +1,15 @@
 // The applier stands in for `prisma migrate deploy`: it must apply each migration once, in order, record
 // it the way Prisma does (so the CLI agrees), stop at a failure and stay stopped, and not race itself.
 // Every test gets an empty database of its own: a throwaway one created on the Postgres server (when the
-// suite has one) and an in-memory PGlite.
+// suite has one) and an in-memory PGlite, loaded from the initdb snapshot: initialised, never migrated.
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdtemp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { PGlite } from '@electric-sql/pglite'
 import pg from 'pg'
 import t, { type Test } from 'tap'
 import { migrate, MigrationError, MIGRATIONS_DIR } from '../../../server/db/migrate.js'
+import { createEmptyPglite } from '../../../server/db/pglite-snapshot.js'
 import { pgliteSession, pgSession, type SqlSession } from '../../../server/db/sql-session.js'
 import { postgresUrls } from '../../helpers/backends.js'
 
@@ -45,7 +45,7 @@ const postgresDatabase =
 
 // PGlite is a single connection: `connect` hands out that one connection again.
 const pgliteDatabase: OpenDatabase = async t => {
-  const db = await PGlite.create()
+  const db = await createEmptyPglite()
   t.teardown(() => db.close())
   return { connect: async () => pgliteSession(db) }
 }
