@@ -2,8 +2,8 @@
 // inline source map, so the coverage carries no empty text and v8-to-istanbul reads the file the map names.
 const INLINE_MAP = /\/\/# sourceMappingURL=data:application\/json;base64,([A-Za-z0-9+/=]+)\s*$/
 
-export async function load(url, context, nextLoad) {
-  const result = await nextLoad(url, context)
+/** The loaded module with its inline map mended, or as it was. */
+function mended(url, result) {
   if (!url.startsWith('file:') || !/\.[cm]?tsx?$/.test(url) || result.source == null) return result
   const source = typeof result.source === 'string' ? result.source : Buffer.from(result.source).toString('utf8')
   const match = INLINE_MAP.exec(source)
@@ -16,4 +16,14 @@ export async function load(url, context, nextLoad) {
     ...result,
     source: `${source.slice(0, match.index)}//# sourceMappingURL=data:application/json;base64,${inline}\n`,
   }
+}
+
+/** For module.registerHooks (in-thread, as tsx ≥ 4.20 registers its own): wraps tsx's load when registered after it. */
+export function loadSync(url, context, nextLoad) {
+  return mended(url, nextLoad(url, context))
+}
+
+/** For module.register (off-thread), where tsx registers that way. */
+export async function load(url, context, nextLoad) {
+  return mended(url, await nextLoad(url, context))
 }
