@@ -2,7 +2,7 @@
 // Writes to tenant_domains set the tenant for the transaction: FORCE ROW LEVEL SECURITY holds for the owner too.
 import { checkHostname } from '../../common/hostname.js'
 import type { Plan } from '../../common/plans.js'
-import { MAX_DOMAINS_PER_TENANT } from '../services/domains.js'
+import { DOMAIN_CLAIM_TURN_SQL, MAX_DOMAINS_PER_TENANT } from '../services/domains.js'
 import type { SqlSession } from './sql-session.js'
 import { TenantNotFoundError } from './tenant-data.js'
 
@@ -51,6 +51,7 @@ export async function addTenantDomain(session: SqlSession, slug: string, input: 
   const hostname = validHostnameOrRefuse(input)
   const id = await tenantId(session, slug)
   return asTenant(session, id, async () => {
+    await session.query(DOMAIN_CLAIM_TURN_SQL, [id])
     const [count] = await session.query<{ n: number }>(
       'SELECT count(*)::int AS n FROM tenant_domains WHERE tenant_id = $1',
       [id],

@@ -11,6 +11,12 @@ import { isoTimestamp } from './iso-timestamp.js'
 /** Enough for any real tenant; a cap so one tenant cannot make the edge's lookups or ACME orders unbounded. */
 export const MAX_DOMAINS_PER_TENANT = 50
 
+/**
+ * Taken before counting a tenant's domains, by every path that claims one (the API and `domain:add`): claims of
+ * one tenant take turns until each commits, since two counting at once would both see room for one more.
+ */
+export const DOMAIN_CLAIM_TURN_SQL = "SELECT pg_advisory_xact_lock(hashtextextended('tenant-domains:' || $1, 0))"
+
 export function validHostname(input: string): string {
   const check = checkHostname(input)
   if (!check.ok) throw new Errors.InvalidInput(`hostname "${input.slice(0, 100)}" ${check.reason}`)
@@ -36,8 +42,7 @@ export function createDomainService(db: AppDatabaseClient) {
       const hostname = validHostname(input)
       const domain = await db
         .$withTenant(tenantId, async tx => {
-          // Claims of one tenant take turns until they commit: two counting at once would both see room for one.
-          await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`tenant-domains:${tenantId}`}, 0))`
+          await tx.$executeRawUnsafe(DOMAIN_CLAIM_TURN_SQL, tenantId)
           if ((await tx.tenantDomain.count()) >= MAX_DOMAINS_PER_TENANT) {
             throw new Errors.Conflict(`A tenant may have at most ${MAX_DOMAINS_PER_TENANT} domains; remove one first`)
           }
