@@ -1,8 +1,9 @@
 // The answers to ACME challenges in flight: HTTP-01 key authorizations by token (served on the HTTP port)
 // and TLS-ALPN-01 certificates by host name (served on the HTTPS port to `acme-tls/1` handshakes). Kept in
 // this process, and in shared storage too when there is one, since the CA may reach any proxy.
-import acme from 'acme-client'
+import type { Authorization } from 'acme-client'
 import type { TlsMaterial } from '../local-ca.js'
+import { loadAcmeClient } from './acme-client-module.js'
 import type { AcmeStorage } from './storage.js'
 
 export type ChallengeKind = 'http-01' | 'tls-alpn-01'
@@ -29,9 +30,10 @@ export class Challenges {
   constructor(private readonly storage?: AcmeStorage) {}
 
   /** acme-client's challengeCreateFn: makes the answer available before the CA is told to look. */
-  async present(authz: acme.Authorization, challenge: AcmeChallengeRef, keyAuthorization: string): Promise<void> {
+  async present(authz: Authorization, challenge: AcmeChallengeRef, keyAuthorization: string): Promise<void> {
     if (challenge.type === 'http-01') await this.put('http-01', challenge.token, keyAuthorization)
     else if (challenge.type === 'tls-alpn-01') {
+      const acme = await loadAcmeClient()
       const [key, cert] = await acme.crypto.createAlpnCertificate(authz, keyAuthorization)
       const answer = JSON.stringify({ key: key.toString(), cert: cert.toString() })
       await this.put('tls-alpn-01', authz.identifier.value.toLowerCase(), answer)
@@ -39,7 +41,7 @@ export class Challenges {
   }
 
   /** acme-client's challengeRemoveFn. */
-  async remove(authz: acme.Authorization, challenge: AcmeChallengeRef): Promise<void> {
+  async remove(authz: Authorization, challenge: AcmeChallengeRef): Promise<void> {
     if (challenge.type === 'http-01') await this.put('http-01', challenge.token, undefined)
     else if (challenge.type === 'tls-alpn-01') {
       await this.put('tls-alpn-01', authz.identifier.value.toLowerCase(), undefined)

@@ -3,10 +3,11 @@
 // @see https://github.com/publishlab/node-acme-client
 import { Agent } from 'node:https'
 import { rootCertificates } from 'node:tls'
-import acme from 'acme-client'
+import type { Client } from 'acme-client'
 import type { FastifyBaseLogger } from 'fastify'
 import type { AcmeChallenge } from '../../config.js'
 import type { TlsMaterial } from '../local-ca.js'
+import { loadAcmeClient, type Acme } from './acme-client-module.js'
 import type { AcmeChallengeRef, Challenges } from './challenges.js'
 import type { AcmeStorage } from './storage.js'
 
@@ -36,27 +37,41 @@ export function issuerKey(directoryUrl: string): string {
 }
 
 export class AcmeIssuer implements Issuer {
-  private client: acme.Client | undefined
+  private client: Client | undefined
   private readonly prefix: string
+
+  private configured: Promise<Acme> | undefined
 
   constructor(private readonly options: AcmeIssuerOptions) {
     this.prefix = issuerKey(options.directoryUrl)
-    // acme-client has one HTTP client for the process: a private CA's root is added to it once, beside the usual ones.
-    if (options.caCert !== undefined) {
-      acme.axios.defaults.httpsAgent = new Agent({ ca: [...rootCertificates, options.caCert] })
-    }
-    acme.setLogger(message => options.log.debug({ acme: message }, 'acme-client'))
-    // Its own retries wait 5 s, 10 s… per request and would hide an unreachable CA for minutes: one quick retry for
-    // a blip, then the order fails and the manager's backoff (with jitter, visible in logs and metrics) takes over.
-    type RetrySettings = { acmeSettings: { retryMaxAttempts: number; retryDefaultDelay: number } }
-    const settings = (acme.axios.defaults as unknown as RetrySettings).acmeSettings
-    settings.retryMaxAttempts = 1
-    settings.retryDefaultDelay = 1
-    acme.axios.defaults.timeout = 30_000
   }
 
-  private async account(): Promise<acme.Client> {
+  /** acme-client, loaded on the first order and set up for this issuer. */
+  private acme(): Promise<Acme> {
+    this.configured ??= loadAcmeClient().then(acme => {
+      const { options } = this
+      // acme-client has one HTTP client for the process: a private CA's root is added to it once, beside the usual
+      // ones.
+      if (options.caCert !== undefined) {
+        acme.axios.defaults.httpsAgent = new Agent({ ca: [...rootCertificates, options.caCert] })
+      }
+      acme.setLogger(message => options.log.debug({ acme: message }, 'acme-client'))
+      // Its own retries wait 5 s, 10 s… per request and would hide an unreachable CA for minutes: one quick retry
+      // for a blip, then the order fails and the manager's backoff (with jitter, visible in logs and metrics) takes
+      // over.
+      type RetrySettings = { acmeSettings: { retryMaxAttempts: number; retryDefaultDelay: number } }
+      const settings = (acme.axios.defaults as unknown as RetrySettings).acmeSettings
+      settings.retryMaxAttempts = 1
+      settings.retryDefaultDelay = 1
+      acme.axios.defaults.timeout = 30_000
+      return acme
+    })
+    return this.configured
+  }
+
+  private async account(): Promise<Client> {
     if (this.client !== undefined) return this.client
+    const acme = await this.acme()
     const { storage } = this.options
     const keyName = `${this.prefix}/account.key`
     let accountKey = await storage.get(keyName)
@@ -86,6 +101,7 @@ export class AcmeIssuer implements Issuer {
 
   async obtain(names: string[]): Promise<TlsMaterial> {
     const client = await this.account()
+    const acme = await this.acme()
     const key = await acme.crypto.createPrivateEcdsaKey()
     const [, csr] = await acme.crypto.createCsr({ commonName: names[0], altNames: names }, key)
     const { responders } = this.options
@@ -98,7 +114,7 @@ export class AcmeIssuer implements Issuer {
     return { key: key.toString(), cert }
   }
 
-  private async autoOrder(client: acme.Client, csr: Buffer, responders: Challenges): Promise<string> {
+  private async autoOrder(client: Client, csr: Buffer, responders: Challenges): Promise<string> {
     return await client.auto({
       csr,
       email: this.options.email,
