@@ -3,11 +3,12 @@
 import { join } from 'node:path'
 import { ROOT } from '../build.js'
 import { startProcess, waitUntilAnswers } from '../processes.js'
+import { startProxyFlags } from './gatehouse.js'
 import { edgeCredentials, type Target, type TargetContext } from './target.js'
 
 export async function startBareForward(context: TargetContext, port: number, nodeArgs: string[] = []): Promise<Target> {
   const entry = join(context.buildDir, 'dist/bench/bare-forward.js')
-  const bare = startProcess('node-bare', process.execPath, [...nodeArgs, entry], {
+  const bare = startProcess('node-bare', process.execPath, [...startProxyFlags(context.buildDir), ...nodeArgs, entry], {
     cwd: ROOT,
     logFile: join(context.dir, 'node-bare.log'),
     env: {

@@ -1,5 +1,6 @@
 // Our edge proxy, compiled, as production runs it: one Node process, or (PROXY_WORKERS=auto) one per core.
 // Rate limits are per user at a budget no run reaches (1e9 per minute), so the counting is done but never refuses.
+import { readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { startProcess, waitUntilAnswers } from '../processes.js'
@@ -17,6 +18,24 @@ export interface GatehouseOptions {
   baseline?: { buildDir: string; commit: string }
 }
 
+const PROXY_ENTRY = 'dist/proxy/main.js'
+
+/**
+ * The node flags `npm run start:proxy` gives the proxy in that build's package.json (its V8 heap settings), so the
+ * bench runs each build as production runs it; compose and the Kubernetes manifests are held to the same command.
+ * The Node floors (bare forwarder, minimal edge) run under them too: the same GC settings, so what differs is code.
+ */
+export function startProxyFlags(buildDir: string): string[] {
+  const { scripts } = JSON.parse(readFileSync(join(buildDir, 'package.json'), 'utf8')) as {
+    scripts: Record<string, string | undefined>
+  }
+  const words = scripts['start:proxy']?.trim().split(/\s+/) ?? []
+  if (words[0] !== 'node' || words.at(-1) !== PROXY_ENTRY) {
+    throw new Error(`${buildDir}/package.json: start:proxy is not "node [flags] ${PROXY_ENTRY}"`)
+  }
+  return words.slice(1, -1)
+}
+
 export async function startGatehouse(context: TargetContext, options: GatehouseOptions): Promise<Target> {
   const id =
     options.baseline !== undefined ? 'gatehouse-baseline' : options.allCores ? 'gatehouse-all-cores' : 'gatehouse'
@@ -25,7 +44,7 @@ export async function startGatehouse(context: TargetContext, options: GatehouseO
   const proxy = startProcess(
     name,
     process.execPath,
-    [...(options.nodeArgs ?? []), join(buildDir, 'dist/proxy/main.js')],
+    [...startProxyFlags(buildDir), ...(options.nodeArgs ?? []), join(buildDir, PROXY_ENTRY)],
     {
       cwd: buildDir,
       logFile: join(context.dir, `${name}.log`),

@@ -3,25 +3,31 @@
 import { join } from 'node:path'
 import { ROOT } from '../build.js'
 import { startProcess, waitUntilAnswers } from '../processes.js'
+import { startProxyFlags } from './gatehouse.js'
 import { EDGE_HEADERS } from '../minimal-edge.js'
 import { edgeCredentials, type Target, type TargetContext } from './target.js'
 
 export async function startMinimalEdge(context: TargetContext, port: number, nodeArgs: string[] = []): Promise<Target> {
   const entry = join(context.buildDir, 'dist/bench/minimal-edge.js')
-  const edge = startProcess('node-minimal', process.execPath, [...nodeArgs, entry], {
-    cwd: ROOT,
-    logFile: join(context.dir, 'node-minimal.log'),
-    env: {
-      ...process.env,
-      NODE_ENV: 'production',
-      MINIMAL_PORT: String(port),
-      MINIMAL_UPSTREAM: context.apiOrigin,
-      MINIMAL_CERT_FILE: context.credentials.certChainFile,
-      MINIMAL_KEY_FILE: context.credentials.keyFile,
-      MINIMAL_HTPASSWD_FILE: context.credentials.htpasswd.file,
-      MINIMAL_IDENTITY_SECRET: context.identitySecret,
+  const edge = startProcess(
+    'node-minimal',
+    process.execPath,
+    [...startProxyFlags(context.buildDir), ...nodeArgs, entry],
+    {
+      cwd: ROOT,
+      logFile: join(context.dir, 'node-minimal.log'),
+      env: {
+        ...process.env,
+        NODE_ENV: 'production',
+        MINIMAL_PORT: String(port),
+        MINIMAL_UPSTREAM: context.apiOrigin,
+        MINIMAL_CERT_FILE: context.credentials.certChainFile,
+        MINIMAL_KEY_FILE: context.credentials.keyFile,
+        MINIMAL_HTPASSWD_FILE: context.credentials.htpasswd.file,
+        MINIMAL_IDENTITY_SECRET: context.identitySecret,
+      },
     },
-  })
+  )
   const origin = `https://127.0.0.1:${port}`
   await waitUntilAnswers(edge, `${origin}/health`, { caCert: context.credentials.caCert })
   const edgeHeaders = Object.fromEntries(

@@ -14,8 +14,12 @@ import { generatedProject, interpolate, interpolated, networksOf, rawCompose, ty
 const project = generatedProject(t)
 const compose = interpolated(project.env)
 const services = compose.services
+/** The services that run `script` with node (whatever node flags come before it). */
 const byCommand = (script: string): string[] =>
-  Object.keys(services).filter(name => services[name]!.command?.join(' ') === `node ${script}`)
+  Object.keys(services).filter(name => {
+    const command = services[name]!.command
+    return command?.[0] === 'node' && command.at(-1) === script
+  })
 const apis = byCommand('dist/server/main.js')
 const [proxyName] = byCommand('dist/proxy/main.js')
 const proxy = services[proxyName!]!
