@@ -9,32 +9,21 @@ import type { ProxyConfig } from './config.js'
 import type { TlsMaterial } from './tls/local-ca.js'
 import { closeChallengeConnections, type SniSelection } from './tls/acme/sni.js'
 import { TLS_OPTIONS } from './tls/tls-options.js'
-import edgeAuth from './plugins/edge-auth.js'
 import edgeMetrics from './plugins/edge-metrics.js'
-import edgeRateLimit from './plugins/edge-rate-limit.js'
-import forward from './plugins/forward.js'
 import http2RequestDeadline from './plugins/http2-request-deadline.js'
 import problemDetails from './plugins/problem-details.js'
 import redis from './plugins/redis.js'
 import requestContext, { requestIdFrom } from './plugins/request-context.js'
-import responseCache from './plugins/response-cache.js'
-import responseCompression from './plugins/response-compression.js'
 import securityHeaders, { rawClientErrorResponse } from './plugins/security-headers.js'
-import tenantDomain from './plugins/tenant-domain.js'
 import tenantFacts from './plugins/tenant-facts.js'
 import edgeTracing from './plugins/tracing.js'
 import healthRoutes from './routes/health.js'
-import { PROBLEMS, problemOf, sendProblem, sendRouteNotFound, statusOf } from '../common/problem.js'
+import { edgeRequestPath } from './request-path.js'
+import { PROBLEMS, problemOf, sendProblem, statusOf } from '../common/problem.js'
 import { applyServerTimeouts } from '../common/server-timeouts.js'
-
-/** What the edge forwards: the API's public surface, nothing else (not its /metrics, not /ready). */
-export const FORWARDED_PATHS = /^\/(api\/v1(\/|\?|$)|graphql(\?|$)|graphiql(\/|\?|$)|docs(\/|\?|$))/
 
 /** As Node's HTTP/1.1 parser allows (its default maxHeaderSize). */
 export const MAX_HEADER_BYTES = 16 * 1024
-
-/** Paths that could mean something else upstream than they do here: refused, not normalised. */
-const SUSPICIOUS_PATH = /(^|\/)\.{1,2}(\/|$)|%2e|%2f|%5c|\\/i
 
 export interface BuildProxyOptions {
   tls: TlsMaterial
@@ -134,46 +123,6 @@ export async function buildProxyApp(config: ProxyConfig, options: BuildProxyOpti
   })
 
   // Everything else needs a login, counts against a budget, may come from the cache, and goes upstream.
-  await app.register(async function edge(edgeApp) {
-    await edgeApp.register(edgeAuth, config.auth)
-    edgeApp.addHook('onRequest', edgeApp.edgeAuthenticate)
-    await edgeApp.register(tenantDomain, { ownNames: config.hostnames })
-    edgeApp.addHook('onResponse', (request, reply, done) => {
-      if (request.principal !== null) {
-        edgeApp.edgeMetrics.tenantRequests.inc({
-          tenant: request.principal.tenant,
-          status_class: `${Math.floor(reply.statusCode / 100)}xx`,
-        })
-      }
-      done()
-    })
-    // Only the API's public surface goes through; its /metrics and anything else stay internal.
-    edgeApp.addHook('onRequest', (request, reply, done) => {
-      const path = request.url.split('?')[0]!
-      if (SUSPICIOUS_PATH.test(path)) {
-        sendProblem(request, reply, PROBLEMS.BadPath)
-        return
-      }
-      if (!FORWARDED_PATHS.test(request.url)) {
-        sendRouteNotFound(request, reply)
-        return
-      }
-      done()
-    })
-    await edgeApp.register(edgeRateLimit, config.rateLimit)
-    if (config.compression.enabled) await edgeApp.register(responseCompression, config.compression)
-    await edgeApp.register(responseCache, { ...config.cache, compression: config.compression })
-    await edgeApp.register(forward, {
-      upstreams: config.upstreams,
-      timeouts: config.upstream,
-      identitySecret: config.identitySecret,
-      bodyLimitBytes: config.bodyLimitBytes,
-      bodyBufferMaxBytes: config.bodyBufferMaxBytes,
-      userMaxInFlight: config.userMaxInFlight,
-      onUpstreamResponse: edgeApp.responseCache.onUpstreamResponse,
-      onUpstreamError: edgeApp.responseCache.onUpstreamError,
-      ...(otlpEndpoint !== undefined ? { tracing: edgeApp.edgeTracing } : {}),
-    })
-  })
+  await app.register(async edgeApp => edgeRequestPath(edgeApp, config))
   return app
 }
