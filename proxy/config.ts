@@ -59,6 +59,11 @@ export const ProxyEnvSchema = Type.Object({
   }),
   IDENTITY_SECRET: Type.Optional(Type.String({ minLength: 32 })),
   HTPASSWD_FILE: Type.Optional(Type.String({ minLength: 1, description: 'Default DATA_DIR/htpasswd' })),
+  HTPASSWD_POLL_MS: Type.Integer({
+    default: 1000,
+    minimum: 10,
+    description: 'How often the credentials file is checked for changes',
+  }),
   AUTH_CACHE_TTL_SECONDS: Type.Integer({ default: 30, minimum: 0, maximum: 3600 }),
   AUTH_FAILURE_LIMIT: Type.Integer({ default: 10, minimum: 1, description: 'Failed logins per address per window' }),
   AUTH_FAILURE_WINDOW_SECONDS: Type.Integer({ default: 60, minimum: 1 }),
@@ -189,6 +194,7 @@ export interface ProxyConfig {
   identitySecret: string
   auth: {
     htpasswdFile: string
+    htpasswdPollMs: number
     cacheTtlMs: number
     failureLimit: number
     loginFailureLimit: number
@@ -338,6 +344,7 @@ export function loadProxyConfig(env: Record<string, string | undefined> = proces
     identitySecret: settings.IDENTITY_SECRET ?? readOrCreateSecret(join(settings.DATA_DIR, 'identity-secret')),
     auth: {
       htpasswdFile: settings.HTPASSWD_FILE ?? join(settings.DATA_DIR, 'htpasswd'),
+      htpasswdPollMs: settings.HTPASSWD_POLL_MS,
       cacheTtlMs: settings.AUTH_CACHE_TTL_SECONDS * 1000,
       failureLimit: settings.AUTH_FAILURE_LIMIT,
       loginFailureLimit: settings.AUTH_LOGIN_FAILURE_LIMIT,

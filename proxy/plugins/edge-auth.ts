@@ -33,15 +33,19 @@ declare module 'fastify' {
 export type UnauthenticatedCheck = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
 
 async function edgeAuth(app: FastifyInstance, options: ProxyConfig['auth']): Promise<void> {
-  const store = watchHtpasswd(options.htpasswdFile, ({ users, problems, error }) => {
-    if (error !== undefined) {
-      app.log.warn(
-        { file: options.htpasswdFile, error },
-        'credentials file unreadable: every login fails until it is fixed',
-      )
-    } else app.log.info({ file: options.htpasswdFile, users }, 'credentials loaded')
-    for (const problem of problems) app.log.warn({ file: options.htpasswdFile }, problem)
-  })
+  const store = watchHtpasswd(
+    options.htpasswdFile,
+    ({ users, problems, error }) => {
+      if (error !== undefined) {
+        app.log.warn(
+          { file: options.htpasswdFile, error },
+          'credentials file unreadable: every login fails until it is fixed',
+        )
+      } else app.log.info({ file: options.htpasswdFile, users }, 'credentials loaded')
+      for (const problem of problems) app.log.warn({ file: options.htpasswdFile }, problem)
+    },
+    { intervalMs: options.htpasswdPollMs },
+  )
   app.addHook('onClose', async () => store.close())
   const verifier = createCredentialVerifier(store, { cacheTtlMs: options.cacheTtlMs })
   const failures = createFailureLimiter({

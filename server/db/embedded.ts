@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { dirname, join, resolve } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import { migrate } from './migrate.js'
-import { createEmptyPglite } from './pglite-snapshot.js'
+import { createEmptyPglite, createMigratedPglite } from './pglite-snapshot.js'
 import { seedDemoData } from './seed.js'
 import { pgliteSession } from './sql-session.js'
 
@@ -87,12 +87,15 @@ export async function openEmbedded(
   const release = dataDir === undefined ? () => {} : claimDataDir(dataDir)
   try {
     if (dataDir !== undefined) mkdirSync(dataDir, { recursive: true })
-    // A new database starts from the cached initdb snapshot (the same files PGlite's own initdb would write),
-    // seconds sooner; a folder that already holds one (PG_VERSION, as PGlite checks) is opened as it is.
+    // A new database starts from a cached snapshot (the files PGlite's own initdb and our migrations would write),
+    // seconds sooner; a folder that already holds one (PG_VERSION, as PGlite checks) is opened as it is. Left to
+    // the caller, migrations start from initdb's. migrate() still runs: on a migrated snapshot it finds all applied.
     const isNew = dataDir === undefined || !existsSync(join(dataDir, 'PG_VERSION'))
-    const db = isNew ? await createEmptyPglite(dataDir) : await PGlite.create({ dataDir })
+    const migrated = migrateOnOpen || seed
+    const create = migrated ? createMigratedPglite : createEmptyPglite
+    const db = isNew ? await create(dataDir) : await PGlite.create({ dataDir })
     const session = pgliteSession(db)
-    if (migrateOnOpen || seed) await migrate(session)
+    if (migrated) await migrate(session)
     if (seed) await seedDemoData(session)
     if (asAppRole) await db.exec(`SET ROLE ${APP_ROLE}`)
     return {

@@ -1,13 +1,15 @@
-// A freshly initialised PGlite data folder, made once per PGlite version and reused: running initdb inside
-// WebAssembly takes seconds (a second PGlite instance runs initdb.wasm), loading the same files from a tarball
-// a fraction of that. Nothing is migrated in it: every database made from it still runs the migrations.
-import { randomBytes } from 'node:crypto'
+// Freshly initialised PGlite data folders, made once and reused: running initdb inside WebAssembly takes seconds
+// (a second PGlite instance runs initdb.wasm), loading the same files from a tarball a fraction of that. Two kinds:
+// initdb's alone (per PGlite version), and the same with the project's migrations applied (per migrations too).
+import { createHash, randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
+import { migrate, MIGRATIONS_DIR, readMigrations, type Migration } from './migrate.js'
+import { pgliteSession } from './sql-session.js'
 
 // Where the package is installed: its version names the snapshot, and the cache lives in the node_modules that
 // holds it (as other tools' caches do), so reinstalling or upgrading PGlite leaves no stale snapshot behind.
@@ -17,8 +19,20 @@ const pgliteDir = dirname(dirname(createRequire(import.meta.url).resolve('@elect
 export const SNAPSHOT_CACHE_DIR = join(pgliteDir, '..', '..', '.cache', 'gatehouse')
 // Uncompressed (40 MB): a 4.5 MB gzip one loaded no faster here (1.0–2.6 s of CPU against 1.0–2.2 s, 3 runs each).
 export function snapshotFile(cacheDir = SNAPSHOT_CACHE_DIR): string {
-  const { version } = JSON.parse(readFileSync(join(pgliteDir, 'package.json'), 'utf8')) as { version: string }
-  return join(cacheDir, `pglite-${version}-initdb.tar`)
+  return join(cacheDir, `pglite-${pgliteVersion()}-initdb.tar`)
+}
+
+const pgliteVersion = (): string =>
+  (JSON.parse(readFileSync(join(pgliteDir, 'package.json'), 'utf8')) as { version: string }).version
+
+/**
+ * Named by the migrations it holds (names and the checksums migrate() records): a migration added, renamed or
+ * edited names another file, so a database is never made from a stale one.
+ */
+export function migratedSnapshotFile(migrations: Migration[], cacheDir = SNAPSHOT_CACHE_DIR): string {
+  const hash = createHash('sha256')
+  for (const { name, checksum } of migrations) hash.update(`${name}\0${checksum}\n`)
+  return join(cacheDir, `pglite-${pgliteVersion()}-migrated-${hash.digest('hex').slice(0, 16)}.tar`)
 }
 
 /**
@@ -41,14 +55,15 @@ class BytesBlob extends Blob {
 }
 
 /**
- * initdb into a scratch folder, shut down, then tarred without starting Postgres again (`noInitDb`). A tarball of
- * a running database would need crash recovery on every load: a second more of CPU each, and the recovery
- * progress timer Postgres arms (setitimer, a Node timeout here) kept every process that opened one alive.
+ * `prepare` makes a data folder in a scratch directory and shuts it down; the folder is then tarred without
+ * starting Postgres again (`noInitDb`). A tarball of a running database would need crash recovery on every load:
+ * a second more of CPU each, and the recovery progress timer Postgres arms (setitimer, a Node timeout here) kept
+ * every process that opened one alive.
  */
-async function initdbTarball(): Promise<Uint8Array> {
+async function stoppedTarball(prepare: (dataDir: string) => Promise<PGlite>): Promise<Uint8Array> {
   const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-initdb-'))
   try {
-    await (await PGlite.create({ dataDir })).close()
+    await (await prepare(dataDir)).close()
     const stopped = await PGlite.create({ dataDir, noInitDb: true })
     try {
       return new Uint8Array(await (await stopped.dumpDataDir('none')).arrayBuffer())
@@ -60,8 +75,8 @@ async function initdbTarball(): Promise<Uint8Array> {
   }
 }
 
-async function makeSnapshot(file: string): Promise<Blob> {
-  const tarball = await initdbTarball()
+async function makeSnapshot(file: string, makeTarball: () => Promise<Uint8Array>): Promise<Blob> {
+  const tarball = await makeTarball()
   // Written to a name of its own and renamed into place: test files start many processes at once, and none of
   // them may read a half-written snapshot. Two that both miss both write it; the last rename wins, same bytes.
   const partial = `${file}.${process.pid}-${randomBytes(4).toString('hex')}.partial`
@@ -80,15 +95,13 @@ async function makeSnapshot(file: string): Promise<Blob> {
 // One read per process: a test file opens many databases, and a Blob is immutable, so they can share it.
 const snapshots = new Map<string, Promise<Blob>>()
 
-/** The tarball of a new, empty data folder (as `PGlite.create()` makes it) for `loadDataDir`. */
-export function initdbSnapshot(cacheDir = SNAPSHOT_CACHE_DIR): Promise<Blob> {
-  const file = snapshotFile(cacheDir)
+function cachedSnapshot(file: string, makeTarball: () => Promise<Uint8Array>): Promise<Blob> {
   let snapshot = snapshots.get(file)
   if (snapshot === undefined) {
     // Any file that cannot be read (none yet, or a cache folder the disk refuses) is a miss.
     snapshot = readFile(file).then(
       bytes => new BytesBlob(bytes),
-      () => makeSnapshot(file),
+      () => makeSnapshot(file, makeTarball),
     )
     // A failure is not remembered: the next caller tries again.
     snapshot.catch(() => snapshots.delete(file))
@@ -97,7 +110,58 @@ export function initdbSnapshot(cacheDir = SNAPSHOT_CACHE_DIR): Promise<Blob> {
   return snapshot
 }
 
+/** The tarball of a new, empty data folder (as `PGlite.create()` makes it) for `loadDataDir`. */
+export function initdbSnapshot(cacheDir = SNAPSHOT_CACHE_DIR): Promise<Blob> {
+  return cachedSnapshot(snapshotFile(cacheDir), () => stoppedTarball(dataDir => PGlite.create({ dataDir })))
+}
+
+// A migrated snapshot not loaded for this long, beside a new one, is one whose migrations have moved on. Worktrees
+// sharing node_modules may each use their own at once: each load marks its file, so none deletes another's in use.
+const STALE_MIGRATED_MS = 24 * 3600_000
+
+async function pruneMigratedSnapshots(keep: string): Promise<void> {
+  const dir = dirname(keep)
+  const prefix = `pglite-${pgliteVersion()}-migrated-`
+  for (const name of await readdir(dir).catch(() => [])) {
+    const file = join(dir, name)
+    if (!name.startsWith(prefix) || !name.endsWith('.tar') || file === keep) continue
+    const stats = await stat(file).catch(() => undefined)
+    if (stats !== undefined && Date.now() - stats.mtimeMs > STALE_MIGRATED_MS) await rm(file, { force: true })
+  }
+}
+
+/**
+ * A new data folder with `migrationsDir`'s migrations applied (as migrate() applies them, bookkeeping included), for
+ * `loadDataDir`: opening one skips initdb and the migrations. The initdb snapshot from `cacheDir` is its base.
+ */
+export async function migratedSnapshot(migrationsDir = MIGRATIONS_DIR, cacheDir = SNAPSHOT_CACHE_DIR): Promise<Blob> {
+  const migrations = await readMigrations(migrationsDir)
+  const file = migratedSnapshotFile(migrations, cacheDir)
+  const known = snapshots.has(file)
+  const snapshot = cachedSnapshot(file, async () => {
+    const tarball = await stoppedTarball(async dataDir => {
+      const db = await PGlite.create({ dataDir, loadDataDir: await initdbSnapshot(cacheDir) })
+      // A migration that fails fails every open, as it would without the cache; the database still closes.
+      await migrate(pgliteSession(db), migrations).catch(async (error: unknown) => {
+        await db.close()
+        throw error
+      })
+      return db
+    })
+    await pruneMigratedSnapshots(file)
+    return tarball
+  })
+  // Marked as used once per process (see STALE_MIGRATED_MS); a cache the disk refuses only loses the mark.
+  if (!known) void snapshot.then(() => utimes(file, new Date(), new Date())).catch(() => {})
+  return snapshot
+}
+
 /** A new, empty database (initialised as `PGlite.create()` would, not migrated), in memory or in `dataDir`. */
 export async function createEmptyPglite(dataDir?: string): Promise<PGlite> {
   return PGlite.create({ dataDir, loadDataDir: await initdbSnapshot() })
+}
+
+/** A new database with this project's migrations applied, in memory or in `dataDir`. */
+export async function createMigratedPglite(dataDir?: string): Promise<PGlite> {
+  return PGlite.create({ dataDir, loadDataDir: await migratedSnapshot() })
 }

@@ -18,6 +18,10 @@ import { ensureLocalCertificate, type TlsMaterial } from '../../proxy/tls/local-
 import type { Backend, TestTenant } from './backends.js'
 import { TEST_IDENTITY_SECRET, testConfig } from './build-app.js'
 
+// How often test proxies re-read their htpasswd file: a login a test adds works within this, where the default
+// (1 s) would make each addLogin wait half a second on average.
+const TEST_HTPASSWD_POLL_MS = 50
+
 export interface Login {
   tenant: TestTenant
   login: string
@@ -145,11 +149,11 @@ export async function startEdgeStack(
       lines.push(`${user}@${tenant.slug}:${await hashPassword(password, 4)}`)
       plans.push(`${tenant.slug}=${plan}`)
       writeFileSync(htpasswdFile, lines.join('\n') + '\n')
-      // The proxy polls the file (1 s): wait until it authenticates this login. Each probe comes from a
-      // fresh loopback address, so its 401s never count against the addresses tests throttle; the
+      // The proxy polls the file (every HTPASSWD_POLL_MS): wait until it authenticates this login. Each probe
+      // comes from a fresh loopback address, so its 401s never count against the addresses tests throttle; the
       // successful probe does spend one request of this user's budget.
       const login = { tenant, login: `${user}@${tenant.slug}`, password }
-      for (let attempt = 0; attempt < 50; attempt++) {
+      for (let attempt = 0; attempt < 5000 / TEST_HTPASSWD_POLL_MS; attempt++) {
         const localAddress = `127.${1 + randomInt(250)}.${randomInt(256)}.${1 + randomInt(250)}`
         const probe = new Agent({ connect: { ca: tls.cert, servername: 'localhost' }, localAddress })
         try {
@@ -162,7 +166,7 @@ export async function startEdgeStack(
         } finally {
           await probe.close()
         }
-        await new Promise(resolve => setTimeout(resolve, 100))
+        await new Promise(resolve => setTimeout(resolve, TEST_HTPASSWD_POLL_MS))
       }
       throw new Error(`the proxy never accepted ${login.login}`)
     },
@@ -201,6 +205,7 @@ export async function startTestProxy(
     UPSTREAM_URLS: settings.upstreamUrls,
     IDENTITY_SECRET: TEST_IDENTITY_SECRET,
     HTPASSWD_FILE: settings.htpasswdFile,
+    HTPASSWD_POLL_MS: String(TEST_HTPASSWD_POLL_MS),
     LOG_LEVEL: 'silent',
     AUTH_FAILURE_LIMIT: '100000',
     AUTH_LOGIN_FAILURE_LIMIT: '100000',

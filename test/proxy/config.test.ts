@@ -108,6 +108,8 @@ t.test('values become the config the app uses', async t => {
   )
   t.same(config.tls, { kind: 'local-ca', dir: join(dir, 'tls'), hostnames: ['localhost', '127.0.0.1', '::1'] })
   t.equal(config.auth.htpasswdFile, join(dir, 'htpasswd'))
+  t.equal(config.auth.htpasswdPollMs, 1000, 'the logins file checked every second by default')
+  t.equal(loadProxyConfig({ DATA_DIR: dir, IDENTITY_SECRET: SECRET, HTPASSWD_POLL_MS: '50' }).auth.htpasswdPollMs, 50)
   t.same(
     config.clientTimeouts,
     { headersMs: 10_000, requestMs: 60_000, keepAliveMs: 60_000 },

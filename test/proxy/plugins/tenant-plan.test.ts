@@ -7,6 +7,9 @@ import { startEdgeStack, type EdgeStack, type Login } from '../../helpers/edge-s
 import { runScript } from '../../scripts/run-script.js'
 
 const LIMITS = { RATE_LIMIT_FREE: '300', RATE_LIMIT_PRO: '1200', RATE_LIMIT_ENTERPRISE: '6000' }
+// The edge learns a change when its cached facts expire: 1 s here, not the default 5 s (config.test.ts holds that
+// default), so the test waits for the refresh itself rather than for the clock.
+const FACTS_TTL = { TENANT_FACTS_TTL_SECONDS: '1' }
 
 const limitSeen = async (stack: EdgeStack, login: Login): Promise<{ limit: string; remaining: number }> => {
   const response = await stack.request('/api/v1/projects?limit=1', { as: login })
@@ -17,7 +20,7 @@ const limitSeen = async (stack: EdgeStack, login: Login): Promise<{ limit: strin
 
 forEachBackend(t, async (t, backend) => {
   const ownerUrl = backend.name === 'postgres' ? process.env.DATABASE_OWNER_URL! : undefined
-  const stack = await startEdgeStack(t, backend, LIMITS)
+  const stack = await startEdgeStack(t, backend, { ...LIMITS, ...FACTS_TTL })
 
   t.test('the stored plan sets the budget; a change takes effect within 10 s, the count kept', async t => {
     const login = await stack.addLogin('alice', 'free')

@@ -1,11 +1,18 @@
-// Databases made from the cached initdb snapshot must be what initdb makes, each its own, and the cache must
-// never be seen half-written nor be needed: a disk that refuses it only costs time.
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+// Databases made from the cached snapshots must be what initdb (and the migrations) make, each its own; the cache
+// must never be seen half-written nor be needed (a disk that refuses it only costs time), nor outlive its migrations.
+import { cp, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import t, { type Test } from 'tap'
-import { initdbSnapshot, snapshotFile } from '../../../server/db/pglite-snapshot.js'
+import { migrate, MIGRATIONS_DIR, readMigrations } from '../../../server/db/migrate.js'
+import {
+  initdbSnapshot,
+  migratedSnapshot,
+  migratedSnapshotFile,
+  snapshotFile,
+} from '../../../server/db/pglite-snapshot.js'
+import { pgliteSession } from '../../../server/db/sql-session.js'
 
 async function tempDir(t: Test): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'gatehouse-snapshot-'))
@@ -48,4 +55,80 @@ t.test('a cache that cannot be written still gives a snapshot', async t => {
   await writeFile(blocker, '')
   const snapshot = await initdbSnapshot(join(blocker, 'cache'))
   t.ok(snapshot.size > 1_000_000, `a data folder's tarball (${snapshot.size} bytes)`)
+})
+
+/** A cache folder holding this machine's initdb snapshot already, so a test makes only the migrated one. */
+async function cacheWithInitdb(t: Test): Promise<string> {
+  const cacheDir = await tempDir(t)
+  await writeFile(snapshotFile(cacheDir), new Uint8Array(await (await initdbSnapshot()).arrayBuffer()))
+  return cacheDir
+}
+
+// What the migrations make and a test could notice: tables and columns, policies, the app role, the bookkeeping.
+const schema = async (db: PGlite): Promise<unknown[]> =>
+  Promise.all(
+    [
+      `SELECT table_name, column_name, data_type, is_nullable, column_default FROM information_schema.columns
+        WHERE table_schema = 'public' ORDER BY 1, 2`,
+      'SELECT tablename, policyname, cmd, qual, with_check FROM pg_policies ORDER BY 1, 2',
+      "SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class WHERE relnamespace = 'public'::regnamespace ORDER BY 1",
+      'SELECT rolname, rolsuper, rolbypassrls FROM pg_roles ORDER BY 1',
+      'SELECT migration_name, checksum, applied_steps_count, finished_at IS NOT NULL AS finished FROM _prisma_migrations ORDER BY 1',
+    ].map(async sql => (await db.query(sql)).rows),
+  )
+
+t.test('a migrated snapshot holds what migrate() makes of an initdb one, under a name its migrations give', async t => {
+  const cacheDir = await cacheWithInitdb(t)
+  const snapshot = await migratedSnapshot(MIGRATIONS_DIR, cacheDir)
+  const file = migratedSnapshotFile(await readMigrations(), cacheDir)
+  t.same(new Uint8Array(await readFile(file)), new Uint8Array(await snapshot.arrayBuffer()), 'written whole')
+  t.same((await readdir(cacheDir)).sort(), [file, snapshotFile(cacheDir)].map(f => f.slice(cacheDir.length + 1)).sort())
+  t.equal(await migratedSnapshot(MIGRATIONS_DIR, cacheDir), snapshot, 'read once per process')
+
+  const migratedForReal = await open(t, await initdbSnapshot())
+  await migrate(pgliteSession(migratedForReal))
+  const [first, second] = [await open(t, snapshot), await open(t, snapshot)]
+  t.same(await schema(first), await schema(migratedForReal))
+  t.same((await migrate(pgliteSession(first))).applied, [], 'nothing left to apply')
+  await first.exec("INSERT INTO tenants (id, slug, name) VALUES (gen_random_uuid(), 'only-here', 'x')")
+  t.same((await second.query('SELECT slug FROM tenants')).rows, [], 'each its own database')
+})
+
+t.test('a migration edited or added names another snapshot, made with it', async t => {
+  const cacheDir = await cacheWithInitdb(t)
+  const dir = await tempDir(t)
+  await cp(MIGRATIONS_DIR, dir, { recursive: true })
+  const before = migratedSnapshotFile(await readMigrations(dir), cacheDir)
+
+  const [first] = await readMigrations(dir)
+  await writeFile(join(dir, first!.name, 'migration.sql'), `${first!.sql}\n-- edited\n`)
+  const edited = migratedSnapshotFile(await readMigrations(dir), cacheDir)
+  t.not(edited, before, 'an edit')
+
+  await cp(join(MIGRATIONS_DIR, first!.name), join(dir, '99990101000000_added'), { recursive: true })
+  await writeFile(join(dir, '99990101000000_added', 'migration.sql'), 'CREATE TABLE added_later (id int);\n')
+  const added = migratedSnapshotFile(await readMigrations(dir), cacheDir)
+  t.not(added, edited, 'an addition')
+  const db = await open(t, await migratedSnapshot(dir, cacheDir))
+  t.same((await db.query("SELECT to_regclass('added_later') IS NOT NULL AS made")).rows, [{ made: true }])
+  t.ok((await stat(added)).isFile(), 'cached under the new name')
+})
+
+t.test('making a migrated snapshot removes others of this PGlite unused for a day, and only those', async t => {
+  const cacheDir = await cacheWithInitdb(t)
+  const current = migratedSnapshotFile(await readMigrations(), cacheDir)
+  const sibling = (hash: string): string => current.replace(/-migrated-[0-9a-f]+\.tar$/, `-migrated-${hash}.tar`)
+  const [stale, inUse, otherVersion] = [
+    sibling('0'.repeat(16)),
+    sibling('1'.repeat(16)),
+    join(cacheDir, 'pglite-0.0.1-migrated-2.tar'),
+  ]
+  const twoDaysAgo = new Date(Date.now() - 48 * 3600_000)
+  for (const file of [stale, inUse, otherVersion]) await writeFile(file, 'old')
+  for (const file of [stale, otherVersion]) await utimes(file, twoDaysAgo, twoDaysAgo)
+  await migratedSnapshot(MIGRATIONS_DIR, cacheDir)
+  t.same(
+    (await readdir(cacheDir)).sort(),
+    [current, inUse, otherVersion, snapshotFile(cacheDir)].map(f => f.slice(cacheDir.length + 1)).sort(),
+  )
 })
