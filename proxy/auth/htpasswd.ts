@@ -1,7 +1,7 @@
 // The credentials file: Apache htpasswd format with bcrypt hashes, so `htpasswd -B` and `npm run user:add`
 // both write it. A login is `user@tenant`. The file is re-read when it changes (polling its mtime, which
 // also catches editors and tools that replace the file by renaming a new one over it).
-import { readFileSync, unwatchFile, watchFile, type Stats } from 'node:fs'
+import { readFileSync, stat, statSync, type Stats } from 'node:fs'
 
 export interface HtpasswdEntry {
   login: string
@@ -50,9 +50,17 @@ export interface HtpasswdStore {
   close(): void
 }
 
+/** What tells one version of the file from another without reading it. */
+const versionOf = (stats: Stats): string => `${stats.ino}:${stats.size}:${stats.mtimeMs}`
+const MISSING = 'missing'
+
 /**
  * Loads the file and keeps it current. A missing or unreadable file means no users (every login fails)
  * until it appears; `onReload` reports each load with its problems.
+ *
+ * Each check compares the file with the version last read, on a timer of its own. fs.watchFile compares each poll
+ * with the one before it, and its first poll comes after the first read: a login added in between (a user added
+ * right after the proxy started) was never seen.
  */
 export function watchHtpasswd(
   path: string,
@@ -60,8 +68,13 @@ export function watchHtpasswd(
   { intervalMs = 1000 } = {},
 ): HtpasswdStore {
   let entries = new Map<string, HtpasswdEntry>()
+  let loadedVersion = MISSING
+  let closed = false
   const load = (): void => {
+    let version = MISSING
     try {
+      // Stat before reading: a write between the two is seen as a change at the next check and read again.
+      version = versionOf(statSync(path))
       const parsed = parseHtpasswd(readFileSync(path, 'utf8'))
       entries = parsed.entries
       onReload({ users: entries.size, problems: parsed.problems })
@@ -69,17 +82,24 @@ export function watchHtpasswd(
       entries = new Map()
       onReload({ users: 0, problems: [], error: (error as Error).message })
     }
+    loadedVersion = version
   }
   load()
-  const changed = (current: Stats, previous: Stats): void => {
-    if (current.mtimeMs !== previous.mtimeMs || current.size !== previous.size || current.ino !== previous.ino) load()
-  }
-  watchFile(path, { interval: intervalMs, persistent: false }, changed)
+  const timer = setInterval(() => {
+    stat(path, (error, stats) => {
+      if (closed) return
+      if ((error === null ? versionOf(stats) : MISSING) !== loadedVersion) load()
+    })
+  }, intervalMs)
+  timer.unref()
   return {
     get: login => entries.get(login),
     get size() {
       return entries.size
     },
-    close: () => unwatchFile(path, changed),
+    close: () => {
+      closed = true
+      clearInterval(timer)
+    },
   }
 }
