@@ -29,11 +29,11 @@ t.test('a plan change reaches every worker within 10 s', { skip }, async t => {
   })
   const authorization = `Basic ${Buffer.from(`ops@${slug}:ops-password`).toString('base64')}`
 
-  // Each request on a fresh HTTP/1.1 connection, so a round spreads over both workers.
+  // Each request on a fresh HTTP/1.1 connection, so a round of 16 reaches both workers (all on one: 1 in 32 768).
   let round = 0
   const limits = async (): Promise<{ limits: string[]; ids: string[] }> => {
     round++
-    const ids = Array.from({ length: 6 }, (_, index) => `plan-${round}-${index}`)
+    const ids = Array.from({ length: 16 }, (_, index) => `plan-${round}-${index}`)
     const seen = await Promise.all(
       ids.map(async id => {
         const agent = new Agent({ connect: { ca: proxy.caCert, servername: 'localhost' }, allowH2: false })
