@@ -35,11 +35,12 @@ export const ProxyEnvSchema = Type.Object({
     description:
       'Processes serving the public ports: a whole number, or "auto" for one per CPU (os.availableParallelism())',
   }),
-  PROXY_PORT_SHARING: Type.Enum(['auto', 'kernel', 'primary'], {
+  PROXY_PORT_SHARING: Type.Enum(['auto', 'kernel', 'shared', 'primary'], {
     default: 'auto',
     description:
       'With PROXY_WORKERS > 1: "kernel" (each worker its own SO_REUSEPORT socket, Linux spreads connections), ' +
-      '"primary" (node:cluster\'s primary accepts each connection and hands it over), "auto" (kernel on Linux)',
+      '"shared" (every worker accepts from one socket, SCHED_NONE), "primary" (node:cluster\'s primary accepts ' +
+      'each connection and hands it over), "auto" (kernel on Linux, else primary)',
   }),
   PROXY_METRICS_HOST: Type.String({ default: '127.0.0.1', description: 'Internal metrics port: never the public one' }),
   PROXY_METRICS_PORT: Type.Integer({ default: 9464, minimum: 0, maximum: 65535 }),

@@ -21,7 +21,7 @@ import type { TlsMaterial } from '../tls/local-ca.js'
 import { clusterMetricsSource, createPrimaryMetrics } from './cluster-metrics.js'
 import { isMessage, sendToWorker, type ToPrimary } from './messages.js'
 import { startWorkerPool, WorkerStartError } from './worker-pool.js'
-import { assertPortFree } from './port-sharing.js'
+import { assertPortFree, setSchedulingPolicy } from './port-sharing.js'
 
 /** The primary waits this much longer than a worker's own grace period before killing what is left. */
 const SHUTDOWN_MARGIN_MS = 5000
@@ -42,6 +42,7 @@ export async function runPrimary(config: ProxyConfig, hooks: EdgeHooks = {}): Pr
       process.exit(1)
     }
   }
+  setSchedulingPolicy(config.portSharing)
   const certificates = await openCertificateSource(config.tls)
   let tls: TlsMaterial = certificates.initial
   // One set of session ticket keys for every worker, as Node's TLS docs advise for servers that share

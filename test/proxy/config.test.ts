@@ -54,7 +54,7 @@ t.test('each bad setting is refused with its name', async t => {
     [{ PROXY_WORKERS: '2.5' }, /^PROXY_WORKERS: /],
     [{ PROXY_WORKERS: '-2' }, /^PROXY_WORKERS: /],
     [{ PROXY_WORKERS: '5000' }, /^PROXY_WORKERS: /],
-    [{ PROXY_PORT_SHARING: 'none' }, /^PROXY_PORT_SHARING: must be one of auto, kernel, primary/],
+    [{ PROXY_PORT_SHARING: 'none' }, /^PROXY_PORT_SHARING: must be one of auto, kernel, shared, primary/],
     [{ HEADERS_TIMEOUT_MS: '10' }, /^HEADERS_TIMEOUT_MS: /],
     [{ HEADERS_TIMEOUT_MS: '90000' }, /^HEADERS_TIMEOUT_MS: must not exceed REQUEST_TIMEOUT_MS/],
     [{ KEEP_ALIVE_TIMEOUT_MS: 'long' }, /^KEEP_ALIVE_TIMEOUT_MS: /],

@@ -1,7 +1,7 @@
 // How the workers share the public ports (proxy/cluster/port-sharing.ts). By default on Linux each worker has a
-// socket of its own and the kernel spreads connections: with the primary frozen, new TLS connections are still
-// served, by both workers, where with PROXY_PORT_SHARING=primary none is. And SO_REUSEPORT must not let a second
-// proxy quietly share a running proxy's ports.
+// socket of its own and the kernel spreads connections (or, shared, all accept from one): with the primary frozen,
+// new TLS connections are still served, by both workers, where with PROXY_PORT_SHARING=primary none is. And
+// SO_REUSEPORT must not let a second proxy quietly share a running proxy's ports.
 import { connect } from 'node:tls'
 import t from 'tap'
 import { ConfigError } from '../../../common/env-config.js'
@@ -17,6 +17,8 @@ t.test('auto is the kernel on Linux only; kernel elsewhere is a setting error', 
     ['auto', 'win32', 'primary'],
     ['primary', 'linux', 'primary'],
     ['kernel', 'linux', 'kernel'],
+    ['shared', 'linux', 'shared'],
+    ['shared', 'darwin', 'shared'],
   ]
   for (const [setting, platform, expected] of cases) {
     t.equal(resolvePortSharing(setting, platform), expected, `${setting} on ${platform}`)
@@ -29,6 +31,7 @@ t.test("a worker's listen options: its own socket in the port's group, except on
   t.same(workerListenOptions('kernel', 8443), { reusePort: true, exclusive: true })
   t.same(workerListenOptions('kernel', 0), {}, "port 0: the primary's one socket, so every worker has the same port")
   t.same(workerListenOptions('primary', 8443), {})
+  t.same(workerListenOptions('shared', 8443), {}, "shared: the primary's one socket, accepted from by every worker")
 })
 
 /** Whether a new TLS connection completes its handshake within `withinMs`. */
@@ -50,28 +53,35 @@ const handshakes = (setup: ProxySetup, withinMs: number): Promise<boolean> =>
     })
   })
 
-t.test('kernel: with the primary frozen, both workers still take new TLS connections', async t => {
-  const setup = await proxySetup(t, await stubApi(t), { PROXY_WORKERS: '2' })
-  const proxy = spawnProxy(t, setup.env)
-  await proxyReady(proxy)
-  const ready = proxy.lines().find(line => line.msg === 'gatehouse proxy ready')!
-  t.equal(ready.portSharing, 'kernel', 'the default on Linux, said in the ready line')
-  const primary = proxy.child.pid!
+for (const sharing of ['kernel', 'shared'] as const) {
+  t.test(`${sharing}: with the primary frozen, both workers still take new TLS connections`, async t => {
+    const env = { PROXY_WORKERS: '2', ...(sharing === 'shared' ? { PROXY_PORT_SHARING: 'shared' } : {}) }
+    const setup = await proxySetup(t, await stubApi(t), env)
+    const proxy = spawnProxy(t, setup.env)
+    await proxyReady(proxy)
+    const ready = proxy.lines().find(line => line.msg === 'gatehouse proxy ready')!
+    t.equal(
+      ready.portSharing,
+      sharing,
+      sharing === 'kernel' ? 'the default on Linux, said in the ready line' : 'as set',
+    )
+    const primary = proxy.child.pid!
 
-  process.kill(primary, 'SIGSTOP')
-  t.teardown(() => {
-    if (proxy.alive()) process.kill(primary, 'SIGCONT')
+    process.kill(primary, 'SIGSTOP')
+    t.teardown(() => {
+      if (proxy.alive()) process.kill(primary, 'SIGCONT')
+    })
+    // undici opens a connection per concurrent request: 24 new TLS connections (kernel: hashed over the two
+    // sockets, all on one 1 in 8 million).
+    const ids = await burst(t, setup, 'primary-frozen', 24)
+    await eventually(async () => servedBy(proxy.lines(), ids).size === 2, 5000, 'log lines of both workers')
+    t.same([...servedBy(proxy.lines(), ids)].sort(), [...(ready.workers as number[])].sort(), 'both workers served')
+
+    process.kill(primary, 'SIGCONT')
+    proxy.child.kill('SIGTERM')
+    t.equal((await proxy.exited).code, 0)
   })
-  // undici opens a connection per concurrent request: 24 new TLS connections, hashed over the two sockets
-  // (all on one: 1 in 8 million).
-  const ids = await burst(t, setup, 'primary-frozen', 24)
-  await eventually(async () => servedBy(proxy.lines(), ids).size === 2, 5000, 'log lines of both workers')
-  t.same([...servedBy(proxy.lines(), ids)].sort(), [...(ready.workers as number[])].sort(), 'both workers served')
-
-  process.kill(primary, 'SIGCONT')
-  proxy.child.kill('SIGTERM')
-  t.equal((await proxy.exited).code, 0)
-})
+}
 
 t.test('primary: node:cluster hands over every connection, so a frozen primary stalls new ones', async t => {
   const setup = await proxySetup(t, await stubApi(t), { PROXY_WORKERS: '2', PROXY_PORT_SHARING: 'primary' })
