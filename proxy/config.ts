@@ -12,6 +12,7 @@ import { tracingConfig, type TracingConfig } from '../common/tracing.js'
 import type { CompressionSettings } from './compression/policy.js'
 import { ENCODINGS, type Encoding } from './compression/negotiation.js'
 import { publicNames } from './tls/acme/name-policy.js'
+import { resolvePortSharing, type PortSharing } from './cluster/port-sharing.js'
 
 export const ProxyEnvSchema = Type.Object({
   PROXY_HOST: Type.String({ default: '127.0.0.1', description: 'Address the public ports listen on' }),
@@ -33,6 +34,13 @@ export const ProxyEnvSchema = Type.Object({
     default: '1',
     description:
       'Processes serving the public ports: a whole number, or "auto" for one per CPU (os.availableParallelism())',
+  }),
+  PROXY_PORT_SHARING: Type.Enum(['auto', 'kernel', 'shared', 'primary'], {
+    default: 'auto',
+    description:
+      'With PROXY_WORKERS > 1: "kernel" (each worker its own SO_REUSEPORT socket, Linux spreads connections), ' +
+      '"shared" (every worker accepts from one socket, SCHED_NONE), "primary" (node:cluster\'s primary accepts ' +
+      'each connection and hands it over), "auto" (kernel on Linux, else primary)',
   }),
   PROXY_METRICS_HOST: Type.String({ default: '127.0.0.1', description: 'Internal metrics port: never the public one' }),
   PROXY_METRICS_PORT: Type.Integer({ default: 9464, minimum: 0, maximum: 65535 }),
@@ -185,6 +193,8 @@ export interface ProxyConfig {
   metrics: { host: string; port: number }
   /** 1: one process, as always; more: a node:cluster primary with this many workers (proxy/cluster/). */
   workers: number
+  /** How the workers share the public ports (proxy/cluster/port-sharing.ts); PROXY_PORT_SHARING resolved. */
+  portSharing: PortSharing
   logLevel: string
   /** PROXY_HOSTNAMES, lowercase: the edge's own names, whichever certificate serves them (never a tenant's). */
   hostnames: string[]
@@ -293,7 +303,10 @@ function parseWorkers(value: string): number {
   ])
 }
 
-export function loadProxyConfig(env: Record<string, string | undefined> = process.env): ProxyConfig {
+export function loadProxyConfig(
+  env: Record<string, string | undefined> = process.env,
+  platform: NodeJS.Platform = process.platform,
+): ProxyConfig {
   const fromFile =
     env.PROXY_CONFIG_FILE !== undefined && env.PROXY_CONFIG_FILE !== '' ? readConfigFile(env.PROXY_CONFIG_FILE) : {}
   const settings = loadEnvConfig(ProxyEnvSchema, { ...fromFile, ...env })
@@ -304,6 +317,7 @@ export function loadProxyConfig(env: Record<string, string | undefined> = proces
     ])
   }
   const workers = parseWorkers(settings.PROXY_WORKERS)
+  const portSharing = resolvePortSharing(settings.PROXY_PORT_SHARING, platform)
   const encodings = settings.COMPRESSION_ENCODINGS.split(',') as Encoding[]
   if (new Set(encodings).size < encodings.length) {
     throw new ConfigError([`COMPRESSION_ENCODINGS: "${settings.COMPRESSION_ENCODINGS}" names a coding twice`])
@@ -324,6 +338,7 @@ export function loadProxyConfig(env: Record<string, string | undefined> = proces
     publicHttpsPort: settings.PROXY_PUBLIC_HTTPS_PORT,
     metrics: { host: settings.PROXY_METRICS_HOST, port: settings.PROXY_METRICS_PORT },
     workers,
+    portSharing,
     logLevel: settings.LOG_LEVEL,
     hostnames,
     tls:

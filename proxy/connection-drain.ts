@@ -104,8 +104,8 @@ export function trackConnections(server: Http2SecureServer, options: DrainOption
 
   async function drainNow(): Promise<void> {
     draining = true
-    // close() stops accepting (in a cluster worker: the primary stops handing it connections) and calls back
-    // once every connection has ended.
+    // close() stops accepting (in a cluster worker: its socket leaves the port, or the primary stops handing it
+    // connections) and calls back once every connection has ended.
     const closed = new Promise<void>(resolve => server.close(() => resolve()))
     for (const session of sessions) goaway(session)
     for (const [socket, connection] of http1) {

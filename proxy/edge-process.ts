@@ -16,6 +16,7 @@ import { trustInstructions } from './tls/local-ca.js'
 import { answerMetricsRequests, certificatesFromPrimary, onDrainRequest, reportReady } from './cluster/worker.js'
 import { pino } from 'pino'
 import { acmeFromPrimary } from './cluster/acme-relay.js'
+import { workerListenOptions } from './cluster/port-sharing.js'
 import { startEdgeAcme, type AcmeListeners, type EdgeAcme } from './tls/acme/edge-acme.js'
 import type { HostnameAsk, OnDemandLimits } from './tls/acme/on-demand.js'
 import type { TenantFactsClient } from './tenant-facts/tenant-facts-client.js'
@@ -135,8 +136,14 @@ export async function runEdgeProcess(config: ProxyConfig, hooks: EdgeHooks = {})
   if (drainReason !== undefined) requestDrain(drainReason)
   if (closing) return // asked to stop before it served: nothing to listen for
 
-  await app.listen({ host: config.host, port: config.httpsPort })
-  if (config.httpPort !== 0) await redirect.listen({ host: config.host, port: config.httpPort })
+  // A worker's public ports: by default sockets of its own that the kernel balances (proxy/cluster/port-sharing.ts).
+  const publicPort = (port: number) => ({
+    host: config.host,
+    port,
+    ...(worker !== undefined ? workerListenOptions(config.portSharing, port) : {}),
+  })
+  await app.listen(publicPort(config.httpsPort))
+  if (config.httpPort !== 0) await redirect.listen(publicPort(config.httpPort))
   if (metrics !== undefined) await metrics.listen({ host: config.metrics.host, port: config.metrics.port })
   acme?.start() // only now: the CA's validation must find the ports listening
 
@@ -150,7 +157,7 @@ export async function runEdgeProcess(config: ProxyConfig, hooks: EdgeHooks = {})
 
 /**
  * Once the proxy listens (one process, or a cluster's primary): how to trust a local CA made just now, and
- * where everything is. `extra` adds to the ready line (the cluster's worker pids).
+ * where everything is. `extra` adds to the ready line (the cluster's worker pids and how they share the ports).
  */
 export function announceReady(
   log: Pick<FastifyBaseLogger, 'info'>,

@@ -17,8 +17,9 @@ export const METRICS_MAX_CONNECTIONS = 64
 
 /**
  * At most `max` open connections on `server`; one more is closed as soon as it is accepted. Not Node's own
- * server.maxConnections: in a cluster worker, a connection it refuses goes back to the primary, which hands it
- * to the next worker, round and round for as long as every worker is full.
+ * server.maxConnections: in a cluster worker whose primary hands it connections (PROXY_PORT_SHARING=primary), a
+ * connection it refuses goes back to the primary, which hands it to the next worker, round and round for as long
+ * as every worker is full.
  */
 export function capConnections(server: NetServer, max: number): void {
   let open = 0

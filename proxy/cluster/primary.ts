@@ -1,7 +1,7 @@
 // PROXY_WORKERS > 1: this process serves no request itself. It prepares what must exist once before any
 // worker starts (the settings were validated by main.ts; the local CA and certificate are made here, so
 // workers never race to create them), forks the workers (each builds the edge app and listens on the same
-// public ports; node:cluster hands them connections in turn), keeps their certificate current, serves the
+// public ports, shared as port-sharing.ts says), keeps their certificate current, serves the
 // one internal /metrics with the sum of all workers, replaces a worker that dies, and on SIGTERM/SIGINT
 // has every worker drain, exiting 0 once all of them did.
 //
@@ -21,6 +21,7 @@ import type { TlsMaterial } from '../tls/local-ca.js'
 import { clusterMetricsSource, createPrimaryMetrics } from './cluster-metrics.js'
 import { isMessage, sendToWorker, type ToPrimary } from './messages.js'
 import { startWorkerPool, WorkerStartError } from './worker-pool.js'
+import { assertPortFree, setSchedulingPolicy } from './port-sharing.js'
 
 /** The primary waits this much longer than a worker's own grace period before killing what is left. */
 const SHUTDOWN_MARGIN_MS = 5000
@@ -31,10 +32,21 @@ export async function runPrimary(config: ProxyConfig, hooks: EdgeHooks = {}): Pr
     base: { service: 'proxy', pid: process.pid, role: 'primary' },
   }
   const log = pino(logOptions)
+  if (config.portSharing === 'kernel') {
+    try {
+      for (const port of [config.httpsPort, config.httpPort].filter(port => port !== 0)) {
+        await assertPortFree(config.host, port)
+      }
+    } catch (error) {
+      log.fatal({ err: error }, 'the proxy could not start')
+      process.exit(1)
+    }
+  }
+  setSchedulingPolicy(config.portSharing)
   const certificates = await openCertificateSource(config.tls)
   let tls: TlsMaterial = certificates.initial
   // One set of session ticket keys for every worker, as Node's TLS docs advise for servers that share
-  // clients: node:cluster hands each new connection to the next worker, and a ticket must resume whichever
+  // clients: a client's next connection may reach any worker, and a ticket must resume whichever
   // worker it reaches, also after a certificate reload (keepCertificateCurrent keeps the keys). Made here,
   // kept for the primary's life (as a single process keeps its own), never written to disk.
   const ticketKeys = randomBytes(48).toString('base64')
@@ -118,5 +130,8 @@ export async function runPrimary(config: ProxyConfig, hooks: EdgeHooks = {}): Pr
     process.exit(error instanceof WorkerStartError ? error.exitCode : 1)
   }
 
-  announceReady(log, config, certificates, { workers: pool.workers().map(worker => worker.process.pid) })
+  announceReady(log, config, certificates, {
+    workers: pool.workers().map(worker => worker.process.pid),
+    portSharing: config.portSharing,
+  })
 }

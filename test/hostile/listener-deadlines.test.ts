@@ -287,8 +287,9 @@ t.test('cluster: each worker caps its connections, refused ones not passed aroun
   const env = { PROXY_WORKERS: '2', MAX_CONNECTIONS: '2', HEADERS_TIMEOUT_MS: String(HEADERS_MS) }
   const setup = await proxySetup(t, await stubApi(t), env)
   await proxyReady(spawnProxy(t, setup.env))
-  // node:cluster hands connections to the workers in turn; past 2 each, one is closed at accept. (Node's own
-  // maxConnections would send it back to the primary, and on to the next full worker, until one had room.)
+  // The kernel spreads connections over the workers' sockets; past 2 on a worker, one is closed at accept. (With
+  // PROXY_PORT_SHARING=primary, Node's own maxConnections would send it back to the primary, and on to the next full
+  // worker, until one had room.)
   const attempts: string[] = []
   for (let index = 0; index < 6; index++) {
     const socket = connectTls({ host: '127.0.0.1', port: setup.ports.https, ca: setup.ca(), servername: 'localhost' })

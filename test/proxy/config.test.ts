@@ -54,6 +54,7 @@ t.test('each bad setting is refused with its name', async t => {
     [{ PROXY_WORKERS: '2.5' }, /^PROXY_WORKERS: /],
     [{ PROXY_WORKERS: '-2' }, /^PROXY_WORKERS: /],
     [{ PROXY_WORKERS: '5000' }, /^PROXY_WORKERS: /],
+    [{ PROXY_PORT_SHARING: 'none' }, /^PROXY_PORT_SHARING: must be one of auto, kernel, shared, primary/],
     [{ HEADERS_TIMEOUT_MS: '10' }, /^HEADERS_TIMEOUT_MS: /],
     [{ HEADERS_TIMEOUT_MS: '90000' }, /^HEADERS_TIMEOUT_MS: must not exceed REQUEST_TIMEOUT_MS/],
     [{ KEEP_ALIVE_TIMEOUT_MS: 'long' }, /^KEEP_ALIVE_TIMEOUT_MS: /],
@@ -132,6 +133,12 @@ t.test('values become the config the app uses', async t => {
     availableParallelism(),
     'auto: one per CPU',
   )
+  t.equal(config.portSharing, process.platform === 'linux' ? 'kernel' : 'primary', 'workers: the kernel on Linux')
+  const sharing = (env: Record<string, string>, platform: NodeJS.Platform) =>
+    loadProxyConfig({ DATA_DIR: dir, IDENTITY_SECRET: SECRET, ...env }, platform).portSharing
+  t.equal(sharing({}, 'darwin'), 'primary', 'elsewhere node:cluster hands connections over')
+  t.equal(sharing({ PROXY_PORT_SHARING: 'primary' }, 'linux'), 'primary', 'or when asked to')
+  t.throws(() => sharing({ PROXY_PORT_SHARING: 'kernel' }, 'win32'), /- PROXY_PORT_SHARING: "kernel" needs Linux/)
 
   const generated = loadProxyConfig({ DATA_DIR: dir })
   t.ok(generated.identitySecret.length >= 32, 'without IDENTITY_SECRET a development secret is made in DATA_DIR')

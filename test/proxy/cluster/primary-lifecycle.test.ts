@@ -1,7 +1,7 @@
 // The cluster's life at its edges: Ctrl-C (SIGINT to the primary and every worker at once) is still one
 // clean drain that finishes the requests in flight; workers do not outlive a primary killed outright; a bad
 // PROXY_WORKERS stops the proxy before it forks (exit 78); a port in use ends the start instead of restarting workers
-// forever.
+// forever, however the workers share the ports.
 import { createServer } from 'node:net'
 import t from 'tap'
 import { eventually, startHttpStub } from '../../helpers/edge-stack.js'
@@ -68,17 +68,37 @@ t.test('a bad PROXY_WORKERS stops the proxy before any fork: exit 78 naming the 
   t.equal(proxy.lines().length, 0, 'nothing started')
 })
 
-t.test('a port in use: the workers cannot listen, the primary gives up instead of restarting them', async t => {
-  const setup = await proxySetup(t, 'http://127.0.0.1:9', { PROXY_WORKERS: '2' })
-  const squatter = createServer()
-  await new Promise<void>(resolve => squatter.listen(setup.ports.https, '127.0.0.1', resolve))
-  t.teardown(() => squatter.close())
-  const proxy = spawnProxy(t, setup.env)
-  const code = (await proxy.exited).code
-  t.not(code, 0, 'a failed start is not a clean exit')
-  t.ok(proxy.lines().some(line => line.msg === 'a proxy worker exited before the proxy was ready'))
-  t.notOk(
-    proxy.lines().some(line => line.msg === 'proxy worker died; replacing it'),
-    'no restarts of a worker that cannot start',
+// A squatter without SO_REUSEPORT: the primary's check finds it before any fork (kernel), or the workers cannot
+// listen (primary). Either way the start ends, naming the port, and no worker is restarted.
+for (const sharing of ['kernel', 'primary'] as const) {
+  t.test(
+    `a port in use (PROXY_PORT_SHARING=${sharing}): the primary gives up instead of restarting workers`,
+    async t => {
+      const setup = await proxySetup(t, 'http://127.0.0.1:9', { PROXY_WORKERS: '2', PROXY_PORT_SHARING: sharing })
+      const squatter = createServer()
+      await new Promise<void>(resolve => squatter.listen(setup.ports.https, '127.0.0.1', resolve))
+      t.teardown(() => squatter.close())
+      const proxy = spawnProxy(t, setup.env)
+      const code = (await proxy.exited).code
+      t.not(code, 0, 'a failed start is not a clean exit')
+      const gaveUp =
+        sharing === 'kernel' ? 'the proxy could not start' : 'a proxy worker exited before the proxy was ready'
+      t.ok(proxy.lines().some(line => line.msg === gaveUp))
+      t.ok(
+        proxy.lines().some(line => (line.err as { code?: string } | undefined)?.code === 'EADDRINUSE'),
+        'the reason is logged: EADDRINUSE',
+      )
+      t.match(proxy.lines('EADDRINUSE')[0]?.err, { message: `127.0.0.1:${setup.ports.https}` }, 'naming the port')
+      t.notOk(
+        proxy.lines().some(line => line.msg === 'proxy worker died; replacing it'),
+        'no restarts of a worker that cannot start',
+      )
+      if (sharing === 'kernel') {
+        t.notOk(
+          proxy.lines().some(line => line.msg === 'proxy worker ready'),
+          'checked before any worker listened',
+        )
+      }
+    },
   )
-})
+}
