@@ -26,16 +26,17 @@ async function open(t: Test, loadDataDir?: Blob): Promise<PGlite> {
   return db
 }
 
+const rowsOf = async (db: PGlite, queries: string[]): Promise<unknown[]> =>
+  Promise.all(queries.map(async sql => (await db.query(sql)).rows))
+
 // What initdb decides and a test could notice: encoding, locale, the roles and databases it made, settings.
 const catalogue = async (db: PGlite): Promise<unknown[]> =>
-  Promise.all(
-    [
-      'SELECT datname, pg_encoding_to_char(encoding) AS encoding, datcollate, datctype FROM pg_database ORDER BY 1',
-      'SELECT rolname, rolsuper FROM pg_roles ORDER BY 1',
-      "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg_temp%' AND nspname NOT LIKE 'pg_toast_temp%' ORDER BY 1",
-      "SELECT name, setting FROM pg_settings WHERE source NOT IN ('default', 'override') ORDER BY 1",
-    ].map(async sql => (await db.query(sql)).rows),
-  )
+  rowsOf(db, [
+    'SELECT datname, pg_encoding_to_char(encoding) AS encoding, datcollate, datctype FROM pg_database ORDER BY 1',
+    'SELECT rolname, rolsuper FROM pg_roles ORDER BY 1',
+    "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg_temp%' AND nspname NOT LIKE 'pg_toast_temp%' ORDER BY 1",
+    "SELECT name, setting FROM pg_settings WHERE source NOT IN ('default', 'override') ORDER BY 1",
+  ])
 
 t.test('a miss makes the snapshot, writes it whole under its own name, and loads as initdb made it', async t => {
   const cacheDir = await tempDir(t)
@@ -66,16 +67,14 @@ async function cacheWithInitdb(t: Test): Promise<string> {
 
 // What the migrations make and a test could notice: tables and columns, policies, the app role, the bookkeeping.
 const schema = async (db: PGlite): Promise<unknown[]> =>
-  Promise.all(
-    [
-      `SELECT table_name, column_name, data_type, is_nullable, column_default FROM information_schema.columns
+  rowsOf(db, [
+    `SELECT table_name, column_name, data_type, is_nullable, column_default FROM information_schema.columns
         WHERE table_schema = 'public' ORDER BY 1, 2`,
-      'SELECT tablename, policyname, cmd, qual, with_check FROM pg_policies ORDER BY 1, 2',
-      "SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class WHERE relnamespace = 'public'::regnamespace ORDER BY 1",
-      'SELECT rolname, rolsuper, rolbypassrls FROM pg_roles ORDER BY 1',
-      'SELECT migration_name, checksum, applied_steps_count, finished_at IS NOT NULL AS finished FROM _prisma_migrations ORDER BY 1',
-    ].map(async sql => (await db.query(sql)).rows),
-  )
+    'SELECT tablename, policyname, cmd, qual, with_check FROM pg_policies ORDER BY 1, 2',
+    "SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class WHERE relnamespace = 'public'::regnamespace ORDER BY 1",
+    'SELECT rolname, rolsuper, rolbypassrls FROM pg_roles ORDER BY 1',
+    'SELECT migration_name, checksum, applied_steps_count, finished_at IS NOT NULL AS finished FROM _prisma_migrations ORDER BY 1',
+  ])
 
 t.test('a migrated snapshot holds what migrate() makes of an initdb one, under a name its migrations give', async t => {
   const cacheDir = await cacheWithInitdb(t)

@@ -21,6 +21,20 @@ async function setting(t: Test) {
   return { dir, first: { cert: first.cert, key: first.key }, second: { cert: second.cert, key: second.key } }
 }
 
+/** File storage in `dir` with some of its operations replaced: a store that fails in one way only. */
+function fileStorageExcept(dir: string, failing: Partial<AcmeStorage>): AcmeStorage {
+  const files = new FileStorage(dir)
+  return {
+    shared: false,
+    get: key => files.get(key),
+    put: (key, value) => files.put(key, value),
+    delete: key => files.delete(key),
+    lock: name => files.lock(name),
+    close: () => files.close(),
+    ...failing,
+  }
+}
+
 function manage(storage: AcmeStorage, issued: TlsMaterial, orders: string[]) {
   const logged: Array<{ msg: string }> = []
   const book = new CertificateBook()
@@ -50,17 +64,11 @@ t.test('a record round-trips, and one whose key is not the leaf’s is refused',
 
 t.test('a certificate that cannot be stored is still served, and the order is not repeated', async t => {
   const { dir, first } = await setting(t)
-  const files = new FileStorage(dir)
-  const failingPuts: AcmeStorage = {
-    shared: false,
-    get: key => files.get(key),
+  const failingPuts = fileStorageExcept(dir, {
     put: async () => {
       throw new Error('disk full')
     },
-    delete: key => files.delete(key),
-    lock: name => files.lock(name),
-    close: () => files.close(),
-  }
+  })
   const orders: string[] = []
   const { manager, book, logged } = manage(failingPuts, first, orders)
   t.teardown(() => manager.close())
@@ -76,17 +84,11 @@ t.test('a certificate that cannot be stored is still served, and the order is no
 
 t.test('a lock that cannot be released does not cost the certificate', async t => {
   const { dir, first } = await setting(t)
-  const files = new FileStorage(dir)
-  const stuckLock: AcmeStorage = {
-    shared: false,
-    get: key => files.get(key),
-    put: (key, value) => files.put(key, value),
-    delete: key => files.delete(key),
+  const stuckLock = fileStorageExcept(dir, {
     lock: async () => async () => {
       throw new Error('the store went away')
     },
-    close: () => files.close(),
-  }
+  })
   const { manager, book, logged } = manage(stuckLock, first, [])
   t.teardown(() => manager.close())
   manager.manage([NAME])
