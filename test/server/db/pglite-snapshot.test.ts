@@ -26,6 +26,10 @@ async function open(t: Test, loadDataDir?: Blob): Promise<PGlite> {
   return db
 }
 
+// Two tests here run initdb for real inside WebAssembly, each ~80 s under CI's coverage and --liftoff-only: the file
+// took 172 s and then 180 s against the suite's 180 s limit. Its own limit, with room.
+t.setTimeout(360_000)
+
 const rowsOf = async (db: PGlite, queries: string[]): Promise<unknown[]> =>
   Promise.all(queries.map(async sql => (await db.query(sql)).rows))
 
