@@ -21,7 +21,8 @@ export interface Grid<S extends { id: string; label: string }, L extends { id: s
   loads: L[]
   /** Why a subject cannot do a load; its cell then holds that reason and no runs. */
   notApplicable?(subject: S, load: L): string | undefined
-  run(subject: S, load: L, seconds: number): Promise<R>
+  /** One run; `round` counts from 0, and is undefined for the warm-up. */
+  run(subject: S, load: L, seconds: number, round?: number): Promise<R>
   /** Errors that must stop the whole bench rather than fail one run (a subject answering wrongly). */
   fatal?(error: Error): boolean
 }
@@ -63,7 +64,7 @@ export async function runRounds<S extends { id: string; label: string }, L exten
         }
         log(`round ${round + 1}/${settings.rounds}, ${load.id}: ${subject.label}`)
         try {
-          cell.runs.push(await grid.run(subject, load, settings.seconds))
+          cell.runs.push(await grid.run(subject, load, settings.seconds, round))
         } catch (error) {
           if (grid.fatal?.(error as Error) === true) throw error
           cell.failures.push((error as Error).message)

@@ -5,7 +5,7 @@ import { cellKey, median, warningLines, type Cell } from '../report.js'
 import type { TreeMemory } from '../processes.js'
 import type { OverheadScenarioId, OverheadTargetId } from '../settings.js'
 import type { WrkRun } from '../wrk.js'
-import { compressionChecks, compressionTable } from './compression-report.js'
+import { compressionChecks, compressionTable, type RunsOf } from './compression-report.js'
 import type { Resumption } from './resumption.js'
 import type { OverheadScenario } from './scenarios.js'
 
@@ -18,6 +18,8 @@ export interface OverheadRun extends WrkRun {
   /** Σ VmRSS over the row's processes, and the largest process's, at their highest during the run. */
   rssMiB: number
   largestRssMiB: number
+  /** The round it belonged to, so two loads' runs can be paired round by round; undefined for a warm-up. */
+  round?: number
 }
 
 export interface OverheadRow {
@@ -89,6 +91,11 @@ export function summarise(runs: OverheadRun[]): Summary {
   }
 }
 
+const runsOf =
+  (cells: Map<string, Cell<OverheadRun>>): RunsOf =>
+  (row, scenario) =>
+    cells.get(cellKey(row, scenario))?.runs ?? []
+
 type SummaryOf = (row: OverheadTargetId, scenario: OverheadScenarioId) => Summary | undefined
 
 export const summaries =
@@ -132,7 +139,7 @@ export function edgeOverheadChecks(results: Pick<OverheadResults, 'cells' | 'mem
     )
     checks.push(judged(`${comparison.scenario}: ${comparisonLabel(comparison)}`, verdict(value, comparison.bound)))
   }
-  for (const { what, value, max } of compressionChecks((row, scenario) => summaryOf(row, scenario)?.cpuUs)) {
+  for (const { what, value, max } of compressionChecks(runsOf(results.cells))) {
     checks.push(judged(what, verdict(value, { max })))
   }
   for (const id of ['gatehouse', 'gatehouse-all-cores'] as const) {
@@ -288,10 +295,7 @@ export function renderEdgeOverhead(results: OverheadResults): string {
       ...checks.map(check => `| ${check.what} | ${check.shown} |`),
       '',
       `Targets met: ${met} of ${judgedCount}. Ratios are of medians; – where a row was not run.`,
-      ...compressionTable(
-        (row, scenario) => summaries(results.cells)(row, scenario)?.cpuUs,
-        row => results.rows.some(each => each.id === row),
-      ),
+      ...compressionTable(runsOf(results.cells), row => results.rows.some(each => each.id === row)),
       ...results.scenarios.flatMap(scenario => scenarioTable(results, scenario)),
       ...memoryTable(results),
       ...notes(results),

@@ -259,7 +259,10 @@ export async function measureEdgeOverhead(settings: BenchSettings, outputDir: st
       subjects: targets,
       loads: scenarios,
       notApplicable: (target, scenario) => target.notApplicable(scenario),
-      run: (target, scenario, seconds) => runOnce(runner, target, scenario, seconds),
+      run: async (target, scenario, seconds, round) => ({
+        ...(await runOnce(runner, target, scenario, seconds)),
+        round,
+      }),
     })
     const resumption = new Map<OverheadTargetId, Resumption | string>()
     for (const target of targets.filter(target => target.origin.startsWith('https:'))) {

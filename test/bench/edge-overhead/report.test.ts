@@ -27,6 +27,7 @@ const run = (over: Partial<OverheadRun>): OverheadRun => ({
   bytesPerResponse: 1000,
   rssMiB: 90,
   largestRssMiB: 90,
+  round: 0,
   ...over,
 })
 
@@ -201,3 +202,27 @@ t.test(
     t.match(report, '| zstd | 0 | 20 | – | 0.00× | – | – | – |')
   },
 )
+
+t.test("a miss's compression cost pairs each coded run with the same round's uncoded run", async t => {
+  const rounds = (scenario: string, cpus: number[]): [string, Cell<OverheadRun>] => [
+    cellKey('gatehouse', scenario),
+    { runs: cpus.map((cpuUs, round) => run({ cpuUs, round })), failures: [] },
+  ]
+  const paired = results([], [])
+  paired.rows = [{ id: 'gatehouse', label: 'row gatehouse', workers: '1', omissions: [], logFiles: [] }]
+  paired.scenarios = buildOverheadScenarios(['page-miss', 'page-miss-gzip', 'page-miss-br'])
+  // The machine slowed between rounds, and round 3's coded run hit a bad moment: the medians differ by 115 µs
+  // (200 → 315), the same-round differences say 15.
+  paired.cells = new Map([
+    rounds('page-miss', [100, 300, 200]),
+    rounds('page-miss-gzip', [115, 315, 400]),
+    // A failed round is left unpaired: rounds 0 and 2 only, differences 20 and 30 (the upper median of an even count).
+    [
+      cellKey('gatehouse', 'page-miss-br'),
+      { runs: [run({ cpuUs: 120, round: 0 }), run({ cpuUs: 230, round: 2 })], failures: ['x'] },
+    ],
+  ])
+  const report = renderEdgeOverhead(paired)
+  t.match(report, '| gzip | 15 |')
+  t.match(report, '| br | 30 |')
+})
