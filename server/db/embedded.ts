@@ -3,9 +3,9 @@
 // so row-level security applies exactly as on a Postgres server.
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
-import { PGlite } from '@electric-sql/pglite'
+import type { PGlite } from '@electric-sql/pglite'
 import { migrate } from './migrate.js'
-import { createEmptyPglite, createMigratedPglite } from './pglite-snapshot.js'
+import { createEmptyPglite, createMigratedPglite, startPglite } from './pglite-snapshot.js'
 import { seedDemoData } from './seed.js'
 import { pgliteSession } from './sql-session.js'
 
@@ -93,7 +93,7 @@ export async function openEmbedded(
     const isNew = dataDir === undefined || !existsSync(join(dataDir, 'PG_VERSION'))
     const migrated = migrateOnOpen || seed
     const create = migrated ? createMigratedPglite : createEmptyPglite
-    const db = isNew ? await create(dataDir) : await PGlite.create({ dataDir })
+    const db = isNew ? await create(dataDir) : await startPglite({ dataDir })
     const session = pgliteSession(db)
     if (migrated) await migrate(session)
     if (seed) await seedDemoData(session)

@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, utimes, writeFile 
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
-import { PGlite } from '@electric-sql/pglite'
+import { PGlite, type PGliteOptions } from '@electric-sql/pglite'
 import { migrate, MIGRATIONS_DIR, readMigrations, type Migration } from './migrate.js'
 import { pgliteSession } from './sql-session.js'
 
@@ -15,6 +15,18 @@ import { pgliteSession } from './sql-session.js'
 // holds it (as other tools' caches do), so reinstalling or upgrading PGlite leaves no stale snapshot behind.
 // Resolved through the CommonJS entry: the package's exports do not include its package.json.
 const pgliteDir = dirname(dirname(createRequire(import.meta.url).resolve('@electric-sql/pglite')))
+
+/**
+ * Every embedded database starts with PGlite's own start parameters and 16 MB of shared buffers, not the 128 MB
+ * initdb writes into postgresql.conf: Postgres sets up all of its shared buffers at each start, which in WebAssembly
+ * was a third of opening a data folder (870 → 540 ms of wall time, 1.3 → 0.9 s of CPU, three opens each). A
+ * single-user database of a developer's or a test's few MB uses a fraction of 16 MB; the OS caches its files anyway.
+ */
+export const PGLITE_START_PARAMS: readonly string[] = [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB']
+
+/** Opens (or makes) a PGlite database as every embedded one in this project is opened. */
+export const startPglite = (options: PGliteOptions): Promise<PGlite> =>
+  PGlite.create({ ...options, startParams: [...PGLITE_START_PARAMS] })
 
 export const SNAPSHOT_CACHE_DIR = join(pgliteDir, '..', '..', '.cache', 'gatehouse')
 // Uncompressed (40 MB): a 4.5 MB gzip one loaded no faster here (1.0–2.6 s of CPU against 1.0–2.2 s, 3 runs each).
@@ -64,7 +76,7 @@ async function stoppedTarball(prepare: (dataDir: string) => Promise<PGlite>): Pr
   const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-initdb-'))
   try {
     await (await prepare(dataDir)).close()
-    const stopped = await PGlite.create({ dataDir, noInitDb: true })
+    const stopped = await startPglite({ dataDir, noInitDb: true })
     try {
       return new Uint8Array(await (await stopped.dumpDataDir('none')).arrayBuffer())
     } finally {
@@ -112,7 +124,7 @@ function cachedSnapshot(file: string, makeTarball: () => Promise<Uint8Array>): P
 
 /** The tarball of a new, empty data folder (as `PGlite.create()` makes it) for `loadDataDir`. */
 export function initdbSnapshot(cacheDir = SNAPSHOT_CACHE_DIR): Promise<Blob> {
-  return cachedSnapshot(snapshotFile(cacheDir), () => stoppedTarball(dataDir => PGlite.create({ dataDir })))
+  return cachedSnapshot(snapshotFile(cacheDir), () => stoppedTarball(dataDir => startPglite({ dataDir })))
 }
 
 // A migrated snapshot not loaded for this long, beside a new one, is one whose migrations have moved on. Worktrees
@@ -140,7 +152,7 @@ export async function migratedSnapshot(migrationsDir = MIGRATIONS_DIR, cacheDir 
   const known = snapshots.has(file)
   const snapshot = cachedSnapshot(file, async () => {
     const tarball = await stoppedTarball(async dataDir => {
-      const db = await PGlite.create({ dataDir, loadDataDir: await initdbSnapshot(cacheDir) })
+      const db = await startPglite({ dataDir, loadDataDir: await initdbSnapshot(cacheDir) })
       // A migration that fails fails every open, as it would without the cache; the database still closes.
       await migrate(pgliteSession(db), migrations).catch(async (error: unknown) => {
         await db.close()
@@ -158,10 +170,10 @@ export async function migratedSnapshot(migrationsDir = MIGRATIONS_DIR, cacheDir 
 
 /** A new, empty database (initialised as `PGlite.create()` would, not migrated), in memory or in `dataDir`. */
 export async function createEmptyPglite(dataDir?: string): Promise<PGlite> {
-  return PGlite.create({ dataDir, loadDataDir: await initdbSnapshot() })
+  return startPglite({ dataDir, loadDataDir: await initdbSnapshot() })
 }
 
 /** A new database with this project's migrations applied, in memory or in `dataDir`. */
 export async function createMigratedPglite(dataDir?: string): Promise<PGlite> {
-  return PGlite.create({ dataDir, loadDataDir: await migratedSnapshot() })
+  return startPglite({ dataDir, loadDataDir: await migratedSnapshot() })
 }

@@ -115,6 +115,28 @@ t.test('reopening keeps the data and applies nothing twice', async t => {
   t.same((await second.db.query('SELECT name FROM projects')).rows, [{ name: 'Kept' }])
 })
 
+t.test(
+  'a new folder and a reopened one start with 16 MB of shared buffers, not the 128 MB of postgresql.conf',
+  async t => {
+    const dataDir = await tempDataDir(t)
+    const sharedBuffers = async (embedded: EmbeddedDatabase): Promise<unknown> =>
+      (await one<{ shared_buffers: string }>(embedded, 'SHOW shared_buffers')).shared_buffers
+    const first = await open(t, dataDir)
+    t.equal(await sharedBuffers(first), '16MB', 'made from the migrated snapshot')
+    await first.close()
+    t.match(
+      await readFile(join(dataDir, 'postgresql.conf'), 'utf8'),
+      /^shared_buffers = 128MB/m,
+      "initdb's setting stays",
+    )
+    const reopened = await open(t, dataDir)
+    t.equal(await sharedBuffers(reopened), '16MB', 'an existing folder')
+    const inMemory = await openEmbedded(undefined, { migrate: false, asAppRole: false })
+    t.teardown(() => inMemory.close())
+    t.equal(await sharedBuffers(inMemory), '16MB', 'in memory, from the initdb snapshot')
+  },
+)
+
 t.test('a second process cannot open a folder that is in use', async t => {
   const dataDir = await tempDataDir(t)
   // A real second process holds the database open, as `npm run dev` would.
