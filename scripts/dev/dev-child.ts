@@ -11,6 +11,8 @@ export interface DevChildOptions {
   name: string
   /** The entry file, relative to cwd. */
   entry: string
+  /** Node options of its own, before the entry. */
+  nodeOptions?: string[]
   env: Record<string, string | undefined>
   cwd: string
   /** Folders whose files it is built from; a change restarts it. tsx watch follows the import graph instead:
@@ -103,9 +105,9 @@ export class DevChild {
   }
 
   #spawn(): void {
-    const { entry, env, cwd } = this.options
+    const { entry, env, cwd, nodeOptions = [] } = this.options
     this.#lines = []
-    const child = spawn(process.execPath, ['--import', TSX_LOADER, '--import', GUARD, entry], {
+    const child = spawn(process.execPath, [...nodeOptions, '--import', TSX_LOADER, '--import', GUARD, entry], {
       cwd,
       env,
       // Own process group: the terminal's Ctrl-C goes to dev's group only, and dev forwards it once.
