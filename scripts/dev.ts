@@ -69,9 +69,10 @@ const api = devChild(
     SEED_DEMO_DATA: env.DATABASE_URL === undefined ? 'true' : 'false',
   },
   ['server', 'common', 'prisma'],
-  // PGlite's Postgres runs on V8's baseline WebAssembly compiler only. Its optimising tier compiled hot functions
-  // in the background through every start, which dev pays again on each restart: 4.0 → 3.3 s of CPU to /ready
-  // (server/main.ts, two starts each, 2026-12-05). A developer's few rows never win that back.
+  // PGlite's Postgres (and Prisma's query compiler) run on V8's baseline WebAssembly compiler only. Its optimising
+  // tier compiled hot functions in the background through every start, which dev pays again on each restart:
+  // 4.0 → 3.3 s of CPU to /ready (server/main.ts, two starts each, 2026-12-05). A developer's few rows never win
+  // that back.
   ['--liftoff-only'],
 )
 const proxy = devChild(
