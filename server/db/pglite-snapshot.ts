@@ -15,6 +15,8 @@ import { pgliteSession } from './sql-session.js'
 // holds it (as other tools' caches do), so reinstalling or upgrading PGlite leaves no stale snapshot behind.
 // Resolved through the CommonJS entry: the package's exports do not include its package.json.
 const pgliteDir = dirname(dirname(createRequire(import.meta.url).resolve('@electric-sql/pglite')))
+const PGLITE_VERSION = (JSON.parse(readFileSync(join(pgliteDir, 'package.json'), 'utf8')) as { version: string })
+  .version
 
 /**
  * Every embedded database starts with PGlite's own start parameters and 16 MB of shared buffers, not the 128 MB
@@ -31,11 +33,8 @@ export const startPglite = (options: PGliteOptions): Promise<PGlite> =>
 export const SNAPSHOT_CACHE_DIR = join(pgliteDir, '..', '..', '.cache', 'gatehouse')
 // Uncompressed (40 MB): a 4.5 MB gzip one loaded no faster here (1.0–2.6 s of CPU against 1.0–2.2 s, 3 runs each).
 export function snapshotFile(cacheDir = SNAPSHOT_CACHE_DIR): string {
-  return join(cacheDir, `pglite-${pgliteVersion()}-initdb.tar`)
+  return join(cacheDir, `pglite-${PGLITE_VERSION}-initdb.tar`)
 }
-
-const pgliteVersion = (): string =>
-  (JSON.parse(readFileSync(join(pgliteDir, 'package.json'), 'utf8')) as { version: string }).version
 
 /**
  * Named by the migrations it holds (names and the checksums migrate() records): a migration added, renamed or
@@ -44,7 +43,7 @@ const pgliteVersion = (): string =>
 export function migratedSnapshotFile(migrations: Migration[], cacheDir = SNAPSHOT_CACHE_DIR): string {
   const hash = createHash('sha256')
   for (const { name, checksum } of migrations) hash.update(`${name}\0${checksum}\n`)
-  return join(cacheDir, `pglite-${pgliteVersion()}-migrated-${hash.digest('hex').slice(0, 16)}.tar`)
+  return join(cacheDir, `pglite-${PGLITE_VERSION}-migrated-${hash.digest('hex').slice(0, 16)}.tar`)
 }
 
 /**
@@ -133,7 +132,7 @@ const STALE_MIGRATED_MS = 24 * 3600_000
 
 async function pruneMigratedSnapshots(keep: string): Promise<void> {
   const dir = dirname(keep)
-  const prefix = `pglite-${pgliteVersion()}-migrated-`
+  const prefix = `pglite-${PGLITE_VERSION}-migrated-`
   for (const name of await readdir(dir).catch(() => [])) {
     const file = join(dir, name)
     if (!name.startsWith(prefix) || !name.endsWith('.tar') || file === keep) continue
