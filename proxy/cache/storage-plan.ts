@@ -23,9 +23,8 @@ function varyValues(request: FastifyRequest, names: string[]): Record<string, st
   const values: Record<string, string> = {}
   for (const name of names) {
     if (PRINCIPAL_HEADERS.has(name)) values[name] = `${request.principal?.tenant}/${request.principal?.user}`
-    else if (name.startsWith('x-gatehouse-')) {
-      return undefined
-    } // signed per request: nothing to share
+    // The rest of the edge's own headers are signed per request: a response varying on them is nobody else's.
+    else if (name.startsWith('x-gatehouse-')) return undefined
     else {
       const value = request.headers[name]
       values[name] = Array.isArray(value) ? value.join(', ') : (value ?? '')
