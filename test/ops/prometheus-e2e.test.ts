@@ -200,6 +200,16 @@ t.test('Prometheus with the project config sees data for every rule, alert and p
     'the down replica taken out of rotation',
   )
 
+  // alice's pro plan is learnt from the replicas, down for most of the time so far: until the edge has asked again
+  // and heard, it counts her as free (3 a minute), and round 1's first requests were refused 429 when its last
+  // answer was still the stale one (twice in CI). Wait until the edge applies her plan.
+  const proBudget = String(stack.proxyConfig.rateLimit.perPlan.pro)
+  await eventually(
+    async () => (await stack.request('/api/v1/projects', { as: alice })).headers['ratelimit-limit'] === proBudget,
+    10_000,
+    "alice's pro plan applied at the edge",
+  )
+
   // Two rounds with a scrape after each: a counter's first sample is only its baseline, so rates need
   // an increase between two scrapes.
   const scraped = [proxyInstance, apiInstances[0]!]
