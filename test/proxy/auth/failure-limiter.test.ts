@@ -193,3 +193,14 @@ t.test('a blocked address stays blocked however much legitimate traffic passes',
   }
   t.ok(await limiter.addressRefusal('10.0.0.1'), 'still blocked')
 })
+
+t.test('in memory, at most maxLocalKeys counters are kept: the least recently used go first', async t => {
+  const limiter = createFailureLimiter({ addressLimit: 1, loginLimit: 1_000_000, windowMs: WINDOW_MS, maxLocalKeys: 4 })
+  // Each failed check keeps two counters (its address and its login): two checks fill the store.
+  await limiter.reserve('10.7.0.1', 'a@acme')
+  await limiter.reserve('10.7.0.2', 'b@acme')
+  await limiter.reserve('10.7.0.3', 'c@acme')
+  t.equal(await limiter.addressRefusal('10.7.0.1'), undefined, 'the oldest counters made room')
+  t.ok(await limiter.addressRefusal('10.7.0.2'), 'the newer ones stay')
+  t.ok(await limiter.addressRefusal('10.7.0.3'))
+})
