@@ -98,7 +98,7 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   })
 }
 // The API is the longer start (opening PGlite): it goes first, and the logins are hashed while it starts.
-api.start()
+const apiStarted = api.start()
 const htpasswd = env.HTPASSWD_FILE ?? join(DATA_DIR, 'htpasswd')
 if (!existsSync(htpasswd)) {
   // Imported only here: bcrypt is not needed on a warm start.
@@ -106,9 +106,11 @@ if (!existsSync(htpasswd)) {
   for (const [login, password] of DEMO_LOGINS) await upsertLogin(htpasswd, login, password)
 }
 if (endedAt === undefined) {
-  proxy.start()
-  say(`${prefix('dev')}api pid ${api.pid}, proxy pid ${proxy.pid}: the banner follows once the edge is ready`)
   void banner()
+  await Promise.all([apiStarted, proxy.start()])
+  if (endedAt === undefined) {
+    say(`${prefix('dev')}api pid ${api.pid}, proxy pid ${proxy.pid}: the banner follows once the edge is ready`)
+  }
 }
 
 async function banner(): Promise<void> {

@@ -1,11 +1,14 @@
-// One process of `npm run dev`: started on tsx, restarted when a file it is built from changes, stopped with one
-// signal. Why not `tsx watch`: it outlives the process it runs, so dev could neither learn that a child had died
-// nor tell a restart from a crash, and a Ctrl-C reached the child twice (from the terminal and relayed by tsx).
+// One process of `npm run dev`: bundled and started (bundle.ts), bundled and restarted when a file it is built from
+// changes, stopped with one signal. Why not `tsx watch`: it outlives the process it runs, so dev could neither learn
+// that a child had died nor tell a restart from a crash, and a Ctrl-C reached the child twice (from the terminal and
+// relayed by tsx).
 // Here the child is dev's own, in a process group of its own: its exit is an event, and only dev signals it.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { watch, type FSWatcher } from 'node:fs'
 import { join, relative } from 'node:path'
 import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { BundleError, bundleEntry } from './bundle.js'
 
 export interface DevChildOptions {
   name: string
@@ -33,10 +36,7 @@ export interface ChildStop {
   lines: string[]
 }
 
-// tsx's ESM hooks only: both processes are ES modules, and its CommonJS hook would lex and source-map every
-// CommonJS file under node_modules as it loads (about 15% of a start's CPU, measured on server/main.ts).
-const TSX_LOADER = import.meta.resolve('tsx/esm')
-const GUARD = import.meta.resolve('./exit-with-parent.ts')
+const GUARD = fileURLToPath(import.meta.resolve('./exit-with-parent.ts'))
 const KEPT_LINES = 40
 // Editors write swap and backup files beside the sources; only what the processes load restarts them.
 const SOURCE_FILE = /\.(ts|mts|cts|js|mjs|cjs|json|sql|prisma)$/
@@ -48,8 +48,11 @@ export class DevChild {
   #process: ChildProcess | undefined
   #lines: string[] = []
   #watchers: FSWatcher[] = []
-  #state: 'running' | 'restarting' | 'stopping' | 'stopped' = 'running'
+  // bundling: no process runs, the next is being bundled; restarting: the running one was asked to stop for a change.
+  #state: 'bundling' | 'running' | 'restarting' | 'stopping' | 'stopped' = 'bundling'
   #pendingChange: string | undefined
+  /** A change arrived while bundling: bundle again before starting. */
+  #changedWhileBundling = false
   #settle: NodeJS.Timeout | undefined
   #stopped: Promise<ChildStop> | undefined
 
@@ -62,9 +65,10 @@ export class DevChild {
     return this.#process?.pid
   }
 
-  start(): void {
-    if (this.#stopped !== undefined) return // dev is ending: nothing new starts
-    this.#spawn()
+  /** Resolves once its first process is running, or it could not start (onUnexpectedStop then says why). */
+  start(): Promise<void> {
+    if (this.#stopped !== undefined) return Promise.resolve() // dev is ending: nothing new starts
+    const launched = this.#launch()
     for (const folder of this.options.watch) {
       try {
         const watcher = watch(folder, { recursive: true }, (_event, file) => {
@@ -76,6 +80,7 @@ export class DevChild {
         this.options.onLine(`(dev: cannot watch ${folder}: ${(error as Error).message})`)
       }
     }
+    return launched
   }
 
   /** Asks it to stop with one signal (it drains); past `deadlineMs` it is killed. Resolves once it has exited. */
@@ -104,10 +109,38 @@ export class DevChild {
     return this.#stopped
   }
 
-  #spawn(): void {
-    const { entry, env, cwd, nodeOptions = [] } = this.options
+  /** Bundles the sources as they are now and starts a process on them; a source that does not compile is a stop. */
+  async #launch(): Promise<void> {
+    const { entry, cwd } = this.options
+    this.#state = 'bundling'
+    let bundle: string
+    try {
+      do {
+        this.#changedWhileBundling = false
+        bundle = await bundleEntry(cwd, entry, GUARD)
+      } while (this.#changedWhileBundling && this.#stopped === undefined)
+    } catch (error) {
+      const lines = error instanceof BundleError ? error.lines : [String(error)]
+      for (const line of lines) this.options.onLine(line)
+      if (this.#stopped !== undefined) return // dev is ending anyway
+      const stop = { code: 1, signal: null, lines }
+      this.#state = 'stopped'
+      this.#stopped = Promise.resolve(stop)
+      this.#closeWatchers()
+      this.options.onUnexpectedStop(stop)
+      return
+    }
+    // Stopped while it was bundled: nothing new starts.
+    if (this.#stopped !== undefined) return
+    this.#state = 'running'
+    this.#spawn(bundle)
+  }
+
+  #spawn(bundle: string): void {
+    const { env, cwd, nodeOptions = [] } = this.options
     this.#lines = []
-    const child = spawn(process.execPath, [...nodeOptions, '--import', TSX_LOADER, '--import', GUARD, entry], {
+    // Source maps: stack traces name the TypeScript files and lines, not the bundle's.
+    const child = spawn(process.execPath, [...nodeOptions, '--enable-source-maps', bundle], {
       cwd,
       env,
       // Own process group: the terminal's Ctrl-C goes to dev's group only, and dev forwards it once.
@@ -127,10 +160,11 @@ export class DevChild {
     })
     child.once('exit', (code, signal) => {
       if (this.#state === 'restarting') {
-        this.#state = 'running'
-        this.#spawn()
-        this.options.onRestart(this.#pendingChange ?? '')
-        this.#pendingChange = undefined
+        void this.#launch().then(() => {
+          if (this.#state !== 'running') return
+          this.options.onRestart(this.#pendingChange ?? '')
+          this.#pendingChange = undefined
+        })
         return
       }
       if (this.#state !== 'running') return // stop() resolves
@@ -145,10 +179,12 @@ export class DevChild {
   }
 
   #changed(file: string): void {
-    if (this.#state !== 'running' && this.#state !== 'restarting') return
+    if (this.#state !== 'running' && this.#state !== 'restarting' && this.#state !== 'bundling') return
     this.#pendingChange = file
     clearTimeout(this.#settle)
     this.#settle = setTimeout(() => {
+      // Being bundled: bundled again once that is done, from the files as they are then.
+      if (this.#state === 'bundling') this.#changedWhileBundling = true
       // Already on its way out: the next process starts from the files as they are then.
       if (this.#state !== 'running') return
       this.#state = 'restarting'

@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import t, { type Test } from 'tap'
 import { DevChild, type ChildStop } from '../../scripts/dev/dev-child.js'
 import { eventually } from '../helpers/edge-stack.js'
@@ -85,6 +86,50 @@ t.test('a process that stops by itself is reported with its status and last line
   const stop = await child.stop('SIGINT', 1000)
   t.equal(stop.code, 3, 'stopping it afterwards changes nothing')
 })
+
+t.test(
+  'it runs bundled: each file keeps its own import.meta.url, and stack traces name the TypeScript lines',
+  async t => {
+    const { child, lines, stops, src } = harness(t)
+    mkdirSync(join(src, 'nested'))
+    writeFileSync(
+      join(src, 'nested', 'where.ts'),
+      `export const here: string = import.meta.url\nexport function fail(): never {\n  throw new Error('from where.ts')\n}\n`,
+    )
+    writeFileSync(
+      join(src, 'entry.ts'),
+      `import { fail, here } from './nested/where.js'\nprocess.stdout.write('here ' + here + '\\n')\nfail()\n`,
+    )
+    await child.start()
+    await eventually(async () => stops.length === 1, 20_000, 'the process failing')
+    t.ok(lines.includes(`here ${pathToFileURL(join(src, 'nested', 'where.ts')).href}`), "the module's own URL")
+    t.ok(
+      lines.some(line => line.includes(`${join(src, 'nested', 'where.ts')}:3`)),
+      'the stack names the source file and line, through the source map',
+    )
+  },
+)
+
+t.test(
+  'a source that does not compile ends it with status 1 and the compiler message, naming file and line',
+  async t => {
+    const { child, lines, stops, src } = harness(t)
+    writeFileSync(join(src, 'other.ts'), 'export const x = (\n')
+    writeFileSync(
+      join(src, 'entry.ts'),
+      `import { x } from './other.js'\nprocess.stdout.write('started ' + x + '\\n')\n`,
+    )
+    await child.start()
+    t.equal(stops.length, 1, 'reported as a stop')
+    t.equal(stops[0]!.code, 1)
+    t.ok(
+      stops[0]!.lines.some(line => line.startsWith(`${join('src', 'other.ts')}:2: `)),
+      `the message names the file and line (${stops[0]!.lines.join(' | ')})`,
+    )
+    t.same(started(lines), [], 'no process started')
+    t.same(await child.stop('SIGINT', 1000), { code: 1, signal: null, lines: stops[0]!.lines }, 'and it stays stopped')
+  },
+)
 
 t.test('when dev dies without a word (SIGKILL), its process stops too', async t => {
   const { dir } = harness(t)
