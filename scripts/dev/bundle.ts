@@ -3,10 +3,12 @@
 // 67 files of ours and all of node_modules'. The API reached /ready in 2.5–2.7 s on tsx and 1.9–2.1 s from a
 // bundle (server/main.ts alone, 3 starts each, 2026-12-05); esbuild makes the bundle in about 0.1 s. Packages stay
 // outside it and load as Node loads them, lazily where the code imports them lazily.
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises'
 import { dirname, join, relative, resolve, sep } from 'node:path'
-import { pathToFileURL } from 'node:url'
-import { build, type Plugin } from 'esbuild'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { build, version, type Plugin } from 'esbuild'
 
 export class BundleError extends Error {
   constructor(readonly lines: string[]) {
@@ -14,6 +16,11 @@ export class BundleError extends Error {
     this.name = 'BundleError'
   }
 }
+
+// This file's own text is part of what a bundle was made by: a change to how bundles are made makes new ones.
+const OWN_SOURCE = createHash('sha256')
+  .update(readFileSync(fileURLToPath(import.meta.url)))
+  .digest('base64url')
 
 // Code of ours that finds files beside itself (migrations, the Prisma client's engine, packages resolved from it)
 // reads its own module's URL: each file keeps its own, not the bundle's.
@@ -36,7 +43,10 @@ const keepModuleUrls: Plugin = {
  */
 export async function bundleEntry(cwd: string, entry: string, preload: string): Promise<string> {
   const outfile = join(cwd, 'node_modules', '.cache', 'gatehouse', 'dev', `${entry.replace(/[/\\.]/g, '-')}.mjs`)
+  const inputsFile = `${outfile}.inputs.json`
   const importOf = (file: string): string => `import ${JSON.stringify(`./${relative(cwd, resolve(cwd, file))}`)}`
+  const recipe = JSON.stringify({ esbuild: version, node: process.versions.node, bundler: OWN_SOURCE, entry, preload })
+  if (await unchanged(cwd, inputsFile, recipe)) return outfile
   const result = await build({
     stdin: { contents: `${importOf(preload)}\n${importOf(entry)}\n`, resolveDir: cwd, loader: 'ts' },
     outfile,
@@ -52,6 +62,7 @@ export async function bundleEntry(cwd: string, entry: string, preload: string): 
     keepNames: true,
     plugins: [keepModuleUrls],
     write: false,
+    metafile: true,
     logLevel: 'silent',
   }).catch((error: unknown) => {
     const errors = (error as { errors?: Array<{ text: string; location?: { file: string; line: number } | null }> })
@@ -69,5 +80,37 @@ export async function bundleEntry(cwd: string, entry: string, preload: string): 
     await writeFile(partial, file.contents)
     await rename(partial, file.path)
   }
+  const inputs = Object.keys(result.metafile.inputs).filter(input => input !== '<stdin>')
+  const manifest: Manifest = { recipe, outputs: result.outputFiles.map(file => file.path), inputs: {} }
+  for (const input of inputs) manifest.inputs[input] = await fingerprint(join(cwd, input))
+  await writeFile(inputsFile, JSON.stringify(manifest))
   return outfile
+}
+
+// What a bundle was made from, beside it: a start whose sources are all as they were then reuses it (0.2 s sooner
+// for both processes). An edit made while a bundle is being made is not missed: the watcher restarts the process
+// and the bundle is made again, fingerprints included.
+interface Manifest {
+  recipe: string
+  outputs: string[]
+  inputs: Record<string, string>
+}
+
+const fingerprint = async (file: string): Promise<string> => {
+  const { mtimeMs, size } = await stat(file)
+  return `${mtimeMs}:${size}`
+}
+
+async function unchanged(cwd: string, inputsFile: string, recipe: string): Promise<boolean> {
+  try {
+    const manifest = JSON.parse(await readFile(inputsFile, 'utf8')) as Manifest
+    if (manifest.recipe !== recipe) return false
+    for (const output of manifest.outputs) await stat(output)
+    for (const [input, print] of Object.entries(manifest.inputs)) {
+      if ((await fingerprint(join(cwd, input))) !== print) return false
+    }
+    return true
+  } catch {
+    return false // none yet, unreadable, or a file gone: bundle again
+  }
 }
