@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { DevChild, type ChildStop } from './dev/dev-child.js'
+import { DEV_ENTRIES } from './dev/processes.js'
 import { readyUrl, waitUntilReady } from './dev/readiness.js'
 import { exitStatus, stopReason } from './dev/stop-reason.js'
 
@@ -62,7 +63,7 @@ function devChild(
 
 const api = devChild(
   'api',
-  'server/main.ts',
+  DEV_ENTRIES.api,
   {
     PORT: PORTS.PORT,
     // The demo tenants only make sense on the embedded database; a real one is seeded with db:seed.
@@ -77,7 +78,7 @@ const api = devChild(
 )
 const proxy = devChild(
   'proxy',
-  'proxy/main.ts',
+  DEV_ENTRIES.proxy,
   {
     PROXY_HTTPS_PORT: PORTS.PROXY_HTTPS_PORT,
     PROXY_HTTP_PORT: PORTS.PROXY_HTTP_PORT,

@@ -37,6 +37,9 @@ export interface ChildStop {
 }
 
 const GUARD = fileURLToPath(import.meta.resolve('./exit-with-parent.ts'))
+
+/** The bundle a process of dev runs from: its entry, with the guard that stops it when dev dies loaded first. */
+export const bundleDevProcess = (cwd: string, entry: string): Promise<string> => bundleEntry(cwd, entry, GUARD)
 const KEPT_LINES = 40
 // Editors write swap and backup files beside the sources; only what the processes load restarts them.
 const SOURCE_FILE = /\.(ts|mts|cts|js|mjs|cjs|json|sql|prisma)$/
@@ -117,7 +120,7 @@ export class DevChild {
     try {
       do {
         this.#changedWhileBundling = false
-        bundle = await bundleEntry(cwd, entry, GUARD)
+        bundle = await bundleDevProcess(cwd, entry)
       } while (this.#changedWhileBundling && this.#stopped === undefined)
     } catch (error) {
       const lines = error instanceof BundleError ? error.lines : [String(error)]
