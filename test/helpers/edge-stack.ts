@@ -2,7 +2,7 @@
 // on a port, and the real proxy in front of it over real TLS (a local CA made for the test), with
 // logins in an htpasswd file. Requests go through undici over HTTP/2 or HTTP/1.1, trusting that CA.
 import { randomInt } from 'node:crypto'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { createServer as createNetServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -256,12 +256,41 @@ export async function requestEdge(
 }
 
 /** A port that was free a moment ago, for servers a test starts outside this process. */
+// Ports a test picks now and listens on later come from below the kernel's ephemeral range. Inside it, the port of
+// every bind(0) and the local port of every outgoing connection, in any process, are drawn too: one found free there
+// was taken before the test listened (EADDRINUSE in pebble-on-demand.test, CI at a2e3ea7). Below it, only another
+// freePort could take it, by drawing the same one of ~20,000 ports.
+const EPHEMERAL_START = ((): number => {
+  try {
+    return Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0])
+  } catch {
+    return 32768 // Linux's default
+  }
+})()
+const PICKED_PORTS = { from: 10_000, to: EPHEMERAL_START - 1 }
+
+/** A port nothing listens on now and that no other bind(0) or outgoing connection will be given (see above). */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
+  for (let attempt = 0; attempt < 50 && PICKED_PORTS.to - PICKED_PORTS.from > 1000; attempt++) {
+    const port = PICKED_PORTS.from + randomInt(PICKED_PORTS.to - PICKED_PORTS.from + 1)
+    if (await canListen(port, host)) return port
+  }
+  // A kernel whose ephemeral range leaves too little below it: any port it has free.
   const server = createNetServer()
   await new Promise<void>(resolve => server.listen(0, host, resolve))
   const { port } = server.address() as AddressInfo
   await new Promise(resolve => server.close(resolve))
   return port
+}
+
+async function canListen(port: number, host: string): Promise<boolean> {
+  const server = createNetServer()
+  const listening = await new Promise<boolean>(resolve => {
+    server.once('error', () => resolve(false))
+    server.listen(port, host, () => resolve(true))
+  })
+  if (listening) await new Promise(resolve => server.close(resolve))
+  return listening
 }
 
 /**
