@@ -11,7 +11,7 @@ t.test('a bundle is reused while its sources are unchanged, and made again when 
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   mkdirSync(join(dir, 'src'))
   writeFileSync(join(dir, 'src', 'preload.ts'), 'export {}\n')
-  writeFileSync(join(dir, 'src', 'entry.ts'), "import { word } from './word.js'\nconsole.log(word)\n")
+  writeFileSync(join(dir, 'src', 'entry.ts'), "import { word } from './word.js'\nprocess.stdout.write(word)\n")
   writeFileSync(join(dir, 'src', 'word.ts'), "export const word: string = 'first'\n")
   // Written well before the bundle is made: one modified as it is made is taken as possibly half-read (below).
   const aMinuteAgo = new Date(Date.now() - 60_000)
