@@ -7,9 +7,10 @@
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises'
+import { createRequire } from 'node:module'
 import { dirname, join, relative, resolve, sep } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { build, version, type Plugin } from 'esbuild'
+import type { Plugin } from 'esbuild'
 
 export class BundleError extends Error {
   constructor(readonly lines: string[]) {
@@ -22,6 +23,9 @@ export class BundleError extends Error {
 const OWN_SOURCE = createHash('sha256')
   .update(readFileSync(fileURLToPath(import.meta.url)))
   .digest('base64url')
+// esbuild itself is imported only to make a bundle (30 ms that a start reusing both need not spend); its version, part
+// of what a bundle was made by, comes from its package.json.
+const ESBUILD_VERSION = (createRequire(import.meta.url)('esbuild/package.json') as { version: string }).version
 
 // Code of ours that finds files beside itself (migrations, the Prisma client's engine, packages resolved from it)
 // reads its own module's URL: each file keeps its own, not the bundle's.
@@ -46,11 +50,18 @@ export async function bundleEntry(cwd: string, entry: string, preload: string): 
   const outfile = join(cwd, 'node_modules', '.cache', 'gatehouse', 'dev', `${entry.replace(/[/\\.]/g, '-')}.mjs`)
   const inputsFile = `${outfile}.inputs.json`
   const importOf = (file: string): string => `import ${JSON.stringify(`./${relative(cwd, resolve(cwd, file))}`)}`
-  const recipe = JSON.stringify({ esbuild: version, node: process.versions.node, bundler: OWN_SOURCE, entry, preload })
-  if (await unchanged(cwd, inputsFile, recipe)) return outfile
+  const recipe = JSON.stringify({
+    esbuild: ESBUILD_VERSION,
+    node: process.versions.node,
+    bundler: OWN_SOURCE,
+    entry,
+    preload,
+  })
+  if (await unchanged(cwd, outfile, inputsFile, recipe)) return outfile
   // File times come from a coarse clock, a few ms behind: anything modified this close to the start may have changed
   // while esbuild read it.
   const startedAt = Date.now() - 20
+  const { build } = await import('esbuild')
   const result = await build({
     stdin: { contents: `${importOf(preload)}\n${importOf(entry)}\n`, resolveDir: cwd, loader: 'ts' },
     outfile,
@@ -86,14 +97,10 @@ export async function bundleEntry(cwd: string, entry: string, preload: string): 
   }
   // esbuild also reads tsconfig.json, which its list of inputs leaves out.
   const inputs = [...Object.keys(result.metafile.inputs).filter(input => input !== '<stdin>'), 'tsconfig.json']
-  const manifest: Manifest = { recipe, outputs: result.outputFiles.map(file => file.path), inputs: {} }
-  for (const input of inputs) {
-    const print = await fingerprint(join(cwd, input)).catch(() => 'absent')
-    // Changed while esbuild read it: which version the bundle holds is unknown, so the next start makes it again.
-    if (Number.parseFloat(print) >= startedAt) return outfile
-    manifest.inputs[input] = print
-  }
-  await writeFile(inputsFile, JSON.stringify(manifest))
+  const prints = await fingerprints(cwd, inputs)
+  // Changed while esbuild read it: which version the bundle holds is unknown, so the next start makes it again.
+  if (Object.values(prints).some(print => Number.parseFloat(print) >= startedAt)) return outfile
+  await writeFile(inputsFile, JSON.stringify({ recipe, inputs: prints } satisfies Manifest))
   return outfile
 }
 
@@ -101,25 +108,30 @@ export async function bundleEntry(cwd: string, entry: string, preload: string): 
 // for both processes).
 interface Manifest {
   recipe: string
-  outputs: string[]
+  /** Each input's `mtime:size`, or `absent`. */
   inputs: Record<string, string>
 }
 
-const fingerprint = async (file: string): Promise<string> => {
-  const { mtimeMs, size } = await stat(file)
-  return `${mtimeMs}:${size}`
+async function fingerprints(cwd: string, inputs: string[]): Promise<Record<string, string>> {
+  const prints = await Promise.all(
+    inputs.map(input =>
+      stat(join(cwd, input)).then(
+        ({ mtimeMs, size }) => `${mtimeMs}:${size}`,
+        () => 'absent',
+      ),
+    ),
+  )
+  return Object.fromEntries(inputs.map((input, index) => [input, prints[index]!]))
 }
 
-async function unchanged(cwd: string, inputsFile: string, recipe: string): Promise<boolean> {
+async function unchanged(cwd: string, outfile: string, inputsFile: string, recipe: string): Promise<boolean> {
   try {
     const manifest = JSON.parse(await readFile(inputsFile, 'utf8')) as Manifest
     if (manifest.recipe !== recipe) return false
-    for (const output of manifest.outputs) await stat(output)
-    for (const [input, print] of Object.entries(manifest.inputs)) {
-      if ((await fingerprint(join(cwd, input)).catch(() => 'absent')) !== print) return false
-    }
-    return true
+    await Promise.all([stat(outfile), stat(`${outfile}.map`)])
+    const now = await fingerprints(cwd, Object.keys(manifest.inputs))
+    return Object.entries(manifest.inputs).every(([input, print]) => now[input] === print)
   } catch {
-    return false // none yet, unreadable, or a file gone: bundle again
+    return false // none yet, unreadable, or part of the bundle gone: bundle again
   }
 }
