@@ -12,6 +12,7 @@ import type { Test } from 'tap'
 import { Agent, request as undiciRequest, type Dispatcher } from 'undici'
 import { buildApp } from '../../server/app.js'
 import { buildProxyApp } from '../../proxy/app.js'
+import { assertPortFree } from '../../proxy/cluster/port-sharing.js'
 import { loadProxyConfig, type ProxyConfig } from '../../proxy/config.js'
 import { hashPassword } from '../../proxy/auth/htpasswd-file.js'
 import { ensureLocalCertificate, type TlsMaterial } from '../../proxy/tls/local-ca.js'
@@ -273,7 +274,11 @@ const PICKED_PORTS = { from: 10_000, to: EPHEMERAL_START - 1 }
 export async function freePort(host = '127.0.0.1'): Promise<number> {
   for (let attempt = 0; attempt < 50 && PICKED_PORTS.to - PICKED_PORTS.from > 1000; attempt++) {
     const port = PICKED_PORTS.from + randomInt(PICKED_PORTS.to - PICKED_PORTS.from + 1)
-    if (await canListen(port, host)) return port
+    const free = await assertPortFree(host, port).then(
+      () => true,
+      () => false,
+    )
+    if (free) return port
   }
   // A kernel whose ephemeral range leaves too little below it: any port it has free.
   const server = createNetServer()
@@ -281,16 +286,6 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
   const { port } = server.address() as AddressInfo
   await new Promise(resolve => server.close(resolve))
   return port
-}
-
-async function canListen(port: number, host: string): Promise<boolean> {
-  const server = createNetServer()
-  const listening = await new Promise<boolean>(resolve => {
-    server.once('error', () => resolve(false))
-    server.listen(port, host, () => resolve(true))
-  })
-  if (listening) await new Promise(resolve => server.close(resolve))
-  return listening
 }
 
 /**
