@@ -42,7 +42,10 @@ const HOP_BY_HOP = new Set([
 export class Logins {
   readonly #verified = new Map<string, HtpasswdEntry>()
   readonly #checking = new Map<string, Promise<HtpasswdEntry | undefined>>()
-  constructor(readonly entries: Map<string, HtpasswdEntry>) {}
+  readonly entries: Map<string, HtpasswdEntry>
+  constructor(entries: Map<string, HtpasswdEntry>) {
+    this.entries = entries
+  }
 
   known(header: string | undefined): HtpasswdEntry | undefined {
     return header === undefined ? undefined : this.#verified.get(header)
@@ -90,7 +93,10 @@ export interface Entry {
 /** Fresh entries by key, the oldest dropped past maxEntries (a Map keeps insertion order). */
 export class MemoryCache {
   readonly #entries = new Map<string, Entry>()
-  constructor(readonly maxEntries = 10_000) {}
+  readonly maxEntries: number
+  constructor(maxEntries = 10_000) {
+    this.maxEntries = maxEntries
+  }
   get(key: string, now = Date.now()): Entry | undefined {
     const entry = this.#entries.get(key)
     return entry !== undefined && now < entry.freshUntil ? entry : undefined

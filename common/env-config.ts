@@ -5,8 +5,10 @@ import { type TObject, type Static } from 'typebox'
 import { Value } from 'typebox/value'
 
 export class ConfigError extends Error {
-  constructor(readonly problems: string[]) {
+  readonly problems: string[]
+  constructor(problems: string[]) {
     super(`Invalid configuration:\n${problems.map(problem => `  - ${problem}`).join('\n')}`)
+    this.problems = problems
     this.name = 'ConfigError'
   }
 }

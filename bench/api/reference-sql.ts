@@ -32,10 +32,11 @@ const PROJECT_COLUMNS = 'p.id, p.name, p.description, p.created_at, p.updated_at
 class Statement {
   readonly values: unknown[] = []
 
-  constructor(
-    readonly isolation: Isolation,
-    readonly tenantId: string,
-  ) {
+  readonly isolation: Isolation
+  readonly tenantId: string
+  constructor(isolation: Isolation, tenantId: string) {
+    this.isolation = isolation
+    this.tenantId = tenantId
     if (isolation === 'where-clause') this.values.push(tenantId)
   }
 

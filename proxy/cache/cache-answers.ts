@@ -34,11 +34,16 @@ export interface CacheState {
 }
 
 export class CacheAnswers {
+  private readonly variants: EncodedVariants
+  private readonly lookups: Counter<'outcome'>
   constructor(
-    private readonly variants: EncodedVariants,
+    variants: EncodedVariants,
     /** gatehouse_proxy_cache_lookups_total, by outcome. */
-    private readonly lookups: Counter<'outcome'>,
-  ) {}
+    lookups: Counter<'outcome'>,
+  ) {
+    this.variants = variants
+    this.lookups = lookups
+  }
 
   /** Answers from an entry; an uncoded one is coded on the way for a client that asked (stale, collapsed). */
   serve(

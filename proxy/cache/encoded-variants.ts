@@ -14,10 +14,12 @@ export const variantKey = (key: CacheKey, encoding: Encoding): CacheKey => ({
 })
 
 export class EncodedVariants {
-  constructor(
-    private readonly store: ResponseStore,
-    private readonly settings: CompressionSettings,
-  ) {}
+  private readonly store: ResponseStore
+  private readonly settings: CompressionSettings
+  constructor(store: ResponseStore, settings: CompressionSettings) {
+    this.store = store
+    this.settings = settings
+  }
 
   /** Marks an uncoded entry about to be stored as one to code for those who ask; its Vary then says so. */
   prepare(entry: CachedResponse): void {

@@ -42,11 +42,10 @@ interface Slot {
 }
 
 export class WorkerStartError extends Error {
-  constructor(
-    readonly exitCode: number,
-    message: string,
-  ) {
+  readonly exitCode: number
+  constructor(exitCode: number, message: string) {
     super(message)
+    this.exitCode = exitCode
   }
 }
 

@@ -15,7 +15,10 @@ import type { Encoding } from '../compression/negotiation.js'
 /** Bytes of request bodies held at once, across every request of this process. */
 export class BodyBudget {
   #used = 0
-  constructor(readonly maxBytes: number) {}
+  readonly maxBytes: number
+  constructor(maxBytes: number) {
+    this.maxBytes = maxBytes
+  }
   get used(): number {
     return this.#used
   }

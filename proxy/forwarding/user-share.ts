@@ -14,7 +14,10 @@ interface Waiter {
 export class UpstreamShares {
   readonly #inFlight = new Map<string, number>()
   readonly #waiting = new Map<string, Waiter[]>()
-  constructor(readonly perUser: number) {}
+  readonly perUser: number
+  constructor(perUser: number) {
+    this.perUser = perUser
+  }
 
   /** Takes one of the user's places at once if one is free (the usual case: no promise). */
   tryTake(user: string): boolean {

@@ -26,8 +26,10 @@ export class FactsBusyError extends Error {
 
 /** What is kept for a key whose load failed before any answer was learnt. */
 class Failure {
-  // eslint-disable-next-line n/handle-callback-err -- a stored failure, not a callback's error argument
-  constructor(readonly error: unknown) {}
+  readonly error: unknown
+  constructor(error: unknown) {
+    this.error = error
+  }
 }
 
 export function createFactsCache<V extends object>(options: FactsCacheOptions<V>) {

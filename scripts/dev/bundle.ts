@@ -13,8 +13,10 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import type { Plugin } from 'esbuild'
 
 export class BundleError extends Error {
-  constructor(readonly lines: string[]) {
+  readonly lines: string[]
+  constructor(lines: string[]) {
     super(lines.join('\n'))
+    this.lines = lines
     this.name = 'BundleError'
   }
 }

@@ -59,7 +59,10 @@ export class DevChild {
   #settle: NodeJS.Timeout | undefined
   #stopped: Promise<ChildStop> | undefined
 
-  constructor(private readonly options: DevChildOptions) {}
+  private readonly options: DevChildOptions
+  constructor(options: DevChildOptions) {
+    this.options = options
+  }
 
   get name(): string {
     return this.options.name

@@ -28,11 +28,10 @@ export interface MigrateResult {
 }
 
 export class MigrationError extends Error {
-  constructor(
-    message: string,
-    readonly migration?: string,
-  ) {
+  readonly migration?: string
+  constructor(message: string, migration?: string) {
     super(message)
+    this.migration = migration
     this.name = 'MigrationError'
   }
 }

@@ -48,11 +48,14 @@ class Lane {
   /** Prisma began a transaction of its own within the lane (an operation of several statements). */
   nestedTransaction = false
 
-  constructor(
-    readonly tenantId: string,
-    private readonly pool: TenantLanePool,
-    private readonly timeoutMs: number,
-  ) {}
+  readonly tenantId: string
+  private readonly pool: TenantLanePool
+  private readonly timeoutMs: number
+  constructor(tenantId: string, pool: TenantLanePool, timeoutMs: number) {
+    this.tenantId = tenantId
+    this.pool = pool
+    this.timeoutMs = timeoutMs
+  }
 
   async query(config: pg.QueryConfig): Promise<QueryResult> {
     if (this.#preludeSent && this.#singleStatement()) throw new MoreThanOneStatementError()
@@ -159,12 +162,11 @@ function nestedClient(lane: Lane): pg.PoolClient {
 export class TenantLanePool extends pg.Pool {
   readonly #lanes = new AsyncLocalStorage<Lane>()
 
+  private readonly laneTimeoutMs: number
   /** `laneTimeoutMs`: how long one unit of work may hold its connection. */
-  constructor(
-    config: pg.PoolConfig,
-    private readonly laneTimeoutMs: number,
-  ) {
+  constructor(config: pg.PoolConfig, laneTimeoutMs: number) {
     super(config)
+    this.laneTimeoutMs = laneTimeoutMs
   }
 
   /** Runs `work` as one transaction of `tenantId`: every statement it issues through this pool joins it. */

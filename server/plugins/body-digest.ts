@@ -27,12 +27,14 @@ class DigestCheckedBody extends Transform {
   private readonly hash = createHash('sha256')
   private started = false
 
-  constructor(
-    private readonly source: Readable,
-    private readonly request: FastifyRequest,
-    private readonly expected: string,
-  ) {
+  private readonly source: Readable
+  private readonly request: FastifyRequest
+  private readonly expected: string
+  constructor(source: Readable, request: FastifyRequest, expected: string) {
     super()
+    this.source = source
+    this.request = request
+    this.expected = expected
     // Fastify stops listening at the body limit (a 413) while the rest streams through: a mismatch found then
     // has no one to tell, and an unheard 'error' would crash the process.
     this.on('error', ignore)

@@ -27,7 +27,10 @@ export class Challenges {
   private readonly answers = { 'http-01': new Map<string, string>(), 'tls-alpn-01': new Map<string, string>() }
   private readonly listeners = new Set<(change: ChallengeChange) => void>()
 
-  constructor(private readonly storage?: AcmeStorage) {}
+  private readonly storage?: AcmeStorage
+  constructor(storage?: AcmeStorage) {
+    this.storage = storage
+  }
 
   /** acme-client's challengeCreateFn: makes the answer available before the CA is told to look. */
   async present(authz: Authorization, challenge: AcmeChallengeRef, keyAuthorization: string): Promise<void> {

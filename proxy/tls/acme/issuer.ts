@@ -42,7 +42,9 @@ export class AcmeIssuer implements Issuer {
 
   private configured: Promise<Acme> | undefined
 
-  constructor(private readonly options: AcmeIssuerOptions) {
+  private readonly options: AcmeIssuerOptions
+  constructor(options: AcmeIssuerOptions) {
+    this.options = options
     this.prefix = issuerKey(options.directoryUrl)
   }
 

@@ -40,7 +40,9 @@ export class AcmeManager {
   private closed = false
   private readonly now: () => number
 
-  constructor(private readonly options: AcmeManagerOptions) {
+  private readonly options: AcmeManagerOptions
+  constructor(options: AcmeManagerOptions) {
+    this.options = options
     this.now = options.now ?? Date.now
   }
 

@@ -38,11 +38,13 @@ export class TokenBucket {
   private tokens: number
   private last: number
 
-  constructor(
-    private readonly capacity: number,
-    private readonly perMs: number,
-    private readonly now: () => number,
-  ) {
+  private readonly capacity: number
+  private readonly perMs: number
+  private readonly now: () => number
+  constructor(capacity: number, perMs: number, now: () => number) {
+    this.capacity = capacity
+    this.perMs = perMs
+    this.now = now
     this.tokens = capacity
     this.last = now()
   }
@@ -65,11 +67,9 @@ export class OnDemandGate {
   private readonly orders: TokenBucket
   private readonly pending = new Map<string, Promise<true | Refusal>>()
 
-  constructor(
-    private readonly ask: HostnameAsk,
-    limits: Partial<OnDemandLimits> = {},
-    now: () => number = Date.now,
-  ) {
+  private readonly ask: HostnameAsk
+  constructor(ask: HostnameAsk, limits: Partial<OnDemandLimits> = {}, now: () => number = Date.now) {
+    this.ask = ask
     const l = { ...DEFAULT_ON_DEMAND_LIMITS, ...limits }
     this.answers = new LRUCache({ max: l.maxAnswers, ttl: l.allowTtlMs, ttlResolution: 0, perf: { now } })
     this.denyTtlMs = l.denyTtlMs

@@ -20,11 +20,13 @@ export class RedisStorage implements AcmeStorage {
   readonly shared = true
   private readonly refreshers = new Set<NodeJS.Timeout>()
 
+  private readonly redis: Redis
+  private readonly prefix: string
   /** `prefix` keeps these keys apart from other data in the same Redis (and tests apart from each other). */
-  constructor(
-    private readonly redis: Redis,
-    private readonly prefix = 'gatehouse:acme:',
-  ) {}
+  constructor(redis: Redis, prefix = 'gatehouse:acme:') {
+    this.redis = redis
+    this.prefix = prefix
+  }
 
   static connect(url: string, onError: (error: Error) => void, prefix?: string): RedisStorage {
     // Its own connection, with the offline queue: ACME work is rare and may wait for Redis, unlike a request.

@@ -34,7 +34,10 @@ export class FileStorage implements AcmeStorage {
   readonly shared = false
   private readonly touchers = new Set<NodeJS.Timeout>()
 
-  constructor(private readonly root: string) {}
+  private readonly root: string
+  constructor(root: string) {
+    this.root = root
+  }
 
   private path(key: string): string {
     return join(this.root, checkKey(key))
