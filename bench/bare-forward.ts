@@ -8,10 +8,10 @@ import { Readable } from 'node:stream'
 import Fastify from 'fastify'
 import httpProxy from '@fastify/http-proxy'
 import type { FastifyRequest } from 'fastify'
-import { signIdentity } from '../common/identity-signature.js'
-import { TLS_OPTIONS } from '../proxy/tls/tls-options.js'
+import { signIdentity } from '../common/identity-signature.ts'
+import { TLS_OPTIONS } from '../proxy/tls/tls-options.ts'
 import { Type } from 'typebox'
-import { loadEnvConfig } from '../common/env-config.js'
+import { loadEnvConfig } from '../common/env-config.ts'
 
 const settings = loadEnvConfig(
   Type.Object({

@@ -1,13 +1,13 @@
 // Micro-benchmarks behind compression's defaults (README, "Compression"): one-shot compression of the
 // edge-overhead section's 20-project page at a few levels of each coding, and the cost per response of our onSend
-// hook against @fastify/compress's in one Fastify app. Run: npx tsx bench/compression-levels.ts
+// hook against @fastify/compress's in one Fastify app. Run: node bench/compression-levels.ts
 import compress from '@fastify/compress'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { resolve } from 'node:path'
-import { PROJECT_PAGE } from './trivial-upstream.js'
-import { encodeSync } from '../proxy/compression/codecs.js'
-import type { Encoding } from '../proxy/compression/negotiation.js'
-import responseCompression from '../proxy/plugins/response-compression.js'
+import { PROJECT_PAGE } from './trivial-upstream.ts'
+import { encodeSync } from '../proxy/compression/codecs.ts'
+import type { Encoding } from '../proxy/compression/negotiation.ts'
+import responseCompression from '../proxy/plugins/response-compression.ts'
 
 const LEVELS: Array<[Encoding, number[]]> = [
   ['gzip', [1, 4, 6]],

@@ -3,9 +3,9 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { hashPassword } from '../proxy/auth/htpasswd-file.js'
-import { ensureLocalCertificate } from '../proxy/tls/local-ca.js'
-import { READ_TENANT, WRITE_TENANT } from './database.js'
+import { hashPassword } from '../proxy/auth/htpasswd-file.ts'
+import { ensureLocalCertificate } from '../proxy/tls/local-ca.ts'
+import { READ_TENANT, WRITE_TENANT } from './database.ts'
 
 export interface Login {
   login: string

@@ -5,10 +5,10 @@
 // after it, so the targets measured later do not write into a bigger one.
 import { randomBytes, randomUUID } from 'node:crypto'
 import pg from 'pg'
-import { migrate } from '../server/db/migrate.js'
-import { createTenant } from '../server/db/seed.js'
-import { pgSession } from '../server/db/sql-session.js'
-import { APP_ROLE } from '../server/db/embedded.js'
+import { migrate } from '../server/db/migrate.ts'
+import { createTenant } from '../server/db/seed.ts'
+import { pgSession } from '../server/db/sql-session.ts'
+import { APP_ROLE } from '../server/db/embedded.ts'
 
 export const READ_TENANT = 'acme'
 export const WRITE_TENANT = 'globex'

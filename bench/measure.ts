@@ -3,13 +3,13 @@
 // of their process trees. A warm-up run per target and scenario comes first and is not counted: a Node
 // process's first thousands of requests run unoptimised code, which made first rounds up to twice as costly.
 // The same rounds drive the tenancy section's query variants (bench/tenancy.ts).
-import { readProcesses, type Managed } from './processes.js'
-import { probe } from './probe.js'
-import { cellKey, type BenchResults, type Cell, type Run } from './report.js'
-import type { Scenario } from './scenarios.js'
-import type { BenchSettings, ServerId } from './settings.js'
-import type { BenchContext, Target } from './targets/target.js'
-import { runWrk } from './wrk.js'
+import { readProcesses, type Managed } from './processes.ts'
+import { probe } from './probe.ts'
+import { cellKey, type BenchResults, type Cell, type Run } from './report.ts'
+import type { Scenario } from './scenarios.ts'
+import type { BenchSettings, ServerId } from './settings.ts'
+import type { BenchContext, Target } from './targets/target.ts'
+import { runWrk } from './wrk.ts'
 
 const log = (message: string): void => {
   process.stderr.write(`bench: ${message}\n`)

@@ -1,11 +1,11 @@
 // The minimal Node edge's compression (bench/minimal-edge.ts): what a plain Node server does to code a body it holds,
 // with the proxy's own one-shot coder at its default levels, so the floor does the same work per body as the proxy.
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
-import { encodeSync } from '../proxy/compression/codecs.js'
-import type { Encoding } from '../proxy/compression/negotiation.js'
-import { compressibleType, weakEtag } from '../proxy/compression/policy.js'
-import { ProxyEnvSchema } from '../proxy/config.js'
-import type { Entry } from './minimal-edge.js'
+import { encodeSync } from '../proxy/compression/codecs.ts'
+import type { Encoding } from '../proxy/compression/negotiation.ts'
+import { compressibleType, weakEtag } from '../proxy/compression/policy.ts'
+import { ProxyEnvSchema } from '../proxy/config.ts'
+import type { Entry } from './minimal-edge.ts'
 
 // The proxy's defaults (COMPRESSION_*_LEVEL, COMPRESSION_MIN_BYTES), so both do the same work per body.
 const defaultOf = (name: keyof typeof ProxyEnvSchema.properties): number =>

@@ -16,12 +16,12 @@ import {
 import { createServer } from 'node:https'
 import { resolve } from 'node:path'
 import { Type } from 'typebox'
-import { loadEnvConfig } from '../common/env-config.js'
-import { framesBody, signIdentity } from '../common/identity-signature.js'
-import { parseHtpasswd, type HtpasswdEntry } from '../proxy/auth/htpasswd.js'
-import type { Encoding } from '../proxy/compression/negotiation.js'
-import { TLS_OPTIONS } from '../proxy/tls/tls-options.js'
-import { encodable, encoded, minimalCoding, withVary } from './minimal-compression.js'
+import { loadEnvConfig } from '../common/env-config.ts'
+import { framesBody, signIdentity } from '../common/identity-signature.ts'
+import { parseHtpasswd, type HtpasswdEntry } from '../proxy/auth/htpasswd.ts'
+import type { Encoding } from '../proxy/compression/negotiation.ts'
+import { TLS_OPTIONS } from '../proxy/tls/tls-options.ts'
+import { encodable, encoded, minimalCoding, withVary } from './minimal-compression.ts'
 
 export const EDGE_HEADERS = {
   'strict-transport-security': 'max-age=15552000',

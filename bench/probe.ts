@@ -2,10 +2,10 @@
 // the edge's security headers (proxies), and what the target claims to do — a cache hit, a bypass, its
 // rate-limit headers. A target that does not do the work its row says it does stops the bench.
 import { Agent, request } from 'undici'
-import type { Scenario } from './scenarios.js'
-import { tail } from './processes.js'
-import { securityHeaderMismatches } from './security-headers.js'
-import type { Target } from './targets/target.js'
+import type { Scenario } from './scenarios.ts'
+import { tail } from './processes.ts'
+import { securityHeaderMismatches } from './security-headers.ts'
+import type { Target } from './targets/target.ts'
 
 export async function probe(
   target: Target,

@@ -2,7 +2,7 @@
 // our files), the functions with the most self time, and the total time (self and callees) of our own
 // functions — the hot path of the proxy, to set against bare forwarding.
 import { relative } from 'node:path'
-import { ROOT } from './build.js'
+import { ROOT } from './build.ts'
 import { fileURLToPath } from 'node:url'
 
 interface CallFrame {
@@ -32,7 +32,7 @@ const PSEUDO: Record<string, string> = {
 
 /**
  * Which part of the stack a frame belongs to. `buildDir` holds the compiled dist/ of our code; the repository's sources
- * (run through tsx) count as ours too.
+ * (run as TypeScript) count as ours too.
  */
 export function areaOf(frame: CallFrame, buildDir: string): { area: string; file: string } {
   const { url, functionName } = frame

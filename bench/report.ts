@@ -2,10 +2,10 @@
 // to the direct API, one table per scenario with latencies and every error, and peak memory per target; then
 // the tenancy section's table of query variants with their ratios to the plain query.
 import { readFileSync } from 'node:fs'
-import type { Scenario } from './scenarios.js'
-import type { QueryRun, TenancyResults, TenancyVariant } from './tenancy.js'
-import type { AnyScenarioId, ServerId } from './settings.js'
-import type { WrkRun } from './wrk.js'
+import type { Scenario } from './scenarios.ts'
+import type { QueryRun, TenancyResults, TenancyVariant } from './tenancy.ts'
+import type { AnyScenarioId, ServerId } from './settings.ts'
+import type { WrkRun } from './wrk.ts'
 
 export interface TargetRow {
   id: ServerId

@@ -1,7 +1,7 @@
 // The five loads every target gets, described once so each server is sent exactly the same requests.
-import type { AnyScenarioId, ScenarioId } from './settings.js'
-import { READER, WRITER, type Login } from './credentials.js'
-import { PROJECTS } from './database.js'
+import type { AnyScenarioId, ScenarioId } from './settings.ts'
+import { READER, WRITER, type Login } from './credentials.ts'
+import { PROJECTS } from './database.ts'
 
 export interface Scenario {
   /** One of the edge section's (below) or the edge-overhead section's (bench/edge-overhead/scenarios.ts). */

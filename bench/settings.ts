@@ -1,6 +1,6 @@
 // The benchmark's knobs, read once through the same validated loader the API and the proxy use.
 import { Type, type Static } from 'typebox'
-import { loadEnvConfig } from '../common/env-config.js'
+import { loadEnvConfig } from '../common/env-config.ts'
 
 export const TARGET_IDS = [
   'api',

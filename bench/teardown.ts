@@ -1,6 +1,6 @@
 // What a bench section started, undone in reverse order at its end, after a failure, or on Ctrl-C: processes,
 // temporary folders, builds and databases must not outlive the bench.
-import { killAllStarted } from './processes.js'
+import { killAllStarted } from './processes.ts'
 
 export interface Teardown {
   /** Registers one undo step; steps run last-added first. */

@@ -10,16 +10,16 @@
 // and ratios to plain: rls/transaction isolates the policy, transaction/plain the round trips, and the bench
 // process's CPU per query.
 import pg from 'pg'
-import { migrate } from '../server/db/migrate.js'
-import { APP_ROLE } from '../server/db/embedded.js'
-import { createPostgresClient, type PrismaClient } from '../server/db/prisma-client.js'
-import { createTenant } from '../server/db/seed.js'
-import { pgSession } from '../server/db/sql-session.js'
-import { laneTenantScope } from '../server/db/tenant-scope.js'
-import { createDatabase, type FreshDatabase } from './database.js'
-import { runRounds } from './measure.js'
-import { cellKey, type Cell } from './report.js'
-import type { BenchSettings } from './settings.js'
+import { migrate } from '../server/db/migrate.ts'
+import { APP_ROLE } from '../server/db/embedded.ts'
+import { createPostgresClient, type PrismaClient } from '../server/db/prisma-client.ts'
+import { createTenant } from '../server/db/seed.ts'
+import { pgSession } from '../server/db/sql-session.ts'
+import { laneTenantScope } from '../server/db/tenant-scope.ts'
+import { createDatabase, type FreshDatabase } from './database.ts'
+import { runRounds } from './measure.ts'
+import { cellKey, type Cell } from './report.ts'
+import type { BenchSettings } from './settings.ts'
 
 const TENANTS = 20
 const PROJECTS_PER_TENANT = 500

@@ -4,7 +4,7 @@
 import { createServer, type OutgoingHttpHeaders, type Server } from 'node:http'
 import { resolve } from 'node:path'
 import { Type } from 'typebox'
-import { loadEnvConfig } from '../common/env-config.js'
+import { loadEnvConfig } from '../common/env-config.ts'
 
 /** Shareable for a minute (what the edges' caches may keep): every answer but `?cache=no`'s. */
 export const CACHEABLE = 'public, max-age=60'

@@ -2,7 +2,7 @@
 // They reuse identity-signature.ts with a reserved identity and a key derived from IDENTITY_SECRET, so a
 // signature the edge makes for a tenant user can never open these routes, nor one made here a tenant route.
 import { createHmac } from 'node:crypto'
-import { signIdentity, verifyIdentity, type VerifyResult } from './identity-signature.js'
+import { signIdentity, verifyIdentity, type VerifyResult } from './identity-signature.ts'
 
 export const INTERNAL_PREFIX = '/internal/v1'
 

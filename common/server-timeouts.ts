@@ -4,8 +4,8 @@
 import type { Server } from 'node:http'
 import type { Http2SecureServer } from 'node:http2'
 import { Type } from 'typebox'
-import { ConfigError } from './env-config.js'
-import { enforceHttp2SessionDeadlines } from './http2-session-deadlines.js'
+import { ConfigError } from './env-config.ts'
+import { enforceHttp2SessionDeadlines } from './http2-session-deadlines.ts'
 
 export interface ServerTimeouts {
   headersMs: number

@@ -13,7 +13,7 @@ import {
   type TracerProvider,
 } from '@opentelemetry/api'
 import type { IncomingHttpHeaders } from 'node:http'
-import { ConfigError } from './env-config.js'
+import { ConfigError } from './env-config.ts'
 
 export interface TracingConfig {
   /** OTLP/HTTP collector base URL (OTEL_EXPORTER_OTLP_ENDPOINT); undefined: no tracing at all. */

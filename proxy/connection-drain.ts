@@ -16,7 +16,7 @@ import { constants, type Http2SecureServer, type ServerHttp2Session } from 'node
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
-import { lingerIdleConnections } from '../common/idle-connection-linger.js'
+import { lingerIdleConnections } from '../common/idle-connection-linger.ts'
 
 export interface DrainOptions {
   /** Between the GOAWAY notice and the final GOAWAY: about a round trip, for streams already on their way. */

@@ -3,12 +3,12 @@
 // (proxy/cluster/primary.ts) whose workers each run that same edge process.
 import cluster from 'node:cluster'
 import { pino } from 'pino'
-import { ConfigError } from '../common/env-config.js'
-import { loggerOptions } from '../common/logger.js'
-import { runPrimary } from './cluster/primary.js'
-import { loadProxyConfig, type ProxyConfig } from './config.js'
-import { askingTheApi, runEdgeProcess, type EdgeHooks } from './edge-process.js'
-import { createTenantFactsClient } from './tenant-facts/tenant-facts-client.js'
+import { ConfigError } from '../common/env-config.ts'
+import { loggerOptions } from '../common/logger.ts'
+import { runPrimary } from './cluster/primary.ts'
+import { loadProxyConfig, type ProxyConfig } from './config.ts'
+import { askingTheApi, runEdgeProcess, type EdgeHooks } from './edge-process.ts'
+import { createTenantFactsClient } from './tenant-facts/tenant-facts-client.ts'
 
 let config: ProxyConfig
 try {

@@ -13,14 +13,14 @@
 // What runs before this for every request, health checks included (request ids, metrics, security headers,
 // header limits), is in app.ts.
 import type { FastifyInstance } from 'fastify'
-import type { ProxyConfig } from './config.js'
-import edgeAuth from './plugins/edge-auth.js'
-import edgeRateLimit from './plugins/edge-rate-limit.js'
-import forward from './plugins/forward.js'
-import responseCache from './plugins/response-cache.js'
-import responseCompression from './plugins/response-compression.js'
-import tenantDomain from './plugins/tenant-domain.js'
-import { PROBLEMS, sendProblem, sendRouteNotFound } from '../common/problem.js'
+import type { ProxyConfig } from './config.ts'
+import edgeAuth from './plugins/edge-auth.ts'
+import edgeRateLimit from './plugins/edge-rate-limit.ts'
+import forward from './plugins/forward.ts'
+import responseCache from './plugins/response-cache.ts'
+import responseCompression from './plugins/response-compression.ts'
+import tenantDomain from './plugins/tenant-domain.ts'
+import { PROBLEMS, sendProblem, sendRouteNotFound } from '../common/problem.ts'
 
 /** What the edge forwards: the API's public surface, nothing else (not its /metrics, not /ready). */
 export const FORWARDED_PATHS = /^\/(api\/v1(\/|\?|$)|graphql(\?|$)|graphiql(\/|\?|$)|docs(\/|\?|$))/

@@ -4,7 +4,7 @@
 import type { Server as NetServer, Socket } from 'node:net'
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { Registry } from 'prom-client'
-import { applyServerTimeouts, type ServerTimeouts } from '../common/server-timeouts.js'
+import { applyServerTimeouts, type ServerTimeouts } from '../common/server-timeouts.ts'
 
 /** What a side server is built with: the client deadlines every listener of ours has, and its log settings. */
 export interface SideServerOptions {

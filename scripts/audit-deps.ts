@@ -5,7 +5,7 @@
 // tell "unknown" from "clean". --from checks a report saved elsewhere with `npm audit --omit=dev --json`.
 import { execFile } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
-import { runCli, say, UsageError } from './cli.js'
+import { runCli, say, UsageError } from './cli.ts'
 
 const BLOCKING = ['high', 'critical'] as const
 

@@ -1,5 +1,5 @@
 // Shared by the operator commands: one way to report success, failure and bad usage.
-import { ConfigError } from '../common/env-config.js'
+import { ConfigError } from '../common/env-config.ts'
 
 export class UsageError extends Error {}
 

@@ -1,8 +1,8 @@
 // npm run db:backup -- [--out-dir DIR] — pg_dump (custom format) of DATABASE_OWNER_URL's database plus a manifest
 // with row counts, migrations, row-level security and the dump's sha256. Postgres only.
 import { parseArgs } from 'node:util'
-import { backup, loadBackupEnv } from '../server/db/backup.js'
-import { runCli, say, UsageError } from './cli.js'
+import { backup, loadBackupEnv } from '../server/db/backup.ts'
+import { runCli, say, UsageError } from './cli.ts'
 
 const USAGE = 'usage: npm run db:backup -- [--out-dir DIR]   (default .data/backups)'
 

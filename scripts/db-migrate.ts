@@ -1,8 +1,8 @@
 // npm run db:migrate — applies pending migrations from prisma/migrations as the table owner.
-import { APP_ROLE } from '../server/db/embedded.js'
-import { migrate } from '../server/db/migrate.js'
-import { loadOperatorEnv, openOperatorSession, syncAppRolePassword } from '../server/db/operator-session.js'
-import { runCli, say } from './cli.js'
+import { APP_ROLE } from '../server/db/embedded.ts'
+import { migrate } from '../server/db/migrate.ts'
+import { loadOperatorEnv, openOperatorSession, syncAppRolePassword } from '../server/db/operator-session.ts'
+import { runCli, say } from './cli.ts'
 
 runCli('db:migrate', async () => {
   const env = loadOperatorEnv()

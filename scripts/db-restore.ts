@@ -2,8 +2,8 @@
 // DATABASE_OWNER_URL's (empty) database, then proves the row counts, migrations, row-level security and the
 // app role's privileges are those the manifest recorded. Postgres only.
 import { parseArgs } from 'node:util'
-import { loadBackupEnv, restore, TargetNotEmptyError } from '../server/db/backup.js'
-import { runCli, say, UsageError } from './cli.js'
+import { loadBackupEnv, restore, TargetNotEmptyError } from '../server/db/backup.ts'
+import { runCli, say, UsageError } from './cli.ts'
 
 const USAGE = 'usage: npm run db:restore -- <backup.manifest.json> [--force]'
 

@@ -1,8 +1,8 @@
 // npm run db:seed — creates the demo tenants acme and globex with a few projects and tasks (idempotent).
-import { migrate } from '../server/db/migrate.js'
-import { loadOperatorEnv, openOperatorSession } from '../server/db/operator-session.js'
-import { seedDemoData } from '../server/db/seed.js'
-import { runCli, say } from './cli.js'
+import { migrate } from '../server/db/migrate.ts'
+import { loadOperatorEnv, openOperatorSession } from '../server/db/operator-session.ts'
+import { seedDemoData } from '../server/db/seed.ts'
+import { runCli, say } from './cli.ts'
 
 runCli('db:seed', async () => {
   const operator = await openOperatorSession(loadOperatorEnv())

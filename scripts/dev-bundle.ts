@@ -2,9 +2,9 @@
 // postinstall runs it, so the first start on a fresh clone finds them made (3.4–3.9 s to data through the edge
 // instead of 4.3–4.5 s, 2026-12-05). dev makes them itself when they are missing or stale.
 import { fileURLToPath } from 'node:url'
-import { runCli, say } from './cli.js'
-import { bundleDevProcess } from './dev/dev-child.js'
-import { DEV_ENTRIES } from './dev/processes.js'
+import { runCli, say } from './cli.ts'
+import { bundleDevProcess } from './dev/dev-child.ts'
+import { DEV_ENTRIES } from './dev/processes.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 

@@ -5,10 +5,10 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { DevChild, type ChildStop } from './dev/dev-child.js'
-import { DEV_ENTRIES } from './dev/processes.js'
-import { readyUrl, waitUntilReady } from './dev/readiness.js'
-import { exitStatus, stopReason } from './dev/stop-reason.js'
+import { DevChild, type ChildStop } from './dev/dev-child.ts'
+import { DEV_ENTRIES } from './dev/processes.ts'
+import { readyUrl, waitUntilReady } from './dev/readiness.ts'
+import { exitStatus, stopReason } from './dev/stop-reason.ts'
 
 const env = process.env
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -103,7 +103,7 @@ const apiStarted = api.start()
 const htpasswd = env.HTPASSWD_FILE ?? join(DATA_DIR, 'htpasswd')
 if (!existsSync(htpasswd)) {
   // Imported only here: bcrypt is not needed on a warm start.
-  const { upsertLogin } = await import('../proxy/auth/htpasswd-file.js')
+  const { upsertLogin } = await import('../proxy/auth/htpasswd-file.ts')
   for (const [login, password] of DEMO_LOGINS) await upsertLogin(htpasswd, login, password)
 }
 if (endedAt === undefined) {
@@ -160,7 +160,7 @@ type Cause = { signal: NodeJS.Signals } | { child: string; stop: ChildStop }
 /** Stops every process once, waits for them to drain, and exits: with the failed one's status, else 0. */
 async function end(cause: Cause): Promise<void> {
   if (endedAt !== undefined) {
-    // One Ctrl-C can arrive more than once (the terminal's, and again relayed by npm's tsx wrapper): the processes
+    // One Ctrl-C can arrive more than once (the terminal's, and again relayed by a wrapper such as npm): the processes
     // have had theirs, once. A later one is someone waiting: say what for.
     if ('signal' in cause && performance.now() - endedAt > 1000) {
       tell(`already stopping: waiting for the processes to drain (at most ${STOP_DEADLINE_MS / 1000} s in all)`)

@@ -3,9 +3,9 @@
 // directly (development, debugging); with a body, its Content-Digest too: send exactly that body (curl --data-raw).
 // Uses IDENTITY_SECRET, or the development secret in DATA_DIR.
 import { randomUUID } from 'node:crypto'
-import { signIdentity } from '../common/identity-signature.js'
-import { loadServerConfig } from '../server/config.js'
-import { runCli, say, UsageError } from './cli.js'
+import { signIdentity } from '../common/identity-signature.ts'
+import { loadServerConfig } from '../server/config.ts'
+import { runCli, say, UsageError } from './cli.ts'
 
 runCli('identity:sign', async () => {
   const [tenant, user, method, url, body, ...extra] = process.argv.slice(2)

@@ -1,10 +1,10 @@
 // npm run tenant:add -- <slug> [--name "Acme Corp"] [--plan free|pro|enterprise]
 import { parseArgs } from 'node:util'
-import { migrate } from '../server/db/migrate.js'
-import { loadOperatorEnv, openOperatorSession } from '../server/db/operator-session.js'
-import { createTenant, TenantExistsError } from '../server/db/seed.js'
-import { runCli, say, UsageError } from './cli.js'
-import { isPlan, PLANS, type Plan } from '../common/plans.js'
+import { migrate } from '../server/db/migrate.ts'
+import { loadOperatorEnv, openOperatorSession } from '../server/db/operator-session.ts'
+import { createTenant, TenantExistsError } from '../server/db/seed.ts'
+import { runCli, say, UsageError } from './cli.ts'
+import { isPlan, PLANS, type Plan } from '../common/plans.ts'
 
 const USAGE = 'usage: npm run tenant:add -- <slug> [--name "Display Name"] [--plan free|pro|enterprise]'
 const SLUG = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/

@@ -1,9 +1,9 @@
 // npm run tenant:delete -- <slug> --yes — removes the tenant and every row it owns in one transaction, as the
 // owner, and prints what it deleted. Irreversible (short of a restore): export first with tenant:export.
 import { parseArgs } from 'node:util'
-import { loadOperatorEnv, openOperatorSession } from '../server/db/operator-session.js'
-import { deleteTenant, TenantNotFoundError } from '../server/db/tenant-data.js'
-import { runCli, say, UsageError } from './cli.js'
+import { loadOperatorEnv, openOperatorSession } from '../server/db/operator-session.ts'
+import { deleteTenant, TenantNotFoundError } from '../server/db/tenant-data.ts'
+import { runCli, say, UsageError } from './cli.ts'
 
 const USAGE = 'usage: npm run tenant:delete -- <slug> --yes'
 

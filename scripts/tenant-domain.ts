@@ -1,16 +1,16 @@
 // npm run domain:add -- <tenant> <hostname> — claims a hostname for a tenant (requests on it then belong to it).
 // npm run domain:remove -- <tenant> <hostname> — gives it up. One script, the command named by --remove.
 import { parseArgs } from 'node:util'
-import { migrate } from '../server/db/migrate.js'
-import { loadOperatorEnv, openOperatorSession } from '../server/db/operator-session.js'
-import { TenantNotFoundError } from '../server/db/tenant-data.js'
+import { migrate } from '../server/db/migrate.ts'
+import { loadOperatorEnv, openOperatorSession } from '../server/db/operator-session.ts'
+import { TenantNotFoundError } from '../server/db/tenant-data.ts'
 import {
   addTenantDomain,
   removeTenantDomain,
   TenantSettingError,
   validHostnameOrRefuse,
-} from '../server/db/tenant-settings.js'
-import { runCli, say, UsageError } from './cli.js'
+} from '../server/db/tenant-settings.ts'
+import { runCli, say, UsageError } from './cli.ts'
 
 // `--remove` comes first, as the domain:remove script writes it; anywhere else it is an unknown option, so that
 // `npm run domain:add -- acme x.com --remove` is refused rather than removing.

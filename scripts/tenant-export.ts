@@ -2,9 +2,9 @@
 // any later table with a tenant_id) as one JSON document, read as the owner in one snapshot.
 import { writeFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
-import { loadOperatorEnv, openOperatorSession } from '../server/db/operator-session.js'
-import { exportTenant, TenantNotFoundError } from '../server/db/tenant-data.js'
-import { runCli, say, UsageError } from './cli.js'
+import { loadOperatorEnv, openOperatorSession } from '../server/db/operator-session.ts'
+import { exportTenant, TenantNotFoundError } from '../server/db/tenant-data.ts'
+import { runCli, say, UsageError } from './cli.ts'
 
 const USAGE = 'usage: npm run tenant:export -- <slug> [--out FILE]   (default: JSON on stdout)'
 

@@ -1,12 +1,12 @@
 // npm run tenant:plan -- <slug> <free|pro|enterprise> — changes the plan stored with a tenant; the edge applies it
 // within TENANT_FACTS_TTL_SECONDS (it asks the API), without a restart.
 import { parseArgs } from 'node:util'
-import { migrate } from '../server/db/migrate.js'
-import { loadOperatorEnv, openOperatorSession } from '../server/db/operator-session.js'
-import { TenantNotFoundError } from '../server/db/tenant-data.js'
-import { isPlan, PLANS, type Plan } from '../common/plans.js'
-import { setTenantPlan } from '../server/db/tenant-settings.js'
-import { runCli, say, UsageError } from './cli.js'
+import { migrate } from '../server/db/migrate.ts'
+import { loadOperatorEnv, openOperatorSession } from '../server/db/operator-session.ts'
+import { TenantNotFoundError } from '../server/db/tenant-data.ts'
+import { isPlan, PLANS, type Plan } from '../common/plans.ts'
+import { setTenantPlan } from '../server/db/tenant-settings.ts'
+import { runCli, say, UsageError } from './cli.ts'
 
 const USAGE = `usage: npm run tenant:plan -- <slug> <${PLANS.join('|')}>`
 

@@ -5,10 +5,10 @@
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { Type } from 'typebox'
-import { loadEnvConfig } from '../common/env-config.js'
-import { parseLogin } from '../proxy/auth/htpasswd.js'
-import { upsertLogin } from '../proxy/auth/htpasswd-file.js'
-import { runCli, say, UsageError } from './cli.js'
+import { loadEnvConfig } from '../common/env-config.ts'
+import { parseLogin } from '../proxy/auth/htpasswd.ts'
+import { upsertLogin } from '../proxy/auth/htpasswd-file.ts'
+import { runCli, say, UsageError } from './cli.ts'
 
 const Env = Type.Object({
   DATA_DIR: Type.String({ default: '.data' }),

@@ -1,10 +1,10 @@
 // Every setting of the API process. Nothing else in server/ reads process.env.
 import { join } from 'node:path'
 import { Type, type Static } from 'typebox'
-import { ConfigError, loadEnvConfig } from '../common/env-config.js'
-import { readOrCreateSecret } from '../common/secret-file.js'
-import { serverTimeouts, serverTimeoutSettings, type ServerTimeouts } from '../common/server-timeouts.js'
-import { tracingConfig, type TracingConfig } from '../common/tracing.js'
+import { ConfigError, loadEnvConfig } from '../common/env-config.ts'
+import { readOrCreateSecret } from '../common/secret-file.ts'
+import { serverTimeouts, serverTimeoutSettings, type ServerTimeouts } from '../common/server-timeouts.ts'
+import { tracingConfig, type TracingConfig } from '../common/tracing.ts'
 
 export const ServerEnvSchema = Type.Object({
   HOST: Type.String({ default: '127.0.0.1', description: 'Address to listen on' }),

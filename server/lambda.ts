@@ -6,9 +6,9 @@
 // @see https://github.com/fastify/aws-lambda-fastify
 import awsLambdaFastify, { type LambdaResponse } from '@fastify/aws-lambda'
 import type { FastifyInstance } from 'fastify'
-import { loggerOptions } from '../common/logger.js'
-import { buildApp, type BuildAppOptions } from './app.js'
-import { loadServerConfig, type ServerConfig } from './config.js'
+import { loggerOptions } from '../common/logger.ts'
+import { buildApp, type BuildAppOptions } from './app.ts'
+import { loadServerConfig, type ServerConfig } from './config.ts'
 
 /** The parts of an API Gateway proxy event this entry reads; the rest is passed through untouched. */
 export interface ApiGatewayEvent {

@@ -1,12 +1,12 @@
 // The API as a plain long-running server: config, logger, timeouts, graceful shutdown, listen.
 import closeWithGrace from 'close-with-grace'
 import type { FastifyInstance } from 'fastify'
-import { loggerOptions } from '../common/logger.js'
-import { applyServerTimeouts } from '../common/server-timeouts.js'
-import { lingerIdleConnections } from '../common/idle-connection-linger.js'
-import { buildApp } from './app.js'
-import { ConfigError } from '../common/env-config.js'
-import { loadServerConfig, type ServerConfig } from './config.js'
+import { loggerOptions } from '../common/logger.ts'
+import { applyServerTimeouts } from '../common/server-timeouts.ts'
+import { lingerIdleConnections } from '../common/idle-connection-linger.ts'
+import { buildApp } from './app.ts'
+import { ConfigError } from '../common/env-config.ts'
+import { loadServerConfig, type ServerConfig } from './config.ts'
 
 let config: ServerConfig
 try {

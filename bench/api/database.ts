@@ -2,12 +2,12 @@
 // database of its own (dropped at the end) and into the embedded database the api-pglite subject opens. A
 // reading tenant (acme: 40 projects of 5 tasks) and a writing tenant (globex: 128 projects the updates rotate over).
 import { randomUUID } from 'node:crypto'
-import { APP_ROLE, openEmbedded } from '../../server/db/embedded.js'
-import { migrate } from '../../server/db/migrate.js'
-import { createTenant } from '../../server/db/seed.js'
-import { pgliteSession, pgSession, type SqlSession } from '../../server/db/sql-session.js'
-import { createDatabase } from '../database.js'
-import { READER, WRITER } from './scenarios.js'
+import { APP_ROLE, openEmbedded } from '../../server/db/embedded.ts'
+import { migrate } from '../../server/db/migrate.ts'
+import { createTenant } from '../../server/db/seed.ts'
+import { pgliteSession, pgSession, type SqlSession } from '../../server/db/sql-session.ts'
+import { createDatabase } from '../database.ts'
+import { READER, WRITER } from './scenarios.ts'
 
 export const READ_PROJECTS = 40
 export const TASKS_PER_PROJECT = 5

@@ -3,11 +3,11 @@
 // subject that answers differently is a broken comparison: AnswerMismatch stops the bench.
 import { isDeepStrictEqual } from 'node:util'
 import { request } from 'undici'
-import { tail } from '../processes.js'
-import type { ApiScenarioId } from '../settings.js'
-import type { WrkRequest } from '../wrk.js'
-import type { ApiScenario } from './scenarios.js'
-import type { ApiSubject } from './subjects.js'
+import { tail } from '../processes.ts'
+import type { ApiScenarioId } from '../settings.ts'
+import type { WrkRequest } from '../wrk.ts'
+import type { ApiScenario } from './scenarios.ts'
+import type { ApiSubject } from './subjects.ts'
 
 export class AnswerMismatch extends Error {
   constructor(message: string) {

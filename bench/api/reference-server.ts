@@ -8,11 +8,11 @@ import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import createError from '@fastify/error'
 import pg from 'pg'
 import { Type } from 'typebox'
-import { contentDigest, verifyIdentity } from '../../common/identity-signature.js'
-import { loadEnvConfig } from '../../common/env-config.js'
-import { loggerOptions } from '../../common/logger.js'
-import { runQuery, sql, type ProjectRow, type ProjectTaskRow } from './reference-sql.js'
-import { GRAPHQL_PAGE, GRAPHQL_QUERY } from './scenarios.js'
+import { contentDigest, verifyIdentity } from '../../common/identity-signature.ts'
+import { loadEnvConfig } from '../../common/env-config.ts'
+import { loggerOptions } from '../../common/logger.ts'
+import { runQuery, sql, type ProjectRow, type ProjectTaskRow } from './reference-sql.ts'
+import { GRAPHQL_PAGE, GRAPHQL_QUERY } from './scenarios.ts'
 
 const settings = loadEnvConfig(
   Type.Object({

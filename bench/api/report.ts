@@ -1,8 +1,8 @@
 // The api section's Markdown: a summary of the API against its targets (ratios to the reference service and the
 // isolation overhead), then one table per scenario with every subject's rates, latencies, CPU and errors, then notes.
-import { cellKey, median, warningLines, type Cell } from '../report.js'
-import type { ApiScenarioId, ApiSubjectId } from '../settings.js'
-import type { ApiRun, ApiSectionResults } from './section.js'
+import { cellKey, median, warningLines, type Cell } from '../report.ts'
+import type { ApiScenarioId, ApiSubjectId } from '../settings.ts'
+import type { ApiRun, ApiSectionResults } from './section.ts'
 
 /** What the API should cost beside the reference (API ÷ reference) and beside itself with RLS bypassed. */
 export const API_TARGETS = {

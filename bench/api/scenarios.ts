@@ -2,10 +2,10 @@
 // right answer to each holds (from the seeded rows). Kept free of heavy imports: the reference service reads
 // its GraphQL query from here.
 import { isDeepStrictEqual } from 'node:util'
-import { signIdentity } from '../../common/identity-signature.js'
-import type { ApiScenarioId } from '../settings.js'
-import type { WrkRequest } from '../wrk.js'
-import type { PlannedProject, SeedPlan } from './database.js'
+import { signIdentity } from '../../common/identity-signature.ts'
+import type { ApiScenarioId } from '../settings.ts'
+import type { WrkRequest } from '../wrk.ts'
+import type { PlannedProject, SeedPlan } from './database.ts'
 
 export const LIST_LIMIT = 20
 export const GRAPHQL_PAGE = { projects: 10, tasks: 5 }

@@ -5,13 +5,13 @@ import { randomBytes } from 'node:crypto'
 import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { buildForBench, buildRefForBench } from '../build.js'
-import { createTeardown } from '../teardown.js'
-import { runRounds } from '../measure.js'
-import { killAllStarted, readProcesses } from '../processes.js'
-import type { Cell } from '../report.js'
-import type { BenchSettings } from '../settings.js'
-import { requireTool, runWrkRotation, type WrkRun } from '../wrk.js'
+import { buildForBench, buildRefForBench } from '../build.ts'
+import { createTeardown } from '../teardown.ts'
+import { runRounds } from '../measure.ts'
+import { killAllStarted, readProcesses } from '../processes.ts'
+import type { Cell } from '../report.ts'
+import type { BenchSettings } from '../settings.ts'
+import { requireTool, runWrkRotation, type WrkRun } from '../wrk.ts'
 import {
   createApiBenchDatabase,
   planSeed,
@@ -19,11 +19,11 @@ import {
   TASKS_PER_PROJECT,
   WRITE_PROJECTS,
   type ApiBenchDatabase,
-} from './database.js'
-import { AnswerMismatch, probeSubject } from './probe.js'
-import { renderApiSection } from './report.js'
-import { buildApiScenarios, signScenario, type ApiScenario } from './scenarios.js'
-import { startSubject, type ApiSubject, type SubjectSetup } from './subjects.js'
+} from './database.ts'
+import { AnswerMismatch, probeSubject } from './probe.ts'
+import { renderApiSection } from './report.ts'
+import { buildApiScenarios, signScenario, type ApiScenario } from './scenarios.ts'
+import { startSubject, type ApiSubject, type SubjectSetup } from './subjects.ts'
 
 const log = (message: string): void => {
   process.stderr.write(`bench: ${message}\n`)

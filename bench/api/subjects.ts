@@ -1,15 +1,14 @@
 // The api section's servers, each a process of its own whose CPU the bench reads from /proc: the compiled API
 // three ways (the app role, the superuser, embedded PGlite) and the reference service two ways (RLS, WHERE only).
-import { createRequire } from 'node:module'
 import { join } from 'node:path'
-import { loadEnvConfig } from '../../common/env-config.js'
-import { ServerEnvSchema } from '../../server/config.js'
-import { ROOT } from '../build.js'
-import { freePort, startProcess, waitUntilAnswers, type Managed } from '../processes.js'
-import type { ApiSubjectId } from '../settings.js'
-import { startApiProcess } from '../targets/api.js'
-import { seedEmbedded, type ApiBenchDatabase, type SeedPlan } from './database.js'
-import type { Isolation } from './reference-sql.js'
+import { loadEnvConfig } from '../../common/env-config.ts'
+import { ServerEnvSchema } from '../../server/config.ts'
+import { ROOT } from '../build.ts'
+import { freePort, startProcess, waitUntilAnswers, type Managed } from '../processes.ts'
+import type { ApiSubjectId } from '../settings.ts'
+import { startApiProcess } from '../targets/api.ts'
+import { seedEmbedded, type ApiBenchDatabase, type SeedPlan } from './database.ts'
+import type { Isolation } from './reference-sql.ts'
 
 export interface ApiSubject {
   id: ApiSubjectId
@@ -89,8 +88,7 @@ async function startReference(
   databaseUrl: string,
 ): Promise<ApiSubject> {
   const port = await freePort()
-  const tsx = createRequire(import.meta.url).resolve('tsx')
-  const reference = startProcess(id, process.execPath, ['--import', tsx, join(ROOT, 'bench/api/reference-server.ts')], {
+  const reference = startProcess(id, process.execPath, [join(ROOT, 'bench/api/reference-server.ts')], {
     cwd: ROOT,
     logFile: join(setup.dir, `${id}.log`),
     env: {

@@ -1,8 +1,8 @@
 // The edge-overhead section's compression verdicts and its per-coding table (issue 13): what coding adds to a miss
 // and to a hit, for our proxy beside the minimal Node edge (the floor: the same coder, nothing else), nginx and Caddy.
-import { ratio, verdict } from '../api/report.js'
-import { median } from '../report.js'
-import type { OverheadTargetId } from '../settings.js'
+import { ratio, verdict } from '../api/report.ts'
+import { median } from '../report.ts'
+import type { OverheadTargetId } from '../settings.ts'
 
 /**
  * Compression's targets: a coded cache hit costs at most 1.2× an uncoded one (the variant is stored, not made again);

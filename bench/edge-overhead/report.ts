@@ -1,13 +1,13 @@
 // The edge-overhead section's Markdown: our proxy's verdicts against its targets (ratios to Caddy, nginx and
 // the minimal Node edge), a table per scenario with every row's rate, latency, CPU and memory, TLS resumption.
-import { ratio, verdict, type Target as Bound } from '../api/report.js'
-import { cellKey, median, warningLines, type Cell } from '../report.js'
-import type { TreeMemory } from '../processes.js'
-import type { OverheadScenarioId, OverheadTargetId } from '../settings.js'
-import type { WrkRun } from '../wrk.js'
-import { compressionChecks, compressionTable, type RunsOf } from './compression-report.js'
-import type { Resumption } from './resumption.js'
-import type { OverheadScenario } from './scenarios.js'
+import { ratio, verdict, type Target as Bound } from '../api/report.ts'
+import { cellKey, median, warningLines, type Cell } from '../report.ts'
+import type { TreeMemory } from '../processes.ts'
+import type { OverheadScenarioId, OverheadTargetId } from '../settings.ts'
+import type { WrkRun } from '../wrk.ts'
+import { compressionChecks, compressionTable, type RunsOf } from './compression-report.ts'
+import type { Resumption } from './resumption.ts'
+import type { OverheadScenario } from './scenarios.ts'
 
 /** A wrk run with the CPU per request (µs) of the row's processes and of the upstream, and the row's largest RSS. */
 export interface OverheadRun extends WrkRun {

@@ -2,9 +2,9 @@
 // edge forwards each one), a GET it lets caches keep for a minute (answered from the edges' caches), and that
 // cacheable GET on a new connection each time (the handshake's cost; an edge without a cache forwards it). Then
 // compression: a 20-project page forwarded (every request a miss the edge compresses) and hit, uncoded and coded.
-import { READER } from '../credentials.js'
-import type { Scenario } from '../scenarios.js'
-import type { OverheadScenarioId } from '../settings.js'
+import { READER } from '../credentials.ts'
+import type { Scenario } from '../scenarios.ts'
+import type { OverheadScenarioId } from '../settings.ts'
 
 /** Under the proxy's forwarded prefix (/api/v1), which nginx and Caddy are configured to forward too. */
 export const OVERHEAD_PATH = '/api/v1/edge-overhead'

@@ -1,10 +1,10 @@
 // The API itself, the baseline of every ratio: the compiled server on the bench's Postgres database, called
 // directly over plain HTTP with identity headers the bench signs as the proxy would.
 import { join } from 'node:path'
-import { signIdentity } from '../../common/identity-signature.js'
-import { startProcess, waitUntilAnswers, type Managed } from '../processes.js'
-import type { Scenario } from '../scenarios.js'
-import type { BenchContext, Target } from './target.js'
+import { signIdentity } from '../../common/identity-signature.ts'
+import { startProcess, waitUntilAnswers, type Managed } from '../processes.ts'
+import type { Scenario } from '../scenarios.ts'
+import type { BenchContext, Target } from './target.ts'
 
 /** How one compiled API process is run: the edge's upstream, and the api section's subjects (bench/api/). */
 export interface ApiProcess {

@@ -1,10 +1,10 @@
 // A Node process doing only what forwarding needs (bench/bare-forward.ts): the floor our proxy's own work
 // is measured from. It runs compiled, from the bench's build (bench/build.ts), as our proxy does.
 import { join } from 'node:path'
-import { ROOT } from '../build.js'
-import { startProcess, waitUntilAnswers } from '../processes.js'
-import { startProxyFlags } from './gatehouse.js'
-import { edgeCredentials, type Target, type TargetContext } from './target.js'
+import { ROOT } from '../build.ts'
+import { startProcess, waitUntilAnswers } from '../processes.ts'
+import { startProxyFlags } from './gatehouse.ts'
+import { edgeCredentials, type Target, type TargetContext } from './target.ts'
 
 export async function startBareForward(context: TargetContext, port: number, nodeArgs: string[] = []): Promise<Target> {
   const entry = join(context.buildDir, 'dist/bench/bare-forward.js')

@@ -3,9 +3,9 @@
 import { readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
-import { startProcess, waitUntilAnswers } from '../processes.js'
-import type { Scenario } from '../scenarios.js'
-import { edgeCredentials, type Target, type TargetContext } from './target.js'
+import { startProcess, waitUntilAnswers } from '../processes.ts'
+import type { Scenario } from '../scenarios.ts'
+import { edgeCredentials, type Target, type TargetContext } from './target.ts'
 
 export interface GatehouseOptions {
   port: number

@@ -1,11 +1,11 @@
 // The minimal Node edge (bench/minimal-edge.ts): the same work as our proxy done the plainest way, the floor
 // its CPU per request is held to. It runs compiled, from the bench's build (bench/build.ts), as our proxy does.
 import { join } from 'node:path'
-import { ROOT } from '../build.js'
-import { startProcess, waitUntilAnswers } from '../processes.js'
-import { startProxyFlags } from './gatehouse.js'
-import { EDGE_HEADERS } from '../minimal-edge.js'
-import { edgeCredentials, type Target, type TargetContext } from './target.js'
+import { ROOT } from '../build.ts'
+import { startProcess, waitUntilAnswers } from '../processes.ts'
+import { startProxyFlags } from './gatehouse.ts'
+import { EDGE_HEADERS } from '../minimal-edge.ts'
+import { edgeCredentials, type Target, type TargetContext } from './target.ts'
 
 export async function startMinimalEdge(context: TargetContext, port: number, nodeArgs: string[] = []): Promise<Target> {
   const entry = join(context.buildDir, 'dist/bench/minimal-edge.js')

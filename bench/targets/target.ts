@@ -1,9 +1,9 @@
 // What the bench needs of each server under test, and what they all share.
-import type { BenchDatabase } from '../database.js'
-import { basicAuthorization, type SharedCredentials } from '../credentials.js'
-import type { Scenario } from '../scenarios.js'
-import type { BenchSettings, ServerId } from '../settings.js'
-import { signIdentity } from '../../common/identity-signature.js'
+import type { BenchDatabase } from '../database.ts'
+import { basicAuthorization, type SharedCredentials } from '../credentials.ts'
+import type { Scenario } from '../scenarios.ts'
+import type { BenchSettings, ServerId } from '../settings.ts'
+import { signIdentity } from '../../common/identity-signature.ts'
 
 export interface BenchContext {
   /** Temporary folder for configs, logs and caches; removed at the end. */

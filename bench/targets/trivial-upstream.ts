@@ -1,9 +1,9 @@
 // The edge-overhead section's upstream (bench/trivial-upstream.ts) as a process of its own, and as the row that
 // measures it called directly: plain HTTP, no edge in front, its own CPU per request.
 import { join } from 'node:path'
-import { ROOT } from '../build.js'
-import { startProcess, waitUntilAnswers, type Managed } from '../processes.js'
-import type { Target } from './target.js'
+import { ROOT } from '../build.ts'
+import { startProcess, waitUntilAnswers, type Managed } from '../processes.ts'
+import type { Target } from './target.ts'
 
 /** From the bench's build (bench/build.ts) in buildDir; its log in dir. */
 export async function startTrivialUpstream(

@@ -1,6 +1,6 @@
 // Writes the Kubernetes copies of ops/ (one source): the PrometheusRule from ops/prometheus/rules/*.yml and
 // the Grafana dashboards, which kustomize may only read from inside deploy/kubernetes/base.
-//   npx tsx deploy/kubernetes/generate-monitoring.ts        (test/deploy/monitoring.test.ts fails on drift)
+//   node deploy/kubernetes/generate-monitoring.ts           (test/deploy/monitoring.test.ts fails on drift)
 import { copyFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { parse, stringify } from 'yaml'

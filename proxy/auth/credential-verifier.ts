@@ -6,7 +6,7 @@
 import { hash, randomBytes } from 'node:crypto'
 import { compare } from 'bcryptjs'
 import { LRUCache } from 'lru-cache'
-import type { HtpasswdEntry, HtpasswdStore } from './htpasswd.js'
+import type { HtpasswdEntry, HtpasswdStore } from './htpasswd.ts'
 
 // A valid hash of a random password: checking unknown users against it costs the same as a real check,
 // so response time does not reveal which logins exist.

@@ -3,12 +3,12 @@
 // saying in Cache-Status what happened and answering a matching If-None-Match with 304.
 import type { FastifyReply } from 'fastify'
 import type { Counter } from 'prom-client'
-import type { Coding } from '../compression/negotiation.js'
-import type { UpstreamResponse } from '../plugins/forward.js'
-import { EDGE_SECURITY_HEADERS } from '../plugins/security-headers.js'
-import type { EncodedVariants } from './encoded-variants.js'
-import { cacheStatus, etagMatches, type CacheStatus } from './http-cache-policy.js'
-import type { CacheKey, CachedResponse } from './response-store.js'
+import type { Coding } from '../compression/negotiation.ts'
+import type { UpstreamResponse } from '../plugins/forward.ts'
+import { EDGE_SECURITY_HEADERS } from '../plugins/security-headers.ts'
+import type { EncodedVariants } from './encoded-variants.ts'
+import { cacheStatus, etagMatches, type CacheStatus } from './http-cache-policy.ts'
+import type { CacheKey, CachedResponse } from './response-store.ts'
 
 export type Miss = 'uri-miss' | 'vary-miss' | 'stale' | 'request'
 

@@ -2,10 +2,10 @@
 // uncoded one, under the same key id in a segment per coding, so the store's entry and byte limits (and a tenant's
 // generation, which every key holds) bound and invalidate them like any entry. Made once, on the first request
 // that asks for the coding; every later hit for that coding costs no compression.
-import { encodeSync } from '../compression/codecs.js'
-import type { Encoding } from '../compression/negotiation.js'
-import { responseVaries, varyWithAcceptEncoding, weakEtag, type CompressionSettings } from '../compression/policy.js'
-import type { CacheKey, CachedResponse, ResponseStore } from './response-store.js'
+import { encodeSync } from '../compression/codecs.ts'
+import type { Encoding } from '../compression/negotiation.ts'
+import { responseVaries, varyWithAcceptEncoding, weakEtag, type CompressionSettings } from '../compression/policy.ts'
+import type { CacheKey, CachedResponse, ResponseStore } from './response-store.ts'
 
 // The same id as the entry's, so the store hashes it once for the entry and all its variants (flatKey).
 export const variantKey = (key: CacheKey, encoding: Encoding): CacheKey => ({

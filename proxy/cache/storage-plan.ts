@@ -3,9 +3,9 @@
 // stored with it. Pure functions of the request and response: the plugin (plugins/response-cache.ts) decides when.
 import type { FastifyRequest } from 'fastify'
 import type { IncomingHttpHeaders } from 'node:http'
-import { downstreamHeaders } from '../forwarding/upstream-headers.js'
-import { responseDecision, varyNames, type Storable } from './http-cache-policy.js'
-import type { CachedResponse } from './response-store.js'
+import { downstreamHeaders } from '../forwarding/upstream-headers.ts'
+import { responseDecision, varyNames, type Storable } from './http-cache-policy.ts'
+import type { CachedResponse } from './response-store.ts'
 
 /** The cache settings a response is held to. */
 export interface StorageLimits {

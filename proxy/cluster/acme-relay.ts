@@ -3,12 +3,12 @@
 // an on-demand name its handshake met and waits for the outcome.
 import type { Worker } from 'node:cluster'
 import type { FastifyBaseLogger } from 'fastify'
-import type { ProxyConfig } from '../config.js'
-import { CertificateBook } from '../tls/acme/certificate-book.js'
-import { Challenges, type ChallengeChange } from '../tls/acme/challenges.js'
-import { openAcmeStorage, type AcmeListeners, type EdgeAcme } from '../tls/acme/edge-acme.js'
-import { sniSelection } from '../tls/acme/sni.js'
-import { isMessage, sendToWorker, type ToPrimary, type ToWorker } from './messages.js'
+import type { ProxyConfig } from '../config.ts'
+import { CertificateBook } from '../tls/acme/certificate-book.ts'
+import { Challenges, type ChallengeChange } from '../tls/acme/challenges.ts'
+import { openAcmeStorage, type AcmeListeners, type EdgeAcme } from '../tls/acme/edge-acme.ts'
+import { sniSelection } from '../tls/acme/sni.ts'
+import { isMessage, sendToWorker, type ToPrimary, type ToWorker } from './messages.ts'
 
 /** The primary's side: forwards `acme`'s changes to `workers()`; `handle` takes each worker message it understands. */
 export function relayAcme(acme: EdgeAcme, workers: () => Worker[]) {

@@ -9,8 +9,8 @@
 // @see https://github.com/siimon/prom-client#usage-with-nodejss-cluster-module
 import cluster, { type Worker } from 'node:cluster'
 import promClient, { AggregatorRegistry, type Registry } from 'prom-client'
-import type { MetricsSource } from '../servers.js'
-import { isMessage, sendToWorker, type MetricsJson, type ToPrimary } from './messages.js'
+import type { MetricsSource } from '../servers.ts'
+import { isMessage, sendToWorker, type MetricsJson, type ToPrimary } from './messages.ts'
 
 /** The primary's own series: its process (it accepts every connection) and the pool's state. */
 export function createPrimaryMetrics(workers: () => Worker[]) {

@@ -2,7 +2,7 @@
 // Everything is prefixed, so prom-client's or anyone else's messages on the same channel are never mistaken.
 import type { Worker } from 'node:cluster'
 import type { Registry } from 'prom-client'
-import type { ChallengeChange } from '../tls/acme/challenges.js'
+import type { ChallengeChange } from '../tls/acme/challenges.ts'
 
 export type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>
 

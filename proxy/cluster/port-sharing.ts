@@ -4,7 +4,7 @@
 // default, the primary accepts every connection and hands it to a worker over IPC.
 import cluster from 'node:cluster'
 import { createServer } from 'node:net'
-import { ConfigError } from '../../common/env-config.js'
+import { ConfigError } from '../../common/env-config.ts'
 
 export type PortSharing = 'kernel' | 'shared' | 'primary'
 

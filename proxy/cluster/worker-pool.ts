@@ -9,8 +9,8 @@ import {
   DEFAULT_RESTART_BACKOFF,
   type RestartBackoff,
   type RestartBackoffOptions,
-} from './restart-backoff.js'
-import { isMessage, sendToWorker, type ToPrimary } from './messages.js'
+} from './restart-backoff.ts'
+import { isMessage, sendToWorker, type ToPrimary } from './messages.ts'
 
 export interface WorkerPoolOptions {
   count: number

@@ -2,9 +2,9 @@
 // which alone creates, renews and watches it (workers never race to write the local CA's files); its
 // metrics are handed over when the primary is scraped; it drains when the primary asks, or goes away.
 import type { Registry } from 'prom-client'
-import type { CertificateSource } from '../tls/certificate-source.js'
-import type { TlsMaterial } from '../tls/local-ca.js'
-import { isMessage, type ToPrimary, type ToWorker } from './messages.js'
+import type { CertificateSource } from '../tls/certificate-source.ts'
+import type { TlsMaterial } from '../tls/local-ca.ts'
+import { isMessage, type ToPrimary, type ToWorker } from './messages.ts'
 
 function send(message: ToPrimary): void {
   if (process.connected) process.send?.(message)

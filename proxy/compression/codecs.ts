@@ -15,7 +15,7 @@ import {
   type Gzip,
 } from 'node:zlib'
 import type { Transform } from 'node:stream'
-import type { Encoding } from './negotiation.js'
+import type { Encoding } from './negotiation.ts'
 
 const brotliParams = (level: number, size?: number): Record<number, number> => ({
   [constants.BROTLI_PARAM_QUALITY]: level,

@@ -2,8 +2,8 @@
 // plugin (proxy/plugins/response-compression.ts) and the cache's variants (proxy/cache/encoded-variants.ts)
 // both decide by it, so a response is coded the same way whether it was stored or not.
 import type { IncomingHttpHeaders } from 'node:http'
-import { parseCacheControl } from '../cache/http-cache-policy.js'
-import { cachedNegotiator, type Coding, type Encoding } from './negotiation.js'
+import { parseCacheControl } from '../cache/http-cache-policy.ts'
+import { cachedNegotiator, type Coding, type Encoding } from './negotiation.ts'
 
 export interface CompressionSettings {
   enabled: boolean

@@ -8,9 +8,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Http2ServerRequest } from 'node:http2'
 import type { Readable } from 'node:stream'
-import { Errors } from '../../common/problem.js'
-import { decodeBody, REQUEST_CODINGS } from '../compression/codecs.js'
-import type { Encoding } from '../compression/negotiation.js'
+import { Errors } from '../../common/problem.ts'
+import { decodeBody, REQUEST_CODINGS } from '../compression/codecs.ts'
+import type { Encoding } from '../compression/negotiation.ts'
 
 /** Bytes of request bodies held at once, across every request of this process. */
 export class BodyBudget {

@@ -4,8 +4,8 @@
 // alone (x-gatehouse-*) stays at the edge.
 import type { FastifyRequest } from 'fastify'
 import type { IncomingHttpHeaders } from 'node:http'
-import { signIdentity } from '../../common/identity-signature.js'
-import { EDGE_SECURITY_HEADERS } from '../plugins/security-headers.js'
+import { signIdentity } from '../../common/identity-signature.ts'
+import { EDGE_SECURITY_HEADERS } from '../plugins/security-headers.ts'
 
 // Hop-by-hop headers (RFC 9110 §7.6.1), and HTTP/2's own, never passed across the hop either way.
 const HOP_BY_HOP = new Set([

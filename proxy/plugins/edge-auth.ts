@@ -5,11 +5,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import basicAuth from '@fastify/basic-auth'
-import { createCredentialVerifier } from '../auth/credential-verifier.js'
-import { createFailureLimiter, isRefusal, type Refusal } from '../auth/failure-limiter.js'
-import { watchHtpasswd, type HtpasswdEntry } from '../auth/htpasswd.js'
-import type { ProxyConfig } from '../config.js'
-import { Errors } from '../../common/problem.js'
+import { createCredentialVerifier } from '../auth/credential-verifier.ts'
+import { createFailureLimiter, isRefusal, type Refusal } from '../auth/failure-limiter.ts'
+import { watchHtpasswd, type HtpasswdEntry } from '../auth/htpasswd.ts'
+import type { ProxyConfig } from '../config.ts'
+import { Errors } from '../../common/problem.ts'
 
 export interface Principal {
   tenant: string

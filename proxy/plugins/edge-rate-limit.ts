@@ -7,9 +7,9 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import rateLimit from '@fastify/rate-limit'
-import type { ProxyConfig } from '../config.js'
-import { Errors } from '../../common/problem.js'
-import { redisStoreWithFallback } from '../stores/rate-limit-store.js'
+import type { ProxyConfig } from '../config.ts'
+import { Errors } from '../../common/problem.ts'
+import { redisStoreWithFallback } from '../stores/rate-limit-store.ts'
 
 export type RateLimitOptions = ProxyConfig['rateLimit']
 

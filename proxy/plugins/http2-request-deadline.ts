@@ -6,7 +6,7 @@
 import { constants, type Http2ServerRequest } from 'node:http2'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { PROBLEMS, sendProblem } from '../../common/problem.js'
+import { PROBLEMS, sendProblem } from '../../common/problem.ts'
 
 function startDeadline(request: FastifyRequest, reply: FastifyReply, requestTimeoutMs: number): void {
   const { stream } = request.raw as unknown as Http2ServerRequest

@@ -2,7 +2,7 @@
 // 5xx details are masked and logged with the request id.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { knownProblem, PROBLEMS, problemOf, sendProblem, sendRouteNotFound, statusOf } from '../../common/problem.js'
+import { knownProblem, PROBLEMS, problemOf, sendProblem, sendRouteNotFound, statusOf } from '../../common/problem.ts'
 
 // Refusals that stand for an outage the edge already logs once (when it starts and when it ends): each
 // refused request is logged at info with its request id, not as one more warning per request.

@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Redis } from 'ioredis'
-import { connectRedis } from '../stores/redis-connection.js'
+import { connectRedis } from '../stores/redis-connection.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -5,14 +5,14 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { pipeline, type Readable } from 'node:stream'
-import { encoderStream, encodeSync } from '../compression/codecs.js'
+import { encoderStream, encodeSync } from '../compression/codecs.ts'
 import {
   requestCoder,
   responseVaries,
   varyWithAcceptEncoding,
   weakEtag,
   type CompressionSettings,
-} from '../compression/policy.js'
+} from '../compression/policy.ts'
 
 declare module 'fastify' {
   interface FastifyReply {

@@ -5,7 +5,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import helmet, { type FastifyHelmetOptions } from '@fastify/helmet'
 import { STATUS_CODES } from 'node:http'
-import { PROBLEMS, problemBody } from '../../common/problem.js'
+import { PROBLEMS, problemBody } from '../../common/problem.ts'
 
 export const HSTS_MAX_AGE_SECONDS = 15_552_000 // 180 days
 

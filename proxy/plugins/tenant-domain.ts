@@ -4,8 +4,8 @@
 import { isIP } from 'node:net'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { isLocalOnlyName, requestHostname } from '../../common/hostname.js'
-import { Errors } from '../../common/problem.js'
+import { isLocalOnlyName, requestHostname } from '../../common/hostname.ts'
+import { Errors } from '../../common/problem.ts'
 
 const STORED_SPELLING = /^[a-z0-9.-]{1,253}$/
 

@@ -1,8 +1,8 @@
 // app.tenantFacts: what the edge knows about tenants from the API (their plans, their domains), kept in memory.
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import type { ProxyConfig } from '../config.js'
-import { createTenantFactsClient, type TenantFactsClient } from '../tenant-facts/tenant-facts-client.js'
+import type { ProxyConfig } from '../config.ts'
+import { createTenantFactsClient, type TenantFactsClient } from '../tenant-facts/tenant-facts-client.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {

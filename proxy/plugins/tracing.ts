@@ -7,7 +7,7 @@
 import { SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { startTracing } from '../../common/tracing.js'
+import { startTracing } from '../../common/tracing.ts'
 
 /** What forward.ts calls around each attempt to reach the API. */
 export interface UpstreamTracing {

@@ -1,7 +1,7 @@
 // The proxy's own liveness and readiness, answered at the edge without credentials.
 import type { FastifyInstance } from 'fastify'
 import { request as undiciRequest } from 'undici'
-import { PROBLEMS, sendProblem } from '../../common/problem.js'
+import { PROBLEMS, sendProblem } from '../../common/problem.ts'
 
 export interface HealthOptions {
   upstreams: URL[]

@@ -3,7 +3,7 @@
 // refuses. It composes the plugin's own Redis and local stores rather than re-implementing them.
 import { createRequire } from 'node:module'
 import type { Redis } from 'ioredis'
-import { Errors } from '../../common/problem.js'
+import { Errors } from '../../common/problem.ts'
 
 const require = createRequire(import.meta.url)
 type Callback = (error: Error | null, result?: { current: number; ttl: number }) => void

@@ -5,10 +5,10 @@ import { randomUUID } from 'node:crypto'
 import { Type } from 'typebox'
 import { Compile } from 'typebox/compile'
 import { Agent, type Dispatcher } from 'undici'
-import { checkHostname } from '../../common/hostname.js'
-import { PlanSchema, type Plan } from '../../common/plans.js'
-import { INTERNAL_PREFIX, internalKey, signInternalRequest } from '../../common/internal-channel.js'
-import { createFactsCache } from './facts-cache.js'
+import { checkHostname } from '../../common/hostname.ts'
+import { PlanSchema, type Plan } from '../../common/plans.ts'
+import { INTERNAL_PREFIX, internalKey, signInternalRequest } from '../../common/internal-channel.ts'
+import { createFactsCache } from './facts-cache.ts'
 
 const TenantAnswer = Compile(Type.Object({ slug: Type.String(), plan: Type.Union([PlanSchema, Type.Null()]) }))
 const DomainAnswer = Compile(Type.Object({ hostname: Type.String(), tenant: Type.Union([Type.String(), Type.Null()]) }))

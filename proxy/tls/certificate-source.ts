@@ -5,8 +5,8 @@ import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto'
 import { readFileSync, unwatchFile, watchFile } from 'node:fs'
 import type { SecureContextOptions } from 'node:tls'
 import type { FastifyBaseLogger } from 'fastify'
-import type { ProxyConfig } from '../config.js'
-import { ensureLocalCertificate, type TlsMaterial } from './local-ca.js'
+import type { ProxyConfig } from '../config.ts'
+import { ensureLocalCertificate, type TlsMaterial } from './local-ca.ts'
 
 export interface CertificateSource {
   initial: TlsMaterial

@@ -6,7 +6,7 @@
 // the next check forward, so a dead instance leaves within moments rather than at the next tick.
 // @see https://undici.nodejs.org/#/docs/api/BalancedPool
 import { request } from 'undici'
-import { Rotation } from './rotation.js'
+import { Rotation } from './rotation.ts'
 
 export interface UpstreamPoolOptions {
   connections: number

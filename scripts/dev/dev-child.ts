@@ -8,7 +8,7 @@ import { watch, type FSWatcher } from 'node:fs'
 import { join, relative } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import { BundleError, bundleEntry } from './bundle.js'
+import { BundleError, bundleEntry } from './bundle.ts'
 
 export interface DevChildOptions {
   name: string

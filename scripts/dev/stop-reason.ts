@@ -3,7 +3,7 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import { constants } from 'node:os'
 import { basename } from 'node:path'
-import type { ChildStop } from './dev-child.js'
+import type { ChildStop } from './dev-child.ts'
 
 /** What dev exits with for a child's stop: its exit code, or 128 + the signal's number as shells report it. */
 export function exitStatus(stop: Pick<ChildStop, 'code' | 'signal'>): number {

@@ -10,17 +10,17 @@ import { basename, dirname, join } from 'node:path'
 import pg from 'pg'
 import { Type, type Static } from 'typebox'
 import { Value } from 'typebox/value'
-import { ConfigError, loadEnvConfig } from '../../common/env-config.js'
+import { ConfigError, loadEnvConfig } from '../../common/env-config.ts'
 import {
   inventory,
   inventoryDifferences,
   requireRlsBypass,
   rowSecurityProblems,
   userObjects,
-} from './database-inventory.js'
-import { APP_ROLE } from './embedded.js'
-import { syncAppRolePassword } from './operator-session.js'
-import { pgSession, type SqlSession } from './sql-session.js'
+} from './database-inventory.ts'
+import { APP_ROLE } from './embedded.ts'
+import { syncAppRolePassword } from './operator-session.ts'
+import { pgSession, type SqlSession } from './sql-session.ts'
 
 const PostgresUrl = (description: string) => Type.String({ pattern: '^postgres(ql)?://', description })
 

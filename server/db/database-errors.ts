@@ -1,6 +1,6 @@
 // Which database failures are the client's doing, which mean "retry later", and which are bugs.
-import { Errors } from '../../common/problem.js'
-import { Prisma } from './prisma-client.js'
+import { Errors } from '../../common/problem.ts'
+import { Prisma } from './prisma-client.ts'
 
 // Connection-level failures: server down, pool exhausted, connection dropped, timed out.
 const UNAVAILABLE_PRISMA_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'P2028'])

@@ -1,6 +1,6 @@
 // What a database holds, as the owner sees it: the facts a backup manifest records and a restore checks again
 // (tables and row counts, applied migrations, row-level security, the app role's privileges).
-import type { SqlSession } from './sql-session.js'
+import type { SqlSession } from './sql-session.ts'
 
 export interface RowSecurity {
   table: string

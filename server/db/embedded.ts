@@ -4,10 +4,10 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import type { PGlite } from '@electric-sql/pglite'
-import { migrate } from './migrate.js'
-import { createEmptyPglite, createMigratedPglite, startPglite } from './pglite-snapshot.js'
-import { seedDemoData } from './seed.js'
-import { pgliteSession } from './sql-session.js'
+import { migrate } from './migrate.ts'
+import { createEmptyPglite, createMigratedPglite, startPglite } from './pglite-snapshot.ts'
+import { seedDemoData } from './seed.ts'
+import { pgliteSession } from './sql-session.ts'
 
 export const APP_ROLE = 'gatehouse_app'
 

@@ -6,9 +6,9 @@ import { existsSync } from 'node:fs'
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { SqlSession } from './sql-session.js'
+import type { SqlSession } from './sql-session.ts'
 
-// prisma/migrations at the project root, whether this runs from server/db (tsx) or dist/server/db (built).
+// prisma/migrations at the project root, whether this runs from server/db (the sources) or dist/server/db (built).
 export const MIGRATIONS_DIR =
   [new URL('../../prisma/migrations', import.meta.url), new URL('../../../prisma/migrations', import.meta.url)]
     .map(url => fileURLToPath(url))

@@ -3,9 +3,9 @@
 import pg from 'pg'
 import { Type, type Static } from 'typebox'
 import { join } from 'node:path'
-import { loadEnvConfig } from '../../common/env-config.js'
-import { openEmbedded } from './embedded.js'
-import { pgliteSession, pgSession, type SqlSession } from './sql-session.js'
+import { loadEnvConfig } from '../../common/env-config.ts'
+import { openEmbedded } from './embedded.ts'
+import { pgliteSession, pgSession, type SqlSession } from './sql-session.ts'
 
 export const OperatorEnvSchema = Type.Object({
   DATABASE_OWNER_URL: Type.Optional(

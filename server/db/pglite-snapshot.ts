@@ -8,8 +8,8 @@ import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { PGlite, type PGliteOptions } from '@electric-sql/pglite'
-import { migrate, MIGRATIONS_DIR, readMigrations, type Migration } from './migrate.js'
-import { pgliteSession } from './sql-session.js'
+import { migrate, MIGRATIONS_DIR, readMigrations, type Migration } from './migrate.ts'
+import { pgliteSession } from './sql-session.ts'
 
 // Where the package is installed: its version names the snapshot, and the cache lives in the node_modules that
 // holds it (as other tools' caches do), so reinstalling or upgrading PGlite leaves no stale snapshot behind.

@@ -2,11 +2,11 @@
 import { PrismaPg } from '@prisma/adapter-pg'
 import type { PGlite } from '@electric-sql/pglite'
 import { PrismaPGlite } from 'pglite-prisma-adapter'
-import { boundedPgClient } from './bounded-pg-client.js'
-import { TenantLanePool } from './tenant-lanes.js'
-import { PrismaClient } from './generated/client.js'
+import { boundedPgClient } from './bounded-pg-client.ts'
+import { TenantLanePool } from './tenant-lanes.ts'
+import { PrismaClient } from './generated/client.ts'
 
-export { Prisma, PrismaClient } from './generated/client.js'
+export { Prisma, PrismaClient } from './generated/client.ts'
 
 export interface PostgresPoolOptions {
   url: string

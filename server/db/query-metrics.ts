@@ -1,5 +1,5 @@
 // Times every Prisma operation, so /metrics shows database latency by model and operation.
-import { Prisma } from './prisma-client.js'
+import { Prisma } from './prisma-client.ts'
 
 export type QueryObserver = (
   labels: { model: string; operation: string; outcome: 'ok' | 'error' },

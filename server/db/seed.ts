@@ -1,8 +1,8 @@
 // Demo data for `npm run dev`: two tenants with projects and tasks, written as the owner.
 // Idempotent: a tenant that exists is left as it is.
 import { randomUUID } from 'node:crypto'
-import type { Plan } from '../../common/plans.js'
-import type { SqlSession } from './sql-session.js'
+import type { Plan } from '../../common/plans.ts'
+import type { SqlSession } from './sql-session.ts'
 
 export interface TenantInput {
   slug: string

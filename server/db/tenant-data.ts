@@ -2,7 +2,7 @@
 // delete it. Every table with a tenant_id column counts as the tenant's, so a table added later is covered too.
 // Works as the owner on Postgres and PGlite; the tenant is set for the transaction, so FORCE ROW LEVEL SECURITY
 // lets even an owner without BYPASSRLS see exactly this tenant's rows.
-import type { SqlSession } from './sql-session.js'
+import type { SqlSession } from './sql-session.ts'
 
 export class TenantNotFoundError extends Error {
   constructor(slug: string) {

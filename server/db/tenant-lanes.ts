@@ -3,7 +3,7 @@
 // first (preluded-query.ts). Cheaper than Prisma's interactive transaction; statements outside a lane see no tenant.
 import { AsyncLocalStorage } from 'node:async_hooks'
 import pg from 'pg'
-import { PreludedQuery } from './preluded-query.js'
+import { PreludedQuery } from './preluded-query.ts'
 
 type QueryResult = pg.QueryResult
 const TRANSACTION_CONTROL = /^\s*(BEGIN|COMMIT|ROLLBACK)\b/i

@@ -4,8 +4,8 @@
 // One transaction per unit of work (not one per query): a handler's reads and writes see one tenant and one
 // snapshot. On Postgres the transaction is a lane of the pool (tenant-lanes.ts: BEGIN and set_config travel
 // with the first statement, then COMMIT); on PGlite, Prisma's interactive transaction.
-import { Prisma, type PrismaClient } from './prisma-client.js'
-import type { TenantLanePool } from './tenant-lanes.js'
+import { Prisma, type PrismaClient } from './prisma-client.ts'
+import type { TenantLanePool } from './tenant-lanes.ts'
 
 export type TenantTransaction = Prisma.TransactionClient
 

@@ -1,10 +1,10 @@
 // Operator changes to a tenant (its plan, its own hostnames), as the owner over raw SQL, for the npm scripts.
 // Writes to tenant_domains set the tenant for the transaction: FORCE ROW LEVEL SECURITY holds for the owner too.
-import { checkHostname } from '../../common/hostname.js'
-import type { Plan } from '../../common/plans.js'
-import { DOMAIN_CLAIM_TURN_SQL, MAX_DOMAINS_PER_TENANT } from '../services/domains.js'
-import type { SqlSession } from './sql-session.js'
-import { TenantNotFoundError } from './tenant-data.js'
+import { checkHostname } from '../../common/hostname.ts'
+import type { Plan } from '../../common/plans.ts'
+import { DOMAIN_CLAIM_TURN_SQL, MAX_DOMAINS_PER_TENANT } from '../services/domains.ts'
+import type { SqlSession } from './sql-session.ts'
+import { TenantNotFoundError } from './tenant-data.ts'
 
 /** A refusal worth saying as it is (taken name, bad name, nothing to remove): nothing was changed. */
 export class TenantSettingError extends Error {}

@@ -1,9 +1,9 @@
 // Batch loaders for relations, so a list of N parents costs one query per relation, not N.
 import type { MercuriusLoaders } from 'mercurius'
-import type { ProjectDto } from '../schemas/project.js'
-import type { TaskDto } from '../schemas/task.js'
-import { TaskStatus } from '../schemas/task.js'
-import { assertValid } from '../schemas/validate.js'
+import type { ProjectDto } from '../schemas/project.ts'
+import type { TaskDto } from '../schemas/task.ts'
+import { TaskStatus } from '../schemas/task.ts'
+import { assertValid } from '../schemas/validate.ts'
 import { Type } from 'typebox'
 
 const TasksArgs = Type.Object({

@@ -20,7 +20,7 @@ import {
   type SelectionSetNode,
 } from 'graphql'
 import { getComplexity, type ComplexityEstimator } from 'graphql-query-complexity'
-import { Errors } from '../../common/problem.js'
+import { Errors } from '../../common/problem.ts'
 
 const listMultiplier: ComplexityEstimator = ({ args, childComplexity }) => {
   const first = typeof args.first === 'number' ? Math.max(args.first, 1) : 1

@@ -1,12 +1,12 @@
 // Resolvers are edges like REST handlers: validate arguments with the shared schemas, call a service.
 import type { IResolvers, MercuriusContext } from 'mercurius'
 import { Type } from 'typebox'
-import { IdParams, Uuid } from '../schemas/common.js'
-import { HostnameParams } from '../schemas/domain.js'
-import { CreateProjectBody, ListProjectsQuery, UpdateProjectBody } from '../schemas/project.js'
-import { CreateTaskBody, ListTasksQuery, UpdateTaskBody } from '../schemas/task.js'
-import { assertValid, withoutNulls } from '../schemas/validate.js'
-import type { RequestIdentity } from '../plugins/identity.js'
+import { IdParams, Uuid } from '../schemas/common.ts'
+import { HostnameParams } from '../schemas/domain.ts'
+import { CreateProjectBody, ListProjectsQuery, UpdateProjectBody } from '../schemas/project.ts'
+import { CreateTaskBody, ListTasksQuery, UpdateTaskBody } from '../schemas/task.ts'
+import { assertValid, withoutNulls } from '../schemas/validate.ts'
+import type { RequestIdentity } from '../plugins/identity.ts'
 
 declare module 'mercurius' {
   interface MercuriusContext {

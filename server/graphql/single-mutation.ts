@@ -2,7 +2,7 @@
 // document with two would commit the first even when the second fails, and the answer (data: null, a
 // 4xx) would say the request failed although it changed data. Refused before anything runs instead.
 import { Kind, type DocumentNode, type OperationDefinitionNode, type SelectionSetNode } from 'graphql'
-import { Errors } from '../../common/problem.js'
+import { Errors } from '../../common/problem.ts'
 
 /** The operation a request runs: the one named, or the only one. */
 export function selectedOperation(

@@ -5,8 +5,8 @@ import { createHash } from 'node:crypto'
 import { Transform, type Readable, type TransformCallback } from 'node:stream'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { contentDigest, finishContentDigest, framesBody } from '../../common/identity-signature.js'
-import { Errors } from '../../common/problem.js'
+import { contentDigest, finishContentDigest, framesBody } from '../../common/identity-signature.ts'
+import { Errors } from '../../common/problem.ts'
 
 const EMPTY_BODY_DIGEST = contentDigest('')
 const ignore = (): void => {}

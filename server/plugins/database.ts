@@ -3,11 +3,11 @@
 // may take to load) and hands it in; tests hand in one shared between many app instances.
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import type { DatabaseConfig } from '../config.js'
-import { openEmbedded } from '../db/embedded.js'
-import { createPgliteClient, createPostgresClient, type PrismaClient } from '../db/prisma-client.js'
-import { queryMetrics } from '../db/query-metrics.js'
-import { interactiveTenantScope, laneTenantScope } from '../db/tenant-scope.js'
+import type { DatabaseConfig } from '../config.ts'
+import { openEmbedded } from '../db/embedded.ts'
+import { createPgliteClient, createPostgresClient, type PrismaClient } from '../db/prisma-client.ts'
+import { queryMetrics } from '../db/query-metrics.ts'
+import { interactiveTenantScope, laneTenantScope } from '../db/tenant-scope.ts'
 
 /** Connections of the database client: a pg pool's counts, or PGlite's one in-process connection. */
 export interface PoolUsage {

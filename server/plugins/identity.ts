@@ -4,9 +4,9 @@
 // checked against the signed Content-Digest as it is read (plugins/body-digest.ts).
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { verifyIdentity } from '../../common/identity-signature.js'
-import { Errors } from '../../common/problem.js'
-import { createTenantService, type TenantRecord } from '../services/tenants.js'
+import { verifyIdentity } from '../../common/identity-signature.ts'
+import { Errors } from '../../common/problem.ts'
+import { createTenantService, type TenantRecord } from '../services/tenants.ts'
 
 export interface RequestIdentity {
   tenant: TenantRecord

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
-import { ProblemSchema } from '../schemas/problem.js'
+import { ProblemSchema } from '../schemas/problem.ts'
 
 /** The name of the edge's HTTP basic login in the document (Swagger UI's Authorize dialog shows it). */
 export const SECURITY_SCHEME = 'edgeLogin'

@@ -12,9 +12,9 @@ import {
   sendRouteNotFound,
   statusOf,
   type ProblemBody,
-} from '../../common/problem.js'
-import { classifyDatabaseError } from '../db/database-errors.js'
-import { issueMessage } from '../schemas/validate.js'
+} from '../../common/problem.ts'
+import { classifyDatabaseError } from '../db/database-errors.ts'
+import { issueMessage } from '../schemas/validate.ts'
 
 interface ValidationIssue {
   keyword?: string

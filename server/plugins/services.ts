@@ -1,9 +1,9 @@
 // The use cases REST and GraphQL share, built once per app over its database client.
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { createDomainService } from '../services/domains.js'
-import { createProjectService } from '../services/projects.js'
-import { createTaskService } from '../services/tasks.js'
+import { createDomainService } from '../services/domains.ts'
+import { createProjectService } from '../services/projects.ts'
+import { createTaskService } from '../services/tasks.ts'
 
 function createServices(app: FastifyInstance) {
   return {

@@ -9,8 +9,8 @@
 import { context, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { startTracing } from '../../common/tracing.js'
-import { installPrismaTracing, withAppTracerProvider } from '../db/prisma-tracing.js'
+import { startTracing } from '../../common/tracing.ts'
+import { installPrismaTracing, withAppTracerProvider } from '../db/prisma-tracing.ts'
 
 // Probes and scrapes every few seconds would bury the traces that matter.
 const UNTRACED = new Set(['/health', '/ready', '/metrics'])

@@ -1,8 +1,8 @@
 // Liveness and readiness for orchestrators and the proxy. Neither needs an identity.
 import type { FastifyInstance } from 'fastify'
 import { Type } from 'typebox'
-import { problemResponses } from '../schemas/problem.js'
-import { Errors, PROBLEMS, sendProblem } from '../../common/problem.js'
+import { problemResponses } from '../schemas/problem.ts'
+import { Errors, PROBLEMS, sendProblem } from '../../common/problem.ts'
 
 const Status = Type.Object({ status: Type.Literal('ok'), database: Type.Optional(Type.String()) })
 

@@ -1,6 +1,6 @@
 // A tenant's own hostnames (REST and GraphQL). The name's full rules are common/hostname.ts; the schema bounds it.
 import { Type, type Static } from 'typebox'
-import { Uuid } from './common.js'
+import { Uuid } from './common.ts'
 
 /** Before validation a name may still be Unicode (IDNA): up to four times its punycode length. */
 const HostnameInput = Type.String({

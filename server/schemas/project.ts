@@ -1,5 +1,5 @@
 import { Type, type Static } from 'typebox'
-import { NO_NUL, NOT_BLANK, Page, PageQuery, Uuid } from './common.js'
+import { NO_NUL, NOT_BLANK, Page, PageQuery, Uuid } from './common.ts'
 
 const Name = Type.String({ minLength: 1, maxLength: 200, pattern: NOT_BLANK })
 const Description = Type.Union([Type.String({ maxLength: 10_000, pattern: NO_NUL }), Type.Null()])

@@ -1,5 +1,5 @@
 import { Type, type Static } from 'typebox'
-import { NO_NUL, NOT_BLANK, Page, PageQuery, Uuid } from './common.js'
+import { NO_NUL, NOT_BLANK, Page, PageQuery, Uuid } from './common.ts'
 
 export const TASK_STATUSES = ['todo', 'in_progress', 'done'] as const
 export const TaskStatus = Type.Enum(TASK_STATUSES, { title: 'TaskStatus' })

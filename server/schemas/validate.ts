@@ -4,7 +4,7 @@ import type { FastifySchemaCompiler, FastifySchemaValidationError } from 'fastif
 import type { Static, TSchema } from 'typebox'
 import { Compile } from 'typebox/compile'
 import { Value } from 'typebox/value'
-import { Errors } from '../../common/problem.js'
+import { Errors } from '../../common/problem.ts'
 
 // Compiled once per schema: Value.Check interprets the schema on every call, several times the cost.
 const compiled = new WeakMap<TSchema, ReturnType<typeof Compile>>()

@@ -1,12 +1,12 @@
 // A tenant's own hostnames, shared by REST and GraphQL: list, add, remove under the tenant's row-level
 // security, and the one cross-tenant question the edge asks (who owns this exact name) through a narrow function.
-import type { TenantDomain } from '../db/generated/client.js'
-import { classifyDatabaseError } from '../db/database-errors.js'
-import { Errors } from '../../common/problem.js'
-import type { AppDatabaseClient } from '../plugins/database.js'
-import type { DomainDto } from '../schemas/domain.js'
-import { checkHostname } from '../../common/hostname.js'
-import { isoTimestamp } from './iso-timestamp.js'
+import type { TenantDomain } from '../db/generated/client.ts'
+import { classifyDatabaseError } from '../db/database-errors.ts'
+import { Errors } from '../../common/problem.ts'
+import type { AppDatabaseClient } from '../plugins/database.ts'
+import type { DomainDto } from '../schemas/domain.ts'
+import { checkHostname } from '../../common/hostname.ts'
+import { isoTimestamp } from './iso-timestamp.ts'
 
 /** Enough for any real tenant; a cap so one tenant cannot make the edge's lookups or ACME orders unbounded. */
 export const MAX_DOMAINS_PER_TENANT = 50

@@ -1,7 +1,7 @@
 // Cursor (keyset) pagination: the cursor names the last row's sort value and id, so pages stay
 // stable while rows are inserted or deleted, and each page is one index range scan, never an OFFSET.
-import { Errors } from '../../common/problem.js'
-import { isoTimestamp } from './iso-timestamp.js'
+import { Errors } from '../../common/problem.ts'
+import { isoTimestamp } from './iso-timestamp.ts'
 
 export type SortValue = string | number | Date | null
 

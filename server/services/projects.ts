@@ -1,13 +1,13 @@
 // Project use cases, shared by REST and GraphQL. Every call runs as one tenant-scoped transaction,
 // so isolation holds even where a `where` clause is wrong: the database refuses other tenants' rows.
-import type { Project } from '../db/generated/client.js'
-import { notFoundAs } from '../db/database-errors.js'
-import { Errors } from '../../common/problem.js'
-import type { AppDatabaseClient } from '../plugins/database.js'
-import type { CreateProjectInput, ListProjectsInput, ProjectDto, UpdateProjectInput } from '../schemas/project.js'
-import { isoTimestamp } from './iso-timestamp.js'
-import { afterCursor, orderBy, parseSort, toPage } from './keyset-page.js'
-import { substring } from './text-search.js'
+import type { Project } from '../db/generated/client.ts'
+import { notFoundAs } from '../db/database-errors.ts'
+import { Errors } from '../../common/problem.ts'
+import type { AppDatabaseClient } from '../plugins/database.ts'
+import type { CreateProjectInput, ListProjectsInput, ProjectDto, UpdateProjectInput } from '../schemas/project.ts'
+import { isoTimestamp } from './iso-timestamp.ts'
+import { afterCursor, orderBy, parseSort, toPage } from './keyset-page.ts'
+import { substring } from './text-search.ts'
 
 const SORTABLE = {
   createdAt: { nullable: false, kind: 'date' },

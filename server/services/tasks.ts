@@ -1,13 +1,13 @@
 // Task use cases, shared by REST and GraphQL, each one tenant-scoped transaction.
-import { Prisma, type Task } from '../db/generated/client.js'
-import { notFoundAs } from '../db/database-errors.js'
-import type { TenantTransaction } from '../db/tenant-scope.js'
-import { Errors } from '../../common/problem.js'
-import type { AppDatabaseClient } from '../plugins/database.js'
-import type { CreateTaskInput, ListTasksInput, TaskDto, UpdateTaskInput } from '../schemas/task.js'
-import { isoTimestamp } from './iso-timestamp.js'
-import { afterCursor, orderBy, parseSort, toPage } from './keyset-page.js'
-import { substring } from './text-search.js'
+import { Prisma, type Task } from '../db/generated/client.ts'
+import { notFoundAs } from '../db/database-errors.ts'
+import type { TenantTransaction } from '../db/tenant-scope.ts'
+import { Errors } from '../../common/problem.ts'
+import type { AppDatabaseClient } from '../plugins/database.ts'
+import type { CreateTaskInput, ListTasksInput, TaskDto, UpdateTaskInput } from '../schemas/task.ts'
+import { isoTimestamp } from './iso-timestamp.ts'
+import { afterCursor, orderBy, parseSort, toPage } from './keyset-page.ts'
+import { substring } from './text-search.ts'
 
 const SORTABLE = {
   createdAt: { nullable: false, kind: 'date' },

@@ -1,7 +1,7 @@
 // Resolves the tenant named by a verified identity. Tenants change rarely and every request needs one,
 // so lookups are cached for a few seconds (a removed tenant stops working within that window).
-import type { Plan } from '../../common/plans.js'
-import type { AppDatabaseClient } from '../plugins/database.js'
+import type { Plan } from '../../common/plans.ts'
+import type { AppDatabaseClient } from '../plugins/database.ts'
 
 export interface TenantRecord {
   id: string

@@ -5,8 +5,8 @@ import { hash } from 'bcryptjs'
 import { createServer, type IncomingHttpHeaders, type RequestListener, type Server } from 'node:http'
 import { request } from 'undici'
 import { gunzipSync, zstdDecompressSync } from 'node:zlib'
-import { verifyIdentity } from '../../common/identity-signature.js'
-import { parseHtpasswd } from '../../proxy/auth/htpasswd.js'
+import { verifyIdentity } from '../../common/identity-signature.ts'
+import { parseHtpasswd } from '../../proxy/auth/htpasswd.ts'
 import {
   EDGE_HEADERS,
   Logins,
@@ -14,9 +14,9 @@ import {
   minimalEdgeHandler,
   sharedLifetime,
   type Entry,
-} from '../../bench/minimal-edge.js'
-import { minimalCoding } from '../../bench/minimal-compression.js'
-import { PAGE_ETAG, PROJECT_PAGE, trivialAnswer } from '../../bench/trivial-upstream.js'
+} from '../../bench/minimal-edge.ts'
+import { minimalCoding } from '../../bench/minimal-compression.ts'
+import { PAGE_ETAG, PROJECT_PAGE, trivialAnswer } from '../../bench/trivial-upstream.ts'
 
 const SECRET = 'a-secret-of-at-least-thirty-two-characters'
 const basic = (login: string, password: string): string =>

@@ -1,6 +1,6 @@
 // The bench's settings: the edge-overhead section first by default, its own rows, loads and connections.
 import t from 'tap'
-import { loadBenchSettings, reproduceCommand } from '../../bench/settings.js'
+import { loadBenchSettings, reproduceCommand } from '../../bench/settings.ts'
 
 t.test('the edge-overhead section runs first, on 50 connections, every row and load', async t => {
   const settings = loadBenchSettings({})

@@ -1,7 +1,7 @@
 // The edge-overhead section's upstream: the same small body to everything, shareable unless the query says cache=no.
 import t from 'tap'
 import { request } from 'undici'
-import { CACHEABLE, createTrivialUpstream, trivialAnswer, UNCACHEABLE } from '../../bench/trivial-upstream.js'
+import { CACHEABLE, createTrivialUpstream, trivialAnswer, UNCACHEABLE } from '../../bench/trivial-upstream.ts'
 
 t.test('cacheable for a minute, except with cache=no in the query', async t => {
   t.equal(trivialAnswer('/api/v1/edge-overhead').headers['cache-control'], CACHEABLE)

@@ -1,6 +1,6 @@
 // The file wrk's script reads in rotation mode, and the numbers read back from wrk's output.
 import t from 'tap'
-import { formatRequestFile, parseWrk } from '../../bench/wrk.js'
+import { formatRequestFile, parseWrk } from '../../bench/wrk.ts'
 
 t.test('a request per line: method, path, body or nothing, then header names and values, tab-separated', async t => {
   const file = formatRequestFile([

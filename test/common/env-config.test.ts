@@ -1,8 +1,8 @@
 // Configuration is validated once at start; an operator who gets it wrong must be told which setting.
 import t, { type Test } from 'tap'
 import { Type } from 'typebox'
-import { ConfigError, loadEnvConfig } from '../../common/env-config.js'
-import { loadServerConfig } from '../../server/config.js'
+import { ConfigError, loadEnvConfig } from '../../common/env-config.ts'
+import { loadServerConfig } from '../../server/config.ts'
 
 const Schema = Type.Object({
   PORT: Type.Integer({ default: 3000, minimum: 0, maximum: 65535 }),

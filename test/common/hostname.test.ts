@@ -1,7 +1,7 @@
 // The hostname rules tenant domains are held to, as a table: what is accepted (in its stored spelling) and why
 // the rest is refused.
 import t from 'tap'
-import { checkHostname, requestHostname } from '../../common/hostname.js'
+import { checkHostname, requestHostname } from '../../common/hostname.ts'
 
 const accepted: Array<[string, string]> = [
   ['api.acme-corp.com', 'api.acme-corp.com'],

@@ -10,7 +10,7 @@ import {
   signIdentity,
   verifyIdentity,
   type SignedIdentity,
-} from '../../common/identity-signature.js'
+} from '../../common/identity-signature.ts'
 
 const SECRET = 'a-signing-secret-of-at-least-32-characters'
 const NOW = 1_800_000_000_000

@@ -4,7 +4,7 @@
 import { createServer } from 'node:http'
 import { connect } from 'node:net'
 import t from 'tap'
-import { lingerIdleConnections } from '../../common/idle-connection-linger.js'
+import { lingerIdleConnections } from '../../common/idle-connection-linger.ts'
 
 t.test('a request sent just before close(), still unread, is answered rather than reset', async t => {
   const server = createServer((request, response) => {

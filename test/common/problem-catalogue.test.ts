@@ -6,7 +6,7 @@ import { STATUS_CODES } from 'node:http'
 import { join } from 'node:path'
 import Fastify, { errorCodes } from 'fastify'
 import t from 'tap'
-import { Errors, PROBLEMS, problemOf, sendProblem } from '../../common/problem.js'
+import { Errors, PROBLEMS, problemOf, sendProblem } from '../../common/problem.ts'
 
 const ROOT = join(import.meta.dirname, '..', '..')
 const problems = Object.values(PROBLEMS)

@@ -1,10 +1,10 @@
 // The two tracing settings, validated like every other: the OTLP endpoint must be an http(s) URL, the
 // service names default per process, and spans are posted to the endpoint's /v1/traces.
 import t from 'tap'
-import { ConfigError } from '../../common/env-config.js'
-import { tracesUrl } from '../../common/tracing.js'
-import { loadProxyConfig } from '../../proxy/config.js'
-import { loadServerConfig } from '../../server/config.js'
+import { ConfigError } from '../../common/env-config.ts'
+import { tracesUrl } from '../../common/tracing.ts'
+import { loadProxyConfig } from '../../proxy/config.ts'
+import { loadServerConfig } from '../../server/config.ts'
 
 const SECRET = 'a-shared-secret-of-at-least-32-characters'
 const loaders = {

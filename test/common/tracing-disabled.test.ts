@@ -6,9 +6,9 @@ import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
-import { tracerProvidersStarted } from '../../common/tracing.js'
-import { forEachBackend } from '../helpers/backends.js'
-import { startEdgeStack } from '../helpers/edge-stack.js'
+import { tracerProvidersStarted } from '../../common/tracing.ts'
+import { forEachBackend } from '../helpers/backends.ts'
+import { startEdgeStack } from '../helpers/edge-stack.ts'
 
 forEachBackend(t, async (t, backend) => {
   let received = 0

@@ -6,8 +6,8 @@ import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
-import { forEachBackend } from '../helpers/backends.js'
-import { startEdgeStack } from '../helpers/edge-stack.js'
+import { forEachBackend } from '../helpers/backends.ts'
+import { startEdgeStack } from '../helpers/edge-stack.ts'
 
 interface ReceivedSpan {
   service: string

@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Test } from 'tap'
-import { readYaml, repoPath } from '../ops/ops-helpers.js'
+import { readYaml, repoPath } from '../ops/ops-helpers.ts'
 
 export interface Service {
   image?: string

@@ -3,8 +3,8 @@
 import { Ajv } from 'ajv'
 import addFormats from 'ajv-formats'
 import t from 'tap'
-import { readText } from '../ops/ops-helpers.js'
-import { rawCompose } from './compose-helpers.js'
+import { readText } from '../ops/ops-helpers.ts'
+import { rawCompose } from './compose-helpers.ts'
 
 const schema = JSON.parse(readText('ops/schemas/compose-spec.json')) as Record<string, unknown>
 // The file names draft-07 as https://json-schema.org/draft-07/schema, which ajv knows without "https";

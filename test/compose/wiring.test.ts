@@ -4,12 +4,12 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { loadOperatorEnv } from '../../server/db/operator-session.js'
-import { APP_ROLE } from '../../server/db/embedded.js'
-import { loadServerConfig, ServerEnvSchema } from '../../server/config.js'
-import { loadProxyConfig, ProxyEnvSchema } from '../../proxy/config.js'
-import { readText, readYaml, repoPath } from '../ops/ops-helpers.js'
-import { generatedProject, interpolate, interpolated, networksOf, rawCompose, type Service } from './compose-helpers.js'
+import { loadOperatorEnv } from '../../server/db/operator-session.ts'
+import { APP_ROLE } from '../../server/db/embedded.ts'
+import { loadServerConfig, ServerEnvSchema } from '../../server/config.ts'
+import { loadProxyConfig, ProxyEnvSchema } from '../../proxy/config.ts'
+import { readText, readYaml, repoPath } from '../ops/ops-helpers.ts'
+import { generatedProject, interpolate, interpolated, networksOf, rawCompose, type Service } from './compose-helpers.ts'
 
 const project = generatedProject(t)
 const compose = interpolated(project.env)

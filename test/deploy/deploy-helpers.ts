@@ -2,7 +2,7 @@
 // (offline), the Secrets create-secrets.sh makes, and every container's environment resolved from both.
 import { spawnSync } from 'node:child_process'
 import { parseAllDocuments } from 'yaml'
-import { repoPath } from '../ops/ops-helpers.js'
+import { repoPath } from '../ops/ops-helpers.ts'
 
 export const OVERLAYS = ['dev', 'production', 'production-managed'] as const
 export type Overlay = (typeof OVERLAYS)[number]

@@ -9,9 +9,9 @@ import {
   opsRuleGroups,
   prometheusRuleYaml,
   RULES_FILE,
-} from '../../deploy/kubernetes/generate-monitoring.js'
-import { readText, readYaml } from '../ops/ops-helpers.js'
-import { named, ofKind, OVERLAYS, render } from './deploy-helpers.js'
+} from '../../deploy/kubernetes/generate-monitoring.ts'
+import { readText, readYaml } from '../ops/ops-helpers.ts'
+import { named, ofKind, OVERLAYS, render } from './deploy-helpers.ts'
 
 t.test('the PrometheusRule holds exactly the rules of ops/prometheus, and the file is up to date', async t => {
   t.equal(readText(RULES_FILE), prometheusRuleYaml(), `${RULES_FILE} is what generate-monitoring.ts writes`)

@@ -2,7 +2,7 @@
 // what some policy allows gets in), for every pod the overlays run and the peers outside them; the paths
 // allowed must be exactly the ones below: only the proxy takes outside traffic, and so on.
 import t from 'tap'
-import { matches, ofKind, podTemplate, render, workloads, type K8sObject } from './deploy-helpers.js'
+import { matches, ofKind, podTemplate, render, workloads, type K8sObject } from './deploy-helpers.ts'
 
 interface Peer {
   name: string

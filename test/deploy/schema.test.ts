@@ -3,8 +3,8 @@
 import { Ajv, type ValidateFunction } from 'ajv'
 import addFormats from 'ajv-formats'
 import t from 'tap'
-import { readText } from '../ops/ops-helpers.js'
-import { OVERLAYS, render, type K8sObject } from './deploy-helpers.js'
+import { readText } from '../ops/ops-helpers.ts'
+import { OVERLAYS, render, type K8sObject } from './deploy-helpers.ts'
 
 const kubernetes = JSON.parse(readText('test/deploy/schemas/kubernetes.json')) as {
   kinds: Record<string, string>

@@ -1,7 +1,7 @@
 // Every pod of every overlay: resources set, non-root (Fluent Bit excepted, as documented), no privilege,
 // read-only root filesystem, no capability, RuntimeDefault seccomp, no service-account token it does not use.
 import t from 'tap'
-import { allContainers, named, ofKind, OVERLAYS, podTemplate, render, workloads } from './deploy-helpers.js'
+import { allContainers, named, ofKind, OVERLAYS, podTemplate, render, workloads } from './deploy-helpers.ts'
 
 for (const overlay of OVERLAYS) {
   const objects = render(overlay)

@@ -2,10 +2,10 @@
 // ConfigMaps, create-secrets.sh's Secrets) loaded by the real config loaders; every Service, port, probe,
 // shutdown timing against what the process does; the release order. Pod security: security.test.ts.
 import t from 'tap'
-import { loadOperatorEnv } from '../../server/db/operator-session.js'
-import { loadServerConfig, ServerEnvSchema } from '../../server/config.js'
-import { loadProxyConfig, ProxyEnvSchema } from '../../proxy/config.js'
-import { readYaml } from '../ops/ops-helpers.js'
+import { loadOperatorEnv } from '../../server/db/operator-session.ts'
+import { loadServerConfig, ServerEnvSchema } from '../../server/config.ts'
+import { loadProxyConfig, ProxyEnvSchema } from '../../proxy/config.ts'
+import { readYaml } from '../ops/ops-helpers.ts'
 import {
   allContainers,
   generatedSecrets,
@@ -18,7 +18,7 @@ import {
   resolveEnv,
   workloads,
   type K8sObject,
-} from './deploy-helpers.js'
+} from './deploy-helpers.ts'
 
 const secrets = generatedSecrets()
 const container = (workload: K8sObject, name: string) =>

@@ -7,7 +7,7 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { promisify } from 'node:util'
 import t from 'tap'
-import { readText, readYaml, repoPath } from '../ops/ops-helpers.js'
+import { readText, readYaml, repoPath } from '../ops/ops-helpers.ts'
 
 interface Instruction {
   keyword: string

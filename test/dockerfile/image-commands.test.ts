@@ -14,10 +14,10 @@ import { promisify } from 'node:util'
 import pg from 'pg'
 import t, { type Test } from 'tap'
 import { Agent, request } from 'undici'
-import { upsertLogin } from '../../proxy/auth/htpasswd-file.js'
-import { postgresUrls } from '../helpers/backends.js'
-import { freePort } from '../helpers/edge-stack.js'
-import { runImageCommand, startImageProcess, until } from './fixtures/image-process.js'
+import { upsertLogin } from '../../proxy/auth/htpasswd-file.ts'
+import { postgresUrls } from '../helpers/backends.ts'
+import { freePort } from '../helpers/edge-stack.ts'
+import { runImageCommand, startImageProcess, until } from './fixtures/image-process.ts'
 
 const ROOT = join(import.meta.dirname, '..', '..')
 const ENTRIES = ['server/main.js', 'proxy/main.js', 'scripts/db-migrate.js', 'scripts/tenant-add.js']

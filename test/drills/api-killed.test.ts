@@ -16,9 +16,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { hashPassword } from '../../proxy/auth/htpasswd-file.js'
-import { openDrillDatabase } from '../helpers/drill-database.js'
-import { basic, requestEdge, startTestProxy, type TestProxy } from '../helpers/edge-stack.js'
+import { hashPassword } from '../../proxy/auth/htpasswd-file.ts'
+import { openDrillDatabase } from '../helpers/drill-database.ts'
+import { basic, requestEdge, startTestProxy, type TestProxy } from '../helpers/edge-stack.ts'
 import {
   cacheOutcome,
   markWhen,
@@ -29,9 +29,9 @@ import {
   Timeline,
   type LoadClient,
   type Shot,
-} from '../helpers/load-timeline.js'
-import { reconcileWrites } from '../helpers/marked-writes-load.js'
-import { startApiProcess, type ApiProcess } from '../helpers/service-processes.js'
+} from '../helpers/load-timeline.ts'
+import { reconcileWrites } from '../helpers/marked-writes-load.ts'
+import { startApiProcess, type ApiProcess } from '../helpers/service-processes.ts'
 
 const database = await openDrillDatabase(t)
 const READ_PATHS = ['/api/v1/projects?limit=1', '/api/v1/projects?limit=2', '/api/v1/projects?limit=3']

@@ -12,9 +12,9 @@ import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import t from 'tap'
 import { Agent, request } from 'undici'
-import { hashPassword } from '../../proxy/auth/htpasswd-file.js'
-import { forEachDrillDatabase } from '../helpers/drill-database.js'
-import { basic, startTestProxy } from '../helpers/edge-stack.js'
+import { hashPassword } from '../../proxy/auth/htpasswd-file.ts'
+import { forEachDrillDatabase } from '../helpers/drill-database.ts'
+import { basic, startTestProxy } from '../helpers/edge-stack.ts'
 import {
   namedWith,
   outcomeSummary,
@@ -22,8 +22,8 @@ import {
   rowNames,
   startMarkedWritesLoad,
   WRITE_PREFIX,
-} from '../helpers/marked-writes-load.js'
-import { exitWithin, requestIdsLogged, startApiProcess, type ApiProcess } from '../helpers/service-processes.js'
+} from '../helpers/marked-writes-load.ts'
+import { exitWithin, requestIdsLogged, startApiProcess, type ApiProcess } from '../helpers/service-processes.ts'
 
 const EXIT_BOUND_MS = 45_000
 

@@ -8,9 +8,9 @@
 // On PGlite and, when the suite has it, Postgres.
 import { connect, type Socket } from 'node:net'
 import t, { type Test } from 'tap'
-import { signIdentity } from '../../common/identity-signature.js'
-import { forEachDrillDatabase } from '../helpers/drill-database.js'
-import { TEST_IDENTITY_SECRET } from '../helpers/build-app.js'
+import { signIdentity } from '../../common/identity-signature.ts'
+import { forEachDrillDatabase } from '../helpers/drill-database.ts'
+import { TEST_IDENTITY_SECRET } from '../helpers/build-app.ts'
 import {
   namedWith,
   outcomeSummary,
@@ -19,8 +19,8 @@ import {
   startMarkedWritesLoad,
   WRITE_PREFIX,
   type Outcome,
-} from '../helpers/marked-writes-load.js'
-import { exitWithin, requestIdsLogged, startApiProcess, type ApiProcess } from '../helpers/service-processes.js'
+} from '../helpers/marked-writes-load.ts'
+import { exitWithin, requestIdsLogged, startApiProcess, type ApiProcess } from '../helpers/service-processes.ts'
 
 const EXIT_BOUND_MS = 45_000
 const GRACE = { SHUTDOWN_GRACE_MS: '30000' }

@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import { connect as connectTls } from 'node:tls'
 import t, { type Test } from 'tap'
 import { Agent, request } from 'undici'
-import { hashPassword } from '../../proxy/auth/htpasswd-file.js'
+import { hashPassword } from '../../proxy/auth/htpasswd-file.ts'
 import {
   alarming,
   deathReport,
@@ -25,15 +25,15 @@ import {
   type Death,
   type ExpectedError,
   type OpenSockets,
-} from '../helpers/chaos-checks.js'
-import type { ChaosTarget } from '../helpers/chaos-clients.js'
-import { h1Misbehaviours } from '../helpers/chaos-h1.js'
-import { h2Misbehaviours } from '../helpers/chaos-h2.js'
-import { startChaos, type JournalEntry } from '../helpers/chaos-run.js'
-import { startSteadyClient, type SteadyOutcome, type SteadyTarget } from '../helpers/chaos-steady-client.js'
-import { freePort } from '../helpers/edge-stack.js'
-import { alive } from '../helpers/proxy-process.js'
-import { spawnApi, startProxyProcess, type LoggedProcess, type ProxyProcess } from '../helpers/service-processes.js'
+} from '../helpers/chaos-checks.ts'
+import type { ChaosTarget } from '../helpers/chaos-clients.ts'
+import { h1Misbehaviours } from '../helpers/chaos-h1.ts'
+import { h2Misbehaviours } from '../helpers/chaos-h2.ts'
+import { startChaos, type JournalEntry } from '../helpers/chaos-run.ts'
+import { startSteadyClient, type SteadyOutcome, type SteadyTarget } from '../helpers/chaos-steady-client.ts'
+import { freePort } from '../helpers/edge-stack.ts'
+import { alive } from '../helpers/proxy-process.ts'
+import { spawnApi, startProxyProcess, type LoggedProcess, type ProxyProcess } from '../helpers/service-processes.ts'
 
 const list = (value = ''): string[] =>
   value

@@ -19,17 +19,17 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { request } from 'undici'
-import { hashPassword } from '../../proxy/auth/htpasswd-file.js'
-import { eventually, startTestProxy } from '../helpers/edge-stack.js'
+import { hashPassword } from '../../proxy/auth/htpasswd-file.ts'
+import { eventually, startTestProxy } from '../helpers/edge-stack.ts'
 import {
   outcomeSummary,
   reconcileWrites,
   startMarkedWritesLoad,
   type Load,
   type Outcome,
-} from '../helpers/marked-writes-load.js'
-import { startApiProcess, type ApiProcess } from '../helpers/service-processes.js'
-import { postgresBinDir, startThrowawayPostgres, type ThrowawayPostgres } from '../helpers/throwaway-postgres.js'
+} from '../helpers/marked-writes-load.ts'
+import { startApiProcess, type ApiProcess } from '../helpers/service-processes.ts'
+import { postgresBinDir, startThrowawayPostgres, type ThrowawayPostgres } from '../helpers/throwaway-postgres.ts'
 
 // The API's own bounds, short so a frozen server is given up on quickly: a connect or a pool checkout
 // 2 s, an unanswered query statement_timeout + 2 s. Nothing in the drill measures them.

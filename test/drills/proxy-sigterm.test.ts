@@ -14,11 +14,11 @@
 import { createServer, type Server } from 'node:http'
 import t, { type Test } from 'tap'
 import { Client } from 'undici'
-import { answerInternalLookup, eventually } from '../helpers/edge-stack.js'
-import { startKeepAliveLoad } from '../helpers/keep-alive-load.js'
-import { proxySetup } from '../helpers/proxy-process.js'
-import { proxyReady, spawnProxy } from '../helpers/service-processes.js'
-import { WHOLE_RESPONSE_MAX_BYTES } from '../../proxy/plugins/forward.js'
+import { answerInternalLookup, eventually } from '../helpers/edge-stack.ts'
+import { startKeepAliveLoad } from '../helpers/keep-alive-load.ts'
+import { proxySetup } from '../helpers/proxy-process.ts'
+import { proxyReady, spawnProxy } from '../helpers/service-processes.ts'
+import { WHOLE_RESPONSE_MAX_BYTES } from '../../proxy/plugins/forward.ts'
 
 const EXIT_BOUND_MS = 20_000
 const CHUNKS = 4

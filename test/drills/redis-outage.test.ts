@@ -14,10 +14,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { hashPassword } from '../../proxy/auth/htpasswd-file.js'
-import { pgliteBackend, type TestTenant } from '../helpers/backends.js'
-import { buildTestApp } from '../helpers/build-app.js'
-import { basic, requestEdge, startTestProxy, type Login, type TestProxy } from '../helpers/edge-stack.js'
+import { hashPassword } from '../../proxy/auth/htpasswd-file.ts'
+import { pgliteBackend, type TestTenant } from '../helpers/backends.ts'
+import { buildTestApp } from '../helpers/build-app.ts'
+import { basic, requestEdge, startTestProxy, type Login, type TestProxy } from '../helpers/edge-stack.ts'
 import {
   cacheOutcome,
   markWhen,
@@ -29,13 +29,13 @@ import {
   Timeline,
   type Load,
   type Shot,
-} from '../helpers/load-timeline.js'
+} from '../helpers/load-timeline.ts'
 import {
   startProxyProcess,
   startRedisServer,
   type ProxyProcess,
   type RedisServer,
-} from '../helpers/service-processes.js'
+} from '../helpers/service-processes.ts'
 
 /** No request waits longer than this, outage or not (Redis commands fail fast: see redis-connection.ts). */
 const ANSWER_BOUND_MS = 5000

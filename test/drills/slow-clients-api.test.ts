@@ -5,10 +5,10 @@
 // Bounds are for "does not hang", with a lot of slack; none is about speed.
 import { connect, type Socket } from 'node:net'
 import t, { type Test } from 'tap'
-import { signIdentity } from '../../common/identity-signature.js'
-import { TEST_IDENTITY_SECRET } from '../helpers/build-app.js'
-import { startApiProcess } from '../helpers/service-processes.js'
-import { closedBy, trickle, type Ending } from '../helpers/slow-peers.js'
+import { signIdentity } from '../../common/identity-signature.ts'
+import { TEST_IDENTITY_SECRET } from '../helpers/build-app.ts'
+import { startApiProcess } from '../helpers/service-processes.ts'
+import { closedBy, trickle, type Ending } from '../helpers/slow-peers.ts'
 
 const HEADERS_MS = 1000
 const REQUEST_MS = 2000

@@ -12,7 +12,7 @@
 import { connect as connectTcp } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import t from 'tap'
-import { BIG_BYTES, closedBy, startSlowPeerStack, trickle } from '../helpers/slow-peers.js'
+import { BIG_BYTES, closedBy, startSlowPeerStack, trickle } from '../helpers/slow-peers.ts'
 
 const HEADERS_MS = 1000
 const REQUEST_MS = 3000

@@ -8,7 +8,7 @@
 import { connect as connectTcp } from 'node:net'
 import t from 'tap'
 import { Agent, request } from 'undici'
-import { closedBy, startSlowPeerStack, trickle, type SlowPeerStack } from '../helpers/slow-peers.js'
+import { closedBy, startSlowPeerStack, trickle, type SlowPeerStack } from '../helpers/slow-peers.ts'
 
 const SOAK_MS = 25_000
 const stack = await startSlowPeerStack(t, {

@@ -7,7 +7,7 @@
 // Bounds are for "does not hang" with a lot of slack; none is about speed.
 import t from 'tap'
 import { Agent, request } from 'undici'
-import { startSlowPeerStack } from '../helpers/slow-peers.js'
+import { startSlowPeerStack } from '../helpers/slow-peers.ts'
 
 const UPSTREAM_MS = 1500
 const BOUND_MS = 20_000

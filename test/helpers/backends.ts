@@ -4,14 +4,14 @@
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 import type { Test } from 'tap'
-import { openDatabase, type Database } from '../../server/plugins/database.js'
-import { migrate } from '../../server/db/migrate.js'
-import { createTenant } from '../../server/db/seed.js'
-import { pgSession, type SqlSession } from '../../server/db/sql-session.js'
-import { APP_ROLE, openEmbedded } from '../../server/db/embedded.js'
-import { interactiveTenantScope } from '../../server/db/tenant-scope.js'
-import { createPgliteClient } from '../../server/db/prisma-client.js'
-import type { DatabaseConfig } from '../../server/config.js'
+import { openDatabase, type Database } from '../../server/plugins/database.ts'
+import { migrate } from '../../server/db/migrate.ts'
+import { createTenant } from '../../server/db/seed.ts'
+import { pgSession, type SqlSession } from '../../server/db/sql-session.ts'
+import { APP_ROLE, openEmbedded } from '../../server/db/embedded.ts'
+import { interactiveTenantScope } from '../../server/db/tenant-scope.ts'
+import { createPgliteClient } from '../../server/db/prisma-client.ts'
+import type { DatabaseConfig } from '../../server/config.ts'
 
 export interface TestTenant {
   id: string

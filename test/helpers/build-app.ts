@@ -1,10 +1,10 @@
 // A fresh API app over a shared test database, closed when the test ends.
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
 import type { Test } from 'tap'
-import { signIdentity } from '../../common/identity-signature.js'
-import { buildApp } from '../../server/app.js'
-import { loadServerConfig, type ServerConfig } from '../../server/config.js'
-import type { Backend, TestTenant } from './backends.js'
+import { signIdentity } from '../../common/identity-signature.ts'
+import { buildApp } from '../../server/app.ts'
+import { loadServerConfig, type ServerConfig } from '../../server/config.ts'
+import type { Backend, TestTenant } from './backends.ts'
 
 export const TEST_IDENTITY_SECRET = 'test-secret-that-is-at-least-32-characters-long'
 

@@ -2,8 +2,8 @@
 // process's last words next to the actions that were running, Node's warnings on stderr, and /proc's view of
 // a process's sockets and memory.
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
-import type { JournalEntry } from './chaos-run.js'
-import type { LoggedProcess } from './service-processes.js'
+import type { JournalEntry } from './chaos-run.ts'
+import type { LoggedProcess } from './service-processes.ts'
 
 /** What close-with-grace logs when an uncaught error or rejection sets off a shutdown (both processes). */
 export const UNEXPECTED_SHUTDOWN = 'shutting down after an unexpected error'

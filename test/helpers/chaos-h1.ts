@@ -16,8 +16,8 @@ import {
   untilClosed,
   type ChaosContext,
   type Misbehaviour,
-} from './chaos-clients.js'
-import { trickle } from './slow-peers.js'
+} from './chaos-clients.ts'
+import { trickle } from './slow-peers.ts'
 
 /** A connection for raw HTTP/1.1: usually the edge over TLS, sometimes the API in plain text. */
 async function h1(ctx: ChaosContext): Promise<Socket> {

@@ -3,7 +3,7 @@
 // @see https://www.rfc-editor.org/rfc/rfc9113#section-4.1 (frames), https://www.rfc-editor.org/rfc/rfc7541 (HPACK)
 import { constants } from 'node:http2'
 import type { TLSSocket } from 'node:tls'
-import { observe, projectBody, tls, type ChaosContext, type Observed } from './chaos-clients.js'
+import { observe, projectBody, tls, type ChaosContext, type Observed } from './chaos-clients.ts'
 
 export const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n')
 export const FRAME = {

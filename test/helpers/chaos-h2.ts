@@ -3,7 +3,7 @@
 // the frames themselves are wrong (too long, out of order, garbage, floods of a bounded size).
 import { connect as connectHttp2, constants, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2'
 import { connect as connectTls, type TLSSocket } from 'node:tls'
-import { projectBody, tlsOptions, type ChaosContext, type Misbehaviour } from './chaos-clients.js'
+import { projectBody, tlsOptions, type ChaosContext, type Misbehaviour } from './chaos-clients.ts'
 import {
   FLAG,
   FRAME,
@@ -16,8 +16,8 @@ import {
   settingsFrame,
   u32,
   VIOLATIONS,
-} from './chaos-h2-frames.js'
-import { trickle } from './slow-peers.js'
+} from './chaos-h2-frames.ts'
+import { trickle } from './slow-peers.ts'
 
 /** The TLS socket under each session: node:http2 refuses destroy() on the proxy `session.socket` gives. */
 const socketOf = new WeakMap<ClientHttp2Session, TLSSocket>()

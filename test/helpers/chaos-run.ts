@@ -1,7 +1,7 @@
 // Runs the chaos drill's misbehaving clients: loops that each pick their next action with a PRNG of their own
 // (derived from the drill's seed, so the choices replay), bounded in count, in time and per action, and a
 // journal of every action for the failure report.
-import { Rng, Scope, sourceAddress, type ChaosContext, type ChaosTarget, type Misbehaviour } from './chaos-clients.js'
+import { Rng, Scope, sourceAddress, type ChaosContext, type ChaosTarget, type Misbehaviour } from './chaos-clients.ts'
 
 export interface JournalEntry {
   client: number

@@ -1,7 +1,7 @@
 // What the compression tests share: a page-sized JSON body, a scripted responder for it, and decoding by coding.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { brotliDecompressSync, gunzipSync, zstdDecompressSync } from 'node:zlib'
-import { PROJECT_PAGE } from '../../bench/trivial-upstream.js'
+import { PROJECT_PAGE } from '../../bench/trivial-upstream.ts'
 
 export const PAGE = PROJECT_PAGE
 

@@ -5,9 +5,9 @@
 // half HTTP/1.1). Every request has a deadline, so a hang shows up as an outcome instead of a stall.
 import type { Test } from 'tap'
 import { Agent, request } from 'undici'
-import { signIdentity } from '../../common/identity-signature.js'
-import { TEST_IDENTITY_SECRET } from './build-app.js'
-import { basic, type Login } from './edge-stack.js'
+import { signIdentity } from '../../common/identity-signature.ts'
+import { TEST_IDENTITY_SECRET } from './build-app.ts'
+import { basic, type Login } from './edge-stack.ts'
 
 /** How every write's marker (and so its project's name) begins. */
 export const WRITE_PREFIX = 'load-w-'

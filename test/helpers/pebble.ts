@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { connect } from 'node:tls'
 import type { Test } from 'tap'
 import { Agent, request } from 'undici'
-import { eventually, freePort } from './edge-stack.js'
+import { eventually, freePort } from './edge-stack.ts'
 
 export interface PebbleOptions {
   /** The ports Pebble validates HTTP-01 and TLS-ALPN-01 against: the test edge's. */

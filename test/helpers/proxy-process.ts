@@ -5,10 +5,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Test } from 'tap'
-import { hashPassword } from '../../proxy/auth/htpasswd-file.js'
-import { TEST_IDENTITY_SECRET } from './build-app.js'
+import { hashPassword } from '../../proxy/auth/htpasswd-file.ts'
+import { TEST_IDENTITY_SECRET } from './build-app.ts'
 import { Agent, request } from 'undici'
-import { freePort, startHttpStub } from './edge-stack.js'
+import { freePort, startHttpStub } from './edge-stack.ts'
 
 export interface ProxySetup {
   env: Record<string, string>

@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
-import { hashPassword } from '../../proxy/auth/htpasswd-file.js'
-import { uniqueSlug } from './backends.js'
+import { hashPassword } from '../../proxy/auth/htpasswd-file.ts'
+import { uniqueSlug } from './backends.ts'
 import {
   answerInternalLookup,
   requestEdge,
@@ -16,7 +16,7 @@ import {
   type EdgeRequestOptions,
   type EdgeResponse,
   type Login,
-} from './edge-stack.js'
+} from './edge-stack.ts'
 
 export type Responder = (request: IncomingMessage, response: ServerResponse, body: string) => void | Promise<void>
 

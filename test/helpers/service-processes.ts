@@ -8,8 +8,8 @@ import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import type { Test } from 'tap'
 import { Agent, request } from 'undici'
-import { TEST_IDENTITY_SECRET } from './build-app.js'
-import { freePort } from './edge-stack.js'
+import { TEST_IDENTITY_SECRET } from './build-app.ts'
+import { freePort } from './edge-stack.ts'
 
 const ROOT = join(import.meta.dirname, '..', '..')
 
@@ -208,7 +208,7 @@ export interface ApiProcess {
  * otherwise, on an ephemeral port unless `env` sets PORT, logging at info.
  */
 export function spawnApi(t: Test, env: Record<string, string>): LoggedProcess {
-  return spawnLogged(t, process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+  return spawnLogged(t, process.execPath, ['server/main.ts'], {
     ...baseEnv(),
     HOST: '127.0.0.1',
     PORT: '0',
@@ -289,7 +289,7 @@ export function spawnProxy(t: Test, env: Record<string, string>, options: { deta
       }
     }
   })
-  proxy = spawnLogged(t, process.execPath, ['--import', 'tsx', 'proxy/main.ts'], { ...baseEnv(), ...env }, options)
+  proxy = spawnLogged(t, process.execPath, ['proxy/main.ts'], { ...baseEnv(), ...env }, options)
   return proxy
 }
 

@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { connect as connectTls, type TLSSocket } from 'node:tls'
 import type { Test } from 'tap'
-import { hashPassword } from '../../proxy/auth/htpasswd-file.js'
-import { basic, startHttpStub, type Login } from './edge-stack.js'
-import { startProxyProcess, type ProxyProcess } from './service-processes.js'
+import { hashPassword } from '../../proxy/auth/htpasswd-file.ts'
+import { basic, startHttpStub, type Login } from './edge-stack.ts'
+import { startProxyProcess, type ProxyProcess } from './service-processes.ts'
 
 /** What the scripted upstream saw of one response it streamed. */
 export interface Streamed {

@@ -4,8 +4,8 @@
 import t, { type Test } from 'tap'
 import { connect as http2Connect } from 'node:http2'
 import { connect } from 'node:tls'
-import { forEachBackend } from '../helpers/backends.js'
-import { basic, startEdgeStack, type EdgeStack, type Login } from '../helpers/edge-stack.js'
+import { forEachBackend } from '../helpers/backends.ts'
+import { basic, startEdgeStack, type EdgeStack, type Login } from '../helpers/edge-stack.ts'
 
 interface RawAnswer {
   text: string

@@ -7,8 +7,8 @@ import t, { type Test } from 'tap'
 import { connect as http2Connect, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { connect as tlsConnect } from 'node:tls'
-import { pgliteBackend } from '../helpers/backends.js'
-import { basic, eventually, startEdgeStack, startHttpStub, type EdgeStack, type Login } from '../helpers/edge-stack.js'
+import { pgliteBackend } from '../helpers/backends.ts'
+import { basic, eventually, startEdgeStack, startHttpStub, type EdgeStack, type Login } from '../helpers/edge-stack.ts'
 
 const backend = await pgliteBackend()
 t.teardown(() => backend.close())

@@ -4,9 +4,9 @@
 import t, { type Test } from 'tap'
 import { getIntrospectionQuery } from 'graphql'
 import type { FastifyInstance } from 'fastify'
-import { forEachBackend } from '../helpers/backends.js'
-import { buildTestApp, callerFor, type Caller } from '../helpers/build-app.js'
-import { seed, sqlCounter } from '../server/graphql/fixtures/graphql.js'
+import { forEachBackend } from '../helpers/backends.ts'
+import { buildTestApp, callerFor, type Caller } from '../helpers/build-app.ts'
+import { seed, sqlCounter } from '../server/graphql/fixtures/graphql.ts'
 
 interface Answer {
   status: number

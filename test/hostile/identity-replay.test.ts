@@ -6,9 +6,9 @@ import { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { Client } from 'undici'
-import { contentDigest, signIdentity } from '../../common/identity-signature.js'
-import { forEachBackend } from '../helpers/backends.js'
-import { buildTestApp, TEST_IDENTITY_SECRET } from '../helpers/build-app.js'
+import { contentDigest, signIdentity } from '../../common/identity-signature.ts'
+import { forEachBackend } from '../helpers/backends.ts'
+import { buildTestApp, TEST_IDENTITY_SECRET } from '../helpers/build-app.ts'
 
 interface Answer {
   status: number

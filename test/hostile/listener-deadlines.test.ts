@@ -6,10 +6,10 @@
 import { connect as connectTcp, type Socket } from 'node:net'
 import { connect as connectTls, type TLSSocket } from 'node:tls'
 import t, { type Test } from 'tap'
-import { freePort } from '../helpers/edge-stack.js'
-import { proxySetup, stubApi } from '../helpers/proxy-process.js'
-import { proxyReady, spawnProxy } from '../helpers/service-processes.js'
-import { closedBy, startSlowPeerStack, trickle, type Ending } from '../helpers/slow-peers.js'
+import { freePort } from '../helpers/edge-stack.ts'
+import { proxySetup, stubApi } from '../helpers/proxy-process.ts'
+import { proxyReady, spawnProxy } from '../helpers/service-processes.ts'
+import { closedBy, startSlowPeerStack, trickle, type Ending } from '../helpers/slow-peers.ts'
 
 const HEADERS_MS = 1500
 const KEEP_ALIVE_MS = 6000

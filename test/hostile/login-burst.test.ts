@@ -7,9 +7,9 @@ import { once } from 'node:events'
 import { appendFileSync } from 'node:fs'
 import { connect as http2Connect, type SecureClientSessionOptions } from 'node:http2'
 import t, { type Test } from 'tap'
-import { hashPassword } from '../../proxy/auth/htpasswd-file.js'
-import { forEachBackend, type Backend } from '../helpers/backends.js'
-import { basic, eventually, startEdgeStack, type EdgeStack, type Login } from '../helpers/edge-stack.js'
+import { hashPassword } from '../../proxy/auth/htpasswd-file.ts'
+import { forEachBackend, type Backend } from '../helpers/backends.ts'
+import { basic, eventually, startEdgeStack, type EdgeStack, type Login } from '../helpers/edge-stack.ts'
 
 const LIMITS = { AUTH_FAILURE_LIMIT: '5', AUTH_LOGIN_FAILURE_LIMIT: '6', AUTH_FAILURE_WINDOW_SECONDS: '60' }
 

@@ -4,8 +4,8 @@
 import t, { type Test } from 'tap'
 import fc from 'fast-check'
 import type { LightMyRequestResponse } from 'fastify'
-import { forEachBackend } from '../helpers/backends.js'
-import { buildTestApp, callerFor } from '../helpers/build-app.js'
+import { forEachBackend } from '../helpers/backends.ts'
+import { buildTestApp, callerFor } from '../helpers/build-app.ts'
 
 const SEED = 20_260_505
 const RUNS = 150

@@ -1,7 +1,7 @@
 // Alertmanager: the real amtool accepts the config, severities route to the intended receivers, the
 // inhibition rules name alerts that exist, and no secret is written in the file.
 import t from 'tap'
-import { readText, readYaml, ruleGroups, runTool } from './ops-helpers.js'
+import { readText, readYaml, ruleGroups, runTool } from './ops-helpers.ts'
 
 const CONFIG = 'ops/alertmanager/alertmanager.yml'
 const alertNames = new Set(ruleGroups('alerts.yml').flatMap(group => group.rules.map(rule => rule.alert!)))

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { stringify } from 'yaml'
-import { DASHBOARDS, panelExpressions, readDashboard, readYaml, runTool } from './ops-helpers.js'
+import { DASHBOARDS, panelExpressions, readDashboard, readYaml, runTool } from './ops-helpers.ts'
 
 t.test('dashboards: valid JSON, stable unique uids, data source from a variable, a sane grid', async t => {
   const uids = new Set<string>()

@@ -3,9 +3,9 @@
 // rules and a short, explained list from Prometheus and the exporters. The label values the rules
 // filter on (route="/ready", status codes, the proxy's route families) are checked the same way.
 import t from 'tap'
-import { forEachBackend } from '../helpers/backends.js'
-import { startEdgeStack } from '../helpers/edge-stack.js'
-import { EXTERNAL_METRICS, exposedNames, metricNames, panelExpressions, ruleGroups } from './ops-helpers.js'
+import { forEachBackend } from '../helpers/backends.ts'
+import { startEdgeStack } from '../helpers/edge-stack.ts'
+import { EXTERNAL_METRICS, exposedNames, metricNames, panelExpressions, ruleGroups } from './ops-helpers.ts'
 
 t.test('metricNames finds selectors, not functions, keywords or labels', async t => {
   t.same(

@@ -5,12 +5,12 @@
 // checked against the configs so they cannot grow quietly.
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { buildApp } from '../../server/app.js'
-import { buildMetricsServer } from '../../proxy/servers.js'
-import { pgliteBackend, type Backend } from '../helpers/backends.js'
-import { testConfig } from '../helpers/build-app.js'
-import { eventually, freePort, startEdgeStack, type EdgeStack, type Login } from '../helpers/edge-stack.js'
-import { startPrometheus, type PrometheusServer, type QueryResult } from './fixtures/prometheus-server.js'
+import { buildApp } from '../../server/app.ts'
+import { buildMetricsServer } from '../../proxy/servers.ts'
+import { pgliteBackend, type Backend } from '../helpers/backends.ts'
+import { testConfig } from '../helpers/build-app.ts'
+import { eventually, freePort, startEdgeStack, type EdgeStack, type Login } from '../helpers/edge-stack.ts'
+import { startPrometheus, type PrometheusServer, type QueryResult } from './fixtures/prometheus-server.ts'
 import {
   DASHBOARDS,
   EXTERNAL_METRICS,
@@ -18,7 +18,7 @@ import {
   panelExpressions,
   readDashboard,
   ruleGroups,
-} from './ops-helpers.js'
+} from './ops-helpers.ts'
 
 t.setTimeout(90_000)
 

@@ -5,7 +5,7 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { readText, readYaml, repoPath, ruleGroups, runTool } from './ops-helpers.js'
+import { readText, readYaml, repoPath, ruleGroups, runTool } from './ops-helpers.ts'
 
 const alerts = ruleGroups('alerts.yml').flatMap(group => group.rules)
 const testFiles = readdirSync(repoPath('ops/prometheus/tests'))

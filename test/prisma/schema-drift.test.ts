@@ -4,10 +4,10 @@
 import { readFile } from 'node:fs/promises'
 import internals from '@prisma/internals'
 import t from 'tap'
-import { migrate } from '../../server/db/migrate.js'
-import { createEmptyPglite } from '../../server/db/pglite-snapshot.js'
-import { pgliteSession, type SqlSession } from '../../server/db/sql-session.js'
-import { forEachBackend } from '../helpers/backends.js'
+import { migrate } from '../../server/db/migrate.ts'
+import { createEmptyPglite } from '../../server/db/pglite-snapshot.ts'
+import { pgliteSession, type SqlSession } from '../../server/db/sql-session.ts'
+import { forEachBackend } from '../helpers/backends.ts'
 
 type Dmmf = Awaited<ReturnType<typeof internals.getDMMF>>['datamodel']
 

@@ -6,8 +6,8 @@ import { connect as http2Connect } from 'node:http2'
 import { connect, type ConnectionOptions, type TLSSocket } from 'node:tls'
 import { promisify } from 'node:util'
 import t from 'tap'
-import { forEachBackend } from '../helpers/backends.js'
-import { basic, startEdgeStack } from '../helpers/edge-stack.js'
+import { forEachBackend } from '../helpers/backends.ts'
+import { basic, startEdgeStack } from '../helpers/edge-stack.ts'
 
 const run = promisify(execFile)
 

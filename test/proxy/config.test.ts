@@ -4,8 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { ConfigError } from '../../common/env-config.js'
-import { loadProxyConfig } from '../../proxy/config.js'
+import { ConfigError } from '../../common/env-config.ts'
+import { loadProxyConfig } from '../../proxy/config.ts'
 
 const SECRET = 'a-secret-of-at-least-thirty-two-characters'
 

@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { connect, type TLSSocket } from 'node:tls'
 import t from 'tap'
-import { trackConnections } from '../../proxy/connection-drain.js'
-import { ensureLocalCertificate } from '../../proxy/tls/local-ca.js'
+import { trackConnections } from '../../proxy/connection-drain.ts'
+import { ensureLocalCertificate } from '../../proxy/tls/local-ca.ts'
 
 /** Collects what arrives on the socket until it closes, or until `until` matches. */
 function reader(socket: TLSSocket) {

@@ -3,9 +3,9 @@
 // query runs and shows the tenant's own data.
 import { existsSync } from 'node:fs'
 import t from 'tap'
-import { forEachBackend } from '../helpers/backends.js'
-import { CHROMIUM, launchChromium } from '../helpers/chromium.js'
-import { startEdgeStack } from '../helpers/edge-stack.js'
+import { forEachBackend } from '../helpers/backends.ts'
+import { CHROMIUM, launchChromium } from '../helpers/chromium.ts'
+import { startEdgeStack } from '../helpers/edge-stack.ts'
 
 t.test('GraphiQL through the proxy in headless Chromium', { timeout: 120_000 }, async t => {
   t.ok(existsSync(CHROMIUM), `${CHROMIUM} is installed (apt-get install chromium; .ci/run does)`)

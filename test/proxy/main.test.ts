@@ -7,13 +7,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { Agent, request } from 'undici'
-import { hashPassword } from '../../proxy/auth/htpasswd-file.js'
-import { forEachBackend } from '../helpers/backends.js'
-import { buildTestApp, TEST_IDENTITY_SECRET } from '../helpers/build-app.js'
-import { eventually, freePort } from '../helpers/edge-stack.js'
+import { hashPassword } from '../../proxy/auth/htpasswd-file.ts'
+import { forEachBackend } from '../helpers/backends.ts'
+import { buildTestApp, TEST_IDENTITY_SECRET } from '../helpers/build-app.ts'
+import { eventually, freePort } from '../helpers/edge-stack.ts'
 
 function startProxy(env: Record<string, string>) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'proxy/main.ts'], {
+  const child = spawn(process.execPath, ['proxy/main.ts'], {
     cwd: process.cwd(),
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -7,9 +7,9 @@ import { connect, type AddressInfo, type Socket } from 'node:net'
 import t from 'tap'
 import { request } from 'undici'
 import { Registry } from 'prom-client'
-import { buildMetricsServer, buildRedirectServer, METRICS_MAX_CONNECTIONS } from '../../proxy/servers.js'
-import { forEachBackend } from '../helpers/backends.js'
-import { startEdgeStack } from '../helpers/edge-stack.js'
+import { buildMetricsServer, buildRedirectServer, METRICS_MAX_CONNECTIONS } from '../../proxy/servers.ts'
+import { forEachBackend } from '../helpers/backends.ts'
+import { startEdgeStack } from '../helpers/edge-stack.ts'
 
 const timeouts = { headersMs: 2000, requestMs: 5000, keepAliveMs: 7000 }
 

@@ -7,9 +7,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import t from 'tap'
-import { forEachBackend } from '../helpers/backends.js'
-import { CHROMIUM, launchChromium } from '../helpers/chromium.js'
-import { basic, startEdgeStack } from '../helpers/edge-stack.js'
+import { forEachBackend } from '../helpers/backends.ts'
+import { CHROMIUM, launchChromium } from '../helpers/chromium.ts'
+import { basic, startEdgeStack } from '../helpers/edge-stack.ts'
 
 t.test(
   "Swagger UI's Authorize and Try it out through the proxy in headless Chromium",

@@ -2,7 +2,7 @@
 // not be made (the registry refused the advisory endpoint) is "unknown" (69), never "clean".
 import { join } from 'node:path'
 import t from 'tap'
-import { runScript } from './run-script.js'
+import { runScript } from './run-script.ts'
 
 const fixture = (name: string): string => new URL(`fixtures/audit-${name}.json`, import.meta.url).pathname
 

@@ -7,11 +7,11 @@ import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
 import pg from 'pg'
 import t, { type Test } from 'tap'
-import { migrate, readMigrations } from '../../server/db/migrate.js'
-import { createTenant } from '../../server/db/seed.js'
-import { pgSession } from '../../server/db/sql-session.js'
-import { postgresUrls } from '../helpers/backends.js'
-import { queryPostgres, runScript, throwawayDatabase } from './run-script.js'
+import { migrate, readMigrations } from '../../server/db/migrate.ts'
+import { createTenant } from '../../server/db/seed.ts'
+import { pgSession } from '../../server/db/sql-session.ts'
+import { postgresUrls } from '../helpers/backends.ts'
+import { queryPostgres, runScript, throwawayDatabase } from './run-script.ts'
 
 const tempDir = async (t: Test): Promise<string> => {
   const dir = await mkdtemp(join(tmpdir(), 'gatehouse-backup-'))

@@ -1,7 +1,7 @@
 // npm run db:migrate: applies the project's migrations as the owner, says what it did, and is idempotent.
 import t from 'tap'
-import { readMigrations } from '../../server/db/migrate.js'
-import { forEachTarget, runScript } from './run-script.js'
+import { readMigrations } from '../../server/db/migrate.ts'
+import { forEachTarget, runScript } from './run-script.ts'
 
 forEachTarget(t, async (t, target) => {
   t.test('applies every migration once, then nothing', async t => {

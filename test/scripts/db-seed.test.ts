@@ -1,6 +1,6 @@
 // npm run db:seed: the demo tenants acme and globex with their projects and tasks, once however often it runs.
 import t from 'tap'
-import { forEachTarget, runScript } from './run-script.js'
+import { forEachTarget, runScript } from './run-script.ts'
 
 forEachTarget(t, async (t, target) => {
   t.test('creates acme and globex on an empty database, then changes nothing', async t => {

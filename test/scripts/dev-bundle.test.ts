@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, wri
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { bundleEntry } from '../../scripts/dev/bundle.js'
+import { bundleEntry } from '../../scripts/dev/bundle.ts'
 
 t.test('a bundle is reused while its sources are unchanged, and made again when one changes', async t => {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-dev-bundle-'))

@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import t, { type Test } from 'tap'
-import { DevChild, type ChildStop } from '../../scripts/dev/dev-child.js'
-import { eventually } from '../helpers/edge-stack.js'
+import { DevChild, type ChildStop } from '../../scripts/dev/dev-child.ts'
+import { eventually } from '../helpers/edge-stack.ts'
 
 const ENTRY = `
 process.stdout.write('started ' + process.pid + '\\n')
@@ -145,7 +145,7 @@ const child = new DevChild({
 child.start()
 `,
   )
-  const dev = spawn(process.execPath, ['--import', 'tsx', join(dir, 'dev.mts')], {
+  const dev = spawn(process.execPath, [join(dir, 'dev.mts')], {
     stdio: ['ignore', 'pipe', 'inherit'],
   })
   let output = ''

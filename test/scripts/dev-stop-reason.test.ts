@@ -1,7 +1,7 @@
 // What npm run dev says, and exits with, when one of its processes stops (scripts/dev/stop-reason.ts).
 import { createServer } from 'node:net'
 import t from 'tap'
-import { exitStatus, stopReason } from '../../scripts/dev/stop-reason.js'
+import { exitStatus, stopReason } from '../../scripts/dev/stop-reason.ts'
 
 const PORTS = { PORT: '3000', PROXY_HTTPS_PORT: '8443', PROXY_HTTP_PORT: '8080', PROXY_METRICS_PORT: '9464' }
 

@@ -1,8 +1,6 @@
 // npm run dev as a real process: it starts the API (embedded PGlite, demo tenants) and the proxy (local CA, demo
 // logins), prints its banner only once the edge's /ready passes, ends with the status and the reason of a process
-// that stops by itself, and a Ctrl-C reaches each process once. Run as `node --import tsx scripts/dev.ts`, not
-// through the tsx CLI: on a busy machine that wrapper SIGKILLs a child that has not acknowledged a relayed signal
-// within 2 × 30 ms, which would make the Ctrl-C test a test of the machine's load.
+// that stops by itself, and a Ctrl-C reaches each process once. Run as `node scripts/dev.ts`, as npm runs it.
 // The subtests share one DATA_DIR, in order: only the first pays for a fresh database.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -11,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { Agent, request } from 'undici'
-import { eventually, freePort } from '../helpers/edge-stack.js'
+import { eventually, freePort } from '../helpers/edge-stack.ts'
 
 const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-dev-'))
 t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
@@ -29,7 +27,7 @@ interface Dev {
 
 async function startDev(t: Test, env: Record<string, string> = {}): Promise<Dev> {
   const [api, https, http, metrics] = [await freePort(), await freePort(), await freePort(), await freePort()]
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/dev.ts'], {
+  const child = spawn(process.execPath, ['scripts/dev.ts'], {
     env: {
       PATH: process.env.PATH,
       HOME: process.env.HOME,

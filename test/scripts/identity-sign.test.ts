@@ -6,10 +6,10 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { contentDigest, IDENTITY_HEADERS, verifyIdentity } from '../../common/identity-signature.js'
-import { forEachBackend } from '../helpers/backends.js'
-import { buildTestApp, TEST_IDENTITY_SECRET } from '../helpers/build-app.js'
-import { runScript } from './run-script.js'
+import { contentDigest, IDENTITY_HEADERS, verifyIdentity } from '../../common/identity-signature.ts'
+import { forEachBackend } from '../helpers/backends.ts'
+import { buildTestApp, TEST_IDENTITY_SECRET } from '../helpers/build-app.ts'
+import { runScript } from './run-script.ts'
 
 /** `-H name:value -H …` back into headers, as curl would send them. */
 function parseCurlHeaders(output: string): Record<string, string> {

@@ -1,4 +1,4 @@
-// Runs an operator command as `npm run` does (tsx on the script, loaded as every other test process loads it), with a
+// Runs an operator command as `npm run` does (Node running the TypeScript, as every other test process runs), with a
 // clean environment: only the database and secret settings a test passes reach it, nothing from the developer's shell.
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
 import type { Test } from 'tap'
-import { openEmbedded } from '../../server/db/embedded.js'
-import { postgresUrls } from '../helpers/backends.js'
+import { openEmbedded } from '../../server/db/embedded.ts'
+import { postgresUrls } from '../helpers/backends.ts'
 
 const PROJECT_ROOT = new URL('../../', import.meta.url).pathname
 const SETTINGS = ['DATABASE_URL', 'DATABASE_OWNER_URL', 'DATA_DIR', 'IDENTITY_SECRET', 'LOG_LEVEL']
@@ -24,7 +24,7 @@ export async function runScript(script: string, args: string[], env: Record<stri
   return new Promise(resolve => {
     execFile(
       process.execPath,
-      ['--import', 'tsx', `scripts/${script}.ts`, ...args],
+      [`scripts/${script}.ts`, ...args],
       { cwd: PROJECT_ROOT, env: { ...base, ...env }, timeout: 90_000 },
       (error, stdout, stderr) =>
         resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : null, stdout, stderr }),

@@ -5,8 +5,8 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { openEmbedded } from '../../server/db/embedded.js'
-import { forEachTarget, runScript } from './run-script.js'
+import { openEmbedded } from '../../server/db/embedded.ts'
+import { forEachTarget, runScript } from './run-script.ts'
 
 forEachTarget(t, async (t, target) => {
   t.test('creates a tenant, then refuses the same slug and leaves it as it was', async t => {

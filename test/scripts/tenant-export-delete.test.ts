@@ -5,7 +5,7 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { forEachTarget, runScript, type Target } from './run-script.js'
+import { forEachTarget, runScript, type Target } from './run-script.ts'
 
 type Row = Record<string, unknown> & { id: string; tenant_id?: string }
 interface Snapshot {

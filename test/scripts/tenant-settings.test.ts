@@ -1,9 +1,9 @@
 // npm run tenant:plan, domain:add and domain:remove: change what is stored with a tenant as the owner, refuse bad
 // input with exit 64 and a message saying what is wrong, and change nothing then.
 import t from 'tap'
-import { forEachTarget, runScript } from './run-script.js'
+import { forEachTarget, runScript } from './run-script.ts'
 
-// About twenty commands, each a tsx process migrating its database first: slow on a busy machine.
+// About twenty commands, each a process migrating its database first: slow on a busy machine.
 t.setTimeout(480_000)
 
 forEachTarget(t, async (t, target) => {

@@ -5,15 +5,15 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { createCredentialVerifier } from '../../proxy/auth/credential-verifier.js'
-import { parseHtpasswd } from '../../proxy/auth/htpasswd.js'
+import { createCredentialVerifier } from '../../proxy/auth/credential-verifier.ts'
+import { parseHtpasswd } from '../../proxy/auth/htpasswd.ts'
 
 async function userAdd(
   args: string[],
   stdin: string,
   env: Record<string, string>,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/user-add.ts', ...args], {
+  const child = spawn(process.execPath, ['scripts/user-add.ts', ...args], {
     cwd: process.cwd(),
     env: { ...process.env, ...env },
     stdio: ['pipe', 'pipe', 'pipe'],

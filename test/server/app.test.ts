@@ -6,12 +6,12 @@ import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
-import { signIdentity } from '../../common/identity-signature.js'
-import { loggerOptions } from '../../common/logger.js'
-import { buildApp } from '../../server/app.js'
-import { loadServerConfig } from '../../server/config.js'
-import { forEachBackend, type Backend } from '../helpers/backends.js'
-import { buildTestApp, TEST_IDENTITY_SECRET, testConfig } from '../helpers/build-app.js'
+import { signIdentity } from '../../common/identity-signature.ts'
+import { loggerOptions } from '../../common/logger.ts'
+import { buildApp } from '../../server/app.ts'
+import { loadServerConfig } from '../../server/config.ts'
+import { forEachBackend, type Backend } from '../helpers/backends.ts'
+import { buildTestApp, TEST_IDENTITY_SECRET, testConfig } from '../helpers/build-app.ts'
 
 async function appLoggingTo(t: Test, backend: Backend, env: Record<string, string>) {
   const lines: Array<Record<string, unknown>> = []

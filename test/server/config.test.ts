@@ -3,8 +3,8 @@
 import { readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { ConfigError } from '../../common/env-config.js'
-import { loadServerConfig } from '../../server/config.js'
+import { ConfigError } from '../../common/env-config.ts'
+import { loadServerConfig } from '../../server/config.ts'
 
 const SECRET = 'a-shared-secret-of-at-least-32-characters'
 

@@ -1,9 +1,9 @@
 // The serverless entry: API Gateway (HTTP API, payload 2.0) events through the same app as the plain server.
 import t from 'tap'
-import { signIdentity } from '../../common/identity-signature.js'
-import { createLambdaHandler, type ApiGatewayEvent, type LambdaEntry } from '../../server/lambda.js'
-import { forEachBackend, type Backend } from '../helpers/backends.js'
-import { TEST_IDENTITY_SECRET, testConfig } from '../helpers/build-app.js'
+import { signIdentity } from '../../common/identity-signature.ts'
+import { createLambdaHandler, type ApiGatewayEvent, type LambdaEntry } from '../../server/lambda.ts'
+import { forEachBackend, type Backend } from '../helpers/backends.ts'
+import { TEST_IDENTITY_SECRET, testConfig } from '../helpers/build-app.ts'
 
 interface EventInput {
   method: string

@@ -1,6 +1,6 @@
 // What ACME shows on /metrics: how long each certificate it manages has left, and how orders end.
 import promClient, { type Registry } from 'prom-client'
-import type { CertificateBook } from './certificate-book.js'
+import type { CertificateBook } from './certificate-book.ts'
 
 export function createAcmeMetrics(registry: Registry, book: CertificateBook, now: () => number = Date.now) {
   const registers = [registry]

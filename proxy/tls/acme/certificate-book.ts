@@ -2,8 +2,8 @@
 // ready secure context. A name not in the book gets the default certificate (the local CA's or the files').
 import { X509Certificate } from 'node:crypto'
 import { createSecureContext, type SecureContext } from 'node:tls'
-import type { TlsMaterial } from '../local-ca.js'
-import { TLS_OPTIONS } from '../tls-options.js'
+import type { TlsMaterial } from '../local-ca.ts'
+import { TLS_OPTIONS } from '../tls-options.ts'
 
 export interface BookEntry {
   material: TlsMaterial

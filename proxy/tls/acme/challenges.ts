@@ -2,9 +2,9 @@
 // and TLS-ALPN-01 certificates by host name (served on the HTTPS port to `acme-tls/1` handshakes). Kept in
 // this process, and in shared storage too when there is one, since the CA may reach any proxy.
 import type { Authorization } from 'acme-client'
-import type { TlsMaterial } from '../local-ca.js'
-import { loadAcmeClient } from './acme-client-module.js'
-import type { AcmeStorage } from './storage.js'
+import type { TlsMaterial } from '../local-ca.ts'
+import { loadAcmeClient } from './acme-client-module.ts'
+import type { AcmeStorage } from './storage.ts'
 
 export type ChallengeKind = 'http-01' | 'tls-alpn-01'
 

@@ -3,17 +3,17 @@
 // cluster the primary runs this and relays to its workers (proxy/cluster/acme-relay.ts).
 import type { FastifyBaseLogger } from 'fastify'
 import type { Registry } from 'prom-client'
-import type { AcmeConfig } from '../../config.js'
-import { createAcmeMetrics } from './acme-metrics.js'
-import { CertificateBook } from './certificate-book.js'
-import { Challenges } from './challenges.js'
-import { AcmeIssuer } from './issuer.js'
-import { AcmeManager } from './manager.js'
-import { OnDemandGate, refuseEveryHostname, type HostnameAsk, type OnDemandLimits } from './on-demand.js'
-import { RedisStorage } from './redis-storage.js'
-import type { RetryPolicy } from './renewal.js'
-import { sniSelection, type SniSelection } from './sni.js'
-import { FileStorage, type AcmeStorage } from './storage.js'
+import type { AcmeConfig } from '../../config.ts'
+import { createAcmeMetrics } from './acme-metrics.ts'
+import { CertificateBook } from './certificate-book.ts'
+import { Challenges } from './challenges.ts'
+import { AcmeIssuer } from './issuer.ts'
+import { AcmeManager } from './manager.ts'
+import { OnDemandGate, refuseEveryHostname, type HostnameAsk, type OnDemandLimits } from './on-demand.ts'
+import { RedisStorage } from './redis-storage.ts'
+import type { RetryPolicy } from './renewal.ts'
+import { sniSelection, type SniSelection } from './sni.ts'
+import { FileStorage, type AcmeStorage } from './storage.ts'
 
 /** What a process that serves the public ports needs from ACME. */
 export interface AcmeListeners {

@@ -5,11 +5,11 @@ import { Agent } from 'node:https'
 import { rootCertificates } from 'node:tls'
 import type { Client } from 'acme-client'
 import type { FastifyBaseLogger } from 'fastify'
-import type { AcmeChallenge } from '../../config.js'
-import type { TlsMaterial } from '../local-ca.js'
-import { loadAcmeClient, type Acme } from './acme-client-module.js'
-import type { AcmeChallengeRef, Challenges } from './challenges.js'
-import type { AcmeStorage } from './storage.js'
+import type { AcmeChallenge } from '../../config.ts'
+import type { TlsMaterial } from '../local-ca.ts'
+import { loadAcmeClient, type Acme } from './acme-client-module.ts'
+import type { AcmeChallengeRef, Challenges } from './challenges.ts'
+import type { AcmeStorage } from './storage.ts'
 
 export interface Issuer {
   obtain(names: string[]): Promise<TlsMaterial>

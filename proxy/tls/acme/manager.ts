@@ -2,14 +2,14 @@
 // proxy orders for all), put in the book, renewed at two thirds of its life, retried with backoff and jitter
 // on failure — never dropping the certificate in use. On-demand names join when the gate allows them.
 import type { FastifyBaseLogger } from 'fastify'
-import type { TlsMaterial } from '../local-ca.js'
-import type { AcmeMetrics } from './acme-metrics.js'
-import { validity, type CertificateBook } from './certificate-book.js'
-import type { Issuer } from './issuer.js'
-import type { OnDemandGate, Refusal } from './on-demand.js'
-import { DEFAULT_RETRY, renewalDue, retryDelayMs, type RetryPolicy } from './renewal.js'
-import type { AcmeStorage } from './storage.js'
-import { fromRecord, toRecord } from './stored-certificate.js'
+import type { TlsMaterial } from '../local-ca.ts'
+import type { AcmeMetrics } from './acme-metrics.ts'
+import { validity, type CertificateBook } from './certificate-book.ts'
+import type { Issuer } from './issuer.ts'
+import type { OnDemandGate, Refusal } from './on-demand.ts'
+import { DEFAULT_RETRY, renewalDue, retryDelayMs, type RetryPolicy } from './renewal.ts'
+import type { AcmeStorage } from './storage.ts'
+import { fromRecord, toRecord } from './stored-certificate.ts'
 
 /** Longest wait between looks at a name: a renewal another proxy made is picked up from storage by then. */
 export const MAX_CHECK_INTERVAL_MS = 12 * 3_600_000

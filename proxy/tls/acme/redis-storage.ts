@@ -4,7 +4,7 @@
 // @see https://github.com/caddyserver/certmagic/blob/master/storage.go
 import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
-import { checkKey, type AcmeStorage, type Release } from './storage.js'
+import { checkKey, type AcmeStorage, type Release } from './storage.ts'
 
 const LOCK_POLL_MS = 250
 /** A holder that stops refreshing (it died) loses the lock after this long. */

@@ -2,10 +2,10 @@
 // `acme-tls/1` handshakes, the book's certificate for a name it has, the default one for local and configured
 // names, and for any other public name on-demand TLS (a certificate if the gate allows it, else no handshake).
 import { createSecureContext, type SecureContext, type TLSSocket } from 'node:tls'
-import type { CertificateBook } from './certificate-book.js'
-import type { Challenges } from './challenges.js'
-import { qualifiesForPublicCertificate } from './name-policy.js'
-import { TLS_OPTIONS } from '../tls-options.js'
+import type { CertificateBook } from './certificate-book.ts'
+import type { Challenges } from './challenges.ts'
+import { qualifiesForPublicCertificate } from './name-policy.ts'
+import { TLS_OPTIONS } from '../tls-options.ts'
 
 export const ACME_TLS_ALPN = 'acme-tls/1'
 

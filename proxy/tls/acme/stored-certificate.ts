@@ -1,7 +1,7 @@
 // A certificate and its key kept as one stored record: one write, so no reader (another proxy, or this one after a
 // crash between two writes) ever pairs a new key with an old chain.
 import { createPrivateKey, X509Certificate } from 'node:crypto'
-import type { TlsMaterial } from '../local-ca.js'
+import type { TlsMaterial } from '../local-ca.ts'
 
 const CERTIFICATE_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g
 const KEY_BLOCK = /-----BEGIN ([A-Z]+ )?PRIVATE KEY-----[\s\S]+?-----END ([A-Z]+ )?PRIVATE KEY-----/

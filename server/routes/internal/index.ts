@@ -4,10 +4,10 @@
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { internalKey, verifyInternalRequest } from '../../../common/internal-channel.js'
-import { PlanSchema } from '../../../common/plans.js'
-import { Errors } from '../../../common/problem.js'
-import { problemResponses } from '../../schemas/problem.js'
+import { internalKey, verifyInternalRequest } from '../../../common/internal-channel.ts'
+import { PlanSchema } from '../../../common/plans.ts'
+import { Errors } from '../../../common/problem.ts'
+import { problemResponses } from '../../schemas/problem.ts'
 
 export interface InternalRoutesOptions {
   identitySecret: string

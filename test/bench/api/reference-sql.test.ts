@@ -1,7 +1,7 @@
 // The reference's two ways of keeping tenants apart: under RLS one simple query with every value a literal (no
 // tenant condition: the policy adds it); on the superuser a parameterised statement filtered by tenant_id = $1.
 import t from 'tap'
-import { sql } from '../../../bench/api/reference-sql.js'
+import { sql } from '../../../bench/api/reference-sql.ts'
 
 const TENANT = '0190a000-0000-7000-8000-000000000001'
 const ID = '0190a000-0000-7000-8000-000000000002'

@@ -1,10 +1,10 @@
 // The api section's verdicts: ratios of medians against the targets, marked met or missed, errors always shown.
 import t from 'tap'
-import { cellKey } from '../../../bench/report.js'
-import { API_TARGETS, cpuTarget, ratio, renderApiSection, verdict } from '../../../bench/api/report.js'
-import type { ApiRun, ApiSectionResults } from '../../../bench/api/section.js'
-import type { ApiSubject } from '../../../bench/api/subjects.js'
-import type { ApiScenario } from '../../../bench/api/scenarios.js'
+import { cellKey } from '../../../bench/report.ts'
+import { API_TARGETS, cpuTarget, ratio, renderApiSection, verdict } from '../../../bench/api/report.ts'
+import type { ApiRun, ApiSectionResults } from '../../../bench/api/section.ts'
+import type { ApiSubject } from '../../../bench/api/subjects.ts'
+import type { ApiScenario } from '../../../bench/api/scenarios.ts'
 
 t.test('a ratio is met at its bound, missed past it, and not judged without numbers', async t => {
   t.equal(verdict(1.5, { max: 1.5 }), '1.50× ✓')

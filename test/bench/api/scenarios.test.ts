@@ -1,10 +1,10 @@
 // The api section's requests: signed as the API and the reference verify them, the same for every subject, and
 // checked against the seeded rows.
 import t from 'tap'
-import { contentDigest, verifyIdentity } from '../../../common/identity-signature.js'
-import { planSeed, READ_PROJECTS, WRITE_PROJECTS } from '../../../bench/api/database.js'
-import { answerDifference } from '../../../bench/api/probe.js'
-import { buildApiScenarios, signScenario } from '../../../bench/api/scenarios.js'
+import { contentDigest, verifyIdentity } from '../../../common/identity-signature.ts'
+import { planSeed, READ_PROJECTS, WRITE_PROJECTS } from '../../../bench/api/database.ts'
+import { answerDifference } from '../../../bench/api/probe.ts'
+import { buildApiScenarios, signScenario } from '../../../bench/api/scenarios.ts'
 
 const SECRET = 'a-signing-secret-of-at-least-32-characters'
 const NOW = 1_800_000_000_000

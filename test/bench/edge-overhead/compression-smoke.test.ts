@@ -6,11 +6,11 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { measureEdgeOverhead } from '../../../bench/edge-overhead/section.js'
-import { cellKey } from '../../../bench/report.js'
-import { loadBenchSettings } from '../../../bench/settings.js'
-import { CADDY } from '../../../bench/targets/caddy.js'
-import { NGINX } from '../../../bench/targets/nginx.js'
+import { measureEdgeOverhead } from '../../../bench/edge-overhead/section.ts'
+import { cellKey } from '../../../bench/report.ts'
+import { loadBenchSettings } from '../../../bench/settings.ts'
+import { CADDY } from '../../../bench/targets/caddy.ts'
+import { NGINX } from '../../../bench/targets/nginx.ts'
 
 const hasWrk = (): boolean => {
   try {

@@ -1,17 +1,17 @@
 // The edge-overhead section's verdicts: our proxy's ratios to Caddy, nginx and the minimal edge against its targets,
 // memory against its bound, PROXY_WORKERS=auto against one process, and the report's tables.
 import t from 'tap'
-import { cellKey, type Cell } from '../../../bench/report.js'
+import { cellKey, type Cell } from '../../../bench/report.ts'
 import {
   edgeOverheadChecks,
   renderEdgeOverhead,
   type OverheadResults,
   type OverheadRun,
-} from '../../../bench/edge-overhead/report.js'
-import type { Resumption } from '../../../bench/edge-overhead/resumption.js'
-import { buildOverheadScenarios } from '../../../bench/edge-overhead/scenarios.js'
-import type { TreeMemory } from '../../../bench/processes.js'
-import type { OverheadTargetId } from '../../../bench/settings.js'
+} from '../../../bench/edge-overhead/report.ts'
+import type { Resumption } from '../../../bench/edge-overhead/resumption.ts'
+import { buildOverheadScenarios } from '../../../bench/edge-overhead/scenarios.ts'
+import type { TreeMemory } from '../../../bench/processes.ts'
+import type { OverheadTargetId } from '../../../bench/settings.ts'
 
 const run = (over: Partial<OverheadRun>): OverheadRun => ({
   requestsPerSecond: 1000,

@@ -1,5 +1,5 @@
 // Writes the JSON Schemas the deploy tests validate against, from upstream sources checked out locally:
-//   npx tsx test/deploy/schemas/vendor-schemas.ts <swagger.json> <crd.yaml>…
+//   node test/deploy/schemas/vendor-schemas.ts <swagger.json> <crd.yaml>…
 // Only the kinds the manifests use (and what they reference) are kept, descriptions dropped. Objects
 // refuse unknown fields, as `kubectl apply` (strict field validation) and the API server's pruning would.
 import { readFileSync, writeFileSync } from 'node:fs'

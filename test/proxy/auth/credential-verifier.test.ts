@@ -1,8 +1,8 @@
 // The bcrypt verification cache: a right password is checked by bcrypt once, then remembered under a salted
 // hash of the credentials for as long as the file holds the same hash; wrong passwords never are.
 import t from 'tap'
-import { hashPassword } from '../../../proxy/auth/htpasswd-file.js'
-import type { HtpasswdEntry, HtpasswdStore } from '../../../proxy/auth/htpasswd.js'
+import { hashPassword } from '../../../proxy/auth/htpasswd-file.ts'
+import type { HtpasswdEntry, HtpasswdStore } from '../../../proxy/auth/htpasswd.ts'
 
 t.test(
   'bcrypt runs once per login and password while the hash stays; wrong passwords and changed hashes go to bcrypt',
@@ -10,8 +10,8 @@ t.test(
     let bcryptCalls = 0
     const bcrypt = await import('bcryptjs')
     const { createCredentialVerifier } = await t.mockImport<
-      typeof import('../../../proxy/auth/credential-verifier.js')
-    >('../../../proxy/auth/credential-verifier.js', {
+      typeof import('../../../proxy/auth/credential-verifier.ts')
+    >('../../../proxy/auth/credential-verifier.ts', {
       bcryptjs: {
         ...bcrypt,
         compare: async (password: string, hash: string) => {
@@ -63,8 +63,8 @@ t.test(
 t.test('with the cache off every check is a bcrypt check', async t => {
   let bcryptCalls = 0
   const bcrypt = await import('bcryptjs')
-  const { createCredentialVerifier } = await t.mockImport<typeof import('../../../proxy/auth/credential-verifier.js')>(
-    '../../../proxy/auth/credential-verifier.js',
+  const { createCredentialVerifier } = await t.mockImport<typeof import('../../../proxy/auth/credential-verifier.ts')>(
+    '../../../proxy/auth/credential-verifier.ts',
     {
       bcryptjs: {
         ...bcrypt,
@@ -92,8 +92,8 @@ t.test('with the cache off every check is a bcrypt check', async t => {
 t.test('concurrent checks of the same credentials share one bcrypt run; different ones do not', async t => {
   let bcryptCalls = 0
   const bcrypt = await import('bcryptjs')
-  const { createCredentialVerifier } = await t.mockImport<typeof import('../../../proxy/auth/credential-verifier.js')>(
-    '../../../proxy/auth/credential-verifier.js',
+  const { createCredentialVerifier } = await t.mockImport<typeof import('../../../proxy/auth/credential-verifier.ts')>(
+    '../../../proxy/auth/credential-verifier.ts',
     {
       bcryptjs: {
         ...bcrypt,
@@ -144,8 +144,8 @@ t.test('concurrent checks of the same credentials share one bcrypt run; differen
 t.test('cachedEntry answers from the cache alone: only credentials that verified, while their hash stays', async t => {
   let bcryptCalls = 0
   const bcrypt = await import('bcryptjs')
-  const { createCredentialVerifier } = await t.mockImport<typeof import('../../../proxy/auth/credential-verifier.js')>(
-    '../../../proxy/auth/credential-verifier.js',
+  const { createCredentialVerifier } = await t.mockImport<typeof import('../../../proxy/auth/credential-verifier.ts')>(
+    '../../../proxy/auth/credential-verifier.ts',
     {
       bcryptjs: {
         ...bcrypt,

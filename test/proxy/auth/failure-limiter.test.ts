@@ -9,7 +9,7 @@ import {
   isRefusal,
   type FailureLimiterOptions,
   type Refusal,
-} from '../../../proxy/auth/failure-limiter.js'
+} from '../../../proxy/auth/failure-limiter.ts'
 
 const REDIS_URL = 'redis://127.0.0.1:6379'
 const WINDOW_MS = 60_000

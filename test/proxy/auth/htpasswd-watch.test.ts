@@ -5,8 +5,8 @@
 import { appendFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { hashPassword } from '../../../proxy/auth/htpasswd-file.js'
-import { watchHtpasswd } from '../../../proxy/auth/htpasswd.js'
+import { hashPassword } from '../../../proxy/auth/htpasswd-file.ts'
+import { watchHtpasswd } from '../../../proxy/auth/htpasswd.ts'
 
 const INTERVAL_MS = 20
 const hash = await hashPassword('secret', 4)

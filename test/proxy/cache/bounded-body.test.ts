@@ -2,7 +2,7 @@
 // byte, and what the source has not sent yet is read only as that stream is (no buffering past the bound).
 import { PassThrough, Readable } from 'node:stream'
 import t from 'tap'
-import { readUpTo } from '../../../proxy/cache/bounded-body.js'
+import { readUpTo } from '../../../proxy/cache/bounded-body.ts'
 
 type Outcome = { whole: Buffer } | { tooLarge: Buffer | Readable } | { failed: Error }
 

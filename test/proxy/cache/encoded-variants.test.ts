@@ -1,9 +1,9 @@
 // Coded variants beside a stored entry, on the memory store: a new entry replaces the variants of the one before,
 // and with compression off storing an entry costs the store nothing more.
 import t from 'tap'
-import { EncodedVariants } from '../../../proxy/cache/encoded-variants.js'
-import { memoryResponseStore, type CachedResponse, type ResponseStore } from '../../../proxy/cache/response-store.js'
-import type { CompressionSettings } from '../../../proxy/compression/policy.js'
+import { EncodedVariants } from '../../../proxy/cache/encoded-variants.ts'
+import { memoryResponseStore, type CachedResponse, type ResponseStore } from '../../../proxy/cache/response-store.ts'
+import type { CompressionSettings } from '../../../proxy/compression/policy.ts'
 
 const SETTINGS: CompressionSettings = {
   enabled: true,

@@ -6,7 +6,7 @@ import {
   requestDirectives,
   responseDecision,
   varyNames,
-} from '../../../proxy/cache/http-cache-policy.js'
+} from '../../../proxy/cache/http-cache-policy.ts'
 
 t.test('parseCacheControl reads directives case-insensitively, with quoted values, first one wins', async t => {
   const parsed = parseCacheControl('Max-Age=0, s-maxage=5 ,no-cache="set-cookie", s-maxage=99, public')

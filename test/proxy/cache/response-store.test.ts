@@ -2,7 +2,7 @@
 // so that proxies of two versions sharing one Redis (a rolling deploy) find each other's entries.
 import { createHash } from 'node:crypto'
 import t from 'tap'
-import { flatKey, memoryResponseStore, type CachedResponse } from '../../../proxy/cache/response-store.js'
+import { flatKey, memoryResponseStore, type CachedResponse } from '../../../proxy/cache/response-store.ts'
 
 t.test('a key is its segment and the base64url SHA-256 of its id, as before', async t => {
   for (const id of [

@@ -1,6 +1,6 @@
 // One fetch per key at a time: waiters learn how it ended, and a late second end cannot end the next fetch.
 import t from 'tap'
-import { SingleFlight } from '../../../proxy/cache/single-flight.js'
+import { SingleFlight } from '../../../proxy/cache/single-flight.ts'
 
 t.test("waiters share the first fetch's outcome; the key is free again once it ended", async t => {
   const flights = new SingleFlight<string>()

@@ -6,10 +6,10 @@
 import cluster, { type Worker } from 'node:cluster'
 import promClient from 'prom-client'
 import t from 'tap'
-import { clusterMetricsSource, createPrimaryMetrics } from '../../../proxy/cluster/cluster-metrics.js'
-import { isMessage, type ToWorker } from '../../../proxy/cluster/messages.js'
-import { createEdgeMetrics, type EdgeMetrics } from '../../../proxy/plugins/edge-metrics.js'
-import { seriesValue } from '../../helpers/proxy-process.js'
+import { clusterMetricsSource, createPrimaryMetrics } from '../../../proxy/cluster/cluster-metrics.ts'
+import { isMessage, type ToWorker } from '../../../proxy/cluster/messages.ts'
+import { createEdgeMetrics, type EdgeMetrics } from '../../../proxy/plugins/edge-metrics.ts'
+import { seriesValue } from '../../helpers/proxy-process.ts'
 
 let nextId = 1000
 

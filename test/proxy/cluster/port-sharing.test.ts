@@ -4,11 +4,11 @@
 // SO_REUSEPORT must not let a second proxy quietly share a running proxy's ports.
 import { connect } from 'node:tls'
 import t from 'tap'
-import { ConfigError } from '../../../common/env-config.js'
-import { resolvePortSharing, workerListenOptions } from '../../../proxy/cluster/port-sharing.js'
-import { eventually } from '../../helpers/edge-stack.js'
-import { burst, proxySetup, servedBy, stubApi, type ProxySetup } from '../../helpers/proxy-process.js'
-import { proxyReady, spawnProxy } from '../../helpers/service-processes.js'
+import { ConfigError } from '../../../common/env-config.ts'
+import { resolvePortSharing, workerListenOptions } from '../../../proxy/cluster/port-sharing.ts'
+import { eventually } from '../../helpers/edge-stack.ts'
+import { burst, proxySetup, servedBy, stubApi, type ProxySetup } from '../../helpers/proxy-process.ts'
+import { proxyReady, spawnProxy } from '../../helpers/service-processes.ts'
 
 t.test('auto is the kernel on Linux only; kernel elsewhere is a setting error', async t => {
   const cases: Array<[Parameters<typeof resolvePortSharing>[0], NodeJS.Platform, string]> = [

@@ -4,9 +4,9 @@
 // forever, however the workers share the ports.
 import { createServer } from 'node:net'
 import t from 'tap'
-import { eventually, startHttpStub } from '../../helpers/edge-stack.js'
-import { alive, burst, proxySetup, stubApi } from '../../helpers/proxy-process.js'
-import { proxyReady, spawnProxy } from '../../helpers/service-processes.js'
+import { eventually, startHttpStub } from '../../helpers/edge-stack.ts'
+import { alive, burst, proxySetup, stubApi } from '../../helpers/proxy-process.ts'
+import { proxyReady, spawnProxy } from '../../helpers/service-processes.ts'
 
 t.test('Ctrl-C reaches the primary and every worker at once: one clean drain, exit 0', async t => {
   // Answers after 1.5 s: requests are still in flight while the workers drain.

@@ -8,9 +8,9 @@ import { connect } from 'node:tls'
 import { appendFileSync, renameSync, writeFileSync } from 'node:fs'
 import t from 'tap'
 import { Agent, request } from 'undici'
-import { hashPassword } from '../../../proxy/auth/htpasswd-file.js'
-import { ensureLocalCertificate } from '../../../proxy/tls/local-ca.js'
-import { eventually } from '../../helpers/edge-stack.js'
+import { hashPassword } from '../../../proxy/auth/htpasswd-file.ts'
+import { ensureLocalCertificate } from '../../../proxy/tls/local-ca.ts'
+import { eventually } from '../../helpers/edge-stack.ts'
 import {
   alive,
   burst,
@@ -19,8 +19,8 @@ import {
   servedBy,
   stubApi,
   type ProxySetup,
-} from '../../helpers/proxy-process.js'
-import { proxyReady, spawnProxy } from '../../helpers/service-processes.js'
+} from '../../helpers/proxy-process.ts'
+import { proxyReady, spawnProxy } from '../../helpers/service-processes.ts'
 
 t.test('two workers share the ports, sum their metrics, are replaced when they die and stop on SIGTERM', async t => {
   const setup = await proxySetup(t, await stubApi(t), { PROXY_WORKERS: '2' })

@@ -1,7 +1,7 @@
 // A worker that keeps dying is replaced ever more slowly, up to a cap, so it cannot become a fork storm;
 // one that ran long enough before dying counts as a fresh start.
 import t from 'tap'
-import { createRestartBackoff } from '../../../proxy/cluster/restart-backoff.js'
+import { createRestartBackoff } from '../../../proxy/cluster/restart-backoff.ts'
 
 t.test('doubles after each quick death, capped, and resets after a stable run', async t => {
   const backoff = createRestartBackoff({ initialDelayMs: 100, maxDelayMs: 1000, stableAfterMs: 60_000 })

@@ -4,12 +4,12 @@
 import { writeFileSync } from 'node:fs'
 import t from 'tap'
 import { Agent, request } from 'undici'
-import { hashPassword } from '../../../proxy/auth/htpasswd-file.js'
-import { postgresUrls, uniqueSlug } from '../../helpers/backends.js'
-import { eventually } from '../../helpers/edge-stack.js'
-import { startApiProcess, startProxyProcess } from '../../helpers/service-processes.js'
-import { runScript } from '../../scripts/run-script.js'
-import { proxySetup, servedBy } from '../../helpers/proxy-process.js'
+import { hashPassword } from '../../../proxy/auth/htpasswd-file.ts'
+import { postgresUrls, uniqueSlug } from '../../helpers/backends.ts'
+import { eventually } from '../../helpers/edge-stack.ts'
+import { startApiProcess, startProxyProcess } from '../../helpers/service-processes.ts'
+import { runScript } from '../../scripts/run-script.ts'
+import { proxySetup, servedBy } from '../../helpers/proxy-process.ts'
 
 const urls = postgresUrls()
 

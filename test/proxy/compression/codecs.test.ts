@@ -3,8 +3,8 @@
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import { brotliDecompressSync, gunzipSync, zstdDecompressSync } from 'node:zlib'
-import { encodeSync } from '../../../proxy/compression/codecs.js'
-import { ENCODINGS, type Encoding } from '../../../proxy/compression/negotiation.js'
+import { encodeSync } from '../../../proxy/compression/codecs.ts'
+import { ENCODINGS, type Encoding } from '../../../proxy/compression/negotiation.ts'
 
 const DECODE: Record<Encoding, (body: Buffer) => Buffer> = {
   gzip: gunzipSync,

@@ -6,7 +6,7 @@ import {
   parseAcceptEncoding,
   type Coding,
   type Encoding,
-} from '../../../proxy/compression/negotiation.js'
+} from '../../../proxy/compression/negotiation.ts'
 
 const ALL: Encoding[] = ['zstd', 'br', 'gzip']
 

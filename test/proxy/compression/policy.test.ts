@@ -7,7 +7,7 @@ import {
   varyWithAcceptEncoding,
   weakEtag,
   type CompressionSettings,
-} from '../../../proxy/compression/policy.js'
+} from '../../../proxy/compression/policy.ts'
 
 const SETTINGS: CompressionSettings = {
   enabled: true,

@@ -3,10 +3,10 @@
 // signature covers, the decoded body — end to end through the real API too.
 import t from 'tap'
 import { brotliCompressSync, deflateSync, gzipSync, zstdCompressSync } from 'node:zlib'
-import { contentDigest } from '../../../common/identity-signature.js'
-import { pgliteBackend } from '../../helpers/backends.js'
-import { startEdgeStack } from '../../helpers/edge-stack.js'
-import { startScriptedStack } from '../../helpers/scripted-upstream.js'
+import { contentDigest } from '../../../common/identity-signature.ts'
+import { pgliteBackend } from '../../helpers/backends.ts'
+import { startEdgeStack } from '../../helpers/edge-stack.ts'
+import { startScriptedStack } from '../../helpers/scripted-upstream.ts'
 
 const BODY = Buffer.from(JSON.stringify({ name: 'Compressed project', description: 'x'.repeat(5000) }))
 const CODERS: Array<[string, (body: Buffer) => Buffer]> = [

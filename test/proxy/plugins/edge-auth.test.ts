@@ -4,8 +4,8 @@
 import { execFileSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import t from 'tap'
-import { forEachBackend } from '../../helpers/backends.js'
-import { eventually, startEdgeStack, type Login } from '../../helpers/edge-stack.js'
+import { forEachBackend } from '../../helpers/backends.ts'
+import { eventually, startEdgeStack, type Login } from '../../helpers/edge-stack.ts'
 
 const htpasswd = (...args: string[]): void => {
   execFileSync('htpasswd', args, { stdio: 'pipe' })

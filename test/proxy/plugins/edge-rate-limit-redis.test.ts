@@ -4,9 +4,9 @@
 // throwaway redis-server.
 import { readFileSync, writeFileSync } from 'node:fs'
 import t from 'tap'
-import { forEachBackend } from '../../helpers/backends.js'
-import { eventually, startEdgeStack, type EdgeStack, type Login } from '../../helpers/edge-stack.js'
-import { startRedisServer } from '../../helpers/service-processes.js'
+import { forEachBackend } from '../../helpers/backends.ts'
+import { eventually, startEdgeStack, type EdgeStack, type Login } from '../../helpers/edge-stack.ts'
+import { startRedisServer } from '../../helpers/service-processes.ts'
 
 /** The same login on a second proxy: copy the credentials file and wait until it is accepted. */
 async function shareLogin(from: EdgeStack, to: EdgeStack, login: Login): Promise<void> {

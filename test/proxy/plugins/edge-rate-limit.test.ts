@@ -2,8 +2,8 @@
 // sized by the tenant's plan, per address before authentication; a refused request is a 429
 // problem+json with the IETF RateLimit-* headers and Retry-After. (Redis-backed budgets: the -redis file.)
 import t, { type Test } from 'tap'
-import { forEachBackend } from '../../helpers/backends.js'
-import { startEdgeStack, type EdgeResponse } from '../../helpers/edge-stack.js'
+import { forEachBackend } from '../../helpers/backends.ts'
+import { startEdgeStack, type EdgeResponse } from '../../helpers/edge-stack.ts'
 
 function assertLimited(t: Test, response: EdgeResponse, limit: number): void {
   t.equal(response.status, 429)

@@ -5,8 +5,8 @@ import t from 'tap'
 import { connect as http2Connect } from 'node:http2'
 import { createServer } from 'node:http'
 import { connect } from 'node:tls'
-import { forEachBackend } from '../../helpers/backends.js'
-import { freePort, startEdgeStack, startHttpStub } from '../../helpers/edge-stack.js'
+import { forEachBackend } from '../../helpers/backends.ts'
+import { freePort, startEdgeStack, startHttpStub } from '../../helpers/edge-stack.ts'
 
 forEachBackend(t, async (t, backend) => {
   t.test(

@@ -1,7 +1,7 @@
 // What the client gets of the API's response headers: the edge's security policy stays the one in force
 // (an upstream CSP would otherwise replace it), and the upstream connection's hop-by-hop headers stay behind.
 import t from 'tap'
-import { startScriptedStack } from '../../helpers/scripted-upstream.js'
+import { startScriptedStack } from '../../helpers/scripted-upstream.ts'
 
 for (const http2 of [true, false]) {
   t.test(`upstream security and hop-by-hop headers are not passed on (${http2 ? 'HTTP/2' : 'HTTP/1.1'})`, async t => {

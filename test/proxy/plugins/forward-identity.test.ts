@@ -3,10 +3,10 @@
 // added, X-Request-Id survives when sane, and the client's W3C trace continues with a new span.
 import t from 'tap'
 import type { IncomingHttpHeaders } from 'node:http'
-import { verifyIdentity } from '../../../common/identity-signature.js'
-import { forEachBackend } from '../../helpers/backends.js'
-import { TEST_IDENTITY_SECRET } from '../../helpers/build-app.js'
-import { startEdgeStack, startHttpStub } from '../../helpers/edge-stack.js'
+import { verifyIdentity } from '../../../common/identity-signature.ts'
+import { forEachBackend } from '../../helpers/backends.ts'
+import { TEST_IDENTITY_SECRET } from '../../helpers/build-app.ts'
+import { startEdgeStack, startHttpStub } from '../../helpers/edge-stack.ts'
 
 const SPOOFED = {
   'x-gatehouse-tenant': 'victim',

@@ -5,8 +5,8 @@ import t from 'tap'
 import { connect as http2Connect } from 'node:http2'
 import { connect as tlsConnect } from 'node:tls'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { pgliteBackend } from '../../helpers/backends.js'
-import { basic, eventually, startEdgeStack, startHttpStub } from '../../helpers/edge-stack.js'
+import { pgliteBackend } from '../../helpers/backends.ts'
+import { basic, eventually, startEdgeStack, startHttpStub } from '../../helpers/edge-stack.ts'
 
 t.test('a client gone before the API answers is logged at info, not as an edge error', async t => {
   const backend = await pgliteBackend()

@@ -1,7 +1,7 @@
 // Trace context the edge makes: valid W3C traceparents whose ids never repeat, also across the batches the
 // random bytes are drawn in.
 import t from 'tap'
-import { continueTrace, randomHex } from '../../../proxy/plugins/request-context.js'
+import { continueTrace, randomHex } from '../../../proxy/plugins/request-context.ts'
 
 t.test('new traces: well-formed, and no trace or span id is ever handed out twice', async t => {
   const traces = new Set<string>()

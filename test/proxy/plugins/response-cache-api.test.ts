@@ -1,8 +1,8 @@
 // The edge cache in front of the real API: its reads are shared per tenant for s-maxage, a write through
 // the edge is visible on the very next read, and no tenant ever sees another's cached page.
 import t from 'tap'
-import { forEachBackend } from '../../helpers/backends.js'
-import { startEdgeStack } from '../../helpers/edge-stack.js'
+import { forEachBackend } from '../../helpers/backends.ts'
+import { startEdgeStack } from '../../helpers/edge-stack.ts'
 
 t.test('the response cache in front of the real API', async t => {
   forEachBackend(t, async (t, backend) => {

@@ -1,8 +1,8 @@
 // The cache's coded variants: made once per entry and coding, kept per tenant, served on later hits without
 // compressing; Cache-Status says which; ETags and 304s stay right. On the in-memory store and on Redis.
 import t from 'tap'
-import { decode, PAGE, pageResponder } from '../../helpers/compression.js'
-import { startScriptedStack } from '../../helpers/scripted-upstream.js'
+import { decode, PAGE, pageResponder } from '../../helpers/compression.ts'
+import { startScriptedStack } from '../../helpers/scripted-upstream.ts'
 
 const STORES: Array<[string, Record<string, string>]> = [
   ['memory', {}],

@@ -2,7 +2,7 @@
 // response says about it. Runs once on the in-memory store and once on Redis.
 import t from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { shareable, startScriptedStack, type Responder } from '../../helpers/scripted-upstream.js'
+import { shareable, startScriptedStack, type Responder } from '../../helpers/scripted-upstream.ts'
 
 const STORES: Array<[string, Record<string, string>]> = [
   ['memory', {}],

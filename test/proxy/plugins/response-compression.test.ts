@@ -8,9 +8,9 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import t from 'tap'
 import { Agent } from 'undici'
-import { basic } from '../../helpers/edge-stack.js'
-import { decode, PAGE, pageResponder } from '../../helpers/compression.js'
-import { startScriptedStack } from '../../helpers/scripted-upstream.js'
+import { basic } from '../../helpers/edge-stack.ts'
+import { decode, PAGE, pageResponder } from '../../helpers/compression.ts'
+import { startScriptedStack } from '../../helpers/scripted-upstream.ts'
 
 const run = promisify(execFile)
 

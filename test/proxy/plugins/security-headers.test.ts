@@ -1,9 +1,9 @@
 // Security headers on every response the edge sends — forwarded API answers, the edge's own errors,
 // its health check — over HTTP/2 and HTTP/1.1.
 import t from 'tap'
-import { HSTS_MAX_AGE_SECONDS } from '../../../proxy/plugins/security-headers.js'
-import { forEachBackend } from '../../helpers/backends.js'
-import { startEdgeStack, type EdgeResponse } from '../../helpers/edge-stack.js'
+import { HSTS_MAX_AGE_SECONDS } from '../../../proxy/plugins/security-headers.ts'
+import { forEachBackend } from '../../helpers/backends.ts'
+import { startEdgeStack, type EdgeResponse } from '../../helpers/edge-stack.ts'
 
 function assertSecured(t: import('tap').Test, response: EdgeResponse, what: string): void {
   t.equal(response.headers['strict-transport-security'], `max-age=${HSTS_MAX_AGE_SECONDS}`, `${what}: HSTS`)
@@ -50,7 +50,7 @@ t.test(
       default: securityHeaders,
       HELMET_OPTIONS,
       EDGE_SECURITY_HEADERS,
-    } = await import('../../../proxy/plugins/security-headers.js')
+    } = await import('../../../proxy/plugins/security-headers.ts')
     const build = async (plugin: 'ours' | 'helmet') => {
       const app = Fastify()
       if (plugin === 'ours') await app.register(securityHeaders)

@@ -2,9 +2,9 @@
 // its users work as on the main name, another tenant's login gets 403 problem+json; names no tenant owns are as
 // before. Who owns a name is read from memory on the request path, not asked per request.
 import t from 'tap'
-import { forEachBackend, uniqueSlug } from '../../helpers/backends.js'
+import { forEachBackend, uniqueSlug } from '../../helpers/backends.ts'
 import { Agent } from 'undici'
-import { eventually, requestEdge, startEdgeStack, type EdgeRequestOptions } from '../../helpers/edge-stack.js'
+import { eventually, requestEdge, startEdgeStack, type EdgeRequestOptions } from '../../helpers/edge-stack.ts'
 
 forEachBackend(t, async (t, backend) => {
   const ownName = 'edge.example.com'

@@ -2,9 +2,9 @@
 // change (npm run tenant:plan on Postgres) shows in RateLimit-Limit within 10 s, without a restart, the window's
 // count kept. TENANT_PLANS, when it names the tenant, overrides.
 import t from 'tap'
-import { forEachBackend, uniqueSlug } from '../../helpers/backends.js'
-import { startEdgeStack, type EdgeStack, type Login } from '../../helpers/edge-stack.js'
-import { runScript } from '../../scripts/run-script.js'
+import { forEachBackend, uniqueSlug } from '../../helpers/backends.ts'
+import { startEdgeStack, type EdgeStack, type Login } from '../../helpers/edge-stack.ts'
+import { runScript } from '../../scripts/run-script.ts'
 
 const LIMITS = { RATE_LIMIT_FREE: '300', RATE_LIMIT_PRO: '1200', RATE_LIMIT_ENTERPRISE: '6000' }
 // The edge learns a change when its cached facts expire: 1 s here, not the default 5 s (config.test.ts holds that

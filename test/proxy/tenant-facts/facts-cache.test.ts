@@ -1,7 +1,7 @@
 // The edge's memory of tenant facts, on a clock the test moves: answers from memory, refreshed once past the
 // TTL, the last good answer kept through failures, one load per key, negative answers cached, floods bounded.
 import t from 'tap'
-import { createFactsCache, FactsBusyError } from '../../../proxy/tenant-facts/facts-cache.js'
+import { createFactsCache, FactsBusyError } from '../../../proxy/tenant-facts/facts-cache.ts'
 
 interface Answer {
   value: string | null

@@ -3,10 +3,10 @@
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
-import { createTenantFactsClient } from '../../../proxy/tenant-facts/tenant-facts-client.js'
-import { forEachBackend, uniqueSlug } from '../../helpers/backends.js'
-import { buildTestApp, callerFor, TEST_IDENTITY_SECRET } from '../../helpers/build-app.js'
-import { eventually, freePort } from '../../helpers/edge-stack.js'
+import { createTenantFactsClient } from '../../../proxy/tenant-facts/tenant-facts-client.ts'
+import { forEachBackend, uniqueSlug } from '../../helpers/backends.ts'
+import { buildTestApp, callerFor, TEST_IDENTITY_SECRET } from '../../helpers/build-app.ts'
+import { eventually, freePort } from '../../helpers/edge-stack.ts'
 
 const silent = { warn: () => {}, info: () => {} }
 

@@ -7,17 +7,17 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { connect } from 'node:tls'
 import t, { type Test } from 'tap'
-import { buildProxyApp } from '../../../proxy/app.js'
-import { TLS_OPTIONS } from '../../../proxy/tls/tls-options.js'
-import { loadProxyConfig } from '../../../proxy/config.js'
+import { buildProxyApp } from '../../../proxy/app.ts'
+import { TLS_OPTIONS } from '../../../proxy/tls/tls-options.ts'
+import { loadProxyConfig } from '../../../proxy/config.ts'
 import {
   keepCertificateCurrent,
   openCertificateSource,
   readCertificatePair,
-} from '../../../proxy/tls/certificate-source.js'
-import { ensureLocalCertificate, type LocalCertificate } from '../../../proxy/tls/local-ca.js'
-import { TEST_IDENTITY_SECRET } from '../../helpers/build-app.js'
-import { eventually } from '../../helpers/edge-stack.js'
+} from '../../../proxy/tls/certificate-source.ts'
+import { ensureLocalCertificate, type LocalCertificate } from '../../../proxy/tls/local-ca.ts'
+import { TEST_IDENTITY_SECRET } from '../../helpers/build-app.ts'
+import { eventually } from '../../helpers/edge-stack.ts'
 import type { Http2SecureServer } from 'node:http2'
 
 /** Two unrelated pairs, each from its own CA, as files an operator would configure. */

@@ -11,7 +11,7 @@ import {
   LEAF_LIFETIME_DAYS,
   LEAF_RENEW_BEFORE_DAYS,
   trustInstructions,
-} from '../../../proxy/tls/local-ca.js'
+} from '../../../proxy/tls/local-ca.ts'
 
 const DAY = 86_400_000
 

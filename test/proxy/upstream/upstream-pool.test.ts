@@ -3,7 +3,7 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
-import { startScriptedStack, type ScriptedStack } from '../../helpers/scripted-upstream.js'
+import { startScriptedStack, type ScriptedStack } from '../../helpers/scripted-upstream.ts'
 
 interface Instance {
   name: string

@@ -4,10 +4,10 @@
 // middle of a transaction, a new connection. Each fails within its bound as "unavailable" (a 503), and once
 // the network is back the pool serves again from fresh connections: the stuck ones were thrown away.
 import t, { type Test } from 'tap'
-import { classifyDatabaseError } from '../../../server/db/database-errors.js'
-import { openDatabase } from '../../../server/plugins/database.js'
-import { postgresUrls } from '../../helpers/backends.js'
-import { relayPostgres } from '../../helpers/faulty-relay.js'
+import { classifyDatabaseError } from '../../../server/db/database-errors.ts'
+import { openDatabase } from '../../../server/plugins/database.ts'
+import { postgresUrls } from '../../helpers/backends.ts'
+import { relayPostgres } from '../../helpers/faulty-relay.ts'
 
 const STATEMENT_TIMEOUT_MS = 500
 const CONNECT_TIMEOUT_MS = 1000

@@ -6,13 +6,13 @@
 // COMMIT, until the API gives up on the silent connection.
 import pg from 'pg'
 import t from 'tap'
-import { buildApp } from '../../../server/app.js'
-import { loadServerConfig } from '../../../server/config.js'
-import { createTenant } from '../../../server/db/seed.js'
-import { pgSession } from '../../../server/db/sql-session.js'
-import { postgresUrls, uniqueSlug } from '../../helpers/backends.js'
-import { callerFor, TEST_IDENTITY_SECRET } from '../../helpers/build-app.js'
-import { relayPostgres } from '../../helpers/faulty-relay.js'
+import { buildApp } from '../../../server/app.ts'
+import { loadServerConfig } from '../../../server/config.ts'
+import { createTenant } from '../../../server/db/seed.ts'
+import { pgSession } from '../../../server/db/sql-session.ts'
+import { postgresUrls, uniqueSlug } from '../../helpers/backends.ts'
+import { callerFor, TEST_IDENTITY_SECRET } from '../../helpers/build-app.ts'
+import { relayPostgres } from '../../helpers/faulty-relay.ts'
 
 const urls = postgresUrls()
 

@@ -4,7 +4,7 @@
 // shape is built as node-postgres and Prisma's pg adapter build it, so each keeps its classification.
 import pg from 'pg'
 import t from 'tap'
-import { classifyDatabaseError } from '../../../server/db/database-errors.js'
+import { classifyDatabaseError } from '../../../server/db/database-errors.ts'
 
 /**
  * What @prisma/adapter-pg throws for an error the server sent (convertDriverError), as Prisma rethrows it from COMMIT.

@@ -12,10 +12,10 @@ import {
   EmbeddedDatabaseBusyError,
   openEmbedded,
   type EmbeddedDatabase,
-} from '../../../server/db/embedded.js'
-import { readMigrations } from '../../../server/db/migrate.js'
-import { createTenant, seedDemoData } from '../../../server/db/seed.js'
-import { pgliteSession } from '../../../server/db/sql-session.js'
+} from '../../../server/db/embedded.ts'
+import { readMigrations } from '../../../server/db/migrate.ts'
+import { createTenant, seedDemoData } from '../../../server/db/seed.ts'
+import { pgliteSession } from '../../../server/db/sql-session.ts'
 
 const EMBEDDED_MODULE = new URL('../../../server/db/embedded.ts', import.meta.url).href
 
@@ -140,12 +140,10 @@ t.test(
 t.test('a second process cannot open a folder that is in use', async t => {
   const dataDir = await tempDataDir(t)
   // A real second process holds the database open, as `npm run dev` would.
-  // Plain node with tsx's loader (not the tsx CLI, which forks): the pid is the process that opens the folder.
+  // Plain node, no wrapper that forks: the pid is the process that opens the folder.
   const holder = spawn(
     process.execPath,
     [
-      '--import',
-      'tsx',
       '--input-type=module',
       '--eval',
       `const { openEmbedded } = await import(${JSON.stringify(EMBEDDED_MODULE)}); await openEmbedded(${JSON.stringify(dataDir)});` +

@@ -8,10 +8,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
 import t, { type Test } from 'tap'
-import { migrate, MigrationError, MIGRATIONS_DIR } from '../../../server/db/migrate.js'
-import { createEmptyPglite } from '../../../server/db/pglite-snapshot.js'
-import { pgliteSession, pgSession, type SqlSession } from '../../../server/db/sql-session.js'
-import { postgresUrls } from '../../helpers/backends.js'
+import { migrate, MigrationError, MIGRATIONS_DIR } from '../../../server/db/migrate.ts'
+import { createEmptyPglite } from '../../../server/db/pglite-snapshot.ts'
+import { pgliteSession, pgSession, type SqlSession } from '../../../server/db/sql-session.ts'
+import { postgresUrls } from '../../helpers/backends.ts'
 
 type OpenDatabase = (t: Test) => Promise<{ connect(): Promise<SqlSession> }>
 

@@ -5,14 +5,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import t, { type Test } from 'tap'
-import { migrate, MIGRATIONS_DIR, readMigrations } from '../../../server/db/migrate.js'
+import { migrate, MIGRATIONS_DIR, readMigrations } from '../../../server/db/migrate.ts'
 import {
   initdbSnapshot,
   migratedSnapshot,
   migratedSnapshotFile,
   snapshotFile,
-} from '../../../server/db/pglite-snapshot.js'
-import { pgliteSession } from '../../../server/db/sql-session.js'
+} from '../../../server/db/pglite-snapshot.ts'
+import { pgliteSession } from '../../../server/db/sql-session.ts'
 
 async function tempDir(t: Test): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'gatehouse-snapshot-'))

@@ -3,8 +3,8 @@
 // $withTenant extension the services use, and check the role and tables are set up so nothing bypasses it.
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
-import type { SqlSession } from '../../../server/db/sql-session.js'
-import { forEachBackend, type Backend } from '../../helpers/backends.js'
+import type { SqlSession } from '../../../server/db/sql-session.ts'
+import { forEachBackend, type Backend } from '../../helpers/backends.ts'
 
 const APP_ROLE = 'gatehouse_app'
 const TENANT_OWNED = ['projects', 'tasks', 'tenant_domains']

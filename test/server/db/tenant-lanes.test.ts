@@ -3,12 +3,12 @@
 import { randomUUID } from 'node:crypto'
 import t, { type Test } from 'tap'
 import pg from 'pg'
-import { migrate } from '../../../server/db/migrate.js'
-import { createTenant } from '../../../server/db/seed.js'
-import { pgSession } from '../../../server/db/sql-session.js'
-import { createPostgresClient } from '../../../server/db/prisma-client.js'
-import { laneTenantScope } from '../../../server/db/tenant-scope.js'
-import { postgresUrls, uniqueSlug } from '../../helpers/backends.js'
+import { migrate } from '../../../server/db/migrate.ts'
+import { createTenant } from '../../../server/db/seed.ts'
+import { pgSession } from '../../../server/db/sql-session.ts'
+import { createPostgresClient } from '../../../server/db/prisma-client.ts'
+import { laneTenantScope } from '../../../server/db/tenant-scope.ts'
+import { postgresUrls, uniqueSlug } from '../../helpers/backends.ts'
 
 const urls = postgresUrls()
 

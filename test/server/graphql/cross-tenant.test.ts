@@ -1,11 +1,11 @@
 // Tenant B, over GraphQL, can neither see nor change tenant A's rows: not by id, not through a nested
 // selection, not by naming A's project in a mutation's input. The database is checked as its owner.
 import t from 'tap'
-import type { Backend } from '../../helpers/backends.js'
-import { forEachBackend } from '../../helpers/backends.js'
-import { buildTestApp, callerFor } from '../../helpers/build-app.js'
+import type { Backend } from '../../helpers/backends.ts'
+import { forEachBackend } from '../../helpers/backends.ts'
+import { buildTestApp, callerFor } from '../../helpers/build-app.ts'
 import type { FastifyInstance } from 'fastify'
-import { gql, seed, snapshot } from './fixtures/graphql.js'
+import { gql, seed, snapshot } from './fixtures/graphql.ts'
 
 async function twoTenants(backend: Backend, app: FastifyInstance) {
   const [a, b] = [await backend.createTenant(), await backend.createTenant()]

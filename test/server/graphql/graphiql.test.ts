@@ -5,8 +5,8 @@ import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { runInNewContext } from 'node:vm'
 import t from 'tap'
-import { forEachBackend } from '../../helpers/backends.js'
-import { buildTestApp } from '../../helpers/build-app.js'
+import { forEachBackend } from '../../helpers/backends.ts'
+import { buildTestApp } from '../../helpers/build-app.ts'
 
 const require = createRequire(import.meta.url)
 const installed = (name: string, file: string): Promise<Buffer> =>

@@ -2,9 +2,9 @@
 // (wide `first`, alias fans), batched, or without a signed identity.
 import t, { type Test } from 'tap'
 import { getIntrospectionQuery } from 'graphql'
-import { forEachBackend } from '../../helpers/backends.js'
-import { buildTestApp, callerFor } from '../../helpers/build-app.js'
-import { gql, seed, sqlCounter } from './fixtures/graphql.js'
+import { forEachBackend } from '../../helpers/backends.ts'
+import { buildTestApp, callerFor } from '../../helpers/build-app.ts'
+import { gql, seed, sqlCounter } from './fixtures/graphql.ts'
 
 forEachBackend(
   t,

@@ -1,9 +1,9 @@
 // Relations are batched: the SQL a query costs depends on its shape, not on how many rows it returns.
 // Counted with Prisma's query events, so every statement on the wire counts (set_config and COMMIT too).
 import t from 'tap'
-import { forEachBackend } from '../../helpers/backends.js'
-import { buildTestApp, callerFor } from '../../helpers/build-app.js'
-import { gql, seed, sqlCounter } from './fixtures/graphql.js'
+import { forEachBackend } from '../../helpers/backends.ts'
+import { buildTestApp, callerFor } from '../../helpers/build-app.ts'
+import { gql, seed, sqlCounter } from './fixtures/graphql.ts'
 
 interface TaskNode {
   id: string

@@ -1,9 +1,9 @@
 // Writes over GraphQL go through the same services as REST: what one writes the other reads, and an
 // invalid input is refused whole, with a message naming the field, and writes nothing.
 import t from 'tap'
-import { forEachBackend } from '../../helpers/backends.js'
-import { buildTestApp, callerFor } from '../../helpers/build-app.js'
-import { gql, seed, snapshot } from './fixtures/graphql.js'
+import { forEachBackend } from '../../helpers/backends.ts'
+import { buildTestApp, callerFor } from '../../helpers/build-app.ts'
+import { gql, seed, snapshot } from './fixtures/graphql.ts'
 
 const TASK_FIELDS = 'id title description status priority dueDate createdAt updatedAt project { id }'
 

@@ -1,8 +1,8 @@
 // Reads over GraphQL return exactly the caller's tenant's rows, page by page, with nested tasks and filters.
 import t from 'tap'
-import { forEachBackend } from '../../helpers/backends.js'
-import { buildTestApp, callerFor } from '../../helpers/build-app.js'
-import { gql, seed, type GraphqlResult } from './fixtures/graphql.js'
+import { forEachBackend } from '../../helpers/backends.ts'
+import { buildTestApp, callerFor } from '../../helpers/build-app.ts'
+import { gql, seed, type GraphqlResult } from './fixtures/graphql.ts'
 
 interface Node {
   id: string

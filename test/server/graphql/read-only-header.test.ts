@@ -1,9 +1,9 @@
 // The API tells the edge which POSTs to /graphql changed nothing, so that a GraphQL query does not
 // invalidate the tenant's cached responses the way a mutation must.
 import t from 'tap'
-import { READ_ONLY_RESPONSE_HEADER } from '../../../common/edge-protocol.js'
-import { forEachBackend } from '../../helpers/backends.js'
-import { buildTestApp, callerFor } from '../../helpers/build-app.js'
+import { READ_ONLY_RESPONSE_HEADER } from '../../../common/edge-protocol.ts'
+import { forEachBackend } from '../../helpers/backends.ts'
+import { buildTestApp, callerFor } from '../../helpers/build-app.ts'
 
 forEachBackend(t, async (t, backend) => {
   const app = await buildTestApp(t, backend)

@@ -1,8 +1,8 @@
 // The API's database connections are visible to Prometheus: a pg pool's own counts on Postgres, PGlite's
 // single connection on the embedded database, read when /metrics is scraped.
 import t from 'tap'
-import { forEachBackend } from '../../helpers/backends.js'
-import { buildTestApp, callerFor } from '../../helpers/build-app.js'
+import { forEachBackend } from '../../helpers/backends.ts'
+import { buildTestApp, callerFor } from '../../helpers/build-app.ts'
 
 const sample = (text: string, state: string): number | undefined => {
   const match = new RegExp(`^gatehouse_db_pool_connections\\{state="${state}"\\} (\\d+)$`, 'm').exec(text)

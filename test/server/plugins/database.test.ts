@@ -2,12 +2,12 @@
 // ping reports which database the app runs on.
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
-import { buildApp } from '../../../server/app.js'
-import { loadServerConfig } from '../../../server/config.js'
-import { classifyDatabaseError } from '../../../server/db/database-errors.js'
-import { ANSWER_MARGIN_MS } from '../../../server/db/prisma-client.js'
-import { forEachBackend, postgresUrls } from '../../helpers/backends.js'
-import { buildTestApp, TEST_IDENTITY_SECRET } from '../../helpers/build-app.js'
+import { buildApp } from '../../../server/app.ts'
+import { loadServerConfig } from '../../../server/config.ts'
+import { classifyDatabaseError } from '../../../server/db/database-errors.ts'
+import { ANSWER_MARGIN_MS } from '../../../server/db/prisma-client.ts'
+import { forEachBackend, postgresUrls } from '../../helpers/backends.ts'
+import { buildTestApp, TEST_IDENTITY_SECRET } from '../../helpers/build-app.ts'
 
 const countOf = (metrics: string, labels: string): number | undefined => {
   const line = metrics

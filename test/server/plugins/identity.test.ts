@@ -3,11 +3,11 @@
 import { Readable, Writable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
-import { contentDigest, signIdentity } from '../../../common/identity-signature.js'
-import { loggerOptions } from '../../../common/logger.js'
-import { buildApp } from '../../../server/app.js'
-import { forEachBackend, type Backend, type TestTenant } from '../../helpers/backends.js'
-import { buildTestApp, callerFor, TEST_IDENTITY_SECRET, testConfig } from '../../helpers/build-app.js'
+import { contentDigest, signIdentity } from '../../../common/identity-signature.ts'
+import { loggerOptions } from '../../../common/logger.ts'
+import { buildApp } from '../../../server/app.ts'
+import { forEachBackend, type Backend, type TestTenant } from '../../helpers/backends.ts'
+import { buildTestApp, callerFor, TEST_IDENTITY_SECRET, testConfig } from '../../helpers/build-app.ts'
 
 interface SignedCall {
   tenant: string

@@ -2,9 +2,9 @@
 // Prisma model and operation. It is an internal endpoint: it needs no identity, and the edge proxy never
 // forwards it (proxy/app.ts forwards only the public surface), so only the network reaches it.
 import t from 'tap'
-import { buildApp } from '../../../server/app.js'
-import { forEachBackend } from '../../helpers/backends.js'
-import { buildTestApp, callerFor, testConfig } from '../../helpers/build-app.js'
+import { buildApp } from '../../../server/app.ts'
+import { forEachBackend } from '../../helpers/backends.ts'
+import { buildTestApp, callerFor, testConfig } from '../../helpers/build-app.ts'
 
 /** The value of one sample line, e.g. `name{a="b"} 3`, or undefined when the series does not exist. */
 function sample(text: string, name: string, labels: Record<string, string>): number | undefined {

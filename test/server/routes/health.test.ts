@@ -3,11 +3,11 @@
 import { createServer, type Socket } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
-import { buildApp } from '../../../server/app.js'
-import { loadServerConfig, type DatabaseConfig } from '../../../server/config.js'
-import { openDatabase } from '../../../server/plugins/database.js'
-import { forEachBackend } from '../../helpers/backends.js'
-import { buildTestApp, TEST_IDENTITY_SECRET } from '../../helpers/build-app.js'
+import { buildApp } from '../../../server/app.ts'
+import { loadServerConfig, type DatabaseConfig } from '../../../server/config.ts'
+import { openDatabase } from '../../../server/plugins/database.ts'
+import { forEachBackend } from '../../helpers/backends.ts'
+import { buildTestApp, TEST_IDENTITY_SECRET } from '../../helpers/build-app.ts'
 
 async function appOnPostgres(t: Test, url: string): Promise<FastifyInstance> {
   const database: DatabaseConfig = {

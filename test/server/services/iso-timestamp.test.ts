@@ -1,6 +1,6 @@
 // isoTimestamp must write exactly what Date#toISOString writes, for every instant, or fail as it does.
 import t from 'tap'
-import { isoTimestamp } from '../../../server/services/iso-timestamp.js'
+import { isoTimestamp } from '../../../server/services/iso-timestamp.ts'
 
 t.test('the same text as toISOString at the edges of each field', async t => {
   for (const text of [

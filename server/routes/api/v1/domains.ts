@@ -2,8 +2,8 @@
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { AddDomainBody, DomainListSchema, DomainSchema, HostnameParams } from '../../../schemas/domain.js'
-import { problemResponses } from '../../../schemas/problem.js'
+import { AddDomainBody, DomainListSchema, DomainSchema, HostnameParams } from '../../../schemas/domain.ts'
+import { problemResponses } from '../../../schemas/problem.ts'
 
 const tags = ['domains']
 

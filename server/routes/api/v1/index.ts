@@ -1,9 +1,9 @@
 // /api/v1: every route here needs a verified identity and runs in that identity's tenant.
 import type { FastifyInstance } from 'fastify'
-import { requestValidatorCompiler } from '../../../schemas/validate.js'
-import domainRoutes from './domains.js'
-import projectRoutes from './projects.js'
-import taskRoutes from './tasks.js'
+import { requestValidatorCompiler } from '../../../schemas/validate.ts'
+import domainRoutes from './domains.ts'
+import projectRoutes from './projects.ts'
+import taskRoutes from './tasks.ts'
 
 export interface ApiV1Options {
   cacheSMaxAgeSeconds: number

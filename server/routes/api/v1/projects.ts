@@ -1,16 +1,16 @@
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { IdParams } from '../../../schemas/common.js'
-import { problemResponses } from '../../../schemas/problem.js'
+import { IdParams } from '../../../schemas/common.ts'
+import { problemResponses } from '../../../schemas/problem.ts'
 import {
   CreateProjectBody,
   ListProjectsQuery,
   ProjectPageSchema,
   ProjectSchema,
   UpdateProjectBody,
-} from '../../../schemas/project.js'
-import { CreateTaskBody, ListProjectTasksQuery, TaskPageSchema, TaskSchema } from '../../../schemas/task.js'
+} from '../../../schemas/project.ts'
+import { CreateTaskBody, ListProjectTasksQuery, TaskPageSchema, TaskSchema } from '../../../schemas/task.ts'
 
 const tags = ['projects']
 

@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { IdParams } from '../../../schemas/common.js'
-import { problemResponses } from '../../../schemas/problem.js'
-import { ListTasksQuery, TaskPageSchema, TaskSchema, UpdateTaskBody } from '../../../schemas/task.js'
+import { IdParams } from '../../../schemas/common.ts'
+import { problemResponses } from '../../../schemas/problem.ts'
+import { ListTasksQuery, TaskPageSchema, TaskSchema, UpdateTaskBody } from '../../../schemas/task.ts'
 
 const tags = ['tasks']
 

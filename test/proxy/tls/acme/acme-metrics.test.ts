@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import promClient from 'prom-client'
 import t from 'tap'
-import { createAcmeMetrics } from '../../../../proxy/tls/acme/acme-metrics.js'
-import { CertificateBook } from '../../../../proxy/tls/acme/certificate-book.js'
-import { ensureLocalCertificate } from '../../../../proxy/tls/local-ca.js'
+import { createAcmeMetrics } from '../../../../proxy/tls/acme/acme-metrics.ts'
+import { CertificateBook } from '../../../../proxy/tls/acme/certificate-book.ts'
+import { ensureLocalCertificate } from '../../../../proxy/tls/local-ca.ts'
 
 t.test('expiry seconds per name, and orders by result', async t => {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-acme-metrics-'))

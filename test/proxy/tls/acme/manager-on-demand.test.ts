@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
 import t from 'tap'
-import { CertificateBook } from '../../../../proxy/tls/acme/certificate-book.js'
-import { AcmeManager } from '../../../../proxy/tls/acme/manager.js'
-import { OnDemandGate } from '../../../../proxy/tls/acme/on-demand.js'
-import { FileStorage } from '../../../../proxy/tls/acme/storage.js'
+import { CertificateBook } from '../../../../proxy/tls/acme/certificate-book.ts'
+import { AcmeManager } from '../../../../proxy/tls/acme/manager.ts'
+import { OnDemandGate } from '../../../../proxy/tls/acme/on-demand.ts'
+import { FileStorage } from '../../../../proxy/tls/acme/storage.ts'
 
 t.test(
   'a failing on-demand order is retried while allowed, and dropped once the name is no longer allowed',

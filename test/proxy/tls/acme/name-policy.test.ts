@@ -1,6 +1,6 @@
 // Which names the edge orders public certificates for: a table, as Caddy's tests have it.
 import t from 'tap'
-import { publicNames, qualifiesForPublicCertificate } from '../../../../proxy/tls/acme/name-policy.js'
+import { publicNames, qualifiesForPublicCertificate } from '../../../../proxy/tls/acme/name-policy.ts'
 
 const table: Array<[string, boolean]> = [
   ['example.com', true],

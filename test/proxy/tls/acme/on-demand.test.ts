@@ -1,7 +1,7 @@
 // On-demand TLS's gate on a passed clock: answers cached (a no for less long), concurrent handshakes for one
 // name share one ask, an ask that fails is not remembered, and asks and orders have budgets that refill.
 import t from 'tap'
-import { OnDemandGate, refuseEveryHostname } from '../../../../proxy/tls/acme/on-demand.js'
+import { OnDemandGate, refuseEveryHostname } from '../../../../proxy/tls/acme/on-demand.ts'
 
 function setUp(answer: (name: string) => Promise<boolean>, limits = {}) {
   let now = 1_000_000

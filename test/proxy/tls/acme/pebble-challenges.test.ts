@@ -2,9 +2,9 @@
 // local CA's certificate serves the name until the real one arrives, then the served chain verifies
 // against Pebble's root; local names keep the local CA.
 import t from 'tap'
-import { eventually } from '../../../helpers/edge-stack.js'
-import { edgePorts, startAcmeEdge } from '../../../helpers/acme-edge.js'
-import { servedCertificate, servesVerified, startPebble } from '../../../helpers/pebble.js'
+import { eventually } from '../../../helpers/edge-stack.ts'
+import { edgePorts, startAcmeEdge } from '../../../helpers/acme-edge.ts'
+import { servedCertificate, servesVerified, startPebble } from '../../../helpers/pebble.ts'
 
 for (const challenge of ['http-01', 'tls-alpn-01'] as const) {
   t.test(`obtains and serves a certificate by ${challenge}`, async t => {

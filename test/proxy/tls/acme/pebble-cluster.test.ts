@@ -2,10 +2,10 @@
 // (after the workers listen, since the CA validates against their ports), the workers answer the challenge and
 // serve the certificate it relays, and /metrics shows the outcome and the time left.
 import t from 'tap'
-import { eventually } from '../../../helpers/edge-stack.js'
-import { proxySetup, seriesValue, stubApi } from '../../../helpers/proxy-process.js'
-import { servedCertificate, servesVerified, startPebble } from '../../../helpers/pebble.js'
-import { proxyReady, spawnProxy } from '../../../helpers/service-processes.js'
+import { eventually } from '../../../helpers/edge-stack.ts'
+import { proxySetup, seriesValue, stubApi } from '../../../helpers/proxy-process.ts'
+import { servedCertificate, servesVerified, startPebble } from '../../../helpers/pebble.ts'
+import { proxyReady, spawnProxy } from '../../../helpers/service-processes.ts'
 
 t.test('the cluster primary orders, its workers serve', async t => {
   const setup = await proxySetup(t, await stubApi(t))

@@ -4,9 +4,9 @@
 import { randomBytes } from 'node:crypto'
 import { connect } from 'node:tls'
 import t from 'tap'
-import { eventually } from '../../../helpers/edge-stack.js'
-import { edgePorts, startAcmeEdge } from '../../../helpers/acme-edge.js'
-import { servedCertificate, startPebble } from '../../../helpers/pebble.js'
+import { eventually } from '../../../helpers/edge-stack.ts'
+import { edgePorts, startAcmeEdge } from '../../../helpers/acme-edge.ts'
+import { servedCertificate, startPebble } from '../../../helpers/pebble.ts'
 
 /** Whether a handshake naming `servername` completes. */
 async function handshakes(port: number, servername: string): Promise<boolean> {

@@ -2,9 +2,9 @@
 // two thirds of its life; while the CA is down the certificate in use keeps serving (even past its end) and
 // orders are retried with backoff until the CA is back.
 import t from 'tap'
-import { eventually } from '../../../helpers/edge-stack.js'
-import { edgePorts, startAcmeEdge } from '../../../helpers/acme-edge.js'
-import { servedCertificate, servesVerified, startPebble } from '../../../helpers/pebble.js'
+import { eventually } from '../../../helpers/edge-stack.ts'
+import { edgePorts, startAcmeEdge } from '../../../helpers/acme-edge.ts'
+import { servedCertificate, servesVerified, startPebble } from '../../../helpers/pebble.ts'
 
 const NAME = 'edge.example.com'
 

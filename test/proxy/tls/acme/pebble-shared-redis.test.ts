@@ -3,9 +3,9 @@
 import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
 import t from 'tap'
-import { eventually } from '../../../helpers/edge-stack.js'
-import { edgePorts, startAcmeEdge } from '../../../helpers/acme-edge.js'
-import { servedCertificate, servesVerified, startPebble } from '../../../helpers/pebble.js'
+import { eventually } from '../../../helpers/edge-stack.ts'
+import { edgePorts, startAcmeEdge } from '../../../helpers/acme-edge.ts'
+import { servedCertificate, servesVerified, startPebble } from '../../../helpers/pebble.ts'
 
 const REDIS_URL = 'redis://127.0.0.1:6379'
 const NAME = 'edge.example.com'

@@ -1,6 +1,6 @@
 // When certificates are renewed and how failed attempts back off: tables, no clock.
 import t from 'tap'
-import { renewalDue, retryDelayMs } from '../../../../proxy/tls/acme/renewal.js'
+import { renewalDue, retryDelayMs } from '../../../../proxy/tls/acme/renewal.ts'
 
 const DAY = 86_400_000
 const at = (days: number): Date => new Date(Date.UTC(2026, 0, 1) + days * DAY)

@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import t from 'tap'
-import { RedisStorage } from '../../../../proxy/tls/acme/redis-storage.js'
-import { FILE_LOCK_STALE_MS, FileStorage, type AcmeStorage } from '../../../../proxy/tls/acme/storage.js'
+import { RedisStorage } from '../../../../proxy/tls/acme/redis-storage.ts'
+import { FILE_LOCK_STALE_MS, FileStorage, type AcmeStorage } from '../../../../proxy/tls/acme/storage.ts'
 
 /** Two contenders for one lock: the second gets it only after the first released it. */
 async function lockIsExclusive(t: import('tap').Test, one: AcmeStorage, two: AcmeStorage): Promise<void> {

@@ -1,10 +1,10 @@
 // /internal/v1 answers the edge alone: signed with the internal key as the reserved edge identity. A tenant
 // user's identity signed as the edge signs forwarded requests, a forged or stale signature, or none: 401.
 import t from 'tap'
-import { signIdentity } from '../../../../common/identity-signature.js'
-import { EDGE_IDENTITY, internalKey, signInternalRequest } from '../../../../common/internal-channel.js'
-import { forEachBackend, uniqueSlug } from '../../../helpers/backends.js'
-import { buildTestApp, callerFor, TEST_IDENTITY_SECRET } from '../../../helpers/build-app.js'
+import { signIdentity } from '../../../../common/identity-signature.ts'
+import { EDGE_IDENTITY, internalKey, signInternalRequest } from '../../../../common/internal-channel.ts'
+import { forEachBackend, uniqueSlug } from '../../../helpers/backends.ts'
+import { buildTestApp, callerFor, TEST_IDENTITY_SECRET } from '../../../helpers/build-app.ts'
 
 const KEY = internalKey(TEST_IDENTITY_SECRET)
 

@@ -1,8 +1,8 @@
 // Tenant B must not see or change tenant A's rows through any REST door: ids, cursors, filters, moves.
 // Every attempt is a plain 404 (as if the row did not exist), and the database is checked afterwards.
 import t from 'tap'
-import { forEachBackend, type Backend } from '../../../../helpers/backends.js'
-import { buildTestApp, callerFor } from '../../../../helpers/build-app.js'
+import { forEachBackend, type Backend } from '../../../../helpers/backends.ts'
+import { buildTestApp, callerFor } from '../../../../helpers/build-app.ts'
 import {
   assertProblem,
   body,
@@ -12,7 +12,7 @@ import {
   type PageBody,
   type ProjectBody,
   type TaskBody,
-} from './fixtures.js'
+} from './fixtures.ts'
 
 /** Every column of a tenant's rows, as the owner sees them (no RLS), to compare before and after. */
 async function snapshot(backend: Backend, tenantId: string): Promise<unknown> {

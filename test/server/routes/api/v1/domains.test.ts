@@ -1,9 +1,9 @@
 // A tenant's own hostnames over REST and GraphQL: one service, validated names, unique across tenants,
 // isolated by row-level security.
 import t from 'tap'
-import { forEachBackend, uniqueSlug } from '../../../../helpers/backends.js'
-import { buildTestApp, callerFor } from '../../../../helpers/build-app.js'
-import { MAX_DOMAINS_PER_TENANT } from '../../../../../server/services/domains.js'
+import { forEachBackend, uniqueSlug } from '../../../../helpers/backends.ts'
+import { buildTestApp, callerFor } from '../../../../helpers/build-app.ts'
+import { MAX_DOMAINS_PER_TENANT } from '../../../../../server/services/domains.ts'
 
 interface DomainBody {
   id: string

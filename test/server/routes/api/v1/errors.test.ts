@@ -1,10 +1,10 @@
 // Every way a client can get a request wrong ends as a 4xx problem+json with a stable type, never a 5xx.
 import { Readable } from 'node:stream'
 import t from 'tap'
-import { forEachBackend } from '../../../../helpers/backends.js'
-import { signIdentity } from '../../../../../common/identity-signature.js'
-import { buildTestApp, callerFor, TEST_IDENTITY_SECRET } from '../../../../helpers/build-app.js'
-import { assertProblem, createProject, createTask } from './fixtures.js'
+import { forEachBackend } from '../../../../helpers/backends.ts'
+import { signIdentity } from '../../../../../common/identity-signature.ts'
+import { buildTestApp, callerFor, TEST_IDENTITY_SECRET } from '../../../../helpers/build-app.ts'
+import { assertProblem, createProject, createTask } from './fixtures.ts'
 
 forEachBackend(t, async (t, backend) => {
   const app = await buildTestApp(t, backend, { BODY_LIMIT_BYTES: '2048' })

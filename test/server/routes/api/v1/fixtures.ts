@@ -1,7 +1,7 @@
 // Small helpers the /api/v1 suites share: create rows through the API and read JSON bodies.
 import type { LightMyRequestResponse } from 'fastify'
 import type { Test } from 'tap'
-import type { Caller } from '../../../../helpers/build-app.js'
+import type { Caller } from '../../../../helpers/build-app.ts'
 
 export interface ProjectBody {
   id: string

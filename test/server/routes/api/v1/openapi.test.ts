@@ -1,8 +1,8 @@
 // The OpenAPI document at /docs/json: well-formed 3.1, every /api/v1 route listed as it is really served,
 // references that resolve, and errors documented as the problem+json they are sent as.
 import t from 'tap'
-import { forEachBackend } from '../../../../helpers/backends.js'
-import { buildTestApp } from '../../../../helpers/build-app.js'
+import { forEachBackend } from '../../../../helpers/backends.ts'
+import { buildTestApp } from '../../../../helpers/build-app.ts'
 
 interface Operation {
   summary?: string

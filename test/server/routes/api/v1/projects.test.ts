@@ -1,7 +1,7 @@
 // /api/v1/projects: CRUD, keyset pages, sorting, search and HTTP caching headers.
 import t from 'tap'
-import { forEachBackend } from '../../../../helpers/backends.js'
-import { buildTestApp, callerFor } from '../../../../helpers/build-app.js'
+import { forEachBackend } from '../../../../helpers/backends.ts'
+import { buildTestApp, callerFor } from '../../../../helpers/build-app.ts'
 import {
   assertProblem,
   body,
@@ -11,7 +11,7 @@ import {
   walkPages,
   type PageBody,
   type ProjectBody,
-} from './fixtures.js'
+} from './fixtures.ts'
 
 const READ_CACHE_CONTROL = 'max-age=0, s-maxage=5, stale-if-error=60'
 

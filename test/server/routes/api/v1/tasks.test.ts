@@ -1,8 +1,8 @@
 // /api/v1/projects/:id/tasks and /api/v1/tasks: create, filter, sort, page, change, move and delete.
 import t from 'tap'
-import { forEachBackend } from '../../../../helpers/backends.js'
-import { buildTestApp, callerFor, type Caller } from '../../../../helpers/build-app.js'
-import { assertProblem, body, createProject, createTask, creationOrder, walkPages, type TaskBody } from './fixtures.js'
+import { forEachBackend } from '../../../../helpers/backends.ts'
+import { buildTestApp, callerFor, type Caller } from '../../../../helpers/build-app.ts'
+import { assertProblem, body, createProject, createTask, creationOrder, walkPages, type TaskBody } from './fixtures.ts'
 
 forEachBackend(t, async (t, backend) => {
   const app = await buildTestApp(t, backend)
