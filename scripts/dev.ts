@@ -6,7 +6,6 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { DevChild, type ChildStop } from './dev/dev-child.ts'
-import { DEV_ENTRIES } from './dev/processes.ts'
 import { readyUrl, waitUntilReady } from './dev/readiness.ts'
 import { exitStatus, stopReason } from './dev/stop-reason.ts'
 
@@ -63,7 +62,7 @@ function devChild(
 
 const api = devChild(
   'api',
-  DEV_ENTRIES.api,
+  'server/main.ts',
   {
     PORT: PORTS.PORT,
     // The demo tenants only make sense on the embedded database; a real one is seeded with db:seed.
@@ -78,7 +77,7 @@ const api = devChild(
 )
 const proxy = devChild(
   'proxy',
-  DEV_ENTRIES.proxy,
+  'proxy/main.ts',
   {
     PROXY_HTTPS_PORT: PORTS.PROXY_HTTPS_PORT,
     PROXY_HTTP_PORT: PORTS.PROXY_HTTP_PORT,
@@ -99,7 +98,7 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   })
 }
 // The API is the longer start (opening PGlite): it goes first, and the logins are hashed while it starts.
-const apiStarted = api.start()
+api.start()
 const htpasswd = env.HTPASSWD_FILE ?? join(DATA_DIR, 'htpasswd')
 if (!existsSync(htpasswd)) {
   // Imported only here: bcrypt is not needed on a warm start.
@@ -108,7 +107,7 @@ if (!existsSync(htpasswd)) {
 }
 if (endedAt === undefined) {
   void banner()
-  await Promise.all([apiStarted, proxy.start()])
+  proxy.start()
   if (endedAt === undefined) {
     say(`${prefix('dev')}api pid ${api.pid}, proxy pid ${proxy.pid}: the banner follows once the edge is ready`)
   }

@@ -1,14 +1,12 @@
-// One process of `npm run dev`: bundled and started (bundle.ts), bundled and restarted when a file it is built from
-// changes, stopped with one signal. Why not `tsx watch`: it outlives the process it runs, so dev could neither learn
-// that a child had died nor tell a restart from a crash, and a Ctrl-C reached the child twice (from the terminal and
-// relayed by tsx).
+// One process of `npm run dev`: started on the TypeScript sources (Node erases their types as it loads them),
+// restarted when a file it is built from changes, stopped with one signal. Why not a watcher such as `tsx watch` or
+// `node --watch`: it outlives the process it runs, so dev could neither learn that a child had died nor tell a
+// restart from a crash, and a Ctrl-C reached the child twice (from the terminal and relayed by the watcher).
 // Here the child is dev's own, in a process group of its own: its exit is an event, and only dev signals it.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { watch, type FSWatcher } from 'node:fs'
 import { join, relative } from 'node:path'
 import { createInterface } from 'node:readline'
-import { fileURLToPath } from 'node:url'
-import { BundleError, bundleEntry } from './bundle.ts'
 
 export interface DevChildOptions {
   name: string
@@ -18,7 +16,7 @@ export interface DevChildOptions {
   nodeOptions?: string[]
   env: Record<string, string | undefined>
   cwd: string
-  /** Folders whose files it is built from; a change restarts it. tsx watch follows the import graph instead:
+  /** Folders whose files it is built from; a change restarts it. `node --watch` follows the import graph instead:
    * whole folders also catch what is read at run time (migrations) and cost nothing to keep right. */
   watch: string[]
   /** Each line the child writes, stdout and stderr alike. */
@@ -36,10 +34,9 @@ export interface ChildStop {
   lines: string[]
 }
 
-const GUARD = fileURLToPath(import.meta.resolve('./exit-with-parent.ts'))
+// Loaded first into each process: stops it when dev dies without a word (exit-with-parent.ts).
+const GUARD = import.meta.resolve('./exit-with-parent.ts')
 
-/** The bundle a process of dev runs from: its entry, with the guard that stops it when dev dies loaded first. */
-export const bundleDevProcess = (cwd: string, entry: string): Promise<string> => bundleEntry(cwd, entry, GUARD)
 const KEPT_LINES = 40
 // Editors write swap and backup files beside the sources; only what the processes load restarts them.
 const SOURCE_FILE = /\.(ts|mts|cts|js|mjs|cjs|json|sql|prisma)$/
@@ -51,11 +48,9 @@ export class DevChild {
   #process: ChildProcess | undefined
   #lines: string[] = []
   #watchers: FSWatcher[] = []
-  // bundling: no process runs, the next is being bundled; restarting: the running one was asked to stop for a change.
-  #state: 'bundling' | 'running' | 'restarting' | 'stopping' | 'stopped' = 'bundling'
+  // restarting: the running one was asked to stop for a change.
+  #state: 'idle' | 'running' | 'restarting' | 'stopping' | 'stopped' = 'idle'
   #pendingChange: string | undefined
-  /** A change arrived while bundling: bundle again before starting. */
-  #changedWhileBundling = false
   #settle: NodeJS.Timeout | undefined
   #stopped: Promise<ChildStop> | undefined
 
@@ -71,10 +66,10 @@ export class DevChild {
     return this.#process?.pid
   }
 
-  /** Resolves once its first process is running, or it could not start (onUnexpectedStop then says why). */
-  start(): Promise<void> {
-    if (this.#stopped !== undefined) return Promise.resolve() // dev is ending: nothing new starts
-    const launched = this.#launch()
+  /** Starts its first process; one that cannot start stops by itself, and onUnexpectedStop says why. */
+  start(): void {
+    if (this.#stopped !== undefined) return // dev is ending: nothing new starts
+    this.#spawn()
     for (const folder of this.options.watch) {
       try {
         const watcher = watch(folder, { recursive: true }, (_event, file) => {
@@ -86,7 +81,6 @@ export class DevChild {
         this.options.onLine(`(dev: cannot watch ${folder}: ${(error as Error).message})`)
       }
     }
-    return launched
   }
 
   /** Asks it to stop with one signal (it drains); past `deadlineMs` it is killed. Resolves once it has exited. */
@@ -115,38 +109,11 @@ export class DevChild {
     return this.#stopped
   }
 
-  /** Bundles the sources as they are now and starts a process on them; a source that does not compile is a stop. */
-  async #launch(): Promise<void> {
-    const { entry, cwd } = this.options
-    this.#state = 'bundling'
-    let bundle: string
-    try {
-      do {
-        this.#changedWhileBundling = false
-        bundle = await bundleDevProcess(cwd, entry)
-      } while (this.#changedWhileBundling && this.#stopped === undefined)
-    } catch (error) {
-      const lines = error instanceof BundleError ? error.lines : [String(error)]
-      for (const line of lines) this.options.onLine(line)
-      if (this.#stopped !== undefined) return // dev is ending anyway
-      const stop = { code: 1, signal: null, lines }
-      this.#state = 'stopped'
-      this.#stopped = Promise.resolve(stop)
-      this.#closeWatchers()
-      this.options.onUnexpectedStop(stop)
-      return
-    }
-    // Stopped while it was bundled: nothing new starts.
-    if (this.#stopped !== undefined) return
-    this.#state = 'running'
-    this.#spawn(bundle)
-  }
-
-  #spawn(bundle: string): void {
-    const { env, cwd, nodeOptions = [] } = this.options
+  #spawn(): void {
+    const { env, cwd, entry, nodeOptions = [] } = this.options
     this.#lines = []
-    // Source maps: stack traces name the TypeScript files and lines, not the bundle's.
-    const child = spawn(process.execPath, [...nodeOptions, '--enable-source-maps', bundle], {
+    this.#state = 'running'
+    const child = spawn(process.execPath, [...nodeOptions, `--import=${GUARD}`, entry], {
       cwd,
       env,
       // Own process group: the terminal's Ctrl-C goes to dev's group only, and dev forwards it once.
@@ -166,11 +133,9 @@ export class DevChild {
     })
     child.once('exit', (code, signal) => {
       if (this.#state === 'restarting') {
-        void this.#launch().then(() => {
-          if (this.#state !== 'running') return
-          this.options.onRestart(this.#pendingChange ?? '')
-          this.#pendingChange = undefined
-        })
+        this.#spawn()
+        this.options.onRestart(this.#pendingChange ?? '')
+        this.#pendingChange = undefined
         return
       }
       if (this.#state !== 'running') return // stop() resolves
@@ -185,12 +150,10 @@ export class DevChild {
   }
 
   #changed(file: string): void {
-    if (this.#state !== 'running' && this.#state !== 'restarting' && this.#state !== 'bundling') return
+    if (this.#state !== 'running' && this.#state !== 'restarting') return
     this.#pendingChange = file
     clearTimeout(this.#settle)
     this.#settle = setTimeout(() => {
-      // Being bundled: bundled again once that is done, from the files as they are then.
-      if (this.#state === 'bundling') this.#changedWhileBundling = true
       // Already on its way out: the next process starts from the files as they are then.
       if (this.#state !== 'running') return
       this.#state = 'restarting'
