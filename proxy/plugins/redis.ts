@@ -21,17 +21,20 @@ async function redis(app: FastifyInstance, options: { url: string | undefined })
     error: () => redisErrors.inc(),
   })
   app.decorate('redis', client)
-  // Start with the shared store when it is there (bounded: a Redis that is down must not stop the edge).
+  // Start with the shared store when it is there. Bounded: a Redis that does not answer must not stop the edge,
+  // and one that refuses the connection has answered (the edge starts at once, on its local fallbacks).
   app.addHook('onReady', async () => {
     if (client.status === 'ready') return
     await new Promise<void>(resolve => {
       const done = (): void => {
         clearTimeout(timer)
         client.off('ready', done)
+        client.off('error', done)
         resolve()
       }
       const timer = setTimeout(done, 2000)
       client.once('ready', done)
+      client.once('error', done)
     })
   })
   app.addHook('onClose', async () => {

@@ -28,6 +28,9 @@ export function connectRedis(url: string, log: FastifyBaseLogger, observer: Redi
     commandTimeout: COMMAND_TIMEOUT_MS,
     retryStrategy: attempt => Math.min(attempt * 200, 2000),
     lazyConnect: false,
+    // How long disconnect() lets the socket close politely before destroying it. ioredis arms that timer even
+    // for a socket already closed (Redis refused it), and it held a closing edge alive for its default 2 s.
+    disconnectTimeout: 250,
   })
   let isUp: boolean | undefined
   const set = (next: boolean, detail?: string): void => {
