@@ -21,6 +21,7 @@ import healthRoutes from './routes/health.ts'
 import { edgeRequestPath } from './request-path.ts'
 import { PROBLEMS, problemOf, sendProblem, statusOf } from '../common/problem.ts'
 import { applyServerTimeouts } from '../common/server-timeouts.ts'
+import type { Clock } from '../common/clock.ts'
 
 /** As Node's HTTP/1.1 parser allows (its default maxHeaderSize). */
 export const MAX_HEADER_BYTES = 16 * 1024
@@ -30,6 +31,8 @@ export interface BuildProxyOptions {
   logger?: FastifyServerOptions['logger']
   /** With ACME: the certificate chosen per SNI name (and TLS-ALPN-01's by ALPN); `tls` is the default one. */
   sni?: SniSelection
+  /** The clock the response cache ages entries on: the system's, unless a test passes one it moves. */
+  clock?: Clock
 }
 
 export async function buildProxyApp(config: ProxyConfig, options: BuildProxyOptions): Promise<FastifyInstance> {
@@ -123,6 +126,6 @@ export async function buildProxyApp(config: ProxyConfig, options: BuildProxyOpti
   })
 
   // Everything else needs a login, counts against a budget, may come from the cache, and goes upstream.
-  await app.register(async edgeApp => edgeRequestPath(edgeApp, config))
+  await app.register(async edgeApp => edgeRequestPath(edgeApp, config, options.clock))
   return app
 }

@@ -21,6 +21,7 @@ import responseCache from './plugins/response-cache.ts'
 import responseCompression from './plugins/response-compression.ts'
 import tenantDomain from './plugins/tenant-domain.ts'
 import { PROBLEMS, sendProblem, sendRouteNotFound } from '../common/problem.ts'
+import type { Clock } from '../common/clock.ts'
 
 /** What the edge forwards: the API's public surface, nothing else (not its /metrics, not /ready). */
 export const FORWARDED_PATHS = /^\/(api\/v1(\/|\?|$)|graphql(\?|$)|graphiql(\/|\?|$)|docs(\/|\?|$))/
@@ -29,7 +30,7 @@ export const FORWARDED_PATHS = /^\/(api\/v1(\/|\?|$)|graphql(\?|$)|graphiql(\/|\
 const SUSPICIOUS_PATH = /(^|\/)\.{1,2}(\/|$)|%2e|%2f|%5c|\\/i
 
 /** Everything but the edge's own routes: needs a login, counts against a budget, may come from the cache. */
-export async function edgeRequestPath(edgeApp: FastifyInstance, config: ProxyConfig): Promise<void> {
+export async function edgeRequestPath(edgeApp: FastifyInstance, config: ProxyConfig, clock?: Clock): Promise<void> {
   await edgeApp.register(edgeAuth, config.auth)
   edgeApp.addHook('onRequest', edgeApp.edgeAuthenticate)
   await edgeApp.register(tenantDomain, { ownNames: config.hostnames })
@@ -56,7 +57,11 @@ export async function edgeRequestPath(edgeApp: FastifyInstance, config: ProxyCon
   })
   await edgeApp.register(edgeRateLimit, config.rateLimit)
   if (config.compression.enabled) await edgeApp.register(responseCompression, config.compression)
-  await edgeApp.register(responseCache, { ...config.cache, compression: config.compression })
+  await edgeApp.register(responseCache, {
+    ...config.cache,
+    compression: config.compression,
+    ...(clock !== undefined ? { clock } : {}),
+  })
   await edgeApp.register(forward, {
     upstreams: config.upstreams,
     timeouts: config.upstream,

@@ -6,6 +6,7 @@ import type { Counter } from 'prom-client'
 import type { Coding } from '../compression/negotiation.ts'
 import type { UpstreamResponse } from '../plugins/forward.ts'
 import { EDGE_SECURITY_HEADERS } from '../plugins/security-headers.ts'
+import type { Clock } from '../../common/clock.ts'
 import type { EncodedVariants } from './encoded-variants.ts'
 import { cacheStatus, etagMatches, type CacheStatus } from './http-cache-policy.ts'
 import type { CacheKey, CachedResponse } from './response-store.ts'
@@ -36,13 +37,16 @@ export interface CacheState {
 export class CacheAnswers {
   private readonly variants: EncodedVariants
   private readonly lookups: Counter<'outcome'>
+  private readonly clock: Clock
   constructor(
     variants: EncodedVariants,
     /** gatehouse_proxy_cache_lookups_total, by outcome. */
     lookups: Counter<'outcome'>,
+    clock: Clock,
   ) {
     this.variants = variants
     this.lookups = lookups
+    this.clock = clock
   }
 
   /** Answers from an entry; an uncoded one is coded on the way for a client that asked (stale, collapsed). */
@@ -56,7 +60,7 @@ export class CacheAnswers {
     const sent = coding !== 'identity' && entry.encodable === true ? this.variants.make(entry, coding) : entry
     reply.codingDecided = true
     for (const [name, value] of Object.entries(sent.headers)) reply.header(name, value)
-    reply.header('age', String(Math.max(0, Math.floor((Date.now() - sent.storedAt) / 1000))))
+    reply.header('age', String(Math.max(0, Math.floor((this.clock.now() - sent.storedAt) / 1000))))
     reply.header('cache-status', cacheStatus(status))
     if (etagMatches(ifNoneMatch, sent.headers.etag)) {
       reply.removeHeader('content-type')
@@ -115,7 +119,7 @@ export class CacheAnswers {
         reply.removeHeader(name)
       }
     }
-    const ttlSeconds = Math.floor((stale.freshUntil - Date.now()) / 1000)
+    const ttlSeconds = Math.floor((stale.freshUntil - this.clock.now()) / 1000)
     const status: CacheStatus = { fwd: 'stale', fwdStatus, ttlSeconds, detail: 'stale-if-error' }
     return this.serve(reply, stale, status, state.ifNoneMatch, state.coding)
   }

@@ -2,6 +2,7 @@
 // uncoded one, under the same key id in a segment per coding, so the store's entry and byte limits (and a tenant's
 // generation, which every key holds) bound and invalidate them like any entry. Made once, on the first request
 // that asks for the coding; every later hit for that coding costs no compression.
+import type { Clock } from '../../common/clock.ts'
 import { encodeSync } from '../compression/codecs.ts'
 import type { Encoding } from '../compression/negotiation.ts'
 import { responseVaries, varyWithAcceptEncoding, weakEtag, type CompressionSettings } from '../compression/policy.ts'
@@ -16,9 +17,11 @@ export const variantKey = (key: CacheKey, encoding: Encoding): CacheKey => ({
 export class EncodedVariants {
   private readonly store: ResponseStore
   private readonly settings: CompressionSettings
-  constructor(store: ResponseStore, settings: CompressionSettings) {
+  private readonly clock: Clock
+  constructor(store: ResponseStore, settings: CompressionSettings, clock: Clock) {
     this.store = store
     this.settings = settings
+    this.clock = clock
   }
 
   /** Marks an uncoded entry about to be stored as one to code for those who ask; its Vary then says so. */
@@ -42,7 +45,7 @@ export class EncodedVariants {
   }
 
   async keep(key: CacheKey, encoding: Encoding, variant: CachedResponse): Promise<void> {
-    await this.store.set(variantKey(key, encoding), variant, variant.staleUntil - Date.now())
+    await this.store.set(variantKey(key, encoding), variant, variant.staleUntil - this.clock.now())
   }
 
   /**

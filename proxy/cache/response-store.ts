@@ -7,6 +7,7 @@
 import { hash } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { LRUCache } from 'lru-cache'
+import { systemClock, type Clock } from '../../common/clock.ts'
 
 export interface CachedResponse {
   status: number
@@ -49,6 +50,8 @@ export interface StoreOptions {
   maxEntries: number
   maxBytes: number
   onError(error: Error): void
+  /** The clock entries' lifetimes are measured on (the system's unless a test passes one). */
+  clock?: Clock
 }
 
 /**
@@ -86,17 +89,22 @@ function withCallbacks<T extends object>(methods: T): T {
 }
 
 export function memoryResponseStore(options: StoreOptions): ResponseStore {
+  const clock = options.clock ?? systemClock
   const entries = new LRUCache<string, CachedResponse>({
     max: options.maxEntries,
     maxSize: options.maxBytes,
     sizeCalculation: entry => entry.body.length + HEADER_OVERHEAD_BYTES,
+    // Entries expire on the store's clock, read at each check (not a value kept for a millisecond).
+    perf: clock,
+    ttlResolution: 0,
   })
   // Not in the LRU: an evicted generation would bring back entries stored before the last write.
   const generations = new Map<string, number>()
   const methods = withCallbacks({
     async get(key: CacheKey | string): Promise<Result> {
       const item = entries.get(flatKey(key))
-      return item === undefined ? null : { item, stored: item.storedAt, ttl: Math.max(0, item.staleUntil - Date.now()) }
+      if (item === undefined) return null
+      return { item, stored: item.storedAt, ttl: Math.max(0, item.staleUntil - clock.now()) }
     },
     async set(key: CacheKey | string, value: CachedResponse, ttlMs: number): Promise<void> {
       entries.set(flatKey(key), value, { ttl: Math.max(1, ttlMs) })
@@ -128,8 +136,9 @@ interface StoredJson extends Omit<CachedResponse, 'body'> {
 
 export function redisResponseStore(
   redis: Redis,
-  options: Pick<StoreOptions, 'onError'> & { prefix: string },
+  options: Pick<StoreOptions, 'onError' | 'clock'> & { prefix: string },
 ): ResponseStore {
+  const clock = options.clock ?? systemClock
   const key = (name: CacheKey | string): string => options.prefix + flatKey(name)
   const generationKey = (tenant: string): string => `${options.prefix}generation:${tenant}`
   // Tenants whose write could not bump their generation (Redis away or not answering): if Redis kept its
@@ -150,8 +159,10 @@ export function redisResponseStore(
         const text = await redis.get(key(name))
         if (text === null) return null
         const parsed = JSON.parse(text) as StoredJson
-        const item: CachedResponse = { ...parsed, body: Buffer.from(parsed.body, 'base64') }
-        return { item, stored: item.storedAt, ttl: Math.max(0, item.staleUntil - Date.now()) }
+        // Redis drops the key at staleUntil by its own clock; one read just before that is past it here.
+        const ttl = parsed.staleUntil - clock.now()
+        if (ttl <= 0) return null
+        return { item: { ...parsed, body: Buffer.from(parsed.body, 'base64') }, stored: parsed.storedAt, ttl }
       }, null),
     set: (name: CacheKey | string, value: CachedResponse, ttlMs: number): Promise<void> =>
       failSoft(async () => {

@@ -44,12 +44,17 @@ export interface StoragePlan {
   vary: Record<string, string>
 }
 
-export function entryOf(plan: StoragePlan, status: number, headers: IncomingHttpHeaders, body: Buffer): CachedResponse {
+export function entryOf(
+  plan: StoragePlan,
+  status: number,
+  headers: IncomingHttpHeaders,
+  body: Buffer,
+  now: number,
+): CachedResponse {
   const kept: CachedResponse['headers'] = {}
   for (const [name, value] of Object.entries(downstreamHeaders(headers))) {
     if (value !== undefined && !UNSTORED.has(name)) kept[name] = value
   }
-  const now = Date.now()
   return {
     status,
     headers: kept,

@@ -26,6 +26,7 @@ import { memoryResponseStore, redisResponseStore, type CacheKey, type ResponseSt
 import { entryOf, storagePlan, varyMatches } from '../cache/storage-plan.ts'
 import type { UpstreamResponse } from './forward.ts'
 import { READ_ONLY_RESPONSE_HEADER } from '../../common/edge-protocol.ts'
+import { systemClock, type Clock } from '../../common/clock.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -45,21 +46,26 @@ const RESPONSES = 'gatehouse-responses'
 const headerText = (value: unknown): string | undefined =>
   Array.isArray(value) ? value.join(', ') : typeof value === 'string' ? value : undefined
 
-export type ResponseCacheOptions = ProxyConfig['cache'] & { compression: CompressionSettings }
+export type ResponseCacheOptions = ProxyConfig['cache'] & {
+  compression: CompressionSettings
+  /** The clock entries age on (the system's unless a test passes one it moves). */
+  clock?: Clock
+}
 
 async function responseCache(app: FastifyInstance, options: ResponseCacheOptions): Promise<void> {
   const { cacheLookups, cacheEntries, redisErrors } = app.edgeMetrics
+  const clock = options.clock ?? systemClock
   const store =
     app.redis !== null
-      ? redisResponseStore(app.redis, { prefix: 'gatehouse:cache:', onError: () => redisErrors.inc() })
-      : memoryResponseStore({ maxEntries: options.maxEntries, maxBytes: options.maxBytes, onError: () => {} })
+      ? redisResponseStore(app.redis, { prefix: 'gatehouse:cache:', onError: () => redisErrors.inc(), clock })
+      : memoryResponseStore({ maxEntries: options.maxEntries, maxBytes: options.maxBytes, onError: () => {}, clock })
   await app.register(caching, { cache: store as never, cacheSegment: 'gatehouse-etags' })
 
   const flights = new SingleFlight<Flight>()
   app.decorateRequest('cacheState', null)
   if (!app.hasReplyDecorator('codingDecided')) app.decorateReply('codingDecided', false)
-  const variants = new EncodedVariants(store, options.compression)
-  const answers = new CacheAnswers(variants, cacheLookups)
+  const variants = new EncodedVariants(store, options.compression, clock)
+  const answers = new CacheAnswers(variants, cacheLookups, clock)
   const codingOf = options.compression.enabled ? requestCoder(options.compression) : (): Coding => 'identity'
 
   async function lookup(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
@@ -86,7 +92,7 @@ async function responseCache(app: FastifyInstance, options: ResponseCacheOptions
     // A client that asks for a coding is answered from its coded variant when there is one: no compression.
     if (coding !== 'identity') {
       const coded = await variants.find(key, coding)
-      const now = Date.now()
+      const now = clock.now()
       if (coded !== undefined && now < coded.freshUntil && !asked.mustRevalidate && varyMatches(coded, request)) {
         cacheLookups.inc({ outcome: 'hit' })
         return answers.serve(
@@ -99,7 +105,7 @@ async function responseCache(app: FastifyInstance, options: ResponseCacheOptions
     }
     const found = (await store.get(key))?.item
     const variantFits = found !== undefined && varyMatches(found, request)
-    const now = Date.now()
+    const now = clock.now()
     if (found !== undefined && variantFits && now < found.freshUntil && !asked.mustRevalidate) {
       cacheLookups.inc({ outcome: 'hit' })
       const ttlSeconds = Math.floor((found.freshUntil - now) / 1000)
@@ -148,7 +154,7 @@ async function responseCache(app: FastifyInstance, options: ResponseCacheOptions
       }
       // The upstream just failed (or timed out) for this key: asking it again would most likely fail the
       // same way after as long a wait, so the stale entry this request may use is served at once.
-      if (shared.failedStatus !== undefined && stale !== undefined && Date.now() < stale.staleUntil) {
+      if (shared.failedStatus !== undefined && stale !== undefined && clock.now() < stale.staleUntil) {
         return answers.serveStale(reply, request.cacheState, shared.failedStatus)
       }
       return // the shared fetch gave nothing reusable: fetch on our own
@@ -200,7 +206,7 @@ async function responseCache(app: FastifyInstance, options: ResponseCacheOptions
       reply.send(response.body)
       return
     }
-    if (fwdStatus >= 500 && state.stale !== undefined && Date.now() < state.stale.staleUntil) {
+    if (fwdStatus >= 500 && state.stale !== undefined && clock.now() < state.stale.staleUntil) {
       if (!Buffer.isBuffer(response.body)) response.body.resume()
       answers.serveStale(reply, state, fwdStatus)
       return
@@ -216,7 +222,7 @@ async function responseCache(app: FastifyInstance, options: ResponseCacheOptions
     }
     readUpTo(response.body, options.maxEntryBytes, {
       async whole(body) {
-        const entry = entryOf(plan, fwdStatus, response.headers, body)
+        const entry = entryOf(plan, fwdStatus, response.headers, body, clock.now())
         variants.prepare(entry)
         state.settle?.({ entry })
         // Stored before it is answered: whoever asks next, here or at another proxy, finds it.
@@ -244,7 +250,7 @@ async function responseCache(app: FastifyInstance, options: ResponseCacheOptions
 
   function onUpstreamError(request: FastifyRequest, reply: FastifyReply, status: 502 | 504): boolean {
     const state = request.cacheState
-    if (state?.mode === 'lookup' && state.stale !== undefined && Date.now() < state.stale.staleUntil) {
+    if (state?.mode === 'lookup' && state.stale !== undefined && clock.now() < state.stale.staleUntil) {
       answers.serveStale(reply, state, status)
       return true
     }

@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
 import { Agent, request as undiciRequest, type Dispatcher } from 'undici'
+import type { Clock } from '../../common/clock.ts'
 import { buildApp } from '../../server/app.ts'
 import { buildProxyApp } from '../../proxy/app.ts'
 import { assertPortFree } from '../../proxy/cluster/port-sharing.ts'
@@ -197,6 +198,8 @@ export async function startTestProxy(
     htpasswdFile: string
     env?: Record<string, string>
     logger?: object
+    /** The clock the response cache ages entries on (the system's by default). */
+    clock?: Clock
   },
 ): Promise<TestProxy> {
   const tls = await ensureLocalCertificate(join(settings.dataDir, 'tls'), ['localhost', '127.0.0.1'])
@@ -216,6 +219,7 @@ export async function startTestProxy(
   const proxy = await buildProxyApp(proxyConfig, {
     tls,
     ...(settings.logger !== undefined ? { logger: settings.logger } : {}),
+    ...(settings.clock !== undefined ? { clock: settings.clock } : {}),
   })
   await proxy.listen({ host: '127.0.0.1', port: 0 })
   t.teardown(() => proxy.close())

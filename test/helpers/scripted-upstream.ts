@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
+import type { Clock } from '../../common/clock.ts'
 import { hashPassword } from '../../proxy/auth/htpasswd-file.ts'
 import { uniqueSlug } from './backends.ts'
 import {
@@ -58,11 +59,14 @@ export const shareable =
     response.end(body)
   }
 
-/** `logins` reuses another stack's logins (to put two proxies in front of one store); otherwise two new tenants. */
+/**
+ * `logins` reuses another stack's logins (to put two proxies in front of one store); otherwise two new tenants.
+ * `clock`: the one the edge's response cache ages entries on.
+ */
 export async function startScriptedStack(
   t: Test,
   proxyEnv: Record<string, string> = {},
-  options: { logins?: Login[] } = {},
+  options: { logins?: Login[]; clock?: Clock } = {},
 ): Promise<ScriptedStack> {
   const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-cache-'))
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
@@ -108,6 +112,7 @@ export async function startScriptedStack(
     upstreamUrls: `http://127.0.0.1:${(upstream.address() as { port: number }).port}`,
     htpasswdFile,
     env: { RATE_LIMIT_FREE: '100000', ...proxyEnv },
+    ...(options.clock !== undefined ? { clock: options.clock } : {}),
   })
 
   return {

@@ -1,5 +1,6 @@
 // Coded variants beside a stored entry, on the memory store: a new entry replaces the variants of the one before,
 // and with compression off storing an entry costs the store nothing more.
+import { systemClock } from '../../../common/clock.ts'
 import t from 'tap'
 import { EncodedVariants } from '../../../proxy/cache/encoded-variants.ts'
 import { memoryResponseStore, type CachedResponse, type ResponseStore } from '../../../proxy/cache/response-store.ts'
@@ -47,7 +48,7 @@ function counting(store: ResponseStore): { store: ResponseStore; calls: string[]
 
 t.test('a new entry drops the variants of the one it replaces, and keeps the coding asked for', async t => {
   const store = memoryResponseStore(STORE_OPTIONS)
-  const variants = new EncodedVariants(store, SETTINGS)
+  const variants = new EncodedVariants(store, SETTINGS, systemClock)
   const first = entry()
   variants.prepare(first)
   t.ok(first.encodable, 'a JSON page is coded for those who ask')
@@ -62,7 +63,7 @@ t.test('a new entry drops the variants of the one it replaces, and keeps the cod
 
 t.test('with compression off, storing an entry touches no variant', async t => {
   const { store, calls } = counting(memoryResponseStore(STORE_OPTIONS))
-  const variants = new EncodedVariants(store, { ...SETTINGS, enabled: false })
+  const variants = new EncodedVariants(store, { ...SETTINGS, enabled: false }, systemClock)
   const stored = entry()
   variants.prepare(stored)
   t.notOk(stored.encodable)

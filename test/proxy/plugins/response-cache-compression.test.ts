@@ -2,6 +2,7 @@
 // compressing; Cache-Status says which; ETags and 304s stay right. On the in-memory store and on Redis.
 import t from 'tap'
 import { decode, PAGE, pageResponder } from '../../helpers/compression.ts'
+import { manualClock } from '../../helpers/manual-clock.ts'
 import { startScriptedStack } from '../../helpers/scripted-upstream.ts'
 
 const STORES: Array<[string, Record<string, string>]> = [
@@ -150,11 +151,12 @@ for (const [store, env] of STORES) {
     })
 
     t.test('a stale-if-error answer is coded too', async t => {
-      const stack = await startScriptedStack(t, env)
+      const clock = manualClock()
+      const stack = await startScriptedStack(t, env, { clock })
       stack.respond(pageResponder('s-maxage=1, stale-if-error=60'))
       const [alice] = stack.logins
       await stack.request('/api/v1/projects', { as: alice })
-      await new Promise(resolve => setTimeout(resolve, 1100)) // s-maxage is in whole seconds: the entry must age
+      clock.advance(1100) // s-maxage is in whole seconds: the entry must age past one
       await stack.stopUpstream()
       const stale = await stack.request('/api/v1/projects', { as: alice, headers: { 'accept-encoding': 'gzip' } })
       t.match(stale.headers['cache-status'], /fwd=stale.*detail=stale-if-error/)

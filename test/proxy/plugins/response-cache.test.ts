@@ -2,6 +2,7 @@
 // response says about it. Runs once on the in-memory store and once on Redis.
 import t from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { manualClock } from '../../helpers/manual-clock.ts'
 import { shareable, startScriptedStack, type Responder } from '../../helpers/scripted-upstream.ts'
 
 const STORES: Array<[string, Record<string, string>]> = [
@@ -212,11 +213,12 @@ for (const [store, env] of STORES) {
     })
 
     t.test('a stale entry covers a failing upstream within stale-if-error, and only then', async t => {
-      const stack = await startScriptedStack(t, env)
+      const clock = manualClock()
+      const stack = await startScriptedStack(t, env, { clock })
       stack.respond(shareable('s-maxage=1, stale-if-error=30'))
       const [alice, bob] = stack.logins
       const original = await stack.request('/api/v1/projects', { as: alice })
-      await sleep(1100)
+      clock.advance(1100)
       stack.respond((request, response) => {
         response.writeHead(503, { 'content-type': 'application/problem+json' })
         response.end('{"status":503}')
@@ -242,11 +244,12 @@ for (const [store, env] of STORES) {
     })
 
     t.test('a stale entry without stale-if-error does not hide an upstream error', async t => {
-      const stack = await startScriptedStack(t, env)
+      const clock = manualClock()
+      const stack = await startScriptedStack(t, env, { clock })
       stack.respond(shareable('s-maxage=1'))
       const [alice] = stack.logins
       await stack.request('/api/v1/projects', { as: alice })
-      await sleep(1100)
+      clock.advance(1100)
       await stack.stopUpstream()
       const response = await stack.request('/api/v1/projects', { as: alice })
       t.equal(response.status, 502)
