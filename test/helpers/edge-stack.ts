@@ -273,16 +273,23 @@ const EPHEMERAL_START = ((): number => {
   }
 })()
 const PICKED_PORTS = { from: 10_000, to: EPHEMERAL_START - 1 }
+// A test often picks several ports before listening on any (an edge's two, Pebble's four): drawn at random, two of
+// them could be the same one, which no check for a free port can see (EADDRINUSE in pebble-renewal.test, CI at
+// 959454e). A port is handed out once per process.
+const handedOut = new Set<number>()
 
 /** A port nothing listens on now and that no other bind(0) or outgoing connection will be given (see above). */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
   for (let attempt = 0; attempt < 50 && PICKED_PORTS.to - PICKED_PORTS.from > 1000; attempt++) {
     const port = PICKED_PORTS.from + randomInt(PICKED_PORTS.to - PICKED_PORTS.from + 1)
+    if (handedOut.has(port)) continue
     const free = await assertPortFree(host, port).then(
       () => true,
       () => false,
     )
-    if (free) return port
+    if (!free) continue
+    handedOut.add(port)
+    return port
   }
   // A kernel whose ephemeral range leaves too little below it: any port it has free.
   const server = createNetServer()
