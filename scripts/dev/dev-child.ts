@@ -122,6 +122,17 @@ export class DevChild {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     })
     this.#process = child
+    child.on('error', error => {
+      // Not started at all (its folder gone, no process slots left): a stop, reported as one, with status 1. For a
+      // process that did start, its end comes as 'exit'; an error then (a signal it could not be sent) is only told.
+      this.options.onLine(`(dev: ${error.message})`)
+      if (child.pid !== undefined || this.#state !== 'running') return
+      const stop = { code: 1, signal: null, lines: [...this.#lines, error.message] }
+      this.#state = 'stopped'
+      this.#stopped = Promise.resolve(stop)
+      this.#closeWatchers()
+      this.options.onUnexpectedStop(stop)
+    })
     const outputs = [child.stdout!, child.stderr!].map(stream => {
       const lines = createInterface({ input: stream, crlfDelay: Infinity })
       lines.on('line', line => {

@@ -132,6 +132,22 @@ t.test(
   },
 )
 
+t.test(
+  'a process that cannot be started at all is a stop with status 1 and the reason, not a crash of dev',
+  async t => {
+    const { child, dir, stops } = harness(t)
+    rmSync(dir, { recursive: true, force: true }) // its working folder is gone: spawn fails with ENOENT
+    child.start()
+    await eventually(async () => stops.length === 1, 20_000, 'the stop')
+    t.equal(stops[0]!.code, 1)
+    t.ok(
+      stops[0]!.lines.some(line => line.includes('ENOENT')),
+      `the reason comes with it (${stops[0]!.lines.join(' | ')})`,
+    )
+    t.same(await child.stop('SIGINT', 1000), stops[0], 'and it stays stopped')
+  },
+)
+
 t.test('when dev dies without a word (SIGKILL), its process stops too', async t => {
   const { dir } = harness(t)
   // A stand-in for dev: starts the entry and prints its pid.
