@@ -57,11 +57,7 @@ export async function edgeRequestPath(edgeApp: FastifyInstance, config: ProxyCon
   })
   await edgeApp.register(edgeRateLimit, config.rateLimit)
   if (config.compression.enabled) await edgeApp.register(responseCompression, config.compression)
-  await edgeApp.register(responseCache, {
-    ...config.cache,
-    compression: config.compression,
-    ...(clock !== undefined ? { clock } : {}),
-  })
+  await edgeApp.register(responseCache, { ...config.cache, compression: config.compression, clock })
   await edgeApp.register(forward, {
     upstreams: config.upstreams,
     timeouts: config.upstream,

@@ -219,7 +219,7 @@ export async function startTestProxy(
   const proxy = await buildProxyApp(proxyConfig, {
     tls,
     ...(settings.logger !== undefined ? { logger: settings.logger } : {}),
-    ...(settings.clock !== undefined ? { clock: settings.clock } : {}),
+    clock: settings.clock,
   })
   await proxy.listen({ host: '127.0.0.1', port: 0 })
   t.teardown(() => proxy.close())

@@ -112,7 +112,7 @@ export async function startScriptedStack(
     upstreamUrls: `http://127.0.0.1:${(upstream.address() as { port: number }).port}`,
     htpasswdFile,
     env: { RATE_LIMIT_FREE: '100000', ...proxyEnv },
-    ...(options.clock !== undefined ? { clock: options.clock } : {}),
+    clock: options.clock,
   })
 
   return {
