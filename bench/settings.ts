@@ -52,6 +52,7 @@ export const API_SUBJECT_IDS = [
   'api-rls-bypassed',
   'api-baseline',
   'reference',
+  'reference-prisma',
   'reference-plain',
   'api-pglite',
 ] as const

@@ -1,17 +1,18 @@
 // The api section's reference: a minimal service answering the section's five requests as the API does (same
 // routes, same JSON) with the same security work — the signed identity and body digest checked, the tenant
-// resolved through a 10 s cache, every request's SQL in one round trip under the same RLS policy — and nothing
-// else: no ORM, no GraphQL parser, no metrics, ETag or cache headers. Fastify + pg, run from source by the bench
-// (bench/api/subjects.ts) with REFERENCE_* variables; never a way to run the API.
-import { randomBytes } from 'node:crypto'
+// resolved through a 10 s cache, every request's unit of work in one round trip under the same RLS policy — and
+// nothing else: no GraphQL parser, no metrics, ETag or cache headers. Fastify with node-postgres alone
+// (REFERENCE_DATA_LAYER=sql) or with Prisma (=prisma), run from source by the bench (bench/api/subjects.ts) with
+// REFERENCE_* variables; never a way to run the API.
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import createError from '@fastify/error'
-import pg from 'pg'
 import { Type } from 'typebox'
 import { contentDigest, verifyIdentity } from '../../common/identity-signature.ts'
 import { loadEnvConfig } from '../../common/env-config.ts'
 import { loggerOptions } from '../../common/logger.ts'
-import { runQuery, sql, type ProjectRow, type ProjectTaskRow } from './reference-sql.ts'
+import type { ReferenceProject } from './reference-data.ts'
+import { prismaDataLayer } from './reference-prisma.ts'
+import { sqlDataLayer } from './reference-sql.ts'
 import { GRAPHQL_PAGE, GRAPHQL_QUERY } from './scenarios.ts'
 
 const settings = loadEnvConfig(
@@ -20,6 +21,10 @@ const settings = loadEnvConfig(
     REFERENCE_DATABASE_URL: Type.String({ pattern: '^postgres(ql)?://' }),
     REFERENCE_ISOLATION: Type.Enum(['rls', 'where-clause'], {
       description: 'rls: one transaction per request on the app role; where-clause: tenant_id = $1 on the superuser',
+    }),
+    REFERENCE_DATA_LAYER: Type.Enum(['sql', 'prisma'], {
+      default: 'sql',
+      description: 'sql: node-postgres and its own SQL; prisma: Prisma on the lane pool (rls only)',
     }),
     REFERENCE_POOL_MAX: Type.Integer({ minimum: 1, maximum: 200, description: "The API's DATABASE_POOL_MAX" }),
     REFERENCE_IDENTITY_SECRET: Type.String({ minLength: 32 }),
@@ -57,35 +62,25 @@ const UnknownQuery = createError(
   400,
 )
 
-const toProject = (row: ProjectRow) => ({
+const toProject = (row: ReferenceProject) => ({
   id: row.id,
   name: row.name,
   description: row.description,
-  createdAt: row.created_at.toISOString(),
-  updatedAt: row.updated_at.toISOString(),
+  createdAt: row.createdAt.toISOString(),
+  updatedAt: row.updatedAt.toISOString(),
 })
 // The API's cursor (server/services/keyset-page.ts): the last row's sort value and id.
-const cursorOf = (row: { id: string; created_at: Date }): string =>
-  Buffer.from(JSON.stringify({ s: 'createdAt', v: row.created_at.toISOString(), id: row.id })).toString('base64url')
-
-/** A uuid v7, as the API's Prisma schema makes them: time-ordered, so new rows land at the index's end. */
-function uuidv7(): string {
-  const bytes = randomBytes(16)
-  bytes.writeUIntBE(Date.now(), 0, 6)
-  bytes[6] = (bytes[6]! & 0x0f) | 0x70
-  bytes[8] = (bytes[8]! & 0x3f) | 0x80
-  const hex = bytes.toString('hex')
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
-}
+const cursorOf = (row: { id: string; createdAt: Date }): string =>
+  Buffer.from(JSON.stringify({ s: 'createdAt', v: row.createdAt.toISOString(), id: row.id })).toString('base64url')
 
 const tenants = new Map<string, { id: string | null; expires: number }>()
 async function tenantIdOf(slug: string): Promise<string | null> {
   const now = Date.now()
   const hit = tenants.get(slug)
   if (hit !== undefined && hit.expires > now) return hit.id
-  const { rows } = await pool.query<{ id: string }>('SELECT id FROM tenants WHERE slug = $1', [slug])
-  tenants.set(slug, { id: rows[0]?.id ?? null, expires: now + TENANT_TTL_MS })
-  return rows[0]?.id ?? null
+  const id = await data.tenantIdOf(slug)
+  tenants.set(slug, { id, expires: now + TENANT_TTL_MS })
+  return id
 }
 
 /** Who asks, per request: the tenant's id and the Content-Digest the body must have. */
@@ -97,14 +92,15 @@ const callers = new WeakMap<FastifyRequest, Caller>()
 const callerOf = (request: FastifyRequest): Caller => callers.get(request)!
 
 const app = Fastify({ logger: loggerOptions('api-reference', settings.REFERENCE_LOG_LEVEL) })
-const pool = new pg.Pool({
-  connectionString: settings.REFERENCE_DATABASE_URL,
-  max: settings.REFERENCE_POOL_MAX,
-  statement_timeout: 10_000,
-  application_name: 'gatehouse-bench-reference',
-})
-// The bench drops the database WITH (FORCE) at the end: idle connections then end, which is no crash.
-pool.on('error', error => app.log.warn({ err: error }, 'idle database connection lost'))
+if (settings.REFERENCE_DATA_LAYER === 'prisma' && isolation !== 'rls') {
+  throw new Error('REFERENCE_DATA_LAYER=prisma runs under RLS only (REFERENCE_ISOLATION=rls)')
+}
+const data =
+  settings.REFERENCE_DATA_LAYER === 'prisma'
+    ? prismaDataLayer({ url: settings.REFERENCE_DATABASE_URL, poolMax: settings.REFERENCE_POOL_MAX })
+    : sqlDataLayer({ url: settings.REFERENCE_DATABASE_URL, poolMax: settings.REFERENCE_POOL_MAX, isolation }, error =>
+        app.log.warn({ err: error }, 'idle database connection lost'),
+      )
 
 // The body is hashed and compared with the signed digest before it is parsed, as the API does.
 const parseJson = app.getDefaultJsonParser('error', 'error')
@@ -128,13 +124,7 @@ await app.register(async function authenticated(api) {
     if (tenantId === null) throw new UnknownTenant()
     callers.set(request, { tenantId, contentDigest: verified.contentDigest })
   })
-  const run = <Row extends pg.QueryResultRow>(
-    request: FastifyRequest,
-    query: (tenantId: string) => Parameters<typeof runQuery>[3],
-  ): Promise<Row[]> => {
-    const { tenantId } = callerOf(request)
-    return runQuery<Row>(pool, isolation, tenantId, query(tenantId))
-  }
+  const tenantOf = (request: FastifyRequest): string => callerOf(request).tenantId
 
   api.get(
     '/api/v1/projects',
@@ -149,7 +139,7 @@ await app.register(async function authenticated(api) {
     },
     async request => {
       const { limit } = request.query as { limit: number }
-      const rows = await run<ProjectRow>(request, tenantId => sql.listProjects(isolation, tenantId, limit))
+      const rows = await data.listProjects(tenantOf(request), limit)
       const page = rows.slice(0, limit)
       return { data: page.map(toProject), next: rows.length > limit ? cursorOf(page.at(-1)!) : null }
     },
@@ -157,7 +147,7 @@ await app.register(async function authenticated(api) {
 
   api.get('/api/v1/projects/:id', { schema: { params: IdParams, response: { 200: Project } } }, async request => {
     const { id } = request.params as { id: string }
-    const [row] = await run<ProjectRow>(request, tenantId => sql.getProject(isolation, tenantId, id))
+    const row = await data.getProject(tenantOf(request), id)
     if (row === undefined) throw new NotFound()
     return toProject(row)
   })
@@ -172,9 +162,11 @@ await app.register(async function authenticated(api) {
     },
     async (request, reply: FastifyReply) => {
       const body = request.body as { name: string; description?: string | null }
-      const project = { id: uuidv7(), name: body.name.trim(), description: body.description ?? null }
-      const [row] = await run<ProjectRow>(request, tenantId => sql.createProject(isolation, tenantId, project))
-      return reply.code(201).header('location', `/api/v1/projects/${row!.id}`).send(toProject(row!))
+      const row = await data.createProject(tenantOf(request), {
+        name: body.name.trim(),
+        description: body.description ?? null,
+      })
+      return reply.code(201).header('location', `/api/v1/projects/${row.id}`).send(toProject(row))
     },
   )
 
@@ -197,7 +189,7 @@ await app.register(async function authenticated(api) {
         ...(body.name !== undefined ? { name: body.name.trim() } : {}),
         ...(body.description !== undefined ? { description: body.description } : {}),
       }
-      const [row] = await run<ProjectRow>(request, tenantId => sql.updateProject(isolation, tenantId, id, change))
+      const row = await data.updateProject(tenantOf(request), id, change)
       if (row === undefined) throw new NotFound()
       return toProject(row)
     },
@@ -226,21 +218,7 @@ await app.register(async function authenticated(api) {
     },
     async request => {
       if ((request.body as { query: string }).query !== GRAPHQL_QUERY) throw new UnknownQuery()
-      const rows = await run<ProjectTaskRow>(request, tenantId =>
-        sql.projectsWithTasks(isolation, tenantId, GRAPHQL_PAGE.projects, GRAPHQL_PAGE.tasks),
-      )
-      const projects: Array<{
-        id: string
-        created_at: Date
-        name: string
-        tasks: Array<{ title: string; status: string }>
-      }> = []
-      for (const row of rows) {
-        if (projects.at(-1)?.id !== row.id) {
-          projects.push({ id: row.id, created_at: row.created_at, name: row.name, tasks: [] })
-        }
-        if (row.title !== null) projects.at(-1)!.tasks.push({ title: row.title, status: row.status! })
-      }
+      const projects = await data.projectsWithTasks(tenantOf(request), GRAPHQL_PAGE.projects, GRAPHQL_PAGE.tasks)
       const page = projects.slice(0, GRAPHQL_PAGE.projects)
       return {
         data: {
@@ -255,6 +233,6 @@ await app.listen({ host: '127.0.0.1', port: settings.REFERENCE_PORT })
 process.once('SIGTERM', () => {
   void app
     .close()
-    .then(() => pool.end())
+    .then(() => data.close())
     .finally(() => process.exit(0))
 })

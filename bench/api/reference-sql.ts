@@ -1,29 +1,25 @@
-// The reference service's SQL, for its two ways of keeping tenants apart:
+// The reference service's data layer without an ORM: node-postgres and its own SQL, for two ways of keeping
+// tenants apart:
 //   rls: the API's way, in one round trip: a simple query `BEGIN; SELECT set_config(…); <statement>; COMMIT` on
 //     the app role, so the policy filters every row; values are inlined as literals (a multi-statement simple
 //     query takes no parameters);
 //   where-clause: the floor: the statement alone on the superuser, `tenant_id = $1` in its WHERE, no transaction.
+import { randomBytes } from 'node:crypto'
 import pg from 'pg'
+import type { ReferenceData, ReferencePageProject, ReferenceProject } from './reference-data.ts'
 
 export type Isolation = 'rls' | 'where-clause'
 
-export interface ProjectRow {
-  id: string
-  name: string
-  description: string | null
-  created_at: Date
-  updated_at: Date
-}
 /** A project of the GraphQL page with one of its tasks (null when it has none). */
-export interface ProjectTaskRow {
+interface ProjectTaskRow {
   id: string
   name: string
-  created_at: Date
+  createdAt: Date
   title: string | null
   status: string | null
 }
 
-const PROJECT_COLUMNS = 'p.id, p.name, p.description, p.created_at, p.updated_at'
+const PROJECT_COLUMNS = 'p.id, p.name, p.description, p.created_at AS "createdAt", p.updated_at AS "updatedAt"'
 
 /**
  * One statement written for an isolation: its values as literals or as `$n`, the tenant's condition where the policy is
@@ -123,7 +119,7 @@ export const sql = {
     const s = new Statement(isolation, tenantId)
     return done(
       s,
-      `SELECT p.id, p.name, p.created_at, t.title, t.status FROM (
+      `SELECT p.id, p.name, p.created_at AS "createdAt", t.title, t.status FROM (
         SELECT p.id, p.name, p.created_at FROM projects p ${s.where('p')} ORDER BY p.created_at, p.id LIMIT ${integer(projects + 1)}
       ) p LEFT JOIN LATERAL (
         SELECT t.title, t.status, t.created_at, t.id FROM tasks t ${s.where('t', 't.project_id = p.id')} ORDER BY t.created_at, t.id LIMIT ${integer(tasks)}
@@ -134,7 +130,7 @@ export const sql = {
 }
 
 /** Runs one request's query as the isolation demands, in a single round trip either way. */
-export async function runQuery<Row extends pg.QueryResultRow>(
+async function runQuery<Row extends pg.QueryResultRow>(
   pool: pg.Pool,
   isolation: Isolation,
   tenantId: string,
@@ -147,4 +143,59 @@ export async function runQuery<Row extends pg.QueryResultRow>(
     `BEGIN; SELECT set_config('app.tenant_id', ${pg.escapeLiteral(tenantId)}, TRUE); ${query.text}; COMMIT`,
   )) as unknown as Array<pg.QueryResult<Row>>
   return results[2]!.rows
+}
+
+/** A uuid v7, as the API's Prisma schema makes them: time-ordered, so new rows land at the index's end. */
+function uuidv7(): string {
+  const bytes = randomBytes(16)
+  bytes.writeUIntBE(Date.now(), 0, 6)
+  bytes[6] = (bytes[6]! & 0x0f) | 0x70
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80
+  const hex = bytes.toString('hex')
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+}
+
+export function sqlDataLayer(
+  options: { url: string; poolMax: number; isolation: Isolation },
+  onIdleError: (error: Error) => void,
+): ReferenceData {
+  const { isolation } = options
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.poolMax,
+    statement_timeout: 10_000,
+    application_name: 'gatehouse-bench-reference',
+  })
+  // The bench drops the database WITH (FORCE) at the end: idle connections then end, which is no crash.
+  pool.on('error', onIdleError)
+  const run = <Row extends pg.QueryResultRow>(tenantId: string, query: Query) =>
+    runQuery<Row>(pool, isolation, tenantId, query)
+  return {
+    async tenantIdOf(slug) {
+      const { rows } = await pool.query<{ id: string }>('SELECT id FROM tenants WHERE slug = $1', [slug])
+      return rows[0]?.id ?? null
+    },
+    listProjects: (tenantId, limit) => run<ReferenceProject>(tenantId, sql.listProjects(isolation, tenantId, limit)),
+    getProject: async (tenantId, id) =>
+      (await run<ReferenceProject>(tenantId, sql.getProject(isolation, tenantId, id)))[0],
+    async createProject(tenantId, project) {
+      const [row] = await run<ReferenceProject>(
+        tenantId,
+        sql.createProject(isolation, tenantId, { id: uuidv7(), ...project }),
+      )
+      return row!
+    },
+    updateProject: async (tenantId, id, change) =>
+      (await run<ReferenceProject>(tenantId, sql.updateProject(isolation, tenantId, id, change)))[0],
+    async projectsWithTasks(tenantId, projects, tasks) {
+      const rows = await run<ProjectTaskRow>(tenantId, sql.projectsWithTasks(isolation, tenantId, projects, tasks))
+      const page: ReferencePageProject[] = []
+      for (const row of rows) {
+        if (page.at(-1)?.id !== row.id) page.push({ id: row.id, name: row.name, createdAt: row.createdAt, tasks: [] })
+        if (row.title !== null) page.at(-1)!.tasks.push({ title: row.title, status: row.status! })
+      }
+      return page
+    },
+    close: () => pool.end(),
+  }
 }

@@ -1,5 +1,6 @@
 // The api section's servers, each a process of its own whose CPU the bench reads from /proc: the compiled API
-// three ways (the app role, the superuser, embedded PGlite) and the reference service two ways (RLS, WHERE only).
+// three ways (the app role, the superuser, embedded PGlite) and the reference service three ways (RLS, RLS through
+// Prisma, WHERE only).
 import { join } from 'node:path'
 import { loadEnvConfig } from '../../common/env-config.ts'
 import { ServerEnvSchema } from '../../server/config.ts'
@@ -56,6 +57,11 @@ const ABOUT: Record<ApiSubjectId, { label: string; description: string }> = {
     description:
       'bench/api/reference-server.ts: Fastify + pg, no ORM; the same identity and body-digest checks and tenant cache; each request one round trip `BEGIN; set_config; …; COMMIT` on the app role under the same policy',
   },
+  'reference-prisma': {
+    label: 'reference on Prisma',
+    description:
+      "bench/api/reference-server.ts with REFERENCE_DATA_LAYER=prisma: the same service with Prisma as its data layer on the API's lane pool, no client extensions; the floor for an API that keeps Prisma",
+  },
   'reference-plain': {
     label: 'reference, WHERE only',
     description:
@@ -86,6 +92,7 @@ async function startReference(
   setup: SubjectSetup,
   isolation: Isolation,
   databaseUrl: string,
+  dataLayer: 'sql' | 'prisma' = 'sql',
 ): Promise<ApiSubject> {
   const port = await freePort()
   const reference = startProcess(id, process.execPath, [join(ROOT, 'bench/api/reference-server.ts')], {
@@ -97,6 +104,7 @@ async function startReference(
       REFERENCE_PORT: String(port),
       REFERENCE_DATABASE_URL: databaseUrl,
       REFERENCE_ISOLATION: isolation,
+      REFERENCE_DATA_LAYER: dataLayer,
       REFERENCE_POOL_MAX: String(API_POOL_MAX),
       REFERENCE_IDENTITY_SECRET: setup.identitySecret,
       REFERENCE_IDENTITY_MAX_AGE_SECONDS: String(setup.identityMaxAgeSeconds),
@@ -147,6 +155,8 @@ export async function startSubject(id: ApiSubjectId, setup: SubjectSetup): Promi
       return startApi(id, setup, undefined)
     case 'reference':
       return startReference(id, setup, 'rls', appUrl)
+    case 'reference-prisma':
+      return startReference(id, setup, 'rls', appUrl, 'prisma')
     case 'reference-plain':
       return startReference(id, setup, 'where-clause', superuserUrl)
   }
