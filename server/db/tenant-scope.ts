@@ -42,6 +42,7 @@ const uncapitalise = (model: string): string => model.charAt(0).toLowerCase() + 
  * A unit of work as a lane of the pool. Its statements are made on the client itself, so Prisma must not
  * batch them with another caller's: it merges findUnique calls of the same tick into one query, which would
  * run in the first caller's lane, as that caller's tenant. Here they are findFirst, which Prisma never batches.
+ * The services ask for findFirst themselves: rewritten here, a findUnique goes through Prisma's pipeline twice.
  */
 export const laneTenantScope = (pool: TenantLanePool) =>
   Prisma.defineExtension(client => {

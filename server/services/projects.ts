@@ -44,7 +44,7 @@ export function createProjectService(db: AppDatabaseClient) {
     },
 
     async get(tenantId: string, id: string): Promise<ProjectDto> {
-      const project = await db.$withTenant(tenantId, tx => tx.project.findUnique({ where: { id } }))
+      const project = await db.$withTenant(tenantId, tx => tx.project.findFirst({ where: { id } }))
       if (project === null) throw new Errors.NotFound('Project')
       return toProjectDto(project)
     },

@@ -58,7 +58,7 @@ export function createTaskService(db: AppDatabaseClient) {
       const sort = parseSort(input.sort ?? 'createdAt', SORTABLE)
       const rows = await db.$withTenant(tenantId, async tx => {
         if (requireProject && input.projectId !== undefined) {
-          const project = await tx.project.findUnique({ where: { id: input.projectId }, select: { id: true } })
+          const project = await tx.project.findFirst({ where: { id: input.projectId }, select: { id: true } })
           if (project === null) throw new Errors.NotFound('Project')
         }
         return tx.task.findMany({
@@ -71,7 +71,7 @@ export function createTaskService(db: AppDatabaseClient) {
     },
 
     async get(tenantId: string, id: string): Promise<TaskDto> {
-      const task = await db.$withTenant(tenantId, tx => tx.task.findUnique({ where: { id } }))
+      const task = await db.$withTenant(tenantId, tx => tx.task.findFirst({ where: { id } }))
       if (task === null) throw new Errors.NotFound('Task')
       return toTaskDto(task)
     },
@@ -108,7 +108,7 @@ export function createTaskService(db: AppDatabaseClient) {
 
     async create(tenantId: string, projectId: string, input: CreateTaskInput): Promise<TaskDto> {
       const task = await db.$withTenant(tenantId, async tx => {
-        const project = await tx.project.findUnique({ where: { id: projectId }, select: { id: true } })
+        const project = await tx.project.findFirst({ where: { id: projectId }, select: { id: true } })
         if (project === null) throw new Errors.NotFound('Project')
         return tx.task.create({
           data: {
@@ -146,7 +146,7 @@ export function createTaskService(db: AppDatabaseClient) {
           projectId === undefined
             ? change
             : async tx => {
-                const target = await tx.project.findUnique({ where: { id: projectId }, select: { id: true } })
+                const target = await tx.project.findFirst({ where: { id: projectId }, select: { id: true } })
                 if (target === null) throw new Errors.NotFound('Project')
                 return change(tx)
               },
