@@ -7,6 +7,7 @@ import pg from 'pg'
 import t from 'tap'
 import { buildApp } from '../../../server/app.ts'
 import { loadServerConfig } from '../../../server/config.ts'
+import { migrate } from '../../../server/db/migrate.ts'
 import { createTenant } from '../../../server/db/seed.ts'
 import { pgSession } from '../../../server/db/sql-session.ts'
 import { postgresUrls, uniqueSlug } from '../../helpers/backends.ts'
@@ -24,9 +25,10 @@ t.test(
     const owner = new pg.Client({ connectionString: urls!.owner })
     await owner.connect()
     const slug = uniqueSlug('gql-down')
-    const tenantId = await createTenant(pgSession(owner), { slug, name: 'GraphQL outage', plan: 'free' }).finally(() =>
-      owner.end(),
-    )
+    // Run alone on a fresh database, no other test has migrated it yet.
+    const tenantId = await migrate(pgSession(owner))
+      .then(() => createTenant(pgSession(owner), { slug, name: 'GraphQL outage', plan: 'free' }))
+      .finally(() => owner.end())
 
     const { relay, url: through } = await relayPostgres(t, urls!.app)
     const app = await buildApp({
