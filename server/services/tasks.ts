@@ -35,6 +35,25 @@ export function toTaskDto(task: Task): TaskDto {
   }
 }
 
+/** A task as GraphQL's loader reads it: its ids, and those of the other fields the query asked for. */
+export type TaskNode = Pick<TaskDto, 'id' | 'projectId'> & Partial<TaskDto>
+
+const asIs = (value: unknown): unknown => value
+/** The columns of a TaskNode's optional fields, and how each becomes its DTO value. */
+const NODE_COLUMNS: Record<
+  Exclude<keyof TaskDto, 'id' | 'projectId'>,
+  { sql: Prisma.Sql; toDto(value: unknown): unknown }
+> = {
+  title: { sql: Prisma.sql`title`, toDto: asIs },
+  description: { sql: Prisma.sql`description`, toDto: asIs },
+  status: { sql: Prisma.sql`status::text AS status`, toDto: asIs },
+  priority: { sql: Prisma.sql`priority`, toDto: asIs },
+  dueDate: { sql: Prisma.sql`due_date AS "dueDate"`, toDto: value => (value === null ? null : toDay(value as Date)) },
+  createdAt: { sql: Prisma.sql`created_at AS "createdAt"`, toDto: value => isoTimestamp(value as Date) },
+  updatedAt: { sql: Prisma.sql`updated_at AS "updatedAt"`, toDto: value => isoTimestamp(value as Date) },
+}
+const TASK_FIELDS = Object.keys(NODE_COLUMNS) as Array<keyof typeof NODE_COLUMNS>
+
 export type TaskFilter = Omit<ListTasksInput, 'limit' | 'cursor' | 'sort'>
 
 function filterWhere(filter: TaskFilter): Prisma.TaskWhereInput {
@@ -78,20 +97,26 @@ export function createTaskService(db: AppDatabaseClient) {
 
     /**
      * The first `perProject` tasks of each project, for GraphQL's Project.tasks loader: one statement for any
-     * number of projects (a window function ranks tasks within each project), so one round trip.
+     * number of projects (a window function ranks tasks within each project), so one round trip. Only the
+     * `fields` asked for are read (and the ids; all of them when not said); the rest of each task is left out.
      */
     async firstOfProjects(
       tenantId: string,
       projectIds: readonly string[],
       filter: Pick<TaskFilter, 'status'>,
       perProject: number,
-    ): Promise<Map<string, TaskDto[]>> {
+      fields?: ReadonlySet<string>,
+    ): Promise<Map<string, TaskNode[]>> {
       const ids = [...new Set(projectIds)]
+      const read = fields === undefined ? TASK_FIELDS : TASK_FIELDS.filter(field => fields.has(field))
+      const columns = Prisma.join([
+        Prisma.sql`id, project_id AS "projectId"`,
+        ...read.map(field => NODE_COLUMNS[field].sql),
+      ])
       const rows = await db.$withTenant(
         tenantId,
-        tx => tx.$queryRaw<Task[]>`
-        SELECT id, tenant_id AS "tenantId", project_id AS "projectId", title, description, status::text AS status, priority,
-               due_date AS "dueDate", created_at AS "createdAt", updated_at AS "updatedAt"
+        tx => tx.$queryRaw<Array<Record<string, unknown> & { projectId: string }>>`
+        SELECT ${columns}
         FROM (
           SELECT *, row_number() OVER (PARTITION BY project_id ORDER BY created_at, id) AS rank
           FROM tasks
@@ -101,8 +126,12 @@ export function createTaskService(db: AppDatabaseClient) {
         WHERE rank <= ${perProject}
         ORDER BY created_at, id`,
       )
-      const byProject = new Map<string, TaskDto[]>(ids.map(id => [id, []]))
-      for (const row of rows) byProject.get(row.projectId)?.push(toTaskDto(row))
+      const byProject = new Map<string, TaskNode[]>(ids.map(id => [id, []]))
+      for (const row of rows) {
+        // Each row becomes its node: the dates in it, as the API writes them.
+        for (const field of read) row[field] = NODE_COLUMNS[field].toDto(row[field])
+        byProject.get(row.projectId)?.push(row as unknown as TaskNode)
+      }
       return byProject
     },
 

@@ -101,6 +101,50 @@ forEachBackend(
       )
     })
 
+    t.test('the tasks loader reads the fields the operation asks for, for every alias it merges', async t => {
+      const tenant = await backend.createTenant()
+      const { projects } = await seed(backend, tenant, 2, 3)
+      await backend.asOwner(session =>
+        session.query("UPDATE tasks SET due_date = '2027-03-01' WHERE project_id = $1", [projects[0]!.id]),
+      )
+      const caller = callerFor(app, tenant)
+      await gql(caller, '{ viewer { user } }')
+      counter.reset()
+      // Equal arguments: the loader gets one query per project for both aliases, with one of their infos.
+      const nested = await gql<{
+        projects: { nodes: Array<{ a: Array<Record<string, unknown>>; b: Array<Record<string, unknown>> }> }
+      }>(
+        caller,
+        `{ projects(first: 2) { nodes { a: tasks(first: 3) { title } b: tasks(first: 3) { ...Due } } } }
+         fragment Due on Task { id dueDate createdAt }`,
+      )
+      t.equal(nested.errors, undefined)
+      const ranked = counter.statements.find(statement => statement.includes('row_number()'))!
+      t.match(ranked, /\btitle\b/)
+      t.match(ranked, 'due_date AS "dueDate"')
+      t.match(ranked, 'created_at AS "createdAt"')
+      t.notMatch(ranked, /\bdescription\b|\bpriority\b|updated_at AS/, 'fields nobody asked for are not read')
+
+      const direct = await gql<{ tasks: { nodes: Array<Record<string, unknown>> } }>(
+        caller,
+        '{ tasks(first: 10) { nodes { id title dueDate createdAt project { id } } } }',
+      )
+      const byProject = (id: string) =>
+        direct.data!.tasks.nodes.filter(task => (task.project as { id: string }).id === id)
+      for (const [index, node] of nested.data!.projects.nodes.entries()) {
+        const own = byProject(projects[index]!.id)
+        t.same(
+          node.a,
+          own.map(task => ({ title: task.title })),
+        )
+        t.same(
+          node.b,
+          own.map(task => ({ id: task.id, dueDate: task.dueDate, createdAt: task.createdAt })),
+        )
+      }
+      t.equal(nested.data!.projects.nodes[0]!.b[0]!.dueDate, '2027-03-01')
+    })
+
     t.test('aliased task lists with different arguments batch per argument set', async t => {
       const tenant = await backend.createTenant()
       const { tasks } = await seed(backend, tenant, 20, 6)
