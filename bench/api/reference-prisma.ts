@@ -4,8 +4,7 @@
 // client extensions, no metrics. The API's CPU ÷ this is what the API adds to its ORM; this ÷ the SQL reference is
 // what Prisma costs. GraphQL's page is the API's two statements (projects, then the ranked tasks of the page's
 // projects) as two units of work, as the API's resolver and loader run them.
-import { Prisma } from '../../server/db/prisma-client.ts'
-import { createPostgresClient } from '../../server/db/prisma-client.ts'
+import { createPostgresClient, Prisma } from '../../server/db/prisma-client.ts'
 import type { ReferenceData, ReferencePageProject } from './reference-data.ts'
 
 const PROJECT = { id: true, name: true, description: true, createdAt: true, updatedAt: true } as const
