@@ -34,6 +34,12 @@ interface Managed {
   running: Promise<boolean> | undefined
 }
 
+/** A name's record in storage, if any, and its certificate when the record is usable. */
+interface Stored {
+  record?: string
+  material?: TlsMaterial
+}
+
 export class AcmeManager {
   private readonly managed = new Map<string, Managed>()
   private readonly onDemandInFlight = new Map<string, Promise<boolean>>()
@@ -105,12 +111,16 @@ export class AcmeManager {
     state.timer.unref()
   }
 
-  private async stored(name: string): Promise<TlsMaterial | undefined> {
+  private async stored(name: string): Promise<Stored> {
     const record = await this.options.storage.get(this.options.storageKey(name))
-    if (record === undefined) return undefined
-    const material = fromRecord(record)
-    if (material === undefined) this.options.log.warn({ name }, 'stored ACME certificate unusable: ordering anew')
-    return material
+    return record === undefined ? {} : { material: fromRecord(record), record }
+  }
+
+  /** An unusable record is reported once: not again when it is the one `seen` already. */
+  private reportUnusable(name: string, stored: Stored, seen?: string): void {
+    if (stored.record !== undefined && stored.material === undefined && stored.record !== seen) {
+      this.options.log.warn({ name }, 'stored ACME certificate unusable: ordering anew')
+    }
   }
 
   private due(material: TlsMaterial): boolean {
@@ -121,7 +131,9 @@ export class AcmeManager {
   private async loadOrObtain(name: string, force: boolean, state: Managed): Promise<TlsMaterial> {
     const { storage, storageKey, log, book } = this.options
     const current = book.get(name)
-    const first = await this.stored(name)
+    const found = await this.stored(name)
+    this.reportUnusable(name, found)
+    const first = found.material
     if (first !== undefined && !this.due(first) && !force) {
       if (current?.material.cert !== first.cert) {
         log.info({ name, notAfter: validity(first.cert).notAfter }, 'ACME certificate loaded from storage')
@@ -134,7 +146,9 @@ export class AcmeManager {
     const release = await storage.lock(`certificate-${name}`)
     try {
       // Another proxy may have ordered it while this one waited for the lock.
-      const again = await this.stored(name)
+      const foundAgain = await this.stored(name)
+      this.reportUnusable(name, foundAgain, found.record)
+      const again = foundAgain.material
       if (again !== undefined && !this.due(again) && (!force || again.cert !== first?.cert)) return again
       const started = this.now()
       let material: TlsMaterial
@@ -188,7 +202,8 @@ export class AcmeManager {
     if (state?.running !== undefined) return await state.running
     if (state !== undefined) return false // managed, failed, waiting for its retry: not another order per handshake
     // One stored by another proxy costs no order; only a real order spends the budget.
-    if ((await this.stored(name).catch(() => undefined)) === undefined && !gate.mayOrder()) return refuse('order-rate')
+    const stored = await this.stored(name).catch((): Stored => ({}))
+    if (stored.material === undefined && !gate.mayOrder()) return refuse('order-rate')
     this.managed.set(name, { onDemand: true, attempt: 0, timer: undefined, running: undefined })
     return await this.refresh(name)
   }
