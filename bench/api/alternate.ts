@@ -8,14 +8,16 @@
 // database and called with inject: the HTTP layer is left out (the same in every build), and the CPU per request is
 // the whole process's (apps, Prisma, pg, inject), so a ratio understates the apps' own difference, never overstates it.
 //   --scenarios list,get,create,update,graphql (all)  --rounds 40  --batch 100  --concurrency 16
-//   BENCH_POSTGRES_URL as for npm run bench
+//   BENCH_POSTGRES_URL as for npm run bench. Bad usage exits 64, a bad setting 78 (scripts/cli.ts).
 import { randomBytes } from 'node:crypto'
 import { join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import type { FastifyInstance } from 'fastify'
+import { runCli, say, UsageError } from '../../scripts/cli.ts'
 import { buildForBench, buildRefForBench } from '../build.ts'
-import { API_SCENARIO_IDS, type ApiScenarioId } from '../settings.ts'
+import { median } from '../report.ts'
+import { API_SCENARIO_IDS, loadBenchSettings, type ApiScenarioId } from '../settings.ts'
 import { createTeardown } from '../teardown.ts'
 import { createApiBenchDatabase, planSeed } from './database.ts'
 import { buildApiScenarios, signScenario } from './scenarios.ts'
@@ -27,8 +29,6 @@ export interface AlternateOptions {
   batch: number
   concurrency: number
 }
-
-export class UsageError extends Error {}
 
 const positive = (name: string, value: string | undefined, fallback: number): number => {
   if (value === undefined) return fallback
@@ -65,9 +65,7 @@ export function parseAlternateArgs(args: string[]): AlternateOptions {
   }
 }
 
-const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
-
-async function main(options: AlternateOptions): Promise<void> {
+async function main(options: AlternateOptions, postgresUrl: string): Promise<void> {
   const log = (message: string): void => {
     process.stderr.write(`bench: ${message}\n`)
   }
@@ -83,10 +81,7 @@ async function main(options: AlternateOptions): Promise<void> {
       builds.push({ label: `${ref} (${build.commit})`, dir: build.dir })
     }
     const plan = planSeed()
-    const database = await createApiBenchDatabase(
-      process.env.BENCH_POSTGRES_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres',
-      plan,
-    )
+    const database = await createApiBenchDatabase(postgresUrl, plan)
     teardown.add(database.drop)
     const secret = randomBytes(32).toString('base64url')
     const apps: FastifyInstance[] = []
@@ -144,14 +139,14 @@ async function main(options: AlternateOptions): Promise<void> {
         await database.resetWrites()
       }
       const first = cpu[0]!
-      console.log(`\n${scenario.id}: CPU µs per request, median of ${options.rounds} rounds of ${options.batch}`)
+      say(`\n${scenario.id}: CPU µs per request, median of ${options.rounds} rounds of ${options.batch}`)
       for (const [index, build] of builds.entries()) {
         const own = cpu[index]!
         const ratio =
           index === 0
             ? ''
             : `  ÷ first, round by round: ${median(own.map((value, round) => value / first[round]!)).toFixed(3)}`
-        console.log(`  ${build.label.padEnd(32)} ${median(own).toFixed(0).padStart(6)}${ratio}`)
+        say(`  ${build.label.padEnd(32)} ${median(own).toFixed(0).padStart(6)}${ratio}`)
       }
     }
   } finally {
@@ -160,12 +155,16 @@ async function main(options: AlternateOptions): Promise<void> {
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === import.meta.filename) {
-  let options: AlternateOptions
-  try {
-    options = parseAlternateArgs(process.argv.slice(2))
-  } catch (error) {
-    process.stderr.write(`bench:api:alternate: ${(error as Error).message}\n`)
-    process.exit(78)
-  }
-  await main(options)
+  runCli('bench:api:alternate', async () => {
+    let options: AlternateOptions
+    try {
+      options = parseAlternateArgs(process.argv.slice(2))
+    } catch (error) {
+      // node:util's own refusals (an unknown option, a missing value) are bad usage too.
+      throw error instanceof UsageError ? error : new UsageError((error as Error).message)
+    }
+    // Checked before anything is compiled: a bad setting is said at once.
+    const { postgresUrl } = loadBenchSettings(process.env)
+    await main(options, postgresUrl)
+  })
 }
